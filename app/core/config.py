@@ -1,0 +1,96 @@
+"""One Settings object, read from the environment (names as in shared/API.md)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Placeholders that make dev and tests work out of the box; production refuses them.
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789"
+DEV_PII_KEY = "dev-only-pii-key-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    app_env: Literal["dev", "test", "prod"] = "dev"
+
+    database_url: str = "sqlite:///./var/app.db"
+    # Seconds a SQLite writer waits for the lock before giving up.
+    sqlite_busy_timeout_s: float = 15.0
+
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_local_dir: str = "./var/media"
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_bucket: str = "chuangwen"
+    s3_secure: bool = True
+    s3_region: str = ""
+    s3_public_endpoint: str = ""
+
+    wechat_appid: str = ""
+    wechat_secret: str = ""
+    wechat_api_base: str = "https://api.weixin.qq.com/"
+    wechat_timeout_s: float = 5.0
+    # Serves a fake WeChat API under /dev/wechat/ so the demo can log in without a
+    # real mini-program. Refused when APP_ENV=prod.
+    wechat_dev_stub: bool = False
+
+    jwt_secret: str = DEV_JWT_SECRET
+    access_token_ttl_s: int = Field(default=2 * 3600, ge=60, le=7 * 24 * 3600)
+    # Key for personal data at rest (phone numbers): encryption and the lookup hash.
+    pii_key: str = DEV_PII_KEY
+
+    redis_url: str | None = None
+
+    roster_import_max_bytes: int = 5 * 1024 * 1024
+    roster_import_max_rows: int = 20_000
+    idempotency_ttl_h: int = 48
+
+    @model_validator(mode="after")
+    def _enforce_production_safety(self) -> Self:
+        if self.app_env != "prod":
+            return self
+        problems = []
+        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+            problems.append("JWT_SECRET must be set to a random value of 32+ characters")
+        if self.pii_key == DEV_PII_KEY or len(self.pii_key) < 32:
+            problems.append("PII_KEY must be set to a random value of 32+ characters")
+        if self.wechat_dev_stub:
+            problems.append("WECHAT_DEV_STUB cannot be switched on in production")
+        if not (self.wechat_appid and self.wechat_secret):
+            problems.append("WECHAT_APPID and WECHAT_SECRET are required in production")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def async_database_url(self) -> str:
+        return to_async_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_database_url.startswith("sqlite")
+
+
+def to_async_url(url: str) -> str:
+    """Accept plain SQLAlchemy URLs and pick the async driver for them."""
+    for plain, async_ in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg2://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return async_ + url[len(plain) :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,190 @@
+"""Business errors carry their HTTP status; one handler renders them all as problem+json.
+
+`title` and `detail` are plain Chinese a mini-program can show as is; `code` is the
+stable string programs branch on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("app.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AppError(Exception):
+    status = 400
+    title = "请求有误"
+
+    def __init__(self, code: str, detail: str | None = None, *, title: str | None = None):
+        super().__init__(code)
+        self.code = code
+        self.detail = detail or self.title
+        if title:
+            self.title = title
+
+    def extra(self) -> dict[str, Any]:
+        return {}
+
+
+class BadRequest(AppError):
+    status = 400
+    title = "请求有误"
+
+
+class Unauthorized(AppError):
+    status = 401
+    title = "未登录或登录已失效"
+
+
+class Forbidden(AppError):
+    status = 403
+    title = "无权进行此操作"
+
+
+class NotFound(AppError):
+    status = 404
+    title = "记录不存在"
+
+    def __init__(self, detail: str = "记录不存在或无权查看", *, code: str = "not_found"):
+        super().__init__(code, detail)
+
+
+class Conflict(AppError):
+    status = 409
+    title = "操作冲突"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    title = "文件过大"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    title = "不支持的文件类型"
+
+
+class Unprocessable(AppError):
+    status = 422
+    title = "提交的内容无法处理"
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    title = "服务暂时不可用"
+
+
+class Problem(BaseModel):
+    """The problem+json body (RFC 9457) with our stable `code`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationProblem(Problem):
+    errors: list[ValidationErrorItem]
+
+
+def problem_response(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code}
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+# Statuses Starlette itself raises (unknown path, wrong method) get stable codes too.
+_HTTP_CODES = {
+    400: ("bad_request", "请求有误"),
+    401: ("not_authenticated", "未登录或登录已失效"),
+    403: ("forbidden", "无权进行此操作"),
+    404: ("not_found", "记录不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("file_too_large", "请求内容过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+}
+
+
+def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "请求未能完成"))
+    return problem_response(exc.status_code, code, title, title)
+
+
+def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra())
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "loc": [str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+        }
+        for e in exc.errors()
+    ]
+    return problem_response(
+        422, "validation_error", "提交的内容有误", "请检查填写的内容后重试", errors=errors
+    )
+
+
+def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    # Connection-level failures only; anything else is a bug and stays a 500.
+    if isinstance(exc, DBAPIError) and not (
+        isinstance(exc, OperationalError) or exc.connection_invalidated
+    ):
+        return _unexpected(request, exc)
+    logger.error("database unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503, "service_unavailable", "服务暂时不可用", "数据库暂时无法访问，请稍后重试"
+    )
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(500, "internal_error", "服务器内部错误", "服务器开小差了，请稍后重试")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(DBAPIError, _database_down)
+    app.add_exception_handler(ConnectionError, _database_down)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+# Declared on every router so the OpenAPI document tells integrators the error shape.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": desc}
+    for status, desc in (
+        (401, "Not authenticated (`not_authenticated`)"),
+        (403, "Visible but not yours to change (`forbidden`)"),
+        (404, "Missing or outside your reach (`not_found`)"),
+        (409, "Conflicts with the current state"),
+    )
+}
+PROBLEM_RESPONSES[422] = {
+    "model": ValidationProblem,
+    "content": {PROBLEM_JSON: {}},
+    "description": "Validation failed (`validation_error`) or a business rule refused the input",
+}

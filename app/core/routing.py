@@ -1,0 +1,181 @@
+"""The request transaction and Idempotency-Key, wrapped around every route.
+
+FastAPI runs the exit code of `yield` dependencies after the response may already
+be on its way; a phone that saw 201 must be able to rely on the row existing, so
+the commit happens here, before the response is returned, and any error rolls
+everything back. Idempotency records are written in that same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.config import Settings
+from app.core.db import sqlite_write_transaction, utcnow
+from app.core.errors import AppError, Unprocessable
+from app.core.security import bearer_token, user_id_from_token
+from app.models.idempotency import IdempotencyRecord
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+MAX_KEY_LENGTH = 200
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+def _principal(request: Request, settings: Settings) -> str | None:
+    token = bearer_token(request.headers.get("authorization"))
+    if token:
+        user_id = user_id_from_token(settings, token)
+        return f"user:{user_id}" if user_id else None
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:40]
+    return None
+
+
+def _request_hash(request: Request, body: bytes) -> str:
+    h = hashlib.sha256()
+    h.update(request.method.encode())
+    h.update(b"\0" + request.url.path.encode() + b"\0" + request.url.query.encode() + b"\0")
+    h.update(body)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Stored:
+    request_hash: str
+    status_code: int
+    response_body: str
+
+
+async def _stored(session: AsyncSession, principal: str, key: str) -> _Stored | None:
+    # Plain values, not an ORM object: the session is rolled back right after.
+    row = (
+        await session.execute(
+            select(
+                IdempotencyRecord.request_hash,
+                IdempotencyRecord.status_code,
+                IdempotencyRecord.response_body,
+            ).where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
+        )
+    ).first()
+    return _Stored(*row) if row else None
+
+
+def _replay(record: _Stored, request_hash: str) -> Response:
+    if record.request_hash != request_hash:
+        raise Unprocessable(
+            "idempotency_key_reused",
+            "该 Idempotency-Key 已用于另一个不同的请求",
+        )
+    return Response(
+        content=record.response_body,
+        status_code=record.status_code,
+        media_type="application/json",
+        headers={REPLAY_HEADER: "true"},
+    )
+
+
+class AppRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+        idempotent_method = "POST" in (self.methods or set())
+
+        async def handler(request: Request) -> Response:
+            settings: Settings = request.app.state.settings
+            writes = request.method not in {"GET", "HEAD", "OPTIONS"}
+            key = request.headers.get(IDEMPOTENCY_HEADER) if idempotent_method else None
+            principal = _principal(request, settings) if key else None
+            if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
+                raise Unprocessable("validation_error", "Idempotency-Key 长度应为 1-200 个字符")
+
+            with sqlite_write_transaction() if writes and settings.is_sqlite else nullcontext():
+                async with request.app.state.sessionmaker() as session:
+                    request.state.session = session
+                    if principal is None or key is None:
+                        return await _run(original, request, session)
+                    return await _run_idempotent(
+                        original, request, session, settings, principal, key
+                    )
+
+        return handler
+
+
+async def _run(
+    original: Callable[[Request], Awaitable[Response]], request: Request, session: AsyncSession
+) -> Response:
+    try:
+        response = await original(request)
+    except BaseException:
+        await session.rollback()
+        raise
+    if response.status_code >= 400:
+        await session.rollback()
+    else:
+        await session.commit()
+    return response
+
+
+async def _run_idempotent(
+    original: Callable[[Request], Awaitable[Response]],
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    principal: str,
+    key: str,
+) -> Response:
+    request_hash = _request_hash(request, await request.body())
+    if (record := await _stored(session, principal, key)) is not None:
+        await session.rollback()
+        return _replay(record, request_hash)
+
+    try:
+        response = await original(request)
+        if response.status_code < 400:
+            if hasattr(response, "body"):
+                session.add(
+                    IdempotencyRecord(
+                        principal=principal,
+                        key=key,
+                        request_hash=request_hash,
+                        status_code=response.status_code,
+                        response_body=bytes(response.body).decode(),
+                    )
+                )
+            await session.commit()
+            return response
+    except (IntegrityError, AppError):
+        # A twin of this request committed first (its record collided with ours, or
+        # its effect made ours fail): answer what the first one answered.
+        await session.rollback()
+        if (record := await _stored(session, principal, key)) is not None:
+            await session.rollback()
+            return _replay(record, request_hash)
+        raise
+    except BaseException:
+        await session.rollback()
+        raise
+    await session.rollback()
+    if response.status_code >= 400 and (record := await _stored(session, principal, key)):
+        await session.rollback()
+        return _replay(record, request_hash)
+    return response
+
+
+async def purge_idempotency_records(session: AsyncSession, settings: Settings) -> int:
+    cutoff = utcnow() - timedelta(hours=settings.idempotency_ttl_h)
+    result = await session.execute(
+        delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < cutoff)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

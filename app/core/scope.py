@@ -1,0 +1,127 @@
+"""Who reaches what: the one place the org-subtree rule is written down.
+
+Every org stores its ancestor path ("/1/4/17/"). A role held at an org reaches that
+org's whole subtree, so "is X inside Y" is a prefix test on X.path, written as a
+range comparison that a plain b-tree index answers on both databases.
+Lists filter with `in_reach(...)` in SQL; single records are loaded through
+dependencies that answer 404 for anything outside reach (see app/routers/deps.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, false, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.models.org import Org, OrgLevel
+from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
+
+# Role → the only org level it may be held at (None: any level).
+ROLE_LEVEL: dict[Role, OrgLevel | None] = {
+    Role.district_admin: OrgLevel.district,
+    Role.street_admin: OrgLevel.street,
+    Role.community_admin: OrgLevel.community,
+    Role.inspector: None,
+    Role.info_officer: None,
+}
+
+
+def path_upper_bound(prefix: str) -> str:
+    # Paths end in "/"; "/" + 1 is "0", which sorts after every "/1/4/…" continuation
+    # and before the sibling "/1/40/".
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def path_within(path_column: SQLColumnExpression[str], prefix: str) -> ColumnElement[bool]:
+    return (path_column >= prefix) & (path_column < path_upper_bound(prefix))
+
+
+def is_within(path: str, prefix: str) -> bool:
+    return path.startswith(prefix)
+
+
+def minimal_paths(paths: Iterable[str]) -> list[str]:
+    """Drop paths that lie inside another one: the reach is the same, the SQL shorter."""
+    kept: list[str] = []
+    for p in sorted(set(paths), key=len):
+        if not any(is_within(p, k) for k in kept):
+            kept.append(p)
+    return kept
+
+
+@dataclass(frozen=True)
+class Grant:
+    id: int
+    role: Role
+    org_id: int
+    org_path: str
+    org_level: OrgLevel
+
+
+@dataclass
+class Caller:
+    """An authenticated person with the roles they hold, freshly read for this request."""
+
+    user: User
+    grants: list[Grant] = field(default_factory=list)
+
+    @property
+    def id(self) -> int:
+        assert self.user.id is not None
+        return self.user.id
+
+    def paths(self, roles: Iterable[Role] = ADMIN_ROLES) -> list[str]:
+        wanted = set(roles)
+        return minimal_paths(g.org_path for g in self.grants if g.role in wanted)
+
+    @property
+    def is_admin(self) -> bool:
+        return any(g.role in ADMIN_ROLES for g in self.grants)
+
+    def reaches(self, org: Org, roles: Iterable[Role] = ADMIN_ROLES) -> bool:
+        return any(is_within(org.path, p) for p in self.paths(roles))
+
+
+def org_ids_in(paths: list[str]) -> ColumnElement[bool]:
+    """A condition on Org rows: the org lies inside one of `paths`."""
+    if not paths:
+        return false()
+    return or_(*(path_within(col(Org.path), p) for p in paths))
+
+
+def in_reach(org_id_column: SQLColumnExpression[Any], paths: list[str]) -> ColumnElement[bool]:
+    """A condition on any row with an org foreign key: that org is inside `paths`."""
+    if not paths:
+        return false()
+    return org_id_column.in_(select(Org.id).where(org_ids_in(paths)))
+
+
+async def load_caller(session: AsyncSession, user: User) -> Caller:
+    rows = await session.execute(
+        sa_select(
+            col(RoleGrant.id),
+            col(RoleGrant.role),
+            col(RoleGrant.org_id),
+            col(Org.path),
+            col(Org.level),
+        )
+        .join(Org, col(Org.id) == col(RoleGrant.org_id))
+        .where(col(RoleGrant.user_id) == user.id)
+        .order_by(col(RoleGrant.id))
+    )
+    grants = [
+        Grant(
+            id=r.id,
+            role=Role(r.role),
+            org_id=r.org_id,
+            org_path=r.path,
+            org_level=OrgLevel(r.level),
+        )
+        for r in rows
+    ]
+    return Caller(user=user, grants=grants)

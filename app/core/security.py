@@ -1,0 +1,121 @@
+"""Access tokens and personal data at rest."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from app.core.config import Settings
+from app.core.errors import Unprocessable
+
+JWT_ALGORITHM = "HS256"
+JWT_AUDIENCE = "chuangwen"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+def issue_access_token(settings: Settings, user_id: int) -> IssuedToken:
+    """A short-lived token that names the user and nothing else.
+
+    Roles are deliberately not in the token: they are read from the database on
+    every request, so a revoked role stops working at once.
+    """
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "aud": JWT_AUDIENCE,
+        "iat": now,
+        "exp": now + timedelta(seconds=settings.access_token_ttl_s),
+        "jti": uuid.uuid4().hex,
+    }
+    token = jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM)
+    return IssuedToken(access_token=token, expires_in=settings.access_token_ttl_s)
+
+
+def user_id_from_token(settings: Settings, token: str) -> int | None:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[JWT_ALGORITHM],
+            audience=JWT_AUDIENCE,
+            options={"require": ["exp", "sub", "aud"]},
+        )
+        user_id = int(claims["sub"])
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return None
+    return user_id if user_id > 0 else None
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+# --- phone numbers --------------------------------------------------------------
+
+_PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+
+
+def normalize_phone(raw: str) -> str:
+    """Mainland mobile numbers as 11 digits; +86, spaces and dashes are dropped."""
+    digits = re.sub(r"[\s\-()]", "", str(raw).strip())
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    if not _PHONE_RE.match(digits):
+        raise Unprocessable("invalid_phone", "手机号格式不正确，应为 11 位大陆手机号")
+    return digits
+
+
+def mask_phone(phone: str) -> str:
+    return f"{phone[:3]}****{phone[-4:]}"
+
+
+class PiiCipher:
+    """Fernet encryption plus a keyed hash (HMAC-SHA256) for exact-match lookup.
+
+    Both keys are derived from PII_KEY with HKDF, so one secret is configured and
+    the two uses never share key material.
+    """
+
+    def __init__(self, secret: str):
+        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret, b"chuangwen-pii-enc")))
+        self._mac_key = _derive(secret, b"chuangwen-pii-mac")
+
+    def encrypt(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def decrypt(self, token: str) -> str | None:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken:
+            return None
+
+    def lookup_hash(self, value: str) -> str:
+        return hmac.new(self._mac_key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def _derive(secret: str, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())

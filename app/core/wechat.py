@@ -1,0 +1,180 @@
+"""The WeChat mini-program server API, through wechatpy, under WECHAT_API_BASE.
+
+wechatpy's client is synchronous (requests), so every call runs in a worker thread.
+Three things of wechatpy 1.8.18 are worked around here:
+- `wxa.code_to_session` goes through `_request`, which attaches (and so first
+  fetches) an access token that jscode2session does not take; we call it bare.
+- `auto_retry` re-requests without bound while WeChat keeps answering 40001; it is
+  off, and we retry once ourselves after dropping the token.
+- tokens come from `cgi-bin/token`, where each fetch invalidates the previous token
+  of every other worker; we use `cgi-bin/stable_token`, shared through Redis when
+  REDIS_URL is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import requests
+from wechatpy.client import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.memorystorage import MemoryStorage
+from wechatpy.session.redisstorage import RedisStorage
+
+from app.core.config import Settings
+from app.core.errors import ServiceUnavailable, Unauthorized
+
+logger = logging.getLogger("app.wechat")
+
+# errcodes that mean "the access token is bad", after which one refetch is worth it.
+TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
+# errcodes that mean WeChat itself is struggling, not that the code is bad.
+TRANSIENT_ERRCODES = frozenset({-1, 45009, 45011})
+# Refresh a token this long before WeChat says it expires.
+TOKEN_MARGIN_S = 300
+
+
+@dataclass(frozen=True)
+class WeChatSession:
+    openid: str
+    unionid: str | None
+
+
+class MiniProgramClient(WeChatClient):
+    def __init__(self, settings: Settings, storage: Any):
+        super().__init__(
+            settings.wechat_appid,
+            settings.wechat_secret,
+            session=storage,
+            timeout=settings.wechat_timeout_s,
+            auto_retry=False,
+        )
+        base = settings.wechat_api_base.rstrip("/") + "/"
+        self.api_base = base
+        self.API_BASE_URL = base + "cgi-bin/"
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        res = self._http.post(
+            self.api_base + "cgi-bin/stable_token",
+            json={
+                "grant_type": "client_credential",
+                "appid": self.appid,
+                "secret": self.secret,
+                "force_refresh": False,
+            },
+            timeout=self.timeout,
+        )
+        result: dict[str, Any] = self._handle_result(res)
+        expires_in = int(result.get("expires_in", 7200))
+        self.session.set(
+            self.access_token_key, result["access_token"], max(expires_in - TOKEN_MARGIN_S, 60)
+        )
+        # Our own expiry bookkeeping is the storage TTL; wechatpy's would make a
+        # worker refetch tokens another worker already stored in Redis.
+        self.expires_at = None
+        return result
+
+    @property
+    def access_token(self) -> str:
+        token = self.session.get(self.access_token_key)
+        if token:
+            return str(token)
+        self.fetch_access_token()
+        return str(self.session.get(self.access_token_key))
+
+    def jscode2session(self, js_code: str) -> dict[str, Any]:
+        res = self._http.get(
+            self.api_base + "sns/jscode2session",
+            params={
+                "appid": self.appid,
+                "secret": self.secret,
+                "js_code": js_code,
+                "grant_type": "authorization_code",
+            },
+            timeout=self.timeout,
+        )
+        res.raise_for_status()
+        result: dict[str, Any] = self._handle_result(res)
+        return result
+
+    def with_token_retry(self, method: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return dict(self._request(method, endpoint, api_base_url=self.api_base, **kwargs))
+        except WeChatClientException as exc:
+            if exc.errcode not in TOKEN_ERRCODES:
+                raise
+        self.session.delete(self.access_token_key)
+        kwargs.get("params", {}).pop("access_token", None)
+        return dict(self._request(method, endpoint, api_base_url=self.api_base, **kwargs))
+
+
+class WeChatGateway:
+    """What the service asks of WeChat, as async calls with our errors."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        storage: Any
+        if settings.redis_url:
+            import redis
+
+            storage = RedisStorage(
+                redis.Redis.from_url(settings.redis_url, socket_timeout=2),
+                prefix=f"chuangwen:wechat:{settings.wechat_appid}",
+            )
+        else:
+            storage = MemoryStorage()
+        self.client = MiniProgramClient(settings, storage)
+
+    def _require_configured(self) -> None:
+        if not (self.settings.wechat_appid and self.settings.wechat_secret):
+            raise ServiceUnavailable("wechat_not_configured", "服务器未配置微信小程序参数")
+
+    async def code_to_session(self, code: str) -> WeChatSession:
+        self._require_configured()
+        result = await self._call(self.client.jscode2session, code)
+        openid = result.get("openid")
+        if not openid:
+            raise Unauthorized("wechat_login_failed", "微信登录失败，请重试")
+        return WeChatSession(openid=str(openid), unionid=result.get("unionid"))
+
+    async def phone_number(self, code: str) -> str:
+        self._require_configured()
+        result = await self._call(
+            self.client.with_token_retry,
+            "post",
+            "wxa/business/getuserphonenumber",
+            data={"code": code},
+        )
+        info = result.get("phone_info") or {}
+        phone = info.get("purePhoneNumber")
+        if not phone:
+            raise Unauthorized("wechat_login_failed", "未能获取手机号，请重试")
+        if info.get("countryCode") not in (None, "86", 86):
+            raise Unauthorized("wechat_login_failed", "仅支持中国大陆手机号")
+        return str(phone)
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        started = time.monotonic()
+        try:
+            result: dict[str, Any] = await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+            return result
+        except WeChatClientException as exc:
+            if exc.errcode is None or exc.errcode in TRANSIENT_ERRCODES:
+                logger.warning("wechat unavailable: errcode=%s", exc.errcode)
+                raise ServiceUnavailable(
+                    "wechat_unavailable", "微信服务暂时不可用，请稍后重试"
+                ) from exc
+            # 40029 invalid code, 40163 code already used, 40226 risky user, ...
+            logger.info("wechat rejected a code: errcode=%s", exc.errcode)
+            raise Unauthorized("wechat_login_failed", "微信登录失败，请重新进入小程序") from exc
+        except requests.RequestException as exc:
+            logger.warning(
+                "wechat unreachable after %.1fs: %s", time.monotonic() - started, type(exc).__name__
+            )
+            raise ServiceUnavailable(
+                "wechat_unavailable", "微信服务暂时不可用，请稍后重试"
+            ) from exc

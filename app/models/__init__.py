@@ -1,0 +1,7 @@
+"""Every table model, imported so SQLModel.metadata (and Alembic) sees them all."""
+
+from app.models.idempotency import IdempotencyRecord
+from app.models.org import Org, OrgLevel
+from app.models.user import Role, RoleGrant, User
+
+__all__ = ["IdempotencyRecord", "Org", "OrgLevel", "Role", "RoleGrant", "User"]

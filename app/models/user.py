@@ -1,0 +1,149 @@
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from app.models.common import StrictInput, created_at_field, updated_at_field
+
+MAX_ID = 2**31 - 1
+
+
+class Role(StrEnum):
+    district_admin = "district_admin"
+    street_admin = "street_admin"
+    community_admin = "community_admin"
+    inspector = "inspector"
+    info_officer = "info_officer"
+
+
+ADMIN_ROLES = frozenset({Role.district_admin, Role.street_admin, Role.community_admin})
+
+
+class User(SQLModel, table=True):
+    """A person: a roster entry, a WeChat account, or (once bound) both."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(50), nullable=False))
+    # The phone is personal data: Fernet ciphertext plus an HMAC for exact lookup,
+    # so a copy of the database alone does not reveal it.
+    phone_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    phone_hash: str | None = Field(
+        default=None, sa_column=Column(String(64), nullable=True, unique=True)
+    )
+    # What everyone but the owner sees ("138****8000"), kept so lists need no decryption.
+    phone_masked: str | None = Field(default=None, sa_column=Column(String(11), nullable=True))
+    community_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), index=True),
+    )
+    unit_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), index=True),
+    )
+    is_party_member: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, default=False)
+    )
+    openid: str | None = Field(default=None, sa_column=Column(String(64), unique=True))
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class RoleGrant(SQLModel, table=True):
+    __tablename__ = "role_grants"
+    __table_args__ = (
+        UniqueConstraint("user_id", "role", "org_id"),
+        CheckConstraint(
+            "role IN ('district_admin', 'street_admin', 'community_admin', "
+            "'inspector', 'info_officer')",
+            name="role",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    role: Role = Field(sa_column=Column(String(20), nullable=False))
+    org_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), nullable=False, index=True
+        )
+    )
+    granted_by_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"))
+    )
+    created_at: datetime = created_at_field()
+
+
+# --- API shapes ---------------------------------------------------------------
+
+PHONE_DESCRIPTION = "中国大陆手机号，11 位；可带 +86、空格或短横线"
+
+
+class UserCreate(StrictInput):
+    name: str = Field(min_length=1, max_length=50)
+    phone: str = Field(min_length=11, max_length=20, description=PHONE_DESCRIPTION)
+    community_id: int = Field(ge=1, le=MAX_ID)
+    unit_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    is_party_member: bool = False
+
+
+class UserUpdate(StrictInput):
+    name: str | None = Field(default=None, min_length=1, max_length=50)
+    phone: str | None = Field(
+        default=None, min_length=11, max_length=20, description=PHONE_DESCRIPTION
+    )
+    community_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    unit_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    is_party_member: bool | None = None
+
+
+class RoleGrantCreate(StrictInput):
+    role: Role
+    org_id: int = Field(ge=1, le=MAX_ID)
+
+
+class RolePublic(SQLModel):
+    id: int
+    role: Role
+    org_id: int
+
+
+class UserPublic(SQLModel):
+    id: int
+    name: str
+    phone_masked: str | None = Field(description="138****8000；本人看到完整号码见 /me 的 phone")
+    community_id: int | None
+    unit_id: int | None
+    is_party_member: bool
+    wechat_bound: bool
+    roles: list[RolePublic]
+
+
+class MePublic(UserPublic):
+    phone: str | None = Field(default=None, description="完整手机号，只返回给本人")
+
+
+class ImportRowError(SQLModel):
+    row: int
+    message: str
+
+
+class ImportResult(SQLModel):
+    created: int
+    updated: int
+    errors: list[ImportRowError]

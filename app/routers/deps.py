@@ -1,0 +1,120 @@
+"""Dependencies every router shares: the session, the caller, scoped loaders, paging."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Depends, Path, Query, Request
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.errors import Forbidden, Unauthorized
+from app.core.scope import Caller, load_caller
+from app.core.security import PiiCipher, bearer_token, user_id_from_token
+from app.core.storage import Storage
+from app.core.wechat import WeChatGateway
+from app.models.org import Org
+from app.models.user import MAX_ID, User
+from app.services import orgs as org_service
+from app.services import users as user_service
+
+T = TypeVar("T")
+
+
+def get_session(request: Request) -> AsyncSession:
+    # Opened, committed and closed by app.core.routing.AppRoute around the request.
+    session: AsyncSession = request.state.session
+    return session
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_cipher(request: Request) -> PiiCipher:
+    cipher: PiiCipher = request.app.state.cipher
+    return cipher
+
+
+def get_wechat(request: Request) -> WeChatGateway:
+    gateway: WeChatGateway = request.app.state.wechat
+    return gateway
+
+
+def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CipherDep = Annotated[PiiCipher, Depends(get_cipher)]
+WeChatDep = Annotated[WeChatGateway, Depends(get_wechat)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+
+
+async def get_caller(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
+    token = bearer_token(request.headers.get("authorization"))
+    user_id = user_id_from_token(settings, token) if token else None
+    user = await session.get(User, user_id) if user_id else None
+    if user is None:
+        raise Unauthorized("not_authenticated", "请先登录")
+    return await load_caller(session, user)
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_admin(caller: CurrentCaller) -> Caller:
+    if not caller.is_admin:
+        raise Forbidden("forbidden", "只有管理员可以进行此操作")
+    return caller
+
+
+AdminCaller = Annotated[Caller, Depends(get_admin)]
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+async def get_org_in_scope(org_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Org:
+    return await org_service.get_visible_org(session, caller, org_id)
+
+
+async def get_user_in_scope(user_id: IdPath, session: SessionDep, caller: AdminCaller) -> User:
+    return await user_service.get_user_in_reach(session, caller, user_id)
+
+
+ScopedOrg = Annotated[Org, Depends(get_org_in_scope)]
+ScopedUser = Annotated[User, Depends(get_user_in_scope)]
+
+
+class PageParams(BaseModel):
+    page: int
+    page_size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+def get_page(
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> PageParams:
+    return PageParams(page=page, page_size=page_size)
+
+
+PageDep = Annotated[PageParams, Depends(get_page)]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+
+def page_of(items: list[T], total: int, params: PageParams) -> Page[T]:
+    return Page[T](items=items, total=total, page=params.page, page_size=params.page_size)

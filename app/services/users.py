@@ -1,0 +1,266 @@
+"""The roster (花名册) and roles."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, delete, func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.scope import ROLE_LEVEL, Caller, in_reach
+from app.core.security import PiiCipher, mask_phone, normalize_phone
+from app.models.org import Org, OrgLevel
+from app.models.user import (
+    ADMIN_ROLES,
+    MePublic,
+    Role,
+    RoleGrant,
+    RoleGrantCreate,
+    RolePublic,
+    User,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
+from app.services.orgs import LEVEL_NAMES, same_district
+
+
+def users_in_reach(caller: Caller) -> ColumnElement[bool]:
+    """Roster rows an admin may see: home community or unit inside their reach."""
+    paths = caller.paths(ADMIN_ROLES)
+    return or_(in_reach(col(User.community_id), paths), in_reach(col(User.unit_id), paths))
+
+
+async def get_user_in_reach(session: AsyncSession, caller: Caller, user_id: int) -> User:
+    user = (
+        await session.execute(select(User).where(User.id == user_id, users_in_reach(caller)))
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound()
+    return user
+
+
+async def list_users(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    community_id: int | None,
+    unit_id: int | None,
+    is_party_member: bool | None,
+    name: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[User], int]:
+    conditions = [users_in_reach(caller)]
+    if community_id is not None:
+        conditions.append(col(User.community_id) == community_id)
+    if unit_id is not None:
+        conditions.append(col(User.unit_id) == unit_id)
+    if is_party_member is not None:
+        conditions.append(col(User.is_party_member) == is_party_member)
+    if name:
+        conditions.append(col(User.name).contains(name, autoescape=True))
+    total = (
+        await session.execute(select(func.count()).select_from(User).where(*conditions))
+    ).scalar_one()
+    rows = await session.execute(
+        select(User).where(*conditions).order_by(col(User.id)).offset(offset).limit(limit)
+    )
+    return list(rows.scalars()), total
+
+
+# --- public shapes ------------------------------------------------------------------
+
+
+async def roles_of(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, list[RolePublic]]:
+    out: dict[int, list[RolePublic]] = defaultdict(list)
+    if not user_ids:
+        return out
+    rows = await session.execute(
+        select(RoleGrant).where(col(RoleGrant.user_id).in_(user_ids)).order_by(col(RoleGrant.id))
+    )
+    for g in rows.scalars():
+        assert g.id is not None
+        out[g.user_id].append(RolePublic(id=g.id, role=g.role, org_id=g.org_id))
+    return out
+
+
+def _public(user: User, roles: list[RolePublic]) -> UserPublic:
+    assert user.id is not None
+    return UserPublic(
+        id=user.id,
+        name=user.name,
+        phone_masked=user.phone_masked,
+        community_id=user.community_id,
+        unit_id=user.unit_id,
+        is_party_member=user.is_party_member,
+        wechat_bound=user.openid is not None,
+        roles=roles,
+    )
+
+
+async def to_public(session: AsyncSession, users: Sequence[User]) -> list[UserPublic]:
+    roles = await roles_of(session, [u.id for u in users if u.id is not None])
+    return [_public(u, roles.get(u.id or 0, [])) for u in users]
+
+
+async def to_me(session: AsyncSession, cipher: PiiCipher, user: User) -> MePublic:
+    (public,) = await to_public(session, [user])
+    phone = cipher.decrypt(user.phone_cipher) if user.phone_cipher else None
+    return MePublic(**public.model_dump(), phone=phone)
+
+
+# --- roster writes ----------------------------------------------------------------------
+
+
+def set_phone(user: User, cipher: PiiCipher, phone: str) -> None:
+    user.phone_cipher = cipher.encrypt(phone)
+    user.phone_hash = cipher.lookup_hash(phone)
+    user.phone_masked = mask_phone(phone)
+
+
+async def find_by_phone(session: AsyncSession, cipher: PiiCipher, phone: str) -> User | None:
+    result = await session.execute(select(User).where(User.phone_hash == cipher.lookup_hash(phone)))
+    return result.scalar_one_or_none()
+
+
+async def _org_of_level(session: AsyncSession, org_id: int, level: OrgLevel) -> Org | None:
+    org = await session.get(Org, org_id)
+    return org if org is not None and org.level == level else None
+
+
+async def resolve_home(
+    session: AsyncSession, caller: Caller, community_id: int, unit_id: int | None
+) -> tuple[Org, Org | None]:
+    """The home community must be in the admin's reach; the unit in the same district."""
+    community = await _org_of_level(session, community_id, OrgLevel.community)
+    if community is None or not caller.reaches(community):
+        raise Unprocessable("invalid_community", "所选社区不存在或不在您的管理范围内")
+    unit = None
+    if unit_id is not None:
+        unit = await _org_of_level(session, unit_id, OrgLevel.unit)
+        if unit is None or not same_district(unit, community):
+            raise Unprocessable("invalid_unit", "所选单位不存在或不属于本区")
+    return community, unit
+
+
+async def _flush_roster(session: AsyncSession) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("phone_exists", "该手机号已在花名册中") from exc
+
+
+async def create_user(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, data: UserCreate
+) -> User:
+    phone = normalize_phone(data.phone)
+    community, unit = await resolve_home(session, caller, data.community_id, data.unit_id)
+    if await find_by_phone(session, cipher, phone) is not None:
+        raise Conflict("phone_exists", "该手机号已在花名册中")
+    user = User(
+        name=data.name.strip(),
+        community_id=community.id,
+        unit_id=unit.id if unit else None,
+        is_party_member=data.is_party_member,
+    )
+    set_phone(user, cipher, phone)
+    session.add(user)
+    await _flush_roster(session)
+    return user
+
+
+async def update_user(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, user: User, data: UserUpdate
+) -> User:
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("name", "community_id", "is_party_member", "phone"):
+        if required in changes and changes[required] is None:
+            raise Unprocessable("validation_error", "该字段不能清空")
+    if "community_id" in changes or "unit_id" in changes:
+        community_id = changes.get("community_id", user.community_id)
+        if community_id is None:
+            raise Unprocessable("invalid_community", "请先为该人员指定所属社区")
+        community, unit = await resolve_home(
+            session, caller, community_id, changes.get("unit_id", user.unit_id)
+        )
+        user.community_id = community.id
+        user.unit_id = unit.id if unit else None
+    if "name" in changes:
+        user.name = changes["name"].strip()
+    if "is_party_member" in changes:
+        user.is_party_member = changes["is_party_member"]
+    if "phone" in changes:
+        phone = normalize_phone(changes["phone"])
+        other = await find_by_phone(session, cipher, phone)
+        if other is not None and other.id != user.id:
+            raise Conflict("phone_exists", "该手机号已在花名册中")
+        set_phone(user, cipher, phone)
+    await _flush_roster(session)
+    return user
+
+
+# --- roles ----------------------------------------------------------------------------
+
+
+def _require_admin(caller: Caller) -> None:
+    if not caller.is_admin:
+        raise Forbidden("forbidden", "只有管理员可以进行此操作")
+
+
+async def grant_role(
+    session: AsyncSession, *, caller: Caller, user: User, data: RoleGrantCreate
+) -> RoleGrant:
+    _require_admin(caller)
+    org = await session.get(Org, data.org_id)
+    # A missing org and one outside reach answer alike: nothing about orgs leaks.
+    if org is None or not caller.reaches(org):
+        raise Forbidden("role_outside_reach", "不能在自己管理范围以外授予角色")
+    level = ROLE_LEVEL[data.role]
+    if level is not None and org.level != level:
+        raise Unprocessable(
+            "invalid_role_level", f"该角色只能授予在{LEVEL_NAMES[level]}一级的组织上"
+        )
+    grant = RoleGrant(
+        user_id=user.id or 0, role=data.role, org_id=org.id or 0, granted_by_id=caller.id
+    )
+    try:
+        async with session.begin_nested():
+            session.add(grant)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("role_exists", "此人已在该组织担任该角色") from exc
+    return grant
+
+
+async def revoke_role(session: AsyncSession, *, caller: Caller, user: User, role_id: int) -> None:
+    _require_admin(caller)
+    grant = (
+        await session.execute(
+            select(RoleGrant).where(RoleGrant.id == role_id, RoleGrant.user_id == user.id)
+        )
+    ).scalar_one_or_none()
+    if grant is None:
+        raise NotFound()
+    org = await session.get(Org, grant.org_id)
+    assert org is not None
+    if not caller.reaches(org):
+        raise Forbidden("role_outside_reach", "不能撤销自己管理范围以外的角色")
+    if grant.role == Role.district_admin:
+        # Lock the district row so two admins revoking each other cannot both succeed.
+        await session.execute(select(Org.id).where(Org.id == org.id).with_for_update())
+        remaining = (
+            await session.execute(
+                select(func.count())
+                .select_from(RoleGrant)
+                .where(RoleGrant.org_id == org.id, RoleGrant.role == Role.district_admin)
+            )
+        ).scalar_one()
+        if remaining <= 1:
+            raise Conflict("last_district_admin", "这是本区最后一位区级管理员，不能撤销")
+    await session.execute(delete(RoleGrant).where(col(RoleGrant.id) == grant.id))
