@@ -2,13 +2,11 @@
 
 import asyncio
 from logging.config import fileConfig
+from typing import Any, Literal
 
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
-
-from typing import Any, Literal
-
 from sqlmodel.sql.sqltypes import AutoString
 
 from alembic import context

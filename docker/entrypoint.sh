@@ -1,0 +1,22 @@
+#!/bin/sh
+# Entrypoint of the production image: bring the schema up to date, then serve.
+#
+# Any arguments replace the server, for one-off commands without migrating first, e.g.
+#   docker compose -f docker/compose.yml --env-file docker/.env run --rm app alembic current
+set -eu
+
+if [ "$#" -gt 0 ]; then
+    exec "$@"
+fi
+
+# Settings (DATABASE_URL, ...) come from the environment; see app/core/config.py.
+alembic upgrade head
+
+# The application is built by a factory: there is no module-level `app`.
+exec uvicorn --factory app.main:create_app \
+    --host 0.0.0.0 \
+    --port 8000 \
+    --workers "${WEB_CONCURRENCY:-2}" \
+    --proxy-headers \
+    --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
+    --timeout-graceful-shutdown 20

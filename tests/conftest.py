@@ -1,0 +1,190 @@
+"""Every database test runs twice: on SQLite and on PostgreSQL, each built by the
+real Alembic migrations in a database of its own that is dropped afterwards.
+
+The app commits per request in sessions of its own, and race tests need real
+concurrent connections, so tests do not share one rolled-back transaction;
+instead every table is emptied after each test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from alembic.config import Config
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from alembic import command
+from app.core.config import Settings
+from app.core.db import metadata
+from app.devtools.wechat_stub import StubState, create_stub_app
+from app.main import create_app
+from tests.factories import World, build_world
+from tests.servers import BackgroundServer
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+WECHAT_APPID = "wx-test-appid"
+WECHAT_SECRET = "wx-test-secret"
+
+
+def run_migrations(database_url: str, revision: str = "head") -> None:
+    """`alembic upgrade` as an operator runs it; in a thread, since env.py owns a loop."""
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["database_url"] = database_url
+    cfg.attributes["configure_logger"] = False
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(command.upgrade, cfg, revision).result()
+
+
+def _postgres_available() -> str | None:
+    url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg")
+    import asyncio
+
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            database=url.database,
+            password=url.password,
+            timeout=3,
+        )
+        await conn.close()
+
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, probe()).result()
+    except Exception as exc:
+        return f"PostgreSQL not reachable at {url.host}:{url.port}: {type(exc).__name__}"
+    return None
+
+
+async def _admin_execute(sql: str) -> None:
+    import asyncpg
+
+    url = make_url(POSTGRES_ADMIN_URL)
+    conn = await asyncpg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        database=url.database,
+        password=url.password,
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _admin(sql: str) -> None:
+    import asyncio
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _admin_execute(sql)).result()
+
+
+@pytest.fixture(scope="session")
+def wechat_stub() -> Iterator[tuple[StubState, str]]:
+    state = StubState(appid=WECHAT_APPID, secret=WECHAT_SECRET)
+    with BackgroundServer(create_stub_app(state)) as server:
+        yield state, server.url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "test.db"
+        url = f"sqlite:///{path}"
+        run_migrations(url)
+        yield url
+        return
+    reason = _postgres_available()
+    if reason:
+        pytest.skip(reason)
+    name = f"chuangwen_test_{uuid.uuid4().hex[:10]}"
+    _admin(f'CREATE DATABASE "{name}"')
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        run_migrations(url)
+        yield url
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(database_url: str, tmp: Path, wechat_base: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "app_env": "test",
+        "database_url": database_url,
+        "storage_local_dir": str(tmp / "media"),
+        "wechat_appid": WECHAT_APPID,
+        "wechat_secret": WECHAT_SECRET,
+        "wechat_api_base": wechat_base,
+        "redis_url": None,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, wechat_stub: tuple[StubState, str]
+) -> Settings:
+    return make_settings(database_url, tmp_path_factory.mktemp("app"), wechat_stub[1])
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    yield application
+    await application.state.engine.dispose()
+
+
+async def empty_all_tables(application: FastAPI) -> None:
+    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    async with application.state.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            # orgs reference themselves; checking keys at commit lets one DELETE empty it.
+            await conn.execute(text("PRAGMA defer_foreign_keys=ON"))
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def db(app: FastAPI, wechat_stub: tuple[StubState, str]) -> AsyncIterator[FastAPI]:
+    """The app with an empty database, emptied again after the test."""
+    wechat_stub[0].reset()
+    yield app
+    await empty_all_tables(app)
+
+
+@pytest.fixture
+async def client(db: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=db)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as c:
+        yield c
+
+
+@pytest.fixture
+async def world(db: FastAPI) -> World:
+    return await build_world(db)
+
+
+@pytest.fixture
+def stub(wechat_stub: tuple[StubState, str]) -> StubState:
+    return wechat_stub[0]
