@@ -15,195 +15,32 @@ Callers, against records in community C1 of street S1 (see tests/factories.py):
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+import importlib
+import pkgutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import select
 
+import tests.matrix_rows
 from app.main import create_app
-from app.models.user import Role, RoleGrant
 from tests.conftest import make_settings
-from tests.factories import World, make_user
+from tests.matrix_rows.common import CALLERS, Row, world_key
 
-CALLERS = ("anonymous", "member", "other_community_admin", "other_street_admin", "right")
 SKIPPED_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
-@dataclass
-class Req:
-    path: str
-    json: Any = None
-    files: Any = None
-    params: dict[str, Any] = field(default_factory=dict)
+def collect_rows() -> dict[tuple[str, str], Row]:
+    rows: dict[tuple[str, str], Row] = {}
+    for info in pkgutil.iter_modules(tests.matrix_rows.__path__):
+        module = importlib.import_module(f"tests.matrix_rows.{info.name}")
+        for key, row in getattr(module, "ROWS", {}).items():
+            assert key not in rows, f"{key} has rows in two modules"
+            rows[key] = row
+    return rows
 
 
-Build = Callable[[World, str], Awaitable[Req]]
-Check = Callable[[World, str, Any], None]
-
-
-@dataclass
-class Row:
-    right: str  # the world person who may do it
-    expect: dict[str, int]
-    build: Build
-    check: Check | None = None
-
-
-def statuses(
-    anonymous: int, member: int, other_community: int, other_street: int, right: int
-) -> dict[str, int]:
-    return dict(
-        zip(CALLERS, (anonymous, member, other_community, other_street, right), strict=True)
-    )
-
-
-def fixed(path: str, **kw: Any) -> Build:
-    async def build(world: World, caller: str) -> Req:
-        return Req(path=path.format(**{k: world[k].id for k in ("C1", "S1", "D")}), **kw)
-
-    return build
-
-
-async def _member_path(world: World, caller: str) -> Req:
-    return Req(path=f"/api/v1/users/{world.user('member').id}")
-
-
-async def _member_patch(world: World, caller: str) -> Req:
-    return Req(path=f"/api/v1/users/{world.user('member').id}", json={"name": "改名"})
-
-
-async def _org_create(world: World, caller: str) -> Req:
-    return Req(
-        path="/api/v1/orgs",
-        json={
-            "name": f"新社区{uuid.uuid4().hex[:6]}",
-            "level": "community",
-            "parent_id": world["S1"].id,
-        },
-    )
-
-
-async def _org_patch(world: World, caller: str) -> Req:
-    return Req(path=f"/api/v1/orgs/{world['C1'].id}", json={"name": "东关社区（新）"})
-
-
-async def _user_create(world: World, caller: str) -> Req:
-    return Req(
-        path="/api/v1/users",
-        json={"name": "新人", "phone": "13855556666", "community_id": world["C1"].id},
-    )
-
-
-async def _user_import(world: World, caller: str) -> Req:
-    csv = f"姓名,手机号,社区\n新人,13855557777,{world['C1'].id}\n".encode()
-    return Req(path="/api/v1/users/import", files={"file": ("r.csv", csv)})
-
-
-def _import_check(world: World, caller: str, body: Any) -> None:
-    assert body["created"] == (1 if caller == "right" else 0), (caller, body)
-
-
-def _roster_list_check(world: World, caller: str, body: Any) -> None:
-    ids = {u["id"] for u in body["items"]}
-    assert (world.user("member").id in ids) == (caller == "right"), caller
-
-
-def _org_list_check(world: World, caller: str, body: Any) -> None:
-    ids = {o["id"] for o in body["items"]}
-    # C1 is seen by its member and its admins, never by the neighbours.
-    assert (world["C1"].id in ids) == (caller in ("member", "right")), caller
-
-
-async def _role_grant(world: World, caller: str) -> Req:
-    return Req(
-        path=f"/api/v1/users/{world.user('member').id}/roles",
-        json={"role": "info_officer", "org_id": world["C1"].id},
-    )
-
-
-async def _role_revoke(world: World, caller: str) -> Req:
-    target = await make_user(
-        world.app, "信息员", community=world["C1"], roles=[(Role.info_officer, world["C1"])]
-    )
-    async with world.app.state.sessionmaker() as s:
-        role_id = (
-            await s.execute(select(RoleGrant.id).where(RoleGrant.user_id == target.id))
-        ).scalar_one()
-    return Req(path=f"/api/v1/users/{target.id}/roles/{role_id}")
-
-
-async def _wechat_login(world: World, caller: str) -> Req:
-    return Req(
-        path="/api/v1/auth/wechat-login", json={"code": f"o-matrix-{caller}#{uuid.uuid4().hex}"}
-    )
-
-
-async def _bind_phone(world: World, caller: str) -> Req:
-    # Each caller binds their own roster phone: the only binding that may succeed.
-    person = (
-        world.user(world_key(caller, "community_admin"))
-        if caller != "anonymous"
-        else world.user("member")
-    )
-    phone = world.app.state.cipher.decrypt(person.phone_cipher)
-    return Req(path="/api/v1/auth/bind-phone", json={"code": f"{phone}#{uuid.uuid4().hex[:6]}"})
-
-
-MATRIX: dict[tuple[str, str], Row] = {
-    ("GET", "/healthz"): Row("member", statuses(200, 200, 200, 200, 200), fixed("/healthz")),
-    ("GET", "/readyz"): Row("member", statuses(200, 200, 200, 200, 200), fixed("/readyz")),
-    ("POST", "/api/v1/auth/wechat-login"): Row(
-        "member", statuses(200, 200, 200, 200, 200), _wechat_login
-    ),
-    ("POST", "/api/v1/auth/bind-phone"): Row(
-        "community_admin", statuses(401, 200, 200, 200, 200), _bind_phone
-    ),
-    ("GET", "/api/v1/me"): Row("member", statuses(401, 200, 200, 200, 200), fixed("/api/v1/me")),
-    ("POST", "/api/v1/orgs"): Row("street_admin", statuses(401, 404, 404, 404, 201), _org_create),
-    ("GET", "/api/v1/orgs"): Row(
-        "community_admin", statuses(401, 200, 200, 200, 200), fixed("/api/v1/orgs"), _org_list_check
-    ),
-    ("GET", "/api/v1/orgs/{org_id}"): Row(
-        "community_admin", statuses(401, 200, 404, 404, 200), fixed("/api/v1/orgs/{C1}")
-    ),
-    ("PATCH", "/api/v1/orgs/{org_id}"): Row(
-        "community_admin", statuses(401, 403, 404, 404, 200), _org_patch
-    ),
-    # A community outside reach named in a body is refused as unusable input.
-    ("POST", "/api/v1/users"): Row(
-        "community_admin", statuses(401, 403, 422, 422, 201), _user_create
-    ),
-    ("POST", "/api/v1/users/import"): Row(
-        "community_admin", statuses(401, 403, 200, 200, 200), _user_import, _import_check
-    ),
-    ("GET", "/api/v1/users"): Row(
-        "community_admin",
-        statuses(401, 403, 200, 200, 200),
-        fixed("/api/v1/users"),
-        _roster_list_check,
-    ),
-    ("GET", "/api/v1/users/{user_id}"): Row(
-        "community_admin", statuses(401, 403, 404, 404, 200), _member_path
-    ),
-    ("PATCH", "/api/v1/users/{user_id}"): Row(
-        "street_admin", statuses(401, 403, 404, 404, 200), _member_patch
-    ),
-    ("POST", "/api/v1/users/{user_id}/roles"): Row(
-        "community_admin", statuses(401, 403, 404, 404, 201), _role_grant
-    ),
-    ("DELETE", "/api/v1/users/{user_id}/roles/{role_id}"): Row(
-        "street_admin", statuses(401, 403, 404, 404, 204), _role_revoke
-    ),
-}
-
-
-def world_key(caller: str, right: str) -> str:
-    return right if caller == "right" else caller
+MATRIX = collect_rows()
 
 
 def app_routes() -> set[tuple[str, str]]:

@@ -47,6 +47,18 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
 
+    # Photos: the upload cap is enforced while the body streams in; the pixel cap
+    # refuses decompression bombs long before Pillow's own (~179 Mpx) would.
+    media_max_bytes: int = 10 * 1024 * 1024
+    media_max_pixels: int = 40_000_000
+    media_thumbnail_px: int = 400
+    media_url_ttl_s: int = Field(default=300, ge=30, le=7 * 24 * 3600)
+
+    # Micro-wishes: unfulfilled claims one member may hold at once, and the
+    # volunteer minutes a confirmed wish credits to its claimant (0: none).
+    wish_max_open_claims: int = Field(default=3, ge=1)
+    wish_confirm_minutes: int = Field(default=60, ge=0, le=24 * 60)
+
     roster_import_max_bytes: int = 5 * 1024 * 1024
     roster_import_max_rows: int = 20_000
     idempotency_ttl_h: int = 48

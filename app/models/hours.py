@@ -1,0 +1,70 @@
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Text, text
+from sqlmodel import Field, SQLModel
+
+from app.core.db import UTCDateTime
+from app.models.common import created_at_field
+
+
+class HourSource(StrEnum):
+    check_in = "check_in"  # credited at task check-out, approved at once
+    wish = "wish"  # credited when a fulfilled wish is confirmed
+    manual = "manual"  # logged by hand, pending until an admin reviews it
+
+
+class HourStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class VolunteerHour(SQLModel, table=True):
+    """The append-only ledger of service time (志愿服务时长).
+
+    Rows are never edited silently: a review sets status with who, when and why;
+    a correction is a new row. Automatic credits are unique per source record.
+    """
+
+    __tablename__ = "volunteer_hours"
+    __table_args__ = (
+        CheckConstraint("ended_at > started_at", name="positive_span"),
+        CheckConstraint("minutes > 0", name="positive_minutes"),
+        CheckConstraint("source IN ('check_in', 'wish', 'manual')", name="source"),
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+        # One credit per check-in or wish, whatever retries or races happen.
+        Index(
+            "uq_volunteer_hours_source_record",
+            "source",
+            "source_id",
+            unique=True,
+            sqlite_where=text("source_id IS NOT NULL"),
+            postgresql_where=text("source_id IS NOT NULL"),
+        ),
+        Index("ix_volunteer_hours_user_started", "user_id", "started_at"),
+        Index("ix_volunteer_hours_org_started", "org_id", "started_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    )
+    org_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), nullable=False)
+    )
+    activity: str = Field(sa_column=Column(String(200), nullable=False))
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ended_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    minutes: int = Field(sa_column=Column(Integer, nullable=False))
+    source: HourSource = Field(sa_column=Column(String(20), nullable=False))
+    source_id: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    status: HourStatus = Field(sa_column=Column(String(20), nullable=False))
+    reviewed_by_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"))
+    )
+    reviewed_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    review_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = created_at_field()

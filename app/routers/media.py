@@ -1,0 +1,8 @@
+from fastapi import APIRouter
+
+from app.core.errors import PROBLEM_RESPONSES
+from app.core.routing import AppRoute
+
+router = APIRouter(
+    prefix="/media", tags=["media"], route_class=AppRoute, responses=PROBLEM_RESPONSES
+)

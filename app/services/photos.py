@@ -1,0 +1,88 @@
+"""Photos on records: who may attach them and who may see them.
+
+Any record with `photo_ids` (check-ins, report-ins, wishes, problems, ...) calls
+`require_own_photos` then `attach_photos`. A domain makes its photos visible to the
+people who may see its records by registering a check with `register_record_type`;
+`GET /media/{id}` then asks `can_see_media`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.errors import Unprocessable
+from app.core.scope import Caller
+from app.models.media import Media, MediaAttachment
+
+MAX_PHOTOS_PER_RECORD = 9  # what a WeChat image picker hands over at most
+
+RecordVisibility = Callable[[AsyncSession, Caller, int], Awaitable[bool]]
+_visibility: dict[str, RecordVisibility] = {}
+
+
+def register_record_type(record_type: str, can_see: RecordVisibility) -> None:
+    """`can_see(session, caller, record_id)` answers whether the caller may see that record."""
+    _visibility[record_type] = can_see
+
+
+async def require_own_photos(
+    session: AsyncSession, *, caller: Caller, photo_ids: Sequence[int] | None
+) -> list[Media]:
+    """The caller's own uploads, in the order given; anything else is 422 `invalid_photo`."""
+    ids = list(dict.fromkeys(photo_ids or []))
+    if len(ids) > MAX_PHOTOS_PER_RECORD:
+        raise Unprocessable("invalid_photo", f"最多附 {MAX_PHOTOS_PER_RECORD} 张照片")
+    if not ids:
+        return []
+    rows = await session.execute(
+        select(Media).where(col(Media.id).in_(ids), Media.uploader_id == caller.id)
+    )
+    found = {m.id: m for m in rows.scalars()}
+    if len(found) != len(ids):
+        raise Unprocessable("invalid_photo", "只能使用自己上传的照片")
+    return [found[i] for i in ids]
+
+
+async def attach_photos(
+    session: AsyncSession, *, media: Sequence[Media], record_type: str, record_id: int
+) -> None:
+    if record_type not in _visibility:
+        raise RuntimeError(f"record type {record_type!r} has no visibility rule registered")
+    for m in media:
+        assert m.id is not None
+        try:
+            async with session.begin_nested():
+                session.add(
+                    MediaAttachment(media_id=m.id, record_type=record_type, record_id=record_id)
+                )
+                await session.flush()
+        except IntegrityError:
+            continue  # attached already (a retried request)
+
+
+async def photo_ids_of(session: AsyncSession, record_type: str, record_id: int) -> list[int]:
+    rows = await session.execute(
+        select(MediaAttachment.media_id)
+        .where(MediaAttachment.record_type == record_type, MediaAttachment.record_id == record_id)
+        .order_by(col(MediaAttachment.id))
+    )
+    return list(rows.scalars())
+
+
+async def can_see_media(session: AsyncSession, caller: Caller, media: Media) -> bool:
+    if media.uploader_id == caller.id:
+        return True
+    rows = await session.execute(
+        select(MediaAttachment.record_type, MediaAttachment.record_id).where(
+            MediaAttachment.media_id == media.id
+        )
+    )
+    for record_type, record_id in rows.all():
+        check = _visibility.get(record_type)
+        if check is not None and await check(session, caller, record_id):
+            return True
+    return False
