@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from app.core.security import issue_access_token
+from app.models.media import Media
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, RoleGrant, User
 from app.services.orgs import insert_org
@@ -104,3 +105,22 @@ async def build_world(app: FastAPI) -> World:
     for key, (name, home, roles) in cast.items():
         w.people[key] = await make_user(app, name, community=home, party=True, roles=roles)
     return w
+
+
+async def make_media(app: FastAPI, uploader: User, *, sha256: str | None = None) -> Media:
+    """A photo row as an upload would leave it (no file behind it: for record tests)."""
+    n = next(_phones)
+    async with app.state.sessionmaker() as session, session.begin():
+        media = Media(
+            uploader_id=uploader.id,
+            storage_key=f"test/{n}.jpg",
+            thumbnail_key=f"test/{n}.thumb.jpg",
+            content_type="image/jpeg",
+            size=1000,
+            width=10,
+            height=10,
+            sha256=sha256 or f"{n:064d}",
+            phash="0" * 16,
+        )
+        session.add(media)
+        return media
