@@ -8,12 +8,14 @@ instead every table is emptied after each test.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from alembic.config import Config
@@ -46,34 +48,8 @@ def run_migrations(database_url: str, revision: str = "head") -> None:
         pool.submit(command.upgrade, cfg, revision).result()
 
 
-def _postgres_available() -> str | None:
-    url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg")
-    import asyncio
-
-    import asyncpg
-
-    async def probe() -> None:
-        conn = await asyncpg.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.username,
-            database=url.database,
-            password=url.password,
-            timeout=3,
-        )
-        await conn.close()
-
-    try:
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, probe()).result()
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {url.host}:{url.port}: {type(exc).__name__}"
-    return None
-
-
-async def _admin_execute(sql: str) -> None:
-    import asyncpg
-
+async def _admin_execute(sql: str | None) -> None:
+    """Run `sql` on the maintenance database (None: only check that it answers)."""
     url = make_url(POSTGRES_ADMIN_URL)
     conn = await asyncpg.connect(
         host=url.host,
@@ -81,18 +57,29 @@ async def _admin_execute(sql: str) -> None:
         user=url.username,
         database=url.database,
         password=url.password,
+        timeout=3,
     )
     try:
-        await conn.execute(sql)
+        if sql:
+            await conn.execute(sql)
     finally:
         await conn.close()
 
 
-def _admin(sql: str) -> None:
-    import asyncio
-
+def _admin(sql: str | None) -> None:
+    # Own loop in a thread: these run from sync fixtures while pytest-asyncio's loop exists.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, _admin_execute(sql)).result()
+
+
+def _postgres_available() -> str | None:
+    """None when PostgreSQL answers, else why the PostgreSQL half is skipped."""
+    try:
+        _admin(None)
+    except Exception as exc:
+        url = make_url(POSTGRES_ADMIN_URL)
+        return f"PostgreSQL not reachable at {url.host}:{url.port}: {type(exc).__name__}"
+    return None
 
 
 @pytest.fixture(scope="session")
