@@ -113,8 +113,8 @@ async def make_media(app: FastAPI, uploader: User, *, sha256: str | None = None)
     async with app.state.sessionmaker() as session, session.begin():
         media = Media(
             uploader_id=uploader.id,
-            storage_key=f"test/{n}.jpg",
-            thumbnail_key=f"test/{n}.thumb.jpg",
+            storage_key=f"{n:032x}.jpg",
+            thumbnail_key=f"{n:032x}-thumb.jpg",
             content_type="image/jpeg",
             size=1000,
             width=10,

@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from python_multipart.multipart import parse_options_header
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,11 @@ def _principal(request: Request, settings: Settings) -> str | None:
 
 
 def _request_hash(request: Request, body: bytes) -> str:
+    # A retried multipart upload carries a fresh random boundary; the same parts
+    # under another boundary are the same request.
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    if content_type.startswith(b"multipart/") and (boundary := options.get(b"boundary")):
+        body = body.replace(b"--" + boundary, b"--\0boundary")
     h = hashlib.sha256()
     h.update(request.method.encode())
     h.update(b"\0" + request.url.path.encode() + b"\0" + request.url.query.encode() + b"\0")

@@ -1,8 +1,133 @@
-from fastapi import APIRouter
+from pathlib import Path
+from typing import Annotated
 
-from app.core.errors import PROBLEM_RESPONSES
+from fastapi import APIRouter, Depends, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import Message, Receive, Scope, Send
+
+from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from app.core.routing import AppRoute
+from app.models.media import Media, MediaPublic
+from app.routers.deps import CurrentCaller, IdPath, SessionDep, SettingsDep, StorageDep
+from app.services import media as service
+
+# Room for the multipart envelope (boundaries, part headers) around a file at the cap.
+MULTIPART_ALLOWANCE = 64 * 1024
+
+
+class UploadRoute(AppRoute):
+    """Counts the request body while it streams in and stops at the photo size cap.
+
+    Starlette puts no cap on file parts, and the Idempotency-Key hash reads the
+    whole body first, so the cap sits on the ASGI receive channel, below both. It is
+    read from the app's settings per request, which a route-level `max_body_size`
+    (fixed when the module is imported) cannot do.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = scope["app"].state.settings.media_max_bytes + MULTIPART_ALLOWANCE
+        declared = Headers(scope=scope).get("content-length", "")
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            # Refused up front when the client says so, else as soon as the count passes.
+            if declared.isdigit() and int(declared) > limit:
+                raise HTTPException(413)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413)
+            return message
+
+        await super().handle(scope, limited, send)
+
 
 router = APIRouter(
-    prefix="/media", tags=["media"], route_class=AppRoute, responses=PROBLEM_RESPONSES
+    prefix="/media", tags=["media"], route_class=UploadRoute, responses=PROBLEM_RESPONSES
 )
+
+_PHOTO_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+    307: {"description": "Redirect to a short-lived URL of the image (S3 storage)"},
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=MediaPublic,
+    responses={
+        413: {
+            "model": Problem,
+            "content": {PROBLEM_JSON: {}},
+            "description": "Larger than 10 MiB or too many pixels (`file_too_large`)",
+        },
+        415: {
+            "model": Problem,
+            "content": {PROBLEM_JSON: {}},
+            "description": "Not a JPEG, PNG or WebP image (`unsupported_media_type`)",
+        },
+    },
+)
+async def upload_media(
+    file: UploadFile,
+    session: SessionDep,
+    caller: CurrentCaller,
+    settings: SettingsDep,
+    storage: StorageDep,
+) -> MediaPublic:
+    """上传一张照片（JPEG、PNG 或 WebP，不超过 10 MiB）；保存时去除 EXIF（含位置信息）。"""
+    # One byte past the cap is enough for the service to know it is too large.
+    raw = await file.read(settings.media_max_bytes + 1)
+    media = await service.upload_photo(
+        session, caller=caller, storage=storage, settings=settings, raw=raw
+    )
+    return to_public(media)
+
+
+def to_public(media: Media) -> MediaPublic:
+    assert media.id is not None
+    url = f"/api/v1/media/{media.id}"
+    return MediaPublic(
+        id=media.id,
+        content_type=media.content_type,
+        size=media.size,
+        width=media.width,
+        height=media.height,
+        sha256=media.sha256,
+        url=url,
+        thumbnail_url=f"{url}/thumbnail",
+    )
+
+
+async def get_media_in_reach(media_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Media:
+    return await service.get_visible_media(session, caller, media_id)
+
+
+VisibleMedia = Annotated[Media, Depends(get_media_in_reach)]
+
+
+def _deliver(media: Media, target: str | Path) -> Response:
+    if isinstance(target, Path):
+        return FileResponse(
+            target, media_type=media.content_type, headers={"Cache-Control": "private"}
+        )
+    return RedirectResponse(target, status_code=307)
+
+
+@router.get("/{media_id}", response_class=Response, responses=_PHOTO_RESPONSES)
+async def get_media(media: VisibleMedia, storage: StorageDep, settings: SettingsDep) -> Response:
+    """照片原图：上传者本人，或可查看其所附记录的人可见。"""
+    return _deliver(media, await service.locate(storage, settings, media, thumbnail=False))
+
+
+@router.get("/{media_id}/thumbnail", response_class=Response, responses=_PHOTO_RESPONSES)
+async def get_media_thumbnail(
+    media: VisibleMedia, storage: StorageDep, settings: SettingsDep
+) -> Response:
+    """照片缩略图，可见范围同原图。"""
+    return _deliver(media, await service.locate(storage, settings, media, thumbnail=True))

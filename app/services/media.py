@@ -1,0 +1,157 @@
+"""Photo uploads: checked by their bytes, re-encoded without EXIF, stored with a thumbnail.
+
+Phone photos carry GPS in their EXIF (and sometimes XMP): whereabouts of a person,
+so nothing of the uploaded metadata survives except the colour profile. The
+sha256 of the upload and a perceptual hash are kept so later reports can flag the
+same photo used for several records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import secrets
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import imagehash
+from PIL import Image, ImageOps
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from app.core.scope import Caller
+from app.core.storage import Storage
+from app.models.media import Media
+from app.services.photos import can_see_media
+
+# Pillow format name -> (content type, file extension, encoder options).
+FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "JPEG": ("image/jpeg", "jpg", {"quality": 88}),
+    "PNG": ("image/png", "png", {}),
+    "WEBP": ("image/webp", "webp", {"quality": 88}),
+}
+
+# Decoding holds a few hundred MB at the pixel cap; a few at a time keeps memory
+# bounded and leaves the default worker threads free for everything else.
+_image_work = anyio.CapacityLimiter(max(1, min(4, os.cpu_count() or 1)))
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    format: str
+    data: bytes
+    thumbnail: bytes
+    width: int
+    height: int
+    sha256: str
+    phash: str
+
+
+def _encode(img: Image.Image, fmt: str, icc: bytes | None) -> bytes:
+    out = io.BytesIO()
+    options = dict(FORMATS[fmt][2])
+    if icc:
+        options["icc_profile"] = icc
+    img.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def process_image(raw: bytes, *, max_pixels: int, thumbnail_px: int) -> ProcessedImage:
+    """Blocking (Pillow): run in a worker thread."""
+    try:
+        img = Image.open(io.BytesIO(raw), formats=list(FORMATS))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PayloadTooLarge("file_too_large", "照片像素过多") from exc
+    except Exception as exc:
+        raise UnsupportedMediaType(
+            "unsupported_media_type", "只能上传 JPEG、PNG 或 WebP 照片"
+        ) from exc
+    with img:
+        fmt = img.format or ""
+        width, height = img.size
+        # Image.open has read the header only: refuse bombs before any pixel is decoded.
+        if width * height > max_pixels:
+            raise PayloadTooLarge("file_too_large", "照片像素过多")
+        try:
+            icc = img.info.get("icc_profile")
+            ImageOps.exif_transpose(img, in_place=True)
+            # Whatever metadata the file carried (EXIF, XMP, text chunks) stays behind.
+            img.info = {}
+            data = _encode(img, fmt, icc)
+            thumb = img.copy()
+            thumb.thumbnail((thumbnail_px, thumbnail_px))
+            thumbnail = _encode(thumb, fmt, icc)
+            phash = str(imagehash.phash(img))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise PayloadTooLarge("file_too_large", "照片像素过多") from exc
+        except Exception as exc:
+            # Truncated or malformed files fail in many ways inside the decoders.
+            raise UnsupportedMediaType("unsupported_media_type", "无法读取这张照片") from exc
+        return ProcessedImage(
+            format=fmt,
+            data=data,
+            thumbnail=thumbnail,
+            width=img.width,
+            height=img.height,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            phash=phash,
+        )
+
+
+async def upload_photo(
+    session: AsyncSession, *, caller: Caller, storage: Storage, settings: Settings, raw: bytes
+) -> Media:
+    """Store an uploaded photo. `size`, `width` and `height` describe the stored image
+    (what GET serves); `sha256` identifies the bytes as uploaded."""
+    if len(raw) > settings.media_max_bytes:
+        raise PayloadTooLarge(
+            "file_too_large", f"照片不能超过 {settings.media_max_bytes / 1024 / 1024:g} MB"
+        )
+    image = await anyio.to_thread.run_sync(
+        partial(
+            process_image,
+            raw,
+            max_pixels=settings.media_max_pixels,
+            thumbnail_px=settings.media_thumbnail_px,
+        ),
+        limiter=_image_work,
+    )
+    content_type, ext, _ = FORMATS[image.format]
+    # Random, never derived from the file name or the uploader: keys cannot be guessed.
+    token = secrets.token_hex(16)
+    media = Media(
+        uploader_id=caller.id,
+        storage_key=f"{token}.{ext}",
+        thumbnail_key=f"{token}-thumb.{ext}",
+        content_type=content_type,
+        size=len(image.data),
+        width=image.width,
+        height=image.height,
+        sha256=image.sha256,
+        phash=image.phash,
+    )
+    await storage.put(media.storage_key, image.data, content_type)
+    await storage.put(media.thumbnail_key, image.thumbnail, content_type)
+    session.add(media)
+    await session.flush()
+    return media
+
+
+async def get_visible_media(session: AsyncSession, caller: Caller, media_id: int) -> Media:
+    media = await session.get(Media, media_id)
+    if media is None or not await can_see_media(session, caller, media):
+        raise NotFound()
+    return media
+
+
+async def locate(
+    storage: Storage, settings: Settings, media: Media, *, thumbnail: bool
+) -> str | Path:
+    key = media.thumbnail_key if thumbnail else media.storage_key
+    return await storage.locate(key, ttl_s=settings.media_url_ttl_s)
