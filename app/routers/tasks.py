@@ -1,7 +1,154 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import AppRoute
+from app.models.task import (
+    AttendanceInput,
+    CheckInPublic,
+    CheckOutPublic,
+    ReportInCreate,
+    ReportInPublic,
+    Task,
+    TaskCreate,
+    TaskPublic,
+    TaskStatus,
+)
+from app.models.user import MAX_ID
+from app.routers.deps import (
+    AdminCaller,
+    CurrentCaller,
+    IdPath,
+    Page,
+    PageDep,
+    SessionDep,
+    page_of,
+)
+from app.services import report_ins as report_service
+from app.services import tasks as service
 
 # /tasks, /tasks/{id}/check-ins, /tasks/{id}/check-out and /report-ins.
 router = APIRouter(tags=["tasks"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
+
+
+async def get_task_in_scope(task_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Task:
+    return await service.get_visible_task(session, caller, task_id)
+
+
+async def get_task_of_attendee(task_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Task:
+    return await service.get_task_for_attendee(session, caller, task_id)
+
+
+ScopedTask = Annotated[Task, Depends(get_task_in_scope)]
+AttendedTask = Annotated[Task, Depends(get_task_of_attendee)]
+
+
+@router.post("/tasks", status_code=201, response_model=TaskPublic)
+async def create_task(data: TaskCreate, session: SessionDep, caller: AdminCaller) -> TaskPublic:
+    """发布任务（该组织或其上级的管理员）；该组织整棵子树的成员可以参加。"""
+    task = await service.create_task(session, caller=caller, data=data)
+    (public,) = await service.tasks_public(session, caller=caller, tasks=[task])
+    return public
+
+
+@router.get("/tasks", response_model=Page[TaskPublic])
+async def list_tasks(
+    session: SessionDep,
+    caller: CurrentCaller,
+    paging: PageDep,
+    status: TaskStatus | None = None,
+    org_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="该组织及其下级的任务")
+    ] = None,
+) -> Page[TaskPublic]:
+    """成员看到本社区及其上级（街道、区）的任务；管理员还看到管理范围内的全部任务。"""
+    tasks, total = await service.list_tasks(
+        session,
+        caller=caller,
+        status=status,
+        org_id=org_id,
+        offset=paging.offset,
+        limit=paging.page_size,
+    )
+    return page_of(await service.tasks_public(session, caller=caller, tasks=tasks), total, paging)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskPublic)
+async def get_task(task: ScopedTask, session: SessionDep, caller: CurrentCaller) -> TaskPublic:
+    (public,) = await service.tasks_public(session, caller=caller, tasks=[task])
+    return public
+
+
+@router.post("/tasks/{task_id}/check-ins", status_code=201, response_model=CheckInPublic)
+async def check_in(
+    task: ScopedTask, data: AttendanceInput, session: SessionDep, caller: CurrentCaller
+) -> CheckInPublic:
+    """在任务时间内、任务地点范围内签到；每人每个任务一次，满员即止。"""
+    record = await service.check_in(session, caller=caller, task=task, data=data)
+    (public,) = await service.check_ins_public(session, [(task, record)])
+    return public
+
+
+@router.post("/tasks/{task_id}/check-out", response_model=CheckOutPublic)
+async def check_out(
+    task: AttendedTask, data: AttendanceInput, session: SessionDep, caller: CurrentCaller
+) -> CheckOutPublic:
+    """签退并计入志愿时长（自动审核通过）；任务结束后签退只计到结束时间。"""
+    record = await service.check_out(session, caller=caller, task=task, data=data)
+    assert record.id is not None and record.checked_out_at is not None
+    return CheckOutPublic(
+        check_in_id=record.id, minutes=record.minutes or 0, checked_out_at=record.checked_out_at
+    )
+
+
+@router.get("/tasks/{task_id}/check-ins", response_model=Page[CheckInPublic])
+async def list_check_ins(
+    task: ScopedTask, session: SessionDep, caller: CurrentCaller, paging: PageDep
+) -> Page[CheckInPublic]:
+    """签到名单（任务所属组织或其上级的管理员）。"""
+    items, total = await service.list_check_ins(
+        session, caller=caller, task=task, offset=paging.offset, limit=paging.page_size
+    )
+    return page_of(items, total, paging)
+
+
+@router.post(
+    "/report-ins",
+    status_code=201,
+    response_model=ReportInPublic,
+    responses={200: {"model": ReportInPublic, "description": "本月已报到：返回原记录"}},
+)
+async def report_in(
+    data: ReportInCreate, session: SessionDep, caller: CurrentCaller, response: Response
+) -> ReportInPublic:
+    """到所属社区报到，每个自然月（北京时间）一次：首次 201，之后 200 返回同一记录。"""
+    record, created = await report_service.report_in(session, caller=caller, data=data)
+    if not created:
+        response.status_code = 200
+    (public,) = await report_service.reports_public(session, [record])
+    return public
+
+
+@router.get("/report-ins", response_model=Page[ReportInPublic])
+async def list_report_ins(
+    session: SessionDep,
+    caller: AdminCaller,
+    paging: PageDep,
+    month: Annotated[
+        str | None,
+        Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月（北京时间）"),
+    ] = None,
+    org_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="该组织及其下级；默认管理范围内全部")
+    ] = None,
+) -> Page[ReportInPublic]:
+    records, total = await report_service.list_report_ins(
+        session,
+        caller=caller,
+        month=month,
+        org_id=org_id,
+        offset=paging.offset,
+        limit=paging.page_size,
+    )
+    return page_of(await report_service.reports_public(session, records), total, paging)

@@ -1,0 +1,263 @@
+"""Community tasks (社区任务), attendance by check-in/check-out, monthly report-ins (报到)."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import AwareDatetime, StringConstraints, model_validator
+from pydantic import Field as PydanticField
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlmodel import Field, SQLModel
+
+from app.core.db import UTCDateTime
+from app.models.common import StrictInput, created_at_field, updated_at_field
+from app.models.user import MAX_ID
+
+
+class TaskCategory(StrEnum):
+    """The kinds of work a 创文 campaign counts separately; `other` for the rest.
+
+    An enum rather than free text so dashboards and ledgers can group by it without
+    every community spelling "环境卫生" its own way.
+    """
+
+    sanitation = "sanitation"  # 环境卫生、清洁家园
+    traffic = "traffic"  # 文明交通劝导
+    persuasion = "persuasion"  # 文明劝导（不文明行为）
+    publicity = "publicity"  # 创文宣传
+    culture = "culture"  # 文化活动
+    care = "care"  # 关爱帮扶（走访、助老）
+    other = "other"
+
+
+class TaskStatus(StrEnum):
+    """Derived from the time window, never stored: [starts_at, ends_at] is `active`."""
+
+    upcoming = "upcoming"
+    active = "active"
+    ended = "ended"
+
+
+MIN_RADIUS_M = 10  # below a phone's GPS accuracy nobody could check in
+MAX_RADIUS_M = 50_000
+MAX_CAPACITY = 100_000
+MAX_TASK_HOURS = 24  # as for hand-logged hours: one attendance is at most a day
+
+Latitude = Annotated[float, PydanticField(ge=-90, le=90)]
+Longitude = Annotated[float, PydanticField(ge=-180, le=180)]
+PhotoId = Annotated[int, PydanticField(ge=1, le=MAX_ID)]
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="time_window"),
+        CheckConstraint(
+            "(lat IS NULL AND lng IS NULL AND radius_m IS NULL)"
+            " OR (lat IS NOT NULL AND lng IS NOT NULL AND radius_m IS NOT NULL)",
+            name="location_complete",
+        ),
+        CheckConstraint("capacity IS NULL OR capacity >= 1", name="capacity_positive"),
+        # The last line of defence for "capacity is never exceeded".
+        CheckConstraint(
+            "checked_in_count >= 0 AND (capacity IS NULL OR checked_in_count <= capacity)",
+            name="within_capacity",
+        ),
+        CheckConstraint(
+            "category IN ('sanitation', 'traffic', 'persuasion', 'publicity', 'culture', "
+            "'care', 'other')",
+            name="category",
+        ),
+        Index("ix_tasks_org_starts", "org_id", "starts_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), nullable=False)
+    )
+    title: str = Field(sa_column=Column(String(100), nullable=False))
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    category: TaskCategory = Field(sa_column=Column(String(20), nullable=False))
+    starts_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ends_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    lat: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    lng: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    radius_m: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    capacity: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    # Attendances so far (one per member, kept after check-out); raised only by a
+    # conditional UPDATE, so it always equals the number of check_ins rows.
+    checked_in_count: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
+    )
+    created_by_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"))
+    )
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class CheckIn(SQLModel, table=True):
+    """One member's attendance at one task: checked in, later checked out.
+
+    The coordinates are personal data: stored as proof of presence, never returned
+    (the API shows the distance to the task instead) and never logged.
+    """
+
+    __tablename__ = "check_ins"
+    __table_args__ = (
+        UniqueConstraint("task_id", "user_id"),
+        CheckConstraint("minutes IS NULL OR minutes >= 0", name="minutes_non_negative"),
+        Index("ix_check_ins_user_checked_in", "user_id", "checked_in_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("tasks.id", ondelete="RESTRICT"), nullable=False)
+    )
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    )
+    checked_in_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    check_in_lat: float = Field(sa_column=Column(Float, nullable=False))
+    check_in_lng: float = Field(sa_column=Column(Float, nullable=False))
+    checked_out_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    check_out_lat: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    check_out_lng: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    minutes: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    created_at: datetime = created_at_field()
+
+
+class ReportIn(SQLModel, table=True):
+    """A member's monthly report to the home community (到社区报到)."""
+
+    __tablename__ = "report_ins"
+    __table_args__ = (
+        # Once per Shanghai calendar month, whatever retries or races happen.
+        UniqueConstraint("user_id", "month"),
+        CheckConstraint(
+            "(lat IS NULL AND lng IS NULL) OR (lat IS NOT NULL AND lng IS NOT NULL)",
+            name="location_complete",
+        ),
+        Index("ix_report_ins_community_month", "community_id", "month"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    )
+    # The home community at the time of reporting: a member who moves later still
+    # counts for the community they reported to that month.
+    community_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), nullable=False)
+    )
+    month: str = Field(sa_column=Column(String(7), nullable=False))  # "YYYY-MM", Shanghai
+    reported_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    lat: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    lng: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = created_at_field()
+
+
+# --- API shapes ---------------------------------------------------------------
+
+
+class TaskLocation(SQLModel):
+    lat: Latitude
+    lng: Longitude
+    radius_m: int = Field(
+        ge=MIN_RADIUS_M, le=MAX_RADIUS_M, description="签到范围（米），以该点为圆心"
+    )
+
+
+class TaskLocationInput(TaskLocation, StrictInput):
+    pass
+
+
+class TaskCreate(StrictInput):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    description: str = Field(max_length=2000)
+    org_id: int = Field(ge=1, le=MAX_ID, description="区、街道或社区；该组织整棵子树的成员可参加")
+    category: TaskCategory
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime = Field(description=f"晚于 starts_at，且不超过 {MAX_TASK_HOURS} 小时")
+    location: TaskLocationInput | None = Field(default=None, description="设置后须在范围内签到")
+    capacity: int | None = Field(default=None, ge=1, le=MAX_CAPACITY, description="不填则不限人数")
+
+
+class AttendanceInput(StrictInput):
+    lat: Latitude
+    lng: Longitude
+    photo_ids: list[PhotoId] | None = None
+
+
+class CheckInPublic(SQLModel):
+    id: int
+    task_id: int
+    user_id: int
+    user_name: str
+    checked_in_at: datetime
+    checked_out_at: datetime | None
+    minutes: int | None = Field(description="签退后计入的志愿时长（分钟）")
+    check_in_distance_m: float | None = Field(description="签到位置距任务地点（米）；无地点则为空")
+    check_out_distance_m: float | None
+    photo_ids: list[int]
+
+
+class TaskPublic(SQLModel):
+    id: int
+    org_id: int
+    title: str
+    description: str
+    category: TaskCategory
+    starts_at: datetime
+    ends_at: datetime
+    status: TaskStatus
+    location: TaskLocation | None
+    capacity: int | None
+    checked_in_count: int
+    created_at: datetime
+    my_check_in: CheckInPublic | None = Field(description="调用者本人在该任务的签到情况")
+
+
+class CheckOutPublic(SQLModel):
+    check_in_id: int
+    minutes: int = Field(description="计入志愿时长的整分钟数，签退时间最晚按任务结束时间计")
+    checked_out_at: datetime
+
+
+class ReportInCreate(StrictInput):
+    lat: Latitude | None = None
+    lng: Longitude | None = None
+    note: str | None = Field(default=None, max_length=500)
+    photo_ids: list[PhotoId] | None = None
+
+    @model_validator(mode="after")
+    def _location_complete(self) -> Self:
+        if (self.lat is None) != (self.lng is None):
+            raise ValueError("lat 和 lng 须同时提供")
+        return self
+
+
+class ReportInPublic(SQLModel):
+    id: int
+    user_id: int
+    user_name: str
+    community_id: int
+    month: str
+    reported_at: datetime
+    note: str | None
+    has_location: bool
+    photo_ids: list[int]

@@ -1,0 +1,157 @@
+"""Monthly report-ins (到社区报到): each member once per Shanghai calendar month."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.db import utcnow
+from app.core.errors import Conflict, NotFound
+from app.core.scope import Caller, in_reach, org_ids_in
+from app.core.timeutil import month_key
+from app.models.media import MediaAttachment
+from app.models.org import Org
+from app.models.task import ReportIn, ReportInCreate, ReportInPublic
+from app.models.user import ADMIN_ROLES, User
+from app.services.photos import attach_photos, register_record_type, require_own_photos
+
+REPORT_IN_RECORD = "report_in"
+
+
+async def _can_see_report_in(session: AsyncSession, caller: Caller, record_id: int) -> bool:
+    row = (
+        await session.execute(
+            select(ReportIn.user_id, Org)
+            .join(Org, col(Org.id) == col(ReportIn.community_id))
+            .where(ReportIn.id == record_id)
+        )
+    ).first()
+    if row is None:
+        return False
+    user_id, community = row
+    return user_id == caller.id or caller.reaches(community)
+
+
+register_record_type(REPORT_IN_RECORD, _can_see_report_in)
+
+
+async def report_in(
+    session: AsyncSession, *, caller: Caller, data: ReportInCreate, now: datetime | None = None
+) -> tuple[ReportIn, bool]:
+    """This month's report-in and whether this call created it.
+
+    The first report of the month stands as made: a later call (a retry, a second
+    tap, a twin sent at the same moment) answers that record unchanged.
+    """
+    community_id = caller.user.community_id
+    if community_id is None:
+        raise Conflict("no_home_community", "你还没有所属社区，请联系社区工作人员登记后再报到")
+    photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+    now = now or utcnow()
+    record = ReportIn(
+        user_id=caller.id,
+        community_id=community_id,
+        month=month_key(now),
+        reported_at=now,
+        lat=data.lat,
+        lng=data.lng,
+        note=data.note,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(record)
+            await session.flush()
+    except IntegrityError:
+        # The unique (user_id, month) decided: someone (maybe a twin of this very
+        # request) reported first; on PostgreSQL our insert waited for it to commit.
+        existing = (
+            await session.execute(
+                select(ReportIn).where(
+                    ReportIn.user_id == caller.id, ReportIn.month == month_key(now)
+                )
+            )
+        ).scalar_one()
+        return existing, False
+    assert record.id is not None
+    await attach_photos(session, media=photos, record_type=REPORT_IN_RECORD, record_id=record.id)
+    return record, True
+
+
+async def reports_public(
+    session: AsyncSession, records: Sequence[ReportIn]
+) -> list[ReportInPublic]:
+    ids = [r.id for r in records if r.id is not None]
+    photos: dict[int, list[int]] = defaultdict(list)
+    names: dict[int, str] = {}
+    if ids:
+        rows = await session.execute(
+            select(MediaAttachment.record_id, MediaAttachment.media_id)
+            .where(
+                MediaAttachment.record_type == REPORT_IN_RECORD,
+                col(MediaAttachment.record_id).in_(ids),
+            )
+            .order_by(col(MediaAttachment.id))
+        )
+        for record_id, media_id in rows.all():
+            photos[record_id].append(media_id)
+        user_rows = await session.execute(
+            select(User.id, User.name).where(col(User.id).in_({r.user_id for r in records}))
+        )
+        names = {uid: name for uid, name in user_rows.all() if uid is not None}
+    out = []
+    for r in records:
+        assert r.id is not None
+        out.append(
+            ReportInPublic(
+                id=r.id,
+                user_id=r.user_id,
+                user_name=names.get(r.user_id, ""),
+                community_id=r.community_id,
+                month=r.month,
+                reported_at=r.reported_at,
+                note=r.note,
+                has_location=r.lat is not None,
+                photo_ids=photos.get(r.id, []),
+            )
+        )
+    return out
+
+
+async def list_report_ins(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    month: str | None,
+    org_id: int | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[ReportIn], int]:
+    paths = caller.paths(ADMIN_ROLES)
+    if org_id is not None:
+        org = (
+            await session.execute(select(Org).where(Org.id == org_id, org_ids_in(paths)))
+        ).scalar_one_or_none()
+        if org is None:
+            raise NotFound()
+        paths = [org.path]
+    conditions = [
+        col(ReportIn.month) == (month or month_key(utcnow())),
+        in_reach(col(ReportIn.community_id), paths),
+    ]
+    total = (
+        await session.execute(select(func.count()).select_from(ReportIn).where(*conditions))
+    ).scalar_one()
+    rows = await session.execute(
+        select(ReportIn)
+        .where(*conditions)
+        .order_by(col(ReportIn.reported_at), col(ReportIn.id))
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows.scalars()), total

@@ -1,0 +1,457 @@
+"""Community tasks and attendance: publish, see, check in, check out.
+
+Who sees a task: a member sees the tasks of their home community and of its
+ancestors (the ids in the community's path); an admin also sees every task whose
+org lies inside one of their admin subtrees. A task "is for" a member when its org
+is the member's home community or one of its ancestors: only they may check in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, func, or_, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.scope import Caller, in_reach
+from app.models.hours import HourSource
+from app.models.media import MediaAttachment
+from app.models.org import Org, OrgLevel
+from app.models.task import (
+    MAX_TASK_HOURS,
+    AttendanceInput,
+    CheckIn,
+    CheckInPublic,
+    Task,
+    TaskCreate,
+    TaskLocation,
+    TaskPublic,
+    TaskStatus,
+)
+from app.models.user import ADMIN_ROLES, User
+from app.services import hours_ledger
+from app.services.orgs import get_visible_org
+from app.services.photos import attach_photos, register_record_type, require_own_photos
+
+EARTH_RADIUS_M = 6_371_008.8  # the IUGG mean radius
+CHECK_IN_RECORD = "check_in"
+TASK_ORG_LEVELS = frozenset({OrgLevel.district, OrgLevel.street, OrgLevel.community})
+
+
+def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance in metres on a sphere of the earth's mean radius."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def distance_to(task: Task, lat: float | None, lng: float | None) -> float | None:
+    if task.lat is None or task.lng is None or lat is None or lng is None:
+        return None
+    return haversine_m(task.lat, task.lng, lat, lng)
+
+
+def status_at(task: Task, now: datetime) -> TaskStatus:
+    if now < task.starts_at:
+        return TaskStatus.upcoming
+    if now > task.ends_at:
+        return TaskStatus.ended
+    return TaskStatus.active
+
+
+# --- visibility ---------------------------------------------------------------------
+
+
+async def home_ancestor_ids(session: AsyncSession, caller: Caller) -> list[int]:
+    """The home community and its ancestors: the orgs whose tasks are for this member."""
+    if caller.user.community_id is None:
+        return []
+    home = await session.get(Org, caller.user.community_id)
+    if home is None:
+        return []
+    return [int(part) for part in home.path.strip("/").split("/")]
+
+
+def visible_tasks(caller: Caller, home_ids: Sequence[int]) -> ColumnElement[bool]:
+    return or_(
+        in_reach(col(Task.org_id), caller.paths(ADMIN_ROLES)), col(Task.org_id).in_(home_ids)
+    )
+
+
+async def get_visible_task(session: AsyncSession, caller: Caller, task_id: int) -> Task:
+    home_ids = await home_ancestor_ids(session, caller)
+    task = (
+        await session.execute(
+            select(Task).where(Task.id == task_id, visible_tasks(caller, home_ids))
+        )
+    ).scalar_one_or_none()
+    if task is None:
+        raise NotFound()
+    return task
+
+
+async def get_task_for_attendee(session: AsyncSession, caller: Caller, task_id: int) -> Task:
+    """A visible task, or one the caller checked in to: someone whose home community
+    changed mid-task can still check out and keep their hours."""
+    home_ids = await home_ancestor_ids(session, caller)
+    own = select(CheckIn.task_id).where(CheckIn.user_id == caller.id)
+    task = (
+        await session.execute(
+            select(Task).where(
+                Task.id == task_id, or_(visible_tasks(caller, home_ids), col(Task.id).in_(own))
+            )
+        )
+    ).scalar_one_or_none()
+    if task is None:
+        raise NotFound()
+    return task
+
+
+async def _can_see_check_in(session: AsyncSession, caller: Caller, record_id: int) -> bool:
+    row = (
+        await session.execute(
+            select(CheckIn.user_id, Org)
+            .join(Task, col(Task.id) == col(CheckIn.task_id))
+            .join(Org, col(Org.id) == col(Task.org_id))
+            .where(CheckIn.id == record_id)
+        )
+    ).first()
+    if row is None:
+        return False
+    user_id, org = row
+    return user_id == caller.id or caller.reaches(org)
+
+
+register_record_type(CHECK_IN_RECORD, _can_see_check_in)
+
+
+# --- tasks --------------------------------------------------------------------------
+
+
+async def create_task(session: AsyncSession, *, caller: Caller, data: TaskCreate) -> Task:
+    # As POST /orgs: an org the caller cannot see is 404, one seen but not administered 403.
+    org = await get_visible_org(session, caller, data.org_id)
+    if not caller.reaches(org):
+        raise Forbidden("forbidden", "只能为自己管理范围内的组织发布任务")
+    if org.level not in TASK_ORG_LEVELS:
+        raise Unprocessable("invalid_task_org", "任务只能发布到区、街道或社区")
+    if data.ends_at <= data.starts_at:
+        raise Unprocessable("invalid_time_window", "结束时间须晚于开始时间")
+    if data.ends_at - data.starts_at > timedelta(hours=MAX_TASK_HOURS):
+        raise Unprocessable("invalid_time_window", f"一次任务不能超过 {MAX_TASK_HOURS} 小时")
+    assert org.id is not None
+    task = Task(
+        org_id=org.id,
+        title=data.title,
+        description=data.description,
+        category=data.category,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        lat=data.location.lat if data.location else None,
+        lng=data.location.lng if data.location else None,
+        radius_m=data.location.radius_m if data.location else None,
+        capacity=data.capacity,
+        created_by_id=caller.id,
+    )
+    session.add(task)
+    await session.flush()
+    return task
+
+
+def _status_condition(status: TaskStatus, now: datetime) -> ColumnElement[bool]:
+    if status == TaskStatus.upcoming:
+        return col(Task.starts_at) > now
+    if status == TaskStatus.ended:
+        return col(Task.ends_at) < now
+    return (col(Task.starts_at) <= now) & (col(Task.ends_at) >= now)
+
+
+async def list_tasks(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    status: TaskStatus | None,
+    org_id: int | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Task], int]:
+    home_ids = await home_ancestor_ids(session, caller)
+    conditions = [visible_tasks(caller, home_ids)]
+    if org_id is not None:
+        # The org must be one whose tasks the caller may see; then its whole subtree.
+        org = await session.get(Org, org_id)
+        if org is None or not (caller.reaches(org) or org_id in home_ids):
+            raise NotFound()
+        conditions.append(in_reach(col(Task.org_id), [org.path]))
+    if status is not None:
+        conditions.append(_status_condition(status, utcnow()))
+    total = (
+        await session.execute(select(func.count()).select_from(Task).where(*conditions))
+    ).scalar_one()
+    rows = await session.execute(
+        select(Task)
+        .where(*conditions)
+        .order_by(col(Task.starts_at).desc(), col(Task.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows.scalars()), total
+
+
+# --- public shapes ------------------------------------------------------------------
+
+
+async def _photo_ids(session: AsyncSession, record_ids: Sequence[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = defaultdict(list)
+    if not record_ids:
+        return out
+    rows = await session.execute(
+        select(MediaAttachment.record_id, MediaAttachment.media_id)
+        .where(
+            MediaAttachment.record_type == CHECK_IN_RECORD,
+            col(MediaAttachment.record_id).in_(record_ids),
+        )
+        .order_by(col(MediaAttachment.id))
+    )
+    for record_id, media_id in rows.all():
+        out[record_id].append(media_id)
+    return out
+
+
+async def check_ins_public(
+    session: AsyncSession, pairs: Sequence[tuple[Task, CheckIn]]
+) -> list[CheckInPublic]:
+    """Each check-in with the distance to its task's place (never the coordinates)."""
+    photos = await _photo_ids(session, [r.id for _, r in pairs if r.id is not None])
+    user_ids = {r.user_id for _, r in pairs}
+    names: dict[int, str] = {}
+    if user_ids:
+        rows = await session.execute(select(User.id, User.name).where(col(User.id).in_(user_ids)))
+        names = {uid: name for uid, name in rows.all() if uid is not None}
+    out = []
+    for task, r in pairs:
+        assert r.id is not None
+        out.append(
+            CheckInPublic(
+                id=r.id,
+                task_id=r.task_id,
+                user_id=r.user_id,
+                user_name=names.get(r.user_id, ""),
+                checked_in_at=r.checked_in_at,
+                checked_out_at=r.checked_out_at,
+                minutes=r.minutes,
+                check_in_distance_m=_rounded(distance_to(task, r.check_in_lat, r.check_in_lng)),
+                check_out_distance_m=_rounded(distance_to(task, r.check_out_lat, r.check_out_lng)),
+                photo_ids=photos.get(r.id, []),
+            )
+        )
+    return out
+
+
+def _rounded(distance: float | None) -> float | None:
+    return round(distance, 1) if distance is not None else None
+
+
+async def tasks_public(
+    session: AsyncSession, *, caller: Caller, tasks: Sequence[Task]
+) -> list[TaskPublic]:
+    now = utcnow()
+    by_id = {t.id: t for t in tasks if t.id is not None}
+    mine: dict[int, CheckInPublic] = {}
+    if by_id:
+        rows = await session.execute(
+            select(CheckIn).where(CheckIn.user_id == caller.id, col(CheckIn.task_id).in_(by_id))
+        )
+        own = [(by_id[c.task_id], c) for c in rows.scalars()]
+        mine = {c.task_id: c for c in await check_ins_public(session, own)}
+    out = []
+    for t in tasks:
+        assert t.id is not None
+        location = (
+            TaskLocation(lat=t.lat, lng=t.lng, radius_m=t.radius_m)
+            if t.lat is not None and t.lng is not None and t.radius_m is not None
+            else None
+        )
+        out.append(
+            TaskPublic(
+                id=t.id,
+                org_id=t.org_id,
+                title=t.title,
+                description=t.description,
+                category=t.category,
+                starts_at=t.starts_at,
+                ends_at=t.ends_at,
+                status=status_at(t, now),
+                location=location,
+                capacity=t.capacity,
+                checked_in_count=t.checked_in_count,
+                created_at=t.created_at,
+                my_check_in=mine.get(t.id),
+            )
+        )
+    return out
+
+
+# --- attendance ---------------------------------------------------------------------
+
+
+async def check_in(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    task: Task,
+    data: AttendanceInput,
+    now: datetime | None = None,
+) -> CheckIn:
+    now = now or utcnow()
+    if task.org_id not in await home_ancestor_ids(session, caller):
+        # Visible to this admin, but not a task of their home community's tree.
+        raise Forbidden("forbidden", "该任务不面向你所在的社区")
+    photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+    if not task.starts_at <= now <= task.ends_at:
+        detail = "任务尚未开始，请在开始后签到" if now < task.starts_at else "任务已结束"
+        raise Unprocessable("task_not_active", detail)
+    distance = distance_to(task, data.lat, data.lng)
+    if distance is not None and task.radius_m is not None and distance > task.radius_m:
+        raise Unprocessable(
+            "outside_geofence",
+            f"你距任务地点约 {math.ceil(distance)} 米，需在 {task.radius_m} 米内签到",
+        )
+    assert task.id is not None
+    record = CheckIn(
+        task_id=task.id,
+        user_id=caller.id,
+        checked_in_at=now,
+        check_in_lat=data.lat,
+        check_in_lng=data.lng,
+    )
+    # The row first, then the seat, in one transaction: a duplicate fails on the
+    # unique (task_id, user_id) before taking a seat, and a full task raises after
+    # the insert, so the rollback of the request takes the row away again. A member
+    # already checked in hears "already checked in", not "full".
+    try:
+        async with session.begin_nested():
+            session.add(record)
+            await session.flush()
+    except IntegrityError as exc:
+        existing = (
+            await session.execute(
+                select(CheckIn.checked_out_at).where(
+                    CheckIn.task_id == task.id, CheckIn.user_id == caller.id
+                )
+            )
+        ).scalar_one_or_none()
+        detail = (
+            "你已签到并签退过本任务，每个任务只能参加一次"
+            if existing is not None
+            else "你已签到本任务，请勿重复签到"
+        )
+        raise Conflict("already_checked_in", detail) from exc
+    seat = cast(
+        "CursorResult[Any]",
+        await session.execute(
+            update(Task)
+            .where(
+                col(Task.id) == task.id,
+                or_(col(Task.capacity).is_(None), col(Task.checked_in_count) < col(Task.capacity)),
+            )
+            .values(checked_in_count=col(Task.checked_in_count) + 1)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if seat.rowcount != 1:
+        raise Conflict("task_full", "该任务名额已满")
+    assert record.id is not None
+    await attach_photos(session, media=photos, record_type=CHECK_IN_RECORD, record_id=record.id)
+    return record
+
+
+async def check_out(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    task: Task,
+    data: AttendanceInput,
+    now: datetime | None = None,
+) -> CheckIn:
+    """Closes the caller's check-in and credits its minutes as approved hours.
+
+    Checking out after the task ended is allowed (people forget), but the time counts
+    only up to ends_at. Checking out away from the task's place is accepted and the
+    position recorded (shown to admins as a distance): a volunteer who walked off at
+    the end should not lose the hours they served, and an admin can still see it.
+    """
+    now = now or utcnow()
+    record = (
+        await session.execute(
+            select(CheckIn).where(CheckIn.task_id == task.id, CheckIn.user_id == caller.id)
+        )
+    ).scalar_one_or_none()
+    if record is None:
+        raise Conflict("not_checked_in", "你还没有签到本任务")
+    if record.checked_out_at is not None:
+        raise Conflict("not_checked_in", "你已签退过本任务")
+    photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+    ended = max(min(now, task.ends_at), record.checked_in_at)
+    minutes = int((ended - record.checked_in_at).total_seconds() // 60)
+    # Conditional, so two check-outs at once close the check-in once; the ledger's
+    # unique (source, source_id) backs this up.
+    closed = cast(
+        "CursorResult[Any]",
+        await session.execute(
+            update(CheckIn)
+            .where(col(CheckIn.id) == record.id, col(CheckIn.checked_out_at).is_(None))
+            .values(
+                checked_out_at=now, check_out_lat=data.lat, check_out_lng=data.lng, minutes=minutes
+            )
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if closed.rowcount != 1:
+        raise Conflict("not_checked_in", "你已签退过本任务")
+    await session.refresh(record)
+    assert record.id is not None
+    await hours_ledger.credit(
+        session,
+        user_id=caller.id,
+        org_id=task.org_id,
+        activity=task.title,
+        started_at=record.checked_in_at,
+        ended_at=ended,
+        minutes=minutes,
+        source=HourSource.check_in,
+        source_id=record.id,
+    )
+    await attach_photos(session, media=photos, record_type=CHECK_IN_RECORD, record_id=record.id)
+    return record
+
+
+async def list_check_ins(
+    session: AsyncSession, *, caller: Caller, task: Task, offset: int, limit: int
+) -> tuple[list[CheckInPublic], int]:
+    org = await session.get(Org, task.org_id)
+    assert org is not None
+    if not caller.reaches(org):
+        raise Forbidden("forbidden", "只有任务所属组织的管理员可以查看签到名单")
+    condition = col(CheckIn.task_id) == task.id
+    total = (
+        await session.execute(select(func.count()).select_from(CheckIn).where(condition))
+    ).scalar_one()
+    rows = await session.execute(
+        select(CheckIn)
+        .where(condition)
+        .order_by(col(CheckIn.checked_in_at), col(CheckIn.id))
+        .offset(offset)
+        .limit(limit)
+    )
+    return await check_ins_public(session, [(task, r) for r in rows.scalars()]), total

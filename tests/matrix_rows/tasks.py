@@ -1,0 +1,174 @@
+"""Rows for community tasks, check-ins and report-ins; the task factories live here too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.core.timeutil import month_key
+from app.models.org import Org
+from app.models.task import CheckIn, ReportIn, Task, TaskCategory
+from app.models.user import User
+from tests.factories import World
+from tests.matrix_rows.common import Req, Row, statuses
+
+# A back street in Guangzhou; tasks with a place are centred here.
+PLACE = (23.1291, 113.2644)
+
+
+async def make_task(
+    app: FastAPI,
+    org: Org,
+    *,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    location: tuple[float, float, int] | None = None,
+    capacity: int | None = None,
+    title: str = "背街小巷清洁",
+) -> Task:
+    """A task straight in the database, active from an hour ago to an hour from now."""
+    now = datetime.now(UTC)
+    async with app.state.sessionmaker() as session, session.begin():
+        task = Task(
+            org_id=org.id,
+            title=title,
+            description="清理卫生死角",
+            category=TaskCategory.sanitation,
+            starts_at=starts_at or now - timedelta(hours=1),
+            ends_at=ends_at or now + timedelta(hours=1),
+            lat=location[0] if location else None,
+            lng=location[1] if location else None,
+            radius_m=location[2] if location else None,
+            capacity=capacity,
+        )
+        session.add(task)
+        return task
+
+
+async def make_check_in(
+    app: FastAPI, task: Task, user: User, *, minutes_ago: int = 30, at: datetime | None = None
+) -> CheckIn:
+    async with app.state.sessionmaker() as session, session.begin():
+        record = CheckIn(
+            task_id=task.id,
+            user_id=user.id,
+            checked_in_at=at or datetime.now(UTC) - timedelta(minutes=minutes_ago),
+            check_in_lat=PLACE[0],
+            check_in_lng=PLACE[1],
+        )
+        session.add(record)
+        db_task = await session.get(Task, task.id)
+        assert db_task is not None
+        db_task.checked_in_count += 1
+        return record
+
+
+async def make_report_in(app: FastAPI, user: User) -> ReportIn:
+    now = datetime.now(UTC)
+    async with app.state.sessionmaker() as session, session.begin():
+        record = ReportIn(
+            user_id=user.id, community_id=user.community_id, month=month_key(now), reported_at=now
+        )
+        session.add(record)
+        return record
+
+
+def _window() -> dict[str, str]:
+    now = datetime.now(UTC)
+    return {
+        "starts_at": (now + timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=3)).isoformat(),
+    }
+
+
+async def _create_task(world: World, caller: str) -> Req:
+    return Req(
+        path="/api/v1/tasks",
+        json={
+            "title": "文明交通劝导",
+            "description": "路口劝导",
+            "org_id": world["C1"].id,
+            "category": "traffic",
+            **_window(),
+        },
+    )
+
+
+async def _c1_task(world: World, caller: str) -> Req:
+    task = await make_task(world.app, world["C1"])
+    return Req(path=f"/api/v1/tasks/{task.id}")
+
+
+async def _c1_check_in(world: World, caller: str) -> Req:
+    task = await make_task(world.app, world["C1"], location=(*PLACE, 200))
+    return Req(path=f"/api/v1/tasks/{task.id}/check-ins", json={"lat": PLACE[0], "lng": PLACE[1]})
+
+
+async def _c1_check_out(world: World, caller: str) -> Req:
+    task = await make_task(world.app, world["C1"])
+    await make_check_in(world.app, task, world.user("member"))
+    return Req(path=f"/api/v1/tasks/{task.id}/check-out", json={"lat": PLACE[0], "lng": PLACE[1]})
+
+
+async def _c1_check_in_list(world: World, caller: str) -> Req:
+    task = await make_task(world.app, world["C1"])
+    await make_check_in(world.app, task, world.user("member"))
+    return Req(path=f"/api/v1/tasks/{task.id}/check-ins")
+
+
+async def _report_in(world: World, caller: str) -> Req:
+    return Req(path="/api/v1/report-ins", json={"note": "本月报到"})
+
+
+async def _report_in_list(world: World, caller: str) -> Req:
+    await make_report_in(world.app, world.user("member"))
+    return Req(path="/api/v1/report-ins")
+
+
+def _task_list_check(world: World, caller: str, body: Any) -> None:
+    # Only the C1 task and the S2 task exist (made by _task_list); who sees which.
+    orgs = {t["org_id"] for t in body["items"]}
+    assert (world["C1"].id in orgs) == (caller in ("member", "right")), (caller, body)
+    assert (world["S2"].id in orgs) == (caller == "other_street_admin"), (caller, body)
+
+
+async def _task_list(world: World, caller: str) -> Req:
+    await make_task(world.app, world["C1"])
+    await make_task(world.app, world["S2"])
+    return Req(path="/api/v1/tasks")
+
+
+def _report_list_check(world: World, caller: str, body: Any) -> None:
+    users = {r["user_id"] for r in body["items"]}
+    assert (world.user("member").id in users) == (caller == "right"), (caller, body)
+
+
+ROWS: dict[tuple[str, str], Row] = {
+    # Member: visible org (home community) but not an admin, 403; neighbours cannot
+    # see C1 at all, 404, as POST /orgs answers for a parent outside reach.
+    ("POST", "/api/v1/tasks"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 201), _create_task
+    ),
+    ("GET", "/api/v1/tasks"): Row(
+        "community_admin", statuses(401, 200, 200, 200, 200), _task_list, _task_list_check
+    ),
+    ("GET", "/api/v1/tasks/{task_id}"): Row(
+        "community_admin", statuses(401, 200, 404, 404, 200), _c1_task
+    ),
+    ("POST", "/api/v1/tasks/{task_id}/check-ins"): Row(
+        "member", statuses(401, 201, 404, 404, 201), _c1_check_in
+    ),
+    ("POST", "/api/v1/tasks/{task_id}/check-out"): Row(
+        "member", statuses(401, 200, 404, 404, 200), _c1_check_out
+    ),
+    ("GET", "/api/v1/tasks/{task_id}/check-ins"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 200), _c1_check_in_list
+    ),
+    # Everyone with a home community reports to it; each caller files their own.
+    ("POST", "/api/v1/report-ins"): Row("member", statuses(401, 201, 201, 201, 201), _report_in),
+    ("GET", "/api/v1/report-ins"): Row(
+        "community_admin", statuses(401, 403, 200, 200, 200), _report_in_list, _report_list_check
+    ),
+}
