@@ -4,16 +4,23 @@ from app.models.hours import VolunteerHour
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
 from app.models.org import Org, OrgLevel
+from app.models.task import CheckIn, ReportIn, Task
 from app.models.user import Role, RoleGrant, User
+from app.models.wish import Wish, WishEvent
 
 __all__ = [
+    "CheckIn",
     "IdempotencyRecord",
     "Media",
     "MediaAttachment",
     "Org",
     "OrgLevel",
+    "ReportIn",
     "Role",
     "RoleGrant",
+    "Task",
     "User",
     "VolunteerHour",
+    "Wish",
+    "WishEvent",
 ]

@@ -1,11 +1,14 @@
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
+from pydantic import AwareDatetime
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import created_at_field
+from app.models.common import StrictInput, created_at_field
+from app.models.user import MAX_ID
 
 
 class HourSource(StrEnum):
@@ -68,3 +71,66 @@ class VolunteerHour(SQLModel, table=True):
     )
     review_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = created_at_field()
+
+
+# --- API shapes ---------------------------------------------------------------
+
+
+class VolunteerHourCreate(StrictInput):
+    org_id: int = Field(ge=1, le=MAX_ID, description="本人所属社区或其上级，或本人所在单位")
+    activity: str = Field(min_length=1, max_length=200)
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    photo_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
+        default=None, max_length=9
+    )
+
+
+class VolunteerHourReview(StrictInput):
+    approve: bool
+    reason: str | None = Field(default=None, max_length=500, description="驳回时必填")
+
+
+class VolunteerHourPublic(SQLModel):
+    id: int
+    user_id: int
+    user_name: str
+    org_id: int
+    activity: str
+    started_at: datetime
+    ended_at: datetime
+    minutes: int
+    source: HourSource
+    source_id: int | None
+    status: HourStatus
+    reviewed_by_id: int | None
+    reviewed_at: datetime | None
+    review_reason: str | None
+    photo_ids: list[int]
+    created_at: datetime
+
+
+class HoursSummary(SQLModel):
+    year: int
+    approved_minutes: int
+    pending_minutes: int
+
+
+class HoursGroupBy(StrEnum):
+    user = "user"
+    org = "org"
+
+
+class HoursTotal(SQLModel):
+    id: int = Field(description="user_id 或 org_id，视 group_by 而定")
+    name: str
+    minutes: int
+    entries: int
+
+
+class HoursTotals(SQLModel):
+    year: int
+    org_id: int
+    group_by: HoursGroupBy
+    total_minutes: int
+    items: list[HoursTotal]

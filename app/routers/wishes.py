@@ -1,7 +1,192 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import AppRoute
+from app.core.timeutil import current_year
+from app.models.user import MAX_ID
+from app.models.wish import (
+    Wish,
+    WishCancel,
+    WishCreate,
+    WishEventPublic,
+    WishFulfill,
+    WishPublic,
+    WishQuota,
+    WishReview,
+    WishStatus,
+)
+from app.routers.deps import (
+    AdminCaller,
+    CipherDep,
+    CurrentCaller,
+    IdPath,
+    Page,
+    PageDep,
+    SessionDep,
+    SettingsDep,
+    page_of,
+)
+from app.services import wishes as service
 
 # /wishes and /stats/wish-quota.
 router = APIRouter(tags=["wishes"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
+
+YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="默认为北京时间的今年")]
+
+
+async def get_visible_wish(wish_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Wish:
+    return await service.get_visible_wish(session, caller=caller, wish_id=wish_id)
+
+
+async def get_claimable_wish(wish_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Wish:
+    return await service.get_claimable_wish(session, caller=caller, wish_id=wish_id)
+
+
+VisibleWish = Annotated[Wish, Depends(get_visible_wish)]
+ClaimableWish = Annotated[Wish, Depends(get_claimable_wish)]
+
+
+@router.post("/wishes", status_code=201, response_model=WishPublic)
+async def create_wish(
+    data: WishCreate, session: SessionDep, caller: CurrentCaller, cipher: CipherDep
+) -> WishPublic:
+    """发布微心愿。社区（及上级）管理员发布的直接进入“待认领”，本区其他人发布的先“待审核”。"""
+    wish = await service.create_wish(session, caller=caller, cipher=cipher, data=data)
+    return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
+
+
+@router.get("/wishes", response_model=Page[WishPublic])
+async def list_wishes(
+    session: SessionDep,
+    caller: CurrentCaller,
+    cipher: CipherDep,
+    paging: PageDep,
+    status: WishStatus | None = None,
+    community_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Page[WishPublic]:
+    """管理员：管理范围内各状态的心愿；其他人：本区待认领的心愿，以及自己认领或发布的心愿。
+
+    受助人姓名和电话只对认领人、发布人和管理范围内的管理员完整显示。
+    """
+    wishes, total = await service.list_wishes(
+        session,
+        caller=caller,
+        status=status,
+        community_id=community_id,
+        offset=paging.offset,
+        limit=paging.page_size,
+    )
+    items = await service.to_public(session, caller=caller, cipher=cipher, wishes=wishes)
+    return page_of(items, total, paging)
+
+
+@router.get("/wishes/{wish_id}", response_model=WishPublic)
+async def get_wish(
+    wish: VisibleWish, session: SessionDep, caller: CurrentCaller, cipher: CipherDep
+) -> WishPublic:
+    return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
+
+
+@router.get("/wishes/{wish_id}/history", response_model=list[WishEventPublic])
+async def get_wish_history(
+    wish: VisibleWish, session: SessionDep, caller: CurrentCaller
+) -> list[WishEventPublic]:
+    """心愿的处理记录（谁在何时做了什么），给认领人和管理范围内的管理员。"""
+    return await service.history(session, caller=caller, wish=wish)
+
+
+@router.post("/wishes/{wish_id}/review", response_model=WishPublic)
+async def review_wish(
+    wish: VisibleWish,
+    data: WishReview,
+    session: SessionDep,
+    caller: CurrentCaller,
+    cipher: CipherDep,
+) -> WishPublic:
+    """审核待审核的心愿：通过则待认领，驳回须填写原因。"""
+    wish = await service.review_wish(session, caller=caller, wish=wish, data=data)
+    return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
+
+
+@router.post("/wishes/{wish_id}/claim", response_model=WishPublic)
+async def claim_wish(
+    wish: ClaimableWish,
+    session: SessionDep,
+    caller: CurrentCaller,
+    cipher: CipherDep,
+    settings: SettingsDep,
+) -> WishPublic:
+    """认领本区的心愿。多人同时认领时只有一人成功，其余得到 409 `wish_already_claimed`；
+    同时持有的未完成认领超过上限为 409 `claim_limit_reached`。"""
+    wish = await service.claim_wish(
+        session, caller=caller, wish=wish, max_open_claims=settings.wish_max_open_claims
+    )
+    return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
+
+
+@router.post("/wishes/{wish_id}/release", response_model=WishPublic)
+async def release_wish(
+    wish: VisibleWish, session: SessionDep, caller: CurrentCaller, cipher: CipherDep
+) -> WishPublic:
+    """认领人放弃认领，心愿回到待认领。"""
+    wish = await service.release_wish(session, caller=caller, wish=wish)
+    return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
+
+
+@router.post("/wishes/{wish_id}/fulfill", response_model=WishPublic)
+async def fulfill_wish(
+    wish: VisibleWish,
+    data: WishFulfill,
+    session: SessionDep,
+    caller: CurrentCaller,
+    cipher: CipherDep,
+) -> WishPublic:
+    """认领人提交完成情况：至少一张本人上传的照片和一段说明。"""
+    wish = await service.fulfill_wish(session, caller=caller, wish=wish, data=data)
+    return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
+
+
+@router.post("/wishes/{wish_id}/confirm", response_model=WishPublic)
+async def confirm_wish(
+    wish: VisibleWish,
+    session: SessionDep,
+    caller: CurrentCaller,
+    cipher: CipherDep,
+    settings: SettingsDep,
+) -> WishPublic:
+    """管理员确认心愿已完成，为认领人记入志愿时长（`WISH_CONFIRM_MINUTES`）。"""
+    wish = await service.confirm_wish(
+        session, caller=caller, wish=wish, credit_minutes=settings.wish_confirm_minutes
+    )
+    return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
+
+
+@router.post("/wishes/{wish_id}/cancel", response_model=WishPublic)
+async def cancel_wish(
+    wish: VisibleWish,
+    session: SessionDep,
+    caller: CurrentCaller,
+    cipher: CipherDep,
+    data: WishCancel | None = None,
+) -> WishPublic:
+    """取消心愿：管理范围内的管理员在完成前均可取消；发布人只能在被认领前取消。"""
+    wish = await service.cancel_wish(session, caller=caller, wish=wish, data=data)
+    return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
+
+
+@router.get("/stats/wish-quota", response_model=WishQuota)
+async def wish_quota(
+    session: SessionDep,
+    caller: AdminCaller,
+    org_id: Annotated[int, Query(ge=1, le=MAX_ID)],
+    year: YearQuery = None,
+) -> WishQuota:
+    """某组织（所属社区或单位在其下）的党员中，今年已认领和尚未认领心愿的人。
+
+    已认领 = 当年认领且未放弃（仍在认领中，或已完成/已确认）。
+    """
+    return await service.wish_quota(
+        session, caller=caller, org_id=org_id, year=year or current_year()
+    )

@@ -1,0 +1,316 @@
+"""The volunteer-hours ledger (志愿服务时长): hand-logged entries, reviews, totals.
+
+Automatic credits (task check-out, confirmed wishes) come through
+app/services/hours_ledger.credit. The ledger is append-only: a review changes an
+entry's status once, with who, when and why; anything else is a new entry.
+A year's minutes are the entries that *start* in that Shanghai year.
+
+Who sees an entry: its owner, and admins whose reach covers the entry's org. A list
+filtered by `user_id` is a filter over what the caller may see, so a person outside
+reach gives an empty list, the same as a person with no entries (nothing leaks).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, SQLColumnExpression, func, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.scope import Caller, in_reach
+from app.core.timeutil import year_bounds
+from app.models.hours import (
+    HoursGroupBy,
+    HourSource,
+    HoursSummary,
+    HourStatus,
+    HoursTotal,
+    HoursTotals,
+    VolunteerHour,
+    VolunteerHourCreate,
+    VolunteerHourPublic,
+    VolunteerHourReview,
+)
+from app.models.media import MediaAttachment
+from app.models.org import Org
+from app.models.user import ADMIN_ROLES, User
+from app.services.photos import attach_photos, register_record_type, require_own_photos
+
+RECORD_TYPE = "volunteer_hour"
+MAX_SPAN = timedelta(hours=24)
+# Phones' clocks drift and time pickers round: an entry "ending now" may arrive
+# stamped a little ahead of the server.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _visible(caller: Caller) -> ColumnElement[bool]:
+    return or_(
+        col(VolunteerHour.user_id) == caller.id,
+        in_reach(col(VolunteerHour.org_id), caller.paths(ADMIN_ROLES)),
+    )
+
+
+async def get_visible_entry(
+    session: AsyncSession, *, caller: Caller, entry_id: int
+) -> VolunteerHour:
+    entry = (
+        await session.execute(
+            select(VolunteerHour).where(VolunteerHour.id == entry_id, _visible(caller))
+        )
+    ).scalar_one_or_none()
+    if entry is None:
+        raise NotFound()
+    return entry
+
+
+async def _can_see_entry(session: AsyncSession, caller: Caller, entry_id: int) -> bool:
+    found = await session.execute(
+        select(VolunteerHour.id).where(VolunteerHour.id == entry_id, _visible(caller))
+    )
+    return found.first() is not None
+
+
+register_record_type(RECORD_TYPE, _can_see_entry)
+
+
+async def to_public(
+    session: AsyncSession, entries: Sequence[VolunteerHour]
+) -> list[VolunteerHourPublic]:
+    ids = [e.id for e in entries if e.id is not None]
+    names: dict[int, str] = {}
+    photos: dict[int, list[int]] = defaultdict(list)
+    if ids:
+        user_ids = {e.user_id for e in entries}
+        names = dict(
+            (
+                await session.execute(select(User.id, User.name).where(col(User.id).in_(user_ids)))
+            ).all()
+        )
+        rows = await session.execute(
+            select(MediaAttachment.record_id, MediaAttachment.media_id)
+            .where(
+                MediaAttachment.record_type == RECORD_TYPE,
+                col(MediaAttachment.record_id).in_(ids),
+            )
+            .order_by(col(MediaAttachment.id))
+        )
+        for record_id, media_id in rows.all():
+            photos[record_id].append(media_id)
+    out = []
+    for e in entries:
+        assert e.id is not None
+        out.append(
+            VolunteerHourPublic(
+                id=e.id,
+                user_id=e.user_id,
+                user_name=names.get(e.user_id, ""),
+                org_id=e.org_id,
+                activity=e.activity,
+                started_at=e.started_at,
+                ended_at=e.ended_at,
+                minutes=e.minutes,
+                source=e.source,
+                source_id=e.source_id,
+                status=e.status,
+                reviewed_by_id=e.reviewed_by_id,
+                reviewed_at=e.reviewed_at,
+                review_reason=e.review_reason,
+                photo_ids=photos.get(e.id, []),
+                created_at=e.created_at,
+            )
+        )
+    return out
+
+
+async def _orgs_one_may_log_for(session: AsyncSession, user: User) -> set[int]:
+    """The home community and every org above it, and the person's unit."""
+    allowed: set[int] = set()
+    if user.community_id is not None:
+        community = await session.get(Org, user.community_id)
+        if community is not None:
+            allowed.update(int(i) for i in community.path.strip("/").split("/"))
+    if user.unit_id is not None:
+        allowed.add(user.unit_id)
+    return allowed
+
+
+async def log_entry(
+    session: AsyncSession, *, caller: Caller, data: VolunteerHourCreate
+) -> VolunteerHour:
+    """A hand-logged entry, pending until an admin over its org reviews it."""
+    started, ended = data.started_at, data.ended_at
+    if ended <= started:
+        raise Unprocessable("invalid_time_range", "结束时间必须晚于开始时间")
+    if ended > utcnow() + CLOCK_SKEW:
+        raise Unprocessable("in_future", "不能登记尚未结束的服务时长")
+    if ended - started > MAX_SPAN:
+        raise Unprocessable("too_long", "单条记录不能超过 24 小时，请分开登记")
+    minutes = int((ended - started).total_seconds() // 60)
+    if minutes < 1:
+        raise Unprocessable("too_short", "服务时长至少 1 分钟")
+    activity = data.activity.strip()
+    if not activity:
+        raise Unprocessable("validation_error", "请填写服务内容")
+    if data.org_id not in await _orgs_one_may_log_for(session, caller.user):
+        raise Unprocessable("invalid_org", "只能登记在本人所属社区（或其上级）或本人单位名下")
+    media = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+
+    # Lock the person's row: two entries logged at once must not both pass the
+    # overlap check below, each blind to the other.
+    await session.execute(select(User.id).where(User.id == caller.id).with_for_update())
+    overlap = await session.execute(
+        select(VolunteerHour.id)
+        .where(
+            VolunteerHour.user_id == caller.id,
+            VolunteerHour.status != HourStatus.rejected,
+            col(VolunteerHour.started_at) < ended,
+            col(VolunteerHour.ended_at) > started,
+        )
+        .limit(1)
+    )
+    if overlap.first() is not None:
+        raise Unprocessable("overlapping_entry", "与您已登记的其他服务时间重叠")
+    entry = VolunteerHour(
+        user_id=caller.id,
+        org_id=data.org_id,
+        activity=activity,
+        started_at=started,
+        ended_at=ended,
+        minutes=minutes,
+        source=HourSource.manual,
+        status=HourStatus.pending,
+    )
+    session.add(entry)
+    await session.flush()
+    assert entry.id is not None
+    await attach_photos(session, media=media, record_type=RECORD_TYPE, record_id=entry.id)
+    return entry
+
+
+async def review_entry(
+    session: AsyncSession, *, caller: Caller, entry: VolunteerHour, data: VolunteerHourReview
+) -> VolunteerHour:
+    """Approve or reject a pending entry, once. `entry` comes through
+    get_visible_entry, so anyone but its owner here is an admin over its org."""
+    assert entry.id is not None
+    if entry.user_id == caller.id:
+        raise Forbidden("cannot_review_own_entry", "不能审核自己登记的服务时长")
+    reason = (data.reason or "").strip() or None
+    if not data.approve and reason is None:
+        raise Unprocessable("reason_required", "驳回时请填写原因")
+    result = await session.execute(
+        update(VolunteerHour)
+        .where(col(VolunteerHour.id) == entry.id, col(VolunteerHour.status) == HourStatus.pending)
+        .values(
+            status=HourStatus.approved if data.approve else HourStatus.rejected,
+            reviewed_by_id=caller.id,
+            reviewed_at=utcnow(),
+            review_reason=reason,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        raise Conflict("entry_already_reviewed", "该记录已审核过")
+    await session.refresh(entry)
+    return entry
+
+
+async def list_entries(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    user_id: int | None,
+    status: HourStatus | None,
+    year: int | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[VolunteerHour], int]:
+    conditions = [_visible(caller)]
+    if user_id is not None:
+        conditions.append(col(VolunteerHour.user_id) == user_id)
+    if status is not None:
+        conditions.append(col(VolunteerHour.status) == status)
+    if year is not None:
+        start, end = year_bounds(year)
+        conditions.append(col(VolunteerHour.started_at) >= start)
+        conditions.append(col(VolunteerHour.started_at) < end)
+    total = (
+        await session.execute(select(func.count()).select_from(VolunteerHour).where(*conditions))
+    ).scalar_one()
+    rows = await session.execute(
+        select(VolunteerHour)
+        .where(*conditions)
+        .order_by(col(VolunteerHour.started_at).desc(), col(VolunteerHour.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows.scalars()), total
+
+
+async def summary(session: AsyncSession, *, caller: Caller, year: int) -> HoursSummary:
+    start, end = year_bounds(year)
+    rows = await session.execute(
+        select(VolunteerHour.status, func.coalesce(func.sum(VolunteerHour.minutes), 0))
+        .where(
+            VolunteerHour.user_id == caller.id,
+            col(VolunteerHour.started_at) >= start,
+            col(VolunteerHour.started_at) < end,
+        )
+        .group_by(col(VolunteerHour.status))
+    )
+    by_status = {HourStatus(s): int(m) for s, m in rows.all()}
+    return HoursSummary(
+        year=year,
+        approved_minutes=by_status.get(HourStatus.approved, 0),
+        pending_minutes=by_status.get(HourStatus.pending, 0),
+    )
+
+
+async def totals(
+    session: AsyncSession, *, caller: Caller, org_id: int, year: int, group_by: HoursGroupBy
+) -> HoursTotals:
+    """Approved minutes of entries whose org lies in `org_id`'s subtree, per person or
+    per the entry's own org."""
+    org = await session.get(Org, org_id)
+    if org is None or not caller.reaches(org):
+        raise NotFound()
+    start, end = year_bounds(year)
+    # An alias, so the subtree filter's own query on orgs is not correlated with it.
+    entry_org = aliased(Org)
+    key: SQLColumnExpression[Any]
+    name: SQLColumnExpression[Any]
+    if group_by == HoursGroupBy.user:
+        key, name = col(User.id), col(User.name)
+        joined = col(User.id) == col(VolunteerHour.user_id)
+    else:
+        key, name = col(entry_org.id), col(entry_org.name)
+        joined = col(entry_org.id) == col(VolunteerHour.org_id)
+    minutes = func.sum(VolunteerHour.minutes)
+    rows = await session.execute(
+        select(key, name, minutes, func.count())
+        .select_from(VolunteerHour)
+        .join(User if group_by == HoursGroupBy.user else entry_org, joined)
+        .where(
+            col(VolunteerHour.status) == HourStatus.approved,
+            in_reach(col(VolunteerHour.org_id), [org.path]),
+            col(VolunteerHour.started_at) >= start,
+            col(VolunteerHour.started_at) < end,
+        )
+        .group_by(key, name)
+        .order_by(minutes.desc(), key)
+    )
+    items = [HoursTotal(id=i, name=n, minutes=int(m), entries=int(c)) for i, n, m, c in rows.all()]
+    return HoursTotals(
+        year=year,
+        org_id=org_id,
+        group_by=group_by,
+        total_minutes=sum(i.minutes for i in items),
+        items=items,
+    )

@@ -1,0 +1,677 @@
+"""Micro-wishes (微心愿): posting, review, claiming, fulfilment, confirmation, and the
+yearly quota of party members who have claimed one.
+
+Every transition is one conditional UPDATE on the state it was checked against, so
+two people acting at once cannot both move the same wish, and each one is written
+to wish_events with who, when and why.
+
+Who sees a wish:
+- admins (district/street/community) whose reach covers its community: every state;
+- everyone whose home lies in the wish's district: open wishes, to claim them. Admins
+  are members too, so an admin sees the open wishes of their district outside their
+  reach, but no other state there;
+- the current claimant and the person who posted it: that wish, in every state.
+The beneficiary's name and phone are shown whole only to the admins in reach, the
+claimant and the poster (who typed them in); everyone else sees the surname and no
+phone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, and_, exists, false, func, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.scope import Caller, in_reach, is_within
+from app.core.security import PiiCipher, mask_phone, normalize_phone
+from app.core.timeutil import local, year_bounds
+from app.models.hours import HourSource
+from app.models.media import MediaAttachment
+from app.models.org import Org, OrgLevel
+from app.models.user import ADMIN_ROLES, User
+from app.models.wish import (
+    CLAIMANT_STATES,
+    OwingMember,
+    Wish,
+    WishAction,
+    WishCancel,
+    WishCreate,
+    WishEvent,
+    WishEventPublic,
+    WishFulfill,
+    WishPublic,
+    WishQuota,
+    WishReview,
+    WishStatus,
+)
+from app.services import hours_ledger
+from app.services.photos import attach_photos, register_record_type, require_own_photos
+
+RECORD_TYPE = "wish"
+
+STATUS_NAMES = {
+    WishStatus.pending_review: "待审核",
+    WishStatus.open: "待认领",
+    WishStatus.claimed: "已认领",
+    WishStatus.fulfilled: "已完成待确认",
+    WishStatus.confirmed: "已确认",
+    WishStatus.rejected: "已驳回",
+    WishStatus.cancelled: "已取消",
+}
+
+# Kept whole when a name is masked, so "欧阳娜娜" reads "欧阳**" rather than "欧***".
+_COMPOUND_SURNAMES = (
+    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 令狐 夏侯 轩辕 端木 "
+    "独孤 南宫 西门 百里 呼延 澹台 公冶 太史 申屠 万俟 闻人 赫连 濮阳 钟离 宗政 拓跋"
+)
+COMPOUND_SURNAMES = frozenset(_COMPOUND_SURNAMES.split())
+
+
+def mask_name(name: str) -> str:
+    keep = 2 if name[:2] in COMPOUND_SURNAMES and len(name) > 2 else 1
+    return name[:keep] + "*" * (len(name) - keep)
+
+
+def _district_root(path: str) -> str:
+    return "/" + path.strip("/").split("/")[0] + "/"
+
+
+async def home_district(session: AsyncSession, user: User) -> str | None:
+    """The path of the district the person's home community (or unit) lies in."""
+    home_id = user.community_id or user.unit_id
+    home = await session.get(Org, home_id) if home_id is not None else None
+    return _district_root(home.path) if home is not None else None
+
+
+def _visible(caller: Caller, district: str | None) -> ColumnElement[bool]:
+    conditions = [
+        in_reach(col(Wish.community_id), caller.paths(ADMIN_ROLES)),
+        col(Wish.claimed_by_id) == caller.id,
+        col(Wish.created_by_id) == caller.id,
+    ]
+    if district is not None:
+        conditions.append(
+            and_(
+                col(Wish.status) == WishStatus.open,
+                in_reach(col(Wish.community_id), [district]),
+            )
+        )
+    return or_(*conditions)
+
+
+async def get_visible_wish(session: AsyncSession, *, caller: Caller, wish_id: int) -> Wish:
+    district = await home_district(session, caller.user)
+    wish = (
+        await session.execute(select(Wish).where(Wish.id == wish_id, _visible(caller, district)))
+    ).scalar_one_or_none()
+    if wish is None:
+        raise NotFound()
+    return wish
+
+
+async def get_claimable_wish(session: AsyncSession, *, caller: Caller, wish_id: int) -> Wish:
+    """Any wish of the caller's home district, whatever its state.
+
+    Not only the open ones: someone who pressed "claim" a moment after the winner
+    must learn that it was claimed (409), not that it vanished (404).
+    """
+    district = await home_district(session, caller.user)
+    in_district = in_reach(col(Wish.community_id), [district]) if district else false()
+    wish = (
+        await session.execute(select(Wish).where(Wish.id == wish_id, in_district))
+    ).scalar_one_or_none()
+    if wish is None:
+        raise NotFound()
+    return wish
+
+
+async def _can_see_wish(session: AsyncSession, caller: Caller, wish_id: int) -> bool:
+    district = await home_district(session, caller.user)
+    found = await session.execute(
+        select(Wish.id).where(Wish.id == wish_id, _visible(caller, district))
+    )
+    return found.first() is not None
+
+
+register_record_type(RECORD_TYPE, _can_see_wish)
+
+
+async def _admin_reaches(session: AsyncSession, caller: Caller, wish: Wish) -> bool:
+    community = await session.get(Org, wish.community_id)
+    return community is not None and caller.reaches(community)
+
+
+# --- public shape ------------------------------------------------------------------
+
+
+def today_in_shanghai() -> date:
+    return local(utcnow()).date()
+
+
+def is_overdue(wish: Wish, today: date) -> bool:
+    return (
+        wish.deadline is not None
+        and wish.status in (WishStatus.open, WishStatus.claimed)
+        and today > wish.deadline
+    )
+
+
+async def _photo_ids(session: AsyncSession, wish_ids: list[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = defaultdict(list)
+    if not wish_ids:
+        return out
+    rows = await session.execute(
+        select(MediaAttachment.record_id, MediaAttachment.media_id)
+        .where(
+            MediaAttachment.record_type == RECORD_TYPE,
+            col(MediaAttachment.record_id).in_(wish_ids),
+        )
+        .order_by(col(MediaAttachment.id))
+    )
+    for record_id, media_id in rows.all():
+        out[record_id].append(media_id)
+    return out
+
+
+async def to_public(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, wishes: Sequence[Wish]
+) -> list[WishPublic]:
+    ids = [w.id for w in wishes if w.id is not None]
+    photos = await _photo_ids(session, ids)
+    community_ids = {w.community_id for w in wishes}
+    paths: dict[int, str] = dict(
+        (
+            await session.execute(select(Org.id, Org.path).where(col(Org.id).in_(community_ids)))
+        ).all()
+    )
+    admin_paths = caller.paths(ADMIN_ROLES)
+    today = today_in_shanghai()
+    out = []
+    for w in wishes:
+        assert w.id is not None
+        whole = caller.id in (w.claimed_by_id, w.created_by_id) or any(
+            is_within(paths.get(w.community_id, ""), p) for p in admin_paths
+        )
+        phone = (
+            cipher.decrypt(w.beneficiary_phone_cipher)
+            if whole and w.beneficiary_phone_cipher
+            else None
+        )
+        out.append(
+            WishPublic(
+                id=w.id,
+                title=w.title,
+                description=w.description,
+                community_id=w.community_id,
+                status=w.status,
+                beneficiary_name=w.beneficiary_name if whole else mask_name(w.beneficiary_name),
+                beneficiary_phone=phone,
+                beneficiary_details_visible=whole,
+                deadline=w.deadline,
+                overdue=is_overdue(w, today),
+                created_by_id=w.created_by_id,
+                claimed_by_id=w.claimed_by_id,
+                claimed_at=w.claimed_at,
+                fulfilled_at=w.fulfilled_at,
+                fulfil_note=w.fulfil_note,
+                confirmed_at=w.confirmed_at,
+                photo_ids=photos.get(w.id, []),
+                created_at=w.created_at,
+                updated_at=w.updated_at,
+            )
+        )
+    return out
+
+
+async def to_public_one(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, wish: Wish
+) -> WishPublic:
+    (public,) = await to_public(session, caller=caller, cipher=cipher, wishes=[wish])
+    return public
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+async def list_wishes(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    status: WishStatus | None,
+    community_id: int | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Wish], int]:
+    conditions = [_visible(caller, await home_district(session, caller.user))]
+    if status is not None:
+        conditions.append(col(Wish.status) == status)
+    if community_id is not None:
+        conditions.append(col(Wish.community_id) == community_id)
+    total = (
+        await session.execute(select(func.count()).select_from(Wish).where(*conditions))
+    ).scalar_one()
+    rows = await session.execute(
+        select(Wish).where(*conditions).order_by(col(Wish.id).desc()).offset(offset).limit(limit)
+    )
+    return list(rows.scalars()), total
+
+
+async def history(session: AsyncSession, *, caller: Caller, wish: Wish) -> list[WishEventPublic]:
+    if wish.claimed_by_id != caller.id and not await _admin_reaches(session, caller, wish):
+        raise Forbidden("forbidden", "只有认领人和管理范围内的管理员可以查看心愿的处理记录")
+    rows = await session.execute(
+        select(WishEvent, User.name)
+        .join(User, col(User.id) == col(WishEvent.actor_id))
+        .where(WishEvent.wish_id == wish.id)
+        .order_by(col(WishEvent.id))
+    )
+    out = []
+    for event, actor_name in rows.all():
+        assert event.id is not None
+        out.append(
+            WishEventPublic(
+                id=event.id,
+                action=event.action,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                actor_id=event.actor_id,
+                actor_name=actor_name,
+                note=event.note,
+                at=event.at,
+            )
+        )
+    return out
+
+
+# --- transitions ------------------------------------------------------------------------
+
+
+def _wrong_state(wish_status: WishStatus, doing: str) -> Conflict:
+    return Conflict(
+        "invalid_wish_state", f"心愿当前状态为“{STATUS_NAMES[wish_status]}”，不能{doing}"
+    )
+
+
+async def _current_status(session: AsyncSession, wish_id: int) -> WishStatus:
+    status = (await session.execute(select(Wish.status).where(Wish.id == wish_id))).scalar_one()
+    return WishStatus(status)
+
+
+async def _move(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    wish: Wish,
+    action: WishAction,
+    to: WishStatus,
+    doing: str,
+    note: str | None = None,
+    extra_conditions: Sequence[ColumnElement[bool]] = (),
+    **values: Any,
+) -> Wish:
+    """Move the wish from the state it was read in, only if it is still in it."""
+    assert wish.id is not None
+    from_status = WishStatus(wish.status)
+    result = await session.execute(
+        update(Wish)
+        .where(col(Wish.id) == wish.id, col(Wish.status) == from_status, *extra_conditions)
+        .values(status=to, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        # Someone else moved it between our read and our write.
+        raise _wrong_state(await _current_status(session, wish.id), doing)
+    session.add(
+        WishEvent(
+            wish_id=wish.id,
+            action=action,
+            from_status=from_status,
+            to_status=to,
+            actor_id=caller.id,
+            note=note,
+        )
+    )
+    await session.flush()
+    await session.refresh(wish)
+    return wish
+
+
+def _text(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+async def create_wish(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, data: WishCreate
+) -> Wish:
+    """A community admin's wish is open at once; anyone else's waits for review."""
+    community = await session.get(Org, data.community_id)
+    district = await home_district(session, caller.user)
+    if community is None or community.level != OrgLevel.community:
+        raise Unprocessable("invalid_community", "所选社区不存在")
+    if caller.reaches(community):
+        status = WishStatus.open
+    elif district is not None and is_within(community.path, district):
+        status = WishStatus.pending_review
+    else:
+        raise Unprocessable("invalid_community", "只能为本区的社区发布心愿")
+    if data.deadline is not None and data.deadline < today_in_shanghai():
+        raise Unprocessable("invalid_deadline", "最后期限不能早于今天")
+    title, description, name = (
+        _text(data.title),
+        _text(data.description),
+        _text(data.beneficiary_name),
+    )
+    if not (title and description and name):
+        raise Unprocessable("validation_error", "标题、内容和受助人姓名不能为空")
+    wish = Wish(
+        title=title,
+        description=description,
+        community_id=data.community_id,
+        beneficiary_name=name,
+        deadline=data.deadline,
+        status=status,
+        created_by_id=caller.id,
+    )
+    if data.beneficiary_phone:
+        phone = normalize_phone(data.beneficiary_phone)
+        wish.beneficiary_phone_cipher = cipher.encrypt(phone)
+        wish.beneficiary_phone_masked = mask_phone(phone)
+    session.add(wish)
+    await session.flush()
+    assert wish.id is not None
+    session.add(
+        WishEvent(wish_id=wish.id, action=WishAction.create, to_status=status, actor_id=caller.id)
+    )
+    await session.flush()
+    return wish
+
+
+async def _require_admin_in_reach(session: AsyncSession, caller: Caller, wish: Wish) -> None:
+    if not await _admin_reaches(session, caller, wish):
+        raise Forbidden("forbidden", "只有该社区及上级的管理员可以进行此操作")
+
+
+async def review_wish(
+    session: AsyncSession, *, caller: Caller, wish: Wish, data: WishReview
+) -> Wish:
+    await _require_admin_in_reach(session, caller, wish)
+    if wish.status != WishStatus.pending_review:
+        raise _wrong_state(wish.status, "审核")
+    reason = _text(data.reason)
+    if data.approve:
+        return await _move(
+            session,
+            caller=caller,
+            wish=wish,
+            action=WishAction.approve,
+            to=WishStatus.open,
+            doing="审核",
+            note=reason,
+        )
+    if reason is None:
+        raise Unprocessable("reason_required", "驳回时请填写原因")
+    return await _move(
+        session,
+        caller=caller,
+        wish=wish,
+        action=WishAction.reject,
+        to=WishStatus.rejected,
+        doing="审核",
+        note=reason,
+    )
+
+
+async def claim_wish(
+    session: AsyncSession, *, caller: Caller, wish: Wish, max_open_claims: int
+) -> Wish:
+    """Exactly one of any number of simultaneous claimers wins.
+
+    The claim itself is `UPDATE ... WHERE status = 'open'`: whoever's update lands
+    first takes the row, every later one matches nothing. The per-person limit is a
+    count, which two of the same person's claims could both pass at once, so the
+    person's own users row is locked first: their claims queue behind each other and
+    each counts what the previous one committed.
+    """
+    assert wish.id is not None
+    if wish.status in CLAIMANT_STATES:
+        raise Conflict("wish_already_claimed", "该心愿已被其他党员认领")
+    if wish.status != WishStatus.open:
+        raise _wrong_state(wish.status, "认领")
+    await session.execute(select(User.id).where(User.id == caller.id).with_for_update())
+    held = (
+        await session.execute(
+            select(func.count())
+            .select_from(Wish)
+            .where(Wish.claimed_by_id == caller.id, Wish.status == WishStatus.claimed)
+        )
+    ).scalar_one()
+    if held >= max_open_claims:
+        raise Conflict(
+            "claim_limit_reached",
+            f"您已认领 {held} 个尚未完成的心愿，请先完成后再认领新的心愿",
+        )
+    now = utcnow()
+    result = await session.execute(
+        update(Wish)
+        .where(col(Wish.id) == wish.id, col(Wish.status) == WishStatus.open)
+        .values(status=WishStatus.claimed, claimed_by_id=caller.id, claimed_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        current = await _current_status(session, wish.id)
+        if current in CLAIMANT_STATES:
+            raise Conflict("wish_already_claimed", "该心愿已被其他党员认领")
+        raise _wrong_state(current, "认领")
+    session.add(
+        WishEvent(
+            wish_id=wish.id,
+            action=WishAction.claim,
+            from_status=WishStatus.open,
+            to_status=WishStatus.claimed,
+            actor_id=caller.id,
+        )
+    )
+    await session.flush()
+    await session.refresh(wish)
+    return wish
+
+
+def _require_claimant(caller: Caller, wish: Wish) -> None:
+    if wish.claimed_by_id != caller.id:
+        raise Forbidden("forbidden", "只有认领人可以进行此操作")
+
+
+async def release_wish(session: AsyncSession, *, caller: Caller, wish: Wish) -> Wish:
+    """Back to open for someone else; the history keeps who had claimed it."""
+    _require_claimant(caller, wish)
+    if wish.status != WishStatus.claimed:
+        raise _wrong_state(wish.status, "放弃认领")
+    return await _move(
+        session,
+        caller=caller,
+        wish=wish,
+        action=WishAction.release,
+        to=WishStatus.open,
+        doing="放弃认领",
+        extra_conditions=[col(Wish.claimed_by_id) == caller.id],
+        claimed_by_id=None,
+        claimed_at=None,
+    )
+
+
+async def fulfill_wish(
+    session: AsyncSession, *, caller: Caller, wish: Wish, data: WishFulfill
+) -> Wish:
+    _require_claimant(caller, wish)
+    if wish.status != WishStatus.claimed:
+        raise _wrong_state(wish.status, "提交完成")
+    note = _text(data.note)
+    if note is None:
+        raise Unprocessable("note_required", "请填写完成情况说明")
+    if not data.photo_ids:
+        raise Unprocessable("photo_required", "请至少上传一张完成照片")
+    media = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+    wish = await _move(
+        session,
+        caller=caller,
+        wish=wish,
+        action=WishAction.fulfill,
+        to=WishStatus.fulfilled,
+        doing="提交完成",
+        note=note,
+        extra_conditions=[col(Wish.claimed_by_id) == caller.id],
+        fulfilled_at=utcnow(),
+        fulfil_note=note,
+    )
+    assert wish.id is not None
+    await attach_photos(session, media=media, record_type=RECORD_TYPE, record_id=wish.id)
+    return wish
+
+
+async def confirm_wish(
+    session: AsyncSession, *, caller: Caller, wish: Wish, credit_minutes: int
+) -> Wish:
+    """fulfilled → confirmed, crediting `credit_minutes` of volunteer time to the claimant.
+
+    The ledger wants a span; a wish has no natural one, so the credit is the
+    `credit_minutes` ending at the moment the claimant reported it fulfilled. An
+    admin who is also the claimant cannot confirm their own wish.
+    """
+    await _require_admin_in_reach(session, caller, wish)
+    if wish.claimed_by_id == caller.id:
+        raise Forbidden("cannot_confirm_own_wish", "不能确认自己认领的心愿，请由其他管理员确认")
+    if wish.status != WishStatus.fulfilled:
+        raise _wrong_state(wish.status, "确认完成")
+    wish = await _move(
+        session,
+        caller=caller,
+        wish=wish,
+        action=WishAction.confirm,
+        to=WishStatus.confirmed,
+        doing="确认完成",
+        confirmed_at=utcnow(),
+    )
+    assert wish.id is not None and wish.claimed_by_id is not None
+    assert wish.fulfilled_at is not None
+    await hours_ledger.credit(
+        session,
+        user_id=wish.claimed_by_id,
+        org_id=wish.community_id,
+        activity=f"微心愿：{wish.title}",
+        started_at=wish.fulfilled_at - timedelta(minutes=credit_minutes),
+        ended_at=wish.fulfilled_at,
+        minutes=credit_minutes,
+        source=HourSource.wish,
+        source_id=wish.id,
+    )
+    return wish
+
+
+async def cancel_wish(
+    session: AsyncSession, *, caller: Caller, wish: Wish, data: WishCancel | None
+) -> Wish:
+    """Admins in reach cancel until fulfilment; the poster only before anyone claims it."""
+    if await _admin_reaches(session, caller, wish):
+        allowed = {WishStatus.pending_review, WishStatus.open, WishStatus.claimed}
+    elif wish.created_by_id == caller.id:
+        allowed = {WishStatus.pending_review, WishStatus.open}
+    else:
+        raise Forbidden("forbidden", "只有发布人或管理范围内的管理员可以取消心愿")
+    if wish.status not in allowed:
+        raise _wrong_state(wish.status, "取消")
+    return await _move(
+        session,
+        caller=caller,
+        wish=wish,
+        action=WishAction.cancel,
+        to=WishStatus.cancelled,
+        doing="取消",
+        note=_text(data.reason) if data else None,
+        claimed_by_id=None,
+        claimed_at=None,
+    )
+
+
+# --- the yearly quota ---------------------------------------------------------------------
+
+
+def kept_claimers(year: int) -> Any:
+    """Ids of people who claimed a wish in this Shanghai year and did not give it up.
+
+    A claim counts when it led to fulfilment (then confirmation) or is still held;
+    a claim later released or cancelled does not, otherwise pressing "claim" and
+    "release" a second later would tick the yearly box without helping anyone. A
+    claim is undone when the first event that moves the wish out of `claimed` after
+    it is a release or a cancellation.
+    """
+    start, end = year_bounds(year)
+    claim = aliased(WishEvent)
+    ending = aliased(WishEvent)
+    reclaim = aliased(WishEvent)
+    undone = exists().where(
+        col(ending.wish_id) == col(claim.wish_id),
+        col(ending.id) > col(claim.id),
+        col(ending.from_status) == WishStatus.claimed,
+        col(ending.action).in_([WishAction.release, WishAction.cancel]),
+        ~exists()
+        .where(
+            col(reclaim.wish_id) == col(claim.wish_id),
+            col(reclaim.action) == WishAction.claim,
+            col(reclaim.id) > col(claim.id),
+            col(reclaim.id) < col(ending.id),
+        )
+        .correlate(claim, ending),
+    )
+    return select(claim.actor_id).where(
+        col(claim.action) == WishAction.claim,
+        col(claim.at) >= start,
+        col(claim.at) < end,
+        ~undone,
+    )
+
+
+async def wish_quota(session: AsyncSession, *, caller: Caller, org_id: int, year: int) -> WishQuota:
+    """Party members of an org (home community or unit in its subtree, as for the
+    roster) who have and have not claimed a wish this year."""
+    org = await session.get(Org, org_id)
+    if org is None or not caller.reaches(org):
+        raise NotFound()
+    members = and_(
+        col(User.is_party_member).is_(True),
+        or_(in_reach(col(User.community_id), [org.path]), in_reach(col(User.unit_id), [org.path])),
+    )
+    claimed_this_year = col(User.id).in_(kept_claimers(year))
+    party_members = (
+        await session.execute(select(func.count()).select_from(User).where(members))
+    ).scalar_one()
+    claimed = (
+        await session.execute(
+            select(func.count()).select_from(User).where(members, claimed_this_year)
+        )
+    ).scalar_one()
+    owing = await session.execute(
+        select(User)
+        .where(members, ~claimed_this_year)
+        .order_by(col(User.community_id), col(User.id))
+    )
+    owing_members = [
+        OwingMember(id=u.id or 0, name=u.name, community_id=u.community_id, unit_id=u.unit_id)
+        for u in owing.scalars()
+    ]
+    return WishQuota(
+        year=year,
+        org_id=org_id,
+        party_members=party_members,
+        claimed=claimed,
+        owing=len(owing_members),
+        owing_members=owing_members,
+    )
