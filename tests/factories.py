@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 
+from app.core.db import utcnow
 from app.core.security import issue_access_token
+from app.core.timeutil import month_key
+from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.models.media import Media
 from app.models.org import Org, OrgLevel
+from app.models.task import CheckIn, ReportIn, Task, TaskCategory
 from app.models.user import Role, RoleGrant, User
+from app.models.wish import Wish, WishAction, WishEvent, WishStatus
 from app.services.orgs import insert_org
 from app.services.users import set_phone
 
@@ -124,3 +130,178 @@ async def make_media(app: FastAPI, uploader: User, *, sha256: str | None = None)
         )
         session.add(media)
         return media
+
+
+# A back street in Guangzhou; tasks with a place are centred here.
+PLACE = (23.1291, 113.2644)
+
+
+async def make_task(
+    app: FastAPI,
+    org: Org,
+    *,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    location: tuple[float, float, int] | None = None,
+    capacity: int | None = None,
+    title: str = "背街小巷清洁",
+) -> Task:
+    """A task straight in the database, active from an hour ago to an hour from now."""
+    now = datetime.now(UTC)
+    async with app.state.sessionmaker() as session, session.begin():
+        task = Task(
+            org_id=org.id,
+            title=title,
+            description="清理卫生死角",
+            category=TaskCategory.sanitation,
+            starts_at=starts_at or now - timedelta(hours=1),
+            ends_at=ends_at or now + timedelta(hours=1),
+            lat=location[0] if location else None,
+            lng=location[1] if location else None,
+            radius_m=location[2] if location else None,
+            capacity=capacity,
+        )
+        session.add(task)
+        return task
+
+
+async def make_check_in(
+    app: FastAPI, task: Task, user: User, *, minutes_ago: int = 30, at: datetime | None = None
+) -> CheckIn:
+    async with app.state.sessionmaker() as session, session.begin():
+        record = CheckIn(
+            task_id=task.id,
+            user_id=user.id,
+            checked_in_at=at or datetime.now(UTC) - timedelta(minutes=minutes_ago),
+            check_in_lat=PLACE[0],
+            check_in_lng=PLACE[1],
+        )
+        session.add(record)
+        db_task = await session.get(Task, task.id)
+        assert db_task is not None
+        db_task.checked_in_count += 1
+        return record
+
+
+async def make_report_in(app: FastAPI, user: User) -> ReportIn:
+    now = datetime.now(UTC)
+    async with app.state.sessionmaker() as session, session.begin():
+        record = ReportIn(
+            user_id=user.id, community_id=user.community_id, month=month_key(now), reported_at=now
+        )
+        session.add(record)
+        return record
+
+
+# The events that lead to each state, for wishes put straight into the database.
+PATH_TO: dict[WishStatus, list[tuple[WishAction, WishStatus]]] = {
+    WishStatus.pending_review: [],
+    WishStatus.open: [(WishAction.approve, WishStatus.open)],
+    WishStatus.rejected: [(WishAction.reject, WishStatus.rejected)],
+    WishStatus.claimed: [
+        (WishAction.approve, WishStatus.open),
+        (WishAction.claim, WishStatus.claimed),
+    ],
+    WishStatus.fulfilled: [
+        (WishAction.approve, WishStatus.open),
+        (WishAction.claim, WishStatus.claimed),
+        (WishAction.fulfill, WishStatus.fulfilled),
+    ],
+    WishStatus.confirmed: [
+        (WishAction.approve, WishStatus.open),
+        (WishAction.claim, WishStatus.claimed),
+        (WishAction.fulfill, WishStatus.fulfilled),
+        (WishAction.confirm, WishStatus.confirmed),
+    ],
+    WishStatus.cancelled: [
+        (WishAction.approve, WishStatus.open),
+        (WishAction.cancel, WishStatus.cancelled),
+    ],
+}
+
+
+async def insert_wish(
+    app: FastAPI,
+    *,
+    community: Org,
+    poster: User,
+    status: WishStatus = WishStatus.open,
+    claimant: User | None = None,
+    admin: User | None = None,
+    title: str = "给孩子买一个书包",
+    beneficiary_name: str = "王小明",
+) -> Wish:
+    """A wish in `status` with the history that would have led there."""
+    now = utcnow()
+    claimed = status in (WishStatus.claimed, WishStatus.fulfilled, WishStatus.confirmed)
+    assert claimant is not None or not claimed
+    async with app.state.sessionmaker() as session, session.begin():
+        wish = Wish(
+            title=title,
+            description="孩子上学需要一个新书包",
+            community_id=community.id,
+            beneficiary_name=beneficiary_name,
+            status=status,
+            created_by_id=poster.id,
+            claimed_by_id=claimant.id if claimed and claimant else None,
+            claimed_at=now - timedelta(hours=2) if claimed else None,
+            fulfilled_at=now - timedelta(hours=1)
+            if status in (WishStatus.fulfilled, WishStatus.confirmed)
+            else None,
+            fulfil_note="已送到"
+            if status in (WishStatus.fulfilled, WishStatus.confirmed)
+            else None,
+            confirmed_at=now if status == WishStatus.confirmed else None,
+        )
+        session.add(wish)
+        await session.flush()
+        previous = WishStatus.pending_review
+        session.add(
+            WishEvent(
+                wish_id=wish.id, action=WishAction.create, to_status=previous, actor_id=poster.id
+            )
+        )
+        for action, to in PATH_TO[status]:
+            by_claimant = action in (WishAction.claim, WishAction.fulfill)
+            actor = claimant if by_claimant else (admin or poster)
+            assert actor is not None
+            session.add(
+                WishEvent(
+                    wish_id=wish.id,
+                    action=action,
+                    from_status=previous,
+                    to_status=to,
+                    actor_id=actor.id,
+                )
+            )
+            previous = to
+        return wish
+
+
+async def insert_entry(
+    app: FastAPI,
+    *,
+    user: User,
+    org: Org,
+    started_at: datetime | None = None,
+    minutes: int = 90,
+    status: HourStatus = HourStatus.pending,
+    source: HourSource = HourSource.manual,
+    source_id: int | None = None,
+    activity: str = "清理背街小巷",
+) -> VolunteerHour:
+    start = started_at or utcnow() - timedelta(days=1)
+    async with app.state.sessionmaker() as session, session.begin():
+        entry = VolunteerHour(
+            user_id=user.id,
+            org_id=org.id,
+            activity=activity,
+            started_at=start,
+            ended_at=start + timedelta(minutes=minutes),
+            minutes=minutes,
+            source=source,
+            source_id=source_id,
+            status=status,
+        )
+        session.add(entry)
+        return entry

@@ -12,8 +12,7 @@ from app.core.timeutil import month_key
 from app.models.task import ReportIn, ReportInCreate
 from app.services import report_ins as report_service
 from app.services.photos import can_see_media
-from tests.factories import auth, make_media, make_user
-from tests.matrix_rows.tasks import make_report_in
+from tests.factories import auth, make_media, make_report_in, make_user
 
 
 async def count_reports(world):

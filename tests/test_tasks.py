@@ -15,8 +15,7 @@ from app.models.user import User
 from app.services import tasks as task_service
 from app.services.photos import can_see_media
 from app.services.tasks import EARTH_RADIUS_M, haversine_m
-from tests.factories import auth, make_media, make_user
-from tests.matrix_rows.tasks import PLACE, make_check_in, make_task
+from tests.factories import PLACE, auth, make_check_in, make_media, make_task, make_user
 
 HERE = {"lat": PLACE[0], "lng": PLACE[1]}
 

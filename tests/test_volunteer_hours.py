@@ -11,8 +11,7 @@ from app.core.db import utcnow
 from app.core.timeutil import SHANGHAI, current_year
 from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.services import hours_ledger
-from tests.factories import auth, make_media, make_user
-from tests.matrix_rows.hours import insert_entry
+from tests.factories import auth, insert_entry, make_media, make_user
 
 
 def span(hours_ago: float = 5, hours: float = 2):

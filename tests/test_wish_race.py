@@ -11,21 +11,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.models.wish import Wish, WishEvent, WishStatus
-from tests.factories import auth, make_user
-from tests.matrix_rows.wishes import insert_wish
+from tests.factories import auth, insert_wish, make_user
 
 CLAIMERS = 50
 ROUNDS = 20
-# On SQLite every write request holds the database's write lock from its first
-# statement to its commit (BEGIN IMMEDIATE), so claims cannot interleave there at
-# all, and 50 writers starting together poll for that lock in step with SQLite's
-# busy-handler backoff: a 50-way round costs about 4 s instead of 0.7 s on
-# PostgreSQL. The full 20 rounds run where the race is real.
-SQLITE_ROUNDS = 4
-
-
-def rounds_for(world) -> int:
-    return SQLITE_ROUNDS if world.app.state.settings.is_sqlite else ROUNDS
 
 
 @pytest.fixture
@@ -51,7 +40,7 @@ async def new_open_wish(world, round_no):
 async def test_fifty_simultaneous_claimers_leave_exactly_one_winner_every_round(
     client, world, crowd
 ):
-    for round_no in range(rounds_for(world)):
+    for round_no in range(ROUNDS):
         wish = await new_open_wish(world, round_no)
         responses = await asyncio.gather(
             *(client.post(f"/wishes/{wish.id}/claim", headers=h) for _, h in crowd)

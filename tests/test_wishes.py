@@ -14,8 +14,7 @@ from app.models.user import Role
 from app.models.wish import Wish, WishEvent, WishStatus
 from app.services.photos import can_see_media
 from app.services.wishes import mask_name
-from tests.factories import auth, make_media, make_org, make_user
-from tests.matrix_rows.wishes import PATH_TO, insert_wish
+from tests.factories import PATH_TO, auth, insert_wish, make_media, make_org, make_user
 
 
 def wish_body(world, **overrides):

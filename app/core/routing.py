@@ -8,6 +8,7 @@ everything back. Idempotency records are written in that same transaction.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import nullcontext
@@ -93,6 +94,17 @@ def _replay(record: _Stored, request_hash: str) -> Response:
     )
 
 
+def _sqlite_turn(request: Request) -> asyncio.Lock:
+    """SQLite has one writer at a time. Queued on an asyncio lock, this process's
+    write requests take turns in order instead of polling in SQLite's busy handler
+    (whose growing sleeps stretch a burst of 50 writers to seconds); other
+    processes on the same file still wait on busy_timeout."""
+    lock: asyncio.Lock | None = getattr(request.app.state, "sqlite_write_lock", None)
+    if lock is None:
+        lock = request.app.state.sqlite_write_lock = asyncio.Lock()
+    return lock
+
+
 class AppRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
@@ -106,14 +118,16 @@ class AppRoute(APIRoute):
             if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
                 raise Unprocessable("validation_error", "Idempotency-Key 长度应为 1-200 个字符")
 
-            with sqlite_write_transaction() if writes and settings.is_sqlite else nullcontext():
-                async with request.app.state.sessionmaker() as session:
-                    request.state.session = session
-                    if principal is None or key is None:
-                        return await _run(original, request, session)
-                    return await _run_idempotent(
-                        original, request, session, settings, principal, key
-                    )
+            sqlite_writer = writes and settings.is_sqlite
+            async with _sqlite_turn(request) if sqlite_writer else nullcontext():
+                with sqlite_write_transaction() if sqlite_writer else nullcontext():
+                    async with request.app.state.sessionmaker() as session:
+                        request.state.session = session
+                        if principal is None or key is None:
+                            return await _run(original, request, session)
+                        return await _run_idempotent(
+                            original, request, session, settings, principal, key
+                        )
 
         return handler
 

@@ -1,4 +1,4 @@
-"""Rows for micro-wishes and the yearly wish quota; `insert_wish` is shared by the wish tests.
+"""Rows for micro-wishes and the yearly wish quota.
 
 Open wishes are for the whole district to claim, so for claims every caller of the
 world (all live in district D) gets 200. The rows on a single wish use wishes that
@@ -8,101 +8,11 @@ reach and the people involved may see: the neighbours get 404.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
-
-from app.core.db import utcnow
-from app.models.org import Org
-from app.models.user import User
-from app.models.wish import Wish, WishAction, WishEvent, WishStatus
-from tests.factories import World, make_media, make_user
+from app.models.wish import WishStatus
+from tests.factories import World, insert_wish, make_media, make_user
 from tests.matrix_rows.common import Req, Row, statuses
-
-# The events that lead to each state, for wishes put straight into the database.
-PATH_TO: dict[WishStatus, list[tuple[WishAction, WishStatus]]] = {
-    WishStatus.pending_review: [],
-    WishStatus.open: [(WishAction.approve, WishStatus.open)],
-    WishStatus.rejected: [(WishAction.reject, WishStatus.rejected)],
-    WishStatus.claimed: [
-        (WishAction.approve, WishStatus.open),
-        (WishAction.claim, WishStatus.claimed),
-    ],
-    WishStatus.fulfilled: [
-        (WishAction.approve, WishStatus.open),
-        (WishAction.claim, WishStatus.claimed),
-        (WishAction.fulfill, WishStatus.fulfilled),
-    ],
-    WishStatus.confirmed: [
-        (WishAction.approve, WishStatus.open),
-        (WishAction.claim, WishStatus.claimed),
-        (WishAction.fulfill, WishStatus.fulfilled),
-        (WishAction.confirm, WishStatus.confirmed),
-    ],
-    WishStatus.cancelled: [
-        (WishAction.approve, WishStatus.open),
-        (WishAction.cancel, WishStatus.cancelled),
-    ],
-}
-
-
-async def insert_wish(
-    app: FastAPI,
-    *,
-    community: Org,
-    poster: User,
-    status: WishStatus = WishStatus.open,
-    claimant: User | None = None,
-    admin: User | None = None,
-    title: str = "给孩子买一个书包",
-    beneficiary_name: str = "王小明",
-) -> Wish:
-    """A wish in `status` with the history that would have led there."""
-    now = utcnow()
-    claimed = status in (WishStatus.claimed, WishStatus.fulfilled, WishStatus.confirmed)
-    assert claimant is not None or not claimed
-    async with app.state.sessionmaker() as session, session.begin():
-        wish = Wish(
-            title=title,
-            description="孩子上学需要一个新书包",
-            community_id=community.id,
-            beneficiary_name=beneficiary_name,
-            status=status,
-            created_by_id=poster.id,
-            claimed_by_id=claimant.id if claimed and claimant else None,
-            claimed_at=now - timedelta(hours=2) if claimed else None,
-            fulfilled_at=now - timedelta(hours=1)
-            if status in (WishStatus.fulfilled, WishStatus.confirmed)
-            else None,
-            fulfil_note="已送到"
-            if status in (WishStatus.fulfilled, WishStatus.confirmed)
-            else None,
-            confirmed_at=now if status == WishStatus.confirmed else None,
-        )
-        session.add(wish)
-        await session.flush()
-        previous = WishStatus.pending_review
-        session.add(
-            WishEvent(
-                wish_id=wish.id, action=WishAction.create, to_status=previous, actor_id=poster.id
-            )
-        )
-        for action, to in PATH_TO[status]:
-            by_claimant = action in (WishAction.claim, WishAction.fulfill)
-            actor = claimant if by_claimant else (admin or poster)
-            assert actor is not None
-            session.add(
-                WishEvent(
-                    wish_id=wish.id,
-                    action=action,
-                    from_status=previous,
-                    to_status=to,
-                    actor_id=actor.id,
-                )
-            )
-            previous = to
-        return wish
 
 
 def _wish_in(status: WishStatus) -> Any:
