@@ -19,7 +19,18 @@ from app.core.errors import install_error_handlers
 from app.core.security import PiiCipher
 from app.core.storage import create_storage
 from app.core.wechat import WeChatGateway
-from app.routers import auth, health, media, orgs, tasks, users, volunteer_hours, wishes
+from app.routers import (
+    articles,
+    auth,
+    health,
+    media,
+    orgs,
+    problems,
+    tasks,
+    users,
+    volunteer_hours,
+    wishes,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -63,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (auth, orgs, users, media, tasks, wishes, volunteer_hours):
+    for module in (auth, orgs, users, media, tasks, wishes, volunteer_hours, problems, articles):
         app.include_router(module.router, prefix=API_PREFIX)
 
     if settings.wechat_dev_stub and settings.app_env != "prod":

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     wish_max_open_claims: int = Field(default=3, ge=1)
     wish_confirm_minutes: int = Field(default=60, ge=0, le=24 * 60)
 
+    # Supervision: an overdue problem is escalated to the street at once and to the
+    # district after this many more days overdue.
+    problem_district_escalation_days: int = Field(default=3, ge=0, le=365)
+
+    # Articles: the WeChat content check (msg_sec_check v2) runs when WeChat is
+    # configured; switched off, submissions skip it (dev without a stub).
+    content_check_enabled: bool = True
+
     roster_import_max_bytes: int = 5 * 1024 * 1024
     roster_import_max_rows: int = 20_000
     idempotency_ttl_h: int = 48
