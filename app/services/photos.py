@@ -8,7 +8,8 @@ people who may see its records by registering a check with `register_record_type
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,13 +65,22 @@ async def attach_photos(
             continue  # attached already (a retried request)
 
 
-async def photo_ids_of(session: AsyncSession, record_type: str, record_id: int) -> list[int]:
+async def photo_ids_by_record(
+    session: AsyncSession, record_type: str, record_ids: Iterable[int | None]
+) -> dict[int, list[int]]:
+    """The photo ids of many records in one query, in the order they were attached."""
+    ids = {i for i in record_ids if i is not None}
+    out: dict[int, list[int]] = defaultdict(list)
+    if not ids:
+        return out
     rows = await session.execute(
-        select(MediaAttachment.media_id)
-        .where(MediaAttachment.record_type == record_type, MediaAttachment.record_id == record_id)
+        select(MediaAttachment.record_id, MediaAttachment.media_id)
+        .where(MediaAttachment.record_type == record_type, col(MediaAttachment.record_id).in_(ids))
         .order_by(col(MediaAttachment.id))
     )
-    return list(rows.scalars())
+    for record_id, media_id in rows.all():
+        out[record_id].append(media_id)
+    return out
 
 
 async def can_see_media(session: AsyncSession, caller: Caller, media: Media) -> bool:

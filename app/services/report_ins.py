@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -15,11 +14,16 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.scope import Caller, in_reach, org_ids_in
 from app.core.timeutil import month_key
-from app.models.media import MediaAttachment
 from app.models.org import Org
 from app.models.task import ReportIn, ReportInCreate, ReportInPublic
-from app.models.user import ADMIN_ROLES, User
-from app.services.photos import attach_photos, register_record_type, require_own_photos
+from app.models.user import ADMIN_ROLES
+from app.services.photos import (
+    attach_photos,
+    photo_ids_by_record,
+    register_record_type,
+    require_own_photos,
+)
+from app.services.users import user_names
 
 REPORT_IN_RECORD = "report_in"
 
@@ -86,24 +90,8 @@ async def report_in(
 async def reports_public(
     session: AsyncSession, records: Sequence[ReportIn]
 ) -> list[ReportInPublic]:
-    ids = [r.id for r in records if r.id is not None]
-    photos: dict[int, list[int]] = defaultdict(list)
-    names: dict[int, str] = {}
-    if ids:
-        rows = await session.execute(
-            select(MediaAttachment.record_id, MediaAttachment.media_id)
-            .where(
-                MediaAttachment.record_type == REPORT_IN_RECORD,
-                col(MediaAttachment.record_id).in_(ids),
-            )
-            .order_by(col(MediaAttachment.id))
-        )
-        for record_id, media_id in rows.all():
-            photos[record_id].append(media_id)
-        user_rows = await session.execute(
-            select(User.id, User.name).where(col(User.id).in_({r.user_id for r in records}))
-        )
-        names = {uid: name for uid, name in user_rows.all() if uid is not None}
+    photos = await photo_ids_by_record(session, REPORT_IN_RECORD, (r.id for r in records))
+    names = await user_names(session, (r.user_id for r in records))
     out = []
     for r in records:
         assert r.id is not None

@@ -9,7 +9,6 @@ is the member's home community or one of its ancestors: only they may check in.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -24,7 +23,6 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach
 from app.models.hours import HourSource
-from app.models.media import MediaAttachment
 from app.models.org import Org, OrgLevel
 from app.models.task import (
     MAX_TASK_HOURS,
@@ -37,10 +35,16 @@ from app.models.task import (
     TaskPublic,
     TaskStatus,
 )
-from app.models.user import ADMIN_ROLES, User
+from app.models.user import ADMIN_ROLES
 from app.services import hours_ledger
 from app.services.orgs import get_visible_org
-from app.services.photos import attach_photos, register_record_type, require_own_photos
+from app.services.photos import (
+    attach_photos,
+    photo_ids_by_record,
+    register_record_type,
+    require_own_photos,
+)
+from app.services.users import user_names
 
 EARTH_RADIUS_M = 6_371_008.8  # the IUGG mean radius
 CHECK_IN_RECORD = "check_in"
@@ -211,33 +215,12 @@ async def list_tasks(
 # --- public shapes ------------------------------------------------------------------
 
 
-async def _photo_ids(session: AsyncSession, record_ids: Sequence[int]) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = defaultdict(list)
-    if not record_ids:
-        return out
-    rows = await session.execute(
-        select(MediaAttachment.record_id, MediaAttachment.media_id)
-        .where(
-            MediaAttachment.record_type == CHECK_IN_RECORD,
-            col(MediaAttachment.record_id).in_(record_ids),
-        )
-        .order_by(col(MediaAttachment.id))
-    )
-    for record_id, media_id in rows.all():
-        out[record_id].append(media_id)
-    return out
-
-
 async def check_ins_public(
     session: AsyncSession, pairs: Sequence[tuple[Task, CheckIn]]
 ) -> list[CheckInPublic]:
     """Each check-in with the distance to its task's place (never the coordinates)."""
-    photos = await _photo_ids(session, [r.id for _, r in pairs if r.id is not None])
-    user_ids = {r.user_id for _, r in pairs}
-    names: dict[int, str] = {}
-    if user_ids:
-        rows = await session.execute(select(User.id, User.name).where(col(User.id).in_(user_ids)))
-        names = {uid: name for uid, name in rows.all() if uid is not None}
+    photos = await photo_ids_by_record(session, CHECK_IN_RECORD, (r.id for _, r in pairs))
+    names = await user_names(session, (r.user_id for _, r in pairs))
     out = []
     for task, r in pairs:
         assert r.id is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import ColumnElement, delete, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -74,6 +74,15 @@ async def list_users(
 
 
 # --- public shapes ------------------------------------------------------------------
+
+
+async def user_names(session: AsyncSession, user_ids: Iterable[int | None]) -> dict[int, str]:
+    """Names of many people in one query (lists show who, not just an id)."""
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    rows = await session.execute(select(User.id, User.name).where(col(User.id).in_(ids)))
+    return {uid: name for uid, name in rows.all() if uid is not None}
 
 
 async def roles_of(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, list[RolePublic]]:

@@ -12,7 +12,6 @@ reach gives an empty list, the same as a person with no entries (nothing leaks).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
@@ -38,10 +37,15 @@ from app.models.hours import (
     VolunteerHourPublic,
     VolunteerHourReview,
 )
-from app.models.media import MediaAttachment
 from app.models.org import Org
 from app.models.user import ADMIN_ROLES, User
-from app.services.photos import attach_photos, register_record_type, require_own_photos
+from app.services.photos import (
+    attach_photos,
+    photo_ids_by_record,
+    register_record_type,
+    require_own_photos,
+)
+from app.services.users import user_names
 
 RECORD_TYPE = "volunteer_hour"
 MAX_SPAN = timedelta(hours=24)
@@ -83,26 +87,8 @@ register_record_type(RECORD_TYPE, _can_see_entry)
 async def to_public(
     session: AsyncSession, entries: Sequence[VolunteerHour]
 ) -> list[VolunteerHourPublic]:
-    ids = [e.id for e in entries if e.id is not None]
-    names: dict[int, str] = {}
-    photos: dict[int, list[int]] = defaultdict(list)
-    if ids:
-        user_ids = {e.user_id for e in entries}
-        names = dict(
-            (
-                await session.execute(select(User.id, User.name).where(col(User.id).in_(user_ids)))
-            ).all()
-        )
-        rows = await session.execute(
-            select(MediaAttachment.record_id, MediaAttachment.media_id)
-            .where(
-                MediaAttachment.record_type == RECORD_TYPE,
-                col(MediaAttachment.record_id).in_(ids),
-            )
-            .order_by(col(MediaAttachment.id))
-        )
-        for record_id, media_id in rows.all():
-            photos[record_id].append(media_id)
+    photos = await photo_ids_by_record(session, RECORD_TYPE, (e.id for e in entries))
+    names = await user_names(session, (e.user_id for e in entries))
     out = []
     for e in entries:
         assert e.id is not None

@@ -18,7 +18,6 @@ phone.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any, cast
@@ -34,7 +33,6 @@ from app.core.scope import Caller, in_reach, is_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
 from app.core.timeutil import local, year_bounds
 from app.models.hours import HourSource
-from app.models.media import MediaAttachment
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, User
 from app.models.wish import (
@@ -53,7 +51,12 @@ from app.models.wish import (
     WishStatus,
 )
 from app.services import hours_ledger
-from app.services.photos import attach_photos, register_record_type, require_own_photos
+from app.services.photos import (
+    attach_photos,
+    photo_ids_by_record,
+    register_record_type,
+    require_own_photos,
+)
 
 RECORD_TYPE = "wish"
 
@@ -164,28 +167,11 @@ def is_overdue(wish: Wish, today: date) -> bool:
     )
 
 
-async def _photo_ids(session: AsyncSession, wish_ids: list[int]) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = defaultdict(list)
-    if not wish_ids:
-        return out
-    rows = await session.execute(
-        select(MediaAttachment.record_id, MediaAttachment.media_id)
-        .where(
-            MediaAttachment.record_type == RECORD_TYPE,
-            col(MediaAttachment.record_id).in_(wish_ids),
-        )
-        .order_by(col(MediaAttachment.id))
-    )
-    for record_id, media_id in rows.all():
-        out[record_id].append(media_id)
-    return out
-
-
 async def to_public(
     session: AsyncSession, *, caller: Caller, cipher: PiiCipher, wishes: Sequence[Wish]
 ) -> list[WishPublic]:
     ids = [w.id for w in wishes if w.id is not None]
-    photos = await _photo_ids(session, ids)
+    photos = await photo_ids_by_record(session, RECORD_TYPE, ids)
     community_ids = {w.community_id for w in wishes}
     paths: dict[int, str] = dict(
         (
