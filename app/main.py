@@ -16,10 +16,12 @@ from fastapi.routing import APIRoute
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.ratelimit import RateLimiter
 from app.core.security import PiiCipher
 from app.core.storage import create_storage
 from app.core.wechat import WeChatGateway
 from app.routers import (
+    api_keys,
     articles,
     auth,
     health,
@@ -71,10 +73,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cipher = PiiCipher(settings.pii_key)
     app.state.wechat = WeChatGateway(settings)
     app.state.storage = create_storage(settings)
+    app.state.ratelimiter = RateLimiter(settings)
 
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (auth, orgs, users, media, tasks, wishes, volunteer_hours, problems, articles):
+    for module in (
+        auth,
+        orgs,
+        users,
+        media,
+        tasks,
+        wishes,
+        volunteer_hours,
+        problems,
+        articles,
+        api_keys,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
 
     if settings.wechat_dev_stub and settings.app_env != "prod":

@@ -35,6 +35,9 @@ class AppError(Exception):
     def extra(self) -> dict[str, Any]:
         return {}
 
+    def headers(self) -> dict[str, str]:
+        return {}
+
 
 class BadRequest(AppError):
     status = 400
@@ -103,10 +106,19 @@ class ValidationProblem(Problem):
     errors: list[ValidationErrorItem]
 
 
-def problem_response(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code}
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -130,7 +142,9 @@ def _http_exception(request: Request, exc: Exception) -> JSONResponse:
 
 def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra())
+    return problem_response(
+        exc.status, exc.code, exc.title, exc.detail, headers=exc.headers(), **exc.extra()
+    )
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:

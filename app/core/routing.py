@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -64,6 +65,17 @@ class _Stored:
     request_hash: str
     status_code: int
     response_body: str
+
+
+def _stored_body(request: Request, body: bytes) -> str:
+    """The body kept for replays. A route may blank fields that must not rest in the
+    database in the clear (an API key's secret) via `request.state.idempotency_redact`."""
+    redact: dict[str, str] | None = getattr(request.state, "idempotency_redact", None)
+    if not redact:
+        return body.decode()
+    data = json.loads(body)
+    data.update({k: v for k, v in redact.items() if k in data})
+    return json.dumps(data, ensure_ascii=False)
 
 
 async def _stored(session: AsyncSession, principal: str, key: str) -> _Stored | None:
@@ -170,7 +182,7 @@ async def _run_idempotent(
                         key=key,
                         request_hash=request_hash,
                         status_code=response.status_code,
-                        response_body=bytes(response.body).decode(),
+                        response_body=_stored_body(request, bytes(response.body)),
                     )
                 )
             await session.commit()

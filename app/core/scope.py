@@ -22,12 +22,20 @@ from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
 
 # Role → the only org level it may be held at (None: any level).
+# (LEVEL_ADMIN_ROLE below is the inverse for the admin roles.)
 ROLE_LEVEL: dict[Role, OrgLevel | None] = {
     Role.district_admin: OrgLevel.district,
     Role.street_admin: OrgLevel.street,
     Role.community_admin: OrgLevel.community,
     Role.inspector: None,
     Role.info_officer: None,
+}
+
+
+LEVEL_ADMIN_ROLE: dict[OrgLevel, Role] = {
+    OrgLevel.district: Role.district_admin,
+    OrgLevel.street: Role.street_admin,
+    OrgLevel.community: Role.community_admin,
 }
 
 
@@ -65,10 +73,25 @@ class Grant:
 
 @dataclass
 class Caller:
-    """An authenticated person with the roles they hold, freshly read for this request."""
+    """An authenticated person with the roles they hold, freshly read for this request.
+
+    A third-party system calling with an API key is a Caller too: `api_key_scopes` is
+    set, `user` is a stand-in that exists in no table, and its one grant is the admin
+    role of the key's org level, so every list and loader scopes it to that subtree
+    exactly as it would an admin there. It never sees personal data in the clear.
+    """
 
     user: User
     grants: list[Grant] = field(default_factory=list)
+    api_key_scopes: frozenset[str] | None = None
+
+    @property
+    def is_api_key(self) -> bool:
+        return self.api_key_scopes is not None
+
+    @property
+    def sees_personal_data(self) -> bool:
+        return not self.is_api_key
 
     @property
     def id(self) -> int:

@@ -1,5 +1,6 @@
 """Every table model, imported so SQLModel.metadata (and Alembic) sees them all."""
 
+from app.models.api_key import ApiKey
 from app.models.hours import VolunteerHour
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
@@ -9,6 +10,7 @@ from app.models.user import Role, RoleGrant, User
 from app.models.wish import Wish, WishEvent
 
 __all__ = [
+    "ApiKey",
     "CheckIn",
     "IdempotencyRecord",
     "Media",

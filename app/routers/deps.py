@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Path, Query, Request
@@ -14,8 +15,10 @@ from app.core.scope import Caller, load_caller
 from app.core.security import PiiCipher, bearer_token, user_id_from_token
 from app.core.storage import Storage
 from app.core.wechat import WeChatGateway
+from app.models.api_key import ApiScope
 from app.models.org import Org
 from app.models.user import MAX_ID, User
+from app.services import api_keys as api_key_service
 from app.services import orgs as org_service
 from app.services import users as user_service
 
@@ -60,15 +63,63 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
 async def get_caller(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
+    """The person behind the bearer token. API keys are not accepted here."""
+    cached: Caller | None = getattr(request.state, "caller", None)
+    if cached is not None and not cached.is_api_key:
+        return cached
     token = bearer_token(request.headers.get("authorization"))
     user_id = user_id_from_token(settings, token) if token else None
     user = await session.get(User, user_id) if user_id else None
     if user is None:
         raise Unauthorized("not_authenticated", "请先登录")
-    return await load_caller(session, user)
+    caller = await load_caller(session, user)
+    request.state.caller = caller
+    return caller
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+def person_or_key(
+    scope: ApiScope, *, admins_only: bool = False
+) -> Callable[..., Awaitable[Caller]]:
+    """A dependency for read routes that third-party systems may call with `X-API-Key`.
+
+    The key acts as an admin of its org's subtree (see Caller) and must carry
+    `scope`; each call counts against the key's per-minute limit. With
+    `admins_only`, a person must hold an admin role, as for GET /users.
+    """
+
+    async def dependency(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
+        raw = request.headers.get("x-api-key")
+        if not raw or request.headers.get("authorization"):
+            person = await get_caller(request, session, settings)
+            if admins_only and not person.is_admin:
+                raise Forbidden("forbidden", "只有管理员可以进行此操作")
+            return person
+        cached: Caller | None = getattr(request.state, "caller", None)
+        if cached is None:
+            found = await api_key_service.caller_for_key(session, raw)
+            if found is None:
+                raise Unauthorized("not_authenticated", "API 密钥无效或已撤销")
+            cached, key = found
+            await request.app.state.ratelimiter.hit_per_minute(
+                f"api-key:{key.id}", key.rate_limit_per_minute
+            )
+            request.state.caller = cached
+        if scope.value not in (cached.api_key_scopes or ()):
+            raise Forbidden("insufficient_scope", f"该 API 密钥没有 {scope.value} 权限")
+        return cached
+
+    return dependency
+
+
+OrgsReader = Annotated[Caller, Depends(person_or_key(ApiScope.read_orgs))]
+TasksReader = Annotated[Caller, Depends(person_or_key(ApiScope.read_tasks))]
+WishesReader = Annotated[Caller, Depends(person_or_key(ApiScope.read_wishes))]
+ProblemsReader = Annotated[Caller, Depends(person_or_key(ApiScope.read_problems))]
+ArticlesReader = Annotated[Caller, Depends(person_or_key(ApiScope.read_articles))]
+StatsReader = Annotated[Caller, Depends(person_or_key(ApiScope.read_stats, admins_only=True))]
 
 
 async def get_admin(caller: CurrentCaller) -> Caller:
@@ -82,7 +133,7 @@ AdminCaller = Annotated[Caller, Depends(get_admin)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-async def get_org_in_scope(org_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Org:
+async def get_org_in_scope(org_id: IdPath, session: SessionDep, caller: OrgsReader) -> Org:
     return await org_service.get_visible_org(session, caller, org_id)
 
 

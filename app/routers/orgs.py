@@ -8,6 +8,7 @@ from app.models.org import OrgCreate, OrgLevel, OrgPublic, OrgUpdate
 from app.models.user import MAX_ID
 from app.routers.deps import (
     CurrentCaller,
+    OrgsReader,
     Page,
     PageDep,
     ScopedOrg,
@@ -29,7 +30,7 @@ async def create_org(data: OrgCreate, session: SessionDep, caller: CurrentCaller
 @router.get("", response_model=Page[OrgPublic])
 async def list_orgs(
     session: SessionDep,
-    caller: CurrentCaller,
+    caller: OrgsReader,
     paging: PageDep,
     level: OrgLevel | None = None,
     parent_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,

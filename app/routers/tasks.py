@@ -23,6 +23,7 @@ from app.routers.deps import (
     Page,
     PageDep,
     SessionDep,
+    TasksReader,
     page_of,
 )
 from app.services import report_ins as report_service
@@ -32,7 +33,7 @@ from app.services import tasks as service
 router = APIRouter(tags=["tasks"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
 
-async def get_task_in_scope(task_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Task:
+async def get_task_in_scope(task_id: IdPath, session: SessionDep, caller: TasksReader) -> Task:
     return await service.get_visible_task(session, caller, task_id)
 
 
@@ -55,7 +56,7 @@ async def create_task(data: TaskCreate, session: SessionDep, caller: AdminCaller
 @router.get("/tasks", response_model=Page[TaskPublic])
 async def list_tasks(
     session: SessionDep,
-    caller: CurrentCaller,
+    caller: TasksReader,
     paging: PageDep,
     status: TaskStatus | None = None,
     org_id: Annotated[
@@ -75,7 +76,7 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
-async def get_task(task: ScopedTask, session: SessionDep, caller: CurrentCaller) -> TaskPublic:
+async def get_task(task: ScopedTask, session: SessionDep, caller: TasksReader) -> TaskPublic:
     (public,) = await service.tasks_public(session, caller=caller, tasks=[task])
     return public
 

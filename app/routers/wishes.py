@@ -26,6 +26,7 @@ from app.routers.deps import (
     PageDep,
     SessionDep,
     SettingsDep,
+    WishesReader,
     page_of,
 )
 from app.services import wishes as service
@@ -36,7 +37,7 @@ router = APIRouter(tags=["wishes"], route_class=AppRoute, responses=PROBLEM_RESP
 YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="默认为北京时间的今年")]
 
 
-async def get_visible_wish(wish_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Wish:
+async def get_visible_wish(wish_id: IdPath, session: SessionDep, caller: WishesReader) -> Wish:
     return await service.get_visible_wish(session, caller=caller, wish_id=wish_id)
 
 
@@ -60,7 +61,7 @@ async def create_wish(
 @router.get("/wishes", response_model=Page[WishPublic])
 async def list_wishes(
     session: SessionDep,
-    caller: CurrentCaller,
+    caller: WishesReader,
     cipher: CipherDep,
     paging: PageDep,
     status: WishStatus | None = None,
@@ -84,7 +85,7 @@ async def list_wishes(
 
 @router.get("/wishes/{wish_id}", response_model=WishPublic)
 async def get_wish(
-    wish: VisibleWish, session: SessionDep, caller: CurrentCaller, cipher: CipherDep
+    wish: VisibleWish, session: SessionDep, caller: WishesReader, cipher: CipherDep
 ) -> WishPublic:
     return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
 

@@ -183,8 +183,9 @@ async def to_public(
     out = []
     for w in wishes:
         assert w.id is not None
-        whole = caller.id in (w.claimed_by_id, w.created_by_id) or any(
-            is_within(paths.get(w.community_id, ""), p) for p in admin_paths
+        whole = caller.sees_personal_data and (
+            caller.id in (w.claimed_by_id, w.created_by_id)
+            or any(is_within(paths.get(w.community_id, ""), p) for p in admin_paths)
         )
         phone = (
             cipher.decrypt(w.beneficiary_phone_cipher)
