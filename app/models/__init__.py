@@ -5,6 +5,7 @@ from app.models.hours import VolunteerHour
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
 from app.models.org import Org, OrgLevel
+from app.models.problem import Point, Problem, ProblemEvent
 from app.models.task import CheckIn, ReportIn, Task
 from app.models.user import Role, RoleGrant, User
 from app.models.wish import Wish, WishEvent
@@ -17,6 +18,9 @@ __all__ = [
     "MediaAttachment",
     "Org",
     "OrgLevel",
+    "Point",
+    "Problem",
+    "ProblemEvent",
     "ReportIn",
     "Role",
     "RoleGrant",

@@ -1,0 +1,612 @@
+"""Supervision (督办): inspection points, problems, rectification and verification.
+
+Who does what:
+- points (点位) are created by an admin over the point's org; admins and inspectors
+  whose reach covers that org see them;
+- a problem is filed by an inspector or admin whose reach covers the responsible
+  org, a community, street or unit (the district is the office that inspects and
+  verifies, so it is never the one held responsible, and it has nobody above it);
+- it is rectified (整改) by an admin of the responsible org, i.e. one whose reach
+  covers it, with after-photos and a note;
+- it is verified (复核) by an inspector whose reach covers the org, or by an admin
+  strictly above it (a community secretary does not sign off their own community's
+  work); nobody verifies a rectification they submitted themselves. Verification
+  closes it (销号) or sends it back to `open` with a reason.
+
+Every transition is one conditional UPDATE on the state it was checked against and
+is written to problem_events with who and when. Overdue and escalation are
+computed from the clock in SQL, never stored, so no job has to flip flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, and_, func, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.scope import Caller, in_reach, is_within
+from app.core.timeutil import day_start, local
+from app.models.org import Org, OrgLevel
+from app.models.problem import (
+    UNRESOLVED,
+    EscalationLevel,
+    Location,
+    Point,
+    PointCreate,
+    PointKind,
+    PointPublic,
+    Problem,
+    ProblemAction,
+    ProblemCreate,
+    ProblemDetail,
+    ProblemEvent,
+    ProblemEventPublic,
+    ProblemPublic,
+    ProblemRectify,
+    ProblemStatus,
+    ProblemVerify,
+)
+from app.models.user import ADMIN_ROLES, Role, User
+from app.services.orgs import get_visible_org
+from app.services.photos import (
+    attach_photos,
+    photo_ids_by_record,
+    register_record_type,
+    require_own_photos,
+)
+from app.services.users import user_names, users_in_reach
+from app.services.workdays import add_working_days
+
+PROBLEM_RECORD = "problem"  # before-photos, attached to the problem
+EVENT_RECORD = "problem_event"  # after-photos, attached to the rectify event
+
+SUPERVISION_ROLES = ADMIN_ROLES | {Role.inspector}
+# Orgs that can be held responsible for a problem, and so can own points.
+RESPONSIBLE_LEVELS = frozenset({OrgLevel.community, OrgLevel.street, OrgLevel.unit})
+MAX_DEADLINE_DAYS = 366
+
+STATUS_NAMES = {
+    ProblemStatus.open: "待整改",
+    ProblemStatus.rectified: "已整改待复核",
+    ProblemStatus.closed: "已销号",
+}
+
+
+def _supervision_paths(caller: Caller) -> list[str]:
+    return caller.paths(SUPERVISION_ROLES)
+
+
+def _require_supervisor(caller: Caller) -> None:
+    if not _supervision_paths(caller):
+        raise Forbidden("forbidden", "只有管理员和督导员可以查看督办信息")
+
+
+async def _org_in_supervision_reach(session: AsyncSession, caller: Caller, org_id: int) -> Org:
+    org = await session.get(Org, org_id)
+    if org is None or not caller.reaches(org, SUPERVISION_ROLES):
+        raise NotFound()
+    return org
+
+
+async def _responsible_org(
+    session: AsyncSession, caller: Caller, org_id: int, roles: Iterable[Role], doing: str
+) -> Org:
+    # As POST /orgs: an org the caller cannot see is 404, one seen but not theirs 403.
+    org = await get_visible_org(session, caller, org_id)
+    if not caller.reaches(org, roles):
+        raise Forbidden("forbidden", f"只能为自己管理范围内的组织{doing}")
+    if org.level not in RESPONSIBLE_LEVELS:
+        raise Unprocessable("invalid_org", "责任单位只能是社区、街道或单位")
+    return org
+
+
+# --- points ---------------------------------------------------------------------------
+
+
+async def create_point(session: AsyncSession, *, caller: Caller, data: PointCreate) -> Point:
+    org = await _responsible_org(session, caller, data.org_id, ADMIN_ROLES, "设置点位")
+    if data.responsible_user_id is not None:
+        found = await session.execute(
+            select(User.id).where(User.id == data.responsible_user_id, users_in_reach(caller))
+        )
+        if found.first() is None:
+            raise Unprocessable("invalid_responsible_user", "包抓责任人须是你管理范围内的人员")
+    assert org.id is not None
+    point = Point(
+        name=data.name,
+        kind=data.kind,
+        org_id=org.id,
+        lat=data.location.lat,
+        lng=data.location.lng,
+        responsible_user_id=data.responsible_user_id,
+        created_by_id=caller.id,
+    )
+    session.add(point)
+    await session.flush()
+    return point
+
+
+def _visible_points(caller: Caller) -> ColumnElement[bool]:
+    return in_reach(col(Point.org_id), _supervision_paths(caller))
+
+
+async def get_visible_point(session: AsyncSession, *, caller: Caller, point_id: int) -> Point:
+    point = (
+        await session.execute(select(Point).where(Point.id == point_id, _visible_points(caller)))
+    ).scalar_one_or_none()
+    if point is None:
+        raise NotFound()
+    return point
+
+
+async def list_points(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    org_id: int | None,
+    kind: PointKind | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Point], int]:
+    _require_supervisor(caller)
+    conditions = [_visible_points(caller)]
+    if org_id is not None:
+        org = await _org_in_supervision_reach(session, caller, org_id)
+        conditions.append(in_reach(col(Point.org_id), [org.path]))
+    if kind is not None:
+        conditions.append(col(Point.kind) == kind)
+    total = (
+        await session.execute(select(func.count()).select_from(Point).where(*conditions))
+    ).scalar_one()
+    rows = await session.execute(
+        select(Point).where(*conditions).order_by(col(Point.id).desc()).offset(offset).limit(limit)
+    )
+    return list(rows.scalars()), total
+
+
+async def points_public(session: AsyncSession, points: Sequence[Point]) -> list[PointPublic]:
+    names = await user_names(session, (p.responsible_user_id for p in points))
+    out = []
+    for p in points:
+        assert p.id is not None
+        out.append(
+            PointPublic(
+                id=p.id,
+                name=p.name,
+                kind=p.kind,
+                org_id=p.org_id,
+                location=Location(lat=p.lat, lng=p.lng),
+                responsible_user_id=p.responsible_user_id,
+                responsible_user_name=names.get(p.responsible_user_id)
+                if p.responsible_user_id is not None
+                else None,
+                created_at=p.created_at,
+            )
+        )
+    return out
+
+
+# --- who sees a problem ------------------------------------------------------------------
+
+
+def _visible_problems(caller: Caller) -> ColumnElement[bool]:
+    return in_reach(col(Problem.org_id), _supervision_paths(caller))
+
+
+async def get_visible_problem(session: AsyncSession, *, caller: Caller, problem_id: int) -> Problem:
+    problem = (
+        await session.execute(
+            select(Problem).where(Problem.id == problem_id, _visible_problems(caller))
+        )
+    ).scalar_one_or_none()
+    if problem is None:
+        raise NotFound()
+    return problem
+
+
+async def _can_see_problem(session: AsyncSession, caller: Caller, record_id: int) -> bool:
+    found = await session.execute(
+        select(Problem.id).where(Problem.id == record_id, _visible_problems(caller))
+    )
+    return found.first() is not None
+
+
+async def _can_see_problem_event(session: AsyncSession, caller: Caller, record_id: int) -> bool:
+    found = await session.execute(
+        select(ProblemEvent.id)
+        .join(Problem, col(Problem.id) == col(ProblemEvent.problem_id))
+        .where(ProblemEvent.id == record_id, _visible_problems(caller))
+    )
+    return found.first() is not None
+
+
+register_record_type(PROBLEM_RECORD, _can_see_problem)
+register_record_type(EVENT_RECORD, _can_see_problem_event)
+
+
+# --- overdue and escalation -------------------------------------------------------------
+
+
+def overdue_condition(now: datetime) -> ColumnElement[bool]:
+    return and_(col(Problem.status).in_(UNRESOLVED), col(Problem.deadline_at) <= now)
+
+
+def escalation_condition(
+    level: EscalationLevel, now: datetime, district_after_days: int
+) -> ColumnElement[bool]:
+    """Escalated to the street as soon as it is overdue, to the district after
+    `district_after_days` more days; a problem is at exactly one level."""
+    district_from = now - timedelta(days=district_after_days)
+    if level == EscalationLevel.district:
+        return and_(col(Problem.status).in_(UNRESOLVED), col(Problem.deadline_at) <= district_from)
+    if level == EscalationLevel.street:
+        return and_(overdue_condition(now), col(Problem.deadline_at) > district_from)
+    return ~overdue_condition(now)
+
+
+def is_overdue(problem: Problem, now: datetime) -> bool:
+    return problem.status in UNRESOLVED and now >= problem.deadline_at
+
+
+def escalation_of(problem: Problem, now: datetime, district_after_days: int) -> EscalationLevel:
+    if not is_overdue(problem, now):
+        return EscalationLevel.none
+    if problem.deadline_at <= now - timedelta(days=district_after_days):
+        return EscalationLevel.district
+    return EscalationLevel.street
+
+
+# --- public shapes ---------------------------------------------------------------------
+
+
+async def _latest_rectify_events(session: AsyncSession, problem_ids: list[int]) -> dict[int, int]:
+    if not problem_ids:
+        return {}
+    rows = await session.execute(
+        select(ProblemEvent.problem_id, func.max(ProblemEvent.id))
+        .where(
+            col(ProblemEvent.problem_id).in_(problem_ids),
+            ProblemEvent.action == ProblemAction.rectify,
+        )
+        .group_by(col(ProblemEvent.problem_id))
+    )
+    return {problem_id: event_id for problem_id, event_id in rows.all() if event_id is not None}
+
+
+async def problems_public(
+    session: AsyncSession,
+    problems: Sequence[Problem],
+    *,
+    district_after_days: int,
+    now: datetime | None = None,
+) -> list[ProblemPublic]:
+    now = now or utcnow()
+    ids = [p.id for p in problems if p.id is not None]
+    before = await photo_ids_by_record(session, PROBLEM_RECORD, ids)
+    latest = await _latest_rectify_events(session, ids)
+    after = await photo_ids_by_record(session, EVENT_RECORD, latest.values())
+    out = []
+    for p in problems:
+        assert p.id is not None
+        out.append(
+            ProblemPublic(
+                id=p.id,
+                org_id=p.org_id,
+                point_id=p.point_id,
+                category=p.category,
+                description=p.description,
+                location=Location(lat=p.lat, lng=p.lng)
+                if p.lat is not None and p.lng is not None
+                else None,
+                deadline=p.deadline,
+                deadline_at=p.deadline_at,
+                status=p.status,
+                overdue=is_overdue(p, now),
+                escalation_level=escalation_of(p, now, district_after_days),
+                reported_by_id=p.reported_by_id,
+                photo_ids=before.get(p.id, []),
+                after_photo_ids=after.get(latest[p.id], []) if p.id in latest else [],
+                rectified_at=p.rectified_at,
+                rectify_note=p.rectify_note,
+                rectified_by_id=p.rectified_by_id,
+                closed_at=p.closed_at,
+                created_at=p.created_at,
+                updated_at=p.updated_at,
+            )
+        )
+    return out
+
+
+async def problem_detail(
+    session: AsyncSession,
+    *,
+    problem: Problem,
+    district_after_days: int,
+    now: datetime | None = None,
+) -> ProblemDetail:
+    (public,) = await problems_public(
+        session, [problem], district_after_days=district_after_days, now=now
+    )
+    rows = await session.execute(
+        select(ProblemEvent, User.name)
+        .join(User, col(User.id) == col(ProblemEvent.actor_id))
+        .where(ProblemEvent.problem_id == problem.id)
+        .order_by(col(ProblemEvent.id))
+    )
+    pairs = list(rows.all())
+    event_photos = await photo_ids_by_record(session, EVENT_RECORD, (e.id for e, _ in pairs))
+    history = []
+    for event, actor_name in pairs:
+        assert event.id is not None
+        photos = public.photo_ids if event.action == ProblemAction.create else []
+        history.append(
+            ProblemEventPublic(
+                id=event.id,
+                action=event.action,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                actor_id=event.actor_id,
+                actor_name=actor_name,
+                note=event.note,
+                photo_ids=event_photos.get(event.id, photos),
+                at=event.at,
+            )
+        )
+    return ProblemDetail(**public.model_dump(), history=history)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+async def list_problems(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    status: ProblemStatus | None,
+    overdue: bool | None,
+    escalated_to: EscalationLevel | None,
+    org_id: int | None,
+    district_after_days: int,
+    offset: int,
+    limit: int,
+    now: datetime | None = None,
+) -> tuple[list[Problem], int]:
+    _require_supervisor(caller)
+    now = now or utcnow()
+    conditions = [_visible_problems(caller)]
+    if org_id is not None:
+        org = await _org_in_supervision_reach(session, caller, org_id)
+        conditions.append(in_reach(col(Problem.org_id), [org.path]))
+    if status is not None:
+        conditions.append(col(Problem.status) == status)
+    if overdue is not None:
+        conditions.append(overdue_condition(now) if overdue else ~overdue_condition(now))
+    if escalated_to is not None:
+        conditions.append(escalation_condition(escalated_to, now, district_after_days))
+    total = (
+        await session.execute(select(func.count()).select_from(Problem).where(*conditions))
+    ).scalar_one()
+    rows = await session.execute(
+        select(Problem)
+        .where(*conditions)
+        .order_by(col(Problem.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows.scalars()), total
+
+
+# --- filing ------------------------------------------------------------------------------
+
+
+async def _check_point(session: AsyncSession, caller: Caller, point_id: int, org: Org) -> Point:
+    row = (
+        await session.execute(
+            select(Point, Org.path)
+            .join(Org, col(Org.id) == col(Point.org_id))
+            .where(Point.id == point_id, _visible_points(caller))
+        )
+    ).first()
+    if row is None or not is_within(row[1], org.path):
+        raise Unprocessable("invalid_point", "所选点位不存在或不属于该责任单位")
+    point: Point = row[0]
+    return point
+
+
+async def create_problem(
+    session: AsyncSession, *, caller: Caller, data: ProblemCreate, now: datetime | None = None
+) -> Problem:
+    now = now or utcnow()
+    org = await _responsible_org(session, caller, data.org_id, SUPERVISION_ROLES, "提交问题")
+    point = await _check_point(session, caller, data.point_id, org) if data.point_id else None
+    today = local(now).date()
+    if data.deadline is not None:
+        if data.deadline < today:
+            raise Unprocessable("invalid_deadline", "整改期限不能早于今天")
+        if data.deadline > today + timedelta(days=MAX_DEADLINE_DAYS):
+            raise Unprocessable("invalid_deadline", "整改期限不能超过一年")
+        due = data.deadline
+    else:
+        assert data.deadline_working_days is not None
+        due = add_working_days(today, data.deadline_working_days)
+    photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+    location = data.location or (Location(lat=point.lat, lng=point.lng) if point else None)
+    assert org.id is not None
+    problem = Problem(
+        org_id=org.id,
+        point_id=point.id if point else None,
+        category=data.category,
+        description=data.description,
+        lat=location.lat if location else None,
+        lng=location.lng if location else None,
+        deadline=due,
+        deadline_at=day_start(due + timedelta(days=1)),
+        status=ProblemStatus.open,
+        reported_by_id=caller.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(problem)
+    await session.flush()
+    assert problem.id is not None
+    session.add(
+        ProblemEvent(
+            problem_id=problem.id,
+            action=ProblemAction.create,
+            to_status=ProblemStatus.open,
+            actor_id=caller.id,
+            at=now,
+        )
+    )
+    await attach_photos(session, media=photos, record_type=PROBLEM_RECORD, record_id=problem.id)
+    await session.flush()
+    return problem
+
+
+# --- transitions -----------------------------------------------------------------------
+
+
+def _wrong_state(status: ProblemStatus, doing: str) -> Conflict:
+    return Conflict(
+        "invalid_problem_state", f"该问题当前状态为“{STATUS_NAMES[status]}”，不能{doing}"
+    )
+
+
+async def _move(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    problem: Problem,
+    action: ProblemAction,
+    to: ProblemStatus,
+    doing: str,
+    now: datetime,
+    note: str | None,
+    **values: Any,
+) -> ProblemEvent:
+    """Move the problem from the state it was read in, only if it is still in it."""
+    assert problem.id is not None
+    from_status = ProblemStatus(problem.status)
+    result = await session.execute(
+        update(Problem)
+        .where(col(Problem.id) == problem.id, col(Problem.status) == from_status)
+        .values(status=to, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        # Someone else moved it between our read and our write.
+        current = (
+            await session.execute(select(Problem.status).where(Problem.id == problem.id))
+        ).scalar_one()
+        raise _wrong_state(ProblemStatus(current), doing)
+    event = ProblemEvent(
+        problem_id=problem.id,
+        action=action,
+        from_status=from_status,
+        to_status=to,
+        actor_id=caller.id,
+        note=note,
+        at=now,
+    )
+    session.add(event)
+    await session.flush()
+    await session.refresh(problem)
+    return event
+
+
+async def _org_of(session: AsyncSession, problem: Problem) -> Org:
+    org = await session.get(Org, problem.org_id)
+    assert org is not None
+    return org
+
+
+async def rectify_problem(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    problem: Problem,
+    data: ProblemRectify,
+    now: datetime | None = None,
+) -> Problem:
+    now = now or utcnow()
+    if not caller.reaches(await _org_of(session, problem), ADMIN_ROLES):
+        raise Forbidden("forbidden", "只有责任单位（及其上级）的管理员可以提交整改")
+    if problem.status != ProblemStatus.open:
+        raise _wrong_state(problem.status, "提交整改")
+    photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+    event = await _move(
+        session,
+        caller=caller,
+        problem=problem,
+        action=ProblemAction.rectify,
+        to=ProblemStatus.rectified,
+        doing="提交整改",
+        now=now,
+        note=data.note,
+        rectified_at=now,
+        rectify_note=data.note,
+        rectified_by_id=caller.id,
+    )
+    assert event.id is not None
+    await attach_photos(session, media=photos, record_type=EVENT_RECORD, record_id=event.id)
+    return problem
+
+
+def may_verify(caller: Caller, org: Org) -> bool:
+    """Inspectors whose reach covers the org, admins strictly above it."""
+    if caller.reaches(org, [Role.inspector]):
+        return True
+    return any(is_within(org.path, p) and p != org.path for p in caller.paths(ADMIN_ROLES))
+
+
+async def verify_problem(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    problem: Problem,
+    data: ProblemVerify,
+    now: datetime | None = None,
+) -> Problem:
+    now = now or utcnow()
+    if not may_verify(caller, await _org_of(session, problem)):
+        raise Forbidden("forbidden", "只有督导员或责任单位的上级管理员可以复核")
+    if problem.status != ProblemStatus.rectified:
+        raise _wrong_state(problem.status, "复核")
+    if problem.rectified_by_id == caller.id:
+        raise Forbidden("forbidden", "不能复核自己提交的整改")
+    note = (data.note or "").strip() or None
+    if data.approve:
+        await _move(
+            session,
+            caller=caller,
+            problem=problem,
+            action=ProblemAction.close,
+            to=ProblemStatus.closed,
+            doing="复核",
+            now=now,
+            note=note,
+            closed_at=now,
+        )
+        return problem
+    if note is None:
+        raise Unprocessable("note_required", "退回重新整改时请填写原因")
+    await _move(
+        session,
+        caller=caller,
+        problem=problem,
+        action=ProblemAction.reopen,
+        to=ProblemStatus.open,
+        doing="复核",
+        now=now,
+        note=note,
+        rectified_at=None,
+        rectify_note=None,
+        rectified_by_id=None,
+    )
+    return problem
