@@ -156,8 +156,17 @@ async def empty_all_tables(application: FastAPI) -> None:
 async def db(app: FastAPI, wechat_stub: tuple[StubState, str]) -> AsyncIterator[FastAPI]:
     """The app with an empty database, emptied again after the test."""
     wechat_stub[0].reset()
+    forget_wechat_token(app)
     yield app
     await empty_all_tables(app)
+    forget_wechat_token(app)
+
+
+def forget_wechat_token(app: FastAPI) -> None:
+    """The stub forgets its token at every test, so the app must too, or the next
+    test's first WeChat call would be a retry after 40001."""
+    client = app.state.wechat.client
+    client.session.delete(client.access_token_key)
 
 
 @pytest.fixture

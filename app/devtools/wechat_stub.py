@@ -8,6 +8,10 @@ Codes: `wx.login` codes name the openid (`demo-member` or `demo-member#2`, the p
 before "#"); `getPhoneNumber` codes name the phone (`13800138000#1`). Codes that
 start with "invalid" answer 40029; a code used twice answers 40163 when reuse is
 rejected (always in tests).
+
+Content checks (`msg_sec_check`) pass unless the title or text contains a marker
+word of `content_verdicts` (e.g. {"赌博": "risky"}): the first one found decides.
+Openids that start with "unknown" answer 40003.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class StubState:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # errcode to answer on the next calls of a path, for failure tests.
     forced_errors: dict[str, list[int]] = field(default_factory=dict)
+    # marker word -> msg_sec_check suggest ("review" or "risky") for texts containing it.
+    content_verdicts: dict[str, str] = field(default_factory=dict)
 
     def count(self, path: str) -> int:
         return sum(1 for p, _ in self.calls if p == path)
@@ -44,6 +50,7 @@ class StubState:
         self.used_codes.clear()
         self.calls.clear()
         self.forced_errors.clear()
+        self.content_verdicts.clear()
         self.token = None
 
 
@@ -119,10 +126,37 @@ def create_stub_app(state: StubState) -> Starlette:
             }
         )
 
+    async def msg_sec_check(request: Request) -> JSONResponse:
+        body = await request.json()
+        token = request.query_params.get("access_token")
+        state.calls.append(("wxa/msg_sec_check", {**body, "access_token": token}))
+        if (resp := forced("wxa/msg_sec_check")) is not None:
+            return resp
+        if not token or token != state.token:
+            return _err(40001, "invalid credential, access_token is invalid or not latest")
+        if body.get("version") != 2 or body.get("scene") not in (1, 2, 3, 4):
+            return _err(47001, "data format error")
+        openid = str(body.get("openid") or "")
+        if not openid or openid.startswith("unknown"):
+            return _err(40003, "invalid openid")
+        text = f"{body.get('title') or ''}\n{body.get('content') or ''}"
+        suggest = next((v for k, v in state.content_verdicts.items() if k in text), "pass")
+        label = 100 if suggest == "pass" else 20006
+        return JSONResponse(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "result": {"suggest": suggest, "label": label},
+                "detail": [{"strategy": "content_model", "errcode": 0, "suggest": suggest}],
+                "trace_id": f"stub-{len(state.calls)}",
+            }
+        )
+
     return Starlette(
         routes=[
             Route("/sns/jscode2session", jscode2session, methods=["GET"]),
             Route("/cgi-bin/stable_token", stable_token, methods=["POST"]),
             Route("/wxa/business/getuserphonenumber", phone_number, methods=["POST"]),
+            Route("/wxa/msg_sec_check", msg_sec_check, methods=["POST"]),
         ]
     )

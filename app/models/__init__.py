@@ -1,6 +1,7 @@
 """Every table model, imported so SQLModel.metadata (and Alembic) sees them all."""
 
 from app.models.api_key import ApiKey
+from app.models.article import Article, ArticleEvent
 from app.models.hours import VolunteerHour
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
@@ -12,6 +13,8 @@ from app.models.wish import Wish, WishEvent
 
 __all__ = [
     "ApiKey",
+    "Article",
+    "ArticleEvent",
     "CheckIn",
     "IdempotencyRecord",
     "Media",

@@ -1,0 +1,629 @@
+"""Articles (信息报送): writing, the WeChat content check, the review ladder (先审后发)
+and the submission/acceptance statistics (投稿、用稿).
+
+The review ladder of an article is its org's path from the org itself up to the
+district, keeping only the orgs where someone other than the author holds an admin
+role (a unit has no admins, an unstaffed street would hold articles forever, and an
+author cannot review their own text). The district always stays on the ladder: an
+article waits there until the district has someone to review it, never skips to
+published. The ladder is recomputed from the path and the role grants at each step
+rather than stored at submission, so a street admin appointed or removed while an
+article climbs is followed at once; only the current level is stored
+(`review_org_id`), which is what the race-free transitions test against. Should the
+current level lose its admins while an article waits there, the next staffed level
+above acts for it.
+
+A returned article, once resubmitted, climbs again from the bottom: the text changed,
+so the levels that passed the old one have not seen the new one.
+
+Who sees an article:
+- its author, in every state;
+- admins whose reach covers its org: in review, returned and published (not drafts);
+- everyone whose home lies in its district: published articles, which are publicity.
+
+Every transition is one conditional UPDATE on the state (and level) it was checked
+against, and every step is written to article_events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, and_, case, delete, false, func, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+
+from app.core.config import Settings
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.scope import Caller, in_reach, path_within
+from app.core.timeutil import month_bounds, year_bounds
+from app.core.wechat import WeChatGateway
+from app.models.article import (
+    EDITABLE_STATES,
+    Article,
+    ArticleAction,
+    ArticleCreate,
+    ArticleDetail,
+    ArticleEvent,
+    ArticleEventPublic,
+    ArticlePublic,
+    ArticleReview,
+    ArticleStats,
+    ArticleStatsRow,
+    ArticleStatus,
+    ArticleUpdate,
+)
+from app.models.media import MediaAttachment
+from app.models.org import Org
+from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
+from app.services.orgs import get_visible_org
+from app.services.photos import attach_photos, register_record_type, require_own_photos
+from app.services.wishes import home_district
+
+RECORD_TYPE = "article"
+
+# Who may write an article for an org: its info officers and admins, or those above.
+WRITER_ROLES = ADMIN_ROLES | {Role.info_officer}
+
+STATUS_NAMES = {
+    ArticleStatus.draft: "草稿",
+    ArticleStatus.in_review: "审核中",
+    ArticleStatus.returned: "已退回",
+    ArticleStatus.published: "已发布",
+}
+
+
+# --- who sees what -------------------------------------------------------------------
+
+
+def _visible(caller: Caller, district: str | None) -> ColumnElement[bool]:
+    conditions = [
+        col(Article.author_id) == caller.id,
+        and_(
+            col(Article.status) != ArticleStatus.draft,
+            in_reach(col(Article.org_id), caller.paths(ADMIN_ROLES)),
+        ),
+    ]
+    if district is not None:
+        conditions.append(
+            and_(
+                col(Article.status) == ArticleStatus.published,
+                in_reach(col(Article.org_id), [district]),
+            )
+        )
+    return or_(*conditions)
+
+
+async def get_visible_article(session: AsyncSession, *, caller: Caller, article_id: int) -> Article:
+    district = await home_district(session, caller.user)
+    article = (
+        await session.execute(
+            select(Article).where(Article.id == article_id, _visible(caller, district))
+        )
+    ).scalar_one_or_none()
+    if article is None:
+        raise NotFound()
+    return article
+
+
+async def _can_see_article(session: AsyncSession, caller: Caller, article_id: int) -> bool:
+    district = await home_district(session, caller.user)
+    found = await session.execute(
+        select(Article.id).where(Article.id == article_id, _visible(caller, district))
+    )
+    return found.first() is not None
+
+
+register_record_type(RECORD_TYPE, _can_see_article)
+
+
+# --- public shapes ---------------------------------------------------------------------
+
+
+async def to_public(session: AsyncSession, *, articles: Sequence[Article]) -> list[ArticlePublic]:
+    ids = [a.id for a in articles if a.id is not None]
+    photos: dict[int, list[int]] = defaultdict(list)
+    if ids:
+        rows = await session.execute(
+            select(MediaAttachment.record_id, MediaAttachment.media_id)
+            .where(
+                MediaAttachment.record_type == RECORD_TYPE,
+                col(MediaAttachment.record_id).in_(ids),
+            )
+            .order_by(col(MediaAttachment.id))
+        )
+        for record_id, media_id in rows.all():
+            photos[record_id].append(media_id)
+    author_ids = {a.author_id for a in articles}
+    names: dict[int, str] = dict(
+        (
+            await session.execute(select(User.id, User.name).where(col(User.id).in_(author_ids)))
+        ).all()
+    )
+    out = []
+    for a in articles:
+        assert a.id is not None
+        out.append(
+            ArticlePublic(
+                id=a.id,
+                title=a.title,
+                body=a.body,
+                org_id=a.org_id,
+                author_id=a.author_id,
+                author_name=names.get(a.author_id, ""),
+                status=a.status,
+                review_org_id=a.review_org_id,
+                content_flagged=a.content_flagged,
+                needs_human_review=a.needs_human_review,
+                photo_ids=photos.get(a.id, []),
+                first_submitted_at=a.first_submitted_at,
+                submitted_at=a.submitted_at,
+                published_at=a.published_at,
+                created_at=a.created_at,
+                updated_at=a.updated_at,
+            )
+        )
+    return out
+
+
+async def to_public_one(session: AsyncSession, *, article: Article) -> ArticlePublic:
+    (public,) = await to_public(session, articles=[article])
+    return public
+
+
+async def detail(session: AsyncSession, *, article: Article) -> ArticleDetail:
+    public = await to_public_one(session, article=article)
+    rows = await session.execute(
+        select(ArticleEvent, User.name)
+        .join(User, col(User.id) == col(ArticleEvent.actor_id))
+        .where(ArticleEvent.article_id == article.id)
+        .order_by(col(ArticleEvent.id))
+    )
+    history = []
+    for event, actor_name in rows.all():
+        assert event.id is not None
+        history.append(
+            ArticleEventPublic(
+                id=event.id,
+                action=event.action,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                level_org_id=event.level_org_id,
+                actor_id=event.actor_id,
+                actor_name=actor_name,
+                comment=event.comment,
+                at=event.at,
+            )
+        )
+    return ArticleDetail(**public.model_dump(), history=history)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+async def list_articles(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    status: ArticleStatus | None,
+    org_id: int | None,
+    awaiting_my_review: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[Article], int]:
+    """`org_id` narrows to that org's subtree; `awaiting_my_review` to the articles
+    waiting at a level where the caller holds an admin role."""
+    conditions = [_visible(caller, await home_district(session, caller.user))]
+    if status is not None:
+        conditions.append(col(Article.status) == status)
+    if org_id is not None:
+        org = await session.get(Org, org_id)
+        conditions.append(in_reach(col(Article.org_id), [org.path]) if org else false())
+    if awaiting_my_review:
+        levels = {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
+        conditions += [
+            col(Article.review_org_id).in_(levels),
+            col(Article.author_id) != caller.id,
+        ]
+    total = (
+        await session.execute(select(func.count()).select_from(Article).where(*conditions))
+    ).scalar_one()
+    rows = await session.execute(
+        select(Article)
+        .where(*conditions)
+        .order_by(col(Article.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows.scalars()), total
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def _text(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _event(
+    article: Article,
+    caller: Caller,
+    action: ArticleAction,
+    from_status: ArticleStatus | None,
+    to_status: ArticleStatus,
+    *,
+    level_org_id: int | None = None,
+    comment: str | None = None,
+) -> ArticleEvent:
+    assert article.id is not None
+    return ArticleEvent(
+        article_id=article.id,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        level_org_id=level_org_id,
+        actor_id=caller.id,
+        comment=comment,
+    )
+
+
+def _wrong_state(status: ArticleStatus, doing: str) -> Conflict:
+    return Conflict("invalid_article_state", f"稿件当前状态为“{STATUS_NAMES[status]}”，不能{doing}")
+
+
+async def _current_status(session: AsyncSession, article_id: int) -> ArticleStatus:
+    status = (
+        await session.execute(select(Article.status).where(Article.id == article_id))
+    ).scalar_one()
+    return ArticleStatus(status)
+
+
+async def _conditional_update(
+    session: AsyncSession,
+    *,
+    article: Article,
+    doing: str,
+    conditions: Sequence[ColumnElement[bool]],
+    **values: Any,
+) -> None:
+    """Write only if the article is still as it was read; else someone else moved it."""
+    assert article.id is not None
+    result = await session.execute(
+        update(Article)
+        .where(col(Article.id) == article.id, *conditions)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        current = await _current_status(session, article.id)
+        if current == article.status:
+            raise Conflict("invalid_article_state", "稿件刚被其他人处理过，请刷新后重试")
+        raise _wrong_state(current, doing)
+
+
+async def create_article(session: AsyncSession, *, caller: Caller, data: ArticleCreate) -> Article:
+    # As POST /tasks: an org the caller cannot see is 404, one seen but not theirs 403.
+    org = await get_visible_org(session, caller, data.org_id)
+    if not caller.reaches(org, WRITER_ROLES):
+        raise Forbidden("forbidden", "只有该组织（或上级）的信息员和管理员可以报送信息")
+    title, body = _text(data.title), _text(data.body)
+    if not (title and body):
+        raise Unprocessable("validation_error", "标题和正文不能为空")
+    media = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+    assert org.id is not None
+    article = Article(
+        title=title, body=body, org_id=org.id, author_id=caller.id, status=ArticleStatus.draft
+    )
+    session.add(article)
+    await session.flush()
+    assert article.id is not None
+    session.add(_event(article, caller, ArticleAction.create, None, ArticleStatus.draft))
+    await attach_photos(session, media=media, record_type=RECORD_TYPE, record_id=article.id)
+    await session.flush()
+    return article
+
+
+def _require_author(caller: Caller, article: Article) -> None:
+    if article.author_id != caller.id:
+        raise Forbidden("forbidden", "只有作者本人可以修改或提交稿件")
+
+
+async def update_article(
+    session: AsyncSession, *, caller: Caller, article: Article, data: ArticleUpdate
+) -> Article:
+    """The author edits a draft or a returned article; `photo_ids` replaces the photos."""
+    _require_author(caller, article)
+    if article.status not in EDITABLE_STATES:
+        raise _wrong_state(article.status, "修改")
+    values: dict[str, str] = {}
+    for name in ("title", "body"):
+        if name in data.model_fields_set:
+            text = _text(getattr(data, name))
+            if text is None:
+                raise Unprocessable("validation_error", "标题和正文不能为空")
+            values[name] = text
+    media = (
+        await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+        if data.photo_ids is not None
+        else None
+    )
+    await _conditional_update(
+        session,
+        article=article,
+        doing="修改",
+        conditions=[col(Article.status) == article.status],
+        **values,
+    )
+    assert article.id is not None
+    if media is not None:
+        await session.execute(
+            delete(MediaAttachment).where(
+                col(MediaAttachment.record_type) == RECORD_TYPE,
+                col(MediaAttachment.record_id) == article.id,
+            )
+        )
+        await attach_photos(session, media=media, record_type=RECORD_TYPE, record_id=article.id)
+    session.add(_event(article, caller, ArticleAction.edit, article.status, article.status))
+    await session.flush()
+    await session.refresh(article)
+    return article
+
+
+def content_checker(settings: Settings, wechat: WeChatGateway) -> WeChatGateway | None:
+    """The gateway when the WeChat content check is on; None in dev without WeChat."""
+    configured = bool(settings.wechat_appid and settings.wechat_secret)
+    return wechat if configured and settings.content_check_enabled else None
+
+
+async def _check_content(
+    checker: WeChatGateway | None, *, author: User, title: str, body: str
+) -> tuple[bool, bool]:
+    """(flagged by WeChat for a closer look, not checked by WeChat at all)."""
+    if checker is None:
+        return False, False
+    if not author.openid:
+        # msg_sec_check judges a text as written by a WeChat user; without one it
+        # cannot run, and the reviewers are told so instead.
+        return False, True
+    suggest = await checker.msg_sec_check(openid=author.openid, title=title, content=body)
+    if suggest is None:
+        return False, True
+    if suggest == "risky":
+        raise Unprocessable("content_rejected", "稿件内容未通过微信内容安全检测，请修改后再提交")
+    return suggest == "review", False
+
+
+def _path_ids(org: Org) -> list[int]:
+    """The org's ancestors and itself, from the district down."""
+    return [int(part) for part in org.path.strip("/").split("/")]
+
+
+async def _ladder(session: AsyncSession, *, org: Org, author_id: int) -> list[int]:
+    """The review levels of an article of `org`, bottom up (see the module docstring)."""
+    path = _path_ids(org)
+    staffed = set(
+        (
+            await session.execute(
+                select(RoleGrant.org_id)
+                .where(
+                    col(RoleGrant.org_id).in_(path),
+                    col(RoleGrant.role).in_(ADMIN_ROLES),
+                    col(RoleGrant.user_id) != author_id,
+                )
+                .distinct()
+            )
+        ).scalars()
+    )
+    below_district = [org_id for org_id in reversed(path[1:]) if org_id in staffed]
+    return [*below_district, path[0]]
+
+
+async def _article_org(session: AsyncSession, article: Article) -> Org:
+    org = await session.get(Org, article.org_id)
+    assert org is not None
+    return org
+
+
+async def submit_article(
+    session: AsyncSession, *, caller: Caller, article: Article, checker: WeChatGateway | None
+) -> Article:
+    """Draft or returned → in review at the first level of the ladder, after the content
+    check of the text as it stands (the update only lands if that text is unchanged)."""
+    _require_author(caller, article)
+    if article.status not in EDITABLE_STATES:
+        raise _wrong_state(article.status, "提交")
+    flagged, unchecked = await _check_content(
+        checker, author=caller.user, title=article.title, body=article.body
+    )
+    org = await _article_org(session, article)
+    first_level = (await _ladder(session, org=org, author_id=article.author_id))[0]
+    now = utcnow()
+    await _conditional_update(
+        session,
+        article=article,
+        doing="提交",
+        conditions=[
+            col(Article.status) == article.status,
+            col(Article.title) == article.title,
+            col(Article.body) == article.body,
+        ],
+        status=ArticleStatus.in_review,
+        review_org_id=first_level,
+        submitted_at=now,
+        first_submitted_at=func.coalesce(col(Article.first_submitted_at), now),
+        content_flagged=flagged,
+        needs_human_review=unchecked,
+    )
+    session.add(
+        _event(
+            article,
+            caller,
+            ArticleAction.submit,
+            article.status,
+            ArticleStatus.in_review,
+            level_org_id=first_level,
+        )
+    )
+    await session.flush()
+    await session.refresh(article)
+    return article
+
+
+async def review_article(
+    session: AsyncSession, *, caller: Caller, article: Article, data: ArticleReview
+) -> Article:
+    """An admin of the level the article waits at approves it (up one level, or
+    published at the top) or returns it to the author with a comment.
+
+    An admin of a level the article has not reached yet is 403 `not_your_review_level`;
+    one of a level it has already passed (a colleague acted first) is 409.
+    """
+    if article.author_id == caller.id:
+        raise Forbidden("cannot_review_own_article", "不能审核自己撰写的稿件")
+    if article.status != ArticleStatus.in_review or article.review_org_id is None:
+        raise _wrong_state(article.status, "审核")
+    org = await _article_org(session, article)
+    depth = {org_id: i for i, org_id in enumerate(_path_ids(org))}
+    ladder = await _ladder(session, org=org, author_id=article.author_id)
+    current = depth[article.review_org_id]
+    # The first staffed level at or above the stored one acts (see the docstring).
+    acting = next(level for level in ladder if depth[level] <= current)
+    mine = {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
+    if acting not in mine:
+        if any(depth.get(org_id, -1) > depth[acting] for org_id in mine):
+            raise Conflict("invalid_article_state", "稿件已通过本级审核，正在上级审核")
+        raise Forbidden("not_your_review_level", "稿件尚未报送到您这一级，请等待下级审核")
+    comment = _text(data.comment)
+    if data.approve:
+        above = [level for level in ladder if depth[level] < depth[acting]]
+        action = ArticleAction.approve
+        to = ArticleStatus.in_review if above else ArticleStatus.published
+        values: dict[str, Any] = (
+            {"review_org_id": above[0]}
+            if above
+            else {"review_org_id": None, "published_at": utcnow()}
+        )
+    else:
+        if comment is None:
+            raise Unprocessable("comment_required", "退回稿件时请填写修改意见")
+        action, to = ArticleAction.return_, ArticleStatus.returned
+        values = {"review_org_id": None}
+    await _conditional_update(
+        session,
+        article=article,
+        doing="审核",
+        conditions=[
+            col(Article.status) == ArticleStatus.in_review,
+            col(Article.review_org_id) == article.review_org_id,
+        ],
+        status=to,
+        **values,
+    )
+    session.add(
+        _event(
+            article,
+            caller,
+            action,
+            ArticleStatus.in_review,
+            to,
+            level_org_id=acting,
+            comment=comment,
+        )
+    )
+    await session.flush()
+    await session.refresh(article)
+    return article
+
+
+# --- statistics ------------------------------------------------------------------------
+
+
+def period_bounds(year: int, quarter: int | None) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of a Shanghai calendar year, or of one of its quarters."""
+    if quarter is None:
+        return year_bounds(year)
+    first, last = 3 * quarter - 2, 3 * quarter
+    return month_bounds(f"{year}-{first:02d}")[0], month_bounds(f"{year}-{last:02d}")[1]
+
+
+def _row(org_id: int, name: str, submitted: int, published: int) -> ArticleStatsRow:
+    rate = round(published / submitted, 4) if submitted else None
+    return ArticleStatsRow(
+        org_id=org_id,
+        org_name=name,
+        submitted=submitted,
+        published=published,
+        acceptance_rate=rate,
+    )
+
+
+async def article_stats(
+    session: AsyncSession, *, caller: Caller, org_id: int, year: int, quarter: int | None
+) -> ArticleStats:
+    """Per child org of `org_id` (each with its whole subtree) and for `org_id` itself:
+    articles first submitted in the period (投稿) and published in it (用稿).
+
+    Both count by their own date, so an article submitted in March and published in
+    April counts as submitted in Q1 and published in Q2; a quarter's rate can then
+    exceed 1. Children are sorted by published, then rate (none last), then id.
+    """
+    org = await session.get(Org, org_id)
+    if org is None or not caller.reaches(org):
+        raise NotFound()
+    start, end = period_bounds(year, quarter)
+    first_submitted = col(Article.first_submitted_at)
+    published_at = col(Article.published_at)
+    submitted_in = and_(first_submitted >= start, first_submitted < end)
+    published_in = and_(published_at >= start, published_at < end)
+    counts = (
+        func.count(case((submitted_in, col(Article.id)))),
+        func.count(case((published_in, col(Article.id)))),
+    )
+
+    child = aliased(Org)
+    inside = aliased(Org)
+    rows = await session.execute(
+        select(col(child.id), col(child.name), *counts)
+        .select_from(child)
+        .outerjoin(inside, col(inside.path).startswith(col(child.path)))
+        .outerjoin(
+            Article,
+            and_(col(Article.org_id) == col(inside.id), or_(submitted_in, published_in)),
+        )
+        .where(col(child.parent_id) == org.id)
+        .group_by(col(child.id), col(child.name))
+    )
+    children = []
+    for child_id, name, child_submitted, child_published in rows.all():
+        assert child_id is not None
+        children.append(_row(child_id, name, child_submitted, child_published))
+    children.sort(
+        key=lambda r: (
+            -r.published,
+            -(r.acceptance_rate if r.acceptance_rate is not None else -1),
+            r.org_id,
+        )
+    )
+
+    submitted, published = (
+        await session.execute(
+            select(*counts)
+            .select_from(Article)
+            .join(Org, col(Org.id) == col(Article.org_id))
+            .where(path_within(col(Org.path), org.path))
+        )
+    ).one()
+    assert org.id is not None
+    return ArticleStats(
+        org_id=org.id,
+        year=year,
+        quarter=quarter,
+        total=_row(org.id, org.name, submitted, published),
+        children=children,
+    )
