@@ -24,6 +24,8 @@ from app.routers import (
     api_keys,
     articles,
     auth,
+    dashboard,
+    exports,
     health,
     media,
     orgs,
@@ -88,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         problems,
         articles,
         api_keys,
+        dashboard,
+        exports,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
 
