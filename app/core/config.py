@@ -47,6 +47,10 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
 
+    # When set, GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>`; unset, it
+    # is open (put it behind the network then: it shows counts, no personal data).
+    metrics_token: str = ""
+
     # Photos: the upload cap is enforced while the body streams in; the pixel cap
     # refuses decompression bombs long before Pillow's own (~179 Mpx) would.
     media_max_bytes: int = 10 * 1024 * 1024

@@ -1,12 +1,15 @@
 """Liveness and readiness, at the root outside /api/v1 for load balancers and k8s."""
 
+import hmac
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app.core.errors import PROBLEM_JSON
+from app.core.errors import PROBLEM_JSON, Unauthorized
+from app.core.security import bearer_token
 
 logger = logging.getLogger("app.health")
 router = APIRouter(tags=["operations"])
@@ -49,3 +52,23 @@ async def readyz(request: Request) -> JSONResponse:
         status_code=503,
         media_type=PROBLEM_JSON,
     )
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}
+    },
+)
+async def metrics(request: Request) -> Response:
+    """Request counts and latency by route template and status, and business gauges."""
+    expected = request.app.state.settings.metrics_token
+    if expected:
+        given = bearer_token(request.headers.get("authorization")) or ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("not_authenticated", "需要监控令牌")
+    async with request.app.state.sessionmaker() as session:
+        await request.app.state.business_gauges.refresh(session)
+    body = generate_latest(request.app.state.metrics_registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
