@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.http import install_http_headers
 from app.core.metrics import install_metrics
 from app.core.ratelimit import RateLimiter
 from app.core.security import PiiCipher
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ratelimiter = RateLimiter(settings)
 
     install_error_handlers(app)
+    install_http_headers(app, settings)
     install_metrics(app)
     app.include_router(health.router)
     for module in (

@@ -121,6 +121,10 @@ def make_settings(database_url: str, tmp: Path, wechat_base: str, **overrides: o
         "wechat_secret": WECHAT_SECRET,
         "wechat_api_base": wechat_base,
         "redis_url": None,
+        # The shared test app sees hundreds of logins and uploads a minute; the
+        # limits themselves are tested on apps of their own (tests/test_http.py).
+        "login_rate_per_minute": 100_000,
+        "upload_rate_per_minute": 100_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

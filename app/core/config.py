@@ -47,6 +47,14 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
 
+    # Browsers' origins allowed to call the API (a PC dashboard on another host); the
+    # mini-program itself needs none.
+    cors_allow_origins: list[str] = []
+
+    # Per-minute budgets: WeChat logins per client address, photo uploads per person.
+    login_rate_per_minute: int = Field(default=30, ge=1)
+    upload_rate_per_minute: int = Field(default=60, ge=1)
+
     # When set, GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>`; unset, it
     # is open (put it behind the network then: it shows counts, no personal data).
     metrics_token: str = ""

@@ -1,4 +1,4 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.errors import PROBLEM_RESPONSES
@@ -33,9 +33,20 @@ class BoundUserOut(MePublic):
 
 @router.post("/auth/wechat-login", response_model=TokenOut)
 async def wechat_login(
-    data: CodeIn, session: SessionDep, settings: SettingsDep, wechat: WeChatDep, cipher: CipherDep
+    data: CodeIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    wechat: WeChatDep,
+    cipher: CipherDep,
 ) -> TokenOut:
     """用 wx.login 的 code 换取访问令牌；新的微信账号会得到一个没有社区和角色的空账号。"""
+    # Per client address: behind a proxy, uvicorn's --proxy-headers makes this the
+    # phone's address, not the proxy's.
+    client = request.client.host if request.client else "unknown"
+    await request.app.state.ratelimiter.hit_per_minute(
+        f"login:{client}", settings.login_rate_per_minute
+    )
     user = await service.wechat_login(session, gateway=wechat, code=data.code)
     assert user.id is not None
     token = issue_access_token(settings, user.id)

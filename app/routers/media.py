@@ -1,7 +1,7 @@
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, UploadFile
+from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -74,6 +74,7 @@ _PHOTO_RESPONSES: dict[int | str, dict[str, object]] = {
     },
 )
 async def upload_media(
+    request: Request,
     file: UploadFile,
     session: SessionDep,
     caller: CurrentCaller,
@@ -81,6 +82,9 @@ async def upload_media(
     storage: StorageDep,
 ) -> MediaPublic:
     """上传一张照片（JPEG、PNG 或 WebP，不超过 10 MiB）；保存时去除 EXIF（含位置信息）。"""
+    await request.app.state.ratelimiter.hit_per_minute(
+        f"upload:{caller.id}", settings.upload_rate_per_minute
+    )
     # One byte past the cap is enough for the service to know it is too large.
     raw = await file.read(settings.media_max_bytes + 1)
     media = await service.upload_photo(
