@@ -25,6 +25,7 @@ from app.core.wechat import WeChatGateway
 from app.routers import (
     api_keys,
     articles,
+    audit,
     auth,
     dashboard,
     exports,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys,
         dashboard,
         exports,
+        audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
 

@@ -30,6 +30,7 @@ from app.core.db import sqlite_write_transaction, utcnow
 from app.core.errors import AppError, Unprocessable
 from app.core.security import bearer_token, user_id_from_token
 from app.models.idempotency import IdempotencyRecord
+from app.services import audit
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 200
@@ -124,6 +125,7 @@ class AppRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             settings: Settings = request.app.state.settings
+            audit.client_ip.set(request.client.host if request.client else None)
             writes = request.method not in {"GET", "HEAD", "OPTIONS"}
             key = request.headers.get(IDEMPOTENCY_HEADER) if idempotent_method else None
             principal = _principal(request, settings) if key else None

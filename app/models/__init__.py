@@ -2,6 +2,7 @@
 
 from app.models.api_key import ApiKey
 from app.models.article import Article, ArticleEvent
+from app.models.audit import AuditEntry
 from app.models.hours import VolunteerHour
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
@@ -15,6 +16,7 @@ __all__ = [
     "ApiKey",
     "Article",
     "ArticleEvent",
+    "AuditEntry",
     "CheckIn",
     "IdempotencyRecord",
     "Media",

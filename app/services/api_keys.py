@@ -20,6 +20,7 @@ from app.core.scope import LEVEL_ADMIN_ROLE, Caller, Grant, in_reach
 from app.models.api_key import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiScope
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, User
+from app.services import audit
 from app.services.orgs import get_visible_org
 
 KEY_PREFIX = "cw_"
@@ -71,6 +72,16 @@ async def create_key(session: AsyncSession, *, caller: Caller, data: ApiKeyCreat
     )
     session.add(key)
     await session.flush()
+    await audit.record(
+        session,
+        caller=caller,
+        action="api_key.create",
+        target_type="api_key",
+        target_id=key.id,
+        org_id=key.org_id,
+        name=key.name,
+        scopes=key.scopes,
+    )
     return ApiKeyCreated(**to_public(key).model_dump(), key=raw)
 
 
@@ -102,6 +113,14 @@ async def revoke_key(session: AsyncSession, *, caller: Caller, key_id: int) -> N
         update(ApiKey)
         .where(col(ApiKey.id) == key_id, col(ApiKey.revoked_at).is_(None))
         .values(revoked_at=utcnow())
+    )
+    await audit.record(
+        session,
+        caller=caller,
+        action="api_key.revoke",
+        target_type="api_key",
+        target_id=key.id,
+        org_id=key.org_id,
     )
 
 

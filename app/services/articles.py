@@ -61,6 +61,7 @@ from app.models.article import (
 from app.models.media import MediaAttachment
 from app.models.org import Org
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
+from app.services import audit
 from app.services.orgs import get_visible_org
 from app.services.photos import attach_photos, register_record_type, require_own_photos
 from app.services.wishes import home_district
@@ -536,7 +537,16 @@ async def review_article(
             comment=comment,
         )
     )
-    await session.flush()
+    await audit.record(
+        session,
+        caller=caller,
+        action=f"article.{action.value}",
+        target_type="article",
+        target_id=article.id,
+        org_id=article.org_id,
+        level_org_id=acting,
+        comment=comment,
+    )
     await session.refresh(article)
     return article
 

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, is_within, org_ids_in
 from app.models.org import ALLOWED_PARENT_LEVELS, Org, OrgCreate, OrgLevel, OrgUpdate
+from app.services import audit
 
 LEVEL_NAMES = {
     OrgLevel.district: "区",
@@ -108,9 +109,18 @@ async def create_org(session: AsyncSession, *, caller: Caller, data: OrgCreate) 
     parent = await get_visible_org(session, caller, data.parent_id)
     if not caller.reaches(parent):
         raise Forbidden("forbidden", "只有上级组织的管理员可以新建下级组织")
-    return await insert_org(
-        session, name=data.name, level=data.level, parent=parent, code=data.code
+    org = await insert_org(session, name=data.name, level=data.level, parent=parent, code=data.code)
+    await audit.record(
+        session,
+        caller=caller,
+        action="org.create",
+        target_type="org",
+        target_id=org.id,
+        org_id=org.id,
+        name=org.name,
+        level=org.level,
     )
+    return org
 
 
 async def update_org(session: AsyncSession, *, caller: Caller, org: Org, data: OrgUpdate) -> Org:
@@ -126,6 +136,15 @@ async def update_org(session: AsyncSession, *, caller: Caller, org: Org, data: O
             await session.flush()
     except IntegrityError as exc:
         raise Conflict("org_name_exists", f"同一上级下已有名为“{org.name}”的组织") from exc
+    await audit.record(
+        session,
+        caller=caller,
+        action="org.update",
+        target_type="org",
+        target_id=org.id,
+        org_id=org.id,
+        **changes,
+    )
     return org
 
 

@@ -53,6 +53,7 @@ from app.models.problem import (
     ProblemVerify,
 )
 from app.models.user import ADMIN_ROLES, Role, User
+from app.services import audit
 from app.services.orgs import get_visible_org
 from app.services.photos import (
     attach_photos,
@@ -515,7 +516,16 @@ async def _move(
         at=now,
     )
     session.add(event)
-    await session.flush()
+    await audit.record(
+        session,
+        caller=caller,
+        action=f"problem.{action.value}",
+        target_type="problem",
+        target_id=problem.id,
+        org_id=problem.org_id,
+        to=to.value,
+        note=note,
+    )
     await session.refresh(problem)
     return event
 

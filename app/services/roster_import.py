@@ -23,6 +23,7 @@ from app.core.scope import Caller, org_ids_in
 from app.core.security import PiiCipher, normalize_phone
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, ImportResult, ImportRowError, User
+from app.services import audit
 from app.services.users import set_phone, users_in_reach
 
 HEADER_ALIASES = {
@@ -283,4 +284,15 @@ async def import_roster(
         else:
             created += 1
 
+    await audit.record(
+        session,
+        caller=caller,
+        action="roster.import",
+        target_type="import",
+        target_id=None,
+        org_id=next((g.org_id for g in caller.grants if g.role in ADMIN_ROLES), None),
+        created=created,
+        updated=updated,
+        rejected_rows=len(errors),
+    )
     return ImportResult(created=created, updated=updated, errors=errors)

@@ -26,6 +26,7 @@ from app.models.user import (
     UserPublic,
     UserUpdate,
 )
+from app.services import audit
 from app.services.orgs import LEVEL_NAMES, same_district
 
 
@@ -181,6 +182,14 @@ async def create_user(
     set_phone(user, cipher, phone)
     session.add(user)
     await _flush_roster(session)
+    await audit.record(
+        session,
+        caller=caller,
+        action="roster.create",
+        target_type="user",
+        target_id=user.id,
+        org_id=user.community_id,
+    )
     return user
 
 
@@ -211,6 +220,15 @@ async def update_user(
             raise Conflict("phone_exists", "该手机号已在花名册中")
         set_phone(user, cipher, phone)
     await _flush_roster(session)
+    await audit.record(
+        session,
+        caller=caller,
+        action="roster.update",
+        target_type="user",
+        target_id=user.id,
+        org_id=user.community_id,
+        fields=sorted(changes),
+    )
     return user
 
 
@@ -244,6 +262,15 @@ async def grant_role(
             await session.flush()
     except IntegrityError as exc:
         raise Conflict("role_exists", "此人已在该组织担任该角色") from exc
+    await audit.record(
+        session,
+        caller=caller,
+        action="role.grant",
+        target_type="user",
+        target_id=user.id,
+        org_id=grant.org_id,
+        role=grant.role,
+    )
     return grant
 
 
@@ -273,3 +300,12 @@ async def revoke_role(session: AsyncSession, *, caller: Caller, user: User, role
         if remaining <= 1:
             raise Conflict("last_district_admin", "这是本区最后一位区级管理员，不能撤销")
     await session.execute(delete(RoleGrant).where(col(RoleGrant.id) == grant.id))
+    await audit.record(
+        session,
+        caller=caller,
+        action="role.revoke",
+        target_type="user",
+        target_id=user.id,
+        org_id=grant.org_id,
+        role=grant.role,
+    )

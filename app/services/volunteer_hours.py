@@ -39,6 +39,7 @@ from app.models.hours import (
 )
 from app.models.org import Org
 from app.models.user import ADMIN_ROLES, User
+from app.services import audit
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -204,6 +205,16 @@ async def review_entry(
     )
     if cast(CursorResult[Any], result).rowcount != 1:
         raise Conflict("entry_already_reviewed", "该记录已审核过")
+    await audit.record(
+        session,
+        caller=caller,
+        action="hours.review",
+        target_type="volunteer_hour",
+        target_id=entry.id,
+        org_id=entry.org_id,
+        approve=data.approve,
+        reason=reason,
+    )
     await session.refresh(entry)
     return entry
 

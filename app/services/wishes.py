@@ -50,7 +50,7 @@ from app.models.wish import (
     WishReview,
     WishStatus,
 )
-from app.services import hours_ledger
+from app.services import audit, hours_ledger
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -326,7 +326,18 @@ async def _move(
             note=note,
         )
     )
-    await session.flush()
+    # Every transition goes to the audit log too: reviews, confirmations and
+    # cancellations are admin actions; claims and fulfilments complete the picture.
+    await audit.record(
+        session,
+        caller=caller,
+        action=f"wish.{action.value}",
+        target_type="wish",
+        target_id=wish.id,
+        org_id=wish.community_id,
+        to=to.value,
+        note=note,
+    )
     await session.refresh(wish)
     return wish
 

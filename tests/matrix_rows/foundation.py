@@ -100,6 +100,10 @@ async def _bind_phone(world: World, caller: str) -> Req:
 ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row("member", statuses(200, 200, 200, 200, 200), fixed("/healthz")),
     ("GET", "/readyz"): Row("member", statuses(200, 200, 200, 200, 200), fixed("/readyz")),
+    # The audit log is for district admins only; neighbours are admins but not district ones.
+    ("GET", "/api/v1/audit-log"): Row(
+        "district_admin", statuses(401, 403, 403, 403, 200), fixed("/api/v1/audit-log")
+    ),
     # Operators' endpoint: open unless METRICS_TOKEN is set (tests leave it unset).
     ("GET", "/metrics"): Row("member", statuses(200, 200, 200, 200, 200), fixed("/metrics")),
     ("POST", "/api/v1/auth/wechat-login"): Row(

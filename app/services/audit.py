@@ -1,0 +1,102 @@
+"""The audit log of admin actions (grant/revoke, approve/reject, verify, export,
+key creation...), readable by district admins in reach, never editable."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.errors import Forbidden
+from app.core.scope import Caller, in_reach
+from app.models.audit import AuditEntry, AuditEntryPublic
+from app.models.user import Role
+
+# Set per request by AppRoute, so services can record "from where" without HTTP.
+client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    action: str,
+    target_type: str,
+    target_id: int | None,
+    org_id: int | None,
+    **detail: Any,
+) -> None:
+    session.add(
+        AuditEntry(
+            actor_id=None if caller.is_api_key else caller.id,
+            actor_name=caller.user.name[:100],
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            org_id=org_id,
+            detail=json.dumps(detail, ensure_ascii=False, default=str) if detail else None,
+            client_ip=client_ip.get(),
+        )
+    )
+    await session.flush()
+
+
+def _readable(caller: Caller) -> Any:
+    paths = caller.paths([Role.district_admin])
+    if not paths or caller.is_api_key:
+        raise Forbidden("forbidden", "只有区级管理员可以查看操作日志")
+    return in_reach(col(AuditEntry.org_id), paths)
+
+
+async def list_entries(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    action: str | None,
+    actor_id: int | None,
+    target_type: str | None,
+    target_id: int | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[AuditEntryPublic], int]:
+    conditions = [_readable(caller)]
+    if action:
+        conditions.append(col(AuditEntry.action) == action)
+    if actor_id is not None:
+        conditions.append(col(AuditEntry.actor_id) == actor_id)
+    if target_type:
+        conditions.append(col(AuditEntry.target_type) == target_type)
+    if target_id is not None:
+        conditions.append(col(AuditEntry.target_id) == target_id)
+    total = (
+        await session.execute(select(func.count()).select_from(AuditEntry).where(*conditions))
+    ).scalar_one()
+    rows = await session.execute(
+        select(AuditEntry)
+        .where(*conditions)
+        .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    items = []
+    for e in rows.scalars():
+        assert e.id is not None
+        items.append(
+            AuditEntryPublic(
+                id=e.id,
+                at=e.at,
+                actor_id=e.actor_id,
+                actor_name=e.actor_name,
+                action=e.action,
+                target_type=e.target_type,
+                target_id=e.target_id,
+                org_id=e.org_id,
+                detail=json.loads(e.detail) if e.detail else None,
+                client_ip=e.client_ip,
+            )
+        )
+    return items, total
