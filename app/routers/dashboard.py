@@ -1,7 +1,64 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import AppRoute
+from app.models.dashboard import Dashboard, DashboardRanking, DashboardSort, SortOrder
+from app.models.user import MAX_ID
+from app.routers.deps import SessionDep, SettingsDep, StatsReader
+from app.services import dashboard as service
 
 # /dashboard and /dashboard/children.
 router = APIRouter(tags=["dashboard"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
+
+OrgQuery = Annotated[int, Query(ge=1, le=MAX_ID, description="该组织及其全部下级")]
+# Years as GET /stats/wish-quota takes them, so every month maps to valid bounds.
+MonthQuery = Annotated[
+    str | None,
+    Query(pattern=r"^20\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月（北京时间）"),
+]
+
+
+@router.get("/dashboard", response_model=Dashboard)
+async def dashboard(
+    session: SessionDep,
+    caller: StatsReader,
+    settings: SettingsDep,
+    org_id: OrgQuery,
+    month: MonthQuery = None,
+) -> Dashboard:
+    """组织（含全部下级）的工作台：花名册、报到、签到、志愿时长（按月），心愿、问题（此刻状态），稿件（按月）。"""
+    return await service.dashboard(
+        session,
+        caller=caller,
+        org_id=org_id,
+        month=month,
+        district_after_days=settings.problem_district_escalation_days,
+    )
+
+
+@router.get("/dashboard/children", response_model=DashboardRanking)
+async def dashboard_children(
+    session: SessionDep,
+    caller: StatsReader,
+    settings: SettingsDep,
+    org_id: OrgQuery,
+    month: MonthQuery = None,
+    sort: Annotated[
+        DashboardSort, Query(description="按哪项指标排名")
+    ] = DashboardSort.report_in_rate,
+    order: Annotated[
+        SortOrder, Query(description="desc 从高到低（默认），asc 从低到高；无值者总在最后")
+    ] = SortOrder.desc,
+) -> DashboardRanking:
+    """各直属下级组织（含其全部下级）的同一组指标，按 sort 排名。"""
+    return await service.ranking(
+        session,
+        caller=caller,
+        org_id=org_id,
+        month=month,
+        sort=sort,
+        order=order,
+        district_after_days=settings.problem_district_escalation_days,
+    )

@@ -1,0 +1,117 @@
+"""Dashboards and rankings: response shapes only (the numbers are computed, never stored).
+
+The metrics are flat, so that every numeric one is also a `sort=` key of the
+ranking under the same name. What each one counts is written down in
+app/services/dashboard.py.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from app.models.org import OrgLevel
+
+
+class DashboardMetrics(SQLModel):
+    members: int = Field(description="花名册人数：所属社区或单位在该组织（含下级）内")
+    party_members: int = Field(description="其中的党员")
+    party_members_reported: int = Field(description="其中本月已报到的党员（报到到任一社区）")
+    report_in_rate: float | None = Field(
+        description="报到率 = party_members_reported / party_members；无党员时为 null"
+    )
+    report_ins: int = Field(
+        description="本月向该组织（含下级）内社区的报到次数，与 GET /report-ins 的 total 一致"
+    )
+    check_ins: int = Field(description="本月签到次数：该组织（含下级）发布的任务")
+    approved_volunteer_minutes: int = Field(
+        description="本月开始、已审核通过、记在该组织（含下级）名下的志愿时长（分钟）"
+    )
+    wishes_pending_review: int = Field(description="心愿（此刻状态）：待审核")
+    wishes_open: int = Field(description="待认领")
+    wishes_claimed: int = Field(description="已认领")
+    wishes_fulfilled: int = Field(description="已完成待确认")
+    wishes_confirmed: int = Field(description="已确认")
+    wishes_rejected: int = Field(description="已驳回")
+    wishes_cancelled: int = Field(description="已取消")
+    wishes_overdue: int = Field(description="已过最后期限仍待认领或已认领")
+    wish_quota_claimed: int = Field(description="所选月份当年已认领心愿（未放弃）的党员")
+    wish_quota_owing: int = Field(description="所选月份当年尚未认领心愿的党员")
+    problems_open: int = Field(description="问题（此刻状态）：待整改")
+    problems_rectified: int = Field(description="已整改待复核")
+    problems_closed: int = Field(description="已销号")
+    problems_overdue: int = Field(description="待整改或待复核且已过期限")
+    problems_escalated_street: int = Field(description="逾期，已升级到街道")
+    problems_escalated_district: int = Field(description="逾期更久，已升级到区")
+    problems_found: int = Field(description="本月发现（提交）的问题")
+    problems_found_closed: int = Field(description="本月发现的问题中此刻已销号的")
+    rectification_rate: float | None = Field(
+        description="整改率 = problems_found_closed / problems_found；本月无问题时为 null"
+    )
+    articles_submitted: int = Field(description="本月首次提交审核的稿件（投稿）")
+    articles_published: int = Field(description="本月发布的稿件（用稿）")
+
+
+class DashboardSort(StrEnum):
+    """The ranking's `sort=` keys: every numeric field of DashboardMetrics."""
+
+    members = "members"
+    party_members = "party_members"
+    party_members_reported = "party_members_reported"
+    report_in_rate = "report_in_rate"
+    report_ins = "report_ins"
+    check_ins = "check_ins"
+    approved_volunteer_minutes = "approved_volunteer_minutes"
+    wishes_pending_review = "wishes_pending_review"
+    wishes_open = "wishes_open"
+    wishes_claimed = "wishes_claimed"
+    wishes_fulfilled = "wishes_fulfilled"
+    wishes_confirmed = "wishes_confirmed"
+    wishes_rejected = "wishes_rejected"
+    wishes_cancelled = "wishes_cancelled"
+    wishes_overdue = "wishes_overdue"
+    wish_quota_claimed = "wish_quota_claimed"
+    wish_quota_owing = "wish_quota_owing"
+    problems_open = "problems_open"
+    problems_rectified = "problems_rectified"
+    problems_closed = "problems_closed"
+    problems_overdue = "problems_overdue"
+    problems_escalated_street = "problems_escalated_street"
+    problems_escalated_district = "problems_escalated_district"
+    problems_found = "problems_found"
+    problems_found_closed = "problems_found_closed"
+    rectification_rate = "rectification_rate"
+    articles_submitted = "articles_submitted"
+    articles_published = "articles_published"
+
+
+class SortOrder(StrEnum):
+    desc = "desc"
+    asc = "asc"
+
+
+class DashboardOrg(DashboardMetrics):
+    org_id: int
+    org_name: str
+    org_level: OrgLevel
+
+
+class Dashboard(DashboardOrg):
+    month: str = Field(description="YYYY-MM（北京时间）；按月统计的指标所属月份")
+    as_of: datetime = Field(description="“此刻状态”类指标（心愿、问题）的统计时刻")
+
+
+class DashboardRankingItem(DashboardOrg):
+    rank: int = Field(description="名次：指标相同者名次相同（1, 2, 2, 4）；无值者排在最后")
+
+
+class DashboardRanking(SQLModel):
+    org_id: int
+    org_name: str
+    month: str
+    as_of: datetime
+    sort: DashboardSort
+    order: SortOrder
+    items: list[DashboardRankingItem] = Field(
+        description="每个直属下级组织一项（含其全部下级），按 sort 排序，同值按名称"
+    )
