@@ -33,8 +33,8 @@ run: $(BIN)/.installed
 	$(DEV_ENV) $(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check app tests alembic/env.py
-	$(BIN)/ruff format --check app tests alembic/env.py
+	$(BIN)/ruff check app tests benchmarks alembic/env.py
+	$(BIN)/ruff format --check app tests benchmarks alembic/env.py
 	$(BIN)/mypy app
 
 # SQLite always; PostgreSQL too where TEST_POSTGRES_URL (default the local server)

@@ -92,3 +92,15 @@ async def test_no_phone_or_personal_data_lands_in_the_log(client, world):
     )
     entries = await log(client, world, action="roster.create")
     assert entries and "13866667777" not in repr(entries)
+
+
+async def test_an_export_is_logged(client, world):
+    resp = await client.get(
+        "/exports/members.xlsx",
+        params={"org_id": world["S1"].id},
+        headers=world.headers("street_admin"),
+    )
+    assert resp.status_code == 200
+    (entry,) = await log(client, world, action="export.members")
+    assert entry["org_id"] == world["S1"].id
+    assert entry["actor_id"] == world.user("street_admin").id

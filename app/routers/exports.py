@@ -1,7 +1,109 @@
-from fastapi import APIRouter
+from functools import partial
+from typing import Annotated
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import AppRoute
+from app.models.user import MAX_ID
+from app.routers.deps import AdminCaller, SessionDep
+from app.services import audit
+from app.services import exports as service
+from app.services.bulletins import XLSX_MEDIA_TYPE
 
 # /exports/{dataset}.xlsx: the ledgers (台账).
 router = APIRouter(tags=["exports"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
+
+
+class LedgerResponse(FileResponse):
+    """Sends the temporary ledger file and removes it however the sending ends.
+
+    A plain BackgroundTask would not run when a client hangs up mid-download (the
+    send raises first), and with the server-side `pathsend` extension the server
+    would read the file after we had removed it; so the file is always sent by us
+    and removed in `finally`.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        extensions = {
+            k: v for k, v in scope.get("extensions", {}).items() if k != "http.response.pathsend"
+        }
+        try:
+            await super().__call__({**scope, "extensions": extensions}, receive, send)
+        finally:
+            await anyio.to_thread.run_sync(partial(service.remove_ledger, str(self.path)))
+
+
+@router.get(
+    "/exports/{dataset}.xlsx",
+    response_class=Response,
+    responses={200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "台账（Excel）"}},
+)
+async def export_ledger(
+    dataset: service.Dataset,
+    request: Request,
+    session: SessionDep,
+    caller: AdminCaller,
+    org_id: Annotated[int, Query(ge=1, le=MAX_ID, description="该组织及其下级，须在管理范围内")],
+    month: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+            description="report-ins：YYYY-MM，默认本月（北京时间）",
+        ),
+    ] = None,
+    year: Annotated[
+        int | None,
+        Query(
+            ge=2000,
+            le=2100,
+            description="volunteer-hours：按开始时间，默认今年；wishes、problems：按创建时间，默认全部",
+        ),
+    ] = None,
+    status: Annotated[
+        str | None,
+        Query(max_length=20, description="volunteer-hours、wishes、problems：按状态筛选"),
+    ] = None,
+) -> Response:
+    """导出台账：members 花名册、report-ins 党员报到、volunteer-hours 志愿服务时长、
+    wishes 微心愿、problems 问题督办。
+
+    只限管理员（不接受 API Key）；手机号一律打码，受助人只显示姓氏；时间为北京时间。
+    未知的台账类型为 422 `validation_error`；不适用于该台账的筛选条件为 422
+    `invalid_filter`，状态值不对为 422 `invalid_status`；组织不在管理范围内为 404。
+    """
+    ledger = await service.export_ledger(
+        session,
+        caller=caller,
+        dataset=dataset,
+        org_id=org_id,
+        month=month,
+        year=year,
+        status=status,
+    )
+    # Exports carry personal data out of the system: each one is in the audit log.
+    await audit.record_in_own_transaction(
+        request.app.state.sessionmaker,
+        caller=caller,
+        action=f"export.{dataset.value}",
+        target_type="export",
+        target_id=None,
+        org_id=org_id,
+        month=month,
+        year=year,
+        status=status,
+    )
+    return LedgerResponse(
+        ledger.path,
+        media_type=XLSX_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="{ledger.ascii_filename}"; '
+                f"filename*=UTF-8''{quote(ledger.filename)}"
+            )
+        },
+    )

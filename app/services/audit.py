@@ -8,9 +8,10 @@ import json
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from app.core.db import sqlite_write_transaction
 from app.core.errors import Forbidden
 from app.core.scope import Caller, in_reach
 from app.models.audit import AuditEntry, AuditEntryPublic
@@ -43,6 +44,16 @@ async def record(
         )
     )
     await session.flush()
+
+
+async def record_in_own_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession], **entry: Any
+) -> None:
+    """For actions of read requests (exports): a short write of its own, so a long
+    read never has to upgrade to SQLite's write lock at its end."""
+    with sqlite_write_transaction():
+        async with sessionmaker() as session, session.begin():
+            await record(session, **entry)
 
 
 def _readable(caller: Caller) -> Any:

@@ -1,0 +1,632 @@
+"""The ledgers (台账) as spreadsheets: roster, report-ins, volunteer hours, wishes,
+problems, each for one org's subtree and a period, laid out as an office keeps them.
+
+Rows are the ones the matching list endpoint shows an admin for that org (the same
+scoping conditions), read in chunks from a server-side cursor and handed one chunk
+at a time to openpyxl's write-only workbook in a worker thread, which streams them
+to a temporary file: memory stays flat however many rows there are.
+
+Personal data: phones only in their stored masked form (nothing is decrypted),
+beneficiaries only masked and without phone, since ledgers travel by email.
+Times are Shanghai wall-clock datetimes with a date format, so Excel sorts and
+filters them as dates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import anyio
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from sqlalchemy import Row, Select, func, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from app.core.db import utcnow
+from app.core.errors import NotFound, Unprocessable
+from app.core.scope import Caller, in_reach
+from app.core.timeutil import local, month_key, year_bounds
+from app.models.hours import HourSource, HourStatus, VolunteerHour
+from app.models.org import Org
+from app.models.problem import Point, Problem, ProblemCategory, ProblemStatus
+from app.models.task import ReportIn
+from app.models.user import User
+from app.models.wish import Wish, WishStatus
+from app.services import problems as problem_service
+from app.services import wishes as wish_service
+from app.services.users import users_in_reach
+
+CHUNK_ROWS = 1000
+TEMP_PREFIX = "chuangwen-ledger-"
+
+DbRow = Row[*tuple[Any, ...]]
+
+
+class Dataset(StrEnum):
+    members = "members"
+    report_ins = "report-ins"
+    volunteer_hours = "volunteer-hours"
+    wishes = "wishes"
+    problems = "problems"
+
+
+DATASET_NAMES = {
+    Dataset.members: "人员花名册",
+    Dataset.report_ins: "党员报到台账",
+    Dataset.volunteer_hours: "志愿服务时长台账",
+    Dataset.wishes: "微心愿台账",
+    Dataset.problems: "问题督办台账",
+}
+
+HOUR_STATUS_NAMES = {
+    HourStatus.pending: "待审核",
+    HourStatus.approved: "已通过",
+    HourStatus.rejected: "已驳回",
+}
+HOUR_SOURCE_NAMES = {
+    HourSource.check_in: "任务签到",
+    HourSource.wish: "微心愿",
+    HourSource.manual: "手工登记",
+}
+CATEGORY_NAMES = {
+    ProblemCategory.sanitation: "环境卫生",
+    ProblemCategory.illegal_parking: "乱停乱放",
+    ProblemCategory.street_vending: "占道经营",
+    ProblemCategory.illegal_ads: "乱贴乱画",
+    ProblemCategory.facilities: "公共设施破损",
+    ProblemCategory.greening: "绿化缺失",
+    ProblemCategory.publicity: "公益宣传缺失",
+    ProblemCategory.uncivil_behaviour: "不文明行为",
+    ProblemCategory.traffic_order: "交通秩序",
+    ProblemCategory.food_safety: "食品安全",
+    ProblemCategory.other: "其他",
+}
+# Each dataset's statuses, for the `status=` filter and the status column.
+STATUS_FILTERS: dict[Dataset, tuple[type[StrEnum], dict[Any, str]]] = {
+    Dataset.volunteer_hours: (HourStatus, HOUR_STATUS_NAMES),
+    Dataset.wishes: (WishStatus, wish_service.STATUS_NAMES),
+    Dataset.problems: (ProblemStatus, problem_service.STATUS_NAMES),
+}
+YES_NO = {True: "是", False: "否"}
+
+
+class Kind(StrEnum):
+    text = "text"
+    number = "number"
+    datetime = "datetime"
+    date = "date"
+
+
+NUMBER_FORMATS = {Kind.datetime: "yyyy-mm-dd hh:mm", Kind.date: "yyyy-mm-dd"}
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    width: float
+    kind: Kind = Kind.text
+
+
+SERIAL = Column("序号", 7, Kind.number)
+
+
+@dataclass
+class _Spec:
+    """One ledger: what it is called, its columns (after 序号), its rows and footer."""
+
+    sheet_name: str
+    title: str
+    period_key: str  # ASCII, for the fallback file name
+    period_label: str  # for the UTF-8 file name
+    unit: str  # what the count counts: 人, 条
+    columns: tuple[Column, ...]
+    stmt: Select[*tuple[Any, ...]]
+    to_row: Callable[[DbRow], list[Any]]
+    footer: Callable[[], list[list[Any]]] = field(default=lambda: [])
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """The written file; the caller sends it and then removes it (remove_ledger)."""
+
+    path: str
+    filename: str
+    ascii_filename: str
+    rows: int
+
+
+def _row_count() -> Any:
+    # The count rides on every row (a window over the whole result), so the line
+    # above the header can say how many rows follow before any is written, and it
+    # is the count of exactly these rows, whatever commits meanwhile.
+    return func.count().over().label("row_count")
+
+
+def _cn_month(month: str) -> str:
+    year, mon = month.split("-")
+    return f"{year}年{int(mon)}月"
+
+
+def _cn_date(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def _parse_status(dataset: Dataset, status: str | None) -> tuple[StrEnum | None, str]:
+    if status is None:
+        return None, ""
+    if dataset not in STATUS_FILTERS:
+        raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按状态筛选")
+    enum, names = STATUS_FILTERS[dataset]
+    try:
+        value = enum(status)
+    except ValueError:
+        allowed = "、".join(e.value for e in enum)
+        raise Unprocessable("invalid_status", f"状态应为以下之一：{allowed}") from None
+    return value, f"（{names[value]}）"
+
+
+def _check_filters(dataset: Dataset, month: str | None, year: int | None) -> None:
+    if month is not None and dataset != Dataset.report_ins:
+        raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按月份筛选，请用 year")
+    if year is not None and dataset in (Dataset.members, Dataset.report_ins):
+        raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按年份筛选")
+
+
+# --- the datasets ------------------------------------------------------------------------
+
+
+def _members(caller: Caller, org: Org, now: datetime) -> _Spec:
+    community, unit = aliased(Org), aliased(Org)
+    today = local(now).date()
+    stmt = (
+        sa_select(
+            col(User.name),
+            col(User.phone_masked),
+            col(community.name),
+            col(unit.name),
+            col(User.is_party_member),
+            col(User.openid).is_not(None),
+            _row_count(),
+        )
+        .outerjoin(community, col(community.id) == col(User.community_id))
+        .outerjoin(unit, col(unit.id) == col(User.unit_id))
+        .where(
+            users_in_reach(caller),
+            or_(
+                in_reach(col(User.community_id), [org.path]),
+                in_reach(col(User.unit_id), [org.path]),
+            ),
+        )
+        .order_by(col(User.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        return [r[0], r[1], r[2], r[3], YES_NO[bool(r[4])], YES_NO[bool(r[5])]]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.members],
+        title=f"{org.name} 人员花名册（截至{_cn_date(today)}）",
+        period_key=today.strftime("%Y%m%d"),
+        period_label=today.isoformat(),
+        unit="人",
+        columns=(
+            Column("姓名", 12),
+            Column("手机号", 15),
+            Column("所属社区", 20),
+            Column("单位", 24),
+            Column("是否党员", 10),
+            Column("微信已绑定", 12),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
+def _report_ins(org: Org, month: str) -> _Spec:
+    community = aliased(Org)
+    stmt = (
+        sa_select(
+            col(User.name),
+            col(community.name),
+            col(ReportIn.month),
+            col(ReportIn.reported_at),
+            _row_count(),
+        )
+        .join(User, col(User.id) == col(ReportIn.user_id))
+        .join(community, col(community.id) == col(ReportIn.community_id))
+        .where(col(ReportIn.month) == month, in_reach(col(ReportIn.community_id), [org.path]))
+        .order_by(col(ReportIn.reported_at), col(ReportIn.id))
+    )
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.report_ins],
+        title=f"{org.name} {_cn_month(month)} 党员报到台账",
+        period_key=month,
+        period_label=month,
+        unit="人",
+        columns=(
+            Column("姓名", 12),
+            Column("社区", 20),
+            Column("月份", 10),
+            Column("报到时间", 18, Kind.datetime),
+        ),
+        stmt=stmt,
+        to_row=lambda r: [r[0], r[1], r[2], r[3]],
+    )
+
+
+def _volunteer_hours(org: Org, year: int, status: StrEnum | None, status_label: str) -> _Spec:
+    entry_org = aliased(Org)
+    start, end = year_bounds(year)
+    conditions = [
+        in_reach(col(VolunteerHour.org_id), [org.path]),
+        col(VolunteerHour.started_at) >= start,
+        col(VolunteerHour.started_at) < end,
+    ]
+    if status is not None:
+        conditions.append(col(VolunteerHour.status) == status)
+    stmt = (
+        sa_select(
+            col(User.name),
+            col(entry_org.name),
+            col(VolunteerHour.activity),
+            col(VolunteerHour.started_at),
+            col(VolunteerHour.ended_at),
+            col(VolunteerHour.minutes),
+            col(VolunteerHour.source),
+            col(VolunteerHour.status),
+            _row_count(),
+        )
+        .join(User, col(User.id) == col(VolunteerHour.user_id))
+        .join(entry_org, col(entry_org.id) == col(VolunteerHour.org_id))
+        .where(*conditions)
+        .order_by(col(VolunteerHour.started_at), col(VolunteerHour.id))
+    )
+    sums = {"all": 0, "approved": 0}
+
+    def to_row(r: DbRow) -> list[Any]:
+        minutes, entry_status = int(r[5]), HourStatus(r[7])
+        sums["all"] += minutes
+        if entry_status == HourStatus.approved:
+            sums["approved"] += minutes
+        source = HOUR_SOURCE_NAMES[HourSource(r[6])]
+        return [r[0], r[1], r[2], r[3], r[4], minutes, source, HOUR_STATUS_NAMES[entry_status]]
+
+    def footer() -> list[list[Any]]:
+        # Pending and rejected minutes are listed but are not service time yet.
+        return [
+            ["合计", None, None, None, None, None, sums["all"]],
+            ["其中已通过", None, None, None, None, None, sums["approved"]],
+        ]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.volunteer_hours],
+        title=f"{org.name} {year}年 志愿服务时长台账{status_label}",
+        period_key=str(year),
+        period_label=f"{year}年{status_label}",
+        unit="条",
+        columns=(
+            Column("姓名", 12),
+            Column("组织", 20),
+            Column("服务内容", 30),
+            Column("开始", 18, Kind.datetime),
+            Column("结束", 18, Kind.datetime),
+            Column("时长(分钟)", 11, Kind.number),
+            Column("来源", 10),
+            Column("状态", 10),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+        footer=footer,
+    )
+
+
+def _year_period(year: int | None) -> tuple[str, str]:
+    """(in the title, ASCII key) of an optional year; none means every year."""
+    if year is None:
+        return "历年", "all"
+    return f"{year}年", str(year)
+
+
+def _wishes(org: Org, year: int | None, status: StrEnum | None, status_label: str) -> _Spec:
+    community, claimant = aliased(Org), aliased(User)
+    conditions = [in_reach(col(Wish.community_id), [org.path])]
+    if year is not None:
+        start, end = year_bounds(year)
+        conditions += [col(Wish.created_at) >= start, col(Wish.created_at) < end]
+    if status is not None:
+        conditions.append(col(Wish.status) == status)
+    stmt = (
+        sa_select(Wish, col(community.name), col(claimant.name), _row_count())
+        .join(community, col(community.id) == col(Wish.community_id))
+        .outerjoin(claimant, col(claimant.id) == col(Wish.claimed_by_id))
+        .where(*conditions)
+        .order_by(col(Wish.id))
+    )
+    today = wish_service.today_in_shanghai()
+
+    def to_row(r: DbRow) -> list[Any]:
+        wish: Wish = r[0]
+        return [
+            wish.title,
+            r[1],
+            wish_service.mask_name(wish.beneficiary_name),
+            wish_service.STATUS_NAMES[WishStatus(wish.status)],
+            r[2],
+            wish.claimed_at,
+            wish.deadline,
+            YES_NO[wish_service.is_overdue(wish, today)],
+        ]
+
+    in_title, key = _year_period(year)
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.wishes],
+        title=f"{org.name} {in_title} 微心愿台账{status_label}",
+        period_key=key,
+        period_label=f"{in_title}{status_label}",
+        unit="条",
+        columns=(
+            Column("标题", 30),
+            Column("社区", 20),
+            Column("受助人", 10),
+            Column("状态", 14),
+            Column("认领人", 12),
+            Column("认领时间", 18, Kind.datetime),
+            Column("截止日期", 12, Kind.date),
+            Column("是否逾期", 10),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
+def _problems(
+    org: Org, year: int | None, status: StrEnum | None, status_label: str, now: datetime
+) -> _Spec:
+    held_by = aliased(Org)
+    conditions = [in_reach(col(Problem.org_id), [org.path])]
+    if year is not None:
+        start, end = year_bounds(year)
+        conditions += [col(Problem.created_at) >= start, col(Problem.created_at) < end]
+    if status is not None:
+        conditions.append(col(Problem.status) == status)
+    stmt = (
+        sa_select(Problem, col(Point.name), col(held_by.name), _row_count())
+        .join(held_by, col(held_by.id) == col(Problem.org_id))
+        .outerjoin(Point, col(Point.id) == col(Problem.point_id))
+        .where(*conditions)
+        .order_by(col(Problem.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        problem: Problem = r[0]
+        return [
+            r[1],
+            r[2],
+            CATEGORY_NAMES[ProblemCategory(problem.category)],
+            problem.description,
+            problem_service.STATUS_NAMES[ProblemStatus(problem.status)],
+            problem.created_at,
+            problem.deadline,
+            YES_NO[problem_service.is_overdue(problem, now)],
+            problem.rectified_at,
+            problem.closed_at,
+        ]
+
+    in_title, key = _year_period(year)
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.problems],
+        title=f"{org.name} {in_title} 问题督办台账{status_label}",
+        period_key=key,
+        period_label=f"{in_title}{status_label}",
+        unit="条",
+        columns=(
+            Column("点位", 20),
+            Column("责任单位", 20),
+            Column("类别", 12),
+            Column("描述", 40),
+            Column("状态", 14),
+            Column("发现时间", 18, Kind.datetime),
+            Column("整改期限", 12, Kind.date),
+            Column("是否逾期", 10),
+            Column("整改时间", 18, Kind.datetime),
+            Column("销号时间", 18, Kind.datetime),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
+# --- the sheet ---------------------------------------------------------------------------
+
+_THIN = Side(style="thin")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+
+
+class _Sheet:
+    """A write-only worksheet laid out as a ledger. Blocking: call it from a worker thread.
+
+    Layout (column widths, frozen header, merged title lines, print settings) must be
+    set before the first row: a write-only sheet writes its head when rows start.
+    """
+
+    def __init__(self, spec: _Spec):
+        self._spec = spec
+        self._columns = (SERIAL, *spec.columns)
+        self._wb = Workbook(write_only=True)
+        ws = self._wb.create_sheet(spec.sheet_name)
+        assert isinstance(ws, WriteOnlyWorksheet)
+        self._ws = ws
+        last = get_column_letter(len(self._columns))
+        for i, column in enumerate(self._columns, start=1):
+            ws.column_dimensions[get_column_letter(i)].width = column.width
+        ws.freeze_panes = "A4"
+        # merge_cells() is missing in write-only mode, but the ranges it keeps are
+        # written at the end of the sheet like any other.
+        ws.merged_cells.add(f"A1:{last}1")
+        ws.merged_cells.add(f"A2:{last}2")
+        ws.row_dimensions[1].height = 30
+        ws.print_title_rows = "3:3"
+        ws.print_options.gridLines = True
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        # One styled cell per date column, refilled row after row: append() writes
+        # each row out before returning, so the next row may reuse it.
+        self._date_cells: dict[int, WriteOnlyCell] = {}
+        for i, column in enumerate(self._columns):
+            if column.kind in NUMBER_FORMATS:
+                cell = WriteOnlyCell(ws)
+                cell.number_format = NUMBER_FORMATS[column.kind]
+                self._date_cells[i] = cell
+        self.written = 0
+
+    def _styled(self, value: Any, **style: Any) -> WriteOnlyCell:
+        cell = WriteOnlyCell(self._ws, value=value)
+        for name, setting in style.items():
+            setattr(cell, name, setting)
+        return cell
+
+    def head(self, subtitle: str) -> None:
+        ws = self._ws
+        ws.append(
+            [
+                self._styled(
+                    self._spec.title,
+                    font=Font(bold=True, size=16),
+                    alignment=Alignment(horizontal="center", vertical="center"),
+                )
+            ]
+        )
+        ws.append([self._styled(subtitle, alignment=Alignment(horizontal="right"))])
+        fill = PatternFill("solid", fgColor="D9D9D9")
+        ws.append(
+            [
+                self._styled(
+                    c.header,
+                    font=Font(bold=True),
+                    fill=fill,
+                    border=_BORDER,
+                    alignment=Alignment(horizontal="center", vertical="center"),
+                )
+                for c in self._columns
+            ]
+        )
+
+    def _cells(self, values: Sequence[Any]) -> list[Any]:
+        out: list[Any] = []
+        for i, value in enumerate(values):
+            cell = self._date_cells.get(i)
+            if cell is None or value is None:
+                out.append(value)
+                continue
+            if isinstance(value, datetime):
+                value = local(value).replace(tzinfo=None)
+            cell.value = value
+            out.append(cell)
+        return out
+
+    def rows(self, chunk: Sequence[DbRow]) -> None:
+        for r in chunk:
+            self.written += 1
+            self._ws.append(self._cells([self.written, *self._spec.to_row(r)]))
+
+    def finish(self, path: str) -> None:
+        bold = Font(bold=True)
+        for line in self._spec.footer():
+            self._ws.append([self._styled(v, font=bold) if v is not None else None for v in line])
+        self._wb.save(path)
+
+
+# --- the export --------------------------------------------------------------------------
+
+
+async def _org_in_reach(session: AsyncSession, caller: Caller, org_id: int) -> Org:
+    org = await session.get(Org, org_id)
+    if org is None or not caller.reaches(org):
+        raise NotFound()
+    return org
+
+
+async def _write(session: AsyncSession, spec: _Spec, path: str, now: datetime) -> int:
+    sheet = await anyio.to_thread.run_sync(_Sheet, spec)
+    result = await session.stream(spec.stmt.execution_options(yield_per=CHUNK_ROWS))
+    try:
+        chunks = result.partitions()
+        chunk: Sequence[DbRow] = await anext(chunks, [])
+        total = int(chunk[0].row_count) if chunk else 0
+        stamp = local(now).strftime("%Y-%m-%d %H:%M")
+        await anyio.to_thread.run_sync(sheet.head, f"导出时间：{stamp}　共 {total} {spec.unit}")
+        while chunk:
+            await anyio.to_thread.run_sync(sheet.rows, chunk)
+            chunk = await anext(chunks, [])
+    finally:
+        await result.close()
+    await anyio.to_thread.run_sync(sheet.finish, path)
+    return sheet.written
+
+
+async def export_ledger(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    dataset: Dataset,
+    org_id: int,
+    month: str | None = None,
+    year: int | None = None,
+    status: str | None = None,
+    now: datetime | None = None,
+) -> Ledger:
+    """Write the ledger of `dataset` for `org_id`'s subtree to a temporary file.
+
+    Periods: report-ins a Shanghai month (default this one); volunteer hours a
+    Shanghai year (default this one) by start; wishes and problems optionally a year
+    by creation (default all). The org must be in the caller's admin reach (404).
+    """
+    now = now or utcnow()
+    _check_filters(dataset, month, year)
+    status_value, status_label = _parse_status(dataset, status)
+    org = await _org_in_reach(session, caller, org_id)
+    match dataset:
+        case Dataset.members:
+            spec = _members(caller, org, now)
+        case Dataset.report_ins:
+            spec = _report_ins(org, month or month_key(now))
+        case Dataset.volunteer_hours:
+            spec = _volunteer_hours(org, year or local(now).year, status_value, status_label)
+        case Dataset.wishes:
+            spec = _wishes(org, year, status_value, status_label)
+        case Dataset.problems:
+            spec = _problems(org, year, status_value, status_label, now)
+
+    fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".xlsx")
+    os.close(fd)
+    try:
+        rows = await _write(session, spec, path, now)
+    except BaseException:
+        remove_ledger(path)
+        raise
+    name = DATASET_NAMES[dataset]
+    return Ledger(
+        path=path,
+        filename=f"{org.name}-{name}-{spec.period_label}.xlsx",
+        ascii_filename=f"{dataset.value}-{org.id}-{spec.period_key}.xlsx",
+        rows=rows,
+    )
+
+
+def remove_ledger(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
