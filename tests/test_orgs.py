@@ -79,6 +79,16 @@ async def test_same_name_under_the_same_parent_is_409(client, world):
     assert resp.json()["code"] == "org_name_exists"
 
 
+async def test_renaming_to_a_sibling_name_is_409_and_changes_nothing(client, world):
+    h = world.headers("street_admin")
+    resp = await client.patch(f"/orgs/{world['C1'].id}", json={"name": world["C2"].name}, headers=h)
+    assert resp.status_code == 409
+    assert resp.json()["code"] == "org_name_exists"
+    assert (await client.get(f"/orgs/{world['C1'].id}", headers=h)).json()["name"] == world[
+        "C1"
+    ].name
+
+
 async def test_community_admin_cannot_create_a_sibling_community(client, world):
     resp = await client.post(
         "/orgs",

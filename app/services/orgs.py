@@ -129,13 +129,17 @@ async def update_org(session: AsyncSession, *, caller: Caller, org: Org, data: O
     changes = data.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
         raise Unprocessable("validation_error", "名称不能为空")
-    for field, value in changes.items():
-        setattr(org, field, value)
     try:
+        # Changed inside the savepoint: begin_nested() flushes pending changes
+        # before it opens, which would put a duplicate name outside the savepoint.
         async with session.begin_nested():
+            for field, value in changes.items():
+                setattr(org, field, value)
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict("org_name_exists", f"同一上级下已有名为“{org.name}”的组织") from exc
+        # Not org.name: the rollback expired the org, and reloading it here cannot work.
+        name = changes.get("name", "")
+        raise Conflict("org_name_exists", f"同一上级下已有名为“{name}”的组织") from exc
     await audit.record(
         session,
         caller=caller,
