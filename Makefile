@@ -38,9 +38,10 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy app
 
 # SQLite always; PostgreSQL too where TEST_POSTGRES_URL (default the local server)
-# answers, else those tests are reported as skipped with the reason.
+# answers, else those tests are reported as skipped with the reason. One worker per
+# core: each creates its own databases, so they never collide.
 test: lint
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs -n auto
 
 openapi: $(BIN)/.installed
 	$(BIN)/python -m app.cli openapi
