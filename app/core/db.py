@@ -10,9 +10,9 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import CursorResult, DateTime, MetaData, Update, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -117,6 +117,16 @@ def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _sqlite_write_tx.get() else "BEGIN")
+
+
+async def updated_one(session: AsyncSession, statement: Update) -> bool:
+    """Run a conditional UPDATE and say whether it changed exactly one row.
+
+    This is how races are settled: the WHERE carries the state the caller read, and
+    a loser sees False instead of overwriting the winner.
+    """
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

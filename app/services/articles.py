@@ -30,15 +30,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, case, delete, false, func, or_, update
+from sqlalchemy import ColumnElement, and_, case, delete, false, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, path_within
 from app.core.timeutil import month_bounds, year_bounds
@@ -295,13 +295,12 @@ async def _conditional_update(
 ) -> None:
     """Write only if the article is still as it was read; else someone else moved it."""
     assert article.id is not None
-    result = await session.execute(
+    if not await updated_one(
+        session,
         update(Article)
         .where(col(Article.id) == article.id, *conditions)
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    if cast(CursorResult[Any], result).rowcount != 1:
+        .values(updated_at=utcnow(), **values),
+    ):
         current = await _current_status(session, article.id)
         if current == article.status:
             raise Conflict("invalid_article_state", "稿件刚被其他人处理过，请刷新后重试")

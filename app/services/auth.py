@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from app.core.db import updated_one
 from app.core.errors import Conflict, NotFound
 from app.core.security import PiiCipher, normalize_phone
 from app.core.wechat import WeChatGateway
@@ -73,13 +74,12 @@ async def bind_phone(
         raise Conflict("account_already_bound", "当前微信账号已有角色，不能再绑定花名册")
     await session.execute(delete(User).where(col(User.id) == account.id))
     # Conditional, so two accounts binding the same phone at once cannot both win.
-    result = await session.execute(
+    if not await updated_one(
+        session,
         update(User)
         .where(col(User.id) == roster.id, col(User.openid).is_(None))
-        .values(openid=openid)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(result, "rowcount", 0) != 1:
+        .values(openid=openid),
+    ):
         raise Conflict("phone_already_bound", "该手机号已绑定其他微信账号")
     await session.refresh(roster)
     return roster

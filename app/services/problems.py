@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, update
+from sqlalchemy import ColumnElement, and_, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within
 from app.core.timeutil import day_start, local
@@ -494,13 +494,12 @@ async def _move(
     """Move the problem from the state it was read in, only if it is still in it."""
     assert problem.id is not None
     from_status = ProblemStatus(problem.status)
-    result = await session.execute(
+    if not await updated_one(
+        session,
         update(Problem)
         .where(col(Problem.id) == problem.id, col(Problem.status) == from_status)
-        .values(status=to, updated_at=now, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if cast(CursorResult[Any], result).rowcount != 1:
+        .values(status=to, updated_at=now, **values),
+    ):
         # Someone else moved it between our read and our write.
         current = (
             await session.execute(select(Problem.status).where(Problem.id == problem.id))

@@ -11,15 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 from sqlalchemy import ColumnElement, func, or_, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach
 from app.models.hours import HourSource
@@ -340,19 +338,15 @@ async def check_in(
             else "你已签到本任务，请勿重复签到"
         )
         raise Conflict("already_checked_in", detail) from exc
-    seat = cast(
-        "CursorResult[Any]",
-        await session.execute(
-            update(Task)
-            .where(
-                col(Task.id) == task.id,
-                or_(col(Task.capacity).is_(None), col(Task.checked_in_count) < col(Task.capacity)),
-            )
-            .values(checked_in_count=col(Task.checked_in_count) + 1)
-            .execution_options(synchronize_session=False)
-        ),
-    )
-    if seat.rowcount != 1:
+    if not await updated_one(
+        session,
+        update(Task)
+        .where(
+            col(Task.id) == task.id,
+            or_(col(Task.capacity).is_(None), col(Task.checked_in_count) < col(Task.capacity)),
+        )
+        .values(checked_in_count=col(Task.checked_in_count) + 1),
+    ):
         raise Conflict("task_full", "该任务名额已满")
     assert record.id is not None
     await attach_photos(session, media=photos, record_type=CHECK_IN_RECORD, record_id=record.id)
@@ -389,18 +383,14 @@ async def check_out(
     minutes = int((ended - record.checked_in_at).total_seconds() // 60)
     # Conditional, so two check-outs at once close the check-in once; the ledger's
     # unique (source, source_id) backs this up.
-    closed = cast(
-        "CursorResult[Any]",
-        await session.execute(
-            update(CheckIn)
-            .where(col(CheckIn.id) == record.id, col(CheckIn.checked_out_at).is_(None))
-            .values(
-                checked_out_at=now, check_out_lat=data.lat, check_out_lng=data.lng, minutes=minutes
-            )
-            .execution_options(synchronize_session=False)
+    if not await updated_one(
+        session,
+        update(CheckIn)
+        .where(col(CheckIn.id) == record.id, col(CheckIn.checked_out_at).is_(None))
+        .values(
+            checked_out_at=now, check_out_lat=data.lat, check_out_lng=data.lng, minutes=minutes
         ),
-    )
-    if closed.rowcount != 1:
+    ):
         raise Conflict("not_checked_in", "你已签退过本任务")
     await session.refresh(record)
     assert record.id is not None

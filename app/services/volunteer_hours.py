@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, SQLColumnExpression, func, or_, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach
 from app.core.timeutil import year_bounds
@@ -192,7 +192,8 @@ async def review_entry(
     reason = (data.reason or "").strip() or None
     if not data.approve and reason is None:
         raise Unprocessable("reason_required", "驳回时请填写原因")
-    result = await session.execute(
+    if not await updated_one(
+        session,
         update(VolunteerHour)
         .where(col(VolunteerHour.id) == entry.id, col(VolunteerHour.status) == HourStatus.pending)
         .values(
@@ -200,10 +201,8 @@ async def review_entry(
             reviewed_by_id=caller.id,
             reviewed_at=utcnow(),
             review_reason=reason,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if cast(CursorResult[Any], result).rowcount != 1:
+        ),
+    ):
         raise Conflict("entry_already_reviewed", "该记录已审核过")
     await audit.record(
         session,

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, exists, false, func, or_, update
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
@@ -307,13 +307,12 @@ async def _move(
     """Move the wish from the state it was read in, only if it is still in it."""
     assert wish.id is not None
     from_status = WishStatus(wish.status)
-    result = await session.execute(
+    if not await updated_one(
+        session,
         update(Wish)
         .where(col(Wish.id) == wish.id, col(Wish.status) == from_status, *extra_conditions)
-        .values(status=to, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    if cast(CursorResult[Any], result).rowcount != 1:
+        .values(status=to, updated_at=utcnow(), **values),
+    ):
         # Someone else moved it between our read and our write.
         raise _wrong_state(await _current_status(session, wish.id), doing)
     session.add(
@@ -458,13 +457,12 @@ async def claim_wish(
             f"您已认领 {held} 个尚未完成的心愿，请先完成后再认领新的心愿",
         )
     now = utcnow()
-    result = await session.execute(
+    if not await updated_one(
+        session,
         update(Wish)
         .where(col(Wish.id) == wish.id, col(Wish.status) == WishStatus.open)
-        .values(status=WishStatus.claimed, claimed_by_id=caller.id, claimed_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if cast(CursorResult[Any], result).rowcount != 1:
+        .values(status=WishStatus.claimed, claimed_by_id=caller.id, claimed_at=now, updated_at=now),
+    ):
         current = await _current_status(session, wish.id)
         if current in CLAIMANT_STATES:
             raise Conflict("wish_already_claimed", "该心愿已被其他党员认领")
