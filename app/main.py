@@ -28,14 +28,17 @@ from app.routers import (
     audit,
     auth,
     dashboard,
+    dashboard_view,
     exports,
     health,
     media,
+    messages,
     orgs,
     problems,
     tasks,
     users,
     volunteer_hours,
+    wechat_callback,
     wishes,
 )
 
@@ -96,8 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         articles,
         api_keys,
         dashboard,
+        dashboard_view,
         exports,
         audit,
+        messages,
+        wechat_callback,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
 
