@@ -5,8 +5,8 @@ from logging.config import fileConfig
 from typing import Any, Literal
 
 from sqlalchemy import pool
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.sql.sqltypes import AutoString
 
 from alembic import context
@@ -72,21 +72,28 @@ def do_run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def run_async_migrations() -> None:
-    url = database_url()
-    _ensure_sqlite_folder(url)
-    connectable = create_async_engine(url, poolclass=pool.NullPool)
+async def run_async_migrations(connectable: AsyncEngine | None = None) -> None:
+    if connectable is None:
+        url = database_url()
+        _ensure_sqlite_folder(url)
+        connectable = create_async_engine(url, poolclass=pool.NullPool)
     async with connectable.connect() as connection:
         await connection.run_sync(do_run_migrations)
+    # Its connections belong to this loop, which ends here.
     await connectable.dispose()
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        do_run_migrations(connection)
-        return
-    asyncio.run(run_async_migrations())
+    # A caller may hand over a Connection, an Engine or an AsyncEngine (pytest-alembic
+    # hands over the engine its tests run on).
+    connectable = config.attributes.get("connection")
+    if connectable is None or isinstance(connectable, AsyncEngine):
+        asyncio.run(run_async_migrations(connectable))
+    elif isinstance(connectable, Engine):
+        with connectable.begin() as connection:
+            do_run_migrations(connection)
+    else:
+        do_run_migrations(connectable)
 
 
 if context.is_offline_mode():

@@ -13,10 +13,16 @@ fi
 alembic upgrade head
 
 # The application is built by a factory: there is no module-level `app`.
+# uvicorn's access log would print query strings (names, link tokens): the app
+# logs each request by its route template instead (app/core/accesslog.py).
+# On SIGTERM uvicorn stops accepting, lets requests in flight finish for up to
+# SHUTDOWN_DRAIN_SECONDS, cuts the rest, then closes the database pool. Compose's
+# stop_grace_period must stay above it, or the drain ends in SIGKILL.
 exec uvicorn --factory app.main:create_app \
     --host 0.0.0.0 \
     --port 8000 \
+    --no-access-log \
     --workers "${WEB_CONCURRENCY:-2}" \
     --proxy-headers \
     --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
-    --timeout-graceful-shutdown 20
+    --timeout-graceful-shutdown "${SHUTDOWN_DRAIN_SECONDS:-20}"

@@ -14,7 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 logger = logging.getLogger("app.errors")
 
@@ -174,8 +177,17 @@ def _database_down(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Starlette runs a sync handler in a worker thread, where logger.exception would
+    # find no current exception and log the message without its traceback.
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "internal_error", "服务器内部错误", "服务器开小差了，请稍后重试")
+
+
+def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client hung up before its request body was read (a phone losing signal):
+    # nothing was done and nobody is listening. Not our error, so no traceback; 499
+    # as nginx records such requests.
+    return Response(status_code=499)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -184,6 +196,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(DBAPIError, _database_down)
     app.add_exception_handler(ConnectionError, _database_down)
+    # Every pooled connection busy for the whole pool timeout: overloaded, try later.
+    app.add_exception_handler(PoolTimeoutError, _database_down)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)
 
 
