@@ -12,7 +12,7 @@ from app.core.db import utcnow
 from app.core.security import issue_access_token
 from app.core.timeutil import month_key
 from app.models.hours import HourSource, HourStatus, VolunteerHour
-from app.models.media import Media
+from app.models.media import Media, MediaCheckStatus
 from app.models.org import Org, OrgLevel
 from app.models.task import CheckIn, ReportIn, Task, TaskCategory
 from app.models.user import Role, RoleGrant, User
@@ -113,8 +113,15 @@ async def build_world(app: FastAPI) -> World:
     return w
 
 
-async def make_media(app: FastAPI, uploader: User, *, sha256: str | None = None) -> Media:
-    """A photo row as an upload would leave it (no file behind it: for record tests)."""
+async def make_media(
+    app: FastAPI,
+    uploader: User,
+    *,
+    sha256: str | None = None,
+    check_status: MediaCheckStatus = MediaCheckStatus.passed,
+) -> Media:
+    """A photo row as an upload would leave it (no file behind it: for record tests),
+    by default one WeChat's image check has passed."""
     n = next(_phones)
     async with app.state.sessionmaker() as session, session.begin():
         media = Media(
@@ -127,6 +134,7 @@ async def make_media(app: FastAPI, uploader: User, *, sha256: str | None = None)
             height=10,
             sha256=sha256 or f"{n:064d}",
             phash="0" * 16,
+            check_status=check_status,
         )
         session.add(media)
         return media

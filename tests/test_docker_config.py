@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from app.core import jobs as job_queue
 from app.core.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -403,6 +404,27 @@ def test_env_example_lists_every_variable_compose_uses() -> None:
             assert i > 0 and lines[i - 1].startswith("#"), f"no comment above {line!r}"
 
 
+def test_workers_and_the_scheduler_run_the_app_image_with_its_settings() -> None:
+    found = services()
+    app_env = environment_of(found["app"])
+    commands = {
+        "worker": ["taskiq", "worker", "app.core.jobs:worker_broker"],
+        "scheduler": ["taskiq", "scheduler", "app.core.jobs:scheduler"],
+    }
+    for name, command in commands.items():
+        service = found[name]
+        assert service["build"] == found["app"]["build"], name
+        assert service["command"][: len(command)] == command, name
+        # The entrypoint runs any command given instead of migrating and serving.
+        assert environment_of(service) == app_env, name
+        depends_on = service["depends_on"]
+        assert depends_on["app"]["condition"] == "service_healthy", "migrated first"
+        assert depends_on["redis"]["condition"] == "service_healthy", name
+    assert app_env["REDIS_URL"], "without REDIS_URL the workers have no queue to read"
+    # What the commands name exists: taskiq calls these factories.
+    assert callable(job_queue.worker_broker) and callable(job_queue.scheduler)
+
+
 # --- Dockerfile and entrypoint -----------------------------------------------------
 
 
@@ -440,7 +462,7 @@ def test_dockerfile_runs_as_non_root_and_migrates_before_serving() -> None:
         '--workers "${WEB_CONCURRENCY:-2}"',
         "--proxy-headers",
         '--forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"',
-        "--timeout-graceful-shutdown 20",
+        '--timeout-graceful-shutdown "${SHUTDOWN_DRAIN_SECONDS:-20}"',
     ):
         assert option in command, option
 

@@ -76,7 +76,7 @@ async def listed(world, who, now, **filters):
             **args,
         )
         return await service.problems_public(
-            session, problems, district_after_days=DISTRICT_AFTER_DAYS, now=now
+            session, problems, district_after_days=DISTRICT_AFTER_DAYS, viewer_id=caller.id, now=now
         )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Placeholders that make dev and tests work out of the box; production refuses them.
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789"
@@ -75,13 +76,61 @@ class Settings(BaseSettings):
     # district after this many more days overdue.
     problem_district_escalation_days: int = Field(default=3, ge=0, le=365)
 
-    # Articles: the WeChat content check (msg_sec_check v2) runs when WeChat is
-    # configured; switched off, submissions skip it (dev without a stub).
+    # WeChat content security: texts others will read go through msg_sec_check v2
+    # when WeChat is configured; switched off, every check is skipped (dev without a
+    # stub). See app/services/content_check.py.
     content_check_enabled: bool = True
+    # The message push ("消息推送") of the mini-program, where WeChat sends the
+    # verdicts of image checks: the Token, and the EncodingAESKey for safe mode
+    # (unset: plaintext mode). Image checks need the token (no verdict arrives
+    # without it) and S3 storage (WeChat fetches the image by URL).
+    wechat_callback_token: str = ""
+    wechat_callback_aes_key: str = Field(default="", pattern=r"^([A-Za-z0-9+/]{43})?$")
 
     roster_import_max_bytes: int = 5 * 1024 * 1024
     roster_import_max_rows: int = 20_000
     idempotency_ttl_h: int = 48
+
+    # --- Notifications and the job queue ---------------------------------------
+    # WeChat subscribe-message template ids by notification kind (the kinds of
+    # app/models/notification.py), as JSON or `kind=id,kind=id`; several kinds may
+    # share a template. A kind without one is an in-app message only.
+    wechat_templates: Annotated[dict[str, str], NoDecode] = {}
+    # The keyword names of a template whose fields are not the default layout
+    # (subject thing1, status phrase2, time time3, note thing4), as JSON:
+    # {"<template id>": {"subject": "thing2", "status": "phrase1", ...}}.
+    wechat_template_keys: Annotated[dict[str, dict[str, str]], NoDecode] = {}
+    # Which build of the mini-program a subscribe message opens, and the page it
+    # opens (given `?id=<message id>`; unset: the mini-program's home page).
+    wechat_subscribe_state: Literal["formal", "trial", "developer"] = "formal"
+    wechat_message_page: str = ""
+    # Sends retried after transient WeChat errors, with exponential backoff.
+    wechat_send_max_attempts: int = Field(default=5, ge=1, le=20)
+    # The Redis stream the job queue uses when REDIS_URL is set.
+    jobs_queue_name: str = "chuangwen:jobs"
+    # The Shanghai hour at which the daily scans and reminders run.
+    reminder_hour: int = Field(default=9, ge=0, le=23)
+    # Problems due within this many working days get a "due soon" reminder.
+    problem_due_soon_working_days: int = Field(default=1, ge=0, le=30)
+    # From this day of each month, party members who have not reported in are
+    # reminded (once a month; a day missed is made up the next day).
+    report_in_reminder_day: int = Field(default=20, ge=1, le=28)
+    # From this date in Q4, party members who have not claimed a wish this year are
+    # reminded (once a year).
+    wish_quota_reminder_month: int = Field(default=10, ge=10, le=12)
+    wish_quota_reminder_day: int = Field(default=15, ge=1, le=28)
+
+    @field_validator("wechat_templates", "wechat_template_keys", mode="before")
+    @classmethod
+    def _parse_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        if not value:
+            return {}
+        if value.startswith("{"):
+            return json.loads(value)
+        return dict(pair.strip().split("=", 1) for pair in value.split(",") if pair.strip())
 
     @model_validator(mode="after")
     def _enforce_production_safety(self) -> Self:
@@ -96,6 +145,11 @@ class Settings(BaseSettings):
             problems.append("WECHAT_DEV_STUB cannot be switched on in production")
         if not (self.wechat_appid and self.wechat_secret):
             problems.append("WECHAT_APPID and WECHAT_SECRET are required in production")
+        if self.wechat_callback_token and self.storage_backend == "local":
+            problems.append(
+                "WECHAT_CALLBACK_TOKEN asks for image checks, which need STORAGE_BACKEND=s3:"
+                " WeChat fetches images by URL and local storage has none to give"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

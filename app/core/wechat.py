@@ -39,8 +39,12 @@ TOKEN_MARGIN_S = 300
 # msg_sec_check errcodes about the user, not the service: the openid is unknown to
 # this app (40003) or the user has not opened the mini-program lately (61010).
 UNCHECKABLE_USER_ERRCODES = frozenset({40003, 61010})
-# msg_sec_check scene 3: forum posts, the closest to a publicity article.
+# Content-check scenes: 2 comments (short notes on someone's record), 3 forum posts
+# (the closest to a publicity article or a wish posted for the whole district).
+SCENE_COMMENT = 2
 SCENE_FORUM = 3
+# media_check_async media_type of an image (1 is audio).
+MEDIA_TYPE_IMAGE = 2
 # The longest text one msg_sec_check call takes (characters).
 MSG_SEC_CHECK_MAX_CHARS = 2500
 
@@ -164,7 +168,9 @@ class WeChatGateway:
             raise Unauthorized("wechat_login_failed", "仅支持中国大陆手机号")
         return str(phone)
 
-    async def msg_sec_check(self, *, openid: str, title: str, content: str) -> str | None:
+    async def msg_sec_check(
+        self, *, openid: str, title: str, content: str, scene: int = SCENE_FORUM
+    ) -> str | None:
         """The text security check (msg_sec_check version 2): WeChat's suggestion
         "pass", "review" or "risky", or None when WeChat will not check texts of this
         user. Long texts go in pieces of the most WeChat takes; the worst piece
@@ -174,18 +180,22 @@ class WeChatGateway:
         worst = "pass"
         for start in range(0, max(len(content), 1), MSG_SEC_CHECK_MAX_CHARS):
             piece = content[start : start + MSG_SEC_CHECK_MAX_CHARS]
-            suggest = await self._msg_sec_check_piece(openid=openid, title=title, content=piece)
+            suggest = await self._msg_sec_check_piece(
+                openid=openid, title=title, content=piece, scene=scene
+            )
             if suggest is None or suggest == "risky":
                 return suggest
             if suggest == "review":
                 worst = suggest
         return worst
 
-    async def _msg_sec_check_piece(self, *, openid: str, title: str, content: str) -> str | None:
+    async def _msg_sec_check_piece(
+        self, *, openid: str, title: str, content: str, scene: int
+    ) -> str | None:
         payload = {
             "content": content,
             "version": 2,
-            "scene": SCENE_FORUM,
+            "scene": scene,
             "openid": openid,
             "title": title,
         }
@@ -231,3 +241,83 @@ class WeChatGateway:
             raise ServiceUnavailable(
                 "wechat_unavailable", "微信服务暂时不可用，请稍后重试"
             ) from exc
+
+    # --- image checks (media_check_async v2) ----------------------------------------
+
+    async def media_check_async(
+        self, *, openid: str, media_url: str, scene: int = SCENE_FORUM
+    ) -> str | None:
+        """Hand an image to WeChat's asynchronous check (media_check_async version 2):
+        WeChat fetches `media_url` and later pushes its verdict as a `wxa_media_check`
+        event naming the trace id returned here. None when WeChat will not check for
+        this user (as for msg_sec_check). Neither URL nor openid is ever logged;
+        WeChat unreachable or busy is 503 `wechat_unavailable`."""
+        self._require_configured()
+        payload = {
+            "media_url": media_url,
+            "media_type": MEDIA_TYPE_IMAGE,
+            "version": 2,
+            "scene": scene,
+            "openid": openid,
+        }
+        result = await self._call(self._media_check_request, payload)
+        errcode = int(result.get("errcode") or 0)
+        if errcode in UNCHECKABLE_USER_ERRCODES:
+            logger.info("wechat would not check images for this user: errcode=%s", errcode)
+            return None
+        trace_id = result.get("trace_id")
+        if errcode or not trace_id:
+            logger.warning("wechat image check not accepted: errcode=%s", errcode)
+            raise ServiceUnavailable("wechat_unavailable", "微信图片检测暂时不可用，请稍后重试")
+        return str(trace_id)
+
+    def _media_check_request(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # As for msg_sec_check: a lasting errcode means "not checked", not a bad login.
+        try:
+            return self.client.with_token_retry("post", "wxa/media_check_async", data=payload)
+        except WeChatClientException as exc:
+            if exc.errcode is None or exc.errcode in TRANSIENT_ERRCODES:
+                raise
+            return {"errcode": exc.errcode}
+
+    # --- subscribe messages (cgi-bin/message/subscribe/send) -------------------------
+
+    async def send_subscribe_message(
+        self,
+        *,
+        openid: str,
+        template_id: str,
+        data: dict[str, str],
+        page: str | None = None,
+    ) -> int:
+        """Send one subscribe message: 0 when WeChat took it, else WeChat's errcode
+        when it refused for good (43101 the user allows no more sends of this
+        template, 40003 unknown openid, 47003 bad data, 40037 unknown template...).
+        WeChat unreachable or busy (-1, 45009, HTTP errors) is 503
+        `wechat_unavailable`: worth retrying. The openid and texts are never logged."""
+        self._require_configured()
+        payload: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+            "miniprogram_state": self.settings.wechat_subscribe_state,
+            "lang": "zh_CN",
+        }
+        if page:
+            payload["page"] = page
+        result = await self._call(self._subscribe_send_request, payload)
+        errcode = int(result.get("errcode") or 0)
+        if errcode:
+            logger.info("wechat refused a subscribe message: errcode=%s", errcode)
+        return errcode
+
+    def _subscribe_send_request(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # As for msg_sec_check: a lasting errcode is the send's outcome, not a bad login.
+        try:
+            return self.client.with_token_retry(
+                "post", "cgi-bin/message/subscribe/send", data=payload
+            )
+        except WeChatClientException as exc:
+            if exc.errcode is None or exc.errcode in TRANSIENT_ERRCODES:
+                raise
+            return {"errcode": exc.errcode}

@@ -12,19 +12,29 @@ rejected (always in tests).
 Content checks (`msg_sec_check`) pass unless the title or text contains a marker
 word of `content_verdicts` (e.g. {"赌博": "risky"}): the first one found decides.
 Openids that start with "unknown" answer 40003.
+
+Image checks (`media_check_async`) are recorded in `media_checks` with the trace id
+answered; the verdict is pushed by the test itself (`media_check_push`, signed with
+`signed_push` as WeChat signs pushes to our callback).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
+import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import xmltodict
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.utils import WeChatSigner
 
 _PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 
@@ -42,6 +52,10 @@ class StubState:
     forced_errors: dict[str, list[int]] = field(default_factory=dict)
     # marker word -> msg_sec_check suggest ("review" or "risky") for texts containing it.
     content_verdicts: dict[str, str] = field(default_factory=dict)
+    # media_check_async submissions: {trace_id, media_url, media_type, scene, openid}.
+    media_checks: list[dict[str, Any]] = field(default_factory=list)
+    # Subscribe messages WeChat accepted: {touser, template_id, page, data}.
+    subscribe_sends: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, path: str) -> int:
         return sum(1 for p, _ in self.calls if p == path)
@@ -51,7 +65,23 @@ class StubState:
         self.calls.clear()
         self.forced_errors.clear()
         self.content_verdicts.clear()
+        self.media_checks.clear()
+        self.subscribe_sends.clear()
         self.token = None
+
+
+# Subscribe-message keyword rules: the longest value of each kind (characters).
+_SUBSCRIBE_LIMITS = {"thing": 20, "phrase": 5, "name": 10, "character_string": 32, "number": 32}
+_HAN_RE = re.compile(r"^[\u4e00-\u9fff]+$")
+
+
+def _subscribe_value_ok(key: str, value: Any) -> bool:
+    if not isinstance(value, str) or not value or "\n" in value:
+        return False
+    kind = key.rstrip("0123456789")
+    if kind == "phrase" and not _HAN_RE.match(value):
+        return False
+    return len(value) <= _SUBSCRIBE_LIMITS.get(kind, 20)
 
 
 def _err(code: int, msg: str) -> JSONResponse:
@@ -152,11 +182,143 @@ def create_stub_app(state: StubState) -> Starlette:
             }
         )
 
+    # --- subscribe messages ------------------------------------------------------------
+    # Every accepted send is kept in `subscribe_sends`; `forced_errors` makes the next
+    # sends answer an errcode (43101 no grant, -1 busy). Openids that start with
+    # "unknown" answer 40003; a value that breaks its keyword's rule answers 47003.
+
+    async def subscribe_send(request: Request) -> JSONResponse:
+        body = await request.json()
+        token = request.query_params.get("access_token")
+        state.calls.append(("cgi-bin/message/subscribe/send", {**body, "access_token": token}))
+        if (resp := forced("cgi-bin/message/subscribe/send")) is not None:
+            return resp
+        if not token or token != state.token:
+            return _err(40001, "invalid credential, access_token is invalid or not latest")
+        touser = str(body.get("touser") or "")
+        if not touser or touser.startswith("unknown"):
+            return _err(40003, "invalid openid")
+        if not body.get("template_id"):
+            return _err(40037, "invalid template_id")
+        data = body.get("data")
+        if not isinstance(data, dict) or not data:
+            return _err(47003, "argument invalid! data is empty")
+        for key, item in data.items():
+            value = item.get("value") if isinstance(item, dict) else None
+            if not _subscribe_value_ok(str(key), value):
+                return _err(47003, f"argument invalid! data.{key}.value invalid")
+        state.subscribe_sends.append(
+            {
+                "touser": touser,
+                "template_id": body["template_id"],
+                "page": body.get("page"),
+                "data": {k: v["value"] for k, v in data.items()},
+            }
+        )
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": len(state.calls)})
+
+    # --- image checks ---------------------------------------------------------------------
+
+    async def media_check_async(request: Request) -> JSONResponse:
+        body = await request.json()
+        token = request.query_params.get("access_token")
+        state.calls.append(("wxa/media_check_async", {**body, "access_token": token}))
+        if (resp := forced("wxa/media_check_async")) is not None:
+            return resp
+        if not token or token != state.token:
+            return _err(40001, "invalid credential, access_token is invalid or not latest")
+        if (
+            body.get("version") != 2
+            or body.get("media_type") not in (1, 2)
+            or body.get("scene") not in (1, 2, 3, 4)
+            or not str(body.get("media_url") or "").startswith(("http://", "https://"))
+        ):
+            return _err(47001, "data format error")
+        openid = str(body.get("openid") or "")
+        if not openid or openid.startswith("unknown"):
+            return _err(40003, "invalid openid")
+        trace_id = f"stub-trace-{len(state.calls)}-{secrets.token_hex(4)}"
+        state.media_checks.append(
+            {
+                "trace_id": trace_id,
+                "media_url": body["media_url"],
+                "media_type": body["media_type"],
+                "scene": body["scene"],
+                "openid": openid,
+            }
+        )
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "trace_id": trace_id})
+
     return Starlette(
         routes=[
+            Route("/wxa/media_check_async", media_check_async, methods=["POST"]),
+            Route("/cgi-bin/message/subscribe/send", subscribe_send, methods=["POST"]),
             Route("/sns/jscode2session", jscode2session, methods=["GET"]),
             Route("/cgi-bin/stable_token", stable_token, methods=["POST"]),
             Route("/wxa/business/getuserphonenumber", phone_number, methods=["POST"]),
             Route("/wxa/msg_sec_check", msg_sec_check, methods=["POST"]),
         ]
     )
+
+
+# --- pushes to our callback (消息推送) -----------------------------------------------------
+
+
+def media_check_push(
+    *, appid: str, trace_id: str, suggest: str | None, errcode: int = 0
+) -> dict[str, Any]:
+    """A `wxa_media_check` event of version 2 as WeChat pushes it; `suggest` None is a
+    check WeChat could not make (errcode set, no result)."""
+    message: dict[str, Any] = {
+        "ToUserName": "gh_0123456789ab",
+        "FromUserName": "o-platform-push",
+        "CreateTime": int(time.time()),
+        "MsgType": "event",
+        "Event": "wxa_media_check",
+        "appid": appid,
+        "trace_id": trace_id,
+        "version": 2,
+        "errcode": errcode,
+        "errmsg": "ok" if errcode == 0 else "media download failed",
+    }
+    if suggest is not None:
+        label = 100 if suggest == "pass" else 20002
+        message["result"] = {"suggest": suggest, "label": label}
+        message["detail"] = [{"strategy": "content_model", "errcode": 0, "suggest": suggest}]
+    return message
+
+
+def signed_push(
+    message: dict[str, Any],
+    *,
+    token: str,
+    fmt: str = "json",
+    aes_key: str | None = None,
+    appid: str = "",
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> tuple[dict[str, str], bytes, str]:
+    """(query, body, content type) of a push of `message` in format `fmt` ("json" or
+    "xml"), signed with `token` as WeChat does: plaintext mode, or safe mode when
+    `aes_key` (the EncodingAESKey) is given, encrypted for `appid` with wechatpy."""
+    stamp = str(timestamp if timestamp is not None else int(time.time()))
+    nonce = nonce or secrets.token_hex(8)
+    signer = WeChatSigner()
+    signer.add_data(token, stamp, nonce)
+    query = {"signature": signer.signature, "timestamp": stamp, "nonce": nonce}
+    if fmt == "json":
+        plain = json.dumps(message, ensure_ascii=False)
+        content_type = "application/json"
+    else:
+        plain = xmltodict.unparse({"xml": message}, full_document=False)
+        content_type = "text/xml"
+    if aes_key is None:
+        return query, plain.encode(), content_type
+    envelope = xmltodict.parse(
+        WeChatCrypto(token, aes_key, appid).encrypt_message(plain, nonce, stamp)
+    )["xml"]
+    query.update(encrypt_type="aes", msg_signature=envelope["MsgSignature"])
+    outer = {"ToUserName": message.get("ToUserName", ""), "Encrypt": envelope["Encrypt"]}
+    if fmt == "json":
+        return query, json.dumps(outer).encode(), content_type
+    return query, xmltodict.unparse({"xml": outer}, full_document=False).encode(), content_type

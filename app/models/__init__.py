@@ -6,6 +6,7 @@ from app.models.audit import AuditEntry
 from app.models.hours import VolunteerHour
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
+from app.models.notification import JobRun, Message, SubscribeGrant, WeChatSend
 from app.models.org import Org, OrgLevel
 from app.models.problem import Point, Problem, ProblemEvent
 from app.models.task import CheckIn, ReportIn, Task
@@ -19,8 +20,10 @@ __all__ = [
     "AuditEntry",
     "CheckIn",
     "IdempotencyRecord",
+    "JobRun",
     "Media",
     "MediaAttachment",
+    "Message",
     "Org",
     "OrgLevel",
     "Point",
@@ -29,9 +32,11 @@ __all__ = [
     "ReportIn",
     "Role",
     "RoleGrant",
+    "SubscribeGrant",
     "Task",
     "User",
     "VolunteerHour",
+    "WeChatSend",
     "Wish",
     "WishEvent",
 ]

@@ -1,15 +1,43 @@
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
+from app.core.db import UTCDateTime
 from app.models.common import created_at_field
+
+
+class MediaCheckStatus(StrEnum):
+    """Where a photo stands in WeChat's image check (media_check_async v2).
+
+    Only `pass` photos are shown to anyone but their uploader: `pending` waits for
+    the verdict, `risky` is hidden for good, `review` (WeChat's "a person should
+    look") stays hidden too, since nobody here moderates photos.
+    """
+
+    pending = "pending"
+    passed = "pass"
+    risky = "risky"
+    review = "review"
+
+
+_CHECK_STATUSES = ", ".join(f"'{s.value}'" for s in MediaCheckStatus)
 
 
 class Media(SQLModel, table=True):
     """An uploaded photo, re-encoded without EXIF, with its thumbnail."""
 
     __tablename__ = "media"
+    __table_args__ = (CheckConstraint(f"check_status IN ({_CHECK_STATUSES})", name="check_status"),)
 
     id: int | None = Field(default=None, primary_key=True)
     uploader_id: int = Field(
@@ -28,6 +56,24 @@ class Media(SQLModel, table=True):
     # Perceptual hash (imagehash.phash, 16 hex digits): the same picture re-saved
     # or resized still matches, a cheap signal of reused photos.
     phash: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    # The WeChat image check (app/services/content_check.py). A photo nobody decided
+    # on is hidden: the default is `pending`, never `pass`.
+    check_status: MediaCheckStatus = Field(
+        default=MediaCheckStatus.pending,
+        sa_column=Column(String(10), nullable=False, index=True),
+    )
+    # WeChat's id of the submitted check, which its verdict push names; None while
+    # the photo still has to be submitted (WeChat was down, or checks are off).
+    check_trace_id: str | None = Field(
+        default=None, sa_column=Column(String(100), nullable=True, unique=True)
+    )
+    # The last time the photo was sent to WeChat, or tried to be.
+    check_requested_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    checked_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     created_at: datetime = created_at_field()
 
 
@@ -61,3 +107,7 @@ class MediaPublic(SQLModel):
     sha256: str
     url: str
     thumbnail_url: str
+    check_status: MediaCheckStatus = Field(
+        description="微信图片安全检测：pending 检测中（仅上传者可见）、pass 通过、"
+        "risky 未通过、review 待人工复核；只有 pass 的照片对其他人可见"
+    )

@@ -29,6 +29,7 @@ from app.routers.deps import (
     page_of,
 )
 from app.services import articles as service
+from app.services import content_check
 
 # /articles and /stats/articles.
 router = APIRouter(tags=["articles"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
@@ -49,7 +50,7 @@ async def create_article(
 ) -> ArticlePublic:
     """写一篇稿件（草稿）。该组织或其上级的信息员、管理员可以报送。"""
     article = await service.create_article(session, caller=caller, data=data)
-    return await service.to_public_one(session, article=article)
+    return await service.to_public_one(session, article=article, viewer_id=caller.id)
 
 
 @router.get("/articles", response_model=Page[ArticlePublic])
@@ -76,14 +77,16 @@ async def list_articles(
         offset=paging.offset,
         limit=paging.page_size,
     )
-    items = await service.to_public(session, articles=articles)
+    items = await service.to_public(session, articles=articles, viewer_id=caller.id)
     return page_of(items, total, paging)
 
 
 @router.get("/articles/{article_id}", response_model=ArticleDetail)
-async def get_article(article: VisibleArticle, session: SessionDep) -> ArticleDetail:
+async def get_article(
+    article: VisibleArticle, session: SessionDep, caller: ArticlesReader
+) -> ArticleDetail:
     """稿件及其每一步处理记录（谁、何时、在哪一级、意见）。"""
-    return await service.detail(session, article=article)
+    return await service.detail(session, article=article, viewer_id=caller.id)
 
 
 @router.patch("/articles/{article_id}", response_model=ArticlePublic)
@@ -92,7 +95,7 @@ async def update_article(
 ) -> ArticlePublic:
     """作者修改草稿或被退回的稿件。"""
     article = await service.update_article(session, caller=caller, article=article, data=data)
-    return await service.to_public_one(session, article=article)
+    return await service.to_public_one(session, article=article, viewer_id=caller.id)
 
 
 @router.post("/articles/{article_id}/submit", response_model=ArticlePublic)
@@ -110,9 +113,9 @@ async def submit_article(
         session,
         caller=caller,
         article=article,
-        checker=service.content_checker(settings, wechat),
+        checker=content_check.text_checker(settings, wechat),
     )
-    return await service.to_public_one(session, article=article)
+    return await service.to_public_one(session, article=article, viewer_id=caller.id)
 
 
 @router.post("/articles/{article_id}/review", response_model=ArticlePublic)
@@ -122,7 +125,7 @@ async def review_article(
     """当前审核层级（`review_org_id`）的管理员审核：通过则报上一级，最高一级通过即发布；
     退回须填写意见。上级不能越级审核（403 `not_your_review_level`）。"""
     article = await service.review_article(session, caller=caller, article=article, data=data)
-    return await service.to_public_one(session, article=article)
+    return await service.to_public_one(session, article=article, viewer_id=caller.id)
 
 
 @router.get("/stats/articles", response_model=ArticleStats)

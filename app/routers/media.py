@@ -10,7 +10,14 @@ from starlette.types import Message, Receive, Scope, Send
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from app.core.routing import AppRoute
 from app.models.media import Media, MediaPublic
-from app.routers.deps import CurrentCaller, IdPath, SessionDep, SettingsDep, StorageDep
+from app.routers.deps import (
+    CurrentCaller,
+    IdPath,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+    WeChatDep,
+)
 from app.services import media as service
 
 # Room for the multipart envelope (boundaries, part headers) around a file at the cap.
@@ -80,15 +87,18 @@ async def upload_media(
     caller: CurrentCaller,
     settings: SettingsDep,
     storage: StorageDep,
+    wechat: WeChatDep,
 ) -> MediaPublic:
-    """上传一张照片（JPEG、PNG 或 WebP，不超过 10 MiB）；保存时去除 EXIF（含位置信息）。"""
+    """上传一张照片（JPEG、PNG 或 WebP，不超过 10 MiB）；保存时去除 EXIF（含位置信息）。
+
+    照片随即送微信图片安全检测：结果为 pass 之前（`check_status`），只有上传者本人能看到。"""
     await request.app.state.ratelimiter.hit_per_minute(
         f"upload:{caller.id}", settings.upload_rate_per_minute
     )
     # One byte past the cap is enough for the service to know it is too large.
     raw = await file.read(settings.media_max_bytes + 1)
     media = await service.upload_photo(
-        session, caller=caller, storage=storage, settings=settings, raw=raw
+        session, caller=caller, storage=storage, settings=settings, wechat=wechat, raw=raw
     )
     return to_public(media)
 
@@ -105,6 +115,7 @@ def to_public(media: Media) -> MediaPublic:
         sha256=media.sha256,
         url=url,
         thumbnail_url=f"{url}/thumbnail",
+        check_status=media.check_status,
     )
 
 
@@ -125,7 +136,7 @@ def _deliver(media: Media, target: str | Path) -> Response:
 
 @router.get("/{media_id}", response_class=Response, responses=_PHOTO_RESPONSES)
 async def get_media(media: VisibleMedia, storage: StorageDep, settings: SettingsDep) -> Response:
-    """照片原图：上传者本人，或可查看其所附记录的人可见。"""
+    """照片原图：上传者本人随时可见；其他人须能查看其所附记录，且照片已通过微信图片安全检测。"""
     return _deliver(media, await service.locate(storage, settings, media, thumbnail=False))
 
 

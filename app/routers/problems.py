@@ -107,7 +107,10 @@ async def create_problem(
     """
     problem = await service.create_problem(session, caller=caller, data=data)
     (public,) = await service.problems_public(
-        session, [problem], district_after_days=settings.problem_district_escalation_days
+        session,
+        [problem],
+        district_after_days=settings.problem_district_escalation_days,
+        viewer_id=caller.id,
     )
     return public
 
@@ -139,17 +142,22 @@ async def list_problems(
         offset=paging.offset,
         limit=paging.page_size,
     )
-    items = await service.problems_public(session, problems, district_after_days=days)
+    items = await service.problems_public(
+        session, problems, district_after_days=days, viewer_id=caller.id
+    )
     return page_of(items, total, paging)
 
 
 @router.get("/problems/{problem_id}", response_model=ProblemDetail)
 async def get_problem(
-    problem: VisibleProblem, session: SessionDep, settings: SettingsDep
+    problem: VisibleProblem, session: SessionDep, caller: ProblemsReader, settings: SettingsDep
 ) -> ProblemDetail:
     """问题详情：整改前后照片分列，附每一步的处理记录。"""
     return await service.problem_detail(
-        session, problem=problem, district_after_days=settings.problem_district_escalation_days
+        session,
+        problem=problem,
+        district_after_days=settings.problem_district_escalation_days,
+        viewer_id=caller.id,
     )
 
 
@@ -164,7 +172,10 @@ async def rectify_problem(
     """责任单位的管理员提交整改：至少一张整改后照片和整改说明。"""
     problem = await service.rectify_problem(session, caller=caller, problem=problem, data=data)
     (public,) = await service.problems_public(
-        session, [problem], district_after_days=settings.problem_district_escalation_days
+        session,
+        [problem],
+        district_after_days=settings.problem_district_escalation_days,
+        viewer_id=caller.id,
     )
     return public
 
@@ -180,7 +191,10 @@ async def verify_problem(
     """复核：督导员或责任单位的上级管理员通过则销号，不通过须写明原因并退回重新整改。"""
     problem = await service.verify_problem(session, caller=caller, problem=problem, data=data)
     (public,) = await service.problems_public(
-        session, [problem], district_after_days=settings.problem_district_escalation_days
+        session,
+        [problem],
+        district_after_days=settings.problem_district_escalation_days,
+        viewer_id=caller.id,
     )
     return public
 

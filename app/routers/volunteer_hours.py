@@ -53,7 +53,7 @@ async def log_volunteer_hours(
     `invalid_org`，均为 422。
     """
     entry = await service.log_entry(session, caller=caller, data=data)
-    (public,) = await service.to_public(session, [entry])
+    (public,) = await service.to_public(session, [entry], viewer_id=caller.id)
     return public
 
 
@@ -77,7 +77,7 @@ async def list_volunteer_hours(
         offset=paging.offset,
         limit=paging.page_size,
     )
-    return page_of(await service.to_public(session, entries), total, paging)
+    return page_of(await service.to_public(session, entries, viewer_id=caller.id), total, paging)
 
 
 @router.get("/volunteer-hours/totals", response_model=HoursTotals)
@@ -95,8 +95,10 @@ async def volunteer_hours_totals(
 
 
 @router.get("/volunteer-hours/{entry_id}", response_model=VolunteerHourPublic)
-async def get_volunteer_hours(entry: VisibleEntry, session: SessionDep) -> VolunteerHourPublic:
-    (public,) = await service.to_public(session, [entry])
+async def get_volunteer_hours(
+    entry: VisibleEntry, session: SessionDep, caller: CurrentCaller
+) -> VolunteerHourPublic:
+    (public,) = await service.to_public(session, [entry], viewer_id=caller.id)
     return public
 
 
@@ -106,7 +108,7 @@ async def review_volunteer_hours(
 ) -> VolunteerHourPublic:
     """审核待审核的记录（通过，或驳回并填写原因）。不能审核自己的记录。"""
     entry = await service.review_entry(session, caller=caller, entry=entry, data=data)
-    (public,) = await service.to_public(session, [entry])
+    (public,) = await service.to_public(session, [entry], viewer_id=caller.id)
     return public
 
 

@@ -26,9 +26,11 @@ from app.routers.deps import (
     PageDep,
     SessionDep,
     SettingsDep,
+    WeChatDep,
     WishesReader,
     page_of,
 )
+from app.services import content_check
 from app.services import wishes as service
 
 # /wishes and /stats/wish-quota.
@@ -51,10 +53,24 @@ ClaimableWish = Annotated[Wish, Depends(get_claimable_wish)]
 
 @router.post("/wishes", status_code=201, response_model=WishPublic)
 async def create_wish(
-    data: WishCreate, session: SessionDep, caller: CurrentCaller, cipher: CipherDep
+    data: WishCreate,
+    session: SessionDep,
+    caller: CurrentCaller,
+    cipher: CipherDep,
+    settings: SettingsDep,
+    wechat: WeChatDep,
 ) -> WishPublic:
-    """发布微心愿。社区（及上级）管理员发布的直接进入“待认领”，本区其他人发布的先“待审核”。"""
-    wish = await service.create_wish(session, caller=caller, cipher=cipher, data=data)
+    """发布微心愿。社区（及上级）管理员发布的直接进入“待认领”，本区其他人发布的先“待审核”。
+
+    标题和内容先经微信内容安全检测：`risky` 为 422 `content_rejected`，不保存；`review`
+    （或无法检测）时管理员发布的也先“待审核”，由管理员人工复核。微信不可用为 503。"""
+    wish = await service.create_wish(
+        session,
+        caller=caller,
+        cipher=cipher,
+        data=data,
+        checker=content_check.text_checker(settings, wechat),
+    )
     return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
 
 
@@ -143,9 +159,19 @@ async def fulfill_wish(
     session: SessionDep,
     caller: CurrentCaller,
     cipher: CipherDep,
+    settings: SettingsDep,
+    wechat: WeChatDep,
 ) -> WishPublic:
-    """认领人提交完成情况：至少一张本人上传的照片和一段说明。"""
-    wish = await service.fulfill_wish(session, caller=caller, wish=wish, data=data)
+    """认领人提交完成情况：至少一张本人上传的照片和一段说明。
+
+    说明先经微信内容安全检测，`risky` 为 422 `content_rejected`。"""
+    wish = await service.fulfill_wish(
+        session,
+        caller=caller,
+        wish=wish,
+        data=data,
+        checker=content_check.text_checker(settings, wechat),
+    )
     return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
 
 

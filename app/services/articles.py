@@ -27,7 +27,6 @@ against, and every step is written to article_events.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -37,7 +36,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.core.config import Settings
 from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, path_within
@@ -61,9 +59,15 @@ from app.models.article import (
 from app.models.media import MediaAttachment
 from app.models.org import Org
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
-from app.services import audit
+from app.services import audit, notifications
+from app.services.content_check import TextVerdict, check_text
 from app.services.orgs import get_visible_org
-from app.services.photos import attach_photos, register_record_type, require_own_photos
+from app.services.photos import (
+    attach_photos,
+    photo_ids_by_record,
+    register_record_type,
+    require_own_photos,
+)
 from app.services.wishes import home_district
 
 RECORD_TYPE = "article"
@@ -126,20 +130,11 @@ register_record_type(RECORD_TYPE, _can_see_article)
 # --- public shapes ---------------------------------------------------------------------
 
 
-async def to_public(session: AsyncSession, *, articles: Sequence[Article]) -> list[ArticlePublic]:
+async def to_public(
+    session: AsyncSession, *, articles: Sequence[Article], viewer_id: int | None
+) -> list[ArticlePublic]:
     ids = [a.id for a in articles if a.id is not None]
-    photos: dict[int, list[int]] = defaultdict(list)
-    if ids:
-        rows = await session.execute(
-            select(MediaAttachment.record_id, MediaAttachment.media_id)
-            .where(
-                MediaAttachment.record_type == RECORD_TYPE,
-                col(MediaAttachment.record_id).in_(ids),
-            )
-            .order_by(col(MediaAttachment.id))
-        )
-        for record_id, media_id in rows.all():
-            photos[record_id].append(media_id)
+    photos = await photo_ids_by_record(session, RECORD_TYPE, ids, viewer_id=viewer_id)
     author_ids = {a.author_id for a in articles}
     names: dict[int, str] = dict(
         (
@@ -172,13 +167,17 @@ async def to_public(session: AsyncSession, *, articles: Sequence[Article]) -> li
     return out
 
 
-async def to_public_one(session: AsyncSession, *, article: Article) -> ArticlePublic:
-    (public,) = await to_public(session, articles=[article])
+async def to_public_one(
+    session: AsyncSession, *, article: Article, viewer_id: int | None
+) -> ArticlePublic:
+    (public,) = await to_public(session, articles=[article], viewer_id=viewer_id)
     return public
 
 
-async def detail(session: AsyncSession, *, article: Article) -> ArticleDetail:
-    public = await to_public_one(session, article=article)
+async def detail(
+    session: AsyncSession, *, article: Article, viewer_id: int | None
+) -> ArticleDetail:
+    public = await to_public_one(session, article=article, viewer_id=viewer_id)
     rows = await session.execute(
         select(ArticleEvent, User.name)
         .join(User, col(User.id) == col(ArticleEvent.actor_id))
@@ -375,28 +374,19 @@ async def update_article(
     return article
 
 
-def content_checker(settings: Settings, wechat: WeChatGateway) -> WeChatGateway | None:
-    """The gateway when the WeChat content check is on; None in dev without WeChat."""
-    configured = bool(settings.wechat_appid and settings.wechat_secret)
-    return wechat if configured and settings.content_check_enabled else None
-
-
 async def _check_content(
     checker: WeChatGateway | None, *, author: User, title: str, body: str
 ) -> tuple[bool, bool]:
-    """(flagged by WeChat for a closer look, not checked by WeChat at all)."""
-    if checker is None:
-        return False, False
-    if not author.openid:
-        # msg_sec_check judges a text as written by a WeChat user; without one it
-        # cannot run, and the reviewers are told so instead.
-        return False, True
-    suggest = await checker.msg_sec_check(openid=author.openid, title=title, content=body)
-    if suggest is None:
-        return False, True
-    if suggest == "risky":
-        raise Unprocessable("content_rejected", "稿件内容未通过微信内容安全检测，请修改后再提交")
-    return suggest == "review", False
+    """(flagged by WeChat for a closer look, not checked by WeChat at all): the
+    reviewers are told either way."""
+    verdict = await check_text(
+        checker,
+        author=author,
+        title=title,
+        content=body,
+        refusal="稿件内容未通过微信内容安全检测，请修改后再提交",
+    )
+    return verdict == TextVerdict.review, verdict == TextVerdict.unchecked
 
 
 def _path_ids(org: Org) -> list[int]:
@@ -547,6 +537,7 @@ async def review_article(
         comment=comment,
     )
     await session.refresh(article)
+    await notifications.article_reviewed(session, article=article, comment=comment)
     return article
 
 

@@ -11,6 +11,7 @@ from app.core.db import updated_one
 from app.core.errors import Conflict, NotFound
 from app.core.security import PiiCipher, normalize_phone
 from app.core.wechat import WeChatGateway
+from app.models.notification import Message, SubscribeGrant
 from app.models.user import RoleGrant, User
 from app.services.users import find_by_phone
 
@@ -52,8 +53,9 @@ async def bind_phone(
     """Make the logged-in WeChat account *be* the roster entry with its phone.
 
     The empty account made at first login is deleted; its openid moves to the
-    roster entry. It can own nothing yet (no community, no roles), so nothing
-    else needs re-pointing.
+    roster entry. It can own no records yet (no community, no roles), but it may
+    already hold subscribe-message grants and messages: those move with the openid
+    (the roster entry, never logged in, can hold none, so nothing collides).
     """
     phone = normalize_phone(await gateway.phone_number(code))
     roster = await find_by_phone(session, cipher, phone)
@@ -72,6 +74,10 @@ async def bind_phone(
     ).first()
     if has_roles:
         raise Conflict("account_already_bound", "当前微信账号已有角色，不能再绑定花名册")
+    for owned in (SubscribeGrant, Message):
+        await session.execute(
+            update(owned).where(col(owned.user_id) == account.id).values(user_id=roster.id)
+        )
     await session.execute(delete(User).where(col(User.id) == account.id))
     # Conditional, so two accounts binding the same phone at once cannot both win.
     if not await updated_one(

@@ -4,6 +4,9 @@ Phone photos carry GPS in their EXIF (and sometimes XMP): whereabouts of a perso
 so nothing of the uploaded metadata survives except the colour profile. The
 sha256 of the upload and a perceptual hash are kept so later reports can flag the
 same photo used for several records.
+
+Every upload also goes to WeChat's image check (app/services/content_check.py):
+until WeChat says `pass`, only the uploader sees the photo.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from PIL import Image, ImageOps
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.db import utcnow
 from app.core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from app.core.scope import Caller
 from app.core.storage import Storage
+from app.core.wechat import WeChatGateway
 from app.models.media import Media
+from app.services import content_check
 from app.services.photos import can_see_media
 
 # Pillow format name -> (content type, file extension, encoder options).
@@ -105,14 +111,26 @@ def process_image(raw: bytes, *, max_pixels: int, thumbnail_px: int) -> Processe
 
 
 async def upload_photo(
-    session: AsyncSession, *, caller: Caller, storage: Storage, settings: Settings, raw: bytes
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    storage: Storage,
+    settings: Settings,
+    wechat: WeChatGateway,
+    raw: bytes,
 ) -> Media:
-    """Store an uploaded photo. `size`, `width` and `height` describe the stored image
-    (what GET serves); `sha256` identifies the bytes as uploaded."""
+    """Store an uploaded photo and submit it to WeChat's image check. `size`, `width`
+    and `height` describe the stored image (what GET serves); `sha256` identifies the
+    bytes as uploaded. A check WeChat does not take now leaves the photo pending for
+    a later try; the upload itself succeeds."""
     if len(raw) > settings.media_max_bytes:
         raise PayloadTooLarge(
             "file_too_large", f"照片不能超过 {settings.media_max_bytes / 1024 / 1024:g} MB"
         )
+    # Nothing is written yet: end the transaction that loaded the caller so its
+    # connection (and on SQLite the write lock) goes back while the image is decoded,
+    # stored and sent to WeChat; a burst of uploads would otherwise hold the whole pool.
+    await session.commit()
     image = await anyio.to_thread.run_sync(
         partial(
             process_image,
@@ -138,6 +156,14 @@ async def upload_photo(
     )
     await storage.put(media.storage_key, image.data, content_type)
     await storage.put(media.thumbnail_key, image.thumbnail, content_type)
+    # Submitted before the row is written: no database lock is held while WeChat answers.
+    await content_check.start_media_check(
+        content_check.media_checker(settings, wechat),
+        storage,
+        media=media,
+        openid=caller.user.openid,
+        now=utcnow(),
+    )
     session.add(media)
     await session.flush()
     return media

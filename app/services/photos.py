@@ -4,6 +4,11 @@ Any record with `photo_ids` (check-ins, report-ins, wishes, problems, ...) calls
 `require_own_photos` then `attach_photos`. A domain makes its photos visible to the
 people who may see its records by registering a check with `register_record_type`;
 `GET /media/{id}` then asks `can_see_media`.
+
+A photo WeChat's image check has not passed (app/services/content_check.py) is seen
+by its uploader only: it is left out of every record's `photo_ids` for anyone else,
+admins included (an admin screen is a screen of the mini-program too, and nobody
+here is the moderator who would judge what WeChat flagged).
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.errors import Unprocessable
 from app.core.scope import Caller
-from app.models.media import Media, MediaAttachment
+from app.models.media import Media, MediaAttachment, MediaCheckStatus
 
 MAX_PHOTOS_PER_RECORD = 9  # what a WeChat image picker hands over at most
 
@@ -33,7 +39,8 @@ def register_record_type(record_type: str, can_see: RecordVisibility) -> None:
 async def require_own_photos(
     session: AsyncSession, *, caller: Caller, photo_ids: Sequence[int] | None
 ) -> list[Media]:
-    """The caller's own uploads, in the order given; anything else is 422 `invalid_photo`."""
+    """The caller's own uploads, in the order given; anything else is 422 `invalid_photo`,
+    and a photo WeChat found risky 422 `photo_rejected`."""
     ids = list(dict.fromkeys(photo_ids or []))
     if len(ids) > MAX_PHOTOS_PER_RECORD:
         raise Unprocessable("invalid_photo", f"最多附 {MAX_PHOTOS_PER_RECORD} 张照片")
@@ -45,6 +52,9 @@ async def require_own_photos(
     found = {m.id: m for m in rows.scalars()}
     if len(found) != len(ids):
         raise Unprocessable("invalid_photo", "只能使用自己上传的照片")
+    if any(m.check_status == MediaCheckStatus.risky for m in found.values()):
+        # Nobody else would ever see it: better the writer picks another now.
+        raise Unprocessable("photo_rejected", "照片未通过微信内容安全检测，请换一张")
     return [found[i] for i in ids]
 
 
@@ -65,17 +75,34 @@ async def attach_photos(
             continue  # attached already (a retried request)
 
 
+def shown_to(viewer_id: int | None) -> ColumnElement[bool]:
+    """Media rows `viewer_id` may see on a record they may see: those that passed
+    WeChat's check, and their own uploads (None: passed ones only)."""
+    passed = col(Media.check_status) == MediaCheckStatus.passed
+    return passed if viewer_id is None else or_(passed, col(Media.uploader_id) == viewer_id)
+
+
 async def photo_ids_by_record(
-    session: AsyncSession, record_type: str, record_ids: Iterable[int | None]
+    session: AsyncSession,
+    record_type: str,
+    record_ids: Iterable[int | None],
+    *,
+    viewer_id: int | None,
 ) -> dict[int, list[int]]:
-    """The photo ids of many records in one query, in the order they were attached."""
+    """The photo ids of many records that `viewer_id` may see (`shown_to`), in one
+    query, in the order they were attached."""
     ids = {i for i in record_ids if i is not None}
     out: dict[int, list[int]] = defaultdict(list)
     if not ids:
         return out
     rows = await session.execute(
         select(MediaAttachment.record_id, MediaAttachment.media_id)
-        .where(MediaAttachment.record_type == record_type, col(MediaAttachment.record_id).in_(ids))
+        .join(Media, col(Media.id) == col(MediaAttachment.media_id))
+        .where(
+            MediaAttachment.record_type == record_type,
+            col(MediaAttachment.record_id).in_(ids),
+            shown_to(viewer_id),
+        )
         .order_by(col(MediaAttachment.id))
     )
     for record_id, media_id in rows.all():
@@ -86,6 +113,8 @@ async def photo_ids_by_record(
 async def can_see_media(session: AsyncSession, caller: Caller, media: Media) -> bool:
     if media.uploader_id == caller.id:
         return True
+    if media.check_status != MediaCheckStatus.passed:
+        return False
     rows = await session.execute(
         select(MediaAttachment.record_type, MediaAttachment.record_id).where(
             MediaAttachment.media_id == media.id

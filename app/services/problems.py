@@ -53,7 +53,7 @@ from app.models.problem import (
     ProblemVerify,
 )
 from app.models.user import ADMIN_ROLES, Role, User
-from app.services import audit
+from app.services import audit, notifications
 from app.services.orgs import get_visible_org
 from app.services.photos import (
     attach_photos,
@@ -285,13 +285,14 @@ async def problems_public(
     problems: Sequence[Problem],
     *,
     district_after_days: int,
+    viewer_id: int | None,
     now: datetime | None = None,
 ) -> list[ProblemPublic]:
     now = now or utcnow()
     ids = [p.id for p in problems if p.id is not None]
-    before = await photo_ids_by_record(session, PROBLEM_RECORD, ids)
+    before = await photo_ids_by_record(session, PROBLEM_RECORD, ids, viewer_id=viewer_id)
     latest = await _latest_rectify_events(session, ids)
-    after = await photo_ids_by_record(session, EVENT_RECORD, latest.values())
+    after = await photo_ids_by_record(session, EVENT_RECORD, latest.values(), viewer_id=viewer_id)
     out = []
     for p in problems:
         assert p.id is not None
@@ -329,10 +330,11 @@ async def problem_detail(
     *,
     problem: Problem,
     district_after_days: int,
+    viewer_id: int | None,
     now: datetime | None = None,
 ) -> ProblemDetail:
     (public,) = await problems_public(
-        session, [problem], district_after_days=district_after_days, now=now
+        session, [problem], district_after_days=district_after_days, viewer_id=viewer_id, now=now
     )
     rows = await session.execute(
         select(ProblemEvent, User.name)
@@ -341,7 +343,9 @@ async def problem_detail(
         .order_by(col(ProblemEvent.id))
     )
     pairs = list(rows.all())
-    event_photos = await photo_ids_by_record(session, EVENT_RECORD, (e.id for e, _ in pairs))
+    event_photos = await photo_ids_by_record(
+        session, EVENT_RECORD, (e.id for e, _ in pairs), viewer_id=viewer_id
+    )
     history = []
     for event, actor_name in pairs:
         assert event.id is not None
@@ -467,6 +471,7 @@ async def create_problem(
     )
     await attach_photos(session, media=photos, record_type=PROBLEM_RECORD, record_id=problem.id)
     await session.flush()
+    await notifications.problem_filed(session, problem=problem, filer_id=caller.id)
     return problem
 
 
@@ -602,6 +607,9 @@ async def verify_problem(
             note=note,
             closed_at=now,
         )
+        await notifications.problem_verified(
+            session, problem=problem, closed=True, note=note, verifier_id=caller.id
+        )
         return problem
     if note is None:
         raise Unprocessable("note_required", "退回重新整改时请填写原因")
@@ -617,5 +625,8 @@ async def verify_problem(
         rectified_at=None,
         rectify_note=None,
         rectified_by_id=None,
+    )
+    await notifications.problem_verified(
+        session, problem=problem, closed=False, note=note, verifier_id=caller.id
     )
     return problem

@@ -88,9 +88,11 @@ async def report_in(
 
 
 async def reports_public(
-    session: AsyncSession, records: Sequence[ReportIn]
+    session: AsyncSession, records: Sequence[ReportIn], *, viewer_id: int | None
 ) -> list[ReportInPublic]:
-    photos = await photo_ids_by_record(session, REPORT_IN_RECORD, (r.id for r in records))
+    photos = await photo_ids_by_record(
+        session, REPORT_IN_RECORD, (r.id for r in records), viewer_id=viewer_id
+    )
     names = await user_names(session, (r.user_id for r in records))
     out = []
     for r in records:

@@ -39,7 +39,7 @@ from app.models.hours import (
 )
 from app.models.org import Org
 from app.models.user import ADMIN_ROLES, User
-from app.services import audit
+from app.services import audit, notifications
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -86,9 +86,11 @@ register_record_type(RECORD_TYPE, _can_see_entry)
 
 
 async def to_public(
-    session: AsyncSession, entries: Sequence[VolunteerHour]
+    session: AsyncSession, entries: Sequence[VolunteerHour], *, viewer_id: int | None
 ) -> list[VolunteerHourPublic]:
-    photos = await photo_ids_by_record(session, RECORD_TYPE, (e.id for e in entries))
+    photos = await photo_ids_by_record(
+        session, RECORD_TYPE, (e.id for e in entries), viewer_id=viewer_id
+    )
     names = await user_names(session, (e.user_id for e in entries))
     out = []
     for e in entries:
@@ -215,6 +217,7 @@ async def review_entry(
         reason=reason,
     )
     await session.refresh(entry)
+    await notifications.hours_reviewed(session, entry=entry)
     return entry
 
 

@@ -32,6 +32,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
 from app.core.timeutil import local, year_bounds
+from app.core.wechat import SCENE_COMMENT, WeChatGateway
 from app.models.hours import HourSource
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, User
@@ -50,7 +51,7 @@ from app.models.wish import (
     WishReview,
     WishStatus,
 )
-from app.services import audit, hours_ledger
+from app.services import audit, content_check, hours_ledger, notifications
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -171,7 +172,7 @@ async def to_public(
     session: AsyncSession, *, caller: Caller, cipher: PiiCipher, wishes: Sequence[Wish]
 ) -> list[WishPublic]:
     ids = [w.id for w in wishes if w.id is not None]
-    photos = await photo_ids_by_record(session, RECORD_TYPE, ids)
+    photos = await photo_ids_by_record(session, RECORD_TYPE, ids, viewer_id=caller.id)
     community_ids = {w.community_id for w in wishes}
     paths: dict[int, str] = dict(
         (
@@ -347,9 +348,16 @@ def _text(value: str | None) -> str | None:
 
 
 async def create_wish(
-    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, data: WishCreate
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    cipher: PiiCipher,
+    data: WishCreate,
+    checker: WeChatGateway | None,
 ) -> Wish:
-    """A community admin's wish is open at once; anyone else's waits for review."""
+    """A community admin's wish is open at once; anyone else's waits for review.
+
+    The text goes through WeChat's content check first (see `_check_wish_text`)."""
     community = await session.get(Org, data.community_id)
     district = await home_district(session, caller.user)
     if community is None or community.level != OrgLevel.community:
@@ -369,6 +377,9 @@ async def create_wish(
     )
     if not (title and description and name):
         raise Unprocessable("validation_error", "标题、内容和受助人姓名不能为空")
+    status, check_note = await _check_wish_text(
+        checker, caller=caller, title=title, description=description, status=status
+    )
     wish = Wish(
         title=title,
         description=description,
@@ -386,10 +397,47 @@ async def create_wish(
     await session.flush()
     assert wish.id is not None
     session.add(
-        WishEvent(wish_id=wish.id, action=WishAction.create, to_status=status, actor_id=caller.id)
+        WishEvent(
+            wish_id=wish.id,
+            action=WishAction.create,
+            to_status=status,
+            actor_id=caller.id,
+            note=check_note,
+        )
     )
     await session.flush()
     return wish
+
+
+async def _check_wish_text(
+    checker: WeChatGateway | None,
+    *,
+    caller: Caller,
+    title: str,
+    description: str,
+    status: WishStatus,
+) -> tuple[WishStatus, str | None]:
+    """WeChat's msg_sec_check of a new wish, checked when it is written: the writer has
+    the mini-program open then (WeChat checks only for users seen lately), and the text
+    never changes afterwards, so approval needs no second check. `risky` is 422
+    `content_rejected`; `review`, or a writer WeChat would not check, sends an admin's
+    wish to review instead of opening it (as articles go to their reviewers flagged),
+    with the reason in the history for the reviewer."""
+    verdict = await content_check.check_text(
+        checker,
+        author=caller.user,
+        title=title,
+        content=description,
+        refusal="心愿内容未通过微信内容安全检测，请修改后再提交",
+    )
+    if verdict == content_check.TextVerdict.passed:
+        return status, None
+    note = (
+        "微信内容安全检测建议人工复核"
+        if verdict == content_check.TextVerdict.review
+        else "未经微信内容安全检测，请人工复核"
+    )
+    return WishStatus.pending_review, note
 
 
 async def _require_admin_in_reach(session: AsyncSession, caller: Caller, wish: Wish) -> None:
@@ -478,6 +526,7 @@ async def claim_wish(
     )
     await session.flush()
     await session.refresh(wish)
+    await notifications.wish_claimed(session, wish=wish, claimant=caller.user)
     return wish
 
 
@@ -505,8 +554,16 @@ async def release_wish(session: AsyncSession, *, caller: Caller, wish: Wish) -> 
 
 
 async def fulfill_wish(
-    session: AsyncSession, *, caller: Caller, wish: Wish, data: WishFulfill
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    wish: Wish,
+    data: WishFulfill,
+    checker: WeChatGateway | None,
 ) -> Wish:
+    """The claimant reports the wish done. The note is read by the poster and the
+    admins: WeChat's content check refuses a risky one (422 `content_rejected`); one to
+    review goes on, since an admin reads it before confirming anyway."""
     _require_claimant(caller, wish)
     if wish.status != WishStatus.claimed:
         raise _wrong_state(wish.status, "提交完成")
@@ -516,6 +573,14 @@ async def fulfill_wish(
     if not data.photo_ids:
         raise Unprocessable("photo_required", "请至少上传一张完成照片")
     media = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+    await content_check.check_text(
+        checker,
+        author=caller.user,
+        title=wish.title,
+        content=note,
+        scene=SCENE_COMMENT,
+        refusal="完成情况说明未通过微信内容安全检测，请修改后再提交",
+    )
     wish = await _move(
         session,
         caller=caller,
@@ -530,6 +595,7 @@ async def fulfill_wish(
     )
     assert wish.id is not None
     await attach_photos(session, media=media, record_type=RECORD_TYPE, record_id=wish.id)
+    await notifications.wish_fulfilled(session, wish=wish, claimant=caller.user)
     return wish
 
 
@@ -569,6 +635,7 @@ async def confirm_wish(
         source=HourSource.wish,
         source_id=wish.id,
     )
+    await notifications.wish_confirmed(session, wish=wish, credit_minutes=credit_minutes)
     return wish
 
 

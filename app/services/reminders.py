@@ -1,0 +1,288 @@
+"""The scheduled scans: problems due soon, overdue and escalated; the monthly
+report-in reminder; the yearly wish-quota reminder; the idempotency-key purge.
+
+Each scan takes `now` (the scheduler's clock, or a test's) and runs in one
+transaction that first claims its period in `job_runs` (INSERT ... ON CONFLICT DO
+NOTHING on the unique job + period): a second scheduler or worker running the same
+scan at the same time waits for the first to commit, finds the row and does
+nothing; a scan that fails rolls its claim back with its messages, so the next
+run does it. Every message also carries a dedupe key, so even a scan of another
+period never tells anyone the same thing twice.
+
+The monthly and yearly reminders run every day and do their work on the first
+day on or after their configured date, so a day the scheduler was down is made
+up the next day.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from app.core.config import Settings
+from app.core.routing import purge_idempotency_records
+from app.core.timeutil import local, month_key
+from app.models.notification import JobRun, NotificationKind
+from app.models.org import Org, OrgLevel
+from app.models.problem import UNRESOLVED, EscalationLevel, Problem
+from app.models.task import ReportIn
+from app.models.user import User
+from app.services.notifications import (
+    Content,
+    OrgAdmins,
+    deadline_text,
+    dialect_insert,
+    notify,
+    problem_content,
+    quoted,
+    write_transaction,
+)
+from app.services.problems import escalation_condition, overdue_condition
+from app.services.wishes import kept_claimers
+from app.services.workdays import CalendarYearUnknown, add_working_days
+
+
+class ScanResult(BaseModel):
+    job: str
+    period: str
+    ran: bool
+    notified: int = 0
+
+
+async def _claim_period(session: AsyncSession, job: str, period: str, now: datetime) -> int | None:
+    """The id of our `job_runs` row, or None when this period's run is someone else's."""
+    claimed = await session.execute(
+        dialect_insert(session, JobRun)
+        .values(job=job, period=period, started_at=now, notified=0)
+        .on_conflict_do_nothing(index_elements=["job", "period"])
+        .returning(JobRun.id)
+    )
+    run_id: int | None = claimed.scalar_one_or_none()
+    return run_id
+
+
+async def _finish(session: AsyncSession, run_id: int, notified: int) -> None:
+    await session.execute(update(JobRun).where(col(JobRun.id) == run_id).values(notified=notified))
+
+
+# --- supervision: due soon, overdue, escalated ---------------------------------------
+
+
+def due_by(today: date, working_days: int) -> date:
+    """The last deadline that counts as "due soon" today."""
+    if working_days < 1:
+        return today
+    try:
+        return add_working_days(today, working_days)
+    except CalendarYearUnknown:
+        # No holiday schedule yet for next year: plain days are the safe side.
+        return today + timedelta(days=working_days)
+
+
+def _scan_content(
+    problem: Problem, kind: NotificationKind, title: str, body: str, status: str, now: datetime
+) -> Content:
+    note = f"整改期限{deadline_text(problem)}"
+    return problem_content(problem, kind, title, body, status, note, at=now)
+
+
+async def problem_scan(
+    *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> ScanResult:
+    """Daily. Problems due within PROBLEM_DUE_SOON_WORKING_DAYS: the admins answering
+    for the responsible org. Overdue: those admins, and the street's admins
+    (escalated to the street); overdue past PROBLEM_DISTRICT_ESCALATION_DAYS: the
+    district's admins too. Overdue and escalation are the same SQL conditions the
+    problem lists use, so the scan and the lists always agree."""
+    today = local(now).date()
+    job, period = "problem_scan", today.isoformat()
+    async with write_transaction(sessionmaker) as session:
+        run_id = await _claim_period(session, job, period, now)
+        if run_id is None:
+            return ScanResult(job=job, period=period, ran=False)
+        deadline_soon = due_by(today, settings.problem_due_soon_working_days)
+        due_soon = (
+            await session.execute(
+                select(Problem, Org.path)
+                .join(Org, col(Org.id) == col(Problem.org_id))
+                .where(
+                    col(Problem.status).in_(UNRESOLVED),
+                    col(Problem.deadline_at) > now,
+                    col(Problem.deadline) <= deadline_soon,
+                )
+                .order_by(col(Problem.id))
+            )
+        ).all()
+        overdue = (
+            await session.execute(
+                select(Problem, Org.path)
+                .join(Org, col(Org.id) == col(Problem.org_id))
+                .where(overdue_condition(now))
+                .order_by(col(Problem.id))
+            )
+        ).all()
+        to_district = set(
+            (
+                await session.execute(
+                    select(Problem.id).where(
+                        escalation_condition(
+                            EscalationLevel.district, now, settings.problem_district_escalation_days
+                        )
+                    )
+                )
+            ).scalars()
+        )
+        admins = await OrgAdmins.load(session, [path for _, path in (*due_soon, *overdue)])
+        notified = 0
+        for problem, path in due_soon:
+            notified += await notify(
+                session,
+                user_ids=admins.responsible(path),
+                dedupe_key=f"problem:{problem.id}:due_soon",
+                content=_scan_content(
+                    problem,
+                    NotificationKind.problem_due_soon,
+                    "督办问题即将到期",
+                    f"督办问题{quoted(problem.description)}即将到期，请尽快整改",
+                    "即将到期",
+                    now,
+                ),
+            )
+        for problem, path in overdue:
+            responsible = admins.responsible(path)
+            notified += await notify(
+                session,
+                user_ids=responsible,
+                dedupe_key=f"problem:{problem.id}:overdue",
+                content=_scan_content(
+                    problem,
+                    NotificationKind.problem_overdue,
+                    "督办问题已逾期",
+                    f"督办问题{quoted(problem.description)}已超过整改期限，已升级督办",
+                    "已逾期",
+                    now,
+                ),
+            )
+            levels = [(OrgLevel.street, "街道")]
+            if problem.id in to_district:
+                levels.append((OrgLevel.district, "区"))
+            for level, name in levels:
+                notified += await notify(
+                    session,
+                    user_ids=admins.at_level(path, level),
+                    exclude=responsible,
+                    dedupe_key=f"problem:{problem.id}:escalated:{level.value}",
+                    content=_scan_content(
+                        problem,
+                        NotificationKind.problem_escalated,
+                        "督办问题逾期升级",
+                        f"督办问题{quoted(problem.description)}逾期未整改，已升级至{name}督办",
+                        "升级督办",
+                        now,
+                    ),
+                )
+        await _finish(session, run_id, notified)
+    return ScanResult(job=job, period=period, ran=True, notified=notified)
+
+
+# --- the monthly report-in and the yearly wish quota -------------------------------------
+
+
+async def report_in_reminders(
+    *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> ScanResult:
+    """From REPORT_IN_REMINDER_DAY on, once a month: party members with a home
+    community (where they report) who have not reported in this Shanghai month."""
+    t = local(now)
+    job, month = "report_in_reminders", month_key(now)
+    if t.day < settings.report_in_reminder_day:
+        return ScanResult(job=job, period=month, ran=False)
+    async with write_transaction(sessionmaker) as session:
+        run_id = await _claim_period(session, job, month, now)
+        if run_id is None:
+            return ScanResult(job=job, period=month, ran=False)
+        owing = (
+            await session.execute(
+                select(User.id)
+                .where(
+                    col(User.is_party_member).is_(True),
+                    col(User.community_id).is_not(None),
+                    col(User.id).not_in(select(ReportIn.user_id).where(ReportIn.month == month)),
+                )
+                .order_by(col(User.id))
+            )
+        ).scalars()
+        notified = await notify(
+            session,
+            user_ids=list(owing),
+            dedupe_key=f"report_in:{month}",
+            content=Content(
+                kind=NotificationKind.report_in_reminder,
+                title="本月报到提醒",
+                body=f"你{t.year}年{t.month}月还没有到社区报到，请在月底前完成报到",
+                subject="到社区报到",
+                status="待报到",
+                note=f"请于{t.month}月底前报到",
+                at=now,
+                target_type="report_in",
+            ),
+        )
+        await _finish(session, run_id, notified)
+    return ScanResult(job=job, period=month, ran=True, notified=notified)
+
+
+async def wish_quota_reminders(
+    *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> ScanResult:
+    """From the configured date in Q4 on, once a year: party members (with a home
+    community or unit) who have not kept a wish claim this Shanghai year, counted as
+    GET /stats/wish-quota counts them."""
+    t = local(now)
+    job, year = "wish_quota_reminders", str(t.year)
+    start = (settings.wish_quota_reminder_month, settings.wish_quota_reminder_day)
+    if (t.month, t.day) < start:
+        return ScanResult(job=job, period=year, ran=False)
+    async with write_transaction(sessionmaker) as session:
+        run_id = await _claim_period(session, job, year, now)
+        if run_id is None:
+            return ScanResult(job=job, period=year, ran=False)
+        owing = (
+            await session.execute(
+                select(User.id)
+                .where(
+                    col(User.is_party_member).is_(True),
+                    or_(col(User.community_id).is_not(None), col(User.unit_id).is_not(None)),
+                    col(User.id).not_in(kept_claimers(t.year)),
+                )
+                .order_by(col(User.id))
+            )
+        ).scalars()
+        notified = await notify(
+            session,
+            user_ids=list(owing),
+            dedupe_key=f"wish_quota:{year}",
+            content=Content(
+                kind=NotificationKind.wish_quota_reminder,
+                title="微心愿认领提醒",
+                body=f"{t.year}年你还没有认领微心愿，每名党员每年至少认领一个，快去看看吧",
+                subject="认领微心愿",
+                status="待认领",
+                note=f"{t.year}年底前至少认领一个",
+                at=now,
+                target_type="wish",
+            ),
+        )
+        await _finish(session, run_id, notified)
+    return ScanResult(job=job, period=year, ran=True, notified=notified)
+
+
+async def purge_idempotency(
+    *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> int:
+    """Daily: Idempotency-Key records older than IDEMPOTENCY_TTL_H."""
+    async with write_transaction(sessionmaker) as session:
+        return await purge_idempotency_records(session, settings)
