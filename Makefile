@@ -6,13 +6,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Seconds requests in flight get to finish after SIGTERM (Ctrl-C) before they are cut.
+SHUTDOWN_DRAIN_SECONDS ?= 20
 
 # The embedded default: SQLite and media under ./var, the WeChat stub mounted in
 # the app so the demo people can log in (refused when APP_ENV=prod).
 DEV_ENV := APP_ENV=dev WECHAT_DEV_STUB=true WECHAT_APPID=demo-appid WECHAT_SECRET=demo-secret \
 	WECHAT_API_BASE=http://$(HOST):$(PORT)/dev/wechat/
 
-.PHONY: run test lint openapi migrate clean
+.PHONY: run test lint openapi migrate clean browser echarts
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -30,7 +32,8 @@ run: $(BIN)/.installed
 	@echo "  Log in with POST /api/v1/auth/wechat-login {\"code\": \"demo-district-admin\"}"
 	@echo "  (other demo codes: demo-street-admin, demo-community-admin, demo-member, demo-inspector)"
 	@echo ""
-	$(DEV_ENV) $(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
+	$(DEV_ENV) $(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) \
+		--no-access-log --timeout-graceful-shutdown $(SHUTDOWN_DRAIN_SECONDS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check app tests benchmarks alembic/env.py
@@ -40,8 +43,36 @@ lint: $(BIN)/.installed
 # SQLite always; PostgreSQL too where TEST_POSTGRES_URL (default the local server)
 # answers, else those tests are reported as skipped with the reason. One worker per
 # core: each creates its own databases, so they never collide.
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -q -rs -n auto
+
+# The dashboard page's test drives Debian's Chromium (a browser download by a test
+# tool is impossible here). Installed when missing and we may (root with apt-get);
+# otherwise, or if that fails, the test is skipped with the reason.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the dashboard page test"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium; } >/dev/null 2>&1 \
+			|| echo "  chromium could not be installed: the browser test will be skipped"; \
+	fi
+
+# Apache ECharts for the dashboard page is committed (app/static/vendor/echarts), so
+# `make run` and `make test` never need npm. `make echarts` fetches the version its
+# package.json pins again; `make echarts ECHARTS_VERSION=x.y.z` moves to another.
+ECHARTS_DIR := app/static/vendor/echarts
+ECHARTS_VERSION ?= $(shell sed -n 's/.*"echarts": "\([^"]*\)".*/\1/p' $(ECHARTS_DIR)/package.json)
+
+echarts:
+	@command -v npm >/dev/null || { echo "make echarts needs npm (Node.js)"; exit 1; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp $(ECHARTS_DIR)/package*.json "$$tmp"/ && \
+	npm install --prefix "$$tmp" --save-exact --ignore-scripts --no-audit --no-fund \
+		--omit-lockfile-registry-resolved "echarts@$(ECHARTS_VERSION)" && \
+	pkg="$$tmp/node_modules/echarts" && \
+	cp "$$pkg/dist/echarts.min.js" "$$pkg/LICENSE" "$$pkg/NOTICE" "$$pkg/licenses/LICENSE-d3" \
+		"$$tmp/package.json" "$$tmp/package-lock.json" $(ECHARTS_DIR)/ && \
+	echo "ECharts $$(sed -n 's/.*"version": "\([^"]*\)".*/\1/p' "$$pkg/package.json") is in $(ECHARTS_DIR)"
 
 openapi: $(BIN)/.installed
 	$(BIN)/python -m app.cli openapi

@@ -13,10 +13,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from app.core.accesslog import AccessLogMiddleware
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.http import install_http_headers
+from app.core.jobs import Jobs
 from app.core.metrics import install_metrics
 from app.core.ratelimit import RateLimiter
 from app.core.security import PiiCipher
@@ -55,16 +57,33 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
+# Libraries whose DEBUG records carry personal data or secrets: aiosqlite logs every
+# statement with its parameters, urllib3 (under wechatpy) every WeChat URL with the
+# app secret, access token and login code. They stay at WARNING, as SQLAlchemy keeps
+# itself, so a root logger at DEBUG shows ours; naming one in a logging config still
+# turns it on.
+CHATTY_LIBRARIES = ("aiosqlite", "urllib3")
+
+
+def _quiet_chatty_libraries() -> None:
+    for name in CHATTY_LIBRARIES:
+        library = logging.getLogger(name)
+        if library.level == logging.NOTSET:
+            library.setLevel(logging.WARNING)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+    _quiet_chatty_libraries()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with app.state.jobs.running():
+            yield
         await app.state.engine.dispose()
 
     app = FastAPI(
@@ -82,10 +101,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.wechat = WeChatGateway(settings)
     app.state.storage = create_storage(settings)
     app.state.ratelimiter = RateLimiter(settings)
+    # The job queue; every session of the app's sessionmaker hands its notifications to it.
+    app.state.jobs = Jobs(
+        settings,
+        sessionmaker=app.state.sessionmaker,
+        wechat=app.state.wechat,
+        storage=app.state.storage,
+    )
 
     install_error_handlers(app)
     install_http_headers(app, settings)
     install_metrics(app)
+    # Outermost, so it sees every answer, the error handlers' included.
+    app.add_middleware(AccessLogMiddleware)
     app.include_router(health.router)
     for module in (
         auth,

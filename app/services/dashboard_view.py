@@ -1,0 +1,528 @@
+"""The dashboard as a page for a secretary's PC browser (GET /dashboard/view).
+
+A PC browser has no WeChat login, so an admin asks the API for a link
+(POST /dashboard/view-links): a JWT of its own audience naming the admin and the
+org, valid VIEW_LINK_TTL_S. The audience keeps the two kinds of token apart: a link
+is no access token (user_id_from_token wants another audience) and an access token
+opens no page. Like access tokens, a link carries no roles: every load reads the
+admin's grants again, so a revoked role closes the page at the next refresh.
+
+A link opens its org and everything below it: the page links to each child's own
+page (same token), never above the org the link was made for.
+
+The numbers are those of app/services/dashboard (GET /dashboard and
+GET /dashboard/children, called here as they are); this module only lays them out:
+which figure goes where, under which Chinese label, how it is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import jwt
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.config import Settings
+from app.core.db import utcnow
+from app.core.errors import Forbidden, NotFound, Unauthorized
+from app.core.scope import Caller, is_within, load_caller
+from app.core.security import JWT_ALGORITHM
+from app.core.timeutil import local, month_key
+from app.models.dashboard import (
+    Dashboard,
+    DashboardMetrics,
+    DashboardRanking,
+    DashboardSort,
+    SortOrder,
+)
+from app.models.org import Org, OrgLevel
+from app.models.user import User
+from app.services import audit
+from app.services import dashboard as dashboard_service
+
+VIEW_AUDIENCE = "chuangwen:dashboard-view"
+# Long enough to open the link and look around, short enough that a link pasted
+# into a chat group or left in a browser history is soon worth nothing.
+VIEW_LINK_TTL_S = 600
+
+
+# --- the link ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ViewGrant:
+    user_id: int
+    org_id: int
+    expires_at: datetime
+
+
+def issue_view_token(
+    settings: Settings, *, user_id: int, org_id: int, now: datetime | None = None
+) -> tuple[str, datetime]:
+    """The signed token of a view link and the moment it stops working."""
+    now = now or datetime.now(UTC)
+    expires_at = now + timedelta(seconds=VIEW_LINK_TTL_S)
+    claims = {
+        "sub": str(user_id),
+        "org": org_id,
+        "aud": VIEW_AUDIENCE,
+        "iat": now,
+        "exp": expires_at,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM), expires_at
+
+
+_INVALID = "链接无效，请在小程序中重新生成工作台链接"
+
+
+def read_view_token(settings: Settings, token: str | None) -> ViewGrant:
+    if not token:
+        raise Unauthorized("not_authenticated", _INVALID, title="缺少链接凭证")
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[JWT_ALGORITHM],
+            audience=VIEW_AUDIENCE,
+            options={"require": ["exp", "sub", "aud", "org"]},
+        )
+        grant = ViewGrant(
+            user_id=int(claims["sub"]),
+            org_id=int(claims["org"]),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized(
+            "view_link_expired",
+            f"链接已过期（有效期 {VIEW_LINK_TTL_S // 60} 分钟），请在小程序中重新生成",
+            title="链接已过期",
+        ) from None
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        raise Unauthorized("not_authenticated", _INVALID, title="链接无效") from None
+    if grant.user_id <= 0 or grant.org_id <= 0:
+        raise Unauthorized("not_authenticated", _INVALID, title="链接无效")
+    return grant
+
+
+async def _org_in_reach(session: AsyncSession, caller: Caller, org_id: int) -> Org:
+    # The rule of GET /dashboard: an org outside reach is missing.
+    org = await session.get(Org, org_id)
+    if org is None or not caller.reaches(org):
+        raise NotFound()
+    return org
+
+
+async def create_link(
+    session: AsyncSession, *, settings: Settings, caller: Caller, org_id: int
+) -> tuple[str, datetime]:
+    """A link for an org the admin may see the dashboard of. Whoever holds it sees
+    the page until it expires, so its making goes into the audit log."""
+    await _org_in_reach(session, caller, org_id)
+    token, expires_at = issue_view_token(settings, user_id=caller.id, org_id=org_id)
+    await audit.record(
+        session,
+        caller=caller,
+        action="dashboard_view_link.create",
+        target_type="org",
+        target_id=org_id,
+        org_id=org_id,
+        expires_at=expires_at.isoformat(),
+    )
+    return token, expires_at
+
+
+async def _viewer(session: AsyncSession, grant: ViewGrant) -> Caller:
+    """The admin named by the link, with the roles they hold now."""
+    user = await session.get(User, grant.user_id)
+    if user is None:
+        raise Unauthorized("not_authenticated", _INVALID, title="链接无效")
+    caller = await load_caller(session, user)
+    if not caller.is_admin:
+        raise Forbidden("forbidden", "只有管理员可以查看工作台")
+    return caller
+
+
+# --- how figures are written ---------------------------------------------------------
+
+Kind = Literal["count", "rate", "minutes"]
+
+
+def _one_decimal(value: Decimal) -> Decimal:
+    # Half up, as people round (and as the charts' toFixed does): 2.25 h is 2.3 h.
+    return value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def format_value(kind: Kind, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if kind == "rate":
+        return f"{_one_decimal(Decimal(str(value)) * 100)}%"
+    if kind == "minutes":
+        return f"{_one_decimal(Decimal(int(value)) / 60):,}"
+    return f"{int(value):,}"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    kind: Kind = "count"
+    # In the children's table, where no panel title says what "待认领" is about.
+    column: str | None = None
+
+    @property
+    def unit(self) -> str:
+        return {"count": "", "rate": "", "minutes": "小时"}[self.kind]
+
+
+_METRICS = [
+    Metric("members", "花名册人数"),
+    Metric("party_members", "党员"),
+    Metric("party_members_reported", "本月已报到党员"),
+    Metric("report_in_rate", "报到率", "rate"),
+    Metric("report_ins", "本月报到次数"),
+    Metric("check_ins", "本月签到"),
+    Metric("approved_volunteer_minutes", "本月志愿时长", "minutes"),
+    Metric("wishes_pending_review", "待审核"),
+    Metric("wishes_open", "待认领", column="心愿待认领"),
+    Metric("wishes_claimed", "已认领"),
+    Metric("wishes_fulfilled", "已完成待确认"),
+    Metric("wishes_confirmed", "已确认"),
+    Metric("wishes_rejected", "已驳回"),
+    Metric("wishes_cancelled", "已取消"),
+    Metric("wishes_overdue", "逾期未完成", column="心愿逾期"),
+    Metric("wish_quota_claimed", "今年已认领心愿的党员"),
+    Metric("wish_quota_owing", "今年尚未认领的党员", column="未认领心愿党员"),
+    Metric("problems_open", "待整改", column="问题待整改"),
+    Metric("problems_rectified", "已整改待复核"),
+    Metric("problems_closed", "已销号"),
+    Metric("problems_overdue", "逾期", column="问题逾期"),
+    Metric("problems_escalated_street", "已升级到街道"),
+    Metric("problems_escalated_district", "已升级到区"),
+    Metric("problems_found", "本月发现"),
+    Metric("problems_found_closed", "本月发现已销号"),
+    Metric("rectification_rate", "本月整改率", "rate"),
+    Metric("articles_submitted", "本月投稿"),
+    Metric("articles_published", "本月用稿"),
+]
+METRICS = {m.key: m for m in _METRICS}
+
+# Where each figure stands: the strip of key figures on top, then the panels. Every
+# metric of DashboardMetrics appears exactly once (a test holds this).
+HEADLINE = [
+    "members",
+    "party_members",
+    "report_in_rate",
+    "check_ins",
+    "approved_volunteer_minutes",
+    "rectification_rate",
+    "articles_submitted",
+    "articles_published",
+]
+PANELS: list[tuple[str, str | None, list[str]]] = [
+    ("党员报到（本月）", "report", ["party_members_reported", "report_ins"]),
+    (
+        "微心愿（当前状态）",
+        "wishes",
+        [
+            "wishes_pending_review",
+            "wishes_open",
+            "wishes_claimed",
+            "wishes_fulfilled",
+            "wishes_confirmed",
+            "wishes_rejected",
+            "wishes_cancelled",
+            "wishes_overdue",
+            "wish_quota_claimed",
+            "wish_quota_owing",
+        ],
+    ),
+    (
+        "问题督办",
+        "problems",
+        [
+            "problems_open",
+            "problems_rectified",
+            "problems_closed",
+            "problems_overdue",
+            "problems_escalated_street",
+            "problems_escalated_district",
+            "problems_found",
+            "problems_found_closed",
+        ],
+    ),
+]
+WISH_STATES = [
+    "wishes_pending_review",
+    "wishes_open",
+    "wishes_claimed",
+    "wishes_fulfilled",
+    "wishes_confirmed",
+    "wishes_rejected",
+    "wishes_cancelled",
+]
+PROBLEM_BARS = [
+    "problems_open",
+    "problems_rectified",
+    "problems_closed",
+    "problems_overdue",
+    "problems_escalated_street",
+    "problems_escalated_district",
+]
+# The children's table: what a street or district compares its communities by.
+TABLE_COLUMNS = [
+    "members",
+    "party_members",
+    "report_in_rate",
+    "check_ins",
+    "approved_volunteer_minutes",
+    "wishes_open",
+    "wishes_overdue",
+    "wish_quota_owing",
+    "problems_open",
+    "problems_overdue",
+    "rectification_rate",
+    "articles_submitted",
+    "articles_published",
+]
+LEVEL_NAMES = {
+    OrgLevel.district: "区",
+    OrgLevel.street: "街道",
+    OrgLevel.community: "社区",
+    OrgLevel.unit: "单位",
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    metric: Metric
+    value: float | None
+
+    @property
+    def text(self) -> str:
+        return format_value(self.metric.kind, self.value)
+
+    @property
+    def data_value(self) -> str:
+        """The API's own value, for machines reading the page (and its test)."""
+        return "" if self.value is None else str(self.value)
+
+
+def _figure(metrics: DashboardMetrics, key: str) -> Figure:
+    value: float | None = getattr(metrics, key)
+    return Figure(METRICS[key], value)
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    chart: str | None
+    figures: list[Figure]
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    href: str | None  # None: the current page or out of range, shown without a link
+
+
+@dataclass(frozen=True)
+class Header:
+    metric: Metric
+    href: str
+    sorted: SortOrder | None
+
+    @property
+    def label(self) -> str:
+        return self.metric.column or self.metric.label
+
+
+@dataclass(frozen=True)
+class Row:
+    rank: int
+    org_id: int
+    org_name: str
+    href: str
+    cells: list[Figure]
+
+
+@dataclass
+class DashboardPage:
+    dashboard: Dashboard
+    ranking: DashboardRanking
+    level_name: str
+    as_of_text: str
+    expires_text: str
+    headline: list[Figure]
+    panels: list[Panel]
+    breadcrumbs: list[Link]
+    months: list[Link]
+    sort_label: str
+    headers: list[Header]
+    rows: list[Row]
+    charts: dict[str, Any] = field(default_factory=dict)
+
+
+def _months_around(month: str, now: datetime) -> tuple[str | None, str | None]:
+    year, mon = (int(x) for x in month.split("-"))
+    prev = f"{year - (mon == 1)}-{(mon - 2) % 12 + 1:02d}"
+    following = f"{year + (mon == 12)}-{mon % 12 + 1:02d}"
+    return (
+        prev if prev >= "2000-01" else None,
+        following if following <= month_key(now) else None,
+    )
+
+
+def _chart_data(d: Dashboard, ranking: DashboardRanking) -> dict[str, Any]:
+    def series(keys: list[str]) -> list[dict[str, Any]]:
+        return [{"key": k, "name": METRICS[k].label, "value": getattr(d, k)} for k in keys]
+
+    metric = METRICS[ranking.sort.value]
+    return {
+        "report": [
+            {"key": "party_members_reported", "name": "已报到", "value": d.party_members_reported},
+            {
+                "key": "party_members_not_reported",
+                "name": "未报到",
+                "value": d.party_members - d.party_members_reported,
+            },
+        ],
+        "wishes": series(WISH_STATES),
+        "problems": series(PROBLEM_BARS),
+        "ranking": {
+            "key": metric.key,
+            "name": metric.label,
+            "kind": metric.kind,
+            "orgs": [item.org_name for item in ranking.items],
+            "values": [getattr(item, metric.key) for item in ranking.items],
+        },
+    }
+
+
+def lay_out(
+    d: Dashboard,
+    ranking: DashboardRanking,
+    *,
+    breadcrumbs: list[Org],
+    expires_at: datetime,
+    href: Callable[..., str],
+    now: datetime,
+) -> DashboardPage:
+    """Everything the template shows, worked out here so the template stays plain.
+
+    `href(**changes)` is the link to this page with some parameters changed.
+    """
+    prev, following = _months_around(d.month, now)
+    current = month_key(now)
+    headers = []
+    for key in TABLE_COLUMNS:
+        is_sorted = ranking.sort.value == key
+        flip = SortOrder.asc if ranking.order == SortOrder.desc else SortOrder.desc
+        headers.append(
+            Header(
+                metric=METRICS[key],
+                href=href(sort=key, order=(flip if is_sorted else SortOrder.desc).value),
+                sorted=ranking.order if is_sorted else None,
+            )
+        )
+    return DashboardPage(
+        dashboard=d,
+        ranking=ranking,
+        level_name=LEVEL_NAMES[d.org_level],
+        as_of_text=local(d.as_of).strftime("%Y-%m-%d %H:%M"),
+        expires_text=local(expires_at).strftime("%H:%M"),
+        headline=[_figure(d, k) for k in HEADLINE],
+        panels=[Panel(t, c, [_figure(d, k) for k in keys]) for t, c, keys in PANELS],
+        breadcrumbs=[
+            Link(o.name, None if o.id == d.org_id else href(org_id=o.id)) for o in breadcrumbs
+        ],
+        months=[
+            Link("‹ 上月", href(month=prev) if prev else None),
+            Link("本月", None if d.month == current else href(month=current)),
+            Link("下月 ›", href(month=following) if following else None),
+        ],
+        sort_label=METRICS[ranking.sort.value].column or METRICS[ranking.sort.value].label,
+        headers=headers,
+        rows=[
+            Row(
+                rank=item.rank,
+                org_id=item.org_id,
+                org_name=item.org_name,
+                href=href(org_id=item.org_id),
+                cells=[_figure(item, k) for k in TABLE_COLUMNS],
+            )
+            for item in ranking.items
+        ],
+        charts=_chart_data(d, ranking),
+    )
+
+
+async def _breadcrumbs(session: AsyncSession, root: Org, shown: Org) -> list[Org]:
+    """The orgs from the link's org down to the one shown, both included."""
+    ids = [int(x) for x in shown.path.strip("/").split("/")]
+    orgs = (await session.execute(select(Org).where(col(Org.id).in_(ids)))).scalars()
+    return sorted((o for o in orgs if is_within(o.path, root.path)), key=lambda o: len(o.path))
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    token: str | None,
+    org_id: int | None,
+    month: str | None,
+    sort: DashboardSort,
+    order: SortOrder,
+    now: datetime | None = None,
+) -> DashboardPage:
+    """The page a link opens, after checking the link and the roles held now."""
+    grant = read_view_token(settings, token)
+    caller = await _viewer(session, grant)
+    root = await _org_in_reach(session, caller, grant.org_id)
+    shown = root if org_id in (None, root.id) else await _org_in_reach(session, caller, org_id)
+    if not is_within(shown.path, root.path):
+        raise NotFound()
+    assert shown.id is not None
+    now = now or utcnow()
+    month = month or month_key(now)
+    days = settings.problem_district_escalation_days
+    d = await dashboard_service.dashboard(
+        session, caller=caller, org_id=shown.id, month=month, district_after_days=days, now=now
+    )
+    ranking = await dashboard_service.ranking(
+        session,
+        caller=caller,
+        org_id=shown.id,
+        month=month,
+        sort=sort,
+        order=order,
+        district_after_days=days,
+        now=now,
+    )
+    params: dict[str, Any] = {
+        "token": token,
+        "org_id": shown.id,
+        "month": month,
+        "sort": sort.value,
+        "order": order.value,
+    }
+
+    def href(**changes: Any) -> str:
+        return "?" + urlencode({**params, **changes})
+
+    return lay_out(
+        d,
+        ranking,
+        breadcrumbs=await _breadcrumbs(session, root, shown),
+        expires_at=grant.expires_at,
+        href=href,
+        now=now,
+    )
