@@ -44,6 +44,16 @@ async def get_visible_article(
 VisibleArticle = Annotated[Article, Depends(get_visible_article)]
 
 
+async def get_article_for_person(
+    article_id: IdPath, session: SessionDep, caller: CurrentCaller
+) -> Article:
+    # Writes are a person's: an API key is 401 here before any record is looked up.
+    return await service.get_visible_article(session, caller=caller, article_id=article_id)
+
+
+PersonsArticle = Annotated[Article, Depends(get_article_for_person)]
+
+
 @router.post("/articles", status_code=201, response_model=ArticlePublic)
 async def create_article(
     data: ArticleCreate, session: SessionDep, caller: CurrentCaller
@@ -91,7 +101,7 @@ async def get_article(
 
 @router.patch("/articles/{article_id}", response_model=ArticlePublic)
 async def update_article(
-    article: VisibleArticle, data: ArticleUpdate, session: SessionDep, caller: CurrentCaller
+    article: PersonsArticle, data: ArticleUpdate, session: SessionDep, caller: CurrentCaller
 ) -> ArticlePublic:
     """作者修改草稿或被退回的稿件。"""
     article = await service.update_article(session, caller=caller, article=article, data=data)
@@ -100,7 +110,7 @@ async def update_article(
 
 @router.post("/articles/{article_id}/submit", response_model=ArticlePublic)
 async def submit_article(
-    article: VisibleArticle,
+    article: PersonsArticle,
     session: SessionDep,
     caller: CurrentCaller,
     settings: SettingsDep,
@@ -120,7 +130,7 @@ async def submit_article(
 
 @router.post("/articles/{article_id}/review", response_model=ArticlePublic)
 async def review_article(
-    article: VisibleArticle, data: ArticleReview, session: SessionDep, caller: CurrentCaller
+    article: PersonsArticle, data: ArticleReview, session: SessionDep, caller: CurrentCaller
 ) -> ArticlePublic:
     """当前审核层级（`review_org_id`）的管理员审核：通过则报上一级，最高一级通过即发布；
     退回须填写意见。上级不能越级审核（403 `not_your_review_level`）。"""
