@@ -20,13 +20,13 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from python_multipart.multipart import parse_options_header
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import sqlite_write_transaction, utcnow
+from app.core.db import sqlite_write_transaction, table_of, utcnow
 from app.core.errors import AppError, Unprocessable
 from app.core.security import bearer_token, user_id_from_token
 from app.models.idempotency import IdempotencyRecord
@@ -37,10 +37,24 @@ MAX_KEY_LENGTH = 200
 REPLAY_HEADER = "Idempotent-Replayed"
 
 
+_UNREAD = object()
+
+
+def token_user_id(request: Request, settings: Settings) -> int | None:
+    """The user named by the request's bearer token (None: no token or an invalid one),
+    verified once per request however many parts ask."""
+    user_id = getattr(request.state, "token_user_id", _UNREAD)
+    if user_id is _UNREAD:
+        token = bearer_token(request.headers.get("authorization"))
+        user_id = user_id_from_token(settings, token) if token else None
+        request.state.token_user_id = user_id
+    assert user_id is None or isinstance(user_id, int)
+    return user_id
+
+
 def _principal(request: Request, settings: Settings) -> str | None:
-    token = bearer_token(request.headers.get("authorization"))
-    if token:
-        user_id = user_id_from_token(settings, token)
+    if bearer_token(request.headers.get("authorization")):
+        user_id = token_user_id(request, settings)
         return f"user:{user_id}" if user_id else None
     api_key = request.headers.get("x-api-key")
     if api_key:
@@ -79,17 +93,17 @@ def _stored_body(request: Request, body: bytes) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
+# Every creating POST runs these: Core statements on the table, built once.
+_RECORDS = table_of(IdempotencyRecord)
+_STORED_QUERY = select(
+    _RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.response_body
+).where(_RECORDS.c.principal == bindparam("principal"), _RECORDS.c.key == bindparam("key"))
+_INSERT_RECORD = insert(_RECORDS)
+
+
 async def _stored(session: AsyncSession, principal: str, key: str) -> _Stored | None:
     # Plain values, not an ORM object: the session is rolled back right after.
-    row = (
-        await session.execute(
-            select(
-                IdempotencyRecord.request_hash,
-                IdempotencyRecord.status_code,
-                IdempotencyRecord.response_body,
-            ).where(IdempotencyRecord.principal == principal, IdempotencyRecord.key == key)
-        )
-    ).first()
+    row = (await session.execute(_STORED_QUERY, {"principal": principal, "key": key})).first()
     return _Stored(*row) if row else None
 
 
@@ -178,14 +192,17 @@ async def _run_idempotent(
         response = await original(request)
         if response.status_code < 400:
             if hasattr(response, "body"):
-                session.add(
-                    IdempotencyRecord(
-                        principal=principal,
-                        key=key,
-                        request_hash=request_hash,
-                        status_code=response.status_code,
-                        response_body=_stored_body(request, bytes(response.body)),
-                    )
+                # A plain INSERT: no ORM flush, no id to read back.
+                await session.execute(
+                    _INSERT_RECORD,
+                    {
+                        "principal": principal,
+                        "key": key,
+                        "request_hash": request_hash,
+                        "status_code": response.status_code,
+                        "response_body": _stored_body(request, bytes(response.body)),
+                        "created_at": utcnow(),
+                    },
                 )
             await session.commit()
             return response

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, false, or_
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, bindparam, false, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.models.org import Org, OrgLevel
@@ -84,6 +85,9 @@ class Caller:
     user: User
     grants: list[Grant] = field(default_factory=list)
     api_key_scopes: frozenset[str] | None = None
+    # (community id, its path) of the home community as read with the roles, so that
+    # "which tasks are for me" needs no query of its own; None when not read.
+    home: tuple[int, str] | None = None
 
     @property
     def is_api_key(self) -> bool:
@@ -122,6 +126,52 @@ def in_reach(org_id_column: SQLColumnExpression[Any], paths: list[str]) -> Colum
     if not paths:
         return false()
     return org_id_column.in_(select(Org.id).where(org_ids_in(paths)))
+
+
+_HOME = aliased(Org)
+# Built once: this runs on every authenticated request.
+_CALLER_QUERY: Select[*tuple[Any, ...]] = (
+    sa_select(
+        User,
+        col(RoleGrant.id).label("grant_id"),
+        col(RoleGrant.role),
+        col(RoleGrant.org_id),
+        col(Org.path).label("org_path"),
+        col(Org.level),
+        col(_HOME.path).label("home_path"),
+    )
+    .outerjoin(RoleGrant, col(RoleGrant.user_id) == col(User.id))
+    .outerjoin(Org, col(Org.id) == col(RoleGrant.org_id))
+    .outerjoin(_HOME, col(_HOME.id) == col(User.community_id))
+    .where(col(User.id) == bindparam("user_id"))
+    .order_by(col(RoleGrant.id))
+)
+
+
+async def load_caller_by_id(session: AsyncSession, user_id: int) -> Caller | None:
+    """The person with their roles and home community, in one round trip. None when
+    no such user exists."""
+    rows = (await session.execute(_CALLER_QUERY, {"user_id": user_id})).all()
+    if not rows:
+        return None
+    user = rows[0][0]
+    grants = [
+        Grant(
+            id=r.grant_id,
+            role=Role(r.role),
+            org_id=r.org_id,
+            org_path=r.org_path,
+            org_level=OrgLevel(r.level),
+        )
+        for r in rows
+        if r.grant_id is not None
+    ]
+    home_path = rows[0].home_path
+    return Caller(
+        user=user,
+        grants=grants,
+        home=(user.community_id, home_path) if user.community_id and home_path else None,
+    )
 
 
 async def load_caller(session: AsyncSession, user: User) -> Caller:

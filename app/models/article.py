@@ -55,6 +55,9 @@ class Article(SQLModel, table=True):
         Index("ix_articles_review_org_id", "review_org_id"),
         Index("ix_articles_first_submitted_at", "first_submitted_at"),
         Index("ix_articles_published_at", "published_at"),
+        # Dashboards: an org's articles submitted and published in a month.
+        Index("ix_articles_org_first_submitted_at", "org_id", "first_submitted_at"),
+        Index("ix_articles_org_published_at", "org_id", "published_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

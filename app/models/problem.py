@@ -124,6 +124,8 @@ class Problem(SQLModel, table=True):
         # Overdue and escalation filters: unresolved problems by deadline.
         Index("ix_problems_status_deadline_at", "status", "deadline_at"),
         Index("ix_problems_created_at", "created_at"),
+        # Dashboards: the problems an org found in a month.
+        Index("ix_problems_org_created_at", "org_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

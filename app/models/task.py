@@ -9,16 +9,20 @@ from pydantic import Field as PydanticField
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    Connection,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import Mapper
+from sqlmodel import Field, SQLModel, col, select
 
 from app.core.db import UTCDateTime
 from app.models.common import StrictInput, created_at_field, updated_at_field
@@ -80,6 +84,8 @@ class Task(SQLModel, table=True):
             name="category",
         ),
         Index("ix_tasks_org_starts", "org_id", "starts_at"),
+        # The target of check_ins' (task_id, org_id) foreign key.
+        UniqueConstraint("id", "org_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -119,12 +125,26 @@ class CheckIn(SQLModel, table=True):
         UniqueConstraint("task_id", "user_id"),
         CheckConstraint("minutes IS NULL OR minutes >= 0", name="minutes_non_negative"),
         Index("ix_check_ins_user_checked_in", "user_id", "checked_in_at"),
+        # The database keeps the copy equal to the task's org.
+        ForeignKeyConstraint(
+            ["task_id", "org_id"],
+            ["tasks.id", "tasks.org_id"],
+            name="fk_check_ins_task_id_org_id_tasks",
+            ondelete="RESTRICT",
+            onupdate="CASCADE",
+        ),
+        # Dashboards: a subtree's check-ins of a month, from one index range per org.
+        Index("ix_check_ins_org_checked_in", "org_id", "checked_in_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(
         sa_column=Column(Integer, ForeignKey("tasks.id", ondelete="RESTRICT"), nullable=False)
     )
+    # The task's org, copied so a month's check-ins of an org are found without going
+    # through tasks (a task's own dates do not bound its check-ins in the database).
+    # Filled from the task at insert when not given (see _copy_task_org below).
+    org_id: int | None = Field(default=None, sa_column=Column(Integer, nullable=False))
     user_id: int = Field(
         sa_column=Column(Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
     )
@@ -138,6 +158,17 @@ class CheckIn(SQLModel, table=True):
     check_out_lng: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     minutes: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     created_at: datetime = created_at_field()
+
+
+@event.listens_for(CheckIn, "before_insert")
+def _copy_task_org(_mapper: Mapper[CheckIn], connection: Connection, target: CheckIn) -> None:
+    # The check-in service passes the org of the task it holds; anyone else inserting
+    # a check-in (factories, scripts) gets it looked up, and the composite foreign key
+    # refuses a wrong one either way.
+    if target.org_id is None:
+        target.org_id = connection.scalar(
+            select(col(Task.org_id)).where(col(Task.id) == target.task_id)
+        )
 
 
 class ReportIn(SQLModel, table=True):

@@ -6,6 +6,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -33,6 +34,12 @@ class User(SQLModel, table=True):
     """A person: a roster entry, a WeChat account, or (once bound) both."""
 
     __tablename__ = "users"
+    __table_args__ = (
+        # Lookups by home community or unit; the other columns make the index cover
+        # the dashboards' head counts, which then never read the table itself.
+        Index("ix_users_community_id", "community_id", "unit_id", "is_party_member", "id"),
+        Index("ix_users_unit_id", "unit_id", "community_id", "is_party_member", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_column=Column(String(50), nullable=False))
@@ -46,11 +53,11 @@ class User(SQLModel, table=True):
     phone_masked: str | None = Field(default=None, sa_column=Column(String(11), nullable=True))
     community_id: int | None = Field(
         default=None,
-        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), index=True),
+        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT")),
     )
     unit_id: int | None = Field(
         default=None,
-        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), index=True),
+        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT")),
     )
     is_party_member: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, default=False)

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
-from app.core.scope import Caller, load_caller
-from app.core.security import PiiCipher, bearer_token, user_id_from_token
+from app.core.routing import token_user_id
+from app.core.scope import Caller, load_caller_by_id
+from app.core.security import PiiCipher
 from app.core.storage import Storage
 from app.core.wechat import WeChatGateway
 from app.models.api_key import ApiScope
@@ -67,12 +68,12 @@ async def get_caller(request: Request, session: SessionDep, settings: SettingsDe
     cached: Caller | None = getattr(request.state, "caller", None)
     if cached is not None and not cached.is_api_key:
         return cached
-    token = bearer_token(request.headers.get("authorization"))
-    user_id = user_id_from_token(settings, token) if token else None
-    user = await session.get(User, user_id) if user_id else None
-    if user is None:
+    user_id = token_user_id(request, settings)
+    # Roles are read from the database on every request (a revoke bites at once),
+    # together with the user and their home community in one query.
+    caller = await load_caller_by_id(session, user_id) if user_id else None
+    if caller is None:
         raise Unauthorized("not_authenticated", "请先登录")
-    caller = await load_caller(session, user)
     request.state.caller = caller
     return caller
 

@@ -87,8 +87,7 @@ async def check_in(
 ) -> CheckInPublic:
     """在任务时间内、任务地点范围内签到；每人每个任务一次，满员即止。"""
     record = await service.check_in(session, caller=caller, task=task, data=data)
-    (public,) = await service.check_ins_public(session, [(task, record)])
-    return public
+    return service.new_check_in_public(task, record, caller=caller, photo_ids=data.photo_ids)
 
 
 @router.post("/tasks/{task_id}/check-out", response_model=CheckOutPublic)
@@ -127,7 +126,7 @@ async def report_in(
     record, created = await report_service.report_in(session, caller=caller, data=data)
     if not created:
         response.status_code = 200
-    (public,) = await report_service.reports_public(session, [record])
+    (public,) = await report_service.reports_public(session, [record], viewer_id=caller.id)
     return public
 
 
@@ -152,4 +151,5 @@ async def list_report_ins(
         offset=paging.offset,
         limit=paging.page_size,
     )
-    return page_of(await report_service.reports_public(session, records), total, paging)
+    items = await report_service.reports_public(session, records, viewer_id=caller.id)
+    return page_of(items, total, paging)

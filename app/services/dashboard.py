@@ -55,26 +55,41 @@ Sorting: `sort` is any numeric metric, `order` desc (default) or asc; rows witho
 a value (a null rate) come last either way; equal values share a rank (1, 2, 2, 4)
 and are listed by org name (code point order), then id.
 
-Both endpoints run the same fixed set of grouped queries (one per kind of record),
-each bucketing records by the org whose subtree holds them: the org itself for
-GET /dashboard, each child for GET /dashboard/children.
+Both endpoints run the same fixed set of grouped queries (one or two per kind of
+record, however many children there are), each bucketing records by the org whose
+subtree holds them: the org itself for GET /dashboard, each child for
+GET /dashboard/children. The subtree's org ids are read first (a few dozen), and
+every query names them, so each reads its (org, date) or (org, status) index one
+range per org and the planner knows how many rows to expect; check-ins carry their
+task's org for this (check_ins.org_id). What each query costs, and why there are
+no rollups, is in docs/PERFORMANCE.md ("Dashboards at city scale").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, String, and_, case, func, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    case,
+    exists,
+    func,
+    or_,
+    union_all,
+)
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, join
 from sqlmodel import col, select
 
 from app.core.db import utcnow
 from app.core.errors import NotFound
-from app.core.scope import Caller
+from app.core.scope import Caller, is_within, path_within
 from app.core.timeutil import local, month_bounds, month_key
 from app.models.article import Article
 from app.models.dashboard import (
@@ -87,84 +102,123 @@ from app.models.dashboard import (
 )
 from app.models.hours import HourStatus, VolunteerHour
 from app.models.org import Org
-from app.models.problem import EscalationLevel, Problem, ProblemStatus
-from app.models.task import CheckIn, ReportIn, Task
+from app.models.problem import UNRESOLVED, EscalationLevel, Problem, ProblemStatus
+from app.models.task import CheckIn, ReportIn
 from app.models.user import User
 from app.models.wish import Wish, WishStatus
 from app.services.problems import escalation_condition, overdue_condition
 from app.services.wishes import kept_claimers
 
 Counts = dict[int, Sequence[Any]]
+# Each bucket org with the ids of every org in its subtree (itself included).
+Buckets = dict[int, list[int]]
+
+# Built once: a statement is cheap to use but not to make.
+_kept_claimers = lru_cache(maxsize=4)(kept_claimers)
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count(case((condition, 1)))
 
 
-def _inside(path: SQLColumnExpression[str], bucket: Any) -> ColumnElement[bool]:
-    """`path` lies in the bucket org's subtree: app/core/scope.path_within, with the
-    upper bound (the final "/" raised to "0") computed in SQL from the bucket's row."""
-    prefix = col(bucket.path)
-    upper = func.substr(prefix, 1, func.length(prefix) - 1, type_=String).concat("0")
-    return and_(path >= prefix, path < upper)
+def _held(org_id: SQLColumnExpression[int | None], buckets: Buckets) -> ColumnElement[bool]:
+    return org_id.in_([i for ids in buckets.values() for i in ids])
+
+
+def _bucket(org_id: SQLColumnExpression[int | None], buckets: Buckets) -> ColumnElement[Any]:
+    """The bucket whose subtree holds `org_id`, NULL for none (only people's second
+    home can lie outside: every query reads only orgs of the buckets)."""
+    return case(*((org_id.in_(ids), bucket_id) for bucket_id, ids in buckets.items()))
 
 
 async def _grouped(
     session: AsyncSession,
-    bucket_ids: list[int],
+    buckets: Buckets,
     *,
     source: Any,
-    org_id: SQLColumnExpression[int],
+    org_id: SQLColumnExpression[int | None],
     aggregates: Sequence[ColumnElement[Any]],
     where: Sequence[ColumnElement[bool]],
 ) -> Counts:
-    """Aggregates of `source` rows per bucket org whose subtree holds the row's org."""
-    bucket, held = aliased(Org), aliased(Org)
-    rows = await session.execute(
-        sa_select(col(bucket.id), *aggregates)
-        .select_from(source)
-        .join(held, col(held.id) == org_id)
-        .join(bucket, and_(col(bucket.id).in_(bucket_ids), _inside(col(held.path), bucket)))
-        .where(*where)
-        .group_by(col(bucket.id))
-    )
-    return {r[0]: r[1:] for r in rows.all()}
+    """Aggregates of `source` rows per bucket whose subtree holds the row's org.
+
+    The orgs are named by id, so each (org, time) index is read in a range per org
+    and the planner knows how many rows to expect."""
+    statement = sa_select(*aggregates).select_from(source).where(_held(org_id, buckets), *where)
+    if len(buckets) == 1:  # a dashboard: every row read is the one bucket's
+        (bucket_id,) = buckets
+        return {bucket_id: tuple((await session.execute(statement)).one())}
+    bucket = _bucket(org_id, buckets).label("bucket")
+    rows = await session.execute(statement.add_columns(bucket).group_by(bucket))
+    return {r[-1]: r[:-1] for r in rows.all()}
 
 
-async def _people(session: AsyncSession, bucket_ids: list[int], month: str, year: int) -> Counts:
+async def _people(session: AsyncSession, buckets: Buckets, month: str, year: int) -> Counts:
     """members, party members, party members who reported, party members who claimed."""
-    reported = col(User.id).in_(select(ReportIn.user_id).where(ReportIn.month == month))
-    claimed = col(User.id).in_(kept_claimers(year))
+    held = [i for ids in buckets.values() for i in ids]
+    party = col(User.is_party_member)
+    # Whether each party member of the subtree reported in the month and kept a
+    # claim in the year is probed person by person through (user_id, month) and
+    # (actor_id, action, at), so the cost follows the subtree. OFFSET 0 keeps
+    # PostgreSQL from hashing the whole city's reports of the month and working out
+    # all its claimers of the year instead: its estimates prefer that even for one
+    # community, but it grows with the city (the claimers alone took 0.4 s at ten
+    # times our scale) and was slower in every case measured but a district of a
+    # small, crowded city (docs/PERFORMANCE.md).
+    reported = exists(
+        sa_select(col(ReportIn.user_id))
+        .where(col(ReportIn.user_id) == col(User.id), col(ReportIn.month) == month)
+        .offset(0)
+    )
+    kept = _kept_claimers(year)
+    claimed = exists(kept.where(kept.selected_columns[0] == col(User.id)).offset(0))
 
-    def homes(home_column: SQLColumnExpression[int | None]) -> Any:
-        bucket, home = aliased(Org), aliased(Org)
+    def homes(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+        # Read in (community_id | unit_id, unit_id | community_id, ...) index order,
+        # so the people of each (community, unit) pair are counted as they stream by.
+        home, unit = col(User.community_id), col(User.unit_id)
         return (
             sa_select(
-                col(User.id).label("user_id"),
-                col(bucket.id).label("bucket_id"),
-                col(User.is_party_member).label("party"),
-                reported.label("reported"),
-                claimed.label("claimed"),
+                home.label("community_id"),
+                unit.label("unit_id"),
+                func.count().label("members"),
+                _count(party.is_(True)).label("party"),
+                _count(and_(party, reported)).label("reported"),
+                _count(and_(party, claimed)).label("claimed"),
             )
-            .select_from(User)
-            .join(home, col(home.id) == home_column)
-            .join(bucket, and_(col(bucket.id).in_(bucket_ids), _inside(col(home.path), bucket)))
+            .where(*where)
+            .group_by(home, unit)
         )
 
-    # UNION, not UNION ALL: someone whose community and unit both lie in a bucket is
-    # one member of it.
-    people = union(homes(col(User.community_id)), homes(col(User.unit_id))).subquery()
-    party = people.c.party.is_(True)
-    rows = await session.execute(
-        sa_select(
-            people.c.bucket_id,
-            func.count(),
-            _count(party),
-            _count(and_(party, people.c.reported.is_(True))),
-            _count(and_(party, people.c.claimed.is_(True))),
-        ).group_by(people.c.bucket_id)
-    )
-    return {r[0]: r[1:] for r in rows.all()}
+    # Everyone whose community lies in the subtree, then those inside by their unit
+    # alone (always few): each person once, each part read from its own index.
+    people = union_all(
+        homes(col(User.community_id).in_(held)),
+        homes(
+            col(User.unit_id).in_(held),
+            or_(col(User.community_id).is_(None), col(User.community_id).not_in(held)),
+        ),
+    ).subquery()
+    sums = [
+        func.coalesce(func.sum(c), 0)
+        for c in (people.c.members, people.c.party, people.c.reported, people.c.claimed)
+    ]
+    if len(buckets) == 1:  # a dashboard: everyone read is the one bucket's, once
+        (bucket_id,) = buckets
+        row = (await session.execute(sa_select(*sums))).one()
+        return {bucket_id: tuple(int(n) for n in row)}
+    home = _bucket(people.c.community_id, buckets).label("home")
+    unit = _bucket(people.c.unit_id, buckets).label("unit")
+    rows = await session.execute(sa_select(home, unit, *sums).group_by(home, unit))
+    # Someone whose community and unit lie in one bucket is one member of it; with
+    # the two in different buckets (a ranking), a member of each.
+    out: dict[int, list[int]] = {}
+    for home_bucket, unit_bucket, *counts in rows.all():
+        for bucket_id in {home_bucket, unit_bucket} - {None}:
+            total = out.setdefault(bucket_id, [0, 0, 0, 0])
+            for i, n in enumerate(counts):
+                total[i] += int(n)
+    return {bucket_id: tuple(total) for bucket_id, total in out.items()}
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -174,21 +228,21 @@ def _rate(part: int, whole: int) -> float | None:
 async def _metrics(
     session: AsyncSession,
     *,
-    bucket_ids: list[int],
+    buckets: Buckets,
     month: str,
     now: datetime,
     district_after_days: int,
 ) -> dict[int, DashboardMetrics]:
-    if not bucket_ids:
+    if not buckets:
         return {}
     start, end = month_bounds(month)
     year = int(month[:4])
     today = local(now).date()
 
-    people = await _people(session, bucket_ids, month, year)
+    people = await _people(session, buckets, month, year)
     report_ins = await _grouped(
         session,
-        bucket_ids,
+        buckets,
         source=ReportIn,
         org_id=col(ReportIn.community_id),
         aggregates=[func.count()],
@@ -196,15 +250,15 @@ async def _metrics(
     )
     check_ins = await _grouped(
         session,
-        bucket_ids,
-        source=join(CheckIn, Task, col(Task.id) == col(CheckIn.task_id)),
-        org_id=col(Task.org_id),
+        buckets,
+        source=CheckIn,
+        org_id=col(CheckIn.org_id),
         aggregates=[func.count()],
         where=[col(CheckIn.checked_in_at) >= start, col(CheckIn.checked_in_at) < end],
     )
     minutes = await _grouped(
         session,
-        bucket_ids,
+        buckets,
         source=VolunteerHour,
         org_id=col(VolunteerHour.org_id),
         aggregates=[func.sum(VolunteerHour.minutes)],
@@ -214,71 +268,78 @@ async def _metrics(
             col(VolunteerHour.started_at) < end,
         ],
     )
+    # Snapshots by state come from the (org, status) indexes alone; only the few rows
+    # that can be overdue, or fall in the month, are read for their dates.
     wish_states = list(WishStatus)
     wishes = await _grouped(
         session,
-        bucket_ids,
+        buckets,
         source=Wish,
         org_id=col(Wish.community_id),
-        aggregates=[
-            *(_count(col(Wish.status) == s) for s in wish_states),
-            # As wishes.is_overdue: the deadline day itself is still in time.
-            _count(
-                and_(
-                    col(Wish.status).in_([WishStatus.open, WishStatus.claimed]),
-                    col(Wish.deadline) < today,
-                )
-            ),
+        aggregates=[_count(col(Wish.status) == s) for s in wish_states],
+        where=[],
+    )
+    # As wishes.is_overdue: the deadline day itself is still in time.
+    wishes_overdue = await _grouped(
+        session,
+        buckets,
+        source=Wish,
+        org_id=col(Wish.community_id),
+        aggregates=[func.count()],
+        where=[
+            col(Wish.status).in_([WishStatus.open, WishStatus.claimed]),
+            col(Wish.deadline) < today,
         ],
+    )
+    problem_states = [ProblemStatus.open, ProblemStatus.rectified, ProblemStatus.closed]
+    problems = await _grouped(
+        session,
+        buckets,
+        source=Problem,
+        org_id=col(Problem.org_id),
+        aggregates=[_count(col(Problem.status) == s) for s in problem_states],
         where=[],
     )
     found = and_(col(Problem.created_at) >= start, col(Problem.created_at) < end)
-    problems = await _grouped(
+    problems_due = await _grouped(
         session,
-        bucket_ids,
+        buckets,
         source=Problem,
         org_id=col(Problem.org_id),
         aggregates=[
-            _count(col(Problem.status) == ProblemStatus.open),
-            _count(col(Problem.status) == ProblemStatus.rectified),
-            _count(col(Problem.status) == ProblemStatus.closed),
             _count(overdue_condition(now)),
             _count(escalation_condition(EscalationLevel.street, now, district_after_days)),
             _count(escalation_condition(EscalationLevel.district, now, district_after_days)),
             _count(found),
             _count(and_(found, col(Problem.status) == ProblemStatus.closed)),
         ],
-        where=[],
+        # Every condition above holds only for unresolved problems or those found
+        # in the month.
+        where=[or_(col(Problem.status).in_(UNRESOLVED), found)],
     )
     submitted_at, published_at = col(Article.first_submitted_at), col(Article.published_at)
+    submitted = and_(submitted_at >= start, submitted_at < end)
+    published = and_(published_at >= start, published_at < end)
     articles = await _grouped(
         session,
-        bucket_ids,
+        buckets,
         source=Article,
         org_id=col(Article.org_id),
-        aggregates=[
-            _count(and_(submitted_at >= start, submitted_at < end)),
-            _count(and_(published_at >= start, published_at < end)),
-        ],
-        where=[],
+        aggregates=[_count(submitted), _count(published)],
+        where=[or_(submitted, published)],
     )
 
     out = {}
-    for bucket_id in bucket_ids:
+    for bucket_id in buckets:
         members, party, reported, claimed = people.get(bucket_id, (0, 0, 0, 0))
-        *by_state, wishes_overdue = wishes.get(bucket_id, (0,) * (len(wish_states) + 1))
-        by_status = dict(zip(wish_states, by_state, strict=True))
-        (
-            p_open,
-            p_rectified,
-            p_closed,
-            p_overdue,
-            p_street,
-            p_district,
-            p_found,
-            p_found_closed,
-        ) = problems.get(bucket_id, (0,) * 8)
-        submitted, published = articles.get(bucket_id, (0, 0))
+        by_status = dict(
+            zip(wish_states, wishes.get(bucket_id, (0,) * len(wish_states)), strict=True)
+        )
+        p_open, p_rectified, p_closed = problems.get(bucket_id, (0, 0, 0))
+        p_overdue, p_street, p_district, p_found, p_found_closed = problems_due.get(
+            bucket_id, (0,) * 5
+        )
+        a_submitted, a_published = articles.get(bucket_id, (0, 0))
         out[bucket_id] = DashboardMetrics(
             members=members,
             party_members=party,
@@ -294,7 +355,7 @@ async def _metrics(
             wishes_confirmed=by_status[WishStatus.confirmed],
             wishes_rejected=by_status[WishStatus.rejected],
             wishes_cancelled=by_status[WishStatus.cancelled],
-            wishes_overdue=wishes_overdue,
+            wishes_overdue=wishes_overdue.get(bucket_id, (0,))[0],
             wish_quota_claimed=claimed,
             wish_quota_owing=party - claimed,
             problems_open=p_open,
@@ -306,8 +367,8 @@ async def _metrics(
             problems_found=p_found,
             problems_found_closed=p_found_closed,
             rectification_rate=_rate(p_found_closed, p_found),
-            articles_submitted=submitted,
-            articles_published=published,
+            articles_submitted=a_submitted,
+            articles_published=a_published,
         )
     return out
 
@@ -317,6 +378,21 @@ async def _org_in_reach(session: AsyncSession, caller: Caller, org_id: int) -> O
     if org is None or not caller.reaches(org):
         raise NotFound()
     return org
+
+
+async def _buckets(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) -> Buckets:
+    """Each bucket (the org itself, or its children) with the ids of its subtree."""
+    if not bucket_orgs:
+        return {}
+    rows = await session.execute(
+        select(col(Org.id), col(Org.path)).where(path_within(col(Org.path), org.path))
+    )
+    subtree = cast("list[tuple[int, str]]", rows.all())
+    return {
+        b.id: [i for i, path in subtree if is_within(path, b.path)]
+        for b in bucket_orgs
+        if b.id is not None
+    }
 
 
 async def dashboard(
@@ -333,7 +409,11 @@ async def dashboard(
     org = await _org_in_reach(session, caller, org_id)
     assert org.id is not None
     metrics = await _metrics(
-        session, bucket_ids=[org.id], month=month, now=now, district_after_days=district_after_days
+        session,
+        buckets=await _buckets(session, org, [org]),
+        month=month,
+        now=now,
+        district_after_days=district_after_days,
     )
     return Dashboard(
         org_id=org.id,
@@ -393,7 +473,7 @@ async def ranking(
     children = list((await session.execute(select(Org).where(Org.parent_id == org.id))).scalars())
     metrics = await _metrics(
         session,
-        bucket_ids=[c.id for c in children if c.id is not None],
+        buckets=await _buckets(session, org, children),
         month=month,
         now=now,
         district_after_days=district_after_days,

@@ -1,0 +1,441 @@
+"""Latency of the dashboards and ledger exports on a seeded city (benchmarks/seed_city.py).
+
+Calls the real service functions (app.services.dashboard, app.services.exports),
+each in a fresh session as a request gets it, round-robin over a fixed sample of
+orgs, and prints a markdown table of p50/p95/p99 in milliseconds:
+
+- wall: the whole service call, from opening the session to the answer (Python,
+  the driver, the connection from the pool or, on SQLite, a new connection);
+- statements: the summed time of its SQL statements as the client sees them
+  (SQLAlchemy `before_cursor_execute` → `after_cursor_execute`: the round trip,
+  the server's work and fetching the rows);
+- server (PostgreSQL only): the summed planning + execution time that
+  `EXPLAIN (ANALYZE, TIMING OFF)` reports for the same statements with the same
+  parameters, i.e. time spent inside the database alone.
+
+Exports stream through a server-side cursor while openpyxl writes in a worker
+thread, so only their wall time means anything.
+
+    .venv/bin/python -m benchmarks.dashboard_latency \
+        --database postgresql://postgres@127.0.0.1:5432/chuangwen_bench_1
+    .venv/bin/python -m benchmarks.dashboard_latency --database sqlite:///var/bench/city-1.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.core.config import Settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.scope import Caller, Grant
+from app.core.timeutil import local, month_key
+from app.models.dashboard import DashboardSort, SortOrder
+from app.models.hours import VolunteerHour
+from app.models.org import Org, OrgLevel
+from app.models.task import CheckIn, ReportIn
+from app.models.user import Role, User
+from app.services import dashboard, exports
+
+DISTRICT_AFTER_DAYS = 7
+
+
+@dataclass
+class Case:
+    name: str
+    level: str
+    orgs: list[Org]
+    call: Callable[[AsyncSession, Org], Awaitable[int]]
+    size: str = ""
+    wall: list[float] = field(default_factory=list)
+    statements: list[float] = field(default_factory=list)
+    server: list[float] = field(default_factory=list)
+    # Server time of each statement, by what it reads (see `label`).
+    per_statement: dict[str, list[float]] = field(default_factory=dict)
+    queries: int = 0
+
+
+class Clock:
+    """Sums the time of every SQL statement; records them for EXPLAIN when asked."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.total = 0.0
+        self.count = 0
+        self.record: list[tuple[str, Any]] | None = None
+        self._began: dict[int, float] = {}
+        sync = engine.sync_engine
+        event.listen(sync, "before_cursor_execute", self._before)
+        event.listen(sync, "after_cursor_execute", self._after)
+
+    def _before(self, _conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if self.record is not None:
+            self.record.append((statement, params))
+        self._began[id(cursor)] = time.perf_counter()
+
+    def _after(self, _conn: Any, cursor: Any, *_: Any) -> None:
+        self.total += time.perf_counter() - self._began.pop(id(cursor))
+        self.count += 1
+
+    def reset(self) -> None:
+        self.total, self.count = 0.0, 0
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def fmt(values: list[float], ps: tuple[int, ...] = (50, 95, 99)) -> str:
+    if not values:
+        return "–"
+    return " / ".join(f"{percentile(values, p) * 1000:.1f}" for p in ps)
+
+
+def district_admin(district: Org) -> Caller:
+    """The admin of a district, as load_caller would build them (no user row needed:
+    the services check reach by path)."""
+    grant = Grant(
+        id=0,
+        role=Role.district_admin,
+        org_id=district.id or 0,
+        org_path=district.path,
+        org_level=OrgLevel.district,
+    )
+    return Caller(user=User(id=0, name="benchmark"), grants=[grant])
+
+
+LABELS = [
+    # (what the statement reads, a fragment only its SQL contains), first match wins
+    ("people", "is_party_member"),
+    ("children", "orgs.parent_id ="),
+    ("subtree ids", "orgs.path >="),
+    ("the org", "FROM orgs"),
+    ("report-ins", "FROM report_ins"),
+    ("check-ins", "FROM check_ins"),
+    ("approved minutes", "FROM volunteer_hours"),
+    ("wishes overdue", "wishes.deadline <"),
+    ("wishes by state", "FROM wishes"),
+    ("problems due / found", "problems.deadline_at"),
+    ("problems by state", "FROM problems"),
+    ("articles", "FROM articles"),
+]
+
+
+def label(statement: str) -> str:
+    return next((name for name, part in LABELS if part in statement), "other")
+
+
+async def explain_times(
+    session: AsyncSession, statements: list[tuple[str, Any]]
+) -> dict[str, float]:
+    """Planning + execution time in seconds of each statement, by label."""
+    times: dict[str, float] = {}
+    conn = await session.connection()
+    for statement, params in statements:
+        result = await conn.exec_driver_sql(
+            "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + statement, params
+        )
+        plan = result.scalar_one()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        times[label(statement)] = (plan[0]["Planning Time"] + plan[0]["Execution Time"]) / 1000
+    return times
+
+
+async def run_case(
+    case: Case,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    *,
+    iterations: int,
+    explain: int,
+    postgres: bool,
+) -> None:
+    for org in case.orgs[:3]:  # warm the caches and the statement cache
+        async with sessionmaker() as session:
+            await case.call(session, org)
+    for i in range(iterations):
+        org = case.orgs[i % len(case.orgs)]
+        clock.reset()
+        began = time.perf_counter()
+        async with sessionmaker() as session:
+            await case.call(session, org)
+        case.wall.append(time.perf_counter() - began)
+        case.statements.append(clock.total)
+        case.queries = clock.count
+    if not postgres:
+        return
+    for i in range(explain):
+        org = case.orgs[i % len(case.orgs)]
+        clock.record = []
+        async with sessionmaker() as session:
+            await case.call(session, org)
+        statements, clock.record = clock.record, None
+        async with sessionmaker() as session:
+            times = await explain_times(session, statements)
+        case.server.append(sum(times.values()))
+        for name, seconds in times.items():
+            case.per_statement.setdefault(name, []).append(seconds)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 2**20:.0f} GiB RAM, "
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem}{platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+async def describe(
+    sessionmaker: async_sessionmaker[AsyncSession], engine: AsyncEngine, month: str
+) -> list[str]:
+    lines = []
+    async with sessionmaker() as session:
+        if engine.dialect.name == "postgresql":
+            version = (await session.execute(select(func.version()))).scalar_one()
+            version = " ".join(str(version).split()[:2])
+        else:
+            version = "SQLite " + str(
+                (await session.execute(select(func.sqlite_version()))).scalar_one()
+            )
+        counts = {}
+        for name, model in (
+            ("people", User),
+            ("check-ins", CheckIn),
+            ("hour entries", VolunteerHour),
+            ("report-ins", ReportIn),
+        ):
+            counts[name] = (
+                await session.execute(select(func.count()).select_from(model))
+            ).scalar_one()
+    lines.append(f"- machine: {machine()}")
+    lines.append(f"- database: {version}; month {month}")
+    lines.append("- data: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+    return lines
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        app_env="test",
+        database_url=args.database,
+        redis_url=None,
+    )
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    clock = Clock(engine)
+    postgres = engine.dialect.name == "postgresql"
+    now = datetime.now(UTC)
+    month = args.month or month_key(local(now).replace(day=1) - timedelta(days=1))
+    year = int(month[:4])
+
+    async with sessionmaker() as session:
+        orgs = list((await session.execute(select(Org).order_by(Org.id))).scalars())
+    rng = random.Random(args.seed)  # noqa: S311 (a sample, not a secret)
+    by_level = {lvl: [o for o in orgs if o.level == lvl] for lvl in OrgLevel}
+    sample = {
+        "community": rng.sample(
+            by_level[OrgLevel.community], min(20, len(by_level[OrgLevel.community]))
+        ),
+        "street": rng.sample(by_level[OrgLevel.street], min(12, len(by_level[OrgLevel.street]))),
+        "district": by_level[OrgLevel.district],
+    }
+    admins = {d.path: district_admin(d) for d in by_level[OrgLevel.district]}
+
+    def admin_of(org: Org) -> Caller:
+        return admins[org.path[: org.path.index("/", 1) + 1]]
+
+    children = {o.id: sum(1 for c in orgs if c.parent_id == o.id) for o in orgs}
+
+    def board(session: AsyncSession, org: Org) -> Awaitable[Any]:
+        return dashboard.dashboard(
+            session,
+            caller=admin_of(org),
+            org_id=org.id or 0,
+            month=month,
+            district_after_days=DISTRICT_AFTER_DAYS,
+            now=now,
+        )
+
+    def ranking(session: AsyncSession, org: Org) -> Awaitable[Any]:
+        return dashboard.ranking(
+            session,
+            caller=admin_of(org),
+            org_id=org.id or 0,
+            month=month,
+            sort=DashboardSort.report_in_rate,
+            order=SortOrder.desc,
+            district_after_days=DISTRICT_AFTER_DAYS,
+            now=now,
+        )
+
+    def export(
+        dataset: exports.Dataset, **period: Any
+    ) -> Callable[[AsyncSession, Org], Awaitable[int]]:
+        async def call(session: AsyncSession, org: Org) -> int:
+            ledger = await exports.export_ledger(
+                session,
+                caller=admin_of(org),
+                dataset=dataset,
+                org_id=org.id or 0,
+                now=now,
+                **period,
+            )
+            exports.remove_ledger(ledger.path)
+            rows_seen.setdefault(f"export {dataset.value}", []).append(ledger.rows)
+            return ledger.rows
+
+        return call
+
+    rows_seen: dict[str, list[int]] = {}
+
+    async def as_int(aw: Awaitable[Any]) -> int:
+        await aw
+        return 0
+
+    cases = [
+        Case("GET /dashboard", "community", sample["community"], lambda s, o: as_int(board(s, o))),
+        Case("GET /dashboard", "street", sample["street"], lambda s, o: as_int(board(s, o))),
+        Case("GET /dashboard", "district", sample["district"], lambda s, o: as_int(board(s, o))),
+        Case(
+            "GET /dashboard/children",
+            "street",
+            sample["street"],
+            lambda s, o: as_int(ranking(s, o)),
+            size=f"{min(children[o.id] for o in sample['street'])}–"
+            f"{max(children[o.id] for o in sample['street'])} children",
+        ),
+        Case(
+            "GET /dashboard/children",
+            "district",
+            sample["district"],
+            lambda s, o: as_int(ranking(s, o)),
+            size=f"{min(children[o.id] for o in sample['district'])}–"
+            f"{max(children[o.id] for o in sample['district'])} children",
+        ),
+    ]
+    export_cases = [
+        Case("export members", "community", sample["community"], export(exports.Dataset.members)),
+        Case(
+            "export report-ins",
+            "street",
+            sample["street"],
+            export(exports.Dataset.report_ins, month=month),
+        ),
+        Case(
+            "export volunteer-hours",
+            "community",
+            sample["community"],
+            export(exports.Dataset.volunteer_hours, year=year),
+        ),
+        Case("export wishes", "street", sample["street"], export(exports.Dataset.wishes)),
+        Case(
+            "export problems",
+            "street",
+            sample["street"],
+            export(exports.Dataset.problems, year=year),
+        ),
+    ]
+
+    header = await describe(sessionmaker, engine, month)
+    load_before = os.getloadavg()[0]
+    began = time.perf_counter()
+    for case in cases:
+        await run_case(
+            case,
+            sessionmaker,
+            clock,
+            iterations=args.iterations,
+            explain=min(args.iterations, args.explain) if postgres else 0,
+            postgres=postgres,
+        )
+        print(f"  {case.name} {case.level}: done", file=sys.stderr)
+    for case in export_cases:
+        await run_case(
+            case,
+            sessionmaker,
+            clock,
+            iterations=args.export_iterations,
+            explain=0,
+            postgres=False,
+        )
+        print(f"  {case.name} {case.level}: done", file=sys.stderr)
+    took = time.perf_counter() - began
+    await engine.dispose()
+
+    print("\n".join(header))
+    print(
+        f"- {args.iterations} calls per dashboard row ({args.explain if postgres else 0} under "
+        f"EXPLAIN ANALYZE), {args.export_iterations} per export, over {len(sample['community'])} "
+        f"communities / {len(sample['street'])} streets / {len(sample['district'])} districts; "
+        f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; {took:.0f} s"
+    )
+    print()
+    print(
+        "| call | org | queries | wall p50 / p95 / p99 ms | statements p50 / p95 / p99 ms "
+        "| server (EXPLAIN ANALYZE) p50 / p95 / p99 ms |"
+    )
+    print("|---|---|---|---|---|---|")
+    for case in cases:
+        org = f"{case.level}{' (' + case.size + ')' if case.size else ''}"
+        print(
+            f"| {case.name} | {org} | {case.queries} | {fmt(case.wall)} | {fmt(case.statements)} "
+            f"| {fmt(case.server)} |"
+        )
+    if postgres:
+        print()
+        print("Server time per statement (EXPLAIN ANALYZE), p50 / p95 ms:")
+        print()
+        names = [n for n, _ in LABELS if any(n in case.per_statement for case in cases)]
+        heads = [f"{case.name.removeprefix('GET ')} {case.level}" for case in cases]
+        print("| statement reads | " + " | ".join(heads) + " |")
+        print("|---|" + "---|" * len(cases))
+        for name in names:
+            cells = [fmt(case.per_statement.get(name, []), (50, 95)) for case in cases]
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
+    print("| export | org | rows | wall p50 / p95 / p99 ms |")
+    print("|---|---|---|---|")
+    for case in export_cases:
+        rows = rows_seen[case.name]
+        print(f"| {case.name} | {case.level} | {min(rows):,}–{max(rows):,} | {fmt(case.wall)} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", required=True, help="SQLAlchemy URL of a seeded city")
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--explain", type=int, default=60, help="calls under EXPLAIN ANALYZE")
+    parser.add_argument("--export-iterations", type=int, default=20)
+    parser.add_argument("--month", help="YYYY-MM; default last month (Shanghai)")
+    parser.add_argument("--seed", type=int, default=1)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
