@@ -17,9 +17,10 @@ up the next day.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import or_, update
+from sqlalchemy import Select, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -192,6 +193,27 @@ async def problem_scan(
 # --- the monthly report-in and the yearly wish quota -------------------------------------
 
 
+async def _remind_once(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    job: str,
+    period: str,
+    now: datetime,
+    owing: Select[Any],
+    content: Content,
+    dedupe_key: str,
+) -> ScanResult:
+    """Tell everyone `owing` selects, once per (job, period) however many run it."""
+    async with write_transaction(sessionmaker) as session:
+        run_id = await _claim_period(session, job, period, now)
+        if run_id is None:
+            return ScanResult(job=job, period=period, ran=False)
+        user_ids = list((await session.execute(owing)).scalars())
+        notified = await notify(session, user_ids=user_ids, dedupe_key=dedupe_key, content=content)
+        await _finish(session, run_id, notified)
+    return ScanResult(job=job, period=period, ran=True, notified=notified)
+
+
 async def report_in_reminders(
     *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
 ) -> ScanResult:
@@ -201,38 +223,34 @@ async def report_in_reminders(
     job, month = "report_in_reminders", month_key(now)
     if t.day < settings.report_in_reminder_day:
         return ScanResult(job=job, period=month, ran=False)
-    async with write_transaction(sessionmaker) as session:
-        run_id = await _claim_period(session, job, month, now)
-        if run_id is None:
-            return ScanResult(job=job, period=month, ran=False)
-        owing = (
-            await session.execute(
-                select(User.id)
-                .where(
-                    col(User.is_party_member).is_(True),
-                    col(User.community_id).is_not(None),
-                    col(User.id).not_in(select(ReportIn.user_id).where(ReportIn.month == month)),
-                )
-                .order_by(col(User.id))
-            )
-        ).scalars()
-        notified = await notify(
-            session,
-            user_ids=list(owing),
-            dedupe_key=f"report_in:{month}",
-            content=Content(
-                kind=NotificationKind.report_in_reminder,
-                title="本月报到提醒",
-                body=f"你{t.year}年{t.month}月还没有到社区报到，请在月底前完成报到",
-                subject="到社区报到",
-                status="待报到",
-                note=f"请于{t.month}月底前报到",
-                at=now,
-                target_type="report_in",
-            ),
+    owing = (
+        select(User.id)
+        .where(
+            col(User.is_party_member).is_(True),
+            col(User.community_id).is_not(None),
+            col(User.id).not_in(select(ReportIn.user_id).where(ReportIn.month == month)),
         )
-        await _finish(session, run_id, notified)
-    return ScanResult(job=job, period=month, ran=True, notified=notified)
+        .order_by(col(User.id))
+    )
+    content = Content(
+        kind=NotificationKind.report_in_reminder,
+        title="本月报到提醒",
+        body=f"你{t.year}年{t.month}月还没有到社区报到，请在月底前完成报到",
+        subject="到社区报到",
+        status="待报到",
+        note=f"请于{t.month}月底前报到",
+        at=now,
+        target_type="report_in",
+    )
+    return await _remind_once(
+        sessionmaker,
+        job=job,
+        period=month,
+        now=now,
+        owing=owing,
+        content=content,
+        dedupe_key=f"report_in:{month}",
+    )
 
 
 async def wish_quota_reminders(
@@ -246,38 +264,34 @@ async def wish_quota_reminders(
     start = (settings.wish_quota_reminder_month, settings.wish_quota_reminder_day)
     if (t.month, t.day) < start:
         return ScanResult(job=job, period=year, ran=False)
-    async with write_transaction(sessionmaker) as session:
-        run_id = await _claim_period(session, job, year, now)
-        if run_id is None:
-            return ScanResult(job=job, period=year, ran=False)
-        owing = (
-            await session.execute(
-                select(User.id)
-                .where(
-                    col(User.is_party_member).is_(True),
-                    or_(col(User.community_id).is_not(None), col(User.unit_id).is_not(None)),
-                    col(User.id).not_in(kept_claimers(t.year)),
-                )
-                .order_by(col(User.id))
-            )
-        ).scalars()
-        notified = await notify(
-            session,
-            user_ids=list(owing),
-            dedupe_key=f"wish_quota:{year}",
-            content=Content(
-                kind=NotificationKind.wish_quota_reminder,
-                title="微心愿认领提醒",
-                body=f"{t.year}年你还没有认领微心愿，每名党员每年至少认领一个，快去看看吧",
-                subject="认领微心愿",
-                status="待认领",
-                note=f"{t.year}年底前至少认领一个",
-                at=now,
-                target_type="wish",
-            ),
+    owing = (
+        select(User.id)
+        .where(
+            col(User.is_party_member).is_(True),
+            or_(col(User.community_id).is_not(None), col(User.unit_id).is_not(None)),
+            col(User.id).not_in(kept_claimers(t.year)),
         )
-        await _finish(session, run_id, notified)
-    return ScanResult(job=job, period=year, ran=True, notified=notified)
+        .order_by(col(User.id))
+    )
+    content = Content(
+        kind=NotificationKind.wish_quota_reminder,
+        title="微心愿认领提醒",
+        body=f"{t.year}年你还没有认领微心愿，每名党员每年至少认领一个，快去看看吧",
+        subject="认领微心愿",
+        status="待认领",
+        note=f"{t.year}年底前至少认领一个",
+        at=now,
+        target_type="wish",
+    )
+    return await _remind_once(
+        sessionmaker,
+        job=job,
+        period=year,
+        now=now,
+        owing=owing,
+        content=content,
+        dedupe_key=f"wish_quota:{year}",
+    )
 
 
 async def purge_idempotency(
