@@ -50,6 +50,11 @@ def path_within(path_column: SQLColumnExpression[str], prefix: str) -> ColumnEle
     return (path_column >= prefix) & (path_column < path_upper_bound(prefix))
 
 
+def path_ids(path: str) -> list[int]:
+    """The ids of an org's ancestors and itself, from the district down."""
+    return [int(part) for part in path.strip("/").split("/")]
+
+
 def is_within(path: str, prefix: str) -> bool:
     return path.startswith(prefix)
 

@@ -38,7 +38,7 @@ from sqlmodel import col, select
 
 from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, path_within
+from app.core.scope import Caller, in_reach, path_ids, path_within
 from app.core.timeutil import month_bounds, year_bounds
 from app.core.wechat import WeChatGateway
 from app.models.article import (
@@ -389,14 +389,9 @@ async def _check_content(
     return verdict == TextVerdict.review, verdict == TextVerdict.unchecked
 
 
-def _path_ids(org: Org) -> list[int]:
-    """The org's ancestors and itself, from the district down."""
-    return [int(part) for part in org.path.strip("/").split("/")]
-
-
 async def _ladder(session: AsyncSession, *, org: Org, author_id: int) -> list[int]:
     """The review levels of an article of `org`, bottom up (see the module docstring)."""
-    path = _path_ids(org)
+    path = path_ids(org.path)
     staffed = set(
         (
             await session.execute(
@@ -479,7 +474,7 @@ async def review_article(
     if article.status != ArticleStatus.in_review or article.review_org_id is None:
         raise _wrong_state(article.status, "审核")
     org = await _article_org(session, article)
-    depth = {org_id: i for i, org_id in enumerate(_path_ids(org))}
+    depth = {org_id: i for i, org_id in enumerate(path_ids(org.path))}
     ladder = await _ladder(session, org=org, author_id=article.author_id)
     current = depth[article.review_org_id]
     # The first staffed level at or above the stored one acts (see the docstring).

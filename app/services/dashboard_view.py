@@ -32,7 +32,7 @@ from sqlmodel import col, select
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, Unauthorized
-from app.core.scope import Caller, is_within, load_caller
+from app.core.scope import Caller, is_within, load_caller, path_ids
 from app.core.security import JWT_ALGORITHM
 from app.core.timeutil import local, month_key
 from app.models.dashboard import (
@@ -467,7 +467,7 @@ def lay_out(
 
 async def _breadcrumbs(session: AsyncSession, root: Org, shown: Org) -> list[Org]:
     """The orgs from the link's org down to the one shown, both included."""
-    ids = [int(x) for x in shown.path.strip("/").split("/")]
+    ids = path_ids(shown.path)
     orgs = (await session.execute(select(Org).where(col(Org.id).in_(ids)))).scalars()
     return sorted((o for o in orgs if is_within(o.path, root.path)), key=lambda o: len(o.path))
 

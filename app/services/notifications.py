@@ -42,6 +42,7 @@ from sqlmodel import col, select
 from app.core.config import Settings
 from app.core.db import sqlite_write_transaction, updated_one, utcnow
 from app.core.errors import NotFound, ServiceUnavailable
+from app.core.scope import path_ids
 from app.core.timeutil import local
 from app.core.wechat import WeChatGateway
 from app.models.article import Article, ArticleStatus
@@ -262,10 +263,6 @@ def _after_rollback(sync_session: Session) -> None:
 # --- who gets what ---------------------------------------------------------------------
 
 
-def _path_ids(path: str) -> list[int]:
-    return [int(part) for part in path.strip("/").split("/")]
-
-
 class OrgAdmins:
     """The admins holding a role exactly at each org of some paths, and those orgs'
     levels: enough to answer "who answers for this org" without a query per record."""
@@ -276,7 +273,7 @@ class OrgAdmins:
 
     @classmethod
     async def load(cls, session: AsyncSession, paths: Iterable[str]) -> OrgAdmins:
-        ids = {org_id for path in paths for org_id in _path_ids(path)}
+        ids = {org_id for path in paths for org_id in path_ids(path)}
         if not ids:
             return cls({}, {})
         levels = {
@@ -298,13 +295,13 @@ class OrgAdmins:
     def responsible(self, path: str) -> set[int]:
         """The admins of the org itself, or of its nearest ancestor that has any (a unit
         has no admin role of its own; a community may have no secretary yet)."""
-        for org_id in reversed(_path_ids(path)):
+        for org_id in reversed(path_ids(path)):
             if self.admins.get(org_id):
                 return set(self.admins[org_id])
         return set()
 
     def at_level(self, path: str, level: OrgLevel) -> set[int]:
-        for org_id in _path_ids(path):
+        for org_id in path_ids(path):
             if self.levels.get(org_id) == level:
                 return set(self.admins.get(org_id, ()))
         return set()

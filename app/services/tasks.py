@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from app.core.db import inserted_id, table_of, updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach
+from app.core.scope import Caller, in_reach, path_ids
 from app.models.hours import HourSource
 from app.models.org import Org, OrgLevel
 from app.models.task import (
@@ -85,7 +85,7 @@ async def home_ancestor_ids(session: AsyncSession, caller: Caller) -> list[int]:
         if home is None:
             return []
         path = home.path
-    return [int(part) for part in path.strip("/").split("/")]
+    return path_ids(path)
 
 
 def visible_tasks(caller: Caller, home_ids: Sequence[int]) -> ColumnElement[bool]:

@@ -23,7 +23,7 @@ from sqlmodel import col, select
 
 from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach
+from app.core.scope import Caller, in_reach, path_ids
 from app.core.timeutil import year_bounds
 from app.models.hours import (
     HoursGroupBy,
@@ -124,7 +124,7 @@ async def _orgs_one_may_log_for(session: AsyncSession, user: User) -> set[int]:
     if user.community_id is not None:
         community = await session.get(Org, user.community_id)
         if community is not None:
-            allowed.update(int(i) for i in community.path.strip("/").split("/"))
+            allowed.update(path_ids(community.path))
     if user.unit_id is not None:
         allowed.add(user.unit_id)
     return allowed
