@@ -152,7 +152,8 @@ async def empty_all_tables(application: FastAPI) -> None:
         else:
             # orgs reference themselves; checking keys at commit lets one DELETE empty it.
             await conn.execute(text("PRAGMA defer_foreign_keys=ON"))
-            for table in tables:
+            # people_counts last: deleting users and reports moves their sums there.
+            for table in sorted(tables, key=lambda t: t == "people_counts"):
                 await conn.execute(text(f"DELETE FROM {table}"))
 
 

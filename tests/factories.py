@@ -19,6 +19,7 @@ from app.models.user import Role, RoleGrant, User
 from app.models.wish import Wish, WishAction, WishEvent, WishStatus
 from app.services.orgs import insert_org
 from app.services.users import set_phone
+from app.services.wish_quota import rederive_latest_claim
 
 _phones = itertools.count(1)
 
@@ -283,6 +284,8 @@ async def insert_wish(
                 )
             )
             previous = to
+        # As the wishes service does after a claim: the yearly quota's row.
+        await rederive_latest_claim(session, wish.id)
         return wish
 
 

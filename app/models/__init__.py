@@ -8,6 +8,7 @@ from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
 from app.models.notification import JobRun, Message, SubscribeGrant, WeChatSend
 from app.models.org import Org, OrgLevel
+from app.models.people_counts import PeopleCount, WishQuotaClaim
 from app.models.problem import Point, Problem, ProblemEvent
 from app.models.task import CheckIn, ReportIn, Task
 from app.models.user import Role, RoleGrant, User
@@ -26,6 +27,7 @@ __all__ = [
     "Message",
     "Org",
     "OrgLevel",
+    "PeopleCount",
     "Point",
     "Problem",
     "ProblemEvent",
@@ -39,4 +41,5 @@ __all__ = [
     "WeChatSend",
     "Wish",
     "WishEvent",
+    "WishQuotaClaim",
 ]

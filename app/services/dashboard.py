@@ -41,8 +41,8 @@ Snapshots at the moment of the request (`as_of`), whatever the month
   GET /wishes?status= lists them; wishes_overdue: open or claimed past their
   deadline (the `overdue` flag of GET /wishes, app/services/wishes.is_overdue).
 - wish_quota_claimed / wish_quota_owing: party members of the subtree who have /
-  have not kept a claim in the month's year (app/services/wishes.kept_claimers), as
-  GET /stats/wish-quota?year= counts them.
+  have not kept a claim in the month's year (app/services/wish_quota.kept_claimers),
+  as GET /stats/wish-quota?year= counts them.
 - problems_open / _rectified / _closed: problems of orgs in the subtree by status;
   problems_overdue and problems_escalated_street / _district: by the conditions of
   GET /problems?overdue=true&escalated_to= (app/services/problems).
@@ -61,15 +61,16 @@ subtree holds them: the org itself for GET /dashboard, each child for
 GET /dashboard/children. The subtree's org ids are read first (a few dozen), and
 every query names them, so each reads its (org, date) or (org, status) index one
 range per org and the planner knows how many rows to expect; check-ins carry their
-task's org for this (check_ins.org_id). What each query costs, and why there are
-no rollups, is in docs/PERFORMANCE.md ("Dashboards at city scale").
+task's org for this (check_ins.org_id). The people figures are not counted person by
+person but read from people_counts, sums per home pair that triggers keep exact
+(app/models/people_counts.py). What each query costs: docs/PERFORMANCE.md
+("Dashboards at city scale").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -78,7 +79,6 @@ from sqlalchemy import (
     SQLColumnExpression,
     and_,
     case,
-    exists,
     func,
     or_,
     union_all,
@@ -87,7 +87,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import table_of, utcnow
 from app.core.errors import NotFound
 from app.core.scope import Caller, is_within, path_within
 from app.core.timeutil import local, month_bounds, month_key
@@ -102,19 +102,17 @@ from app.models.dashboard import (
 )
 from app.models.hours import HourStatus, VolunteerHour
 from app.models.org import Org
+from app.models.people_counts import PeopleCount
 from app.models.problem import UNRESOLVED, EscalationLevel, Problem, ProblemStatus
 from app.models.task import CheckIn, ReportIn
-from app.models.user import User
 from app.models.wish import Wish, WishStatus
 from app.services.problems import escalation_condition, overdue_condition
-from app.services.wishes import kept_claimers
 
 Counts = dict[int, Sequence[Any]]
 # Each bucket org with the ids of every org in its subtree (itself included).
 Buckets = dict[int, list[int]]
 
-# Built once: a statement is cheap to use but not to make.
-_kept_claimers = lru_cache(maxsize=4)(kept_claimers)
+_PEOPLE = ("members", "party_members", "reported", "claimed")
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -154,69 +152,42 @@ async def _grouped(
 
 
 async def _people(session: AsyncSession, buckets: Buckets, month: str, year: int) -> Counts:
-    """members, party members, party members who reported, party members who claimed."""
+    """members, party members, party members who reported, party members who claimed.
+
+    Read from people_counts (app/models/people_counts.py), the sums the triggers keep
+    per home pair: the roster's, the month's and the year's rows of the pairs whose
+    community lies in the subtree, then of those inside by their unit alone. The
+    cost follows the number of pairs, not of people."""
     held = [i for ids in buckets.values() for i in ids]
-    party = col(User.is_party_member)
-    # Whether each party member of the subtree reported in the month and kept a
-    # claim in the year is probed person by person through (user_id, month) and
-    # (actor_id, action, at), so the cost follows the subtree. OFFSET 0 keeps
-    # PostgreSQL from hashing the whole city's reports of the month and working out
-    # all its claimers of the year instead: its estimates prefer that even for one
-    # community, but it grows with the city (the claimers alone took 0.4 s at ten
-    # times our scale) and was slower in every case measured but a district of a
-    # small, crowded city (docs/PERFORMANCE.md).
-    reported = exists(
-        sa_select(col(ReportIn.user_id))
-        .where(col(ReportIn.user_id) == col(User.id), col(ReportIn.month) == month)
-        .offset(0)
-    )
-    kept = _kept_claimers(year)
-    claimed = exists(kept.where(kept.selected_columns[0] == col(User.id)).offset(0))
+    counts = table_of(PeopleCount)
+    periods = counts.c.period.in_(["", month, str(year)])
 
-    def homes(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
-        # Read in (community_id | unit_id, unit_id | community_id, ...) index order,
-        # so the people of each (community, unit) pair are counted as they stream by.
-        home, unit = col(User.community_id), col(User.unit_id)
-        return (
-            sa_select(
-                home.label("community_id"),
-                unit.label("unit_id"),
-                func.count().label("members"),
-                _count(party.is_(True)).label("party"),
-                _count(and_(party, reported)).label("reported"),
-                _count(and_(party, claimed)).label("claimed"),
-            )
-            .where(*where)
-            .group_by(home, unit)
-        )
+    def pairs(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+        return sa_select(
+            counts.c.community_id,
+            counts.c.unit_id,
+            *(counts.c[name] for name in _PEOPLE),
+        ).where(periods, *where)
 
-    # Everyone whose community lies in the subtree, then those inside by their unit
-    # alone (always few): each person once, each part read from its own index.
-    people = union_all(
-        homes(col(User.community_id).in_(held)),
-        homes(
-            col(User.unit_id).in_(held),
-            or_(col(User.community_id).is_(None), col(User.community_id).not_in(held)),
-        ),
+    rows = union_all(
+        pairs(counts.c.community_id.in_(held)),
+        pairs(counts.c.unit_id.in_(held), counts.c.community_id.not_in(held)),
     ).subquery()
-    sums = [
-        func.coalesce(func.sum(c), 0)
-        for c in (people.c.members, people.c.party, people.c.reported, people.c.claimed)
-    ]
-    if len(buckets) == 1:  # a dashboard: everyone read is the one bucket's, once
+    sums = [func.coalesce(func.sum(rows.c[name]), 0) for name in _PEOPLE]
+    if len(buckets) == 1:  # a dashboard: every pair read is the one bucket's, once
         (bucket_id,) = buckets
         row = (await session.execute(sa_select(*sums))).one()
         return {bucket_id: tuple(int(n) for n in row)}
-    home = _bucket(people.c.community_id, buckets).label("home")
-    unit = _bucket(people.c.unit_id, buckets).label("unit")
-    rows = await session.execute(sa_select(home, unit, *sums).group_by(home, unit))
+    home = _bucket(rows.c.community_id, buckets).label("home")
+    unit = _bucket(rows.c.unit_id, buckets).label("unit")
+    grouped = await session.execute(sa_select(home, unit, *sums).group_by(home, unit))
     # Someone whose community and unit lie in one bucket is one member of it; with
     # the two in different buckets (a ranking), a member of each.
     out: dict[int, list[int]] = {}
-    for home_bucket, unit_bucket, *counts in rows.all():
+    for home_bucket, unit_bucket, *numbers in grouped.all():
         for bucket_id in {home_bucket, unit_bucket} - {None}:
             total = out.setdefault(bucket_id, [0, 0, 0, 0])
-            for i, n in enumerate(counts):
+            for i, n in enumerate(numbers):
                 total[i] += int(n)
     return {bucket_id: tuple(total) for bucket_id, total in out.items()}
 

@@ -43,7 +43,7 @@ from app.services.notifications import (
     write_transaction,
 )
 from app.services.problems import escalation_condition, overdue_condition
-from app.services.wishes import kept_claimers
+from app.services.wish_quota import kept_claimers
 from app.services.workdays import CalendarYearUnknown, add_working_days
 
 

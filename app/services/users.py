@@ -28,6 +28,7 @@ from app.models.user import (
 )
 from app.services import audit
 from app.services.orgs import LEVEL_NAMES, same_district
+from app.services.people_counts import take_roster_turn
 
 
 def users_in_reach(caller: Caller) -> ColumnElement[bool]:
@@ -170,6 +171,7 @@ async def create_user(
     session: AsyncSession, *, caller: Caller, cipher: PiiCipher, data: UserCreate
 ) -> User:
     phone = normalize_phone(data.phone)
+    await take_roster_turn(session)
     community, unit = await resolve_home(session, caller, data.community_id, data.unit_id)
     if await find_by_phone(session, cipher, phone) is not None:
         raise Conflict("phone_exists", "该手机号已在花名册中")
@@ -200,6 +202,8 @@ async def update_user(
     for required in ("name", "community_id", "is_party_member", "phone"):
         if required in changes and changes[required] is None:
             raise Unprocessable("validation_error", "该字段不能清空")
+    if changes.keys() & {"community_id", "unit_id", "is_party_member"}:
+        await take_roster_turn(session)
     if "community_id" in changes or "unit_id" in changes:
         community_id = changes.get("community_id", user.community_id)
         if community_id is None:

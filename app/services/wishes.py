@@ -22,16 +22,15 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, is_within
+from app.core.scope import Caller, in_reach, is_within, org_ids_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
-from app.core.timeutil import local, year_bounds
+from app.core.timeutil import local
 from app.core.wechat import SCENE_COMMENT, WeChatGateway
 from app.models.hours import HourSource
 from app.models.org import Org, OrgLevel
@@ -58,6 +57,8 @@ from app.services.photos import (
     register_record_type,
     require_own_photos,
 )
+from app.services.users import homes_in
+from app.services.wish_quota import kept_claimers, rederive_latest_claim
 
 RECORD_TYPE = "wish"
 
@@ -328,6 +329,9 @@ async def _move(
     )
     # Every transition goes to the audit log too: reviews, confirmations and
     # cancellations are admin actions; claims and fulfilments complete the picture.
+    if from_status == WishStatus.claimed:
+        # A release or cancellation may undo the claim's place in the yearly quota.
+        await rederive_latest_claim(session, wish.id)
     await audit.record(
         session,
         caller=caller,
@@ -524,7 +528,7 @@ async def claim_wish(
             actor_id=caller.id,
         )
     )
-    await session.flush()
+    await rederive_latest_claim(session, wish.id)
     await session.refresh(wish)
     await notifications.wish_claimed(session, wish=wish, claimant=caller.user)
     return wish
@@ -667,41 +671,6 @@ async def cancel_wish(
 # --- the yearly quota ---------------------------------------------------------------------
 
 
-def kept_claimers(year: int) -> Any:
-    """Ids of people who claimed a wish in this Shanghai year and did not give it up.
-
-    A claim counts when it led to fulfilment (then confirmation) or is still held;
-    a claim later released or cancelled does not, otherwise pressing "claim" and
-    "release" a second later would tick the yearly box without helping anyone. A
-    claim is undone when the first event that moves the wish out of `claimed` after
-    it is a release or a cancellation.
-    """
-    start, end = year_bounds(year)
-    claim = aliased(WishEvent)
-    ending = aliased(WishEvent)
-    reclaim = aliased(WishEvent)
-    undone = exists().where(
-        col(ending.wish_id) == col(claim.wish_id),
-        col(ending.id) > col(claim.id),
-        col(ending.from_status) == WishStatus.claimed,
-        col(ending.action).in_([WishAction.release, WishAction.cancel]),
-        ~exists()
-        .where(
-            col(reclaim.wish_id) == col(claim.wish_id),
-            col(reclaim.action) == WishAction.claim,
-            col(reclaim.id) > col(claim.id),
-            col(reclaim.id) < col(ending.id),
-        )
-        .correlate(claim, ending),
-    )
-    return select(claim.actor_id).where(
-        col(claim.action) == WishAction.claim,
-        col(claim.at) >= start,
-        col(claim.at) < end,
-        ~undone,
-    )
-
-
 async def wish_quota(session: AsyncSession, *, caller: Caller, org_id: int, year: int) -> WishQuota:
     """Party members of an org (home community or unit in its subtree, as for the
     roster) who have and have not claimed a wish this year."""
@@ -709,8 +678,7 @@ async def wish_quota(session: AsyncSession, *, caller: Caller, org_id: int, year
     if org is None or not caller.reaches(org):
         raise NotFound()
     members = and_(
-        col(User.is_party_member).is_(True),
-        or_(in_reach(col(User.community_id), [org.path]), in_reach(col(User.unit_id), [org.path])),
+        col(User.is_party_member).is_(True), homes_in(await org_ids_within(session, [org.path]))
     )
     claimed_this_year = col(User.id).in_(kept_claimers(year))
     party_members = (

@@ -1,0 +1,62 @@
+"""Head counts of the roster kept by the database, for the dashboards.
+
+The dashboards' people figures (members, party members, party members who reported
+in a month, party members who kept a wish claim in a year) are rules about each
+person's *current* home. Counting them person by person costs about 10 µs a party
+member, which a district of 100,000 members cannot afford on every call
+(docs/PERFORMANCE.md). `people_counts` holds them summed per home pair instead,
+kept exact by triggers on users, report_ins and wish_quota_claims (migration
+d4f3b1a5c004): whatever writes those tables, in whatever order, the sums follow,
+in the same transaction.
+
+A row is keyed by a period and a home pair (community_id, unit_id), 0 standing for
+"none" so that the key has no NULLs:
+- period '' holds the roster snapshot: members, party_members;
+- period 'YYYY-MM' (Shanghai month) holds `reported`: party members of the pair who
+  reported in (报到) that month, to whichever community;
+- period 'YYYY' holds `claimed`: party members of the pair who kept a wish claim in
+  that Shanghai year (app/services/wishes.kept_claimers).
+The pair, not each org alone, is the key because someone whose community and unit
+both lie in a subtree counts once for it, and once for each of two children that
+hold one each (app/services/dashboard.py).
+
+`wish_quota_claims` says who kept a claim in which year. The rule looks at a wish's
+whole history, so the wishes service re-derives the row of the claimant and year
+that a claim, release or cancellation touches (app/services/wish_quota.py); the
+triggers carry it into the counts.
+"""
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, PrimaryKeyConstraint, String
+from sqlmodel import Field, SQLModel
+
+# The key's stand-in for "no community" / "no unit".
+NO_ORG = 0
+
+
+class PeopleCount(SQLModel, table=True):
+    __tablename__ = "people_counts"
+    __table_args__ = (
+        PrimaryKeyConstraint("period", "community_id", "unit_id"),
+        # Those inside a subtree by their unit alone.
+        Index("ix_people_counts_period_unit", "period", "unit_id", "community_id"),
+    )
+
+    period: str = Field(sa_column=Column(String(7), nullable=False))
+    community_id: int = Field(sa_column=Column(Integer, nullable=False))
+    unit_id: int = Field(sa_column=Column(Integer, nullable=False))
+    members: int = Field(sa_column=Column(Integer, nullable=False))
+    party_members: int = Field(sa_column=Column(Integer, nullable=False))
+    reported: int = Field(sa_column=Column(Integer, nullable=False))
+    claimed: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class WishQuotaClaim(SQLModel, table=True):
+    """A person who kept a wish claim in a Shanghai year."""
+
+    __tablename__ = "wish_quota_claims"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "year"),)
+
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    )
+    year: int = Field(sa_column=Column(Integer, nullable=False))
