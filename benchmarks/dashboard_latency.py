@@ -121,7 +121,7 @@ def district_admin(district: Org) -> Caller:
 
 LABELS = [
     # (what the statement reads, a fragment only its SQL contains), first match wins
-    ("people", "is_party_member"),
+    ("people", "people_counts"),
     ("children", "orgs.parent_id ="),
     ("subtree ids", "orgs.path >="),
     ("the org", "FROM orgs"),
