@@ -133,6 +133,19 @@ def in_reach(org_id_column: SQLColumnExpression[Any], paths: list[str]) -> Colum
     return org_id_column.in_(select(Org.id).where(org_ids_in(paths)))
 
 
+async def org_ids_within(session: AsyncSession, paths: list[str]) -> list[int]:
+    """The ids of every org inside `paths` (a district holds a few hundred).
+
+    Read first, so that a query on a large table can name them: PostgreSQL then
+    reads each org's rows from its index, with estimates per org, where
+    `in_reach`'s subquery leaves it guessing (two of them OR'ed, as for people's
+    two homes, became a scan of every row)."""
+    if not paths:
+        return []
+    rows = await session.execute(select(Org.id).where(org_ids_in(paths)))
+    return [i for i in rows.scalars() if i is not None]
+
+
 _HOME = aliased(Org)
 # Built once: this runs on every authenticated request.
 _CALLER_QUERY: Select[*tuple[Any, ...]] = (

@@ -29,7 +29,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from sqlalchemy import Row, Select, func, or_
+from sqlalchemy import Row, Select, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -37,7 +37,7 @@ from sqlmodel import col
 
 from app.core.db import utcnow
 from app.core.errors import NotFound, Unprocessable
-from app.core.scope import Caller, in_reach
+from app.core.scope import Caller, in_reach, org_ids_within
 from app.core.timeutil import local, month_key, year_bounds
 from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.models.org import Org
@@ -47,7 +47,7 @@ from app.models.user import User
 from app.models.wish import Wish, WishStatus
 from app.services import problems as problem_service
 from app.services import wishes as wish_service
-from app.services.users import users_in_reach
+from app.services.users import homes_in
 
 CHUNK_ROWS = 1000
 TEMP_PREFIX = "chuangwen-ledger-"
@@ -188,7 +188,7 @@ def _check_filters(dataset: Dataset, month: str | None, year: int | None) -> Non
 # --- the datasets ------------------------------------------------------------------------
 
 
-def _members(caller: Caller, org: Org, now: datetime) -> _Spec:
+def _members(org: Org, subtree: list[int], now: datetime) -> _Spec:
     community, unit = aliased(Org), aliased(Org)
     today = local(now).date()
     stmt = (
@@ -203,13 +203,8 @@ def _members(caller: Caller, org: Org, now: datetime) -> _Spec:
         )
         .outerjoin(community, col(community.id) == col(User.community_id))
         .outerjoin(unit, col(unit.id) == col(User.unit_id))
-        .where(
-            users_in_reach(caller),
-            or_(
-                in_reach(col(User.community_id), [org.path]),
-                in_reach(col(User.unit_id), [org.path]),
-            ),
-        )
+        # The org is in the caller's reach (checked first), so its people are too.
+        .where(homes_in(subtree))
         .order_by(col(User.id))
     )
 
@@ -601,7 +596,7 @@ async def export_ledger(
     org = await _org_in_reach(session, caller, org_id)
     match dataset:
         case Dataset.members:
-            spec = _members(caller, org, now)
+            spec = _members(org, await org_ids_within(session, [org.path]), now)
         case Dataset.report_ins:
             spec = _report_ins(org, month or month_key(now))
         case Dataset.volunteer_hours:
