@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, DateTime, MetaData, Table, Update, event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -149,13 +147,17 @@ def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _sqlite_write_tx.get() else "BEGIN")
 
 
-async def updated_one(session: AsyncSession, statement: Update) -> bool:
+async def updated_one(
+    session: AsyncSession, statement: Update, params: dict[str, Any] | None = None
+) -> bool:
     """Run a conditional UPDATE and say whether it changed exactly one row.
 
     This is how races are settled: the WHERE carries the state the caller read, and
     a loser sees False instead of overwriting the winner.
     """
-    result = await session.execute(statement.execution_options(synchronize_session=False))
+    result = await session.execute(
+        statement, params, execution_options={"synchronize_session": False}
+    )
     return cast("CursorResult[Any]", result).rowcount == 1
 
 
@@ -164,34 +166,6 @@ def table_of(model: type[SQLModel]) -> Table:
     costs a third to a half of the CPU of the same one through the ORM."""
     table: Table = model.__table__  # type: ignore[attr-defined]
     return table
-
-
-async def inserted_id(session: AsyncSession, row: SQLModel, *, unique_on: list[str]) -> int | None:
-    """INSERT `row` unless one with the same `unique_on` values exists: the new id, or
-    None for a duplicate.
-
-    `INSERT ... ON CONFLICT (unique_on) DO NOTHING RETURNING id`, the same on both
-    databases: one round trip instead of a savepoint, an ORM flush and a release, and
-    settled in SQL (a concurrent twin waits for ours to commit, then does nothing).
-    `row` stays outside the session; its id is not set here.
-    """
-    table = table_of(type(row))
-    values = {
-        c.name: value
-        for c in table.columns
-        # Leave unset columns to their defaults (the id first of all).
-        if (value := getattr(row, c.name)) is not None
-        or not (c.primary_key or c.default is not None or c.server_default is not None)
-    }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(table)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=unique_on)
-        .returning(table.c.id)
-    )
-    new_id: int | None = (await session.execute(statement)).scalar_one_or_none()
-    return new_id
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -28,6 +28,7 @@ from sqlmodel import col, select
 from app.core.config import Settings
 from app.core.db import sqlite_write_transaction, table_of, utcnow
 from app.core.errors import AppError, Unprocessable
+from app.core.scope import CALLER_QUERY, caller_from_rows
 from app.core.security import bearer_token, user_id_from_token
 from app.models.idempotency import IdempotencyRecord
 from app.services import audit
@@ -101,10 +102,39 @@ _STORED_QUERY = select(
 _INSERT_RECORD = insert(_RECORDS)
 
 
+# A person's key is looked up in the same round trip as the person and their roles,
+# which every such route reads next (app.routers.deps.get_caller takes them from
+# request.state): the stored answer joined on, or NULLs.
+_CALLER_AND_STORED = CALLER_QUERY.outerjoin(
+    _RECORDS,
+    (_RECORDS.c.principal == bindparam("principal")) & (_RECORDS.c.key == bindparam("key")),
+).add_columns(_RECORDS.c.request_hash, _RECORDS.c.status_code, _RECORDS.c.response_body)
+
+
 async def _stored(session: AsyncSession, principal: str, key: str) -> _Stored | None:
     # Plain values, not an ORM object: the session is rolled back right after.
     row = (await session.execute(_STORED_QUERY, {"principal": principal, "key": key})).first()
     return _Stored(*row) if row else None
+
+
+async def _stored_and_caller(
+    request: Request, session: AsyncSession, settings: Settings, principal: str, key: str
+) -> _Stored | None:
+    """The answer stored under this key, if any; for a person, their Caller too."""
+    user_id = token_user_id(request, settings) if principal.startswith("user:") else None
+    if user_id is None:
+        return await _stored(session, principal, key)
+    params = {"user_id": user_id, "principal": principal, "key": key}
+    rows = (await session.execute(_CALLER_AND_STORED, params)).all()
+    if not rows:
+        # The person is gone (deleted after the token was issued): what they stored
+        # still replays; anything else answers 401 when the route asks for them.
+        return await _stored(session, principal, key)
+    request.state.caller = caller_from_rows(rows)
+    first = rows[0]
+    if first.request_hash is None:
+        return None
+    return _Stored(first.request_hash, first.status_code, first.response_body)
 
 
 def _replay(record: _Stored, request_hash: str) -> Response:
@@ -184,7 +214,7 @@ async def _run_idempotent(
     key: str,
 ) -> Response:
     request_hash = _request_hash(request, await request.body())
-    if (record := await _stored(session, principal, key)) is not None:
+    if (record := await _stored_and_caller(request, session, settings, principal, key)) is not None:
         await session.rollback()
         return _replay(record, request_hash)
 

@@ -9,11 +9,11 @@ dependencies that answer 404 for anything outside reach (see app/routers/deps.py
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, bindparam, false, or_
+from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, bindparam, false, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -146,9 +146,31 @@ async def org_ids_within(session: AsyncSession, paths: list[str]) -> list[int]:
     return [i for i in rows.scalars() if i is not None]
 
 
+def in_reach_bound(org_id_column: SQLColumnExpression[Any], count: int) -> ColumnElement[bool]:
+    """`in_reach` for a statement built once: the bounds of `count` paths are bind
+    parameters, filled in by `reach_params` with the paths themselves."""
+    if not count:
+        return false()
+    path = col(Org.path)
+    bounds = (
+        (path >= bindparam(f"reach_from_{i}")) & (path < bindparam(f"reach_to_{i}"))
+        for i in range(count)
+    )
+    return org_id_column.in_(select(Org.id).where(or_(*bounds)))
+
+
+def reach_params(paths: list[str]) -> dict[str, str]:
+    return {
+        key: value
+        for i, p in enumerate(paths)
+        for key, value in ((f"reach_from_{i}", p), (f"reach_to_{i}", path_upper_bound(p)))
+    }
+
+
 _HOME = aliased(Org)
-# Built once: this runs on every authenticated request.
-_CALLER_QUERY: Select[*tuple[Any, ...]] = (
+# Built once: this runs on every authenticated request. app.core.routing adds the
+# Idempotency-Key lookup to it on creating POSTs.
+CALLER_QUERY: Select[*tuple[Any, ...]] = (
     sa_select(
         User,
         col(RoleGrant.id).label("grant_id"),
@@ -169,9 +191,12 @@ _CALLER_QUERY: Select[*tuple[Any, ...]] = (
 async def load_caller_by_id(session: AsyncSession, user_id: int) -> Caller | None:
     """The person with their roles and home community, in one round trip. None when
     no such user exists."""
-    rows = (await session.execute(_CALLER_QUERY, {"user_id": user_id})).all()
-    if not rows:
-        return None
+    rows = (await session.execute(CALLER_QUERY, {"user_id": user_id})).all()
+    return caller_from_rows(rows) if rows else None
+
+
+def caller_from_rows(rows: Sequence[Row[Any]]) -> Caller:
+    """The Caller from the rows of `CALLER_QUERY` (at least one)."""
     user = rows[0][0]
     grants = [
         Grant(

@@ -63,15 +63,21 @@ WeChatDep = Annotated[WeChatGateway, Depends(get_wechat)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
-async def get_caller(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
+# The caller dependencies take the session and settings from the request, as
+# get_session and get_settings do, rather than depending on them: each dependency a
+# route resolves costs it CPU, and these two run on nearly every request.
+
+
+async def get_caller(request: Request) -> Caller:
     """The person behind the bearer token. API keys are not accepted here."""
     cached: Caller | None = getattr(request.state, "caller", None)
     if cached is not None and not cached.is_api_key:
         return cached
-    user_id = token_user_id(request, settings)
+    user_id = token_user_id(request, request.app.state.settings)
     # Roles are read from the database on every request (a revoke bites at once),
-    # together with the user and their home community in one query.
-    caller = await load_caller_by_id(session, user_id) if user_id else None
+    # together with the user and their home community in one query (with the
+    # Idempotency-Key lookup on creating POSTs, by app.core.routing).
+    caller = await load_caller_by_id(request.state.session, user_id) if user_id else None
     if caller is None:
         raise Unauthorized("not_authenticated", "请先登录")
     request.state.caller = caller
@@ -91,16 +97,16 @@ def person_or_key(
     `admins_only`, a person must hold an admin role, as for GET /users.
     """
 
-    async def dependency(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
+    async def dependency(request: Request) -> Caller:
         raw = request.headers.get("x-api-key")
         if not raw or request.headers.get("authorization"):
-            person = await get_caller(request, session, settings)
+            person = await get_caller(request)
             if admins_only and not person.is_admin:
                 raise Forbidden("forbidden", "只有管理员可以进行此操作")
             return person
         cached: Caller | None = getattr(request.state, "caller", None)
         if cached is None:
-            found = await api_key_service.caller_for_key(session, raw)
+            found = await api_key_service.caller_for_key(request.state.session, raw)
             if found is None:
                 raise Unauthorized("not_authenticated", "API 密钥无效或已撤销")
             cached, key = found

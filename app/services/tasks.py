@@ -10,15 +10,32 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, update
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    ColumnElement,
+    Select,
+    bindparam,
+    exists,
+    func,
+    or_,
+    update,
+)
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
-from app.core.db import inserted_id, table_of, updated_one, utcnow
+from app.core.db import table_of, updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, path_ids
+from app.core.scope import Caller, in_reach, in_reach_bound, path_ids, reach_params
 from app.models.hours import HourSource
 from app.models.org import Org, OrgLevel
 from app.models.task import (
@@ -94,13 +111,35 @@ def visible_tasks(caller: Caller, home_ids: Sequence[int]) -> ColumnElement[bool
     )
 
 
+# Callers hold a handful of admin subtrees at most; past that the statement is built
+# per request as elsewhere.
+_PREBUILT_REACHES = 8
+
+
+@cache
+def _visible_task_query(reaches: int) -> SelectOfScalar[Task]:
+    """`select(Task)` of one task within `visible_tasks`, built once per number of
+    admin subtrees: building and keying it anew cost a check-in ~0.2 ms."""
+    return select(Task).where(
+        col(Task.id) == bindparam("task_id"),
+        or_(
+            in_reach_bound(col(Task.org_id), reaches),
+            col(Task.org_id).in_(bindparam("home_ids", expanding=True)),
+        ),
+    )
+
+
 async def get_visible_task(session: AsyncSession, caller: Caller, task_id: int) -> Task:
     home_ids = await home_ancestor_ids(session, caller)
-    task = (
-        await session.execute(
+    paths = caller.paths(ADMIN_ROLES)
+    if len(paths) <= _PREBUILT_REACHES:
+        params = {"task_id": task_id, "home_ids": home_ids, **reach_params(paths)}
+        result = await session.execute(_visible_task_query(len(paths)), params)
+    else:
+        result = await session.execute(
             select(Task).where(Task.id == task_id, visible_tasks(caller, home_ids))
         )
-    ).scalar_one_or_none()
+    task = result.scalar_one_or_none()
     if task is None:
         raise NotFound()
     return task
@@ -246,13 +285,12 @@ async def check_ins_public(
 
 
 def new_check_in_public(
-    task: Task, record: CheckIn, *, caller: Caller, photo_ids: Sequence[int] | None
+    task: Task, record: NewCheckIn, *, caller: Caller, photo_ids: Sequence[int] | None
 ) -> CheckInPublic:
     """What `check_ins_public` answers for a check-in the caller has just made, without
     reading back what this request wrote: the name is the caller's, and the photos
     are the caller's own uploads attached in the order given (check_in refuses any
     other), which their uploader always sees."""
-    assert record.id is not None
     return CheckInPublic(
         id=record.id,
         task_id=record.task_id,
@@ -314,6 +352,78 @@ async def tasks_public(
 # --- attendance ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NewCheckIn:
+    """A check-in this request has just made: what its answer needs, no ORM object
+    (constructing a CheckIn model costs a check-in ~0.15 ms)."""
+
+    id: int
+    task_id: int
+    user_id: int
+    checked_in_at: datetime
+    check_in_lat: float
+    check_in_lng: float
+
+
+_CHECK_INS = table_of(CheckIn)
+_TASKS = table_of(Task)
+# Parameter names no column of either table has: an UPDATE or INSERT would take a
+# parameter named after one of its columns as a value to set.
+_NEW_ROW: dict[Column[Any], BindParameter[Any]] = {
+    _CHECK_INS.c.task_id: bindparam("new_task_id"),
+    _CHECK_INS.c.org_id: bindparam("new_org_id"),
+    _CHECK_INS.c.user_id: bindparam("new_user_id"),
+    _CHECK_INS.c.checked_in_at: bindparam("new_checked_in_at"),
+    _CHECK_INS.c.check_in_lat: bindparam("new_lat"),
+    _CHECK_INS.c.check_in_lng: bindparam("new_lng"),
+    _CHECK_INS.c.created_at: bindparam("new_created_at"),
+}
+_ONE_PER_MEMBER = ["task_id", "user_id"]
+_HAS_ROOM = or_(_TASKS.c.capacity.is_(None), _TASKS.c.checked_in_count < _TASKS.c.capacity)
+_SEAT = {_TASKS.c.checked_in_count: _TASKS.c.checked_in_count + 1}
+
+# Statements built once (building and keying them anew cost ~0.3 ms a check-in), on
+# the tables, not the mapped classes: no loaded object needs synchronising, and an
+# ORM-enabled UPDATE costs three times the CPU.
+# SQLite: the row, then the seat, two statements.
+_INSERT_ROW = (
+    sqlite_insert(_CHECK_INS)
+    .values(_NEW_ROW)
+    .on_conflict_do_nothing(index_elements=_ONE_PER_MEMBER)
+    .returning(_CHECK_INS.c.id)
+)
+_TAKE_SEAT = update(_TASKS).where(_TASKS.c.id == bindparam("new_task_id"), _HAS_ROOM).values(_SEAT)
+
+
+def _row_and_seat() -> Select[int | None, bool]:
+    """PostgreSQL: the row and the seat in one statement, one round trip less.
+
+    The seat is taken only when the row went in (EXISTS reads the INSERT's
+    RETURNING), so a duplicate takes no seat, as with two statements. Answers the new
+    row's id (NULL: a duplicate) and whether a seat was taken."""
+    row = (
+        pg_insert(_CHECK_INS)
+        .values(_NEW_ROW)
+        .on_conflict_do_nothing(index_elements=_ONE_PER_MEMBER)
+        .returning(_CHECK_INS.c.id)
+        .cte("new_check_in")
+    )
+    seat = (
+        update(_TASKS)
+        .where(_TASKS.c.id == bindparam("new_task_id"), _HAS_ROOM, exists(sa_select(row.c.id)))
+        .values(_SEAT)
+        .returning(_TASKS.c.id)
+        .cte("seat")
+    )
+    return sa_select(
+        sa_select(row.c.id).scalar_subquery().label("check_in_id"),
+        exists(sa_select(seat.c.id)).label("seated"),
+    )
+
+
+_ROW_AND_SEAT = _row_and_seat()
+
+
 async def check_in(
     session: AsyncSession,
     *,
@@ -321,7 +431,7 @@ async def check_in(
     task: Task,
     data: AttendanceInput,
     now: datetime | None = None,
-) -> CheckIn:
+) -> NewCheckIn:
     now = now or utcnow()
     if task.org_id not in await home_ancestor_ids(session, caller):
         # Visible to this admin, but not a task of their home community's tree.
@@ -337,20 +447,27 @@ async def check_in(
             f"你距任务地点约 {math.ceil(distance)} 米，需在 {task.radius_m} 米内签到",
         )
     assert task.id is not None
-    record = CheckIn(
-        task_id=task.id,
-        org_id=task.org_id,
-        user_id=caller.id,
-        checked_in_at=now,
-        check_in_lat=data.lat,
-        check_in_lng=data.lng,
-    )
+    params = {
+        "new_task_id": task.id,
+        "new_org_id": task.org_id,
+        "new_user_id": caller.id,
+        "new_checked_in_at": now,
+        "new_lat": data.lat,
+        "new_lng": data.lng,
+        "new_created_at": utcnow(),
+    }
     # The row first, then the seat, in one transaction: a duplicate inserts nothing
     # (the unique (task_id, user_id)) before taking a seat, and a full task raises
     # after the insert, so the rollback of the request takes the row away again. A
     # member already checked in hears "already checked in", not "full".
-    record.id = await inserted_id(session, record, unique_on=["task_id", "user_id"])
-    if record.id is None:
+    if session.get_bind().dialect.name == "postgresql":
+        new_id, seated = (await session.execute(_ROW_AND_SEAT, params)).one()
+    else:
+        new_id = (await session.execute(_INSERT_ROW, params)).scalar_one_or_none()
+        seated = new_id is not None and await updated_one(
+            session, _TAKE_SEAT, {"new_task_id": task.id}
+        )
+    if new_id is None:
         existing = (
             await session.execute(
                 select(CheckIn.checked_out_at).where(
@@ -364,22 +481,17 @@ async def check_in(
             else "你已签到本任务，请勿重复签到"
         )
         raise Conflict("already_checked_in", detail)
-    # On the table, not the mapped class: no loaded object needs synchronising, and an
-    # ORM-enabled UPDATE costs three times the CPU.
-    tasks = table_of(Task)
-    if not await updated_one(
-        session,
-        update(tasks)
-        .where(
-            tasks.c.id == task.id,
-            or_(tasks.c.capacity.is_(None), tasks.c.checked_in_count < tasks.c.capacity),
-        )
-        .values(checked_in_count=tasks.c.checked_in_count + 1),
-    ):
+    if not seated:
         raise Conflict("task_full", "该任务名额已满")
-    assert record.id is not None
-    await attach_photos(session, media=photos, record_type=CHECK_IN_RECORD, record_id=record.id)
-    return record
+    await attach_photos(session, media=photos, record_type=CHECK_IN_RECORD, record_id=new_id)
+    return NewCheckIn(
+        id=new_id,
+        task_id=task.id,
+        user_id=caller.id,
+        checked_in_at=now,
+        check_in_lat=data.lat,
+        check_in_lng=data.lng,
+    )
 
 
 async def check_out(
