@@ -194,11 +194,11 @@ def upgrade() -> None:
         sa.Column('party_members', sa.Integer(), nullable=False),
         sa.Column('reported', sa.Integer(), nullable=False),
         sa.Column('claimed', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('period', 'community_id', 'unit_id'),
+        sa.PrimaryKeyConstraint('community_id', 'period', 'unit_id'),
     )
     with op.batch_alter_table('people_counts', schema=None) as batch_op:
         batch_op.create_index(
-            'ix_people_counts_period_unit', ['period', 'unit_id', 'community_id'], unique=False
+            'ix_people_counts_unit_period', ['unit_id', 'period', 'community_id'], unique=False
         )
     op.create_table(
         'wish_quota_claims',
@@ -253,5 +253,5 @@ def downgrade() -> None:
                 op.execute(f'DROP TRIGGER people_counts_{table}_{name}')
     op.drop_table('wish_quota_claims')
     with op.batch_alter_table('people_counts', schema=None) as batch_op:
-        batch_op.drop_index('ix_people_counts_period_unit')
+        batch_op.drop_index('ix_people_counts_unit_period')
     op.drop_table('people_counts')

@@ -101,9 +101,14 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         )
         _configure_sqlite(engine, settings)
         return engine
-    # No JIT: our statements run for milliseconds, and a dashboard whose estimate
-    # crosses jit_above_cost spent over a second compiling (docs/PERFORMANCE.md).
-    kwargs.setdefault("connect_args", {"server_settings": {"jit": "off"}})
+    # No JIT and no parallel workers: our statements run for milliseconds. A
+    # dashboard whose estimate crossed jit_above_cost spent over a second compiling,
+    # and starting two workers cost a street's dashboard 7 ms to read 0.4 ms of rows
+    # (docs/PERFORMANCE.md).
+    kwargs.setdefault(
+        "connect_args",
+        {"server_settings": {"jit": "off", "max_parallel_workers_per_gather": "0"}},
+    )
     engine = create_async_engine(url, pool_size=10, max_overflow=10, **kwargs)
     _check_on_checkout(engine)
     return engine

@@ -36,9 +36,12 @@ NO_ORG = 0
 class PeopleCount(SQLModel, table=True):
     __tablename__ = "people_counts"
     __table_args__ = (
-        PrimaryKeyConstraint("period", "community_id", "unit_id"),
-        # Those inside a subtree by their unit alone.
-        Index("ix_people_counts_period_unit", "period", "unit_id", "community_id"),
+        # Led by the org, not the period: a subtree's rows are then found by its ids
+        # (PostgreSQL chose a period-led key's whole period for a street of a large
+        # city, 8.5 ms against 0.8). The second index finds those inside by their
+        # unit alone.
+        PrimaryKeyConstraint("community_id", "period", "unit_id"),
+        Index("ix_people_counts_unit_period", "unit_id", "period", "community_id"),
     )
 
     period: str = Field(sa_column=Column(String(7), nullable=False))
