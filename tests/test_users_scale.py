@@ -144,27 +144,18 @@ async def test_an_admins_roster_page_reads_only_their_subtrees_people(
     assert home_indexes_read(plans)
 
 
-async def test_a_community_members_ledger_reads_only_its_people(client, world, on_postgres):
+@pytest.mark.parametrize(
+    "path",
+    ["/exports/members.xlsx", "/stats/wish-quota"],
+    ids=["members ledger", "wish quota"],
+)
+async def test_a_communitys_ledger_and_wish_quota_read_only_its_people(
+    client, world, on_postgres, path
+):
     await spread_people(world)
     with statements_sent(world) as sent:
         resp = await client.get(
-            "/exports/members.xlsx",
-            params={"org_id": world["C1"].id},
-            headers=world.headers("community_admin"),
-        )
-    assert resp.status_code == 200
-    plans = await plans_of_users_reads(world, sent)
-    assert seq_scans_of_users(plans) == []
-    assert home_indexes_read(plans)
-
-
-async def test_a_communitys_wish_quota_reads_only_its_party_members(client, world, on_postgres):
-    await spread_people(world)
-    with statements_sent(world) as sent:
-        resp = await client.get(
-            "/stats/wish-quota",
-            params={"org_id": world["C1"].id},
-            headers=world.headers("community_admin"),
+            path, params={"org_id": world["C1"].id}, headers=world.headers("community_admin")
         )
     assert resp.status_code == 200
     plans = await plans_of_users_reads(world, sent)
