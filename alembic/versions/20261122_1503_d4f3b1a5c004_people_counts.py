@@ -118,23 +118,26 @@ TRIGGERS = {
 
 def _create_postgresql_triggers() -> None:
     for table, (removed, added, columns, changed, person) in TRIGGERS.items():
-        def lock(ref: str) -> str:
+        def block(ref: str, statements: list[str]) -> str:
+            sql = ''.join(f'{s};\n' for s in statements)
             if person is None:
-                return ''
-            return f'PERFORM 1 FROM users WHERE id = {ref}.{person} FOR SHARE;\n'
+                # Roster changes move several sums at once: they take turns (one
+                # advisory lock, app/services/people_counts.py), so two never lock
+                # sums in opposite orders. Only someone on the roster has sums: a
+                # first WeChat login (no home yet) neither waits nor writes.
+                return (
+                    f'IF {_on_roster(ref)} THEN\n'
+                    f'PERFORM pg_advisory_xact_lock({ROSTER_LOCK});\n{sql}END IF;\n'
+                )
+            # Reports and claims move one sum each and need no turn; the person's
+            # row, shared, orders them against a move of that person.
+            return f'PERFORM 1 FROM users WHERE id = {ref}.{person} FOR SHARE;\n{sql}'
 
-        # Roster changes move several sums at once: they take turns (one advisory
-        # lock, app/services/people_counts.py), so two never lock sums in opposite
-        # orders. Reports and claims move one sum each and need no turn.
-        turn = f'PERFORM pg_advisory_xact_lock({ROSTER_LOCK});\n' if person is None else ''
         body = (
-            turn
-            + "IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
-            + lock('OLD')
-            + ''.join(f'{s};\n' for s in removed)
+            "IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
+            + block('OLD', removed)
             + "END IF;\nIF TG_OP IN ('INSERT', 'UPDATE') THEN\n"
-            + lock('NEW')
-            + ''.join(f'{s};\n' for s in added)
+            + block('NEW', added)
             + 'END IF;\nRETURN NULL;'
         )
         op.execute(
