@@ -47,7 +47,14 @@ def path_upper_bound(prefix: str) -> str:
 
 
 def path_within(path_column: SQLColumnExpression[str], prefix: str) -> ColumnElement[bool]:
-    return (path_column >= prefix) & (path_column < path_upper_bound(prefix))
+    return _path_between(path_column, prefix, path_upper_bound(prefix))
+
+
+def _path_between(
+    path_column: SQLColumnExpression[str], low: str | Any, high: str | Any
+) -> ColumnElement[bool]:
+    """The path range of a subtree: [its path, path_upper_bound(its path))."""
+    return (path_column >= low) & (path_column < high)
 
 
 def path_ids(path: str) -> list[int]:
@@ -151,9 +158,8 @@ def in_reach_bound(org_id_column: SQLColumnExpression[Any], count: int) -> Colum
     parameters, filled in by `reach_params` with the paths themselves."""
     if not count:
         return false()
-    path = col(Org.path)
     bounds = (
-        (path >= bindparam(f"reach_from_{i}")) & (path < bindparam(f"reach_to_{i}"))
+        _path_between(col(Org.path), bindparam(f"reach_from_{i}"), bindparam(f"reach_to_{i}"))
         for i in range(count)
     )
     return org_id_column.in_(select(Org.id).where(or_(*bounds)))

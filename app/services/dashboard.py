@@ -107,6 +107,7 @@ from app.models.problem import UNRESOLVED, EscalationLevel, Problem, ProblemStat
 from app.models.task import CheckIn, ReportIn
 from app.models.wish import Wish, WishStatus
 from app.services.problems import escalation_condition, overdue_condition
+from app.services.users import one_home_each
 
 Counts = dict[int, Sequence[Any]]
 # Each bucket org with the ids of every org in its subtree (itself included).
@@ -179,10 +180,8 @@ async def _people(session: AsyncSession, buckets: Buckets, month: str, year: int
             *(counts.c[name] for name in _PEOPLE),
         ).where(periods, *where)
 
-    rows = union_all(
-        pairs(counts.c.community_id.in_(held)),
-        pairs(counts.c.unit_id.in_(held), counts.c.community_id.not_in(held)),
-    ).subquery()
+    by_community, by_unit_alone = one_home_each(counts.c.community_id, counts.c.unit_id, held)
+    rows = union_all(pairs(by_community), pairs(by_unit_alone)).subquery()
     sums = [func.coalesce(func.sum(rows.c[name]), 0) for name in _PEOPLE]
     if len(buckets) == 1:  # a dashboard: every pair read is the one bucket's, once
         (bucket_id,) = buckets

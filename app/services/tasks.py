@@ -105,10 +105,13 @@ async def home_ancestor_ids(session: AsyncSession, caller: Caller) -> list[int]:
     return path_ids(path)
 
 
+def _visible(in_admin_reach: ColumnElement[bool], home_ids: Any) -> ColumnElement[bool]:
+    """The one rule: tasks of an admin's subtrees, and of the home community's tree."""
+    return or_(in_admin_reach, col(Task.org_id).in_(home_ids))
+
+
 def visible_tasks(caller: Caller, home_ids: Sequence[int]) -> ColumnElement[bool]:
-    return or_(
-        in_reach(col(Task.org_id), caller.paths(ADMIN_ROLES)), col(Task.org_id).in_(home_ids)
-    )
+    return _visible(in_reach(col(Task.org_id), caller.paths(ADMIN_ROLES)), home_ids)
 
 
 # Callers hold a handful of admin subtrees at most; past that the statement is built
@@ -122,10 +125,7 @@ def _visible_task_query(reaches: int) -> SelectOfScalar[Task]:
     admin subtrees: building and keying it anew cost a check-in ~0.2 ms."""
     return select(Task).where(
         col(Task.id) == bindparam("task_id"),
-        or_(
-            in_reach_bound(col(Task.org_id), reaches),
-            col(Task.org_id).in_(bindparam("home_ids", expanding=True)),
-        ),
+        _visible(in_reach_bound(col(Task.org_id), reaches), bindparam("home_ids", expanding=True)),
     )
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, CompoundSelect, delete, false, func, or_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    SQLColumnExpression,
+    and_,
+    delete,
+    false,
+    func,
+    or_,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -54,12 +64,24 @@ def people_in(org_ids: Sequence[int], *where: ColumnElement[bool]) -> CompoundSe
     community, then those inside by their unit alone. Each part is read from its
     own home index, without the table when `where` names only the indexed columns
     (community, unit, party membership), which makes counting them cheap."""
-    community, unit = col(User.community_id), col(User.unit_id)
+    by_community, by_unit_alone = one_home_each(col(User.community_id), col(User.unit_id), org_ids)
     return union_all(
-        select(col(User.id)).where(community.in_(org_ids), *where),
-        select(col(User.id)).where(
-            unit.in_(org_ids), or_(community.is_(None), community.not_in(org_ids)), *where
-        ),
+        select(col(User.id)).where(by_community, *where),
+        select(col(User.id)).where(by_unit_alone, *where),
+    )
+
+
+def one_home_each(
+    community: SQLColumnExpression[int | None],
+    unit: SQLColumnExpression[int | None],
+    org_ids: Sequence[int],
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The roster's rule that each person counts once, as two disjoint parts: those
+    whose community is one of `org_ids`, and those inside by their unit alone. Also
+    the dashboards' rule over people_counts, whose 0 for "no community" is never an
+    org id."""
+    return community.in_(org_ids), and_(
+        unit.in_(org_ids), or_(community.is_(None), community.not_in(org_ids))
     )
 
 
