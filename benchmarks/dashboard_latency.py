@@ -122,17 +122,12 @@ def district_admin(district: Org) -> Caller:
 LABELS = [
     # (what the statement reads, a fragment only its SQL contains), first match wins
     ("people", "people_counts"),
+    ("record counts", "fact_counts"),
     ("children", "orgs.parent_id ="),
     ("subtree ids", "orgs.path >="),
     ("the org", "FROM orgs"),
-    ("report-ins", "FROM report_ins"),
-    ("check-ins", "FROM check_ins"),
-    ("approved minutes", "FROM volunteer_hours"),
     ("wishes overdue", "wishes.deadline <"),
-    ("wishes by state", "FROM wishes"),
-    ("problems due / found", "problems.deadline_at"),
-    ("problems by state", "FROM problems"),
-    ("articles", "FROM articles"),
+    ("problems due", "problems.deadline_at"),
 ]
 
 

@@ -28,6 +28,7 @@ from app.core.config import Settings
 from app.core.db import metadata
 from app.devtools.wechat_stub import StubState, create_stub_app
 from app.main import create_app
+from tests.counts import assert_counts_are_exact
 from tests.factories import World, build_world
 from tests.servers import BackgroundServer
 
@@ -152,8 +153,9 @@ async def empty_all_tables(application: FastAPI) -> None:
         else:
             # orgs reference themselves; checking keys at commit lets one DELETE empty it.
             await conn.execute(text("PRAGMA defer_foreign_keys=ON"))
-            # people_counts last: deleting users and reports moves their sums there.
-            for table in sorted(tables, key=lambda t: t == "people_counts"):
+            # The counts last: deleting the rows they count moves their sums there.
+            counts = ("people_counts", "fact_counts")
+            for table in sorted(tables, key=lambda t: t in counts):
                 await conn.execute(text(f"DELETE FROM {table}"))
 
 
@@ -184,6 +186,14 @@ async def client(db: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def world(db: FastAPI) -> World:
     return await build_world(db)
+
+
+@pytest.fixture
+async def counts_stay_exact(db: FastAPI) -> AsyncIterator[None]:
+    """After the test: every sum the database keeps for the dashboards equals its
+    rebuild from the rows it counts (tests/counts.py), whatever the test wrote."""
+    yield
+    await assert_counts_are_exact(db)
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ from app.services.photos import can_see_media
 from tests.factories import auth, make_media, make_org, make_user
 from tests.factories_articles import info_officer, insert_article
 
+# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
+
 
 async def post_article(client, world, who="info_officer", org="C1", **overrides):
     body = {

@@ -23,6 +23,9 @@ from benchmarks.export_memory import count_data_rows, measure_members_export, se
 from tests.factories import insert_entry, insert_wish, make_user
 from tests.factories_supervision import insert_problem, make_point
 
+# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Half past midnight on 1 November in Shanghai, still 31 October in UTC.
 AT = datetime(2026, 10, 31, 16, 30, tzinfo=UTC)

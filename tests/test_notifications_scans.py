@@ -8,6 +8,7 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from app.core.db import utcnow
@@ -22,6 +23,9 @@ from tests import test_notifications as base
 from tests.factories import insert_wish, make_report_in, make_user
 from tests.factories_supervision import insert_problem, shanghai
 from tests.test_notifications import TPL_PROBLEM, Env, grant
+
+# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 # The app with templates and its per-test environment, shared with test_notifications.
 napp = base.napp

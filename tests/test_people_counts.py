@@ -8,69 +8,20 @@ built on them agree with the detail endpoints.
 """
 
 import asyncio
-from collections import defaultdict
 from datetime import UTC, datetime
 
 from alembic.config import Config
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 from sqlmodel import col
 
 from alembic import command
-from app.core.timeutil import local, month_key
-from app.models.people_counts import NO_ORG, PeopleCount, WishQuotaClaim
-from app.models.task import ReportIn
+from app.core.timeutil import month_key
 from app.models.user import User
 from app.models.wish import WishEvent, WishStatus
-from app.services.wish_quota import kept_claimers, rederive_latest_claim
+from app.services.wish_quota import rederive_latest_claim
 from tests.conftest import ROOT
+from tests.counts import assert_counts_are_exact, kept_up, rebuilt
 from tests.factories import auth, insert_wish, make_media, make_user
-
-Key = tuple[str, int, int]
-
-
-async def rebuilt(app) -> tuple[dict[Key, list[int]], set[tuple[int, int]]]:
-    """people_counts and wish_quota_claims as they should be, from the rows."""
-    async with app.state.sessionmaker() as s:
-        users = {u.id: u for u in (await s.execute(select(User))).scalars()}
-        reports = (await s.execute(select(ReportIn.user_id, ReportIn.month))).all()
-        years = {local(at).year for (at,) in (await s.execute(select(col(WishEvent.at)))).all()}
-        kept: set[tuple[int, int]] = set()
-        for year in years:
-            kept |= {(uid, year) for (uid,) in (await s.execute(kept_claimers(year))).all()}
-    counts: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-
-    def add(period: str, user: User, column: int) -> None:
-        if user.community_id is None and user.unit_id is None:
-            return
-        counts[(period, user.community_id or NO_ORG, user.unit_id or NO_ORG)][column] += 1
-
-    for user in users.values():
-        add("", user, 0)
-        if user.is_party_member:
-            add("", user, 1)
-    for user_id, month in reports:
-        if users[user_id].is_party_member:
-            add(month, users[user_id], 2)
-    for user_id, year in kept:
-        if users[user_id].is_party_member:
-            add(str(year), users[user_id], 3)
-    return dict(counts), kept
-
-
-async def kept_up(app) -> tuple[dict[Key, list[int]], set[tuple[int, int]]]:
-    async with app.state.sessionmaker() as s:
-        rows = (await s.execute(select(PeopleCount))).scalars().all()
-        claims = (await s.execute(select(WishQuotaClaim))).scalars().all()
-    counts = {
-        (r.period, r.community_id, r.unit_id): [r.members, r.party_members, r.reported, r.claimed]
-        for r in rows
-        if (r.members, r.party_members, r.reported, r.claimed) != (0, 0, 0, 0)
-    }
-    return counts, {(c.user_id, c.year) for c in claims}
-
-
-async def assert_counts_are_exact(app) -> None:
-    assert await kept_up(app) == await rebuilt(app)
 
 
 async def dashboard(client, world, org: str) -> dict:

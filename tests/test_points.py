@@ -7,6 +7,9 @@ from app.models.problem import PointKind
 from tests.factories import make_org, make_user
 from tests.factories_supervision import make_point
 
+# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
+
 
 def point_body(world, **overrides):
     body = {

@@ -24,6 +24,9 @@ from tests.factories_supervision import (
     verify,
 )
 
+# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
+
 DEC_1 = date(2026, 12, 1)
 
 

@@ -14,6 +14,9 @@ from app.services import report_ins as report_service
 from app.services.photos import can_see_media
 from tests.factories import auth, make_media, make_report_in, make_user
 
+# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
+
 
 async def count_reports(world):
     async with world.app.state.sessionmaker() as s:

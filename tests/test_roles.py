@@ -2,8 +2,13 @@
 
 import asyncio
 
+import pytest
+
 from app.models.user import Role
 from tests.factories import make_user
+
+# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 
 async def grant(client, world, who, user, role, org):

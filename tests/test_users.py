@@ -2,11 +2,15 @@
 
 import io
 
+import pytest
 from openpyxl import Workbook
 from sqlalchemy import text
 
 from app.models.org import OrgLevel
 from tests.factories import make_org
+
+# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 
 async def add_user(client, world, who="community_admin", **overrides):

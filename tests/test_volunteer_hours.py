@@ -13,6 +13,9 @@ from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.services import hours_ledger
 from tests.factories import auth, insert_entry, make_media, make_user
 
+# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
+
 
 def span(hours_ago: float = 5, hours: float = 2):
     end = utcnow() - timedelta(hours=hours_ago)

@@ -3,6 +3,7 @@
 from app.models.api_key import ApiKey
 from app.models.article import Article, ArticleEvent
 from app.models.audit import AuditEntry
+from app.models.fact_counts import FactCount
 from app.models.hours import VolunteerHour
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
@@ -20,6 +21,7 @@ __all__ = [
     "ArticleEvent",
     "AuditEntry",
     "CheckIn",
+    "FactCount",
     "IdempotencyRecord",
     "JobRun",
     "Media",

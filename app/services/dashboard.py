@@ -55,15 +55,17 @@ Sorting: `sort` is any numeric metric, `order` desc (default) or asc; rows witho
 a value (a null rate) come last either way; equal values share a rank (1, 2, 2, 4)
 and are listed by org name (code point order), then id.
 
-Both endpoints run the same fixed set of grouped queries (one or two per kind of
-record, however many children there are), each bucketing records by the org whose
-subtree holds them: the org itself for GET /dashboard, each child for
-GET /dashboard/children. The subtree's org ids are read first (a few dozen), and
-every query names them, so each reads its (org, date) or (org, status) index one
-range per org and the planner knows how many rows to expect; check-ins carry their
-task's org for this (check_ins.org_id). The people figures are not counted person by
-person but read from people_counts, sums per home pair that triggers keep exact
-(app/models/people_counts.py). What each query costs: docs/PERFORMANCE.md
+Both endpoints run the same fixed set of queries (one per kind of figure, however
+many children there are), each bucketing what it reads by the org whose subtree
+holds it: the org itself for GET /dashboard, each child for GET /dashboard/children.
+The subtree's org ids are read first (a few dozen) and every query names them, so
+each reads one index range per org. No query counts records one by one where the
+database keeps the sum: the people figures come from people_counts (sums per home
+pair, app/models/people_counts.py), the record counts of a month and by status from
+fact_counts (sums per org, app/models/fact_counts.py), both kept exact by triggers
+in the writing transaction. Only what depends on the hour of asking (wishes overdue,
+problems overdue or escalated) is counted from the rows: the unresolved ones,
+through the (org, status) indexes. What each query costs: docs/PERFORMANCE.md
 ("Dashboards at city scale").
 """
 
@@ -77,10 +79,8 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     SQLColumnExpression,
-    and_,
     case,
     func,
-    or_,
     union_all,
 )
 from sqlalchemy import select as sa_select
@@ -90,8 +90,7 @@ from sqlmodel import col, select
 from app.core.db import table_of, utcnow
 from app.core.errors import NotFound
 from app.core.scope import Caller, is_within, path_within
-from app.core.timeutil import local, month_bounds, month_key
-from app.models.article import Article
+from app.core.timeutil import local, month_key
 from app.models.dashboard import (
     Dashboard,
     DashboardMetrics,
@@ -100,11 +99,10 @@ from app.models.dashboard import (
     DashboardSort,
     SortOrder,
 )
-from app.models.hours import HourStatus, VolunteerHour
+from app.models.fact_counts import FactCount
 from app.models.org import Org
 from app.models.people_counts import PeopleCount
 from app.models.problem import UNRESOLVED, EscalationLevel, Problem, ProblemStatus
-from app.models.task import CheckIn, ReportIn
 from app.models.wish import Wish, WishStatus
 from app.services.problems import escalation_condition, overdue_condition
 from app.services.users import one_home_each
@@ -203,6 +201,46 @@ async def _people(session: AsyncSession, buckets: Buckets, month: str, year: int
     return {bucket_id: tuple(total) for bucket_id, total in out.items()}
 
 
+# The metrics read from fact_counts as they are, each under its own name
+# (app/models/fact_counts.py).
+FACTS = (
+    "check_ins",
+    "approved_volunteer_minutes",
+    "report_ins",
+    *(f"wishes_{s}" for s in WishStatus),
+    *(f"problems_{s}" for s in ProblemStatus),
+    "problems_found",
+    "problems_found_closed",
+    "articles_submitted",
+    "articles_published",
+)
+
+
+async def _counted(
+    session: AsyncSession, buckets: Buckets, month: str
+) -> dict[int, dict[str, int]]:
+    """The FACTS of each bucket: the snapshot's and the month's rows of fact_counts of
+    the subtree's orgs, read in one range per org; their number follows the orgs
+    (and a month's tasks), not the records."""
+    counts = table_of(FactCount)
+    total = func.sum(counts.c.n)
+    statement = sa_select(counts.c.fact, total).where(
+        _held(counts.c.org_id, buckets), counts.c.period.in_(["", month])
+    )
+    out: dict[int, dict[str, int]] = {}
+    if len(buckets) == 1:  # a dashboard: every row read is the one bucket's
+        (bucket_id,) = buckets
+        rows = await session.execute(statement.group_by(counts.c.fact))
+        out[bucket_id] = {fact: int(n) for fact, n in rows.all()}
+        return out
+    owners = _owners(buckets)
+    grouped = statement.add_columns(counts.c.org_id).group_by(counts.c.org_id, counts.c.fact)
+    for fact, n, org in (await session.execute(grouped)).all():
+        bucket = out.setdefault(owners[org], {})
+        bucket[fact] = bucket.get(fact, 0) + int(n)
+    return out
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -217,51 +255,14 @@ async def _metrics(
 ) -> dict[int, DashboardMetrics]:
     if not buckets:
         return {}
-    start, end = month_bounds(month)
     year = int(month[:4])
     today = local(now).date()
 
     people = await _people(session, buckets, month, year)
-    report_ins = await _grouped(
-        session,
-        buckets,
-        source=ReportIn,
-        org_id=col(ReportIn.community_id),
-        aggregates=[func.count()],
-        where=[col(ReportIn.month) == month],
-    )
-    check_ins = await _grouped(
-        session,
-        buckets,
-        source=CheckIn,
-        org_id=col(CheckIn.org_id),
-        aggregates=[func.count()],
-        where=[col(CheckIn.checked_in_at) >= start, col(CheckIn.checked_in_at) < end],
-    )
-    minutes = await _grouped(
-        session,
-        buckets,
-        source=VolunteerHour,
-        org_id=col(VolunteerHour.org_id),
-        aggregates=[func.sum(VolunteerHour.minutes)],
-        where=[
-            col(VolunteerHour.status) == HourStatus.approved,
-            col(VolunteerHour.started_at) >= start,
-            col(VolunteerHour.started_at) < end,
-        ],
-    )
-    # Snapshots by state come from the (org, status) indexes alone; only the few rows
-    # that can be overdue, or fall in the month, are read for their dates.
-    wish_states = list(WishStatus)
-    wishes = await _grouped(
-        session,
-        buckets,
-        source=Wish,
-        org_id=col(Wish.community_id),
-        aggregates=[_count(col(Wish.status) == s) for s in wish_states],
-        where=[],
-    )
-    # As wishes.is_overdue: the deadline day itself is still in time.
+    counts = await _counted(session, buckets, month)
+    # As wishes.is_overdue: the deadline day itself is still in time. Overdue and
+    # escalated depend on the hour of asking, so they are counted from the rows: the
+    # few open ones, found through the (org, status) indexes.
     wishes_overdue = await _grouped(
         session,
         buckets,
@@ -273,16 +274,6 @@ async def _metrics(
             col(Wish.deadline) < today,
         ],
     )
-    problem_states = [ProblemStatus.open, ProblemStatus.rectified, ProblemStatus.closed]
-    problems = await _grouped(
-        session,
-        buckets,
-        source=Problem,
-        org_id=col(Problem.org_id),
-        aggregates=[_count(col(Problem.status) == s) for s in problem_states],
-        where=[],
-    )
-    found = and_(col(Problem.created_at) >= start, col(Problem.created_at) < end)
     problems_due = await _grouped(
         session,
         buckets,
@@ -292,65 +283,30 @@ async def _metrics(
             _count(overdue_condition(now)),
             _count(escalation_condition(EscalationLevel.street, now, district_after_days)),
             _count(escalation_condition(EscalationLevel.district, now, district_after_days)),
-            _count(found),
-            _count(and_(found, col(Problem.status) == ProblemStatus.closed)),
         ],
-        # Every condition above holds only for unresolved problems or those found
-        # in the month.
-        where=[or_(col(Problem.status).in_(UNRESOLVED), found)],
-    )
-    submitted_at, published_at = col(Article.first_submitted_at), col(Article.published_at)
-    submitted = and_(submitted_at >= start, submitted_at < end)
-    published = and_(published_at >= start, published_at < end)
-    articles = await _grouped(
-        session,
-        buckets,
-        source=Article,
-        org_id=col(Article.org_id),
-        aggregates=[_count(submitted), _count(published)],
-        where=[or_(submitted, published)],
+        # Every condition above holds only for unresolved problems.
+        where=[col(Problem.status).in_(UNRESOLVED)],
     )
 
     out = {}
     for bucket_id in buckets:
         members, party, reported, claimed = people.get(bucket_id, (0, 0, 0, 0))
-        by_status = dict(
-            zip(wish_states, wishes.get(bucket_id, (0,) * len(wish_states)), strict=True)
-        )
-        p_open, p_rectified, p_closed = problems.get(bucket_id, (0, 0, 0))
-        p_overdue, p_street, p_district, p_found, p_found_closed = problems_due.get(
-            bucket_id, (0,) * 5
-        )
-        a_submitted, a_published = articles.get(bucket_id, (0, 0))
+        n = counts.get(bucket_id, {})
+        p_overdue, p_street, p_district = problems_due.get(bucket_id, (0, 0, 0))
+        found, found_closed = n.get("problems_found", 0), n.get("problems_found_closed", 0)
         out[bucket_id] = DashboardMetrics(
             members=members,
             party_members=party,
             party_members_reported=reported,
             report_in_rate=_rate(reported, party),
-            report_ins=report_ins.get(bucket_id, (0,))[0],
-            check_ins=check_ins.get(bucket_id, (0,))[0],
-            approved_volunteer_minutes=int(minutes.get(bucket_id, (0,))[0] or 0),
-            wishes_pending_review=by_status[WishStatus.pending_review],
-            wishes_open=by_status[WishStatus.open],
-            wishes_claimed=by_status[WishStatus.claimed],
-            wishes_fulfilled=by_status[WishStatus.fulfilled],
-            wishes_confirmed=by_status[WishStatus.confirmed],
-            wishes_rejected=by_status[WishStatus.rejected],
-            wishes_cancelled=by_status[WishStatus.cancelled],
             wishes_overdue=wishes_overdue.get(bucket_id, (0,))[0],
             wish_quota_claimed=claimed,
             wish_quota_owing=party - claimed,
-            problems_open=p_open,
-            problems_rectified=p_rectified,
-            problems_closed=p_closed,
             problems_overdue=p_overdue,
             problems_escalated_street=p_street,
             problems_escalated_district=p_district,
-            problems_found=p_found,
-            problems_found_closed=p_found_closed,
-            rectification_rate=_rate(p_found_closed, p_found),
-            articles_submitted=a_submitted,
-            articles_published=a_published,
+            rectification_rate=_rate(found_closed, found),
+            **{fact: n.get(fact, 0) for fact in FACTS},
         )
     return out
 

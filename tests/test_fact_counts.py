@@ -1,0 +1,144 @@
+"""The dashboards' record counts kept by triggers (`fact_counts`,
+app/models/fact_counts.py) equal the same counts rebuilt from the rows, whoever
+writes the rows and however many write at once.
+
+Every module that writes the counted tables already ends each test with the rebuild
+(the `counts_stay_exact` fixture); here: writes that bypass the app, simultaneous
+writers of the same counts, and the migration's backfill.
+"""
+
+import asyncio
+
+from sqlalchemy import delete, update
+from sqlmodel import col
+
+from app.models.article import Article
+from app.models.problem import Problem
+from app.models.task import CheckIn, Task
+from app.models.wish import Wish
+from tests.counts import assert_facts_are_exact, facts_kept, facts_rebuilt
+from tests.factories import auth, insert_entry, insert_wish, make_task, make_user
+from tests.test_dashboard import build_scene, dashboard
+from tests.test_people_counts import _migrate
+from tests.test_tasks import HERE
+
+
+async def test_writes_that_bypass_the_app_move_the_counts_too(client, world):
+    """The triggers, not the services, keep the counts: a task moved to another org
+    takes its check-ins along (the foreign key cascades), deleted rows leave, records
+    moved between orgs move their counts."""
+    month = await build_scene(world)
+    c1, c3 = (
+        await dashboard(client, world, "C1", month),
+        await dashboard(client, world, "C3", month),
+    )
+    assert c1["check_ins"] and c1["articles_published"] and c3["problems_closed"]
+    await assert_facts_are_exact(world.app)
+
+    c1_id, c2_id, c3_id = world["C1"].id, world["C2"].id, world["C3"].id
+    async with world.app.state.sessionmaker() as s, s.begin():
+        await s.execute(delete(CheckIn).where(col(CheckIn.org_id) == c3_id))
+        await s.execute(update(Task).where(col(Task.org_id) == c1_id).values(org_id=c3_id))
+        await s.execute(
+            update(Wish).where(col(Wish.community_id) == c3_id).values(community_id=c2_id)
+        )
+        await s.execute(
+            update(Article)
+            .where(col(Article.org_id) == c1_id, col(Article.published_at).is_not(None))
+            .values(org_id=c3_id)
+        )
+        await s.execute(update(Problem).where(col(Problem.org_id) == c3_id).values(org_id=c1_id))
+    await assert_facts_are_exact(world.app)
+
+    after_c1 = await dashboard(client, world, "C1", month)
+    after_c3 = await dashboard(client, world, "C3", month)
+    assert (after_c1["check_ins"], after_c3["check_ins"]) == (0, c1["check_ins"])
+    assert after_c3["wishes_claimed"] == after_c3["wishes_rejected"] == 0
+    assert after_c1["articles_published"] == 0
+    assert after_c3["articles_published"] == c3["articles_published"] + c1["articles_published"]
+    assert after_c1["problems_closed"] == c1["problems_closed"] + c3["problems_closed"]
+    assert after_c1["problems_found"] == c1["problems_found"] + c3["problems_found"]
+
+
+async def test_check_ins_reviews_and_claims_at_once_settle_to_the_rebuilt_counts(client, world):
+    """On PostgreSQL these run on separate connections: check-ins of four tasks of one
+    org, reviews of one org's hour entries (spread over parts, some on one part)
+    and claims and releases of one community's wishes all write the same counts at
+    once. None may wait forever, fail or lose a count."""
+    app = world.app
+    tasks = [await make_task(app, world["C1"]) for _ in range(4)]
+    people = [await make_user(app, f"志愿者{i}", community=world["C1"]) for i in range(24)]
+    entries = [
+        await insert_entry(app, user=p, org=world["C1"], minutes=30 + i)
+        for i, p in enumerate(people[:12])
+    ]
+    wishes = [
+        await insert_wish(app, community=world["C1"], poster=world.user("community_admin"))
+        for _ in range(6)
+    ]
+    admin = world.headers("community_admin")
+
+    async def check_in(i: int) -> None:
+        r = await client.post(
+            f"/tasks/{tasks[i % 4].id}/check-ins", json=HERE, headers=auth(app, people[i])
+        )
+        assert r.status_code == 201, r.text
+
+    async def review(i: int) -> None:
+        r = await client.post(
+            f"/volunteer-hours/{entries[i].id}/review",
+            json={"approve": i % 3 != 0, **({} if i % 3 else {"reason": "时长有误"})},
+            headers=admin,
+        )
+        assert r.status_code == 200, r.text
+
+    async def claim_and_release(i: int) -> None:
+        h = auth(app, people[12 + i])
+        r = await client.post(f"/wishes/{wishes[i].id}/claim", headers=h)
+        assert r.status_code == 200, r.text
+        if i % 2:
+            assert (await client.post(f"/wishes/{wishes[i].id}/release", headers=h)).is_success
+
+    await asyncio.gather(
+        *(check_in(i) for i in range(len(people))),
+        *(review(i) for i in range(len(entries))),
+        *(claim_and_release(i) for i in range(len(wishes))),
+    )
+    await assert_facts_are_exact(app)
+    d = await dashboard(client, world, "C1")
+    assert d["check_ins"] == len(people)
+    approved = [e for i, e in enumerate(entries) if i % 3 != 0]
+    assert d["approved_volunteer_minutes"] == sum(e.minutes for e in approved)
+    assert (d["wishes_claimed"], d["wishes_open"]) == (3, 3)
+
+
+async def test_the_migration_fills_the_counts_from_the_rows_already_stored(client, world):
+    """The migration's backfill (its own copy of the rules, as of its revision) gives
+    what the triggers keep."""
+    await build_scene(world)
+    expected = await facts_rebuilt(world.app)
+    assert await facts_kept(world.app) == expected
+    assert {fact for _, _, fact, _ in expected} >= {
+        "check_ins",
+        "approved_volunteer_minutes",
+        "report_ins",
+        "wishes_open",
+        "problems_open",
+        "problems_found",
+        "problems_found_closed",
+        "articles_submitted",
+        "articles_published",
+    }
+
+    url = world.app.state.settings.database_url
+    await asyncio.to_thread(_migrate, url, "downgrade", "d4f3b1a5c004")
+    await asyncio.to_thread(_migrate, url, "upgrade", "head")
+    assert await facts_kept(world.app) == expected
+
+
+async def test_a_check_in_refused_for_a_full_task_leaves_no_count(client, world):
+    task = await make_task(world.app, world["C1"], capacity=1)
+    for who in ("member", "community_admin"):
+        await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=world.headers(who))
+    assert (await dashboard(client, world, "C1"))["check_ins"] == 1
+    await assert_facts_are_exact(world.app)
