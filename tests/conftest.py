@@ -153,9 +153,10 @@ async def empty_all_tables(application: FastAPI) -> None:
         else:
             # orgs reference themselves; checking keys at commit lets one DELETE empty it.
             await conn.execute(text("PRAGMA defer_foreign_keys=ON"))
-            # The counts last: deleting the rows they count moves their sums there.
-            counts = ("people_counts", "fact_counts")
-            for table in sorted(tables, key=lambda t: t in counts):
+            # The counts last, fact_counts after people_counts: deleting the rows
+            # they count moves their sums there.
+            last = ("people_counts", "fact_counts")
+            for table in sorted(tables, key=lambda t: last.index(t) + 1 if t in last else 0):
                 await conn.execute(text(f"DELETE FROM {table}"))
 
 

@@ -8,14 +8,17 @@ the counted tables do so after every test (the `counts_stay_exact` fixture).
 """
 
 from collections import defaultdict
+from itertools import takewhile
 
 from sqlalchemy import select
 from sqlmodel import col
 
+from app.core.scope import path_ids
 from app.core.timeutil import local, month_key
 from app.models.article import Article
 from app.models.fact_counts import MINUTE_PARTS, FactCount
 from app.models.hours import HourStatus, VolunteerHour
+from app.models.org import Org
 from app.models.people_counts import NO_ORG, PeopleCount, WishQuotaClaim
 from app.models.problem import Problem, ProblemStatus
 from app.models.task import CheckIn, ReportIn
@@ -99,7 +102,39 @@ async def facts_rebuilt(app) -> dict[FactKey, int]:
                 counts[key] += 1
             if a.published_at is not None:
                 counts[(a.org_id, month_key(a.published_at), "articles_published", 0)] += 1
+    for key, n in (await people_facts_rebuilt(app)).items():
+        counts[key] += n
     return {k: n for k, n in counts.items() if n}
+
+
+PEOPLE_FACTS = ("members", "party_members", "party_members_reported", "wish_quota_claimed")
+
+
+async def people_facts_rebuilt(app) -> dict[FactKey, int]:
+    """The people figures per org: each home pair's people at their community and
+    their unit, less at the lowest org holding both (counted there twice)."""
+    pairs, _ = await rebuilt(app)
+    async with app.state.sessionmaker() as s:
+        paths = dict((await s.execute(select(Org.id, Org.path))).all())
+
+    def lowest_common(community_id: int, unit_id: int) -> int | None:
+        zipped = zip(path_ids(paths[community_id]), path_ids(paths[unit_id]), strict=False)
+        common = [a for a, _ in takewhile(lambda ab: ab[0] == ab[1], zipped)]
+        return common[-1] if common else None
+
+    counts: dict[FactKey, int] = defaultdict(int)
+    for (period, community_id, unit_id), numbers in pairs.items():
+        for fact, n in zip(PEOPLE_FACTS, numbers, strict=True):
+            if community_id != NO_ORG:
+                counts[(community_id, period, fact, 0)] += n
+            if unit_id != NO_ORG:
+                counts[(unit_id, period, fact, 0)] += n
+            both = None
+            if community_id != NO_ORG and unit_id != NO_ORG:
+                both = lowest_common(community_id, unit_id)
+            if both is not None:
+                counts[(both, period, fact, 0)] -= n
+    return counts
 
 
 async def facts_kept(app) -> dict[FactKey, int]:

@@ -13,11 +13,24 @@ from sqlalchemy import delete, update
 from sqlmodel import col
 
 from app.models.article import Article
+from app.models.org import OrgLevel
 from app.models.problem import Problem
 from app.models.task import CheckIn, Task
 from app.models.wish import Wish
-from tests.counts import assert_facts_are_exact, facts_kept, facts_rebuilt
-from tests.factories import auth, insert_entry, insert_wish, make_task, make_user
+from tests.counts import (
+    assert_counts_are_exact,
+    assert_facts_are_exact,
+    facts_kept,
+    facts_rebuilt,
+)
+from tests.factories import (
+    auth,
+    insert_entry,
+    insert_wish,
+    make_org,
+    make_task,
+    make_user,
+)
 from tests.test_dashboard import build_scene, dashboard
 from tests.test_people_counts import _migrate
 from tests.test_tasks import HERE
@@ -142,3 +155,69 @@ async def test_a_check_in_refused_for_a_full_task_leaves_no_count(client, world)
         await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=world.headers(who))
     assert (await dashboard(client, world, "C1"))["check_ins"] == 1
     await assert_facts_are_exact(world.app)
+
+
+async def test_people_count_once_wherever_their_community_and_unit_meet(client, world):
+    """A member's community and unit meet at a street (U1), at the district (UD), or
+    nowhere (a unit of another district): the org and each of its ancestors count
+    them once, the children of a ranking once each where a home lies."""
+    app = world.app
+    other = await make_org(app, "外区", OrgLevel.district)
+    far_unit = await make_org(app, "外区单位", OrgLevel.unit, other)
+    homes = {"同街": world["U1"], "同区": world["UD"], "跨区": far_unit}
+    people = {
+        name: await make_user(app, name, community=world["C1"], unit=unit, party=True)
+        for name, unit in homes.items()
+    }
+    for person in people.values():
+        assert (await client.post("/report-ins", json={}, headers=auth(app, person))).is_success
+    await assert_counts_are_exact(app)
+
+    async def members(org) -> tuple[int, int, int]:
+        d = await dashboard(client, world, org)
+        return d["members"], d["party_members"], d["party_members_reported"]
+
+    admins = {"D": "district_admin", "S1": "street_admin", "S2": "other_street_admin"}
+    admins["C1"] = "community_admin"
+
+    async def on_roster() -> None:
+        """Each admin's dashboard counts whom GET /users lists for them."""
+        for org, admin in admins.items():
+            r = await client.get("/users", params={"page_size": 1}, headers=world.headers(admin))
+            assert r.status_code == 200, r.text
+            assert (await members(org))[0] == r.json()["total"], org
+
+    # The world's seven party members, six of them in C1 or C2, plus three in C1.
+    await on_roster()
+    assert await members("D") == (10, 10, 3)
+    assert await members("S1") == (9, 9, 3)
+    assert await members("U1") == (1, 1, 1)
+    assert await members("UD") == (1, 1, 1)
+
+    ranking = await client.get(
+        "/dashboard/children",
+        params={"org_id": world["D"].id},
+        headers=world.headers("district_admin"),
+    )
+    by_org = {i["org_id"]: i for i in ranking.json()["items"]}
+    # S1 holds C1 and U1: the same-street member once; UD is a child of its own.
+    assert by_org[world["S1"].id]["members"] == 9
+    assert by_org[world["UD"].id]["members"] == 1
+    assert by_org[world["S2"].id]["members"] == 1  # the other street's admin (C3)
+
+    # Moved out of the party, then home to another community: the sums follow.
+    boss = world.headers("district_admin")
+    same_street = people["同街"]
+    patched = await client.patch(
+        f"/users/{same_street.id}", json={"is_party_member": False}, headers=boss
+    )
+    assert patched.status_code == 200, patched.text
+    patched = await client.patch(
+        f"/users/{same_street.id}", json={"community_id": world["C3"].id}, headers=boss
+    )
+    assert patched.status_code == 200, patched.text
+    await assert_counts_are_exact(app)
+    assert await members("D") == (10, 9, 2)
+    assert await members("S2") == (2, 1, 0)
+    assert await members("S1") == (9, 8, 2)  # still a member of S1 by the unit U1
+    await on_roster()

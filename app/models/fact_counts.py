@@ -19,6 +19,11 @@ A row is keyed by org, period, fact and part:
   MINUTE_PARTS. Everything else is written seldom enough for part 0.
 
 What each fact counts (the rules of app/services/dashboard.py):
+- members, party_members (period ''), party_members_reported ('YYYY-MM'),
+  wish_quota_claimed ('YYYY'): the people figures, carried over from people_counts
+  (migration f6b5d3c7e006). A home pair's people count +1 at their community, +1 at
+  their unit and -1 at the lowest org holding both, so that any subtree's sum counts
+  each person once and each child of a ranking everyone with a home in it;
 - check_ins: check-ins by the month of checked_in_at, at their task's org;
 - approved_volunteer_minutes: minutes of approved entries by the month of
   started_at, at the entry's org;

@@ -24,6 +24,10 @@ hold one each (app/services/dashboard.py).
 whole history, so the wishes service re-derives the row of the claimant and year
 that a claim, release or cancellation touches (app/services/wish_quota.py); the
 triggers carry it into the counts.
+
+The dashboards do not read this table: a trigger carries every change of a pair
+into fact_counts, summed per org (app/models/fact_counts.py), so that a subtree's
+figures cost a few rows per org rather than one per pair (migration f6b5d3c7e006).
 """
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, PrimaryKeyConstraint, String

@@ -120,7 +120,8 @@ class Problem(SQLModel, table=True):
             name="location_complete",
         ),
         CheckConstraint("status <> 'closed' OR closed_at IS NOT NULL", name="closed_at_present"),
-        Index("ix_problems_org_status", "org_id", "status"),
+        # The dashboards count overdue and escalated problems from this index alone.
+        Index("ix_problems_org_status_deadline_at", "org_id", "status", "deadline_at"),
         # Overdue and escalation filters: unresolved problems by deadline.
         Index("ix_problems_status_deadline_at", "status", "deadline_at"),
         Index("ix_problems_created_at", "created_at"),

@@ -55,7 +55,8 @@ class Wish(SQLModel, table=True):
             f"status NOT IN ({_in(CLAIMANT_STATES)}) OR claimed_by_id IS NOT NULL",
             name="claimant_present",
         ),
-        Index("ix_wishes_community_status", "community_id", "status"),
+        # The dashboards count overdue wishes from this index alone.
+        Index("ix_wishes_community_status_deadline", "community_id", "status", "deadline"),
         Index("ix_wishes_claimed_by_status", "claimed_by_id", "status"),
     )
 

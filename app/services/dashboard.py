@@ -59,14 +59,15 @@ Both endpoints run the same fixed set of queries (one per kind of figure, howeve
 many children there are), each bucketing what it reads by the org whose subtree
 holds it: the org itself for GET /dashboard, each child for GET /dashboard/children.
 The subtree's org ids are read first (a few dozen) and every query names them, so
-each reads one index range per org. No query counts records one by one where the
-database keeps the sum: the people figures come from people_counts (sums per home
-pair, app/models/people_counts.py), the record counts of a month and by status from
-fact_counts (sums per org, app/models/fact_counts.py), both kept exact by triggers
-in the writing transaction. Only what depends on the hour of asking (wishes overdue,
-problems overdue or escalated) is counted from the rows: the unresolved ones,
-through the (org, status) indexes. What each query costs: docs/PERFORMANCE.md
-("Dashboards at city scale").
+each reads one index range per org. No query counts people or records one by one
+where the database keeps the sum: fact_counts (app/models/fact_counts.py) holds,
+per org, the record counts of each month and by status, and the people figures
+(carried over from people_counts, app/models/people_counts.py, by inclusion and
+exclusion: +1 at a person's community and unit, -1 at the org holding both), all
+kept exact by triggers in the writing transaction. Only what depends on the hour of
+asking (wishes overdue, problems overdue or escalated) is counted from the rows:
+the unresolved ones, from (org, status, deadline) indexes alone. What each query
+costs: docs/PERFORMANCE.md ("Dashboards at city scale").
 """
 
 from __future__ import annotations
@@ -77,11 +78,9 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     SQLColumnExpression,
     case,
     func,
-    union_all,
 )
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,17 +100,13 @@ from app.models.dashboard import (
 )
 from app.models.fact_counts import FactCount
 from app.models.org import Org
-from app.models.people_counts import PeopleCount
 from app.models.problem import UNRESOLVED, EscalationLevel, Problem, ProblemStatus
 from app.models.wish import Wish, WishStatus
 from app.services.problems import escalation_condition, overdue_condition
-from app.services.users import one_home_each
 
 Counts = dict[int, Sequence[Any]]
 # Each bucket org with the ids of every org in its subtree (itself included).
 Buckets = dict[int, list[int]]
-
-_PEOPLE = ("members", "party_members", "reported", "claimed")
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -160,50 +155,13 @@ async def _grouped(
     return {bucket_id: tuple(total) for bucket_id, total in out.items()}
 
 
-async def _people(session: AsyncSession, buckets: Buckets, month: str, year: int) -> Counts:
-    """members, party members, party members who reported, party members who claimed.
-
-    Read from people_counts (app/models/people_counts.py), the sums the triggers keep
-    per home pair: the roster's, the month's and the year's rows of the pairs whose
-    community lies in the subtree, then of those inside by their unit alone. The
-    cost follows the number of pairs, not of people."""
-    held = [i for ids in buckets.values() for i in ids]
-    counts = table_of(PeopleCount)
-    periods = counts.c.period.in_(["", month, str(year)])
-
-    def pairs(*where: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
-        return sa_select(
-            counts.c.community_id,
-            counts.c.unit_id,
-            *(counts.c[name] for name in _PEOPLE),
-        ).where(periods, *where)
-
-    by_community, by_unit_alone = one_home_each(counts.c.community_id, counts.c.unit_id, held)
-    rows = union_all(pairs(by_community), pairs(by_unit_alone)).subquery()
-    sums = [func.coalesce(func.sum(rows.c[name]), 0) for name in _PEOPLE]
-    if len(buckets) == 1:  # a dashboard: every pair read is the one bucket's, once
-        (bucket_id,) = buckets
-        row = (await session.execute(sa_select(*sums))).one()
-        return {bucket_id: tuple(int(n) for n in row)}
-    pair_sums = await session.execute(
-        sa_select(rows.c.community_id, rows.c.unit_id, *sums).group_by(
-            rows.c.community_id, rows.c.unit_id
-        )
-    )
-    # Someone whose community and unit lie in one bucket is one member of it; with
-    # the two in different buckets (a ranking), a member of each.
-    owners = _owners(buckets)
-    out: dict[int, list[int]] = {}
-    for community_id, unit_id, *numbers in pair_sums.all():
-        for owner in {owners.get(community_id), owners.get(unit_id)}:
-            if owner is not None:
-                _add(out.setdefault(owner, [0, 0, 0, 0]), numbers)
-    return {bucket_id: tuple(total) for bucket_id, total in out.items()}
-
-
 # The metrics read from fact_counts as they are, each under its own name
 # (app/models/fact_counts.py).
 FACTS = (
+    "members",
+    "party_members",
+    "party_members_reported",
+    "wish_quota_claimed",
     "check_ins",
     "approved_volunteer_minutes",
     "report_ins",
@@ -219,13 +177,13 @@ FACTS = (
 async def _counted(
     session: AsyncSession, buckets: Buckets, month: str
 ) -> dict[int, dict[str, int]]:
-    """The FACTS of each bucket: the snapshot's and the month's rows of fact_counts of
-    the subtree's orgs, read in one range per org; their number follows the orgs
-    (and a month's tasks), not the records."""
+    """The FACTS of each bucket: the snapshot's, the month's and the year's rows of
+    fact_counts of the subtree's orgs, read in one range per org; their number
+    follows the orgs (and a month's tasks), not the people or the records."""
     counts = table_of(FactCount)
     total = func.sum(counts.c.n)
     statement = sa_select(counts.c.fact, total).where(
-        _held(counts.c.org_id, buckets), counts.c.period.in_(["", month])
+        _held(counts.c.org_id, buckets), counts.c.period.in_(["", month, month[:4]])
     )
     out: dict[int, dict[str, int]] = {}
     if len(buckets) == 1:  # a dashboard: every row read is the one bucket's
@@ -255,10 +213,7 @@ async def _metrics(
 ) -> dict[int, DashboardMetrics]:
     if not buckets:
         return {}
-    year = int(month[:4])
     today = local(now).date()
-
-    people = await _people(session, buckets, month, year)
     counts = await _counted(session, buckets, month)
     # As wishes.is_overdue: the deadline day itself is still in time. Overdue and
     # escalated depend on the hour of asking, so they are counted from the rows: the
@@ -290,18 +245,14 @@ async def _metrics(
 
     out = {}
     for bucket_id in buckets:
-        members, party, reported, claimed = people.get(bucket_id, (0, 0, 0, 0))
         n = counts.get(bucket_id, {})
+        party, reported = n.get("party_members", 0), n.get("party_members_reported", 0)
         p_overdue, p_street, p_district = problems_due.get(bucket_id, (0, 0, 0))
         found, found_closed = n.get("problems_found", 0), n.get("problems_found_closed", 0)
         out[bucket_id] = DashboardMetrics(
-            members=members,
-            party_members=party,
-            party_members_reported=reported,
             report_in_rate=_rate(reported, party),
             wishes_overdue=wishes_overdue.get(bucket_id, (0,))[0],
-            wish_quota_claimed=claimed,
-            wish_quota_owing=party - claimed,
+            wish_quota_owing=party - n.get("wish_quota_claimed", 0),
             problems_overdue=p_overdue,
             problems_escalated_street=p_street,
             problems_escalated_district=p_district,

@@ -17,6 +17,7 @@ from app.core.timeutil import month_key
 from app.models.org import Org
 from app.models.task import ReportIn, ReportInCreate, ReportInPublic
 from app.models.user import ADMIN_ROLES
+from app.services.people_counts import share_roster_turn
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -67,6 +68,8 @@ async def report_in(
         lng=data.lng,
         note=data.note,
     )
+    # Before the triggers lock the person's row and move the sums.
+    await share_roster_turn(session)
     try:
         async with session.begin_nested():
             session.add(record)

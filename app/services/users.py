@@ -77,9 +77,7 @@ def one_home_each(
     org_ids: Sequence[int],
 ) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """The roster's rule that each person counts once, as two disjoint parts: those
-    whose community is one of `org_ids`, and those inside by their unit alone. Also
-    the dashboards' rule over people_counts, whose 0 for "no community" is never an
-    org id."""
+    whose community is one of `org_ids`, and those inside by their unit alone."""
     return community.in_(org_ids), and_(
         unit.in_(org_ids), or_(community.is_(None), community.not_in(org_ids))
     )

@@ -51,6 +51,7 @@ from app.models.wish import (
     WishStatus,
 )
 from app.services import audit, content_check, hours_ledger, notifications
+from app.services.people_counts import share_roster_turn
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -495,6 +496,9 @@ async def claim_wish(
         raise Conflict("wish_already_claimed", "该心愿已被其他党员认领")
     if wish.status != WishStatus.open:
         raise _wrong_state(wish.status, "认领")
+    # The quota's sums move with the claim (wish_quota.rederive): the turn comes
+    # before the person's row, as for every writer of them.
+    await share_roster_turn(session)
     await session.execute(select(User.id).where(User.id == caller.id).with_for_update())
     held = (
         await session.execute(
