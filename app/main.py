@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # What startup built (modules, tables, compiled statements, routes) lives as
         # long as the process: frozen, the collector's full passes stop walking it.
-        # The check-in load run's p99 at 16 clients: 108-122 ms -> 66-79 ms
+        # The check-in load run's p99 at 16 clients, median of runs: 113 ms -> 67 ms
         # (docs/PERFORMANCE.md).
         gc.freeze()
         async with app.state.jobs.running():
