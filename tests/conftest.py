@@ -40,13 +40,14 @@ WECHAT_APPID = "wx-test-appid"
 WECHAT_SECRET = "wx-test-secret"
 
 
-def run_migrations(database_url: str, revision: str = "head") -> None:
-    """`alembic upgrade` as an operator runs it; in a thread, since env.py owns a loop."""
+def run_migrations(database_url: str, revision: str = "head", direction: str = "upgrade") -> None:
+    """`alembic upgrade` (or `downgrade`) as an operator runs it; in a thread, since
+    env.py owns a loop."""
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["database_url"] = database_url
     cfg.attributes["configure_logger"] = False
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(command.upgrade, cfg, revision).result()
+        pool.submit(getattr(command, direction), cfg, revision).result()
 
 
 async def _admin_execute(sql: str | None) -> None:

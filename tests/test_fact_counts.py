@@ -17,6 +17,7 @@ from app.models.org import OrgLevel
 from app.models.problem import Problem
 from app.models.task import CheckIn, Task
 from app.models.wish import Wish
+from tests.conftest import run_migrations
 from tests.counts import (
     assert_counts_are_exact,
     assert_facts_are_exact,
@@ -32,7 +33,6 @@ from tests.factories import (
     make_user,
 )
 from tests.test_dashboard import build_scene, dashboard
-from tests.test_people_counts import _migrate
 from tests.test_tasks import HERE
 
 
@@ -144,8 +144,8 @@ async def test_the_migration_fills_the_counts_from_the_rows_already_stored(clien
     }
 
     url = world.app.state.settings.database_url
-    await asyncio.to_thread(_migrate, url, "downgrade", "d4f3b1a5c004")
-    await asyncio.to_thread(_migrate, url, "upgrade", "head")
+    await asyncio.to_thread(run_migrations, url, "d4f3b1a5c004", "downgrade")
+    await asyncio.to_thread(run_migrations, url)
     assert await facts_kept(world.app) == expected
 
 

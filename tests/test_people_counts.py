@@ -10,16 +10,14 @@ built on them agree with the detail endpoints.
 import asyncio
 from datetime import UTC, datetime
 
-from alembic.config import Config
 from sqlalchemy import text, update
 from sqlmodel import col
 
-from alembic import command
 from app.core.timeutil import month_key
 from app.models.user import User
 from app.models.wish import WishEvent, WishStatus
 from app.services.wish_quota import rederive_latest_claim
-from tests.conftest import ROOT
+from tests.conftest import run_migrations
 from tests.counts import assert_counts_are_exact, kept_up, rebuilt
 from tests.factories import auth, insert_wish, make_media, make_user
 
@@ -216,13 +214,6 @@ async def test_reports_moves_and_claims_at_once_settle_to_the_rebuilt_counts(cli
     assert month in {k[0] for k in (await kept_up(app))[0]}
 
 
-def _migrate(database_url: str, direction: str, revision: str) -> None:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["database_url"] = database_url
-    cfg.attributes["configure_logger"] = False
-    getattr(command, direction)(cfg, revision)
-
-
 async def test_the_migration_fills_both_tables_from_the_rows_already_stored(client, world):
     """The migration's backfill (its own copy of the rules, as of its revision) gives
     what the triggers and the wishes service keep."""
@@ -249,6 +240,6 @@ async def test_the_migration_fills_both_tables_from_the_rows_already_stored(clie
     assert await kept_up(world.app) == expected
 
     url = world.app.state.settings.database_url
-    await asyncio.to_thread(_migrate, url, "downgrade", "c3e2a0f4b003")
-    await asyncio.to_thread(_migrate, url, "upgrade", "head")
+    await asyncio.to_thread(run_migrations, url, "c3e2a0f4b003", "downgrade")
+    await asyncio.to_thread(run_migrations, url)
     assert await kept_up(world.app) == expected
