@@ -40,7 +40,7 @@ class Attendance(BaseModel):
 
 def create_app() -> FastAPI:
     dsn = os.environ["BENCH_DATABASE_URL"]
-    # As large as the real app's pool can grow (10 + 10 overflow).
+    # As large as the real app's pool (DATABASE_POOL_SIZE, 20 by default).
     pool_size = int(os.environ.get("BENCH_POOL_SIZE", "20"))
     # check_ins carries a copy of its task's org (all load-run tasks share one), where
     # the schema has that column.

@@ -476,10 +476,13 @@ def targets(names: list[str], base_port: int, log_config: Path) -> list[Target]:
 
 
 def server_env(dsn: str, task_org: int) -> dict[str, str]:
+    # The pool's size may be set for a run (DATABASE_POOL_SIZE, DATABASE_MAX_OVERFLOW);
+    # no other setting of the caller's environment reaches the servers.
+    keep = {"DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW"}
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_", "REDIS_", "APP_", "JWT_", "WECHAT_"))
+        if k in keep or not k.startswith(("DATABASE_", "REDIS_", "APP_", "JWT_", "WECHAT_"))
     }
     env.update(
         APP_ENV="dev",

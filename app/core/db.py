@@ -109,7 +109,12 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         "connect_args",
         {"server_settings": {"jit": "off", "max_parallel_workers_per_gather": "0"}},
     )
-    engine = create_async_engine(url, pool_size=10, max_overflow=10, **kwargs)
+    engine = create_async_engine(
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        **kwargs,
+    )
     _check_on_checkout(engine)
     return engine
 

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
-from app.core.routing import AppRoute
+from app.core.routing import AppRoute, tried_first
 from app.models.task import (
     AttendanceInput,
     CheckInPublic,
@@ -26,6 +26,7 @@ from app.routers.deps import (
     TasksReader,
     page_of,
 )
+from app.services import check_in_direct
 from app.services import report_ins as report_service
 from app.services import tasks as service
 
@@ -82,12 +83,15 @@ async def get_task(task: ScopedTask, session: SessionDep, caller: TasksReader) -
 
 
 @router.post("/tasks/{task_id}/check-ins", status_code=201, response_model=CheckInPublic)
+@tried_first(check_in_direct.check_in)
 async def check_in(
     task: ScopedTask, data: AttendanceInput, session: SessionDep, caller: CurrentCaller
 ) -> CheckInPublic:
     """在任务时间内、任务地点范围内签到；每人每个任务一次，满员即止。"""
     record = await service.check_in(session, caller=caller, task=task, data=data)
-    return service.new_check_in_public(task, record, caller=caller, photo_ids=data.photo_ids)
+    return service.new_check_in_public(
+        task, record, user_name=caller.user.name, photo_ids=data.photo_ids
+    )
 
 
 @router.post("/tasks/{task_id}/check-out", response_model=CheckOutPublic)

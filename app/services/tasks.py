@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BindParameter,
@@ -73,7 +73,25 @@ def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
-def distance_to(task: Task, lat: float | None, lng: float | None) -> float | None:
+class TaskWhenWhere(Protocol):
+    """What attending a task is checked against: a Task, or the columns of one read
+    by the check-in's direct path (app/services/check_in_direct.py)."""
+
+    @property
+    def org_id(self) -> int: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def lat(self) -> float | None: ...
+    @property
+    def lng(self) -> float | None: ...
+    @property
+    def radius_m(self) -> int | None: ...
+
+
+def distance_to(task: TaskWhenWhere, lat: float | None, lng: float | None) -> float | None:
     if task.lat is None or task.lng is None or lat is None or lng is None:
         return None
     return haversine_m(task.lat, task.lng, lat, lng)
@@ -285,7 +303,7 @@ async def check_ins_public(
 
 
 def new_check_in_public(
-    task: Task, record: NewCheckIn, *, caller: Caller, photo_ids: Sequence[int] | None
+    task: TaskWhenWhere, record: NewCheckIn, *, user_name: str, photo_ids: Sequence[int] | None
 ) -> CheckInPublic:
     """What `check_ins_public` answers for a check-in the caller has just made, without
     reading back what this request wrote: the name is the caller's, and the photos
@@ -295,7 +313,7 @@ def new_check_in_public(
         id=record.id,
         task_id=record.task_id,
         user_id=record.user_id,
-        user_name=caller.user.name,
+        user_name=user_name,
         checked_in_at=record.checked_in_at,
         checked_out_at=None,
         minutes=None,
@@ -421,7 +439,31 @@ def _row_and_seat() -> Select[int | None, bool]:
     )
 
 
-_ROW_AND_SEAT = _row_and_seat()
+ROW_AND_SEAT = _row_and_seat()
+
+
+def home_refusal(task: TaskWhenWhere, home_ids: Sequence[int]) -> Forbidden | None:
+    """Members check in to the tasks of their home community and its ancestors only."""
+    if task.org_id not in home_ids:
+        # Visible to this admin, but not a task of their home community's tree.
+        return Forbidden("forbidden", "该任务不面向你所在的社区")
+    return None
+
+
+def attendance_refusal(
+    task: TaskWhenWhere, data: AttendanceInput, now: datetime
+) -> Unprocessable | None:
+    """Why checking in to `task` from where `data` says, at `now`, is refused."""
+    if not task.starts_at <= now <= task.ends_at:
+        detail = "任务尚未开始，请在开始后签到" if now < task.starts_at else "任务已结束"
+        return Unprocessable("task_not_active", detail)
+    distance = distance_to(task, data.lat, data.lng)
+    if distance is not None and task.radius_m is not None and distance > task.radius_m:
+        return Unprocessable(
+            "outside_geofence",
+            f"你距任务地点约 {math.ceil(distance)} 米，需在 {task.radius_m} 米内签到",
+        )
+    return None
 
 
 async def check_in(
@@ -433,19 +475,11 @@ async def check_in(
     now: datetime | None = None,
 ) -> NewCheckIn:
     now = now or utcnow()
-    if task.org_id not in await home_ancestor_ids(session, caller):
-        # Visible to this admin, but not a task of their home community's tree.
-        raise Forbidden("forbidden", "该任务不面向你所在的社区")
+    if not_for_them := home_refusal(task, await home_ancestor_ids(session, caller)):
+        raise not_for_them
     photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
-    if not task.starts_at <= now <= task.ends_at:
-        detail = "任务尚未开始，请在开始后签到" if now < task.starts_at else "任务已结束"
-        raise Unprocessable("task_not_active", detail)
-    distance = distance_to(task, data.lat, data.lng)
-    if distance is not None and task.radius_m is not None and distance > task.radius_m:
-        raise Unprocessable(
-            "outside_geofence",
-            f"你距任务地点约 {math.ceil(distance)} 米，需在 {task.radius_m} 米内签到",
-        )
+    if refusal := attendance_refusal(task, data, now):
+        raise refusal
     assert task.id is not None
     params = {
         "new_task_id": task.id,
@@ -461,7 +495,7 @@ async def check_in(
     # after the insert, so the rollback of the request takes the row away again. A
     # member already checked in hears "already checked in", not "full".
     if session.get_bind().dialect.name == "postgresql":
-        new_id, seated = (await session.execute(_ROW_AND_SEAT, params)).one()
+        new_id, seated = (await session.execute(ROW_AND_SEAT, params)).one()
     else:
         new_id = (await session.execute(_INSERT_ROW, params)).scalar_one_or_none()
         seated = new_id is not None and await updated_one(
