@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from app.core import routing
 from app.core.pg_direct import DirectStatement, driver_connection
 from app.main import create_app
 from app.models.idempotency import IdempotencyRecord
@@ -380,5 +381,40 @@ async def test_a_burst_larger_than_the_pool_is_served_in_turn(db, tmp_path):
         assert [a.status_code for a in answers] == [201] * 12 + [200] * 12
         assert app.state.connection_turns._value == 2  # every turn given back
         assert app.state.engine.pool.checkedout() == 0
+    finally:
+        await app.state.engine.dispose()
+
+
+async def test_a_request_that_gets_no_turn_at_the_pool_in_time_answers_503(
+    db, tmp_path, monkeypatch
+):
+    settings = db.state.settings
+    if settings.is_sqlite:
+        pytest.skip("SQLite pools no connections")
+    monkeypatch.setattr(routing, "TURN_TIMEOUT_S", 0.2)
+    app = create_app(
+        settings.model_copy(update={"storage_local_dir": str(tmp_path), "database_pool_size": 1})
+    )
+    try:
+        world = await build_world(app)
+        task = await make_task(app, world["C1"])
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test/api/v1"
+        ) as c:
+            h = world.headers("member")
+            assert (await c.get(f"/tasks/{task.id}", headers=h)).status_code == 200
+            await app.state.connection_turns.acquire()  # the one turn, held elsewhere
+            try:
+                for send in (
+                    c.get(f"/tasks/{task.id}", headers=h),
+                    c.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h),
+                ):
+                    resp = await send
+                    assert resp.status_code == 503
+                    assert resp.json()["code"] == "service_unavailable"
+            finally:
+                app.state.connection_turns.release()
+            resp = await c.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h)
+            assert resp.status_code == 201
     finally:
         await app.state.engine.dispose()
