@@ -5,6 +5,7 @@ really answered, that its answer is the general path's, and that each refusal re
 the same whichever path the request started on."""
 
 import asyncio
+import json
 import math
 import re
 from collections.abc import Awaitable, Callable
@@ -137,7 +138,7 @@ async def test_on_sqlite_every_check_in_takes_the_general_path(client, world):
 Case = Callable[[httpx.AsyncClient, World], Awaitable[httpx.Response]]
 
 
-def _post(task_id: int, body: dict, headers: dict[str, str]):
+def _post(task_id: int | str, body: dict, headers: dict[str, str]):
     async def send(client: httpx.AsyncClient) -> httpx.Response:
         return await client.post(f"/tasks/{task_id}/check-ins", json=body, headers=headers)
 
@@ -249,6 +250,22 @@ async def _key_too_long(client, w):
     return await _post(task.id, HERE, {**w.headers("member"), "Idempotency-Key": "k" * 201})(client)
 
 
+async def _task_id_in_other_digits(client, w):
+    # Python's int() reads "١٢" as 12; FastAPI (pydantic) refuses it.
+    task = await make_task(w.app, w["C1"])
+    digits = str(task.id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    return await _post(digits, HERE, w.headers("member"))(client)
+
+
+async def _json_lookalike_media_type(client, w):
+    task = await make_task(w.app, w["C1"])
+    return await client.post(
+        f"/tasks/{task.id}/check-ins",
+        content=json.dumps(HERE).encode(),
+        headers={**w.headers("member"), "Content-Type": "application/jsonx"},
+    )
+
+
 REFUSALS: dict[str, tuple[Case, int, str]] = {
     "a task of another community": (_other_community, 404, "not_found"),
     "an admin's task away from home": (_admin_away_from_home, 403, "forbidden"),
@@ -266,6 +283,8 @@ REFUSALS: dict[str, tuple[Case, int, str]] = {
     "an unknown field": (_unknown_field, 422, "validation_error"),
     "not JSON": (_not_json, 422, "validation_error"),
     "task id out of range": (_task_id_out_of_range, 422, "validation_error"),
+    "task id in other digits": (_task_id_in_other_digits, 422, "validation_error"),
+    "a media type only like JSON's": (_json_lookalike_media_type, 422, "validation_error"),
     "an Idempotency-Key too long": (_key_too_long, 422, "validation_error"),
 }
 

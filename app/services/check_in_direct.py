@@ -26,13 +26,15 @@ statements (the row and the seat, the idempotency record), compiled for asyncpg.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
 import asyncpg
 from fastapi import Request, Response
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from sqlalchemy import Integer, String, bindparam
 from sqlalchemy import select as sa_select
 
@@ -103,6 +105,9 @@ _RECORD = DirectStatement.of(
 )
 
 
+_TASK_ID = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_ID)])
+
+
 @dataclass(frozen=True)
 class _TaskRead:
     """The task's columns that attending it is checked against (TaskWhenWhere)."""
@@ -144,21 +149,22 @@ async def check_in(request: Request) -> Response | None:
 
 
 async def _attempt(request: Request, settings: Settings) -> Response | None:
+    # What FastAPI would accept, checked as FastAPI checks it (the path parameter and
+    # the parsed JSON validated by pydantic in Python mode), or no further: a request
+    # it would refuse must reach it.
     headers = request.headers
     user_id = token_user_id(request, settings)
-    if user_id is None or not headers.get("content-type", "").startswith("application/json"):
-        return None
-    try:
-        task_id = int(request.path_params["task_id"])
-    except ValueError:
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if user_id is None or media_type != "application/json":
         return None
     key = headers.get(IDEMPOTENCY_HEADER)
-    if not 1 <= task_id <= MAX_ID or (key is not None and not 0 < len(key) <= MAX_KEY_LENGTH):
+    if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         return None
     body = await request.body()
     try:
-        data = AttendanceInput.model_validate_json(body)
-    except ValidationError:
+        task_id = _TASK_ID.validate_python(request.path_params["task_id"])
+        data = AttendanceInput.model_validate(json.loads(body))
+    except (ValidationError, ValueError):  # json.JSONDecodeError is a ValueError
         return None
     if data.photo_ids:
         return None
