@@ -169,7 +169,6 @@ async def _attempt(request: Request, settings: Settings) -> Response | None:
     if data.photo_ids:
         return None
     principal = f"user:{user_id}" if key is not None else None
-    now = utcnow()
 
     engine = request.app.state.engine
     async with (
@@ -188,6 +187,7 @@ async def _attempt(request: Request, settings: Settings) -> Response | None:
             return replay(stored, request_hash_of(request, body))
         if read["task_id"] is None or read["home_path"] is None:
             return None
+        now = utcnow()  # after any wait for a connection, as the general path takes it
         task = _TaskRead(
             id=read["task_id"],
             org_id=read["org_id"],
