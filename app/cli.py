@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.security import PiiCipher
+from app.devtools.demo_activity import seed_activity
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, RoleGrant, User
 from app.services.orgs import insert_org
@@ -148,7 +149,7 @@ async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> dict[str, Any]:
         for name in units:
             orgs[name] = await insert_org(session, name=name, level=OrgLevel.unit, parent=parent)
 
-    people = 0
+    people: list[User] = []
     for name, phone, community, unit, openid, party, roles in DEMO_PEOPLE:
         user = User(
             name=name,
@@ -162,7 +163,7 @@ async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> dict[str, Any]:
         await session.flush()
         for role, org_name in roles:
             session.add(RoleGrant(user_id=user.id or 0, role=role, org_id=orgs[org_name].id or 0))
-        people += 1
+        people.append(user)
     homes = [o for o in orgs.values() if o.level == OrgLevel.community]
     for i in range(40):
         user = User(
@@ -172,9 +173,16 @@ async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> dict[str, Any]:
         )
         set_phone(user, cipher, f"139{i:08d}")
         session.add(user)
-        people += 1
+        people.append(user)
     await session.flush()
-    return {"seeded": True, "district_id": district.id, "orgs": len(orgs), "people": people}
+    activity = await seed_activity(session, cipher=cipher, orgs=orgs, people=people, now=utcnow())
+    return {
+        "seeded": True,
+        "district_id": district.id,
+        "orgs": len(orgs),
+        "people": len(people),
+        **activity,
+    }
 
 
 def write_openapi(path: Path = OPENAPI_PATH) -> None:

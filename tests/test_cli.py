@@ -4,12 +4,16 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from app.core.timeutil import month_key
 from app.models.org import Org
 from app.models.user import RoleGrant, User
 from tests.conftest import ROOT
+from tests.counts import assert_counts_are_exact
+from tests.factories import auth
 
 
 def cli(settings, *args):
@@ -65,3 +69,41 @@ async def test_seed_demo_fills_an_empty_database_once(db):
     again = cli(db.state.settings, "seed-demo")
     assert again["seeded"] is False
     assert await count(db, Org) == orgs
+
+
+async def test_the_demo_district_has_activity_its_dashboards_show(db, client):
+    """seed-demo writes its tasks, check-ins, report-ins, hours, wishes and article
+    through the services: the dashboards show them, and every kept count is exact."""
+    result = cli(db.state.settings, "seed-demo")
+    assert result["seeded"] is True
+    async with db.state.sessionmaker() as s:
+        admin = (
+            await s.execute(select(User).where(User.openid == "demo-district-admin"))
+        ).scalar_one()
+    headers = auth(db, admin)
+    now = datetime.now(UTC)
+    # The cleanup was two days ago: maybe last month.
+    months = sorted({month_key(now), month_key(now - timedelta(days=2, hours=3))})
+    boards = []
+    for month in months:
+        resp = await client.get(
+            "/dashboard",
+            params={"org_id": result["district_id"], "month": month},
+            headers=headers,
+        )
+        assert resp.status_code == 200, resp.text
+        boards.append(resp.json())
+    this_month = boards[-1] if month_key(now) == months[-1] else boards[0]
+    assert sum(b["check_ins"] for b in boards) == result["check_ins"] == 14
+    assert sum(b["approved_volunteer_minutes"] for b in boards) == 8 * 120
+    assert this_month["report_ins"] == result["report_ins"] > 0
+    assert this_month["members"] == result["people"]
+    assert (
+        this_month["wishes_open"],
+        this_month["wishes_claimed"],
+        this_month["wishes_pending_review"],
+    ) == (2, 1, 1)
+    assert this_month["articles_submitted"] == 1
+    tasks = await client.get("/tasks", headers=headers)
+    assert tasks.json()["total"] == result["tasks"] == 3
+    await assert_counts_are_exact(db)

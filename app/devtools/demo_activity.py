@@ -1,0 +1,190 @@
+"""What the demo district has been doing lately, so that `make run` shows dashboards,
+rankings and ledgers with something in them: tasks with check-ins and credited
+hours, this month's report-ins, hand-logged hours awaiting review, micro-wishes
+open, awaiting review and claimed, an article in review.
+
+Everything goes through the services, with the time given where a service takes
+one, exactly as the requests would have: every count the database keeps for the
+dashboards (people_counts, fact_counts, the wish quota) is the one the app itself
+keeps. No WeChat content check (there is no WeChat here: the checker is None, as
+when content checks are switched off). Photos are left out: the records that
+require them (problems, fulfilled wishes) are not made.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.scope import Caller, load_caller
+from app.core.security import PiiCipher
+from app.models.article import ArticleCreate
+from app.models.hours import VolunteerHourCreate
+from app.models.org import Org
+from app.models.task import (
+    AttendanceInput,
+    ReportInCreate,
+    Task,
+    TaskCategory,
+    TaskCreate,
+    TaskLocationInput,
+)
+from app.models.user import User
+from app.models.wish import WishCreate
+from app.services import articles, report_ins, tasks, volunteer_hours, wishes
+
+# The demo district's square, and a point about 80 m from it.
+PLACE = (34.2610, 108.9423)
+NEARBY = AttendanceInput(lat=34.2617, lng=108.9423)
+
+
+async def seed_activity(
+    session: AsyncSession,
+    *,
+    cipher: PiiCipher,
+    orgs: dict[str, Org],
+    people: list[User],
+    now: datetime,
+) -> dict[str, int]:
+    by_openid = {u.openid: u for u in people if u.openid}
+
+    async def caller(user: User) -> Caller:
+        return await load_caller(session, user)
+
+    def living_in(*communities: str) -> list[User]:
+        ids = {orgs[c].id for c in communities}
+        return [u for u in people if u.community_id in ids]
+
+    district_admin = await caller(by_openid["demo-district-admin"])
+    community_admin = await caller(by_openid["demo-community-admin"])
+    member = await caller(by_openid["demo-member"])
+    counts = {"tasks": 0, "check_ins": 0, "report_ins": 0, "hour_entries": 0, "wishes": 0}
+
+    async def task(
+        org: str, title: str, category: TaskCategory, start: datetime, hours: int
+    ) -> Task:
+        counts["tasks"] += 1
+        return await tasks.create_task(
+            session,
+            caller=district_admin,
+            data=TaskCreate(
+                title=title,
+                description=f"{title}：请准时到场，佩戴志愿者红马甲。",
+                org_id=orgs[org].id or 0,
+                category=category,
+                starts_at=start,
+                ends_at=start + timedelta(hours=hours),
+                location=TaskLocationInput(lat=PLACE[0], lng=PLACE[1], radius_m=300),
+                capacity=30,
+            ),
+        )
+
+    # Two days ago, in 东关社区: everyone who came stayed two hours.
+    cleanup = await task(
+        "东关社区",
+        "背街小巷大扫除",
+        TaskCategory.sanitation,
+        now - timedelta(days=2, hours=3),
+        3,
+    )
+    for i, person in enumerate(living_in("东关社区")[:8]):
+        who = await caller(person)
+        arrived = cleanup.starts_at + timedelta(minutes=5 + i)
+        await tasks.check_in(session, caller=who, task=cleanup, data=NEARBY, now=arrived)
+        left = arrived + timedelta(hours=2)
+        await tasks.check_out(session, caller=who, task=cleanup, data=NEARBY, now=left)
+        counts["check_ins"] += 1
+    # Going on now, for the whole of 东关街道: some are there already.
+    guiding = await task(
+        "东关街道", "文明交通劝导", TaskCategory.traffic, now - timedelta(hours=1), 3
+    )
+    for i, person in enumerate(living_in("东关社区", "仓门社区", "广场社区")[:6]):
+        arrived = guiding.starts_at + timedelta(minutes=10 + 3 * i)
+        await tasks.check_in(
+            session, caller=await caller(person), task=guiding, data=NEARBY, now=arrived
+        )
+        counts["check_ins"] += 1
+    # Tomorrow, for the whole district.
+    await task(
+        "文明区", "文明创建志愿宣讲", TaskCategory.other, now + timedelta(days=1, hours=1), 2
+    )
+
+    # This month's report-ins: two party members in three.
+    party = [u for u in people if u.is_party_member and u.community_id]
+    for i, person in enumerate(party):
+        if i % 3 != 2:
+            await report_ins.report_in(
+                session, caller=await caller(person), data=ReportInCreate(), now=now
+            )
+            counts["report_ins"] += 1
+
+    # Hours logged by hand yesterday, waiting for the community to review them.
+    for person in living_in("仓门社区", "西湖社区")[:3]:
+        assert person.community_id is not None
+        start = now - timedelta(days=1, hours=5)
+        await volunteer_hours.log_entry(
+            session,
+            caller=await caller(person),
+            data=VolunteerHourCreate(
+                org_id=person.community_id,
+                activity="社区文明劝导、清理小广告",
+                started_at=start,
+                ended_at=start + timedelta(hours=2),
+            ),
+        )
+        counts["hour_entries"] += 1
+
+    # Micro-wishes of 东关社区: the secretary's are open at once, a member's waits for
+    # review; the demo member has claimed one.
+    dongguan = orgs["东关社区"].id or 0
+    posted = []
+    for title, name, text in (
+        ("帮独居老人更换灯泡", "刘奶奶", "厨房和卫生间的灯坏了，老人腿脚不便，希望上门帮忙。"),
+        ("辅导留守儿童功课", "小明", "四年级学生，父母在外务工，希望每周有人辅导两次数学作业。"),
+        ("陪伴老人去医院复查", "陈爷爷", "下周三上午需去区医院复查，希望有人陪同挂号取药。"),
+    ):
+        posted.append(
+            await wishes.create_wish(
+                session,
+                caller=community_admin,
+                cipher=cipher,
+                data=WishCreate(
+                    title=title,
+                    description=text,
+                    community_id=dongguan,
+                    beneficiary_name=name,
+                    deadline=(now + timedelta(days=20)).date(),
+                ),
+                checker=None,
+            )
+        )
+    await wishes.create_wish(
+        session,
+        caller=member,
+        cipher=cipher,
+        data=WishCreate(
+            title="楼道堆物清理",
+            description="3 号楼楼道堆放杂物较多，希望组织志愿者一起清理。",
+            community_id=dongguan,
+            beneficiary_name="3 号楼居民",
+        ),
+        checker=None,
+    )
+    counts["wishes"] = len(posted) + 1
+    await wishes.claim_wish(session, caller=member, wish=posted[0], max_open_claims=3)
+
+    # An article of 东关社区, submitted to the street for review.
+    article = await articles.create_article(
+        session,
+        caller=community_admin,
+        data=ArticleCreate(
+            title="东关社区开展背街小巷大扫除",
+            body="本周六上午，东关社区组织党员志愿者清理背街小巷卫生死角，共清运垃圾两车。",
+            org_id=dongguan,
+        ),
+    )
+    await articles.submit_article(session, caller=community_admin, article=article, checker=None)
+    counts["articles"] = 1
+    await session.flush()
+    return counts
