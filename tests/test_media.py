@@ -10,6 +10,8 @@ import struct
 import threading
 import zlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
 import anyio.to_thread
@@ -20,9 +22,11 @@ from fastapi import FastAPI
 from PIL import Image, ImageCms
 from sqlalchemy import func, select
 
+from app.core.db import utcnow
 from app.core.scope import Caller
 from app.main import create_app
 from app.models.media import Media
+from app.services import media as media_service
 from app.services.photos import attach_photos, register_record_type
 from tests.conftest import empty_all_tables, make_settings
 from tests.factories import World, build_world
@@ -547,3 +551,38 @@ async def test_an_upload_holds_no_database_connection_while_the_photo_is_stored(
 
     assert resp.status_code == 201, resp.text
     assert held == [0, 0]
+
+
+async def test_files_no_photo_row_names_are_removed_a_day_after_they_were_stored(
+    media_app, mclient, mworld
+):
+    """A request that stored a photo's files and then failed (its row never written)
+    leaves files nobody can see or delete: the daily sweep removes them."""
+    storage = media_app.state.storage
+    sweep = partial(
+        media_service.sweep_orphan_files,
+        sessionmaker=media_app.state.sessionmaker,
+        storage=storage,
+    )
+    # The storage outlives each test's rows: what earlier tests left is removed first.
+    await sweep(now=utcnow() + timedelta(days=30))
+    resp = await upload(mclient, mworld, jpeg())
+    assert resp.status_code == 201, resp.text
+    kept = await row(media_app, resp.json()["id"])
+    orphans = ["ab" * 16 + ".jpg", "ab" * 16 + "-thumb.jpg", "cd" * 16 + ".png"]
+    for key in orphans:
+        await storage.put(key, jpeg(), "image/jpeg")
+
+    async def stored() -> set[str]:
+        far = utcnow() + timedelta(days=30)
+        return {k async for batch in storage.stored_before(far) for k in batch}
+
+    assert await stored() == {kept.storage_key, kept.thumbnail_key, *orphans}
+    # Stored just now: a request could still be about to write their row.
+    assert await sweep(now=utcnow()) == 0
+    assert await sweep(now=utcnow() + timedelta(days=1, minutes=1)) == 3
+    assert await stored() == {kept.storage_key, kept.thumbnail_key}
+    got = await mclient.get(f"/media/{kept.id}", headers=mworld.headers("member"))
+    assert got.status_code in (200, 307)
+    # Twice at once, or again: nothing more to do, and no error.
+    assert await sweep(now=utcnow() + timedelta(days=2)) == 0

@@ -109,6 +109,7 @@ async def test_the_scans_run_daily_at_the_reminder_hour_in_shanghai_and_the_swee
         "chuangwen.wish_quota_reminders",
         "chuangwen.purge_idempotency",
         "chuangwen.resubmit_media_checks",
+        "chuangwen.sweep_orphan_files",
     }
     sweep, scan = schedules["chuangwen.sweep_sends"], schedules["chuangwen.problem_scan"]
     eight_in_shanghai = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)

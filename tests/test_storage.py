@@ -4,7 +4,9 @@ expiry and query are checked here)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,6 +15,7 @@ import pytest
 from minio import Minio
 from moto.server import ThreadedMotoServer
 
+from app.core import storage as storage_module
 from app.core.storage import LocalStorage, S3Storage, Storage, create_storage
 from tests.conftest import make_settings
 
@@ -63,6 +66,7 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
 
 
 KEY = "0123456789abcdef0123456789abcdef.jpg"
+_KEY_SHAPE = re.compile(r"[0-9a-f]+(-thumb)?\.[a-z]+")
 
 
 async def test_stored_bytes_read_back_the_same(storage):
@@ -144,3 +148,34 @@ async def test_s3_check_fails_when_the_bucket_is_missing(s3_server, tmp_path):
     assert isinstance(storage, S3Storage)
     with pytest.raises(RuntimeError, match="does not exist"):
         await storage.check()
+
+
+async def test_listing_finds_our_objects_written_before_the_cutoff_in_batches(storage, monkeypatch):
+    monkeypatch.setattr(storage_module, "LIST_BATCH", 2)
+    keys = [f"{i:02d}" * 16 + ".jpg" for i in range(5)]
+    for key in keys:
+        await storage.put(key, b"x", "image/jpeg")
+    if isinstance(storage, LocalStorage):
+        # Files that are not ours: a write in progress, something an operator left.
+        (storage.root / "ab").mkdir(parents=True, exist_ok=True)
+        (storage.root / "ab" / ".upload-123").write_bytes(b"half")
+        (storage.root / "ab" / "notes.txt").write_text("hello")
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    batches = [batch async for batch in storage.stored_before(later)]
+    listed = [k for batch in batches for k in batch]
+    # The session's S3 bucket also holds what other tests stored.
+    assert set(keys) <= set(listed) and len(listed) == len(set(listed))
+    assert all(_KEY_SHAPE.fullmatch(k) for k in listed)
+    assert {len(b) for b in batches[:-1]} <= {2} and 1 <= len(batches[-1]) <= 2
+    earlier = datetime.now(UTC) - timedelta(minutes=5)
+    assert not set(keys) & {k async for b in storage.stored_before(earlier) for k in b}
+
+
+async def test_a_deleted_object_is_gone_and_deleting_it_again_is_no_error(storage):
+    await storage.put(KEY, b"photo", "image/jpeg")
+    await storage.delete(KEY)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert KEY not in {k async for batch in storage.stored_before(later) for k in batch}
+    await storage.delete(KEY)
+    with pytest.raises(ValueError):
+        await storage.delete("../etc/passwd")

@@ -35,7 +35,7 @@ from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.storage import Storage, create_storage
 from app.core.wechat import WeChatGateway
 from app.models.notification import NotificationKind
-from app.services import content_check, notifications, reminders
+from app.services import content_check, media, notifications, reminders
 
 logger = logging.getLogger("app.jobs")
 
@@ -131,6 +131,11 @@ class Jobs:
         async def purge_idempotency() -> int:
             return await reminders.purge_idempotency(sessionmaker=sessionmaker, settings=settings)
 
+        async def sweep_orphan_files(now: datetime | None = None) -> int:
+            return await media.sweep_orphan_files(
+                sessionmaker=sessionmaker, storage=storage, now=now or utcnow()
+            )
+
         daily = [{"cron": f"0 {settings.reminder_hour} * * *", "cron_offset": SHANGHAI}]
         register = self.broker.register_task
         self.deliver = register(deliver_send, task_name="chuangwen.deliver_send")
@@ -155,6 +160,9 @@ class Jobs:
         )
         self.purge_idempotency = register(
             purge_idempotency, task_name="chuangwen.purge_idempotency", schedule=daily
+        )
+        self.sweep_orphan_files = register(
+            sweep_orphan_files, task_name="chuangwen.sweep_orphan_files", schedule=daily
         )
         sessionmaker.configure(info={notifications.OUTBOX_KEY: self})
 

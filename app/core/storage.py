@@ -11,9 +11,11 @@ import io
 import os
 import re
 import tempfile
-from datetime import timedelta
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -26,6 +28,23 @@ _KEY = re.compile(r"[0-9a-f]{8,64}(?:-[a-z]+)?\.[a-z]{3,4}")
 
 # MinIO's default; an explicit region keeps presigning from asking the server for it.
 DEFAULT_REGION = "us-east-1"
+
+
+# Keys listed per batch: a batch is then checked against the media rows in one query.
+LIST_BATCH = 1000
+T = TypeVar("T")
+
+
+async def _batches(items: Iterator[T]) -> AsyncIterator[list[T]]:
+    """Batches of a blocking iterator (a directory walk, minio's paged listing), each
+    pulled in a worker thread."""
+    size = LIST_BATCH
+
+    def take() -> list[T]:
+        return [item for _, item in zip(range(size), items, strict=False)]
+
+    while batch := await anyio.to_thread.run_sync(take):
+        yield batch
 
 
 def _checked(key: str) -> str:
@@ -46,6 +65,13 @@ class Storage(Protocol):
 
     async def locate(self, key: str, *, ttl_s: int) -> str | Path:
         """A URL valid for `ttl_s` seconds to redirect to, or a local file to stream."""
+
+    def stored_before(self, cutoff: datetime) -> AsyncIterator[list[str]]:
+        """The keys of objects last written before `cutoff`, in batches of at most
+        LIST_BATCH (whatever else the bucket or folder holds is not ours: skipped)."""
+
+    async def delete(self, key: str) -> None:
+        """Remove the object; one already gone is no error."""
 
 
 class LocalStorage:
@@ -88,6 +114,25 @@ class LocalStorage:
 
     async def locate(self, key: str, *, ttl_s: int) -> str | Path:
         return self.path(key)
+
+    def stored_before(self, cutoff: datetime) -> AsyncIterator[list[str]]:
+        limit = cutoff.timestamp()
+
+        def walk() -> Iterator[str]:
+            if not self.root.is_dir():
+                return
+            for folder in self.root.iterdir():
+                if not folder.is_dir():
+                    continue
+                for file in folder.iterdir():
+                    # Our keys only: not the .upload- files of a write in progress.
+                    if _KEY.fullmatch(file.name) and file.stat().st_mtime < limit:
+                        yield file.name
+
+        return _batches(walk())
+
+    async def delete(self, key: str) -> None:
+        await anyio.to_thread.run_sync(partial(self.path(key).unlink, missing_ok=True))
 
 
 class S3Storage:
@@ -147,6 +192,19 @@ class S3Storage:
                 response.release_conn()
 
         return await anyio.to_thread.run_sync(download)
+
+    def stored_before(self, cutoff: datetime) -> AsyncIterator[list[str]]:
+        def listing() -> Iterator[str]:
+            for item in self.client.list_objects(self.bucket, recursive=True):
+                name, written = item.object_name, item.last_modified
+                if name and _KEY.fullmatch(name) and written and written < cutoff:
+                    yield name
+
+        return _batches(listing())
+
+    async def delete(self, key: str) -> None:
+        # S3 answers a delete of a missing key with success.
+        await anyio.to_thread.run_sync(self.client.remove_object, self.bucket, _checked(key))
 
     async def locate(self, key: str, *, ttl_s: int) -> str | Path:
         # Pure HMAC work with the region set: no network, so no worker thread needed.

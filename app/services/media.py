@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ import anyio
 import anyio.to_thread
 import imagehash
 from PIL import Image, ImageOps
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
 
 from app.core.config import Settings
 from app.core.db import utcnow
@@ -35,6 +38,8 @@ from app.core.wechat import WeChatGateway
 from app.models.media import Media
 from app.services import content_check
 from app.services.photos import can_see_media
+
+logger = logging.getLogger(__name__)
 
 # Pillow format name -> (content type, file extension, encoder options).
 FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -181,3 +186,37 @@ async def locate(
 ) -> str | Path:
     key = media.thumbnail_key if thumbnail else media.storage_key
     return await storage.locate(key, ttl_s=settings.media_url_ttl_s)
+
+
+# A photo's files are stored before its row is written, in the same request. A
+# request that fails after storing them (the database gone, the commit failing, the
+# process killed) leaves files no row names, which nobody can see or ever delete:
+# personal data kept for nothing. A day after they were written no request can still
+# be about to name them.
+ORPHAN_GRACE = timedelta(days=1)
+
+
+async def sweep_orphan_files(
+    *, sessionmaker: async_sessionmaker[AsyncSession], storage: Storage, now: datetime
+) -> int:
+    """Daily: delete stored files, written more than ORPHAN_GRACE ago, that no media
+    row names. Safe to run twice at once: a file already gone is no error."""
+    removed = 0
+    async for keys in storage.stored_before(now - ORPHAN_GRACE):
+        # A thumbnail's key is its photo's with "-thumb": one lookup on the unique
+        # storage_key finds the rows of both.
+        photos = {k.replace("-thumb.", ".", 1) for k in keys}
+        async with sessionmaker() as session:
+            rows = await session.execute(
+                select(Media.storage_key, Media.thumbnail_key).where(
+                    col(Media.storage_key).in_(photos)
+                )
+            )
+            named = {key for row in rows for key in row}
+        for key in keys:
+            if key not in named:
+                await storage.delete(key)
+                removed += 1
+    if removed:
+        logger.info("removed %d stored photo files that no media row names", removed)
+    return removed
