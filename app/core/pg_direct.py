@@ -71,6 +71,9 @@ class DirectStatement:
     ) -> asyncpg.Record | None:
         return await connection.fetchrow(self.sql, *self.args(params))
 
+    async def execute(self, connection: asyncpg.Connection, params: Mapping[str, Any]) -> None:
+        await connection.execute(self.sql, *self.args(params))
+
 
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:

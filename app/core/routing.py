@@ -54,7 +54,7 @@ def token_user_id(request: Request, settings: Settings) -> int | None:
     return user_id
 
 
-def _principal(request: Request, settings: Settings) -> str | None:
+def principal_of(request: Request, settings: Settings) -> str | None:
     if bearer_token(request.headers.get("authorization")):
         user_id = token_user_id(request, settings)
         return f"user:{user_id}" if user_id else None
@@ -229,7 +229,7 @@ class AppRoute(APIRoute):
             audit.client_ip.set(request.client.host if request.client else None)
             writes = request.method not in {"GET", "HEAD", "OPTIONS"}
             key = request.headers.get(IDEMPOTENCY_HEADER) if idempotent_method else None
-            principal = _principal(request, settings) if key else None
+            principal = principal_of(request, settings) if key else None
             if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
                 raise Unprocessable("validation_error", "Idempotency-Key 长度应为 1-200 个字符")
 

@@ -49,6 +49,7 @@ from app.core.routing import (
     REPLAY_HEADER,
     StoredAnswer,
     connection_turn,
+    principal_of,
     replay,
     request_hash_of,
     token_user_id,
@@ -168,7 +169,7 @@ async def _attempt(request: Request, settings: Settings) -> Response | None:
         return None
     if data.photo_ids:
         return None
-    principal = f"user:{user_id}" if key is not None else None
+    principal = principal_of(request, settings) if key is not None else None
 
     engine = request.app.state.engine
     async with (
@@ -227,18 +228,16 @@ async def _attempt(request: Request, settings: Settings) -> Response | None:
         content = public.model_dump_json()
         if key is not None:
             try:
-                await connection.execute(
-                    _RECORD.sql,
-                    *_RECORD.args(
-                        {
-                            "principal": principal,
-                            "key": key,
-                            "request_hash": request_hash_of(request, body),
-                            "status_code": 201,
-                            "response_body": content,
-                            "created_at": now,
-                        }
-                    ),
+                await _RECORD.execute(
+                    connection,
+                    {
+                        "principal": principal,
+                        "key": key,
+                        "request_hash": request_hash_of(request, body),
+                        "status_code": 201,
+                        "response_body": content,
+                        "created_at": now,
+                    },
                 )
             except asyncpg.UniqueViolationError:
                 # A twin with this key committed first: the general path replays it.

@@ -41,6 +41,9 @@ from app.services.photos import can_see_media
 
 logger = logging.getLogger(__name__)
 
+# A thumbnail is stored under its photo's key with this before the extension.
+THUMB_SUFFIX = "-thumb"
+
 # Pillow format name -> (content type, file extension, encoder options).
 FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "JPEG": ("image/jpeg", "jpg", {"quality": 88}),
@@ -151,7 +154,7 @@ async def upload_photo(
     media = Media(
         uploader_id=caller.id,
         storage_key=f"{token}.{ext}",
-        thumbnail_key=f"{token}-thumb.{ext}",
+        thumbnail_key=f"{token}{THUMB_SUFFIX}.{ext}",
         content_type=content_type,
         size=len(image.data),
         width=image.width,
@@ -203,9 +206,9 @@ async def sweep_orphan_files(
     row names. Safe to run twice at once: a file already gone is no error."""
     removed = 0
     async for keys in storage.stored_before(now - ORPHAN_GRACE):
-        # A thumbnail's key is its photo's with "-thumb": one lookup on the unique
-        # storage_key finds the rows of both.
-        photos = {k.replace("-thumb.", ".", 1) for k in keys}
+        # A thumbnail's key is its photo's with THUMB_SUFFIX: one lookup on the
+        # unique storage_key finds the rows of both.
+        photos = {k.replace(f"{THUMB_SUFFIX}.", ".", 1) for k in keys}
         async with sessionmaker() as session:
             rows = await session.execute(
                 select(Media.storage_key, Media.thumbnail_key).where(
