@@ -64,7 +64,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alembic import command
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
-from app.core.security import issue_access_token
+from app.core.security import PiiCipher, issue_access_token
 from app.models.hours import HourSource, VolunteerHour
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
@@ -918,14 +918,19 @@ class Snapshot:
     wishes: list[Wish]
     wish_events: list[WishEvent]
     idempotency: list[IdempotencyRecord]
+    # The answers kept under the idempotency records (sealed at rest), by record id;
+    # None for one that cannot be opened.
+    answers: dict[int | None, dict[str, Any] | None]
 
 
-async def snapshot(engine: AsyncEngine) -> Snapshot:
+async def snapshot(engine: AsyncEngine, settings: Settings) -> Snapshot:
     async with create_sessionmaker(engine)() as s:
 
         async def rows(model: Any) -> list[Any]:
             return list((await s.execute(select(model))).scalars())
 
+        idempotency = await rows(IdempotencyRecord)
+        cipher = PiiCipher(settings.pii_key)
         return Snapshot(
             media=await rows(Media),
             attachments=await rows(MediaAttachment),
@@ -935,7 +940,11 @@ async def snapshot(engine: AsyncEngine) -> Snapshot:
             hours=await rows(VolunteerHour),
             wishes=await rows(Wish),
             wish_events=await rows(WishEvent),
-            idempotency=await rows(IdempotencyRecord),
+            idempotency=idempotency,
+            answers={
+                r.id: json.loads(opened) if (opened := cipher.decrypt(r.response_body)) else None
+                for r in idempotency
+            },
         )
 
 
@@ -1023,8 +1032,10 @@ def audit(
                 f"{'present' if records else 'absent'}"
             )
         for r in records:
-            stored = json.loads(r.response_body)
-            if {_answer_id(w.kind, stored)} != ids:
+            stored = snap.answers[r.id]
+            if stored is None:
+                half.append(f"{label}: idempotency record's answer cannot be opened")
+            elif {_answer_id(w.kind, stored)} != ids:
                 half.append(f"{label}: idempotency record answers id {_answer_id(w.kind, stored)}")
         if found and not w.acked:
             report.present_unacknowledged += 1
@@ -1194,7 +1205,7 @@ async def run_and_audit(env: Environment) -> tuple[Load, Report]:
     await load.run()
     # Stop serving before reading: nothing may change under the audit.
     env.server.stop()
-    snap = await snapshot(env.engine)
+    snap = await snapshot(env.engine, env.settings)
     report = audit(
         load.writes,
         snap,

@@ -93,15 +93,8 @@ async def test_a_plain_check_in_is_answered_directly_with_the_general_paths_answ
     assert shown.json()["my_check_in"] == mine
     assert shown.json()["checked_in_count"] == 2
     # The answer kept for a retry is the answer sent.
-    async with world.app.state.sessionmaker() as session:
-        stored = (
-            await session.execute(
-                select(IdempotencyRecord.response_body, IdempotencyRecord.status_code).where(
-                    IdempotencyRecord.key == "direct-1"
-                )
-            )
-        ).one()
-    assert stored == (direct.text, 201)
+    sealed, status = await stored_answer(world, "direct-1")
+    assert (world.app.state.cipher.decrypt(sealed), status) == (direct.text, 201)
 
 
 async def test_a_retry_is_replayed_on_the_direct_path(client, world):
@@ -120,6 +113,37 @@ async def test_a_retry_is_replayed_on_the_direct_path(client, world):
     )
     assert reused.status_code == 422
     assert reused.json()["code"] == "idempotency_key_reused"
+
+
+async def stored_answer(world: World, key: str) -> tuple[str, int]:
+    async with world.app.state.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(IdempotencyRecord.response_body, IdempotencyRecord.status_code).where(
+                    IdempotencyRecord.key == key
+                )
+            )
+        ).one()
+    return row.response_body, row.status_code
+
+
+async def test_an_answer_kept_on_the_direct_path_is_sealed_and_still_replays(client, world):
+    on_postgres(world)
+    task = await make_task(world.app, world["C1"])
+    h = {**world.headers("member"), "Idempotency-Key": "direct-sealed"}
+    before = outcomes(world)
+    first = await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h)
+    assert first.status_code == 201
+    assert first.json()["user_name"] == "党员甲"
+    sealed, _ = await stored_answer(world, "direct-sealed")
+    assert "党员甲" not in sealed and "user_name" not in sealed
+    second = await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h)
+    assert second.text == first.text
+    after = outcomes(world)
+    assert (after["answered"], after["replayed"]) == (
+        before["answered"] + 1,
+        before["replayed"] + 1,
+    )
 
 
 async def test_on_sqlite_every_check_in_takes_the_general_path(client, world):

@@ -2,9 +2,11 @@
 
 import asyncio
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from app.core.security import PiiCipher
 from app.models.user import User
+from tests.factories import make_user
 
 
 def body(world, **kw):
@@ -85,3 +87,50 @@ async def test_an_overlong_key_is_422(client, world):
     h = {**world.headers("community_admin"), "Idempotency-Key": "k" * 201}
     resp = await client.post("/users", json=body(world), headers=h)
     assert resp.status_code == 422
+
+
+async def idempotency_table(app) -> str:
+    async with app.state.engine.connect() as conn:
+        return repr((await conn.execute(text("SELECT * FROM idempotency_records"))).all())
+
+
+async def test_a_bind_phone_sent_with_a_key_keeps_no_phone_and_no_token_in_the_clear(client, world):
+    db = world.app
+    await make_user(db, "花名册人员", community=world["C1"], phone="13912345678", openid=None)
+    login = await client.post("/auth/wechat-login", json={"code": "o-sealed#1"})
+    h = {
+        "Authorization": f"Bearer {login.json()['access_token']}",
+        "Idempotency-Key": "bind-once",
+    }
+    bound = await client.post("/auth/bind-phone", json={"code": "13912345678#1"}, headers=h)
+    assert bound.status_code == 200, bound.text
+    assert bound.json()["phone"] == "13912345678"
+
+    stored = await idempotency_table(db)
+    assert "bind-once" in stored  # the record is there...
+    assert "13912345678" not in stored  # ...and tells neither the phone
+    assert bound.json()["access_token"] not in stored  # nor the token it answered
+    assert "花名册人员" not in stored
+
+    again = await client.post("/auth/bind-phone", json={"code": "13912345678#1"}, headers=h)
+    assert again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == bound.json()
+
+
+async def test_an_answer_kept_under_another_pii_key_is_409_and_runs_nothing_again(client, world):
+    h = {**world.headers("community_admin"), "Idempotency-Key": "before-rotation"}
+    first = await client.post("/users", json=body(world), headers=h)
+    assert first.status_code == 201
+    before = await count_users(world)
+    # PII_KEY changed since (or a row kept before answers were sealed): the request was
+    # carried out, but its answer can no longer be read.
+    sealed_elsewhere = PiiCipher("another-pii-key-0123456789abcdef0123").encrypt(first.text)
+    async with world.app.state.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE idempotency_records SET response_body = :b"), {"b": sealed_elsewhere}
+        )
+    retry = await client.post("/users", json=body(world), headers=h)
+    assert retry.status_code == 409
+    assert retry.json()["code"] == "idempotency_record_unreadable"
+    assert await count_users(world) == before

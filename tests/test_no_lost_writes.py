@@ -49,7 +49,7 @@ async def test_twenty_phones_through_drops_retries_and_a_kill_lose_and_duplicate
         assert stats.unresolved == 0
 
         # The audit is not blind: tamper with what it reads and it says so.
-        snap = await snapshot(env.engine)
+        snap = await snapshot(env.engine, env.settings)
         report_in = next(w for w in load.writes if w.kind == "report_in" and w.acked)
         photo = next(w for w in load.writes if w.kind == "upload" and w.acked)
         credit = next(h for h in snap.hours if h.source == "check_in")

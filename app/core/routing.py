@@ -28,9 +28,9 @@ from sqlmodel import col, select
 
 from app.core.config import Settings
 from app.core.db import sqlite_write_transaction, table_of, utcnow
-from app.core.errors import AppError, Unprocessable
+from app.core.errors import AppError, Conflict, Unprocessable
 from app.core.scope import CALLER_QUERY, caller_from_rows
-from app.core.security import bearer_token, user_id_from_token
+from app.core.security import PiiCipher, bearer_token, user_id_from_token
 from app.models.idempotency import IdempotencyRecord
 from app.services import audit
 
@@ -74,7 +74,9 @@ def request_hash_of(request: Request, body: bytes) -> str:
     h.update(request.method.encode())
     h.update(b"\0" + request.url.path.encode() + b"\0" + request.url.query.encode() + b"\0")
     h.update(body)
-    return h.hexdigest()
+    # Keyed, like the phones' lookup hash: a body can be little more than a name and
+    # a phone number, which a bare SHA-256 gives back to anyone who tries them all.
+    return _cipher(request).lookup_hash(h.hexdigest())
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,24 @@ class StoredAnswer:
     response_body: str
 
 
-def _stored_body(request: Request, body: bytes) -> str:
-    """The body kept for replays. A route may blank fields that must not rest in the
-    database in the clear (an API key's secret) via `request.state.idempotency_redact`."""
+def _cipher(request: Request) -> PiiCipher:
+    cipher: PiiCipher = request.app.state.cipher
+    return cipher
+
+
+def sealed_answer(request: Request, body: bytes) -> str:
+    """The answer as kept for replays, for every path that keeps one: encrypted with
+    the personal-data key, since answers carry phones, names and live access tokens
+    (bind-phone's) for as long as a retry may come. A route blanks besides what must
+    not rest in the database even encrypted (an API key's secret, of which only a hash
+    is kept) via `request.state.idempotency_redact`."""
     redact: dict[str, str] | None = getattr(request.state, "idempotency_redact", None)
-    if not redact:
-        return body.decode()
-    data = json.loads(body)
-    data.update({k: v for k, v in redact.items() if k in data})
-    return json.dumps(data, ensure_ascii=False)
+    text = body.decode()
+    if redact:
+        data = json.loads(body)
+        data.update({k: v for k, v in redact.items() if k in data})
+        text = json.dumps(data, ensure_ascii=False)
+    return _cipher(request).encrypt(text)
 
 
 # Every creating POST runs these: Core statements on the table, built once.
@@ -138,14 +149,24 @@ async def _stored_and_caller(
     return StoredAnswer(first.request_hash, first.status_code, first.response_body)
 
 
-def replay(record: StoredAnswer, request_hash: str) -> Response:
+def replay(request: Request, record: StoredAnswer, request_hash: str) -> Response:
+    content = _cipher(request).decrypt(record.response_body)
+    if content is None:
+        # Sealed under a PII_KEY since replaced, or kept in the clear before answers
+        # were sealed: the request was carried out, but what it answered cannot be
+        # told. Running it again could create a second record, so it is refused.
+        raise Conflict(
+            "idempotency_record_unreadable",
+            "该请求已处理过，但无法重现当时的应答；请刷新查看结果，"
+            "新的操作请换一个 Idempotency-Key",
+        )
     if record.request_hash != request_hash:
         raise Unprocessable(
             "idempotency_key_reused",
             "该 Idempotency-Key 已用于另一个不同的请求",
         )
     return Response(
-        content=record.response_body,
+        content=content,
         status_code=record.status_code,
         media_type="application/json",
         headers={REPLAY_HEADER: "true"},
@@ -280,7 +301,7 @@ async def _run_idempotent(
     request_hash = request_hash_of(request, await request.body())
     if (record := await _stored_and_caller(request, session, settings, principal, key)) is not None:
         await session.rollback()
-        return replay(record, request_hash)
+        return replay(request, record, request_hash)
 
     try:
         response = await original(request)
@@ -294,7 +315,7 @@ async def _run_idempotent(
                         "key": key,
                         "request_hash": request_hash,
                         "status_code": response.status_code,
-                        "response_body": _stored_body(request, bytes(response.body)),
+                        "response_body": sealed_answer(request, bytes(response.body)),
                         "created_at": utcnow(),
                     },
                 )
@@ -306,7 +327,7 @@ async def _run_idempotent(
         await session.rollback()
         if (record := await _stored(session, principal, key)) is not None:
             await session.rollback()
-            return replay(record, request_hash)
+            return replay(request, record, request_hash)
         raise
     except BaseException:
         await session.rollback()
@@ -314,7 +335,7 @@ async def _run_idempotent(
     await session.rollback()
     if response.status_code >= 400 and (record := await _stored(session, principal, key)):
         await session.rollback()
-        return replay(record, request_hash)
+        return replay(request, record, request_hash)
     return response
 
 

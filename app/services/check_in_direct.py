@@ -52,6 +52,7 @@ from app.core.routing import (
     principal_of,
     replay,
     request_hash_of,
+    sealed_answer,
     token_user_id,
 )
 from app.core.scope import path_ids
@@ -185,7 +186,7 @@ async def _attempt(request: Request, settings: Settings) -> Response | None:
             return None  # no such person (any more)
         if read["request_hash"] is not None:
             stored = StoredAnswer(read["request_hash"], read["status_code"], read["response_body"])
-            return replay(stored, request_hash_of(request, body))
+            return replay(request, stored, request_hash_of(request, body))
         if read["task_id"] is None or read["home_path"] is None:
             return None
         now = utcnow()  # after any wait for a connection, as the general path takes it
@@ -235,7 +236,7 @@ async def _attempt(request: Request, settings: Settings) -> Response | None:
                         "key": key,
                         "request_hash": request_hash_of(request, body),
                         "status_code": 201,
-                        "response_body": content,
+                        "response_body": sealed_answer(request, content.encode()),
                         "created_at": now,
                     },
                 )
