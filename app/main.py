@@ -18,7 +18,7 @@ from app.core.accesslog import AccessLogMiddleware
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
-from app.core.http import install_http_headers
+from app.core.http import App, install_http_headers
 from app.core.jobs import Jobs
 from app.core.metrics import install_metrics
 from app.core.ratelimit import RateLimiter
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         await app.state.engine.dispose()
 
-    app = FastAPI(
+    app = App(
         title="创文通 chuangwen",
         version="0.1.0",
         description=DESCRIPTION,
@@ -116,10 +116,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     install_error_handlers(app)
-    install_http_headers(app, settings)
     install_metrics(app)
-    # Outermost, so it sees every answer, the error handlers' included.
-    app.add_middleware(AccessLogMiddleware)
+    install_http_headers(app, settings)
+    # Outermost, so it sees every answer, the last-resort 500 included.
+    app.add_outer_middleware(AccessLogMiddleware)
     app.include_router(health.router)
     for module in (
         auth,

@@ -20,6 +20,19 @@ async def test_wrong_method_is_405_with_a_code(client):
     assert resp.json()["code"] == "method_not_allowed"
 
 
+async def test_a_wrong_method_answers_405_naming_every_method_the_path_allows(client):
+    only_get = await client.delete("/me")
+    assert only_get.status_code == 405
+    assert only_get.headers["content-type"].startswith("application/problem+json")
+    assert only_get.headers["Allow"] == "GET"
+    # GET and POST /users are two routes; the path allows both.
+    two_routes = await client.put("/users")
+    assert two_routes.status_code == 405
+    assert two_routes.headers["Allow"] == "GET, POST"
+    one_record = await client.post("/users/1")
+    assert one_record.headers["Allow"] == "GET, PATCH"
+
+
 async def test_malformed_json_is_422_validation_error(client, world):
     resp = await client.post(
         "/users",

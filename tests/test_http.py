@@ -1,8 +1,18 @@
 """Response headers set deliberately; login and upload rate limits."""
 
 import httpx
+from fastapi import APIRouter
 
+from app.core.routing import AppRoute
 from app.main import create_app
+
+
+def assert_security_headers(resp: httpx.Response) -> None:
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
 async def test_security_headers_are_on_every_response(client, world):
@@ -10,12 +20,33 @@ async def test_security_headers_are_on_every_response(client, world):
         await client.get("/me", headers=world.headers("member")),
         await client.get("/me"),
         await client.get("http://test/docs"),
+        await client.delete("/me"),
+        await client.get("/no-such-thing"),
     ):
-        assert resp.headers["X-Content-Type-Options"] == "nosniff"
-        assert resp.headers["X-Frame-Options"] == "DENY"
-        assert resp.headers["Referrer-Policy"] == "no-referrer"
-        assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
-        assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
+        assert_security_headers(resp)
+
+
+async def test_an_unexpected_error_answers_500_with_the_security_and_cors_headers(db):
+    origin = "https://dashboard.example.gov.cn"
+    app = await _app_with(db, cors_allow_origins=[origin])
+    # A route of this test's app only: production has no route that fails on purpose.
+    router = APIRouter(route_class=AppRoute)
+
+    @router.get("/boom-for-test")
+    async def boom() -> None:
+        raise RuntimeError("an unexpected failure")
+
+    app.include_router(router)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        resp = await c.get("/boom-for-test", headers={"Origin": origin})
+    await app.state.engine.dispose()
+    assert resp.status_code == 500
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert resp.json()["code"] == "internal_error"
+    assert_security_headers(resp)
+    # The dashboard in a browser can read the error instead of seeing a CORS failure.
+    assert resp.headers["access-control-allow-origin"] == origin
 
 
 async def _app_with(db, **overrides):

@@ -3,6 +3,8 @@ the origins configured."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from secure import (
     ContentSecurityPolicy,
@@ -13,9 +15,38 @@ from secure import (
     XFrameOptions,
 )
 from secure.middleware import SecureASGIMiddleware
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from app.core.config import Settings
+
+
+class App(FastAPI):
+    """FastAPI whose outer middleware sees every answer, the unexpected 500 included.
+
+    Starlette builds the stack as ServerErrorMiddleware around the middleware added
+    with `add_middleware`: the handler of unexpected errors answers outside all of
+    them, so a 500 went out without the security headers (and without CORS headers,
+    which a browser dashboard needs to read the error at all). Middleware added with
+    `add_outer_middleware` wraps the whole stack, ServerErrorMiddleware included."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.outer_middleware: list[Middleware] = []
+
+    def add_outer_middleware(self, cls: Any, *args: Any, **kwargs: Any) -> None:
+        """As `add_middleware`: the last one added is the outermost."""
+        if self.middleware_stack is not None:
+            raise RuntimeError("Cannot add middleware after an application has started")
+        self.outer_middleware.insert(0, Middleware(cls, *args, **kwargs))
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(self.outer_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
+
 
 # JSON needs no sources at all; /docs and /redoc load Swagger UI and ReDoc from
 # jsDelivr with an inline bootstrap script, so those (and nothing else) are allowed.
@@ -32,7 +63,7 @@ _CSP = (
 )
 
 
-def install_http_headers(app: FastAPI, settings: Settings) -> None:
+def install_http_headers(app: App, settings: Settings) -> None:
     headers = Secure(
         csp=_CSP,
         hsts=StrictTransportSecurity().max_age(31536000).include_subdomains(),
@@ -40,9 +71,9 @@ def install_http_headers(app: FastAPI, settings: Settings) -> None:
         xcto=XContentTypeOptions().nosniff(),
         xfo=XFrameOptions().deny(),
     )
-    app.add_middleware(SecureASGIMiddleware, secure=headers)
+    app.add_outer_middleware(SecureASGIMiddleware, secure=headers)
     if settings.cors_allow_origins:
-        app.add_middleware(
+        app.add_outer_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_allow_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
