@@ -1,4 +1,4 @@
-"""Run an ASGI app on a real 127.0.0.1 port in a background thread (for stub servers)."""
+"""Run an ASGI app on a real 127.0.0.1 port in a background thread (stub servers, the app)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 
 class BackgroundServer:
@@ -36,3 +37,22 @@ class BackgroundServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class AppServer(BackgroundServer):
+    """The app over HTTP. Its engine's connections belong to the server thread's loop,
+    so they are closed there, once the server has stopped. (Not through the app's
+    lifespan, which would also start the in-process job schedule.)"""
+
+    def __init__(self, app: FastAPI):
+        super().__init__(app)
+        self.app = app
+
+    def _run(self) -> None:
+        async def serve() -> None:
+            try:
+                await self.server.serve()
+            finally:
+                await self.app.state.engine.dispose()
+
+        asyncio.run(serve())

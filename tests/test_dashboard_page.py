@@ -9,7 +9,6 @@ Without the browser those tests are skipped with the reason; the rest run anyway
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import json
 import os
@@ -23,7 +22,6 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import delete, select
 
 from app.core.config import Settings
@@ -52,7 +50,7 @@ from tests.factories import (
 )
 from tests.factories_articles import info_officer, insert_article
 from tests.factories_supervision import insert_problem
-from tests.servers import BackgroundServer
+from tests.servers import AppServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -117,25 +115,6 @@ async def build_scene(world: World) -> str:
 
 
 # --- serving the app and driving the browser ----------------------------------------------
-
-
-class AppServer(BackgroundServer):
-    """The app over HTTP. Its engine's connections belong to the server thread's loop,
-    so they are closed there, once the server has stopped. (Not through the app's
-    lifespan, which would also start the in-process job schedule.)"""
-
-    def __init__(self, app: FastAPI):
-        super().__init__(app)
-        self.app = app
-
-    def _run(self) -> None:
-        async def serve() -> None:
-            try:
-                await self.server.serve()
-            finally:
-                await self.app.state.engine.dispose()
-
-        asyncio.run(serve())
 
 
 @pytest.fixture(scope="module")

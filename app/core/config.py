@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     # is open (put it behind the network then: it shows counts, no personal data).
     metrics_token: str = ""
 
+    # Seconds a request body may go without a byte arriving before the request is
+    # cut with 408 (app/core/admission.py): nothing is held while a body arrives,
+    # but a stalled one still ties up its connection. A slow upload that keeps
+    # moving is never cut.
+    body_read_timeout_s: float = Field(default=15.0, gt=0, le=600)
+
     # Photos: the upload cap is enforced while the body streams in; the pixel cap
     # refuses decompression bombs long before Pillow's own (~179 Mpx) would.
     media_max_bytes: int = 10 * 1024 * 1024

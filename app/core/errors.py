@@ -226,7 +226,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Not authenticated (`not_authenticated`)"),
         (403, "Visible but not yours to change (`forbidden`)"),
         (404, "Missing or outside your reach (`not_found`)"),
+        (408, "The request body stopped arriving (`request_timeout`); nothing was done"),
         (409, "Conflicts with the current state"),
+        (413, "The request body is larger than any this API takes (`file_too_large`)"),
     )
 }
 PROBLEM_RESPONSES[422] = {

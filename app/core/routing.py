@@ -25,7 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from starlette.types import Receive, Scope, Send
 
+from app.core import admission
 from app.core.config import Settings
 from app.core.db import sqlite_write_transaction, table_of, utcnow
 from app.core.errors import AppError, Conflict, Unprocessable
@@ -238,12 +240,29 @@ async def connection_turn(request: Request) -> AsyncIterator[None]:
 
 
 class AppRoute(APIRoute):
+    def body_limit(self, settings: Settings) -> int:
+        """The most bytes this route's request bodies may have."""
+        return admission.largest_body(settings)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings: Settings = scope["app"].state.settings
+        gated = admission.gate(
+            receive,
+            scope,
+            limit=self.body_limit(settings),
+            idle_timeout_s=settings.body_read_timeout_s,
+        )
+        await super().handle(scope, gated, send)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
         idempotent_method = "POST" in (self.methods or set())
         direct: DirectPath | None = getattr(self.endpoint, _DIRECT_PATH, None)
 
         async def handler(request: Request) -> Response:
+            # The whole body first, before any turn or connection is taken
+            # (app/core/admission.py); the route then parses the bytes kept here.
+            await request.body()
             if direct is not None and (answer := await direct(request)) is not None:
                 return answer
             settings: Settings = request.app.state.settings

@@ -3,10 +3,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
-from starlette.types import Message, Receive, Scope, Send
 
+from app.core.admission import MULTIPART_ALLOWANCE
+from app.core.config import Settings
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from app.core.routing import AppRoute
 from app.models.media import Media, MediaPublic
@@ -20,37 +19,16 @@ from app.routers.deps import (
 )
 from app.services import media as service
 
-# Room for the multipart envelope (boundaries, part headers) around a file at the cap.
-MULTIPART_ALLOWANCE = 64 * 1024
-
 
 class UploadRoute(AppRoute):
-    """Counts the request body while it streams in and stops at the photo size cap.
+    """Photo uploads: capped at the photo size, read from the settings per request
+    (a route-level `max_body_size` is fixed when the module is imported). Starlette
+    puts no cap on file parts; this one is counted on the receive channel while the
+    body streams in (app/core/admission.py), so an oversized photo is refused as soon
+    as it passes the cap, never read whole."""
 
-    Starlette puts no cap on file parts, and the Idempotency-Key hash reads the
-    whole body first, so the cap sits on the ASGI receive channel, below both. It is
-    read from the app's settings per request, which a route-level `max_body_size`
-    (fixed when the module is imported) cannot do.
-    """
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = scope["app"].state.settings.media_max_bytes + MULTIPART_ALLOWANCE
-        declared = Headers(scope=scope).get("content-length", "")
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            # Refused up front when the client says so, else as soon as the count passes.
-            if declared.isdigit() and int(declared) > limit:
-                raise HTTPException(413)
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise HTTPException(413)
-            return message
-
-        await super().handle(scope, limited, send)
+    def body_limit(self, settings: Settings) -> int:
+        return settings.media_max_bytes + MULTIPART_ALLOWANCE
 
 
 router = APIRouter(
