@@ -36,6 +36,7 @@ from app.services import audit
 
 S = TypeVar("S", bound=StrEnum)
 A = TypeVar("A", bound=StrEnum)
+H = TypeVar("H", bound=SQLModel)
 
 
 class Stateful(Protocol):
@@ -69,12 +70,12 @@ class Transition(Generic[S, A]):
 
 
 @dataclass(frozen=True)
-class Lifecycle(Generic[S, A]):
+class Lifecycle(Generic[S, A, H]):
     # The audit action's prefix and target type; the history table names the record
     # in its column `<name>_id`.
     name: str
     model: type[SQLModel]
-    history: type[SQLModel]
+    history: type[H]
     # The record's column the audit row is filed under (the org whose admins read it).
     org_key: str
     transitions: tuple[Transition[S, A], ...]
@@ -125,7 +126,7 @@ class Lifecycle(Generic[S, A]):
 
 async def move(
     session: AsyncSession,
-    lifecycle: Lifecycle[S, A],
+    lifecycle: Lifecycle[S, A, H],
     record: Stateful,
     *,
     caller: Caller,
@@ -138,7 +139,7 @@ async def move(
     history: Mapping[str, Any] | None = None,
     audit_detail: Mapping[str, Any] | None = None,
     notify: Callable[[], Awaitable[None]] | None = None,
-) -> SQLModel:
+) -> H:
     """Take `action` on `record` from the state it was read in; returns the history row.
 
     `to` only where the action has several declared targets from this state;
