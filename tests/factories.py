@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -17,6 +18,8 @@ from app.models.org import Org, OrgLevel
 from app.models.task import CheckIn, ReportIn, Task, TaskCategory
 from app.models.user import Role, RoleGrant, User
 from app.models.wish import Wish, WishAction, WishEvent, WishStatus
+from app.services import wishes
+from app.services.lifecycle import Lifecycle
 from app.services.orgs import insert_org
 from app.services.users import set_phone
 from app.services.wish_quota import rederive_latest_claim
@@ -202,31 +205,21 @@ async def make_report_in(app: FastAPI, user: User) -> ReportIn:
         return record
 
 
+def paths_from(lifecycle: Lifecycle[Any, Any, Any], start: Any) -> dict[Any, list[tuple[Any, Any]]]:
+    """The shortest declared path from `start` to every state it leads to: the history
+    a record put straight into the database would have had."""
+    paths: dict[Any, list[tuple[Any, Any]]] = {start: []}
+    reached = [start]
+    for state in reached:  # breadth first: `reached` grows while it is walked
+        for step in lifecycle.transitions:
+            if state in step.sources and step.to is not None and step.to not in paths:
+                paths[step.to] = [*paths[state], (step.action, step.to)]
+                reached.append(step.to)
+    return paths
+
+
 # The events that lead to each state, for wishes put straight into the database.
-PATH_TO: dict[WishStatus, list[tuple[WishAction, WishStatus]]] = {
-    WishStatus.pending_review: [],
-    WishStatus.open: [(WishAction.approve, WishStatus.open)],
-    WishStatus.rejected: [(WishAction.reject, WishStatus.rejected)],
-    WishStatus.claimed: [
-        (WishAction.approve, WishStatus.open),
-        (WishAction.claim, WishStatus.claimed),
-    ],
-    WishStatus.fulfilled: [
-        (WishAction.approve, WishStatus.open),
-        (WishAction.claim, WishStatus.claimed),
-        (WishAction.fulfill, WishStatus.fulfilled),
-    ],
-    WishStatus.confirmed: [
-        (WishAction.approve, WishStatus.open),
-        (WishAction.claim, WishStatus.claimed),
-        (WishAction.fulfill, WishStatus.fulfilled),
-        (WishAction.confirm, WishStatus.confirmed),
-    ],
-    WishStatus.cancelled: [
-        (WishAction.approve, WishStatus.open),
-        (WishAction.cancel, WishStatus.cancelled),
-    ],
-}
+PATH_TO = paths_from(wishes.LIFECYCLE, WishStatus.pending_review)
 
 
 async def insert_wish(

@@ -25,7 +25,7 @@ from app.models.problem import (
 )
 from app.models.user import User
 from app.services import problems as service
-from tests.factories import make_media
+from tests.factories import make_media, paths_from
 
 DISTRICT_AFTER_DAYS = 3  # the setting's default, as the test app uses it
 
@@ -57,14 +57,7 @@ async def make_point(
 
 
 # The steps that lead to each state, for problems put straight into the database.
-PATH_TO: dict[ProblemStatus, list[tuple[ProblemAction, ProblemStatus]]] = {
-    ProblemStatus.open: [],
-    ProblemStatus.rectified: [(ProblemAction.rectify, ProblemStatus.rectified)],
-    ProblemStatus.closed: [
-        (ProblemAction.rectify, ProblemStatus.rectified),
-        (ProblemAction.close, ProblemStatus.closed),
-    ],
-}
+PATH_TO = paths_from(service.LIFECYCLE, ProblemStatus.open)
 
 
 async def insert_problem(

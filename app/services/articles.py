@@ -31,12 +31,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, false, func, or_, update
+from sqlalchemy import ColumnElement, and_, case, delete, false, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.core.db import updated_one, utcnow
+from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, path_ids, path_within
 from app.core.timeutil import month_bounds, year_bounds
@@ -59,8 +59,9 @@ from app.models.article import (
 from app.models.media import MediaAttachment
 from app.models.org import Org
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
-from app.services import audit, notifications
+from app.services import lifecycle, notifications
 from app.services.content_check import TextVerdict, check_text
+from app.services.lifecycle import Lifecycle, Transition
 from app.services.orgs import get_visible_org
 from app.services.photos import (
     attach_photos,
@@ -251,59 +252,34 @@ def _text(value: str | None) -> str | None:
     return value or None
 
 
-def _event(
-    article: Article,
-    caller: Caller,
-    action: ArticleAction,
-    from_status: ArticleStatus | None,
-    to_status: ArticleStatus,
-    *,
-    level_org_id: int | None = None,
-    comment: str | None = None,
-) -> ArticleEvent:
-    assert article.id is not None
-    return ArticleEvent(
-        article_id=article.id,
-        action=action,
-        from_status=from_status,
-        to_status=to_status,
-        level_org_id=level_org_id,
-        actor_id=caller.id,
-        comment=comment,
-    )
-
-
-def _wrong_state(status: ArticleStatus, doing: str) -> Conflict:
-    return Conflict("invalid_article_state", f"稿件当前状态为“{STATUS_NAMES[status]}”，不能{doing}")
-
-
-async def _current_status(session: AsyncSession, article_id: int) -> ArticleStatus:
-    status = (
-        await session.execute(select(Article.status).where(Article.id == article_id))
-    ).scalar_one()
-    return ArticleStatus(status)
-
-
-async def _conditional_update(
-    session: AsyncSession,
-    *,
-    article: Article,
-    doing: str,
-    conditions: Sequence[ColumnElement[bool]],
-    **values: Any,
-) -> None:
-    """Write only if the article is still as it was read; else someone else moved it."""
-    assert article.id is not None
-    if not await updated_one(
-        session,
-        update(Article)
-        .where(col(Article.id) == article.id, *conditions)
-        .values(updated_at=utcnow(), **values),
-    ):
-        current = await _current_status(session, article.id)
-        if current == article.status:
-            raise Conflict("invalid_article_state", "稿件刚被其他人处理过，请刷新后重试")
-        raise _wrong_state(current, doing)
+# The review ladder (approve, return) is audited; the author's own steps are not.
+LIFECYCLE = Lifecycle(
+    name="article",
+    model=Article,
+    history=ArticleEvent,
+    org_key="org_id",
+    code="invalid_article_state",
+    called="稿件",
+    names=STATUS_NAMES,
+    note_key="comment",
+    stale=("invalid_article_state", "稿件刚被其他人处理过，请刷新后重试"),
+    transitions=(
+        Transition(ArticleAction.edit, EDITABLE_STATES, None, "修改", audited=False),
+        Transition(
+            ArticleAction.submit, EDITABLE_STATES, ArticleStatus.in_review, "提交", audited=False
+        ),
+        # Up one level of the ladder, or published at its top.
+        Transition(
+            ArticleAction.approve, {ArticleStatus.in_review}, ArticleStatus.in_review, "审核"
+        ),
+        Transition(
+            ArticleAction.approve, {ArticleStatus.in_review}, ArticleStatus.published, "审核"
+        ),
+        Transition(
+            ArticleAction.return_, {ArticleStatus.in_review}, ArticleStatus.returned, "审核"
+        ),
+    ),
+)
 
 
 async def create_article(session: AsyncSession, *, caller: Caller, data: ArticleCreate) -> Article:
@@ -322,7 +298,14 @@ async def create_article(session: AsyncSession, *, caller: Caller, data: Article
     session.add(article)
     await session.flush()
     assert article.id is not None
-    session.add(_event(article, caller, ArticleAction.create, None, ArticleStatus.draft))
+    session.add(
+        ArticleEvent(
+            article_id=article.id,
+            action=ArticleAction.create,
+            to_status=ArticleStatus.draft,
+            actor_id=caller.id,
+        )
+    )
     await attach_photos(session, media=media, record_type=RECORD_TYPE, record_id=article.id)
     await session.flush()
     return article
@@ -338,8 +321,7 @@ async def update_article(
 ) -> Article:
     """The author edits a draft or a returned article; `photo_ids` replaces the photos."""
     _require_author(caller, article)
-    if article.status not in EDITABLE_STATES:
-        raise _wrong_state(article.status, "修改")
+    LIFECYCLE.require(article, ArticleAction.edit)
     values: dict[str, str] = {}
     for name in ("title", "body"):
         if name in data.model_fields_set:
@@ -352,12 +334,8 @@ async def update_article(
         if data.photo_ids is not None
         else None
     )
-    await _conditional_update(
-        session,
-        article=article,
-        doing="修改",
-        conditions=[col(Article.status) == article.status],
-        **values,
+    await lifecycle.move(
+        session, LIFECYCLE, article, caller=caller, action=ArticleAction.edit, values=values
     )
     assert article.id is not None
     if media is not None:
@@ -368,9 +346,6 @@ async def update_article(
             )
         )
         await attach_photos(session, media=media, record_type=RECORD_TYPE, record_id=article.id)
-    session.add(_event(article, caller, ArticleAction.edit, article.status, article.status))
-    await session.flush()
-    await session.refresh(article)
     return article
 
 
@@ -421,42 +396,31 @@ async def submit_article(
     """Draft or returned → in review at the first level of the ladder, after the content
     check of the text as it stands (the update only lands if that text is unchanged)."""
     _require_author(caller, article)
-    if article.status not in EDITABLE_STATES:
-        raise _wrong_state(article.status, "提交")
+    LIFECYCLE.require(article, ArticleAction.submit)
     flagged, unchecked = await _check_content(
         checker, author=caller.user, title=article.title, body=article.body
     )
     org = await _article_org(session, article)
     first_level = (await _ladder(session, org=org, author_id=article.author_id))[0]
     now = utcnow()
-    await _conditional_update(
+    await lifecycle.move(
         session,
-        article=article,
-        doing="提交",
-        conditions=[
-            col(Article.status) == article.status,
-            col(Article.title) == article.title,
-            col(Article.body) == article.body,
-        ],
-        status=ArticleStatus.in_review,
-        review_org_id=first_level,
-        submitted_at=now,
-        first_submitted_at=func.coalesce(col(Article.first_submitted_at), now),
-        content_flagged=flagged,
-        needs_human_review=unchecked,
+        LIFECYCLE,
+        article,
+        caller=caller,
+        action=ArticleAction.submit,
+        now=now,
+        # The text checked above is the text submitted.
+        guard=[col(Article.title) == article.title, col(Article.body) == article.body],
+        values={
+            "review_org_id": first_level,
+            "submitted_at": now,
+            "first_submitted_at": func.coalesce(col(Article.first_submitted_at), now),
+            "content_flagged": flagged,
+            "needs_human_review": unchecked,
+        },
+        history={"level_org_id": first_level},
     )
-    session.add(
-        _event(
-            article,
-            caller,
-            ArticleAction.submit,
-            article.status,
-            ArticleStatus.in_review,
-            level_org_id=first_level,
-        )
-    )
-    await session.flush()
-    await session.refresh(article)
     return article
 
 
@@ -471,8 +435,9 @@ async def review_article(
     """
     if article.author_id == caller.id:
         raise Forbidden("cannot_review_own_article", "不能审核自己撰写的稿件")
-    if article.status != ArticleStatus.in_review or article.review_org_id is None:
-        raise _wrong_state(article.status, "审核")
+    action = ArticleAction.approve if data.approve else ArticleAction.return_
+    LIFECYCLE.require(article, action)
+    assert article.review_org_id is not None  # a CHECK ties it to in_review
     org = await _article_org(session, article)
     depth = {org_id: i for i, org_id in enumerate(path_ids(org.path))}
     ladder = await _ladder(session, org=org, author_id=article.author_id)
@@ -487,7 +452,6 @@ async def review_article(
     comment = _text(data.comment)
     if data.approve:
         above = [level for level in ladder if depth[level] < depth[acting]]
-        action = ArticleAction.approve
         to = ArticleStatus.in_review if above else ArticleStatus.published
         values: dict[str, Any] = (
             {"review_org_id": above[0]}
@@ -497,42 +461,23 @@ async def review_article(
     else:
         if comment is None:
             raise Unprocessable("comment_required", "退回稿件时请填写修改意见")
-        action, to = ArticleAction.return_, ArticleStatus.returned
+        to = ArticleStatus.returned
         values = {"review_org_id": None}
-    await _conditional_update(
+    await lifecycle.move(
         session,
-        article=article,
-        doing="审核",
-        conditions=[
-            col(Article.status) == ArticleStatus.in_review,
-            col(Article.review_org_id) == article.review_org_id,
-        ],
-        status=to,
-        **values,
-    )
-    session.add(
-        _event(
-            article,
-            caller,
-            action,
-            ArticleStatus.in_review,
-            to,
-            level_org_id=acting,
-            comment=comment,
-        )
-    )
-    await audit.record(
-        session,
+        LIFECYCLE,
+        article,
         caller=caller,
-        action=f"article.{action.value}",
-        target_type="article",
-        target_id=article.id,
-        org_id=article.org_id,
-        level_org_id=acting,
-        comment=comment,
+        action=action,
+        to=to,
+        note=comment,
+        # The level read is the level acted for: a colleague may have moved it on.
+        guard=[col(Article.review_org_id) == article.review_org_id],
+        values=values,
+        history={"level_org_id": acting},
+        audit_detail={"level_org_id": acting, "comment": comment},
+        notify=lambda: notifications.article_reviewed(session, article=article, comment=comment),
     )
-    await session.refresh(article)
-    await notifications.article_reviewed(session, article=article, comment=comment)
     return article
 
 

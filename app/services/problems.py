@@ -22,14 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, update
+from sqlalchemy import ColumnElement, and_, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import updated_one, utcnow
-from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.db import utcnow
+from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within
 from app.core.timeutil import day_start, local
 from app.models.org import Org, OrgLevel
@@ -53,7 +52,8 @@ from app.models.problem import (
     ProblemVerify,
 )
 from app.models.user import ADMIN_ROLES, Role, User
-from app.services import audit, notifications
+from app.services import lifecycle, notifications
+from app.services.lifecycle import Lifecycle, Transition
 from app.services.orgs import get_visible_org
 from app.services.photos import (
     attach_photos,
@@ -477,61 +477,22 @@ async def create_problem(
 
 # --- transitions -----------------------------------------------------------------------
 
-
-def _wrong_state(status: ProblemStatus, doing: str) -> Conflict:
-    return Conflict(
-        "invalid_problem_state", f"该问题当前状态为“{STATUS_NAMES[status]}”，不能{doing}"
-    )
-
-
-async def _move(
-    session: AsyncSession,
-    *,
-    caller: Caller,
-    problem: Problem,
-    action: ProblemAction,
-    to: ProblemStatus,
-    doing: str,
-    now: datetime,
-    note: str | None,
-    **values: Any,
-) -> ProblemEvent:
-    """Move the problem from the state it was read in, only if it is still in it."""
-    assert problem.id is not None
-    from_status = ProblemStatus(problem.status)
-    if not await updated_one(
-        session,
-        update(Problem)
-        .where(col(Problem.id) == problem.id, col(Problem.status) == from_status)
-        .values(status=to, updated_at=now, **values),
-    ):
-        # Someone else moved it between our read and our write.
-        current = (
-            await session.execute(select(Problem.status).where(Problem.id == problem.id))
-        ).scalar_one()
-        raise _wrong_state(ProblemStatus(current), doing)
-    event = ProblemEvent(
-        problem_id=problem.id,
-        action=action,
-        from_status=from_status,
-        to_status=to,
-        actor_id=caller.id,
-        note=note,
-        at=now,
-    )
-    session.add(event)
-    await audit.record(
-        session,
-        caller=caller,
-        action=f"problem.{action.value}",
-        target_type="problem",
-        target_id=problem.id,
-        org_id=problem.org_id,
-        to=to.value,
-        note=note,
-    )
-    await session.refresh(problem)
-    return event
+LIFECYCLE = Lifecycle(
+    name="problem",
+    model=Problem,
+    history=ProblemEvent,
+    org_key="org_id",
+    code="invalid_problem_state",
+    called="该问题",
+    names=STATUS_NAMES,
+    transitions=(
+        Transition(
+            ProblemAction.rectify, {ProblemStatus.open}, ProblemStatus.rectified, "提交整改"
+        ),
+        Transition(ProblemAction.close, {ProblemStatus.rectified}, ProblemStatus.closed, "复核"),
+        Transition(ProblemAction.reopen, {ProblemStatus.rectified}, ProblemStatus.open, "复核"),
+    ),
+)
 
 
 async def _org_of(session: AsyncSession, problem: Problem) -> Org:
@@ -551,21 +512,17 @@ async def rectify_problem(
     now = now or utcnow()
     if not caller.reaches(await _org_of(session, problem), ADMIN_ROLES):
         raise Forbidden("forbidden", "只有责任单位（及其上级）的管理员可以提交整改")
-    if problem.status != ProblemStatus.open:
-        raise _wrong_state(problem.status, "提交整改")
+    LIFECYCLE.require(problem, ProblemAction.rectify)
     photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
-    event = await _move(
+    event = await lifecycle.move(
         session,
+        LIFECYCLE,
+        problem,
         caller=caller,
-        problem=problem,
         action=ProblemAction.rectify,
-        to=ProblemStatus.rectified,
-        doing="提交整改",
-        now=now,
         note=data.note,
-        rectified_at=now,
-        rectify_note=data.note,
-        rectified_by_id=caller.id,
+        now=now,
+        values={"rectified_at": now, "rectify_note": data.note, "rectified_by_id": caller.id},
     )
     assert event.id is not None
     await attach_photos(session, media=photos, record_type=EVENT_RECORD, record_id=event.id)
@@ -590,43 +547,26 @@ async def verify_problem(
     now = now or utcnow()
     if not may_verify(caller, await _org_of(session, problem)):
         raise Forbidden("forbidden", "只有督导员或责任单位的上级管理员可以复核")
-    if problem.status != ProblemStatus.rectified:
-        raise _wrong_state(problem.status, "复核")
+    action = ProblemAction.close if data.approve else ProblemAction.reopen
+    LIFECYCLE.require(problem, action)
     if problem.rectified_by_id == caller.id:
         raise Forbidden("forbidden", "不能复核自己提交的整改")
     note = (data.note or "").strip() or None
-    if data.approve:
-        await _move(
-            session,
-            caller=caller,
-            problem=problem,
-            action=ProblemAction.close,
-            to=ProblemStatus.closed,
-            doing="复核",
-            now=now,
-            note=note,
-            closed_at=now,
-        )
-        await notifications.problem_verified(
-            session, problem=problem, closed=True, note=note, verifier_id=caller.id
-        )
-        return problem
-    if note is None:
+    if not data.approve and note is None:
         raise Unprocessable("note_required", "退回重新整改时请填写原因")
-    await _move(
+    closing = {"closed_at": now}
+    reopening = {"rectified_at": None, "rectify_note": None, "rectified_by_id": None}
+    await lifecycle.move(
         session,
+        LIFECYCLE,
+        problem,
         caller=caller,
-        problem=problem,
-        action=ProblemAction.reopen,
-        to=ProblemStatus.open,
-        doing="复核",
-        now=now,
+        action=action,
         note=note,
-        rectified_at=None,
-        rectify_note=None,
-        rectified_by_id=None,
-    )
-    await notifications.problem_verified(
-        session, problem=problem, closed=False, note=note, verifier_id=caller.id
+        now=now,
+        values=closing if data.approve else reopening,
+        notify=lambda: notifications.problem_verified(
+            session, problem=problem, closed=data.approve, note=note, verifier_id=caller.id
+        ),
     )
     return problem

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, update
+from sqlalchemy import ColumnElement, and_, false, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import updated_one, utcnow
+from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, org_ids_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
@@ -50,7 +49,8 @@ from app.models.wish import (
     WishReview,
     WishStatus,
 )
-from app.services import audit, content_check, hours_ledger, notifications
+from app.services import content_check, hours_ledger, lifecycle, notifications
+from app.services.lifecycle import Lifecycle, Transition
 from app.services.people_counts import share_roster_turn
 from app.services.photos import (
     attach_photos,
@@ -284,67 +284,51 @@ async def history(session: AsyncSession, *, caller: Caller, wish: Wish) -> list[
 # --- transitions ------------------------------------------------------------------------
 
 
-def _wrong_state(wish_status: WishStatus, doing: str) -> Conflict:
-    return Conflict(
-        "invalid_wish_state", f"心愿当前状态为“{STATUS_NAMES[wish_status]}”，不能{doing}"
-    )
-
-
-async def _current_status(session: AsyncSession, wish_id: int) -> WishStatus:
-    status = (await session.execute(select(Wish.status).where(Wish.id == wish_id))).scalar_one()
-    return WishStatus(status)
-
-
-async def _move(
-    session: AsyncSession,
-    *,
-    caller: Caller,
-    wish: Wish,
-    action: WishAction,
-    to: WishStatus,
-    doing: str,
-    note: str | None = None,
-    extra_conditions: Sequence[ColumnElement[bool]] = (),
-    **values: Any,
-) -> Wish:
-    """Move the wish from the state it was read in, only if it is still in it."""
-    assert wish.id is not None
-    from_status = WishStatus(wish.status)
-    if not await updated_one(
-        session,
-        update(Wish)
-        .where(col(Wish.id) == wish.id, col(Wish.status) == from_status, *extra_conditions)
-        .values(status=to, updated_at=utcnow(), **values),
-    ):
-        # Someone else moved it between our read and our write.
-        raise _wrong_state(await _current_status(session, wish.id), doing)
-    session.add(
-        WishEvent(
-            wish_id=wish.id,
-            action=action,
-            from_status=from_status,
-            to_status=to,
-            actor_id=caller.id,
-            note=note,
-        )
-    )
-    # Every transition goes to the audit log too: reviews, confirmations and
-    # cancellations are admin actions; claims and fulfilments complete the picture.
-    if from_status == WishStatus.claimed:
-        # A release or cancellation may undo the claim's place in the yearly quota.
+async def _quota_follows(session: AsyncSession, wish: Wish, read: str, landed: str) -> None:
+    # A claim, and a release or cancellation of it, may change its place in the yearly
+    # quota (app/services/wish_quota.py).
+    if WishStatus.claimed in (read, landed):
+        assert wish.id is not None
         await rederive_latest_claim(session, wish.id)
-    await audit.record(
-        session,
-        caller=caller,
-        action=f"wish.{action.value}",
-        target_type="wish",
-        target_id=wish.id,
-        org_id=wish.community_id,
-        to=to.value,
-        note=note,
-    )
-    await session.refresh(wish)
-    return wish
+
+
+# Every transition goes to the audit log too (reviews, confirmations and cancellations
+# are admin actions; fulfilments complete the picture), except the claim, which never did.
+LIFECYCLE = Lifecycle(
+    name="wish",
+    model=Wish,
+    history=WishEvent,
+    org_key="community_id",
+    code="invalid_wish_state",
+    called="心愿",
+    names=STATUS_NAMES,
+    on_move=_quota_follows,
+    transitions=(
+        Transition(WishAction.approve, {WishStatus.pending_review}, WishStatus.open, "审核"),
+        Transition(WishAction.reject, {WishStatus.pending_review}, WishStatus.rejected, "审核"),
+        Transition(
+            WishAction.claim,
+            {WishStatus.open},
+            WishStatus.claimed,
+            "认领",
+            audited=False,
+            refusals=dict.fromkeys(
+                CLAIMANT_STATES, ("wish_already_claimed", "该心愿已被其他党员认领")
+            ),
+        ),
+        Transition(WishAction.release, {WishStatus.claimed}, WishStatus.open, "放弃认领"),
+        Transition(WishAction.fulfill, {WishStatus.claimed}, WishStatus.fulfilled, "提交完成"),
+        Transition(WishAction.confirm, {WishStatus.fulfilled}, WishStatus.confirmed, "确认完成"),
+        # The poster alone may cancel only before anyone claims it (cancel_wish).
+        Transition(
+            WishAction.cancel,
+            {WishStatus.pending_review, WishStatus.open, WishStatus.claimed},
+            WishStatus.cancelled,
+            "取消",
+        ),
+    ),
+)
+POSTER_CANCELS_FROM = frozenset({WishStatus.pending_review, WishStatus.open})
 
 
 def _text(value: str | None) -> str | None:
@@ -454,30 +438,13 @@ async def review_wish(
     session: AsyncSession, *, caller: Caller, wish: Wish, data: WishReview
 ) -> Wish:
     await _require_admin_in_reach(session, caller, wish)
-    if wish.status != WishStatus.pending_review:
-        raise _wrong_state(wish.status, "审核")
+    action = WishAction.approve if data.approve else WishAction.reject
+    LIFECYCLE.require(wish, action)
     reason = _text(data.reason)
-    if data.approve:
-        return await _move(
-            session,
-            caller=caller,
-            wish=wish,
-            action=WishAction.approve,
-            to=WishStatus.open,
-            doing="审核",
-            note=reason,
-        )
-    if reason is None:
+    if not data.approve and reason is None:
         raise Unprocessable("reason_required", "驳回时请填写原因")
-    return await _move(
-        session,
-        caller=caller,
-        wish=wish,
-        action=WishAction.reject,
-        to=WishStatus.rejected,
-        doing="审核",
-        note=reason,
-    )
+    await lifecycle.move(session, LIFECYCLE, wish, caller=caller, action=action, note=reason)
+    return wish
 
 
 async def claim_wish(
@@ -491,11 +458,7 @@ async def claim_wish(
     person's own users row is locked first: their claims queue behind each other and
     each counts what the previous one committed.
     """
-    assert wish.id is not None
-    if wish.status in CLAIMANT_STATES:
-        raise Conflict("wish_already_claimed", "该心愿已被其他党员认领")
-    if wish.status != WishStatus.open:
-        raise _wrong_state(wish.status, "认领")
+    LIFECYCLE.require(wish, WishAction.claim)
     # The quota's sums move with the claim (wish_quota.rederive): the turn comes
     # before the person's row, as for every writer of them.
     await share_roster_turn(session)
@@ -513,28 +476,16 @@ async def claim_wish(
             f"您已认领 {held} 个尚未完成的心愿，请先完成后再认领新的心愿",
         )
     now = utcnow()
-    if not await updated_one(
+    await lifecycle.move(
         session,
-        update(Wish)
-        .where(col(Wish.id) == wish.id, col(Wish.status) == WishStatus.open)
-        .values(status=WishStatus.claimed, claimed_by_id=caller.id, claimed_at=now, updated_at=now),
-    ):
-        current = await _current_status(session, wish.id)
-        if current in CLAIMANT_STATES:
-            raise Conflict("wish_already_claimed", "该心愿已被其他党员认领")
-        raise _wrong_state(current, "认领")
-    session.add(
-        WishEvent(
-            wish_id=wish.id,
-            action=WishAction.claim,
-            from_status=WishStatus.open,
-            to_status=WishStatus.claimed,
-            actor_id=caller.id,
-        )
+        LIFECYCLE,
+        wish,
+        caller=caller,
+        action=WishAction.claim,
+        now=now,
+        values={"claimed_by_id": caller.id, "claimed_at": now},
+        notify=lambda: notifications.wish_claimed(session, wish=wish, claimant=caller.user),
     )
-    await rederive_latest_claim(session, wish.id)
-    await session.refresh(wish)
-    await notifications.wish_claimed(session, wish=wish, claimant=caller.user)
     return wish
 
 
@@ -546,19 +497,17 @@ def _require_claimant(caller: Caller, wish: Wish) -> None:
 async def release_wish(session: AsyncSession, *, caller: Caller, wish: Wish) -> Wish:
     """Back to open for someone else; the history keeps who had claimed it."""
     _require_claimant(caller, wish)
-    if wish.status != WishStatus.claimed:
-        raise _wrong_state(wish.status, "放弃认领")
-    return await _move(
+    LIFECYCLE.require(wish, WishAction.release)
+    await lifecycle.move(
         session,
+        LIFECYCLE,
+        wish,
         caller=caller,
-        wish=wish,
         action=WishAction.release,
-        to=WishStatus.open,
-        doing="放弃认领",
-        extra_conditions=[col(Wish.claimed_by_id) == caller.id],
-        claimed_by_id=None,
-        claimed_at=None,
+        guard=[col(Wish.claimed_by_id) == caller.id],
+        values={"claimed_by_id": None, "claimed_at": None},
     )
+    return wish
 
 
 async def fulfill_wish(
@@ -573,8 +522,7 @@ async def fulfill_wish(
     admins: WeChat's content check refuses a risky one (422 `content_rejected`); one to
     review goes on, since an admin reads it before confirming anyway."""
     _require_claimant(caller, wish)
-    if wish.status != WishStatus.claimed:
-        raise _wrong_state(wish.status, "提交完成")
+    LIFECYCLE.require(wish, WishAction.fulfill)
     note = _text(data.note)
     if note is None:
         raise Unprocessable("note_required", "请填写完成情况说明")
@@ -589,21 +537,21 @@ async def fulfill_wish(
         scene=SCENE_COMMENT,
         refusal="完成情况说明未通过微信内容安全检测，请修改后再提交",
     )
-    wish = await _move(
+    now = utcnow()
+    await lifecycle.move(
         session,
+        LIFECYCLE,
+        wish,
         caller=caller,
-        wish=wish,
         action=WishAction.fulfill,
-        to=WishStatus.fulfilled,
-        doing="提交完成",
         note=note,
-        extra_conditions=[col(Wish.claimed_by_id) == caller.id],
-        fulfilled_at=utcnow(),
-        fulfil_note=note,
+        now=now,
+        guard=[col(Wish.claimed_by_id) == caller.id],
+        values={"fulfilled_at": now, "fulfil_note": note},
+        notify=lambda: notifications.wish_fulfilled(session, wish=wish, claimant=caller.user),
     )
     assert wish.id is not None
     await attach_photos(session, media=media, record_type=RECORD_TYPE, record_id=wish.id)
-    await notifications.wish_fulfilled(session, wish=wish, claimant=caller.user)
     return wish
 
 
@@ -619,16 +567,19 @@ async def confirm_wish(
     await _require_admin_in_reach(session, caller, wish)
     if wish.claimed_by_id == caller.id:
         raise Forbidden("cannot_confirm_own_wish", "不能确认自己认领的心愿，请由其他管理员确认")
-    if wish.status != WishStatus.fulfilled:
-        raise _wrong_state(wish.status, "确认完成")
-    wish = await _move(
+    LIFECYCLE.require(wish, WishAction.confirm)
+    now = utcnow()
+    await lifecycle.move(
         session,
+        LIFECYCLE,
+        wish,
         caller=caller,
-        wish=wish,
         action=WishAction.confirm,
-        to=WishStatus.confirmed,
-        doing="确认完成",
-        confirmed_at=utcnow(),
+        now=now,
+        values={"confirmed_at": now},
+        notify=lambda: notifications.wish_confirmed(
+            session, wish=wish, credit_minutes=credit_minutes
+        ),
     )
     assert wish.id is not None and wish.claimed_by_id is not None
     assert wish.fulfilled_at is not None
@@ -643,7 +594,6 @@ async def confirm_wish(
         source=HourSource.wish,
         source_id=wish.id,
     )
-    await notifications.wish_confirmed(session, wish=wish, credit_minutes=credit_minutes)
     return wish
 
 
@@ -652,24 +602,22 @@ async def cancel_wish(
 ) -> Wish:
     """Admins in reach cancel until fulfilment; the poster only before anyone claims it."""
     if await _admin_reaches(session, caller, wish):
-        allowed = {WishStatus.pending_review, WishStatus.open, WishStatus.claimed}
+        LIFECYCLE.require(wish, WishAction.cancel)
     elif wish.created_by_id == caller.id:
-        allowed = {WishStatus.pending_review, WishStatus.open}
+        if wish.status not in POSTER_CANCELS_FROM:
+            raise LIFECYCLE.refusal(wish.status, WishAction.cancel)
     else:
         raise Forbidden("forbidden", "只有发布人或管理范围内的管理员可以取消心愿")
-    if wish.status not in allowed:
-        raise _wrong_state(wish.status, "取消")
-    return await _move(
+    await lifecycle.move(
         session,
+        LIFECYCLE,
+        wish,
         caller=caller,
-        wish=wish,
         action=WishAction.cancel,
-        to=WishStatus.cancelled,
-        doing="取消",
         note=_text(data.reason) if data else None,
-        claimed_by_id=None,
-        claimed_at=None,
+        values={"claimed_by_id": None, "claimed_at": None},
     )
+    return wish
 
 
 # --- the yearly quota ---------------------------------------------------------------------
