@@ -178,6 +178,13 @@ class MePublic(UserPublic):
     phone: str | None = Field(default=None, description="完整手机号，只返回给本人")
 
 
+class RosterChoice(SQLModel):
+    """One roster entry of a phone on several rosters, for its owner to pick."""
+
+    user_id: int
+    community_name: str
+
+
 class ImportRowError(SQLModel):
     row: int
     message: str
