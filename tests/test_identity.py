@@ -18,7 +18,7 @@ from app.models.audit import AuditEntry
 from app.models.idempotency import IdempotencyRecord
 from app.models.notification import Message, SubscribeGrant
 from app.models.org import Org, OrgLevel
-from app.models.user import User
+from app.models.user import Role, User
 from app.services.orgs import insert_org
 from tests.factories import PLACE, auth, make_media, make_task, make_user, next_phone
 
@@ -510,3 +510,58 @@ async def test_a_phone_on_several_rosters_asks_its_owner_which_entry_is_theirs(c
     second = await login(client, "o-second-owner")
     refused = await bind(client, second["access_token"], "13955558005", user_id=east["id"])
     assert refused.status_code == 409 and refused.json()["code"] == "phone_already_bound"
+
+
+# --- 7. API keys outlive their issuer, listed for review -----------------------------------
+
+
+async def test_a_revoked_issuers_keys_keep_working_and_are_listed_first_for_review(client, world):
+    district = world.headers("district_admin")
+    body = {"name": "大屏", "org_id": world["D"].id, "scopes": ["read:tasks"]}
+    own = (await client.post("/api-keys", json=body, headers=district)).json()
+    body = {"name": "12345 热线", "org_id": world["S1"].id, "scopes": ["read:tasks"]}
+    issued = await client.post("/api-keys", json=body, headers=world.headers("street_admin"))
+    key = issued.json()
+    assert key["issuer_active"] is True
+
+    street_admin = world.user("street_admin")
+    me = (await client.get("/me", headers=world.headers("street_admin"))).json()
+    (grant,) = me["roles"]
+    revoked = await client.delete(f"/users/{street_admin.id}/roles/{grant['id']}", headers=district)
+    assert revoked.status_code == 204
+    (entry,) = await audit_entries(world.app, "role.revoke")
+    assert json.loads(entry.detail or "{}")["api_keys_to_review"] == 1
+
+    reads = await client.get("/tasks", headers={"X-API-Key": key["key"]})
+    assert reads.status_code == 200
+    listed = (await client.get("/api-keys", headers=district)).json()
+    assert [(k["id"], k["issuer_active"]) for k in listed["items"]] == [
+        (key["id"], False),
+        (own["id"], True),
+    ]
+    assert listed["items"][0]["created_by_id"] == street_admin.id
+    waiting = await client.get("/api-keys", params={"issuer_revoked": "true"}, headers=district)
+    assert [k["id"] for k in waiting.json()["items"]] == [key["id"]]
+    others = await client.get("/api-keys", params={"issuer_revoked": "false"}, headers=district)
+    assert [k["id"] for k in others.json()["items"]] == [own["id"]]
+
+
+async def test_an_issuer_still_holding_a_role_above_the_key_stays_active(client, world):
+    street_admin = world.user("street_admin")
+    await client.post(
+        f"/users/{street_admin.id}/roles",
+        json={"role": "district_admin", "org_id": world["D"].id},
+        headers=world.headers("district_admin"),
+    )
+    body = {"name": "12345 热线", "org_id": world["C1"].id, "scopes": ["read:tasks"]}
+    await client.post("/api-keys", json=body, headers=world.headers("street_admin"))
+    me = (await client.get("/me", headers=world.headers("street_admin"))).json()
+    street_grant = next(r for r in me["roles"] if r["role"] == Role.street_admin)
+    await client.delete(
+        f"/users/{street_admin.id}/roles/{street_grant['id']}",
+        headers=world.headers("district_admin"),
+    )
+    listed = (await client.get("/api-keys", headers=world.headers("district_admin"))).json()
+    assert [k["issuer_active"] for k in listed["items"]] == [True]
+    (entry,) = await audit_entries(world.app, "role.revoke")
+    assert json.loads(entry.detail or "{}")["api_keys_to_review"] == 0

@@ -36,7 +36,7 @@ from app.models.user import (
     UserPublic,
     UserUpdate,
 )
-from app.services import audit
+from app.services import api_keys, audit
 from app.services.orgs import LEVEL_NAMES, same_district
 from app.services.people_counts import take_roster_turn
 
@@ -444,6 +444,12 @@ async def revoke_role(session: AsyncSession, *, caller: Caller, user: User, role
         if remaining <= 1:
             raise Conflict("last_district_admin", "这是本区最后一位区级管理员，不能撤销")
     await session.execute(delete(RoleGrant).where(col(RoleGrant.id) == grant.id))
+    # Their API keys keep working (keys belong to the org); those no role of theirs
+    # covers any more are listed first by GET /api-keys, and counted here.
+    to_review = {}
+    if grant.role in api_keys.ISSUERS:
+        waiting = await api_keys.keys_awaiting_review(session, grant.user_id)
+        to_review["api_keys_to_review"] = waiting
     await audit.record(
         session,
         caller=caller,
@@ -452,4 +458,5 @@ async def revoke_role(session: AsyncSession, *, caller: Caller, user: User, role
         target_id=user.id,
         org_id=grant.org_id,
         role=grant.role,
+        **to_review,
     )
