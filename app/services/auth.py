@@ -111,7 +111,9 @@ async def bind_phone(
         raise PhoneOnSeveralRosters(await _choices(session, entries))
     (roster,) = entries
     assert roster.id is not None and account.id is not None
-    if account.phone_hash is not None or account.openid is None:
+    # Only an account that is no roster entry merges: no phone, no home.
+    on_roster = account.community_id is not None or account.unit_id is not None
+    if account.phone_hash is not None or on_roster or account.openid is None:
         raise Conflict("account_already_bound", "当前微信账号已绑定其他手机号")
     has_roles = (
         await session.execute(select(RoleGrant.id).where(RoleGrant.user_id == account.id).limit(1))
