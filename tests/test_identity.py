@@ -83,7 +83,7 @@ async def test_a_login_token_never_comes_to_act_as_the_next_roster_entry(client,
     assert me["name"] == "花名册人员"
 
 
-async def test_logout_all_ends_every_token_of_the_person_and_their_view_links(client, world):
+async def test_logout_all_ends_every_token_of_the_person(client, world):
     await add_entry(client, world, "13955550004")
     first = await login(client, "o-leaving")
     bound = (await bind(client, first["access_token"], "13955550004")).json()
