@@ -572,7 +572,8 @@ def main() -> None:
         members_file = work / "members.txt"
         members_file.write_text(
             "".join(
-                f"{m} {issue_access_token(settings, m).access_token}\n" for m in seeded.member_ids
+                f"{m} {issue_access_token(settings, m, 0).access_token}\n"
+                for m in seeded.member_ids
             )
         )
         script = work / "checkin.lua"

@@ -123,7 +123,9 @@ async def _standalone(rows: int) -> Measurement:
             assert admin.id is not None and street.id is not None
             session.add(RoleGrant(user_id=admin.id, role=Role.street_admin, org_id=street.id))
         await seed_members(app, community, rows)
-        headers = {"Authorization": f"Bearer {issue_access_token(settings, admin.id).access_token}"}
+        headers = {
+            "Authorization": f"Bearer {issue_access_token(settings, admin.id, 0).access_token}"
+        }
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://b/api/v1") as client:
             measurement, _ = await measure_members_export(client, headers, street.id)

@@ -535,7 +535,7 @@ async def seed(engine: AsyncEngine, settings: Settings, phones: int) -> Seed:
             Member(
                 user_id=p.id,
                 community_id=p.community_id,
-                token=issue_access_token(settings, p.id).access_token,
+                token=issue_access_token(settings, p.id, 0).access_token,
                 task_a=a.id,
                 tasks_b=[b.id for b in bs if b.id is not None],
             )

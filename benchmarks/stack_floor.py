@@ -75,7 +75,7 @@ def main() -> None:
         migrate(dsn)
         seeded = asyncio.run(seed(dsn, members=1, tasks=1))
         settings = Settings(_env_file=None, jwt_secret=JWT_SECRET, access_token_ttl_s=3600)
-        token = issue_access_token(settings, seeded.member_ids[0]).access_token
+        token = issue_access_token(settings, seeded.member_ids[0], 0).access_token
         argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(args.port)]
         argv += ["--log-level", "warning", "--no-access-log", "--factory", "app.main:create_app"]
         env = server_env(dsn, seeded.task_org)

@@ -66,7 +66,7 @@ async def make_user(
 
 def auth(app: FastAPI, user: User) -> dict[str, str]:
     assert user.id is not None
-    token = issue_access_token(app.state.settings, user.id)
+    token = issue_access_token(app.state.settings, user.id, user.token_version)
     return {"Authorization": f"Bearer {token.access_token}"}
 
 

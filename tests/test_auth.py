@@ -71,6 +71,7 @@ async def test_token_carries_the_user_id_and_expires(client, db):
     body = (await login(client, "o-claims#1")).json()
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["sub"] == str(body["user"]["id"])
+    assert claims["ver"] == 0
     assert claims["exp"] - claims["iat"] == db.state.settings.access_token_ttl_s
     assert "roles" not in claims
 
@@ -109,8 +110,8 @@ async def test_bind_phone_makes_the_account_the_roster_entry(client, db, stub):
     assert bound["phone_masked"] == "139****5678"
     new_headers = {"Authorization": f"Bearer {bound['access_token']}"}
     assert (await client.get("/me", headers=new_headers)).json()["id"] == roster.id
-    # The empty account is merged away: its old token no longer names anyone.
-    assert (await client.get("/me", headers=headers)).status_code == 401
+    # The empty account is merged away: its login token now acts as the roster entry.
+    assert (await client.get("/me", headers=headers)).json()["id"] == roster.id
     # Logging in again with the same WeChat account now lands on the roster entry.
     again = (await login(client, "o-binder#2")).json()
     assert again["user"]["id"] == roster.id

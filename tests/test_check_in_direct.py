@@ -362,7 +362,7 @@ async def test_a_connection_given_back_inside_a_transaction_is_not_pooled(db):
 
 def test_every_parameter_of_the_direct_statements_is_supplied_as_sqlalchemy_would():
     read = check_in_direct._READ
-    given = {"user_id": 1, "task_id": 2, "principal": None, "key": None}
+    given = {"token_sub": 1, "token_ver": 0, "task_id": 2, "principal": None, "key": None}
     assert dict(zip(read.names, read.args(given), strict=True)) == given
     now = datetime.now(UTC)
     given = {

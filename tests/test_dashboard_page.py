@@ -373,7 +373,7 @@ async def test_an_expired_link_shows_the_secretary_a_page_saying_so(client, worl
     admin = world.user("street_admin")
     token, _ = view.issue_view_token(
         world.app.state.settings,
-        user_id=admin.id,
+        admin=admin,
         org_id=world["S1"].id,
         now=utcnow() - timedelta(seconds=view.VIEW_LINK_TTL_S + 1),
     )
@@ -428,7 +428,7 @@ async def test_an_expired_or_tampered_link_is_401_with_a_reason(client, world):
     admin = world.user("street_admin")
     expired, _ = view.issue_view_token(
         settings,
-        user_id=admin.id,
+        admin=admin,
         org_id=world["S1"].id,
         now=utcnow() - timedelta(seconds=view.VIEW_LINK_TTL_S + 1),
     )
@@ -440,11 +440,11 @@ async def test_an_expired_or_tampered_link_is_401_with_a_reason(client, world):
     assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
     assert "链接已过期" in page.text and page.headers["cache-control"] == "no-store"
 
-    good, _ = view.issue_view_token(settings, user_id=admin.id, org_id=world["S1"].id)
+    good, _ = view.issue_view_token(settings, admin=admin, org_id=world["S1"].id)
     head, payload, signature = good.split(".")
     forged_org = view.issue_view_token(
         settings.model_copy(update={"jwt_secret": "someone-else's-secret" * 2}),
-        user_id=admin.id,
+        admin=admin,
         org_id=world["D"].id,
     )[0]
     access_token = world.headers("street_admin")["Authorization"].removeprefix("Bearer ")

@@ -40,7 +40,7 @@ async def test_a_request_during_a_database_outage_is_503_problem_json(tmp_path):
     app = create_app(settings)
     from app.core.security import issue_access_token
 
-    token = issue_access_token(settings, 1).access_token
+    token = issue_access_token(settings, 1, 0).access_token
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as c:

@@ -246,7 +246,7 @@ async def test_database_errors_with_personal_data_in_their_sql_log_none_of_it(
 ):
     settings = make_settings(unmigrated_database, tmp_path, wechat_stub[1])
     app = create_app(settings)
-    token = issue_access_token(settings, 1).access_token
+    token = issue_access_token(settings, 1, 0).access_token
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
         with every_logger_at_debug() as logs:

@@ -27,7 +27,7 @@ from pytest_alembic.tests import (  # noqa: F401  (collected here, with the fixt
     test_up_down_consistency,
     test_upgrade,
 )
-from sqlalchemy import MetaData, Table, select
+from sqlalchemy import MetaData, Table, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -36,6 +36,9 @@ from app.core.config import to_async_url
 from app.core.security import PiiCipher, issue_access_token, mask_phone
 from app.devtools.wechat_stub import StubState
 from app.main import create_app
+from app.models.hours import HourStatus
+from app.models.user import User
+from app.models.wish import WishStatus
 from tests.conftest import (
     POSTGRES_ADMIN_URL,
     ROOT,
@@ -43,6 +46,15 @@ from tests.conftest import (
     _postgres_available,
     make_settings,
     run_migrations,
+)
+from tests.counts import assert_counts_are_exact
+from tests.factories import (
+    build_world,
+    insert_entry,
+    insert_wish,
+    make_check_in,
+    make_report_in,
+    make_task,
 )
 
 
@@ -566,7 +578,7 @@ async def test_an_upgrade_keeps_every_row_of_the_previous_release(
             transport=httpx.ASGITransport(app=app), base_url="http://test/api/v1"
         ) as c:
             as_admin = {
-                "Authorization": f"Bearer {issue_access_token(settings, admin).access_token}"
+                "Authorization": f"Bearer {issue_access_token(settings, admin, 0).access_token}"
             }
 
             me = (await c.get("/me", headers=as_admin)).json()
@@ -665,5 +677,92 @@ async def test_an_upgrade_keeps_every_row_of_the_previous_release(
             )
             assert created.status_code == 201, created.text
             assert created.json()["id"] > max(ids["tasks"])
+    finally:
+        await app.state.engine.dispose()
+
+
+# --- A rebuilt table keeps its triggers ----------------------------------------------
+
+# The tables whose rows the dashboards' kept sums count, and the trigger families on
+# them (migrations d4f3b1a5c004, e5a4c2b6d005, f6b5d3c7e006). A SQLite batch rebuild
+# drops a table's triggers; b8d7f5e9a008 rebuilt every table with an integer id.
+COUNTED = {
+    "users": ("people_counts",),
+    "report_ins": ("people_counts", "fact_counts"),
+    "wish_quota_claims": ("people_counts",),
+    "check_ins": ("fact_counts",),
+    "volunteer_hours": ("fact_counts",),
+    "wishes": ("fact_counts",),
+    "problems": ("fact_counts",),
+    "articles": ("fact_counts",),
+    "people_counts": ("fact_counts",),
+}
+
+
+def expected_triggers(dialect: str) -> set[tuple[str, str]]:
+    events = ("insert", "delete", "update") if dialect == "sqlite" else ("write", "update")
+    return {
+        (table, f"{family}_{table}_{event}")
+        for table, families in COUNTED.items()
+        for family in families
+        for event in events
+    }
+
+
+async def triggers(conn: AsyncConnection) -> set[tuple[str, str]]:
+    if conn.dialect.name == "sqlite":
+        sql = "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'"
+    else:
+        sql = "SELECT event_object_table, trigger_name FROM information_schema.triggers"
+    return {(table, name) for table, name in (await conn.execute(text(sql))).all()}
+
+
+async def test_every_counted_table_keeps_its_triggers_after_upgrade_head(
+    empty_database: str, tmp_path: Path, wechat_stub: tuple[StubState, str]
+) -> None:
+    settings = make_settings(empty_database, tmp_path, wechat_stub[1])
+    await asyncio.to_thread(run_migrations, empty_database, PREVIOUS_RELEASE)
+    engine = create_async_engine(settings.async_database_url, poolclass=NullPool)
+    async with engine.begin() as conn:
+        old = await fill_previous_release(conn, PiiCipher(settings.pii_key))
+    await asyncio.to_thread(run_migrations, empty_database, "head")
+    async with engine.connect() as conn:
+        assert await triggers(conn) == expected_triggers(conn.dialect.name)
+    await engine.dispose()
+
+    app = create_app(settings)
+    try:
+        # What the previous release stored is counted exactly after the rebuilds...
+        await assert_counts_are_exact(app)
+        # ...and every counted table's writes move the sums.
+        world = await build_world(app)
+        member = world.user("member")
+        task = await make_task(app, world["C1"])
+        await make_check_in(app, task, member)
+        await make_report_in(app, member)
+        await insert_wish(
+            app,
+            community=world["C1"],
+            poster=member,
+            status=WishStatus.claimed,
+            claimant=world.user("district_admin"),
+        )
+        await insert_entry(app, user=member, org=world["C1"], status=HourStatus.approved)
+        async with app.state.sessionmaker() as session, session.begin():
+            moved = await session.get(User, member.id)
+            assert moved is not None
+            moved.community_id = world["C2"].id
+            await session.execute(
+                text("UPDATE problems SET status = 'closed', closed_at = :at WHERE id = :id"),
+                {"at": at(30), "id": old.rows["problems"][0][0]},
+            )
+            await session.execute(
+                text(
+                    "UPDATE articles SET status = 'published', review_org_id = NULL, "
+                    "published_at = :at WHERE id = :id"
+                ),
+                {"at": at(30), "id": old.rows["articles"][0][0]},
+            )
+        await assert_counts_are_exact(app)
     finally:
         await app.state.engine.dispose()

@@ -83,7 +83,7 @@ async def relayed_app(database_url: str, tmp_path: Path, wechat_stub) -> AsyncIt
 
 async def test_readyz_fails_while_the_database_is_away_and_recovers_after(db, relayed_app):
     app, relay = relayed_app
-    token = issue_access_token(app.state.settings, 1).access_token
+    token = issue_access_token(app.state.settings, 1, 0).access_token
     me = {"Authorization": f"Bearer {token}"}
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:

@@ -31,8 +31,8 @@ from app.core import admission
 from app.core.config import Settings
 from app.core.db import sqlite_write_transaction, table_of, utcnow
 from app.core.errors import AppError, Conflict, Unprocessable
-from app.core.scope import CALLER_QUERY, caller_from_rows
-from app.core.security import PiiCipher, bearer_token, user_id_from_token
+from app.core.scope import CALLER_QUERY, caller_from_rows, token_params
+from app.core.security import PiiCipher, TokenClaims, bearer_token, claims_of_token
 from app.models.idempotency import IdempotencyRecord
 from app.services import audit
 
@@ -44,22 +44,23 @@ REPLAY_HEADER = "Idempotent-Replayed"
 _UNREAD = object()
 
 
-def token_user_id(request: Request, settings: Settings) -> int | None:
-    """The user named by the request's bearer token (None: no token or an invalid one),
-    verified once per request however many parts ask."""
-    user_id = getattr(request.state, "token_user_id", _UNREAD)
-    if user_id is _UNREAD:
+def token_claims(request: Request, settings: Settings) -> TokenClaims | None:
+    """The claims of the request's bearer token (None: no token or an invalid one),
+    verified once per request however many parts ask. Which person they make the
+    request act as is for the database to say: app.core.scope.acts_as."""
+    claims = getattr(request.state, "token_claims", _UNREAD)
+    if claims is _UNREAD:
         token = bearer_token(request.headers.get("authorization"))
-        user_id = user_id_from_token(settings, token) if token else None
-        request.state.token_user_id = user_id
-    assert user_id is None or isinstance(user_id, int)
-    return user_id
+        claims = claims_of_token(settings, token) if token else None
+        request.state.token_claims = claims
+    assert claims is None or isinstance(claims, TokenClaims)
+    return claims
 
 
 def principal_of(request: Request, settings: Settings) -> str | None:
     if bearer_token(request.headers.get("authorization")):
-        user_id = token_user_id(request, settings)
-        return f"user:{user_id}" if user_id else None
+        claims = token_claims(request, settings)
+        return f"user:{claims.user_id}" if claims else None
     api_key = request.headers.get("x-api-key")
     if api_key:
         return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:40]
@@ -135,20 +136,25 @@ async def _stored_and_caller(
     request: Request, session: AsyncSession, settings: Settings, principal: str, key: str
 ) -> StoredAnswer | None:
     """The answer stored under this key, if any; for a person, their Caller too."""
-    user_id = token_user_id(request, settings) if principal.startswith("user:") else None
-    if user_id is None:
+    claims = token_claims(request, settings) if principal.startswith("user:") else None
+    if claims is None:
         return await _stored(session, principal, key)
-    params = {"user_id": user_id, "principal": principal, "key": key}
+    params = {**token_params(claims), "principal": principal, "key": key}
     rows = (await session.execute(_CALLER_AND_STORED, params)).all()
     if not rows:
-        # The person is gone (deleted after the token was issued): what they stored
-        # still replays; anything else answers 401 when the route asks for them.
-        return await _stored(session, principal, key)
+        # The token acts as nobody (any more: ended, or its person removed): it
+        # gets nothing replayed, and a route that wants a person answers 401.
+        return None
     request.state.caller = caller_from_rows(rows)
     first = rows[0]
     if first.request_hash is None:
         return None
     return StoredAnswer(first.request_hash, first.status_code, first.response_body)
+
+
+def _may_replay(request: Request, principal: str) -> bool:
+    """A person's stored answers go back only to a token that acts as them now."""
+    return not principal.startswith("user:") or getattr(request.state, "caller", None) is not None
 
 
 def replay(request: Request, record: StoredAnswer, request_hash: str) -> Response:
@@ -344,7 +350,7 @@ async def _run_idempotent(
         # A twin of this request committed first (its record collided with ours, or
         # its effect made ours fail): answer what the first one answered.
         await session.rollback()
-        if (record := await _stored(session, principal, key)) is not None:
+        if _may_replay(request, principal) and (record := await _stored(session, principal, key)):
             await session.rollback()
             return replay(request, record, request_hash)
         raise
@@ -352,7 +358,11 @@ async def _run_idempotent(
         await session.rollback()
         raise
     await session.rollback()
-    if response.status_code >= 400 and (record := await _stored(session, principal, key)):
+    if (
+        response.status_code >= 400
+        and _may_replay(request, principal)
+        and (record := await _stored(session, principal, key))
+    ):
         await session.rollback()
         return replay(request, record, request_hash)
     return response

@@ -13,12 +13,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, bindparam, false, or_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    SQLColumnExpression,
+    bindparam,
+    false,
+    func,
+    or_,
+    update,
+)
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from app.core.db import table_of
+from app.core.security import TokenClaims
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
 
@@ -173,6 +186,50 @@ def reach_params(paths: list[str]) -> dict[str, str]:
     }
 
 
+# --- the token rule ---------------------------------------------------------------------
+
+_NAMED = table_of(User).alias("token_named")
+
+
+def acts_as(person_id: SQLColumnExpression[Any]) -> ColumnElement[bool]:
+    """The token rule: the one place that decides which person a token acts as.
+
+    A token names a users row (`sub`) and the token version it was issued under
+    (`ver`); the bind parameters `token_sub` and `token_ver` carry them. It is valid
+    only while that row exists with that version, and it acts as that row, or, for a
+    tombstone (a first-login account merged into its roster entry at bind), as the
+    entry: one hop, since a roster entry is never merged itself. `end_tokens` raises
+    the version of a person and of their tombstones, which ends every token acting as
+    them. Ids are never reused (app.models.common.NEVER_REUSED_IDS), so no token can
+    come to name a row it was not issued for, whatever is deleted or created later.
+
+    A condition on `person_id`, so each statement that starts from a token (the
+    Caller below, the check-in's direct path) reads the person in the same round trip.
+    """
+    return person_id == (
+        sa_select(func.coalesce(_NAMED.c.merged_into_id, _NAMED.c.id))
+        .where(
+            _NAMED.c.id == bindparam("token_sub", type_=Integer),
+            _NAMED.c.token_version == bindparam("token_ver", type_=Integer),
+        )
+        .scalar_subquery()
+    )
+
+
+def token_params(claims: TokenClaims) -> dict[str, int]:
+    return {"token_sub": claims.user_id, "token_ver": claims.version}
+
+
+async def end_tokens(session: AsyncSession, person_id: int) -> None:
+    """End every token acting as the person: their own and their tombstones'."""
+    await session.execute(
+        update(User)
+        .where(or_(col(User.id) == person_id, col(User.merged_into_id) == person_id))
+        .values(token_version=col(User.token_version) + 1),
+        execution_options={"synchronize_session": False},
+    )
+
+
 _HOME = aliased(Org)
 # Built once: this runs on every authenticated request. app.core.routing adds the
 # Idempotency-Key lookup to it on creating POSTs.
@@ -189,15 +246,15 @@ CALLER_QUERY: Select[*tuple[Any, ...]] = (
     .outerjoin(RoleGrant, col(RoleGrant.user_id) == col(User.id))
     .outerjoin(Org, col(Org.id) == col(RoleGrant.org_id))
     .outerjoin(_HOME, col(_HOME.id) == col(User.community_id))
-    .where(col(User.id) == bindparam("user_id"))
+    .where(acts_as(col(User.id)))
     .order_by(col(RoleGrant.id))
 )
 
 
-async def load_caller_by_id(session: AsyncSession, user_id: int) -> Caller | None:
-    """The person with their roles and home community, in one round trip. None when
-    no such user exists."""
-    rows = (await session.execute(CALLER_QUERY, {"user_id": user_id})).all()
+async def load_caller_for_token(session: AsyncSession, claims: TokenClaims) -> Caller | None:
+    """The person the token acts as, with their roles and home community, in one
+    round trip. None when the token acts as nobody (any more)."""
+    rows = (await session.execute(CALLER_QUERY, token_params(claims))).all()
     return caller_from_rows(rows) if rows else None
 
 

@@ -20,6 +20,8 @@ from app.core.errors import Unprocessable
 
 JWT_ALGORITHM = "HS256"
 JWT_AUDIENCE = "chuangwen"
+# Ids and versions are 32-bit integer columns; a larger claim names nothing.
+MAX_TOKEN_INT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -28,15 +30,28 @@ class IssuedToken:
     expires_in: int
 
 
-def issue_access_token(settings: Settings, user_id: int) -> IssuedToken:
-    """A short-lived token that names the user and nothing else.
+@dataclass(frozen=True)
+class TokenClaims:
+    """What an access token names: a users row and the token version it was issued
+    under. Which person that makes the token act as, if any, is decided in one place:
+    app.core.scope.acts_as."""
+
+    user_id: int
+    version: int
+
+
+def issue_access_token(settings: Settings, user_id: int, version: int) -> IssuedToken:
+    """A short-lived token that names the user and their token version, nothing else.
 
     Roles are deliberately not in the token: they are read from the database on
-    every request, so a revoked role stops working at once.
+    every request, so a revoked role stops working at once. The version (the
+    person's users.token_version when issued) lets every token of a person be
+    ended at once ("log out everywhere", a change of phone or binding).
     """
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
+        "ver": version,
         "aud": JWT_AUDIENCE,
         "iat": now,
         "exp": now + timedelta(seconds=settings.access_token_ttl_s),
@@ -46,19 +61,26 @@ def issue_access_token(settings: Settings, user_id: int) -> IssuedToken:
     return IssuedToken(access_token=token, expires_in=settings.access_token_ttl_s)
 
 
-def user_id_from_token(settings: Settings, token: str) -> int | None:
+def claims_of_token(settings: Settings, token: str) -> TokenClaims | None:
+    """The claims of an access token we signed and that has not expired; None for
+    anything else. Signed is not yet valid: see app.core.scope.acts_as."""
     try:
         claims = jwt.decode(
             token,
             settings.jwt_secret,
             algorithms=[JWT_ALGORITHM],
             audience=JWT_AUDIENCE,
-            options={"require": ["exp", "sub", "aud"]},
+            options={"require": ["exp", "sub", "aud", "ver"]},
         )
         user_id = int(claims["sub"])
+        version = claims["ver"]
     except (jwt.PyJWTError, ValueError, TypeError):
         return None
-    return user_id if user_id > 0 else None
+    if not isinstance(version, int) or isinstance(version, bool):
+        return None
+    if not (0 < user_id <= MAX_TOKEN_INT and 0 <= version <= MAX_TOKEN_INT):
+        return None
+    return TokenClaims(user_id=user_id, version=version)
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -5,7 +5,7 @@ from sqlalchemy import Column, ForeignKey, Integer, String
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import StrictInput, created_at_field
+from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field
 from app.models.user import MAX_ID
 
 
@@ -23,6 +23,7 @@ class ApiScope(StrEnum):
 
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_keys"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_column=Column(String(100), nullable=False))
@@ -64,6 +65,11 @@ class ApiKeyPublic(SQLModel):
     rate_limit_per_minute: int
     created_at: datetime
     revoked_at: datetime | None
+    created_by_id: int | None = Field(description="签发人（人员 id）；签发人被删除时为空")
+    issuer_active: bool = Field(
+        description="签发人是否仍担任可为该组织签发密钥的角色（该组织或其上级的区、街道管理员）。"
+        "为 false 的密钥照常可用，但应由本单位复核：继续使用，或撤销后重新签发"
+    )
 
 
 class ApiKeyCreated(ApiKeyPublic):

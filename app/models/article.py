@@ -7,7 +7,7 @@ from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Inte
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import StrictInput, created_at_field, updated_at_field
+from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
 from app.models.user import MAX_ID
 
 
@@ -58,6 +58,7 @@ class Article(SQLModel, table=True):
         # Dashboards: an org's articles submitted and published in a month.
         Index("ix_articles_org_first_submitted_at", "org_id", "first_submitted_at"),
         Index("ix_articles_org_published_at", "org_id", "published_at"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -101,7 +102,10 @@ class ArticleEvent(SQLModel, table=True):
     """The append-only history of an article: every step, who took it, at which level."""
 
     __tablename__ = "article_events"
-    __table_args__ = (CheckConstraint(f"action IN ({_in(ArticleAction)})", name="action"),)
+    __table_args__ = (
+        CheckConstraint(f"action IN ({_in(ArticleAction)})", name="action"),
+        NEVER_REUSED_IDS,
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(

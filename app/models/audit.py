@@ -4,6 +4,7 @@ from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, utcnow
+from app.models.common import NEVER_REUSED_IDS
 
 
 class AuditEntry(SQLModel, table=True):
@@ -15,7 +16,7 @@ class AuditEntry(SQLModel, table=True):
     """
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_org_at", "org_id", "at"),)
+    __table_args__ = (Index("ix_audit_log_org_at", "org_id", "at"), NEVER_REUSED_IDS)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(

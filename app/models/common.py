@@ -8,6 +8,15 @@ from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, utcnow
 
+# Table arguments of every table with an integer id: the id of a deleted row is never
+# handed out again. SQLite otherwise numbers a new row max(id) + 1, so deleting the
+# newest row gives its id to the next one; ids stand in tokens, view links,
+# idempotency records, audit rows and other systems' copies, which would then name a
+# row they were never about (issue 15: a login token came to act as the next person
+# put on the roster). PostgreSQL's sequences never go back; this is SQLite's
+# AUTOINCREMENT, which also keeps the highest id ever used.
+NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
+
 
 def created_at_field() -> datetime:
     return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Stri
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import StrictInput, created_at_field
+from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field
 from app.models.user import MAX_ID
 
 
@@ -47,6 +47,7 @@ class VolunteerHour(SQLModel, table=True):
         ),
         Index("ix_volunteer_hours_user_started", "user_id", "started_at"),
         Index("ix_volunteer_hours_org_started", "org_id", "started_at"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -4,6 +4,7 @@ from sqlalchemy import Column, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime, utcnow
+from app.models.common import NEVER_REUSED_IDS
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -14,7 +15,7 @@ class IdempotencyRecord(SQLModel, table=True):
     """
 
     __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("principal", "key"),)
+    __table_args__ = (UniqueConstraint("principal", "key"), NEVER_REUSED_IDS)
 
     id: int | None = Field(default=None, primary_key=True)
     principal: str = Field(sa_column=Column(String(80), nullable=False))

@@ -13,7 +13,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import created_at_field
+from app.models.common import NEVER_REUSED_IDS, created_at_field
 
 
 class MediaCheckStatus(StrEnum):
@@ -37,7 +37,10 @@ class Media(SQLModel, table=True):
     """An uploaded photo, re-encoded without EXIF, with its thumbnail."""
 
     __tablename__ = "media"
-    __table_args__ = (CheckConstraint(f"check_status IN ({_CHECK_STATUSES})", name="check_status"),)
+    __table_args__ = (
+        CheckConstraint(f"check_status IN ({_CHECK_STATUSES})", name="check_status"),
+        NEVER_REUSED_IDS,
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     uploader_id: int = Field(
@@ -85,6 +88,7 @@ class MediaAttachment(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("media_id", "record_type", "record_id"),
         Index("ix_media_attachments_record", "record_type", "record_id"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)

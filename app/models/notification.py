@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import StrictInput, created_at_field, updated_at_field
+from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
 
 
 class NotificationKind(StrEnum):
@@ -56,6 +56,7 @@ class Message(SQLModel, table=True):
         # A notification that may be raised twice (a scan run again) names itself.
         UniqueConstraint("user_id", "dedupe_key"),
         Index("ix_messages_user_read", "user_id", "read_at"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -82,6 +83,7 @@ class WeChatSend(SQLModel, table=True):
         ),
         # The sweeper's question: what is due, and which claims have lapsed.
         Index("ix_wechat_sends_status_next_attempt_at", "status", "next_attempt_at"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -122,6 +124,7 @@ class SubscribeGrant(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("user_id", "template_id"),
         CheckConstraint("balance >= 0", name="balance_not_negative"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -139,7 +142,7 @@ class JobRun(SQLModel, table=True):
     running the same job for the same period finds it and does nothing."""
 
     __tablename__ = "job_runs"
-    __table_args__ = (UniqueConstraint("job", "period"),)
+    __table_args__ = (UniqueConstraint("job", "period"), NEVER_REUSED_IDS)
 
     id: int | None = Field(default=None, primary_key=True)
     job: str = Field(sa_column=Column(String(40), nullable=False))

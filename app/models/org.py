@@ -4,7 +4,7 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.common import StrictInput, created_at_field, updated_at_field
+from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
 
 
 class OrgLevel(StrEnum):
@@ -46,6 +46,7 @@ class Org(OrgBase, table=True):
     __table_args__ = (
         UniqueConstraint("parent_id", "name"),
         CheckConstraint("level IN ('district', 'street', 'community', 'unit')", name="level"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)

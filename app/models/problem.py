@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import StrictInput, created_at_field, updated_at_field
+from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
 from app.models.user import MAX_ID
 
 
@@ -87,6 +87,7 @@ class Point(SQLModel, table=True):
         CheckConstraint(f"kind IN ({_in(PointKind)})", name="kind"),
         CheckConstraint("lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180", name="location"),
         Index("ix_points_org_kind", "org_id", "kind"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -127,6 +128,7 @@ class Problem(SQLModel, table=True):
         Index("ix_problems_created_at", "created_at"),
         # Dashboards: the problems an org found in a month.
         Index("ix_problems_org_created_at", "org_id", "created_at"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -172,6 +174,7 @@ class ProblemEvent(SQLModel, table=True):
         CheckConstraint(f"action IN ({_in(ProblemAction)})", name="action"),
         # The weekly bulletin counts rectifications and closures by time.
         Index("ix_problem_events_action_at", "action", "at"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapper
 from sqlmodel import Field, SQLModel, col, select
 
 from app.core.db import UTCDateTime
-from app.models.common import StrictInput, created_at_field, updated_at_field
+from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
 from app.models.user import MAX_ID
 
 
@@ -86,6 +86,7 @@ class Task(SQLModel, table=True):
         Index("ix_tasks_org_starts", "org_id", "starts_at"),
         # The target of check_ins' (task_id, org_id) foreign key.
         UniqueConstraint("id", "org_id"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -135,6 +136,7 @@ class CheckIn(SQLModel, table=True):
         ),
         # Dashboards: a subtree's check-ins of a month, from one index range per org.
         Index("ix_check_ins_org_checked_in", "org_id", "checked_in_at"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -183,6 +185,7 @@ class ReportIn(SQLModel, table=True):
             name="location_complete",
         ),
         Index("ix_report_ins_community_month", "community_id", "month"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -11,10 +11,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
-from app.models.common import StrictInput, created_at_field, updated_at_field
+from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
 
 MAX_ID = 2**31 - 1
 
@@ -39,6 +40,27 @@ class User(SQLModel, table=True):
         # the dashboards' head counts, which then never read the table itself.
         Index("ix_users_community_id", "community_id", "unit_id", "is_party_member", "id"),
         Index("ix_users_unit_id", "unit_id", "community_id", "is_party_member", "id"),
+        # One phone may stand on the rosters of offices that cannot see each other
+        # (each refuses a duplicate only inside its own reach: issue 15, nothing
+        # outside reach is revealed), but only one entry per phone is ever bound to
+        # WeChat: the phone's owner is one person.
+        Index("ix_users_phone_hash", "phone_hash"),
+        Index(
+            "uq_users_bound_phone_hash",
+            "phone_hash",
+            unique=True,
+            sqlite_where=text("openid IS NOT NULL"),
+            postgresql_where=text("openid IS NOT NULL"),
+        ),
+        # A tombstone is an account merged into a roster entry at bind: it keeps its
+        # id (its tokens act as the entry) and holds nothing of its own, so it is on
+        # no roster, in no count and no list, and can never be bound again.
+        CheckConstraint(
+            "merged_into_id IS NULL OR (openid IS NULL AND phone_hash IS NULL"
+            " AND community_id IS NULL AND unit_id IS NULL)",
+            name="tombstone_is_empty",
+        ),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -46,9 +68,7 @@ class User(SQLModel, table=True):
     # The phone is personal data: Fernet ciphertext plus an HMAC for exact lookup,
     # so a copy of the database alone does not reveal it.
     phone_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    phone_hash: str | None = Field(
-        default=None, sa_column=Column(String(64), nullable=True, unique=True)
-    )
+    phone_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     # What everyone but the owner sees ("138****8000"), kept so lists need no decryption.
     phone_masked: str | None = Field(default=None, sa_column=Column(String(11), nullable=True))
     community_id: int | None = Field(
@@ -63,6 +83,18 @@ class User(SQLModel, table=True):
         default=False, sa_column=Column(Boolean, nullable=False, default=False)
     )
     openid: str | None = Field(default=None, sa_column=Column(String(64), unique=True))
+    # Access tokens carry the version they were issued under; raising it ends every
+    # token issued before (app/core/security.py states the rule).
+    token_version: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, default=0, server_default="0")
+    )
+    # Set on the account made at first login once it is bound to its roster entry
+    # (app/services/auth.py); removing the entry removes it too, so its tokens then
+    # name nobody.
+    merged_into_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True),
+    )
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
@@ -76,6 +108,7 @@ class RoleGrant(SQLModel, table=True):
             "'inspector', 'info_officer')",
             name="role",
         ),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -143,6 +176,13 @@ class UserPublic(SQLModel):
 
 class MePublic(UserPublic):
     phone: str | None = Field(default=None, description="完整手机号，只返回给本人")
+
+
+class RosterChoice(SQLModel):
+    """One roster entry of a phone on several rosters, for its owner to pick."""
+
+    user_id: int
+    community_name: str
 
 
 class ImportRowError(SQLModel):

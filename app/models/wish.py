@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Index, Integer
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import StrictInput, created_at_field, updated_at_field
+from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
 from app.models.user import MAX_ID, PHONE_DESCRIPTION
 
 
@@ -58,6 +58,7 @@ class Wish(SQLModel, table=True):
         # The dashboards count overdue wishes from this index alone.
         Index("ix_wishes_community_status_deadline", "community_id", "status", "deadline"),
         Index("ix_wishes_claimed_by_status", "claimed_by_id", "status"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -107,6 +108,7 @@ class WishEvent(SQLModel, table=True):
         CheckConstraint(f"action IN ({_in(WishAction)})", name="action"),
         # The yearly quota looks for claims by person and time.
         Index("ix_wish_events_actor_action_at", "actor_id", "action", "at"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,4 +1,6 @@
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import AppRoute
@@ -28,13 +30,27 @@ async def create_api_key(
 
 @router.get("", response_model=Page[ApiKeyPublic])
 async def list_api_keys(
-    session: SessionDep, caller: CurrentCaller, paging: PageDep
+    session: SessionDep,
+    caller: CurrentCaller,
+    paging: PageDep,
+    issuer_revoked: Annotated[
+        bool | None,
+        Query(description="true：只列签发人已不再担任签发角色的密钥；false：只列其余密钥"),
+    ] = None,
 ) -> Page[ApiKeyPublic]:
-    """管理范围内的密钥，不含密钥本身。"""
+    """管理范围内的密钥，不含密钥本身。
+
+    密钥属于组织，签发人离任后照常可用；签发人已不再担任可签发该密钥的角色
+    （`issuer_active: false`）且未撤销的密钥排在最前，供本单位复核。
+    """
     keys, total = await service.list_keys(
-        session, caller=caller, offset=paging.offset, limit=paging.page_size
+        session,
+        caller=caller,
+        issuer_revoked=issuer_revoked,
+        offset=paging.offset,
+        limit=paging.page_size,
     )
-    return page_of([service.to_public(k) for k in keys], total, paging)
+    return page_of(keys, total, paging)
 
 
 @router.delete("/{key_id}", status_code=204, response_class=Response)

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
-from app.core.routing import token_user_id
-from app.core.scope import Caller, load_caller_by_id
+from app.core.routing import token_claims
+from app.core.scope import Caller, load_caller_for_token
 from app.core.security import PiiCipher
 from app.core.storage import Storage
 from app.core.wechat import WeChatGateway
@@ -73,11 +73,11 @@ async def get_caller(request: Request) -> Caller:
     cached: Caller | None = getattr(request.state, "caller", None)
     if cached is not None and not cached.is_api_key:
         return cached
-    user_id = token_user_id(request, request.app.state.settings)
+    claims = token_claims(request, request.app.state.settings)
     # Roles are read from the database on every request (a revoke bites at once),
     # together with the user and their home community in one query (with the
     # Idempotency-Key lookup on creating POSTs, by app.core.routing).
-    caller = await load_caller_by_id(request.state.session, user_id) if user_id else None
+    caller = await load_caller_for_token(request.state.session, claims) if claims else None
     if caller is None:
         raise Unauthorized("not_authenticated", "请先登录")
     request.state.caller = caller

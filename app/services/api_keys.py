@@ -3,6 +3,13 @@
 A key belongs to an org and reads that org's subtree within its scopes. The secret
 is shown once; only its SHA-256 is stored. Revocation takes effect on the next
 call, since every call looks the key up.
+
+Keys belong to the org, not to the admin who issued them: an integration an office
+set up keeps running when the admin moves on. The issuer is recorded, and once they
+no longer hold a role that lets them issue keys over the key's org
+(`issuer_active` false), the key is listed first for the office to review: keep it,
+or revoke it and issue another. The role revoke's audit entry says how many keys
+now await review (app/services/users.revoke_role).
 """
 
 from __future__ import annotations
@@ -10,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import ColumnElement, func, update
+from sqlalchemy import ColumnElement, case, exists, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.db import utcnow
@@ -19,7 +27,7 @@ from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import LEVEL_ADMIN_ROLE, Caller, Grant, in_reach
 from app.models.api_key import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiScope
 from app.models.org import Org, OrgLevel
-from app.models.user import Role, User
+from app.models.user import Role, RoleGrant, User
 from app.services import audit
 from app.services.orgs import get_visible_org
 
@@ -39,7 +47,7 @@ def _issuer_paths(caller: Caller) -> list[str]:
     return paths
 
 
-def to_public(key: ApiKey) -> ApiKeyPublic:
+def to_public(key: ApiKey, *, issuer_active: bool) -> ApiKeyPublic:
     assert key.id is not None
     return ApiKeyPublic(
         id=key.id,
@@ -50,7 +58,34 @@ def to_public(key: ApiKey) -> ApiKeyPublic:
         rate_limit_per_minute=key.rate_limit_per_minute,
         created_at=key.created_at,
         revoked_at=key.revoked_at,
+        created_by_id=key.created_by_id,
+        issuer_active=issuer_active,
     )
+
+
+_ISSUER_ORG = aliased(Org)
+_KEY_ORG = aliased(Org)
+# The issuer still holds a role that lets them issue keys over the key's org: an
+# issuing role at that org or above it.
+ISSUER_ACTIVE: ColumnElement[bool] = exists().where(
+    col(RoleGrant.user_id) == col(ApiKey.created_by_id),
+    col(RoleGrant.role).in_(ISSUERS),
+    col(_ISSUER_ORG.id) == col(RoleGrant.org_id),
+    col(_KEY_ORG.id) == col(ApiKey.org_id),
+    col(_KEY_ORG.path).startswith(col(_ISSUER_ORG.path)),
+)
+# A live key whose issuer has gone: what an office should look at first.
+AWAITS_REVIEW: ColumnElement[bool] = col(ApiKey.revoked_at).is_(None) & ~ISSUER_ACTIVE
+
+
+async def keys_awaiting_review(session: AsyncSession, issuer_id: int) -> int:
+    """How many live keys `issuer_id` made that no role of theirs covers any more."""
+    count = await session.execute(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(col(ApiKey.created_by_id) == issuer_id, AWAITS_REVIEW)
+    )
+    return int(count.scalar_one())
 
 
 async def create_key(session: AsyncSession, *, caller: Caller, data: ApiKeyCreate) -> ApiKeyCreated:
@@ -82,7 +117,7 @@ async def create_key(session: AsyncSession, *, caller: Caller, data: ApiKeyCreat
         name=key.name,
         scopes=key.scopes,
     )
-    return ApiKeyCreated(**to_public(key).model_dump(), key=raw)
+    return ApiKeyCreated(**to_public(key, issuer_active=True).model_dump(), key=raw)
 
 
 def _keys_in_reach(caller: Caller) -> ColumnElement[bool]:
@@ -90,16 +125,29 @@ def _keys_in_reach(caller: Caller) -> ColumnElement[bool]:
 
 
 async def list_keys(
-    session: AsyncSession, *, caller: Caller, offset: int, limit: int
-) -> tuple[list[ApiKey], int]:
-    condition = _keys_in_reach(caller)
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    issuer_revoked: bool | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[ApiKeyPublic], int]:
+    """Keys in reach, those awaiting review first; `issuer_revoked` keeps only the
+    keys whose issuer has (True) or has not (False) lost the role to issue them."""
+    conditions = [_keys_in_reach(caller)]
+    if issuer_revoked is not None:
+        conditions.append(~ISSUER_ACTIVE if issuer_revoked else ISSUER_ACTIVE)
     total = (
-        await session.execute(select(func.count()).select_from(ApiKey).where(condition))
+        await session.execute(select(func.count()).select_from(ApiKey).where(*conditions))
     ).scalar_one()
     rows = await session.execute(
-        select(ApiKey).where(condition).order_by(col(ApiKey.id)).offset(offset).limit(limit)
+        select(ApiKey, ISSUER_ACTIVE.label("issuer_active"))
+        .where(*conditions)
+        .order_by(case((AWAITS_REVIEW, 0), else_=1), col(ApiKey.id))
+        .offset(offset)
+        .limit(limit)
     )
-    return list(rows.scalars()), total
+    return [to_public(key, issuer_active=active) for key, active in rows.all()], total
 
 
 async def revoke_key(session: AsyncSession, *, caller: Caller, key_id: int) -> None:

@@ -21,8 +21,7 @@ from app.models.user import Role
 client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
 
 
-async def record(
-    session: AsyncSession,
+def _entry(
     *,
     caller: Caller,
     action: str,
@@ -30,20 +29,33 @@ async def record(
     target_id: int | None,
     org_id: int | None,
     **detail: Any,
-) -> None:
-    session.add(
-        AuditEntry(
-            actor_id=None if caller.is_api_key else caller.id,
-            actor_name=caller.user.name[:100],
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            org_id=org_id,
-            detail=json.dumps(detail, ensure_ascii=False, default=str) if detail else None,
-            client_ip=client_ip.get(),
-        )
+) -> AuditEntry:
+    return AuditEntry(
+        actor_id=None if caller.is_api_key else caller.id,
+        actor_name=caller.user.name[:100],
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        org_id=org_id,
+        detail=json.dumps(detail, ensure_ascii=False, default=str) if detail else None,
+        client_ip=client_ip.get(),
     )
+
+
+async def record(session: AsyncSession, *, caller: Caller, **entry: Any) -> None:
+    session.add(_entry(caller=caller, **entry))
     await session.flush()
+
+
+async def record_refusal(session: AsyncSession, *, caller: Caller, **entry: Any) -> None:
+    """For a refusal worth keeping (someone tried to change who a person is): the
+    request's work so far is rolled back and the entry committed alone, since the
+    error raised next rolls back the request's transaction. The caller's rows are
+    stale afterwards; only the error should follow."""
+    refused = _entry(caller=caller, **entry)
+    await session.rollback()
+    session.add(refused)
+    await session.commit()
 
 
 async def record_in_own_transaction(

@@ -53,9 +53,9 @@ from app.core.routing import (
     replay,
     request_hash_of,
     sealed_answer,
-    token_user_id,
+    token_claims,
 )
-from app.core.scope import path_ids
+from app.core.scope import acts_as, path_ids, token_params
 from app.models.org import Org
 from app.models.task import AttendanceInput, Task
 from app.models.user import MAX_ID, User
@@ -73,10 +73,12 @@ _USERS = table_of(User)
 _HOME = table_of(Org).alias("home")
 _TASKS = table_of(Task)
 
-# One round trip: the person, their home community's path, the task and the answer
-# stored under the key (NULLs where there is none; no key, no stored answer).
+# One round trip: the person the token acts as (by the one token rule), their home
+# community's path, the task and the answer stored under the key (NULLs where there
+# is none; no key, no stored answer).
 _READ = DirectStatement.of(
     sa_select(
+        _USERS.c.id.label("user_id"),
         _USERS.c.name.label("user_name"),
         _HOME.c.path.label("home_path"),
         _TASKS.c.id.label("task_id"),
@@ -98,7 +100,7 @@ _READ = DirectStatement.of(
         (RECORDS.c.principal == bindparam("principal", type_=String))
         & (RECORDS.c.key == bindparam("key", type_=String)),
     )
-    .where(_USERS.c.id == bindparam("user_id", type_=Integer))
+    .where(acts_as(_USERS.c.id))
 )
 _ROW_AND_SEAT = DirectStatement.of(ROW_AND_SEAT)
 _RECORD = DirectStatement.of(
@@ -155,9 +157,9 @@ async def _attempt(request: Request, settings: Settings) -> Response | None:
     # the parsed JSON validated by pydantic in Python mode), or no further: a request
     # it would refuse must reach it.
     headers = request.headers
-    user_id = token_user_id(request, settings)
+    claims = token_claims(request, settings)
     media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if user_id is None or media_type != "application/json":
+    if claims is None or media_type != "application/json":
         return None
     key = headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
@@ -180,10 +182,11 @@ async def _attempt(request: Request, settings: Settings) -> Response | None:
     ):
         read = await _READ.fetchrow(
             connection,
-            {"user_id": user_id, "task_id": task_id, "principal": principal, "key": key},
+            {**token_params(claims), "task_id": task_id, "principal": principal, "key": key},
         )
         if read is None:
-            return None  # no such person (any more)
+            return None  # the token acts as nobody (any more): the general path's 401
+        user_id = read["user_id"]
         if read["request_hash"] is not None:
             stored = StoredAnswer(read["request_hash"], read["status_code"], read["response_body"])
             return replay(request, stored, request_hash_of(request, body))

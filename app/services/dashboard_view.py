@@ -3,9 +3,11 @@
 A PC browser has no WeChat login, so an admin asks the API for a link
 (POST /dashboard/view-links): a JWT of its own audience naming the admin and the
 org, valid VIEW_LINK_TTL_S. The audience keeps the two kinds of token apart: a link
-is no access token (user_id_from_token wants another audience) and an access token
+is no access token (claims_of_token wants another audience) and an access token
 opens no page. Like access tokens, a link carries no roles: every load reads the
-admin's grants again, so a revoked role closes the page at the next refresh.
+admin's grants again, so a revoked role closes the page at the next refresh. It
+names the admin as an access token does (`sub` and `ver`), and the same rule
+decides whom it names (app.core.scope.acts_as): "log out everywhere" closes it too.
 
 A link opens its org and everything below it: the page links to each child's own
 page (same token), never above the org the link was made for.
@@ -32,8 +34,8 @@ from sqlmodel import col, select
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, Unauthorized
-from app.core.scope import Caller, is_within, load_caller, path_ids
-from app.core.security import JWT_ALGORITHM
+from app.core.scope import Caller, is_within, load_caller_for_token, path_ids
+from app.core.security import JWT_ALGORITHM, MAX_TOKEN_INT, TokenClaims
 from app.core.timeutil import local, month_key
 from app.models.dashboard import (
     Dashboard,
@@ -58,19 +60,20 @@ VIEW_LINK_TTL_S = 600
 
 @dataclass(frozen=True)
 class ViewGrant:
-    user_id: int
+    admin: TokenClaims
     org_id: int
     expires_at: datetime
 
 
 def issue_view_token(
-    settings: Settings, *, user_id: int, org_id: int, now: datetime | None = None
+    settings: Settings, *, admin: User, org_id: int, now: datetime | None = None
 ) -> tuple[str, datetime]:
     """The signed token of a view link and the moment it stops working."""
     now = now or datetime.now(UTC)
     expires_at = now + timedelta(seconds=VIEW_LINK_TTL_S)
     claims = {
-        "sub": str(user_id),
+        "sub": str(admin.id),
+        "ver": admin.token_version,
         "org": org_id,
         "aud": VIEW_AUDIENCE,
         "iat": now,
@@ -92,10 +95,10 @@ def read_view_token(settings: Settings, token: str | None) -> ViewGrant:
             settings.jwt_secret,
             algorithms=[JWT_ALGORITHM],
             audience=VIEW_AUDIENCE,
-            options={"require": ["exp", "sub", "aud", "org"]},
+            options={"require": ["exp", "sub", "aud", "org", "ver"]},
         )
         grant = ViewGrant(
-            user_id=int(claims["sub"]),
+            admin=TokenClaims(user_id=int(claims["sub"]), version=int(claims["ver"])),
             org_id=int(claims["org"]),
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
@@ -107,7 +110,11 @@ def read_view_token(settings: Settings, token: str | None) -> ViewGrant:
         ) from None
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         raise Unauthorized("not_authenticated", _INVALID, title="链接无效") from None
-    if grant.user_id <= 0 or grant.org_id <= 0:
+    ids = (grant.admin.user_id, grant.org_id)
+    if (
+        not all(0 < i <= MAX_TOKEN_INT for i in ids)
+        or not 0 <= grant.admin.version <= MAX_TOKEN_INT
+    ):
         raise Unauthorized("not_authenticated", _INVALID, title="链接无效")
     return grant
 
@@ -126,7 +133,7 @@ async def create_link(
     """A link for an org the admin may see the dashboard of. Whoever holds it sees
     the page until it expires, so its making goes into the audit log."""
     await _org_in_reach(session, caller, org_id)
-    token, expires_at = issue_view_token(settings, user_id=caller.id, org_id=org_id)
+    token, expires_at = issue_view_token(settings, admin=caller.user, org_id=org_id)
     await audit.record(
         session,
         caller=caller,
@@ -140,11 +147,10 @@ async def create_link(
 
 
 async def _viewer(session: AsyncSession, grant: ViewGrant) -> Caller:
-    """The admin named by the link, with the roles they hold now."""
-    user = await session.get(User, grant.user_id)
-    if user is None:
+    """The admin the link acts as, with the roles they hold now."""
+    caller = await load_caller_for_token(session, grant.admin)
+    if caller is None:
         raise Unauthorized("not_authenticated", _INVALID, title="链接无效")
-    caller = await load_caller(session, user)
     if not caller.is_admin:
         raise Forbidden("forbidden", "只有管理员可以查看工作台")
     return caller

@@ -16,7 +16,7 @@ import anyio.to_thread
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.core.errors import AppError, PayloadTooLarge, Unprocessable
 from app.core.scope import Caller, org_ids_in
@@ -192,28 +192,29 @@ async def _org_index(session: AsyncSession, caller: Caller) -> _OrgIndex:
     return _OrgIndex(communities, units)
 
 
-async def _existing_users(
+async def _entries_in_reach(
     session: AsyncSession, cipher: PiiCipher, rows: list[Row], visible: ColumnElement[bool]
-) -> tuple[dict[str, User], set[int]]:
-    """Roster entries the file's phones already belong to, in a few queries, not one a row."""
+) -> dict[str, list[User]]:
+    """The caller's roster entries the file's phones already belong to, by phone hash,
+    in a few queries, not one a row. Entries outside their reach are not looked at:
+    a row whose phone stands only there adds an entry of the caller's own, as
+    POST /users does, and the answer reveals nothing about other rosters."""
     hashes = []
     for row in rows:
         try:
             hashes.append(cipher.lookup_hash(normalize_phone(row.values["phone"])))
         except AppError:
             continue
-    by_hash: dict[str, User] = {}
-    visible_ids: set[int] = set()
+    by_hash: dict[str, list[User]] = defaultdict(list)
     for start in range(0, len(hashes), 500):
         chunk = hashes[start : start + 500]
-        found = await session.execute(select(User).where(User.phone_hash.in_(chunk)))  # type: ignore[union-attr]
-        users = list(found.scalars())
-        by_hash.update({u.phone_hash: u for u in users if u.phone_hash})
-        ids = [u.id for u in users]
-        if ids:
-            rows_in_reach = await session.execute(select(User.id).where(User.id.in_(ids), visible))  # type: ignore[union-attr]
-            visible_ids.update(rows_in_reach.scalars())
-    return by_hash, visible_ids
+        found = await session.execute(
+            select(User).where(col(User.phone_hash).in_(chunk), visible).order_by(col(User.id))
+        )
+        for user in found.scalars():
+            assert user.phone_hash is not None
+            by_hash[user.phone_hash].append(user)
+    return by_hash
 
 
 async def import_roster(
@@ -232,7 +233,7 @@ async def import_roster(
     created = updated = 0
     errors: list[ImportRowError] = []
     seen_phones: dict[str, int] = {}
-    existing_by_hash, visible_ids = await _existing_users(session, cipher, rows, visible)
+    in_reach_by_hash = await _entries_in_reach(session, cipher, rows, visible)
 
     for row in rows:
         v = row.values
@@ -254,13 +255,17 @@ async def import_roster(
             continue
         seen_phones[phone] = row.number
 
-        existing = existing_by_hash.get(cipher.lookup_hash(phone))
-        if existing is not None:
-            if existing.id not in visible_ids:
-                errors.append(
-                    ImportRowError(row=row.number, message="该手机号已登记在您管理范围以外的组织")
+        matches = in_reach_by_hash.get(cipher.lookup_hash(phone), [])
+        if len(matches) > 1:
+            errors.append(
+                ImportRowError(
+                    row=row.number,
+                    message="该手机号在您管理范围内有多条登记，请在花名册中逐条修改",
                 )
-                continue
+            )
+            continue
+        existing = matches[0] if matches else None
+        if existing is not None:
             existing.name = name
             existing.community_id = community.id
             existing.unit_id = unit.id if unit else None
@@ -279,7 +284,7 @@ async def import_roster(
                 session.add(target)
                 await session.flush()
         except IntegrityError:
-            errors.append(ImportRowError(row=row.number, message="该手机号刚被其他人登记，请重试"))
+            errors.append(ImportRowError(row=row.number, message="该行与已有登记冲突，未能保存"))
             continue
         if existing is not None:
             updated += 1

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import ROLE_LEVEL, Caller, in_reach, org_ids_within
+from app.core.scope import ROLE_LEVEL, Caller, end_tokens, in_reach, is_within, org_ids_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
 from app.models.org import Org, OrgLevel
 from app.models.user import (
@@ -36,7 +36,7 @@ from app.models.user import (
     UserPublic,
     UserUpdate,
 )
-from app.services import audit
+from app.services import api_keys, audit
 from app.services.orgs import LEVEL_NAMES, same_district
 from app.services.people_counts import take_roster_turn
 
@@ -188,9 +188,33 @@ def set_phone(user: User, cipher: PiiCipher, phone: str) -> None:
     user.phone_masked = mask_phone(phone)
 
 
-async def find_by_phone(session: AsyncSession, cipher: PiiCipher, phone: str) -> User | None:
-    result = await session.execute(select(User).where(User.phone_hash == cipher.lookup_hash(phone)))
-    return result.scalar_one_or_none()
+async def entries_with_phone(
+    session: AsyncSession, cipher: PiiCipher, phone: str, *where: ColumnElement[bool]
+) -> list[User]:
+    """The roster entries holding `phone` (and meeting `where`), oldest first.
+
+    A phone may stand on the rosters of offices that cannot see each other: each
+    office refuses a duplicate only inside its reach (`phone_in_reach`), so that a
+    refusal reveals nothing outside it; only one of them is ever bound to WeChat
+    (the unique index uq_users_bound_phone_hash)."""
+    rows = await session.execute(
+        select(User)
+        .where(col(User.phone_hash) == cipher.lookup_hash(phone), *where)
+        .order_by(col(User.id))
+    )
+    return list(rows.scalars())
+
+
+async def _refuse_phone_in_reach(
+    session: AsyncSession, caller: Caller, cipher: PiiCipher, phone: str, but: int | None = None
+) -> None:
+    """409 `phone_exists` when an entry the caller can see holds the phone already.
+    Entries outside their reach do not count: answering for them would tell any
+    admin whether a phone is on a roster anywhere. Run in the roster turn, which
+    makes the check and the write that follows one step for every writer."""
+    visible = await entries_with_phone(session, cipher, phone, users_in_reach(caller))
+    if any(u.id != but for u in visible):
+        raise Conflict("phone_exists", "该手机号已在您管理范围内的花名册中")
 
 
 async def _org_of_level(session: AsyncSession, org_id: int, level: OrgLevel) -> Org | None:
@@ -213,22 +237,13 @@ async def resolve_home(
     return community, unit
 
 
-async def _flush_roster(session: AsyncSession) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict("phone_exists", "该手机号已在花名册中") from exc
-
-
 async def create_user(
     session: AsyncSession, *, caller: Caller, cipher: PiiCipher, data: UserCreate
 ) -> User:
     phone = normalize_phone(data.phone)
     await take_roster_turn(session)
     community, unit = await resolve_home(session, caller, data.community_id, data.unit_id)
-    if await find_by_phone(session, cipher, phone) is not None:
-        raise Conflict("phone_exists", "该手机号已在花名册中")
+    await _refuse_phone_in_reach(session, caller, cipher, phone)
     user = User(
         name=data.name.strip(),
         community_id=community.id,
@@ -237,7 +252,7 @@ async def create_user(
     )
     set_phone(user, cipher, phone)
     session.add(user)
-    await _flush_roster(session)
+    await session.flush()
     await audit.record(
         session,
         caller=caller,
@@ -256,7 +271,14 @@ async def update_user(
     for required in ("name", "community_id", "is_party_member", "phone"):
         if required in changes and changes[required] is None:
             raise Unprocessable("validation_error", "该字段不能清空")
-    if changes.keys() & {"community_id", "unit_id", "is_party_member"}:
+    new_phone = normalize_phone(changes["phone"]) if "phone" in changes else None
+    moves_phone = new_phone is not None and cipher.lookup_hash(new_phone) != user.phone_hash
+    if moves_phone:
+        assert new_phone is not None
+        await guard_identity_change(
+            session, caller=caller, cipher=cipher, person=user, new_phone=new_phone
+        )
+    if moves_phone or changes.keys() & {"community_id", "unit_id", "is_party_member"}:
         await take_roster_turn(session)
     if "community_id" in changes or "unit_id" in changes:
         community_id = changes.get("community_id", user.community_id)
@@ -271,13 +293,30 @@ async def update_user(
         user.name = changes["name"].strip()
     if "is_party_member" in changes:
         user.is_party_member = changes["is_party_member"]
-    if "phone" in changes:
-        phone = normalize_phone(changes["phone"])
-        other = await find_by_phone(session, cipher, phone)
-        if other is not None and other.id != user.id:
-            raise Conflict("phone_exists", "该手机号已在花名册中")
-        set_phone(user, cipher, phone)
-    await _flush_roster(session)
+    if moves_phone:
+        assert new_phone is not None and user.id is not None
+        await _refuse_phone_in_reach(session, caller, cipher, new_phone, but=user.id)
+        before = user.phone_masked
+        unbound = user.openid is not None
+        set_phone(user, cipher, new_phone)
+        # The WeChat account proved the old phone, not this one: the person binds
+        # again with the new phone (docs/DESIGN.md, "Who a person is").
+        user.openid = None
+        await session.flush()
+        await end_tokens(session, user.id)
+        await audit.record(
+            session,
+            caller=caller,
+            action="roster.identity_change",
+            target_type="user",
+            target_id=user.id,
+            org_id=user.community_id,
+            field="phone",
+            before=before,
+            after=user.phone_masked,
+            unbound=unbound,
+        )
+    await session.flush()
     await audit.record(
         session,
         caller=caller,
@@ -288,6 +327,53 @@ async def update_user(
         fields=sorted(changes),
     )
     return user
+
+
+# --- who a person is -------------------------------------------------------------------
+
+
+async def roles_outside_reach(session: AsyncSession, caller: Caller, person_id: int) -> int:
+    """How many of the person's role grants lie outside the caller's admin reach."""
+    paths = caller.paths(ADMIN_ROLES)
+    rows = await session.execute(
+        select(col(Org.path))
+        .join(RoleGrant, col(RoleGrant.org_id) == col(Org.id))
+        .where(col(RoleGrant.user_id) == person_id)
+    )
+    return sum(1 for (path,) in rows if not any(is_within(path, p) for p in paths))
+
+
+async def guard_identity_change(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, person: User, new_phone: str
+) -> None:
+    """The identity rule: nobody changes who a person is (the phone that binds them
+    to WeChat, and so their binding) unless they reach every role the person holds.
+
+    Otherwise a community admin could give a district admin's roster entry a phone
+    they control and bind it from their own WeChat (issue 15). Refusals are 403
+    `identity_change_forbidden` and audited (committed, although the request rolls
+    back); allowed changes are audited by the caller with the phones masked."""
+    assert person.id is not None
+    outside = await roles_outside_reach(session, caller, person.id)
+    if not outside:
+        return
+    await audit.record_refusal(
+        session,
+        caller=caller,
+        action="roster.identity_change_refused",
+        target_type="user",
+        target_id=person.id,
+        org_id=person.community_id,
+        field="phone",
+        before=person.phone_masked,
+        after=mask_phone(new_phone),
+        roles_outside_reach=outside,
+    )
+    raise Forbidden(
+        "identity_change_forbidden",
+        "此人担任的角色超出您的管理范围，只有能管理其全部角色的管理员才能更改其手机号",
+        title="不能更改此人的身份",
+    )
 
 
 # --- roles ----------------------------------------------------------------------------
@@ -358,6 +444,12 @@ async def revoke_role(session: AsyncSession, *, caller: Caller, user: User, role
         if remaining <= 1:
             raise Conflict("last_district_admin", "这是本区最后一位区级管理员，不能撤销")
     await session.execute(delete(RoleGrant).where(col(RoleGrant.id) == grant.id))
+    # Their API keys keep working (keys belong to the org); those no role of theirs
+    # covers any more are listed first by GET /api-keys, and counted here.
+    to_review = {}
+    if grant.role in api_keys.ISSUERS:
+        waiting = await api_keys.keys_awaiting_review(session, grant.user_id)
+        to_review["api_keys_to_review"] = waiting
     await audit.record(
         session,
         caller=caller,
@@ -366,4 +458,5 @@ async def revoke_role(session: AsyncSession, *, caller: Caller, user: User, role
         target_id=user.id,
         org_id=grant.org_id,
         role=grant.role,
+        **to_review,
     )

@@ -25,8 +25,7 @@ async def _page_of_c1(world: World, caller: str) -> Req:
     if caller == "anonymous":
         return Req(path="/api/v1/dashboard/view")
     person = world.user(world_key(caller, "community_admin"))
-    assert person.id is not None
-    token, _ = issue_view_token(world.app.state.settings, user_id=person.id, org_id=world["C1"].id)
+    token, _ = issue_view_token(world.app.state.settings, admin=person, org_id=world["C1"].id)
     return Req(path="/api/v1/dashboard/view", params={"token": token})
 
 

@@ -113,6 +113,10 @@ ROWS: dict[tuple[str, str], Row] = {
         "community_admin", statuses(401, 200, 200, 200, 200), _bind_phone
     ),
     ("GET", "/api/v1/me"): Row("member", statuses(401, 200, 200, 200, 200), fixed("/api/v1/me")),
+    # Everyone logged in may end their own tokens, and only their own.
+    ("POST", "/api/v1/auth/logout-all"): Row(
+        "member", statuses(401, 204, 204, 204, 204), fixed("/api/v1/auth/logout-all")
+    ),
     ("POST", "/api/v1/orgs"): Row("street_admin", statuses(401, 404, 404, 404, 201), _org_create),
     ("GET", "/api/v1/orgs"): Row(
         "community_admin", statuses(401, 200, 200, 200, 200), fixed("/api/v1/orgs"), _org_list_check
