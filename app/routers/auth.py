@@ -1,9 +1,10 @@
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import AppRoute
 from app.core.security import issue_access_token
+from app.models.common import StrictInput
 from app.models.user import MePublic
 from app.routers.deps import CipherDep, CurrentCaller, SessionDep, SettingsDep, WeChatDep
 from app.services import auth as service
@@ -12,9 +13,7 @@ from app.services import users as user_service
 router = APIRouter(tags=["auth"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
 
-class CodeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CodeIn(StrictInput):
     code: str = Field(min_length=1, max_length=256)
 
 

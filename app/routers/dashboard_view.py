@@ -19,8 +19,9 @@ from fastapi.templating import Jinja2Templates
 
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, AppError, NotFound
 from app.core.routing import AppRoute
+from app.models.common import Month, QueryText
 from app.models.dashboard import DashboardSort, SortOrder
-from app.models.dashboard_view import MONTH_PATTERN, DashboardViewLink, DashboardViewLinkCreate
+from app.models.dashboard_view import DashboardViewLink, DashboardViewLinkCreate
 from app.models.user import MAX_ID
 from app.routers.deps import AdminCaller, SessionDep, SettingsDep
 from app.services import dashboard_view as service
@@ -106,14 +107,13 @@ async def dashboard_view(
     session: SessionDep,
     settings: SettingsDep,
     token: Annotated[
-        str | None, Query(max_length=4096, description="POST /dashboard/view-links 给出的凭证")
+        QueryText | None,
+        Query(max_length=4096, description="POST /dashboard/view-links 给出的凭证"),
     ] = None,
     org_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="链接所属组织或其下级，默认链接所属组织")
     ] = None,
-    month: Annotated[
-        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM，默认本月（北京时间）")
-    ] = None,
+    month: Annotated[Month | None, Query(description="YYYY-MM，默认本月（北京时间）")] = None,
     sort: DashboardSort = DashboardSort.report_in_rate,
     order: SortOrder = SortOrder.desc,
 ) -> Response:
@@ -184,7 +184,7 @@ files = APIRouter(include_in_schema=False)
 
 
 @files.get("/dashboard/assets/{digest}/{name}")
-async def dashboard_view_asset(digest: str, name: str) -> FileResponse:
+async def dashboard_view_asset(digest: QueryText, name: QueryText) -> FileResponse:
     asset = static_assets().get(name)
     if asset is None:
         raise NotFound("没有这个文件")

@@ -9,7 +9,6 @@ problems held by the org itself), and conditional sums count each bucket.
 from __future__ import annotations
 
 import io
-import re
 from datetime import date, datetime, timedelta
 
 import anyio
@@ -23,7 +22,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.db import utcnow
-from app.core.errors import Forbidden, Unprocessable
+from app.core.errors import Forbidden
 from app.core.scope import Caller
 from app.core.timeutil import day_start, local
 from app.models.org import Org
@@ -39,21 +38,15 @@ from app.models.user import ADMIN_ROLES
 from app.services.orgs import get_visible_org
 from app.services.problems import RESPONSIBLE_LEVELS
 
-WEEK_PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADERS = ("单位", "发现问题", "已整改", "已销号", "逾期未整改")
 WEEKDAYS = "一二三四五六日"
 
 
 def parse_week(week: str) -> date:
-    """The Monday of an ISO week written '2026-W47'."""
-    match = WEEK_PATTERN.match(week)
-    if match is None:
-        raise Unprocessable("invalid_week", "周次格式应为 2026-W47")
-    try:
-        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
-    except ValueError:
-        raise Unprocessable("invalid_week", f"{week} 不是有效的周次") from None
+    """The Monday of an ISO week written '2026-W47' (app.models.common.IsoWeek)."""
+    year, number = week.split("-W")
+    return date.fromisocalendar(int(year), int(number), 1)
 
 
 def week_of(now: datetime) -> str:
