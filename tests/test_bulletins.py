@@ -5,8 +5,10 @@ from datetime import date
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import update
 
 from app.core.scope import load_caller
+from app.models.org import Org
 from app.services.bulletins import weekly_bulletin
 from tests.factories_supervision import file_problem, rectify, shanghai, verify
 
@@ -212,3 +214,28 @@ async def test_without_a_week_the_current_one_is_given(client, world):
     starts_on = date.fromisoformat(resp.json()["starts_on"])
     assert starts_on.weekday() == 0
     assert resp.json()["week"] == f"{starts_on.isocalendar()[0]}-W{starts_on.isocalendar()[1]:02d}"
+
+
+@pytest.mark.parametrize("bad", ["\x0b", "\x01", "\x1f"], ids=repr)
+async def test_stored_control_characters_and_formulas_in_org_names_come_out_as_text(
+    client, world, bad
+):
+    # Straight into the database, as names written before the input rule were.
+    async with world.app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Org).where(Org.id == world["S1"].id).values(name='=HYPERLINK("http://x","y")')
+        )
+        await session.execute(
+            update(Org).where(Org.id == world["C1"].id).values(name=f"东关{bad}社区")
+        )
+    resp = await client.get(
+        "/bulletins/weekly.xlsx",
+        params={"org_id": world["S1"].id, "week": WEEK},
+        headers=world.headers("street_admin"),
+    )
+    assert resp.status_code == 200, resp.text
+    ws = load_workbook(io.BytesIO(resp.content)).active
+    assert ws["A1"].data_type == "s" and ws["A1"].quotePrefix
+    assert ws["A1"].value.startswith('=HYPERLINK("http://x","y")问题督办周通报')
+    assert ws["A4"].data_type == "s" and ws["A4"].quotePrefix
+    assert ws["A5"].value == "东关\ufffd社区"

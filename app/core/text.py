@@ -8,8 +8,8 @@ that passes is storable everywhere and writable into any ledger.
 
 Shown: rows stored before the rule existed may still hold such characters, so every
 writer of spreadsheets and pages passes its text through `displayable`, which puts
-U+FFFD where XML cannot carry a character: the reader sees that something was
-there, and the export never fails on it.
+U+FFFD where the rule would have refused a character: the reader sees that
+something was there, and no export or page fails on it.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ _REFUSED_RE = re.compile(f"[{_REFUSED}]")
 # The same rule as a JSON Schema pattern, so the OpenAPI document states it.
 PLAIN_TEXT_PATTERN = f"^[^{_REFUSED}]*$"
 REFUSED_MESSAGE = "不能含有控制字符（换行和制表符除外）"
-
-# What an XML 1.0 document cannot hold at all (DEL and C1 it can).
-_NOT_XML_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def plain_text(value: str) -> str:
@@ -56,8 +53,8 @@ def check_all_text(value: Any) -> Any:
 
 
 def displayable(value: str) -> str:
-    """`value` with every character XML cannot carry replaced by U+FFFD."""
-    return _NOT_XML_RE.sub("\ufffd", value)
+    """`value` with every character the rule refuses replaced by U+FFFD."""
+    return _REFUSED_RE.sub("\ufffd", value)
 
 
 def declare_plain_text(schema: JsonSchemaValue) -> None:

@@ -16,9 +16,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, AppError, NotFound
 from app.core.routing import AppRoute
+from app.core.text import displayable
 from app.models.common import Month, QueryText
 from app.models.dashboard import DashboardSort, SortOrder
 from app.models.dashboard_view import DashboardViewLink, DashboardViewLinkCreate
@@ -29,7 +32,24 @@ from app.services import dashboard_view as service
 router = APIRouter(tags=["dashboard_view"], route_class=AppRoute)
 
 APP_DIR = Path(__file__).resolve().parent.parent
-templates = Jinja2Templates(directory=APP_DIR / "templates")
+
+
+def _shown(value: Any) -> Any:
+    # Names stored before the input rule may hold control characters, which HTML
+    # forbids: every text the templates print is made displayable first. Markup is
+    # tojson's, which writes every such character as a \u escape.
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return displayable(value)
+    return value
+
+
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(APP_DIR / "templates"),
+        autoescape=select_autoescape(),
+        finalize=_shown,
+    )
+)
 
 # The page runs no inline code and loads nothing from elsewhere. Sent beside the
 # app-wide policy (app/core/http.py), which the browser enforces as well, so this

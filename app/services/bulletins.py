@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from app.core import xlsx
 from app.core.db import utcnow
 from app.core.errors import Forbidden
 from app.core.scope import Caller
@@ -171,26 +172,27 @@ def _render(bulletin: WeeklyBulletin) -> bytes:
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     last_col = get_column_letter(len(HEADERS))
 
-    ws.append([f"{bulletin.org_name}问题督办周通报（{year}年第{int(week)}周）"])
+    ws.append(xlsx.row(ws, [f"{bulletin.org_name}问题督办周通报（{year}年第{int(week)}周）"]))
     ws.merge_cells(f"A1:{last_col}1")
     ws["A1"].font = Font(bold=True, size=16)
     ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
     ws.row_dimensions[1].height = 30
 
-    ws.append([f"统计时间：{_chinese_date(bulletin.starts_on)}至{_chinese_date(bulletin.ends_on)}"])
+    period = f"统计时间：{_chinese_date(bulletin.starts_on)}至{_chinese_date(bulletin.ends_on)}"
+    ws.append(xlsx.row(ws, [period]))
     ws.merge_cells(f"A2:{last_col}2")
     ws["A2"].alignment = Alignment(horizontal="center")
 
-    ws.append(list(HEADERS))
+    ws.append(xlsx.row(ws, HEADERS))
     for cell in ws[3]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(horizontal="center", vertical="center")
         cell.border = border
 
     for r in bulletin.rows:
-        ws.append([r.org_name, r.found, r.rectified, r.closed, r.overdue])
+        ws.append(xlsx.row(ws, [r.org_name, r.found, r.rectified, r.closed, r.overdue]))
     t = bulletin.totals
-    ws.append(["合计", t.found, t.rectified, t.closed, t.overdue])
+    ws.append(xlsx.row(ws, ["合计", t.found, t.rectified, t.closed, t.overdue]))
     for row in ws.iter_rows(min_row=4, max_row=ws.max_row):
         for cell in row:
             cell.border = border
