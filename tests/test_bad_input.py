@@ -10,6 +10,7 @@ field that escapes the rule fails here.
 from __future__ import annotations
 
 import enum
+import re
 import types
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from app.core.config import Settings
 from app.main import create_app
 from app.models.common import StrictInput
+from tests.factories import make_task
 
 # NUL (PostgreSQL refuses it), and the ones openpyxl refuses in a cell.
 CONTROL_CHARACTERS = ["\x00", "\x01", "\x0b", "\x1f"]
@@ -260,3 +262,52 @@ async def test_a_lone_surrogate_in_any_text_is_422_not_500(client, world):
     )
     assert resp.status_code == 422, resp.text
     assert resp.json()["errors"][0]["loc"] == ["body", "title"]
+
+
+# --- malformed JSON ---------------------------------------------------------------------------
+
+MALFORMED = {
+    "cut short": b'{"title": "x",',
+    "nested deeper than the parser goes": b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "not UTF-8": b'{"title": "\xff"}',
+}
+
+
+def _json_operations() -> Iterator[tuple[str, str]]:
+    spec = create_app(Settings(_env_file=None, app_env="test")).openapi()  # type: ignore[call-arg]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if "application/json" not in operation.get("requestBody", {}).get("content", {}):
+                continue
+            # The WeChat callback reads its body itself, after checking the signature.
+            assert "400" in operation["responses"], (method, path)
+            if "malformed_json" in operation["responses"]["400"]["description"]:
+                yield method, re.sub(r"\{[^}]+\}", "1", path.removeprefix("/api/v1"))
+
+
+async def test_deeply_nested_json_to_a_check_in_is_400_not_500(client, world):
+    task = await make_task(world.app, world["C1"])
+    resp = await client.post(
+        f"/tasks/{task.id}/check-ins",
+        content=MALFORMED["nested deeper than the parser goes"],
+        headers={**world.headers("member"), "content-type": "application/json"},
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "malformed_json"
+
+
+@pytest.mark.parametrize("how", MALFORMED, ids=list(MALFORMED))
+async def test_every_route_answers_malformed_json_with_the_declared_400(client, world, how):
+    operations = list(_json_operations())
+    assert len(operations) > 25
+    for who in ("anonymous", "district_admin"):
+        headers = {} if who == "anonymous" else world.headers(who)
+        for method, path in operations:
+            resp = await client.request(
+                method,
+                path,
+                content=MALFORMED[how],
+                headers={**headers, "content-type": "application/json"},
+            )
+            assert resp.status_code == 400, (who, method, path, resp.text)
+            assert resp.json()["code"] == "malformed_json"
