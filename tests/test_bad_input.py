@@ -311,3 +311,33 @@ async def test_every_route_answers_malformed_json_with_the_declared_400(client, 
             )
             assert resp.status_code == 400, (who, method, path, resp.text)
             assert resp.json()["code"] == "malformed_json"
+
+
+# --- JSON types -------------------------------------------------------------------------------
+
+
+async def test_a_boolean_or_a_string_is_not_taken_for_a_number_or_a_boolean(client, world):
+    task = await make_task(world.app, world["C1"])
+    member, admin = world.headers("member"), world.headers("street_admin")
+    for path, body, headers in (
+        (f"/tasks/{task.id}/check-ins", {"lat": 30.0, "lng": False}, member),
+        (f"/tasks/{task.id}/check-ins", {"lat": "30.5", "lng": 120.0}, member),
+        (
+            "/orgs",
+            {"name": "新社区", "level": "community", "parent_id": str(world["S1"].id)},
+            admin,
+        ),
+        (
+            "/users",
+            {
+                "name": "新党员",
+                "phone": "13811112222",
+                "community_id": world["C1"].id,
+                "is_party_member": 1,
+            },
+            admin,
+        ),
+    ):
+        resp = await client.post(path, json=body, headers=headers)
+        assert resp.status_code == 422, (path, body, resp.text)
+        assert resp.json()["code"] == "validation_error"

@@ -27,6 +27,17 @@ def updated_at_field() -> datetime:
     )
 
 
+def _strict_json_scalars(schema: Any) -> None:
+    if isinstance(schema, dict):
+        if schema.get("type") in ("int", "float", "bool"):
+            schema["strict"] = True
+        for value in schema.values():
+            _strict_json_scalars(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _strict_json_scalars(value)
+
+
 def _declare_plain_text_fields(schema: JsonSchemaValue, cls: type[Any]) -> None:
     for field_schema in schema.get("properties", {}).values():
         declare_plain_text(field_schema)
@@ -42,6 +53,10 @@ class StrictInput(SQLModel):
     text rule of app/core/text.py (422 on a control character), and the OpenAPI
     document says so: a new model gets both by deriving from this class, with
     nothing to remember per field.
+
+    Numbers and booleans are taken as the JSON types the document declares:
+    pydantic's lax mode would take `false` for a latitude, `"5"` for an id and `1`
+    for `approve`.
     """
 
     # SQLModel types model_config as its own TypedDict; pydantic's ConfigDict is the same shape.
@@ -53,6 +68,14 @@ class StrictInput(SQLModel):
     @classmethod
     def _plain_text(cls, value: Any) -> Any:
         return check_all_text(value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        _strict_json_scalars(schema)
+        return schema
 
 
 # Free text in a query or path parameter; bodies get the same rule from StrictInput.
