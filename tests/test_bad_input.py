@@ -313,6 +313,27 @@ async def test_every_route_answers_malformed_json_with_the_declared_400(client, 
             assert resp.json()["code"] == "malformed_json"
 
 
+async def test_an_upload_that_is_not_a_readable_form_is_the_declared_400(client, world):
+    spec = create_app(Settings(_env_file=None, app_env="test")).openapi()  # type: ignore[call-arg]
+    uploads = [
+        path.removeprefix("/api/v1")
+        for path, operations in spec["paths"].items()
+        for operation in operations.values()
+        if "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
+    ]
+    assert sorted(uploads) == ["/media", "/users/import"]
+    for path in uploads:
+        declared = spec["paths"]["/api/v1" + path]["post"]["responses"]["400"]
+        assert "bad_request" in declared["description"]
+        resp = await client.post(
+            path,
+            content=b"not a form",
+            headers={**world.headers("district_admin"), "content-type": "multipart/form-data"},
+        )
+        assert resp.status_code == 400, (path, resp.text)
+        assert resp.json()["code"] == "bad_request"
+
+
 # --- JSON types -------------------------------------------------------------------------------
 
 

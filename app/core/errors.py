@@ -220,25 +220,32 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, _database_down)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)
-    _declare_malformed_json(app)
+    _declare_unreadable_bodies(app)
 
 
-def _declare_malformed_json(app: FastAPI) -> None:
-    """The OpenAPI document declares the 400 `malformed_json` on every operation that
-    takes a JSON body: FastAPI declares the 422 of such routes, not this one."""
+def _declare_unreadable_bodies(app: FastAPI) -> None:
+    """The OpenAPI document declares the 400 of a body that does not parse on every
+    operation taking one: FastAPI declares the 422 of such routes, not this."""
     generate = app.openapi
-    response = {
-        "description": "The body is not JSON (`malformed_json`)",
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    responses = {
+        "application/json": {
+            "description": "The body is not JSON (`malformed_json`)",
+            "content": problem,
+        },
+        "multipart/form-data": {
+            "description": "The body is not a readable multipart form (`bad_request`)",
+            "content": problem,
+        },
     }
 
     def openapi() -> dict[str, Any]:
         schema = generate()
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
-                media_types = operation.get("requestBody", {}).get("content", {})
-                if "application/json" in media_types:
-                    operation["responses"].setdefault("400", response)
+                for media_type in operation.get("requestBody", {}).get("content", {}):
+                    if media_type in responses:
+                        operation["responses"].setdefault("400", responses[media_type])
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
