@@ -5,8 +5,10 @@ from datetime import date
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import update
 
 from app.core.scope import load_caller
+from app.models.org import Org
 from app.services.bulletins import weekly_bulletin
 from tests.factories_supervision import file_problem, rectify, shanghai, verify
 
@@ -188,16 +190,18 @@ async def test_only_admins_over_the_org_get_its_bulletin(client, world, who, org
 
 
 @pytest.mark.parametrize(
-    ("week", "code"), [("2026-W60", "invalid_week"), ("2026-45", "validation_error")]
+    "week", ["2026-W60", "2025-W53", "2026-45", "0001-W01", "9999-W52", "2026-W47\n", "garbage"]
 )
-async def test_a_week_that_does_not_exist_is_422(client, world, week, code):
-    resp = await client.get(
-        "/bulletins/weekly",
-        params={"org_id": world["S1"].id, "week": week},
-        headers=world.headers("street_admin"),
-    )
-    assert resp.status_code == 422
-    assert resp.json()["code"] == code
+async def test_a_week_that_does_not_exist_or_is_out_of_range_is_422_not_500(client, world, week):
+    for path in ("/bulletins/weekly", "/bulletins/weekly.xlsx"):
+        resp = await client.get(
+            path,
+            params={"org_id": world["S1"].id, "week": week},
+            headers=world.headers("street_admin"),
+        )
+        assert resp.status_code == 422, (path, resp.text)
+        assert resp.json()["code"] == "validation_error"
+        assert resp.json()["errors"][0]["loc"] == ["query", "week"]
 
 
 async def test_without_a_week_the_current_one_is_given(client, world):
@@ -210,3 +214,28 @@ async def test_without_a_week_the_current_one_is_given(client, world):
     starts_on = date.fromisoformat(resp.json()["starts_on"])
     assert starts_on.weekday() == 0
     assert resp.json()["week"] == f"{starts_on.isocalendar()[0]}-W{starts_on.isocalendar()[1]:02d}"
+
+
+@pytest.mark.parametrize("bad", ["\x0b", "\x01", "\x1f"], ids=repr)
+async def test_stored_control_characters_and_formulas_in_org_names_come_out_as_text(
+    client, world, bad
+):
+    # Straight into the database, as names written before the input rule were.
+    async with world.app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Org).where(Org.id == world["S1"].id).values(name='=HYPERLINK("http://x","y")')
+        )
+        await session.execute(
+            update(Org).where(Org.id == world["C1"].id).values(name=f"东关{bad}社区")
+        )
+    resp = await client.get(
+        "/bulletins/weekly.xlsx",
+        params={"org_id": world["S1"].id, "week": WEEK},
+        headers=world.headers("street_admin"),
+    )
+    assert resp.status_code == 200, resp.text
+    ws = load_workbook(io.BytesIO(resp.content)).active
+    assert ws["A1"].data_type == "s" and ws["A1"].quotePrefix
+    assert ws["A1"].value.startswith('=HYPERLINK("http://x","y")问题督办周通报')
+    assert ws["A4"].data_type == "s" and ws["A4"].quotePrefix
+    assert ws["A5"].value == "东关\ufffd社区"

@@ -265,6 +265,18 @@ async def _not_json(client, w):
     )
 
 
+def _raw(content: bytes):
+    async def send(client, w):
+        task = await make_task(w.app, w["C1"])
+        return await client.post(
+            f"/tasks/{task.id}/check-ins",
+            content=content,
+            headers={**w.headers("member"), "Content-Type": "application/json"},
+        )
+
+    return send
+
+
 async def _task_id_out_of_range(client, w):
     return await _post(2**40, HERE, w.headers("member"))(client)
 
@@ -306,6 +318,9 @@ REFUSALS: dict[str, tuple[Case, int, str]] = {
     "latitude out of range": (_latitude_out_of_range, 422, "validation_error"),
     "an unknown field": (_unknown_field, 422, "validation_error"),
     "not JSON": (_not_json, 422, "validation_error"),
+    "malformed JSON": (_raw(b'{"lat": 1,'), 400, "malformed_json"),
+    "JSON nested deeper than the parser goes": (_raw(b"[" * 100_000), 400, "malformed_json"),
+    "JSON in bytes that are not UTF-8": (_raw(b'{"lat": "\xff"}'), 400, "malformed_json"),
     "task id out of range": (_task_id_out_of_range, 422, "validation_error"),
     "task id in other digits": (_task_id_in_other_digits, 422, "validation_error"),
     "a media type only like JSON's": (_json_lookalike_media_type, 422, "validation_error"),

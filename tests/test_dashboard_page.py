@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from app.core.config import Settings
 from app.core.db import utcnow
@@ -32,7 +32,7 @@ from app.models.article import ArticleStatus
 from app.models.audit import AuditEntry
 from app.models.dashboard import DashboardMetrics
 from app.models.hours import HourStatus
-from app.models.org import OrgLevel
+from app.models.org import Org, OrgLevel
 from app.models.problem import ProblemStatus
 from app.models.user import RoleGrant
 from app.models.wish import WishStatus
@@ -506,6 +506,22 @@ async def test_an_org_name_is_text_on_the_page_never_markup(client, world):
     assert data is not None
     # In the JSON block the names are data again, whole.
     assert json.loads(data.group(1))["ranking"]["orgs"] == ['<img src=x onerror="alert(1)">社区']
+
+
+@pytest.mark.parametrize("bad", ["\x0b", "\x01", "\x1f"], ids=repr)
+async def test_control_characters_stored_in_org_names_never_reach_the_page(client, world, bad):
+    # Straight into the database, as names written before the input rule were.
+    async with world.app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Org).where(Org.id == world["C1"].id).values(name=f"东关{bad}社区")
+        )
+    link = await make_link(client, world, "street_admin", "S1")
+    resp = await client.get(page_url(link), headers=BROWSER_HTML)
+    assert resp.status_code == 200
+    assert bad not in resp.text
+    assert "东关\ufffd社区" in resp.text
+    page = await client.get(page_url(link, org_id=world["C1"].id), headers=BROWSER_HTML)
+    assert page.status_code == 200 and bad not in page.text
 
 
 async def test_the_page_files_are_cached_for_good_under_their_digest(client, world):

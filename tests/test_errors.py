@@ -33,15 +33,15 @@ async def test_a_wrong_method_answers_405_naming_every_method_the_path_allows(cl
     assert one_record.headers["Allow"] == "GET, PATCH"
 
 
-async def test_malformed_json_is_422_validation_error(client, world):
+async def test_malformed_json_is_400_malformed_json(client, world):
     resp = await client.post(
         "/users",
         content=b"{not json",
         headers={**world.headers("community_admin"), "content-type": "application/json"},
     )
-    assert resp.status_code == 422
-    assert resp.json()["code"] == "validation_error"
-    assert resp.json()["errors"]
+    assert resp.status_code == 400
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert resp.json()["code"] == "malformed_json"
 
 
 async def test_out_of_range_ids_are_422_not_a_database_overflow(client, world):

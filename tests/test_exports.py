@@ -14,13 +14,15 @@ from sqlalchemy import update
 
 from app.core.db import utcnow
 from app.core.timeutil import local, month_key
-from app.models.hours import HourSource, HourStatus
-from app.models.problem import Problem, ProblemStatus
+from app.models.hours import HourSource, HourStatus, VolunteerHour
+from app.models.org import Org
+from app.models.problem import Point, Problem, ProblemStatus
 from app.models.task import ReportIn
+from app.models.user import User
 from app.models.wish import Wish, WishStatus
 from app.services.exports import TEMP_PREFIX
 from benchmarks.export_memory import count_data_rows, measure_members_export, seed_members
-from tests.factories import insert_entry, insert_wish, make_user
+from tests.factories import insert_entry, insert_wish, make_report_in, make_user
 from tests.factories_supervision import insert_problem, make_point
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
@@ -528,3 +530,89 @@ async def test_twenty_thousand_rows_stream_in_little_memory(client, world):
     assert measured.rows == count_data_rows(content) == 20_000 + people_of_c1
     assert measured.peak_bytes < 60 * 2**20, str(measured)
     print(measured)
+
+
+# --- any stored text ------------------------------------------------------------------------
+
+FORMULA_TITLE = '=HYPERLINK("http://x","y")'
+FORMULA_ACTIVITY = "=cmd|' /C calc'!A0"
+
+
+def cells(ws):
+    return [c for row in ws.iter_rows() for c in row if c.value is not None]
+
+
+async def test_formula_like_text_comes_out_of_the_ledgers_as_text(client, world):
+    posted = await client.post(
+        "/wishes",
+        json={
+            "title": FORMULA_TITLE,
+            "description": "x",
+            "community_id": world["C1"].id,
+            "beneficiary_name": "王小明",
+        },
+        headers=world.headers("community_admin"),
+    )
+    assert posted.status_code == 201
+    start = utcnow() - timedelta(hours=3)
+    for activity in (FORMULA_ACTIVITY, "+1+1", "-1+1", "@SUM(1)", "#N/A"):
+        logged = await client.post(
+            "/volunteer-hours",
+            json={
+                "org_id": world["C1"].id,
+                "activity": activity,
+                "started_at": start.isoformat(),
+                "ended_at": (start + timedelta(minutes=10)).isoformat(),
+            },
+            headers=world.headers("member"),
+        )
+        assert logged.status_code == 201, logged.text
+        start -= timedelta(hours=1)
+
+    wishes = await export(client, world, "wishes")
+    hours = await export(client, world, "volunteer-hours", year=local(start).year)
+    written = {c.value: c for resp in (wishes, hours) for c in cells(read(resp))}
+    for text in (FORMULA_TITLE, FORMULA_ACTIVITY, "+1+1", "-1+1", "@SUM(1)", "#N/A"):
+        # As stored, a string cell, and kept text when someone edits it in Excel.
+        assert written[text].data_type == "s", text
+        assert written[text].quotePrefix == (text[0] != "#"), text
+    for resp in (wishes, hours):
+        assert "<f>" not in text_of(resp)
+
+
+@pytest.mark.parametrize("bad", ["\x0b", "\x01", "\x1f"], ids=repr)
+async def test_control_characters_stored_before_the_rule_do_not_break_any_ledger(
+    client, world, bad
+):
+    app, member = world.app, world.user("member")
+    wish = await insert_wish(app, community=world["C1"], poster=world.user("community_admin"))
+    entry = await insert_entry(app, user=member, org=world["C1"])
+    point = await make_point(app, world["C1"])
+    problem = await insert_problem(app, org=world["C1"], reporter=world.user("inspector"))
+    await make_report_in(app, member)
+    # Straight into the database, as rows written before the input rule were.
+    async with app.state.sessionmaker() as session, session.begin():
+        for stmt in (
+            update(Org).where(Org.id == world["C1"].id).values(name=f"东关{bad}社区"),
+            update(User).where(User.id == member.id).values(name=f"党员{bad}甲"),
+            update(Wish).where(Wish.id == wish.id).values(title=f"书{bad}包"),
+            update(VolunteerHour).where(VolunteerHour.id == entry.id).values(activity=f"清{bad}扫"),
+            update(Point).where(Point.id == point.id).values(name=f"市{bad}场"),
+            update(Problem)
+            .where(Problem.id == problem.id)
+            .values(description=f"垃{bad}圾", point_id=point.id),
+        ):
+            await session.execute(stmt)
+
+    shown = set()
+    for dataset in ("members", "report-ins", "volunteer-hours", "wishes", "problems"):
+        resp = await export(client, world, dataset, who="district_admin", org="D")
+        shown |= {c.value for c in cells(read(resp)) if isinstance(c.value, str)}
+    assert {
+        "东关\ufffd社区",
+        "党员\ufffd甲",
+        "书\ufffd包",
+        "清\ufffd扫",
+        "市\ufffd场",
+        "垃\ufffd圾",
+    } <= shown

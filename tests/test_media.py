@@ -253,6 +253,37 @@ async def test_png_and_webp_are_accepted_and_stay_what_they_are(mclient, mworld,
         assert img.mode == "RGBA"
 
 
+def mpo(exif: Image.Exif) -> bytes:
+    """A multi-picture JPEG as phone cameras write it: the photo, then a second
+    picture (another lens, a depth map) in the same file."""
+    first = Image.new("RGB", (120, 80), (200, 30, 30))
+    second = Image.new("RGB", (120, 80), (30, 30, 200))
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[second], exif=exif)
+    return out.getvalue()
+
+
+async def test_a_multi_picture_jpeg_from_a_phone_camera_is_stored_as_its_first_picture(
+    mclient, mworld
+):
+    data = mpo(gps_exif())
+    with Image.open(io.BytesIO(data)) as original:  # really an MPO of two pictures
+        assert (original.format, getattr(original, "n_frames", 1)) == ("MPO", 2)
+    resp = await upload(mclient, mworld, data)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["content_type"] == "image/jpeg"
+    assert (resp.json()["width"], resp.json()["height"]) == (120, 80)
+    for thumbnail in (False, True):
+        kept = await stored(mworld.app, resp.json()["id"], thumbnail=thumbnail)
+        with Image.open(io.BytesIO(kept)) as img:
+            assert img.format == "JPEG"
+            assert getattr(img, "n_frames", 1) == 1
+            assert not img.getexif()
+            pixel = img.convert("RGB").getpixel((5, 5))
+            assert isinstance(pixel, tuple) and pixel[0] > 150 and pixel[2] < 80  # the red one
+        assert b"Exif\x00" not in kept and b"PhoneMaker" not in kept
+
+
 async def test_the_thumbnail_is_smaller_and_kept_in_proportion(mclient, mworld):
     resp = await upload(mclient, mworld, jpeg((1600, 1200)))
     assert resp.status_code == 201, resp.text

@@ -2,9 +2,10 @@
 
 Schemathesis generates requests for every operation, valid and invalid alike, and
 sends them as four callers: the district admin, and in turn anonymous, a member
-and a community admin. Two checks must never fail: no 5xx (bad input is a 4xx, integer
-ids and numbers are bounded so the database never overflows) and every response
-matches a response the document declares, problem+json errors included.
+and a community admin. No check may fail: no 5xx (bad input is a 4xx, integer ids and
+numbers are bounded so the database never overflows); every status, content type,
+header and body is one the document declares for the operation, problem+json errors
+included; and a request the document says is invalid is refused.
 
 SQLite only, on an app and database of its own: the database behaviour on
 PostgreSQL is covered by the rest of the suite, and this run is about the HTTP
@@ -25,7 +26,15 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
+    content_type_conformance,
+    missing_required_header,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from app.core.config import Settings
 from app.devtools.wechat_stub import StubState, create_stub_app
@@ -35,7 +44,25 @@ from tests.factories import World, build_world
 from tests.servers import BackgroundServer
 
 ROLES = ["anonymous", "member", "community_admin", "district_admin"]
-CHECKS = [not_a_server_error, response_schema_conformance]
+# Every check of Schemathesis 4 that needs no configuration of ours. Left out:
+# - positive_data_acceptance: the contract refuses schema-valid requests with 422
+#   for business rules (a photo not yours, an end before the start); only a list of
+#   expected statuses would make it mean anything.
+# - unsupported_method: wants 405 with an `Allow` header listing the path's methods;
+#   our 405 has none yet, and Starlette's own lists only the first matching route's.
+# - ignored_auth, object_level_authorization: work from security schemes and
+#   several configured identities, which the document does not declare.
+# - use_after_free, ensure_resource_availability: stateful links, not run here.
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+    missing_required_header,
+    allow_header_conformance,
+]
 
 
 def _seed(application: FastAPI) -> World:

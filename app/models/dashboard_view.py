@@ -4,18 +4,13 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from app.models.common import StrictInput
+from app.models.common import Month, StrictInput
 from app.models.user import MAX_ID
-
-# The months GET /dashboard accepts.
-MONTH_PATTERN = r"^20\d{2}-(0[1-9]|1[0-2])$"
 
 
 class DashboardViewLinkCreate(StrictInput):
     org_id: int = Field(ge=1, le=MAX_ID, description="该组织（含全部下级）的工作台")
-    month: str | None = Field(
-        default=None, regex=MONTH_PATTERN, description="YYYY-MM，默认打开时的本月（北京时间）"
-    )
+    month: Month | None = Field(default=None, description="YYYY-MM，默认打开时的本月（北京时间）")
 
 
 class DashboardViewLink(SQLModel):

@@ -1,10 +1,11 @@
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from app.core.routing import AppRoute
 from app.core.scope import end_tokens
 from app.core.security import issue_access_token
+from app.models.common import StrictInput
 from app.models.user import MAX_ID, MePublic, RosterChoice
 from app.routers.deps import CipherDep, CurrentCaller, SessionDep, SettingsDep, WeChatDep
 from app.services import auth as service
@@ -13,9 +14,7 @@ from app.services import users as user_service
 router = APIRouter(tags=["auth"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
 
-class CodeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CodeIn(StrictInput):
     code: str = Field(min_length=1, max_length=256)
 
 

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import AppRoute
+from app.models.common import Month
 from app.models.dashboard import Dashboard, DashboardRanking, DashboardSort, SortOrder
 from app.models.user import MAX_ID
 from app.routers.deps import SessionDep, SettingsDep, StatsReader
@@ -15,8 +16,8 @@ router = APIRouter(tags=["dashboard"], route_class=AppRoute, responses=PROBLEM_R
 OrgQuery = Annotated[int, Query(ge=1, le=MAX_ID, description="该组织及其全部下级")]
 # Years as GET /stats/wish-quota takes them, so every month maps to valid bounds.
 MonthQuery = Annotated[
-    str | None,
-    Query(pattern=r"^20\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月（北京时间）"),
+    Month | None,
+    Query(description="YYYY-MM，默认本月（北京时间）"),
 ]
 
 

@@ -16,11 +16,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, AppError, NotFound
 from app.core.routing import AppRoute
+from app.core.text import displayable
+from app.models.common import Month, QueryText
 from app.models.dashboard import DashboardSort, SortOrder
-from app.models.dashboard_view import MONTH_PATTERN, DashboardViewLink, DashboardViewLinkCreate
+from app.models.dashboard_view import DashboardViewLink, DashboardViewLinkCreate
 from app.models.user import MAX_ID
 from app.routers.deps import AdminCaller, SessionDep, SettingsDep
 from app.services import dashboard_view as service
@@ -28,7 +32,24 @@ from app.services import dashboard_view as service
 router = APIRouter(tags=["dashboard_view"], route_class=AppRoute)
 
 APP_DIR = Path(__file__).resolve().parent.parent
-templates = Jinja2Templates(directory=APP_DIR / "templates")
+
+
+def _shown(value: Any) -> Any:
+    # Names stored before the input rule may hold control characters, which HTML
+    # forbids: every text the templates print is made displayable first. Markup is
+    # tojson's, which writes every such character as a \u escape.
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return displayable(value)
+    return value
+
+
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(APP_DIR / "templates"),
+        autoescape=select_autoescape(),
+        finalize=_shown,
+    )
+)
 
 # The page runs no inline code and loads nothing from elsewhere. Sent beside the
 # app-wide policy (app/core/http.py), which the browser enforces as well, so this
@@ -106,14 +127,13 @@ async def dashboard_view(
     session: SessionDep,
     settings: SettingsDep,
     token: Annotated[
-        str | None, Query(max_length=4096, description="POST /dashboard/view-links 给出的凭证")
+        QueryText | None,
+        Query(max_length=4096, description="POST /dashboard/view-links 给出的凭证"),
     ] = None,
     org_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="链接所属组织或其下级，默认链接所属组织")
     ] = None,
-    month: Annotated[
-        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM，默认本月（北京时间）")
-    ] = None,
+    month: Annotated[Month | None, Query(description="YYYY-MM，默认本月（北京时间）")] = None,
     sort: DashboardSort = DashboardSort.report_in_rate,
     order: SortOrder = SortOrder.desc,
 ) -> Response:
@@ -184,7 +204,7 @@ files = APIRouter(include_in_schema=False)
 
 
 @files.get("/dashboard/assets/{digest}/{name}")
-async def dashboard_view_asset(digest: str, name: str) -> FileResponse:
+async def dashboard_view_asset(digest: QueryText, name: QueryText) -> FileResponse:
     asset = static_assets().get(name)
     if asset is None:
         raise NotFound("没有这个文件")

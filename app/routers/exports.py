@@ -9,6 +9,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import AppRoute
+from app.models.common import Month, QueryText
 from app.models.user import MAX_ID
 from app.routers.deps import AdminCaller, SessionDep
 from app.services import audit
@@ -50,11 +51,8 @@ async def export_ledger(
     caller: AdminCaller,
     org_id: Annotated[int, Query(ge=1, le=MAX_ID, description="该组织及其下级，须在管理范围内")],
     month: Annotated[
-        str | None,
-        Query(
-            pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-            description="report-ins：YYYY-MM，默认本月（北京时间）",
-        ),
+        Month | None,
+        Query(description="report-ins：YYYY-MM，默认本月（北京时间）"),
     ] = None,
     year: Annotated[
         int | None,
@@ -65,7 +63,7 @@ async def export_ledger(
         ),
     ] = None,
     status: Annotated[
-        str | None,
+        QueryText | None,
         Query(max_length=20, description="volunteer-hours、wishes、problems：按状态筛选"),
     ] = None,
 ) -> Response:

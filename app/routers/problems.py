@@ -5,6 +5,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import AppRoute
+from app.models.common import IsoWeek
 from app.models.problem import (
     EscalationLevel,
     Point,
@@ -40,8 +41,8 @@ router = APIRouter(tags=["supervision"], route_class=AppRoute, responses=PROBLEM
 
 OrgQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="该组织及其下级")]
 WeekQuery = Annotated[
-    str | None,
-    Query(pattern=r"^\d{4}-W\d{2}$", description="ISO 周（北京时间），如 2026-W47；默认本周"),
+    IsoWeek | None,
+    Query(description="ISO 周（北京时间），如 2026-W47；默认本周"),
 ]
 
 

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import AppRoute, tried_first
+from app.models.common import Month
 from app.models.task import (
     AttendanceInput,
     CheckInPublic,
@@ -140,8 +141,8 @@ async def list_report_ins(
     caller: AdminCaller,
     paging: PageDep,
     month: Annotated[
-        str | None,
-        Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月（北京时间）"),
+        Month | None,
+        Query(description="YYYY-MM，默认本月（北京时间）"),
     ] = None,
     org_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="该组织及其下级；默认管理范围内全部")

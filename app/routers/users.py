@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query, Response, UploadFile
 
 from app.core.errors import PROBLEM_RESPONSES, PayloadTooLarge
 from app.core.routing import AppRoute
+from app.models.common import QueryText
 from app.models.user import (
     MAX_ID,
     ImportResult,
@@ -77,7 +78,7 @@ async def list_users(
     community_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     is_party_member: bool | None = None,
-    name: Annotated[str | None, Query(max_length=50)] = None,
+    name: Annotated[QueryText | None, Query(max_length=50)] = None,
 ) -> Page[UserPublic]:
     """管理范围内的花名册（所属社区或单位在范围内）。手机号一律打码。"""
     users, total = await service.list_users(

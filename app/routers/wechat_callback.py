@@ -14,6 +14,7 @@ from app.core.db import utcnow
 from app.core.errors import PROBLEM_JSON
 from app.core.routing import AppRoute
 from app.core.wechat_push import decode_push, verify_url
+from app.models.common import QueryText
 from app.routers.deps import SessionDep, SettingsDep
 from app.services import content_check
 
@@ -36,9 +37,9 @@ router = APIRouter(
 PATH = "/wechat/callback"
 
 # Missing parameters are refused like wrong ones (403), not as malformed requests.
-Signature = Annotated[str, Query(max_length=128)]
-Stamp = Annotated[str, Query(max_length=20)]
-Nonce = Annotated[str, Query(max_length=64)]
+Signature = Annotated[QueryText, Query(max_length=128)]
+Stamp = Annotated[QueryText, Query(max_length=20)]
+Nonce = Annotated[QueryText, Query(max_length=64)]
 
 _TEXT: dict[int | str, dict[str, object]] = {
     200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
@@ -55,7 +56,7 @@ async def verify_wechat_callback(
     signature: Signature = "",
     timestamp: Stamp = "",
     nonce: Nonce = "",
-    echostr: Annotated[str, Query(max_length=128)] = "",
+    echostr: Annotated[QueryText, Query(max_length=128)] = "",
 ) -> PlainTextResponse:
     """微信配置消息推送时的服务器地址校验：签名正确则原样返回 `echostr`，否则 403
     `invalid_signature`。由微信服务器调用，无需登录。"""
@@ -81,7 +82,7 @@ async def receive_wechat_push(
     signature: Signature = "",
     timestamp: Stamp = "",
     nonce: Nonce = "",
-    encrypt_type: Annotated[str, Query(max_length=10)] = "",
+    encrypt_type: Annotated[QueryText, Query(max_length=10)] = "",
     msg_signature: Signature = "",
 ) -> PlainTextResponse:
     """接收微信推送（明文或安全模式，JSON 或 XML），如图片安全检测结果 `wxa_media_check`：

@@ -9,7 +9,6 @@ problems held by the org itself), and conditional sums count each bucket.
 from __future__ import annotations
 
 import io
-import re
 from datetime import date, datetime, timedelta
 
 import anyio
@@ -22,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from app.core import xlsx
 from app.core.db import utcnow
-from app.core.errors import Forbidden, Unprocessable
+from app.core.errors import Forbidden
 from app.core.scope import Caller
 from app.core.timeutil import day_start, local
 from app.models.org import Org
@@ -39,21 +39,15 @@ from app.models.user import ADMIN_ROLES
 from app.services.orgs import get_visible_org
 from app.services.problems import RESPONSIBLE_LEVELS
 
-WEEK_PATTERN = re.compile(r"^(\d{4})-W(\d{2})$")
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADERS = ("单位", "发现问题", "已整改", "已销号", "逾期未整改")
 WEEKDAYS = "一二三四五六日"
 
 
 def parse_week(week: str) -> date:
-    """The Monday of an ISO week written '2026-W47'."""
-    match = WEEK_PATTERN.match(week)
-    if match is None:
-        raise Unprocessable("invalid_week", "周次格式应为 2026-W47")
-    try:
-        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
-    except ValueError:
-        raise Unprocessable("invalid_week", f"{week} 不是有效的周次") from None
+    """The Monday of an ISO week written '2026-W47' (app.models.common.IsoWeek)."""
+    year, number = week.split("-W")
+    return date.fromisocalendar(int(year), int(number), 1)
 
 
 def week_of(now: datetime) -> str:
@@ -178,26 +172,27 @@ def _render(bulletin: WeeklyBulletin) -> bytes:
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     last_col = get_column_letter(len(HEADERS))
 
-    ws.append([f"{bulletin.org_name}问题督办周通报（{year}年第{int(week)}周）"])
+    ws.append(xlsx.row(ws, [f"{bulletin.org_name}问题督办周通报（{year}年第{int(week)}周）"]))
     ws.merge_cells(f"A1:{last_col}1")
     ws["A1"].font = Font(bold=True, size=16)
     ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
     ws.row_dimensions[1].height = 30
 
-    ws.append([f"统计时间：{_chinese_date(bulletin.starts_on)}至{_chinese_date(bulletin.ends_on)}"])
+    period = f"统计时间：{_chinese_date(bulletin.starts_on)}至{_chinese_date(bulletin.ends_on)}"
+    ws.append(xlsx.row(ws, [period]))
     ws.merge_cells(f"A2:{last_col}2")
     ws["A2"].alignment = Alignment(horizontal="center")
 
-    ws.append(list(HEADERS))
+    ws.append(xlsx.row(ws, HEADERS))
     for cell in ws[3]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(horizontal="center", vertical="center")
         cell.border = border
 
     for r in bulletin.rows:
-        ws.append([r.org_name, r.found, r.rectified, r.closed, r.overdue])
+        ws.append(xlsx.row(ws, [r.org_name, r.found, r.rectified, r.closed, r.overdue]))
     t = bulletin.totals
-    ws.append(["合计", t.found, t.rectified, t.closed, t.overdue])
+    ws.append(xlsx.row(ws, ["合计", t.found, t.rectified, t.closed, t.overdue]))
     for row in ws.iter_rows(min_row=4, max_row=ws.max_row):
         for cell in row:
             cell.border = border

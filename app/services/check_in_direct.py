@@ -168,7 +168,9 @@ async def _attempt(request: Request, settings: Settings) -> Response | None:
     try:
         task_id = _TASK_ID.validate_python(request.path_params["task_id"])
         data = AttendanceInput.model_validate(json.loads(body))
-    except (ValidationError, ValueError):  # json.JSONDecodeError is a ValueError
+    except (ValidationError, ValueError, RecursionError):
+        # Not JSON (a ValueError), nested deeper than the parser goes, or not an
+        # attendance: the general path says which, as for every route.
         return None
     if data.photo_ids:
         return None

@@ -25,7 +25,6 @@ from typing import Any
 
 import anyio
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -35,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from app.core import xlsx
 from app.core.db import utcnow
 from app.core.errors import NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, org_ids_within
@@ -480,36 +480,31 @@ class _Sheet:
         ws.sheet_properties.pageSetUpPr.fitToPage = True
         # One styled cell per date column, refilled row after row: append() writes
         # each row out before returning, so the next row may reuse it.
-        self._date_cells: dict[int, WriteOnlyCell] = {}
-        for i, column in enumerate(self._columns):
-            if column.kind in NUMBER_FORMATS:
-                cell = WriteOnlyCell(ws)
-                cell.number_format = NUMBER_FORMATS[column.kind]
-                self._date_cells[i] = cell
+        self._date_cells = {
+            i: xlsx.cell(ws, None, number_format=NUMBER_FORMATS[column.kind])
+            for i, column in enumerate(self._columns)
+            if column.kind in NUMBER_FORMATS
+        }
         self.written = 0
-
-    def _styled(self, value: Any, **style: Any) -> WriteOnlyCell:
-        cell = WriteOnlyCell(self._ws, value=value)
-        for name, setting in style.items():
-            setattr(cell, name, setting)
-        return cell
 
     def head(self, subtitle: str) -> None:
         ws = self._ws
         ws.append(
             [
-                self._styled(
+                xlsx.cell(
+                    ws,
                     self._spec.title,
                     font=Font(bold=True, size=16),
                     alignment=Alignment(horizontal="center", vertical="center"),
                 )
             ]
         )
-        ws.append([self._styled(subtitle, alignment=Alignment(horizontal="right"))])
+        ws.append([xlsx.cell(ws, subtitle, alignment=Alignment(horizontal="right"))])
         fill = PatternFill("solid", fgColor="D9D9D9")
         ws.append(
             [
-                self._styled(
+                xlsx.cell(
+                    ws,
                     c.header,
                     font=Font(bold=True),
                     fill=fill,
@@ -521,16 +516,15 @@ class _Sheet:
         )
 
     def _cells(self, values: Sequence[Any]) -> list[Any]:
-        out: list[Any] = []
-        for i, value in enumerate(values):
-            cell = self._date_cells.get(i)
-            if cell is None or value is None:
-                out.append(value)
+        out = xlsx.row(self._ws, values)
+        for i, cell in self._date_cells.items():
+            value = values[i]
+            if value is None:
                 continue
             if isinstance(value, datetime):
                 value = local(value).replace(tzinfo=None)
             cell.value = value
-            out.append(cell)
+            out[i] = cell
         return out
 
     def rows(self, chunk: Sequence[DbRow]) -> None:
@@ -541,7 +535,9 @@ class _Sheet:
     def finish(self, path: str) -> None:
         bold = Font(bold=True)
         for line in self._spec.footer():
-            self._ws.append([self._styled(v, font=bold) if v is not None else None for v in line])
+            self._ws.append(
+                [xlsx.cell(self._ws, v, font=bold) if v is not None else None for v in line]
+            )
         self._wb.save(path)
 
 

@@ -87,7 +87,10 @@ def process_image(raw: bytes, *, max_pixels: int, thumbnail_px: int) -> Processe
             "unsupported_media_type", "只能上传 JPEG、PNG 或 WebP 照片"
         ) from exc
     with img:
-        fmt = img.format or ""
+        # Phone cameras write multi-picture JPEGs (MPO: the photo, then pictures from
+        # another lens or a depth map); the photo is the JPEG the file starts with,
+        # the frame Pillow opens it at, and it is stored as that JPEG alone.
+        fmt = "JPEG" if img.format == "MPO" else img.format or ""
         width, height = img.size
         # Image.open has read the header only: refuse bombs before any pixel is decoded.
         if width * height > max_pixels:

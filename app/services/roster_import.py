@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from app.core.errors import AppError, PayloadTooLarge, Unprocessable
 from app.core.scope import Caller, org_ids_in
 from app.core.security import PiiCipher, normalize_phone
+from app.core.text import plain_text
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, ImportResult, ImportRowError, User
 from app.services import audit
@@ -91,24 +92,44 @@ def parse_table(filename: str, content: bytes, max_rows: int) -> list[Row]:
     raise Unprocessable("invalid_import_file", "只支持 .xlsx 或 .csv 文件")
 
 
+# A roster at the row limit unpacks to a few MiB; a file unpacking to far more is
+# a zip bomb, whose parts openpyxl would hold in memory (the shared strings whole).
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024
+# Wider than any roster. A sheet's rows are read no wider, whatever dimensions the
+# sheet claims (XFD1048576 would pad every row read to 16,384 cells).
+MAX_COLUMNS = 64
+
+
 def _read_xlsx(content: bytes, max_rows: int) -> list[list[object]]:
     from openpyxl import load_workbook
 
     try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            # zipfile reads no part past its declared size (a lie fails its CRC).
+            unpacked = sum(part.file_size for part in archive.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise Unprocessable("invalid_import_file", "该 Excel 文件解压后过大，不像是花名册")
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise Unprocessable("invalid_import_file", "无法读取该 Excel 文件") from exc
-    try:
-        sheet = wb.worksheets[0]
-        table: list[list[object]] = []
-        # One row beyond the limit is enough to know the file is too long.
-        for row in sheet.iter_rows(values_only=True):
-            table.append(list(row))
-            if len(table) > max_rows + 1:
-                break
-        return table
-    finally:
-        wb.close()
+        try:
+            sheet = wb.worksheets[0]
+            sheet.reset_dimensions()
+            table: list[list[object]] = []
+            # One row beyond the limit is enough to know the file is too long.
+            for row in sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True):
+                table.append(list(row))
+                if len(table) > max_rows + 1:
+                    break
+            return table
+        finally:
+            wb.close()
+    except AppError:
+        raise
+    except Exception as exc:
+        # A corrupt file fails inside zipfile, zlib, the XML parser or openpyxl, while
+        # opening or row by row, in more ways than any list would name (BadZipFile,
+        # zlib.error, EOFError, ParseError, KeyError, IndexError, TypeError, ...):
+        # each of them is the file's fault, none ours.
+        raise Unprocessable("invalid_import_file", "无法读取该 Excel 文件，文件可能已损坏") from exc
 
 
 def _read_csv(content: bytes) -> list[list[object]]:
@@ -238,6 +259,8 @@ async def import_roster(
     for row in rows:
         v = row.values
         try:
+            for value in v.values():
+                plain_text(value)
             name = v["name"]
             if not name or len(name) > 50:
                 raise ValueError("姓名不能为空，且不超过 50 个字")
