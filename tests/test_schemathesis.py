@@ -34,6 +34,7 @@ from schemathesis.specs.openapi.checks import (
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from app.core.config import Settings
@@ -48,8 +49,6 @@ ROLES = ["anonymous", "member", "community_admin", "district_admin"]
 # - positive_data_acceptance: the contract refuses schema-valid requests with 422
 #   for business rules (a photo not yours, an end before the start); only a list of
 #   expected statuses would make it mean anything.
-# - unsupported_method: wants 405 with an `Allow` header listing the path's methods;
-#   our 405 has none yet, and Starlette's own lists only the first matching route's.
 # - ignored_auth, object_level_authorization: work from security schemes and
 #   several configured identities, which the document does not declare.
 # - use_after_free, ensure_resource_availability: stateful links, not run here.
@@ -62,6 +61,7 @@ CHECKS = [
     negative_data_rejection,
     missing_required_header,
     allow_header_conformance,
+    unsupported_method,
 ]
 
 

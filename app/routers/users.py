@@ -94,13 +94,15 @@ async def list_users(
     return page_of(await service.to_public(session, users), total, paging)
 
 
-@router.get("/{user_id}", response_model=UserPublic)
+# `:int`, so that /users/import is never taken for a person: a PATCH to it is the
+# 405 of a path that only takes POST, not a 422 about an id.
+@router.get("/{user_id:int}", response_model=UserPublic)
 async def get_user(user: ScopedUser, session: SessionDep) -> UserPublic:
     (public,) = await service.to_public(session, [user])
     return public
 
 
-@router.patch("/{user_id}", response_model=UserPublic)
+@router.patch("/{user_id:int}", response_model=UserPublic)
 async def update_user(
     user: ScopedUser, data: UserUpdate, session: SessionDep, caller: AdminCaller, cipher: CipherDep
 ) -> UserPublic:
