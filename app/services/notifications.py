@@ -60,7 +60,6 @@ from app.models.notification import (
 from app.models.org import Org, OrgLevel
 from app.models.problem import Problem
 from app.models.user import ADMIN_ROLES, RoleGrant, User
-from app.models.wish import Wish
 
 logger = logging.getLogger("app.notifications")
 
@@ -323,70 +322,6 @@ def quoted(text: str, limit: int = 30) -> str:
 
 
 # --- the transitions' notifications (called from the domain services) ---------------
-
-
-async def wish_claimed(session: AsyncSession, *, wish: Wish, claimant: User) -> None:
-    """To the community's admins, and to the person who posted the wish."""
-    assert wish.id is not None
-    admins = await responsible_admins(session, wish.community_id)
-    await notify(
-        session,
-        user_ids=[*admins, wish.created_by_id],
-        exclude=[claimant.id],
-        content=Content(
-            kind=NotificationKind.wish_claimed,
-            title="心愿已被认领",
-            body=f"{claimant.name}认领了心愿{quoted(wish.title)}",
-            subject=wish.title,
-            status="已认领",
-            note=f"认领人：{claimant.name}",
-            at=wish.claimed_at or utcnow(),
-            target_type="wish",
-            target_id=wish.id,
-        ),
-    )
-
-
-async def wish_fulfilled(session: AsyncSession, *, wish: Wish, claimant: User) -> None:
-    """To the community's admins, who confirm it."""
-    assert wish.id is not None
-    await notify(
-        session,
-        user_ids=await responsible_admins(session, wish.community_id),
-        exclude=[claimant.id],
-        content=Content(
-            kind=NotificationKind.wish_fulfilled,
-            title="心愿待确认",
-            body=f"{claimant.name}已完成心愿{quoted(wish.title)}，请核实后确认",
-            subject=wish.title,
-            status="待确认",
-            note="请核实后确认完成",
-            at=wish.fulfilled_at or utcnow(),
-            target_type="wish",
-            target_id=wish.id,
-        ),
-    )
-
-
-async def wish_confirmed(session: AsyncSession, *, wish: Wish, credit_minutes: int) -> None:
-    """To the claimant."""
-    assert wish.id is not None
-    credit = f"，计入志愿服务时长{credit_minutes}分钟" if credit_minutes else ""
-    await notify(
-        session,
-        user_ids=[wish.claimed_by_id],
-        content=Content(
-            kind=NotificationKind.wish_confirmed,
-            title="心愿已确认完成",
-            body=f"你认领的心愿{quoted(wish.title)}已确认完成{credit}，感谢你的付出",
-            subject=wish.title,
-            status="已确认",
-            note="感谢你的付出",
-            at=wish.confirmed_at or utcnow(),
-            target_type="wish",
-            target_id=wish.id,
-        ),
-    )
 
 
 async def hours_reviewed(session: AsyncSession, *, entry: VolunteerHour) -> None:
