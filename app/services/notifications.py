@@ -46,7 +46,6 @@ from app.core.scope import path_ids
 from app.core.timeutil import local
 from app.core.wechat import WeChatGateway
 from app.models.article import Article, ArticleStatus
-from app.models.hours import HourStatus, VolunteerHour
 from app.models.notification import (
     Message,
     MessagePublic,
@@ -322,32 +321,6 @@ def quoted(text: str, limit: int = 30) -> str:
 
 
 # --- the transitions' notifications (called from the domain services) ---------------
-
-
-async def hours_reviewed(session: AsyncSession, *, entry: VolunteerHour) -> None:
-    """To the entry's owner, approved or rejected."""
-    assert entry.id is not None
-    approved = entry.status == HourStatus.approved
-    reason = entry.review_reason or ""
-    await notify(
-        session,
-        user_ids=[entry.user_id],
-        content=Content(
-            kind=NotificationKind.hours_approved if approved else NotificationKind.hours_rejected,
-            title="志愿时长已通过" if approved else "志愿时长未通过",
-            body=(
-                f"你登记的{quoted(entry.activity)}{entry.minutes}分钟已审核通过"
-                if approved
-                else f"你登记的{quoted(entry.activity)}未通过审核：{reason}"
-            ),
-            subject=entry.activity,
-            status="已通过" if approved else "未通过",
-            note=f"{entry.minutes}分钟" if approved else reason or "请联系管理员",
-            at=entry.reviewed_at or utcnow(),
-            target_type="volunteer_hour",
-            target_id=entry.id,
-        ),
-    )
 
 
 def problem_content(
