@@ -57,7 +57,6 @@ from app.models.notification import (
     WeChatSend,
 )
 from app.models.org import Org, OrgLevel
-from app.models.problem import Problem
 from app.models.user import ADMIN_ROLES, RoleGrant, User
 
 logger = logging.getLogger("app.notifications")
@@ -321,74 +320,6 @@ def quoted(text: str, limit: int = 30) -> str:
 
 
 # --- the transitions' notifications (called from the domain services) ---------------
-
-
-def problem_content(
-    problem: Problem,
-    kind: NotificationKind,
-    title: str,
-    body: str,
-    status: str,
-    note: str,
-    at: datetime | None = None,
-) -> Content:
-    return Content(
-        kind=kind,
-        title=title,
-        body=body,
-        subject=problem.description,
-        status=status,
-        note=note,
-        at=at or problem.updated_at,
-        target_type="problem",
-        target_id=problem.id,
-    )
-
-
-def deadline_text(problem: Problem) -> str:
-    return f"{problem.deadline.month}月{problem.deadline.day}日"
-
-
-async def problem_filed(session: AsyncSession, *, problem: Problem, filer_id: int) -> None:
-    """To the admins answering for the responsible org."""
-    deadline = deadline_text(problem)
-    await notify(
-        session,
-        user_ids=await responsible_admins(session, problem.org_id),
-        exclude=[filer_id],
-        content=problem_content(
-            problem,
-            NotificationKind.problem_assigned,
-            "新的督办问题",
-            f"有新的督办问题{quoted(problem.description)}，请于{deadline}前整改",
-            "待整改",
-            f"整改期限{deadline}",
-        ),
-    )
-
-
-async def problem_verified(
-    session: AsyncSession, *, problem: Problem, closed: bool, note: str | None, verifier_id: int
-) -> None:
-    """To the admins answering for the responsible org: closed, or back to rectify."""
-    body = (
-        f"督办问题{quoted(problem.description)}复核通过，已销号"
-        if closed
-        else f"督办问题{quoted(problem.description)}复核未通过，请重新整改：{note or ''}"
-    )
-    await notify(
-        session,
-        user_ids=await responsible_admins(session, problem.org_id),
-        exclude=[verifier_id],
-        content=problem_content(
-            problem,
-            NotificationKind.problem_verified,
-            "督办问题已复核",
-            body,
-            "已销号" if closed else "退回整改",
-            "复核通过" if closed else note or "请重新整改",
-        ),
-    )
 
 
 async def article_reviewed(session: AsyncSession, *, article: Article, comment: str | None) -> None:

@@ -28,18 +28,16 @@ from app.core.config import Settings
 from app.core.routing import purge_idempotency_records
 from app.core.timeutil import local, month_key
 from app.models.notification import JobRun, NotificationKind
-from app.models.org import Org, OrgLevel
+from app.models.org import Org
 from app.models.problem import UNRESOLVED, EscalationLevel, Problem
 from app.models.task import ReportIn
 from app.models.user import User
+from app.services import problems_messages
 from app.services.notifications import (
     Content,
     OrgAdmins,
-    deadline_text,
     dialect_insert,
     notify,
-    problem_content,
-    quoted,
     write_transaction,
 )
 from app.services.problems import escalation_condition, overdue_condition
@@ -82,13 +80,6 @@ def due_by(today: date, working_days: int) -> date:
     except CalendarYearUnknown:
         # No holiday schedule yet for next year: plain days are the safe side.
         return today + timedelta(days=working_days)
-
-
-def _scan_content(
-    problem: Problem, kind: NotificationKind, title: str, body: str, status: str, now: datetime
-) -> Content:
-    note = f"整改期限{deadline_text(problem)}"
-    return problem_content(problem, kind, title, body, status, note, at=now)
 
 
 async def problem_scan(
@@ -140,52 +131,18 @@ async def problem_scan(
         admins = await OrgAdmins.load(session, [path for _, path in (*due_soon, *overdue)])
         notified = 0
         for problem, path in due_soon:
-            notified += await notify(
-                session,
-                user_ids=admins.responsible(path),
-                dedupe_key=f"problem:{problem.id}:due_soon",
-                content=_scan_content(
-                    problem,
-                    NotificationKind.problem_due_soon,
-                    "督办问题即将到期",
-                    f"督办问题{quoted(problem.description)}即将到期，请尽快整改",
-                    "即将到期",
-                    now,
-                ),
+            notified += await problems_messages.problem_due_soon(
+                session, problem=problem, path=path, admins=admins, now=now
             )
         for problem, path in overdue:
-            responsible = admins.responsible(path)
-            notified += await notify(
+            notified += await problems_messages.problem_overdue(
                 session,
-                user_ids=responsible,
-                dedupe_key=f"problem:{problem.id}:overdue",
-                content=_scan_content(
-                    problem,
-                    NotificationKind.problem_overdue,
-                    "督办问题已逾期",
-                    f"督办问题{quoted(problem.description)}已超过整改期限，已升级督办",
-                    "已逾期",
-                    now,
-                ),
+                problem=problem,
+                path=path,
+                admins=admins,
+                to_district=problem.id in to_district,
+                now=now,
             )
-            levels = [(OrgLevel.street, "街道")]
-            if problem.id in to_district:
-                levels.append((OrgLevel.district, "区"))
-            for level, name in levels:
-                notified += await notify(
-                    session,
-                    user_ids=admins.at_level(path, level),
-                    exclude=responsible,
-                    dedupe_key=f"problem:{problem.id}:escalated:{level.value}",
-                    content=_scan_content(
-                        problem,
-                        NotificationKind.problem_escalated,
-                        "督办问题逾期升级",
-                        f"督办问题{quoted(problem.description)}逾期未整改，已升级至{name}督办",
-                        "升级督办",
-                        now,
-                    ),
-                )
         await _finish(session, run_id, notified)
     return ScanResult(job=job, period=period, ran=True, notified=notified)
 
