@@ -45,7 +45,6 @@ from app.core.errors import NotFound, ServiceUnavailable
 from app.core.scope import path_ids
 from app.core.timeutil import local
 from app.core.wechat import WeChatGateway
-from app.models.article import Article, ArticleStatus
 from app.models.notification import (
     Message,
     MessagePublic,
@@ -317,42 +316,6 @@ async def responsible_admins(session: AsyncSession, org_id: int) -> set[int]:
 def quoted(text: str, limit: int = 30) -> str:
     text = " ".join(text.split())
     return f"“{text[: limit - 1]}…”" if len(text) > limit else f"“{text}”"
-
-
-# --- the transitions' notifications (called from the domain services) ---------------
-
-
-async def article_reviewed(session: AsyncSession, *, article: Article, comment: str | None) -> None:
-    """To the author when the article is published or returned (a step up the review
-    ladder tells them nothing they must act on)."""
-    assert article.id is not None
-    if article.status == ArticleStatus.published:
-        kind, title, status = NotificationKind.article_published, "稿件已发布", "已发布"
-        body = f"你的稿件{quoted(article.title)}已审核发布"
-        note = "感谢投稿"
-        at = article.published_at or utcnow()
-    elif article.status == ArticleStatus.returned:
-        kind, title, status = NotificationKind.article_returned, "稿件被退回", "已退回"
-        body = f"你的稿件{quoted(article.title)}被退回，修改意见：{comment or ''}"
-        note = comment or "请修改后重新提交"
-        at = utcnow()
-    else:
-        return
-    await notify(
-        session,
-        user_ids=[article.author_id],
-        content=Content(
-            kind=kind,
-            title=title,
-            body=body,
-            subject=article.title,
-            status=status,
-            note=note,
-            at=at,
-            target_type="article",
-            target_id=article.id,
-        ),
-    )
 
 
 # --- delivery -------------------------------------------------------------------------
