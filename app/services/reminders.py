@@ -16,32 +16,27 @@ up the next day.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Select, or_, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from app.core.config import Settings
 from app.core.routing import purge_idempotency_records
 from app.core.timeutil import local, month_key
-from app.models.notification import JobRun, NotificationKind
+from app.models.notification import JobRun
 from app.models.org import Org
 from app.models.problem import UNRESOLVED, EscalationLevel, Problem
-from app.models.task import ReportIn
-from app.models.user import User
-from app.services import problems_messages
+from app.services import problems_messages, report_ins_messages, wishes_messages
 from app.services.notifications import (
-    Content,
     OrgAdmins,
     dialect_insert,
-    notify,
     write_transaction,
 )
 from app.services.problems import escalation_condition, overdue_condition
-from app.services.wish_quota import kept_claimers
 from app.services.workdays import CalendarYearUnknown, add_working_days
 
 
@@ -156,17 +151,14 @@ async def _remind_once(
     job: str,
     period: str,
     now: datetime,
-    owing: Select[Any],
-    content: Content,
-    dedupe_key: str,
+    remind: Callable[[AsyncSession], Awaitable[int]],
 ) -> ScanResult:
-    """Tell everyone `owing` selects, once per (job, period) however many run it."""
+    """Run a domain's reminder once per (job, period) however many run it."""
     async with write_transaction(sessionmaker) as session:
         run_id = await _claim_period(session, job, period, now)
         if run_id is None:
             return ScanResult(job=job, period=period, ran=False)
-        user_ids = list((await session.execute(owing)).scalars())
-        notified = await notify(session, user_ids=user_ids, dedupe_key=dedupe_key, content=content)
+        notified = await remind(session)
         await _finish(session, run_id, notified)
     return ScanResult(job=job, period=period, ran=True, notified=notified)
 
@@ -174,80 +166,34 @@ async def _remind_once(
 async def report_in_reminders(
     *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
 ) -> ScanResult:
-    """From REPORT_IN_REMINDER_DAY on, once a month: party members with a home
-    community (where they report) who have not reported in this Shanghai month."""
-    t = local(now)
+    """From REPORT_IN_REMINDER_DAY on, once a month (report_ins_messages says to whom)."""
     job, month = "report_in_reminders", month_key(now)
-    if t.day < settings.report_in_reminder_day:
+    if local(now).day < settings.report_in_reminder_day:
         return ScanResult(job=job, period=month, ran=False)
-    owing = (
-        select(User.id)
-        .where(
-            col(User.is_party_member).is_(True),
-            col(User.community_id).is_not(None),
-            col(User.id).not_in(select(ReportIn.user_id).where(ReportIn.month == month)),
-        )
-        .order_by(col(User.id))
-    )
-    content = Content(
-        kind=NotificationKind.report_in_reminder,
-        title="本月报到提醒",
-        body=f"你{t.year}年{t.month}月还没有到社区报到，请在月底前完成报到",
-        subject="到社区报到",
-        status="待报到",
-        note=f"请于{t.month}月底前报到",
-        at=now,
-        target_type="report_in",
-    )
     return await _remind_once(
         sessionmaker,
         job=job,
         period=month,
         now=now,
-        owing=owing,
-        content=content,
-        dedupe_key=f"report_in:{month}",
+        remind=lambda session: report_ins_messages.report_in_reminder(session, now=now),
     )
 
 
 async def wish_quota_reminders(
     *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
 ) -> ScanResult:
-    """From the configured date in Q4 on, once a year: party members (with a home
-    community or unit) who have not kept a wish claim this Shanghai year, counted as
-    GET /stats/wish-quota counts them."""
+    """From the configured date in Q4 on, once a year (wishes_messages says to whom)."""
     t = local(now)
     job, year = "wish_quota_reminders", str(t.year)
     start = (settings.wish_quota_reminder_month, settings.wish_quota_reminder_day)
     if (t.month, t.day) < start:
         return ScanResult(job=job, period=year, ran=False)
-    owing = (
-        select(User.id)
-        .where(
-            col(User.is_party_member).is_(True),
-            or_(col(User.community_id).is_not(None), col(User.unit_id).is_not(None)),
-            col(User.id).not_in(kept_claimers(t.year)),
-        )
-        .order_by(col(User.id))
-    )
-    content = Content(
-        kind=NotificationKind.wish_quota_reminder,
-        title="微心愿认领提醒",
-        body=f"{t.year}年你还没有认领微心愿，每名党员每年至少认领一个，快去看看吧",
-        subject="认领微心愿",
-        status="待认领",
-        note=f"{t.year}年底前至少认领一个",
-        at=now,
-        target_type="wish",
-    )
     return await _remind_once(
         sessionmaker,
         job=job,
         period=year,
         now=now,
-        owing=owing,
-        content=content,
-        dedupe_key=f"wish_quota:{year}",
+        remind=lambda session: wishes_messages.wish_quota_reminder(session, now=now),
     )
 
 
