@@ -1,7 +1,7 @@
 """What publicity tells whom: the texts and recipients of the articles' notifications.
 
 Each function is one event; it hands who hears it and what they read to the shared
-outbox (app/services/notifications.py), in the caller's transaction. The article
+outbox (app/services/notifications/outbox.py), in the caller's transaction. The article
 services call them through the lifecycle's `notify`.
 """
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import utcnow
 from app.models.article import Article, ArticleStatus
 from app.models.notification import NotificationKind
-from app.services.notifications import Content, notify, quoted
+from app.services.notifications.outbox import Content, notify, quoted
 
 
 async def article_reviewed(session: AsyncSession, *, article: Article, comment: str | None) -> None:

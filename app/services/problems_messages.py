@@ -1,7 +1,7 @@
 """What supervision tells whom: the texts and recipients of the problems' notifications.
 
 Each function is one event; it decides who hears it and what they read and hands
-that to the shared outbox (app/services/notifications.py), in the caller's
+that to the shared outbox (app/services/notifications/outbox.py), in the caller's
 transaction. Filing and verifying are called by app/services/problems.py; due soon
 and overdue by the daily problem scan, which picks the problems.
 """
@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.notification import NotificationKind
 from app.models.org import OrgLevel
 from app.models.problem import Problem
-from app.services.notifications import Content, OrgAdmins, notify, quoted, responsible_admins
+from app.services.notifications.outbox import Content, notify, quoted
+from app.services.notifications.recipients import OrgAdmins, responsible_admins
 
 
 def _content(

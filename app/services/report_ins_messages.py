@@ -1,7 +1,7 @@
 """What report-ins tell whom: the texts and recipients of their notifications.
 
 Each function is one event; it decides who hears it and what they read and hands
-that to the shared outbox (app/services/notifications.py), in the caller's
+that to the shared outbox (app/services/notifications/outbox.py), in the caller's
 transaction.
 """
 
@@ -16,7 +16,7 @@ from app.core.timeutil import local, month_key
 from app.models.notification import NotificationKind
 from app.models.task import ReportIn
 from app.models.user import User
-from app.services.notifications import Content, notify
+from app.services.notifications.outbox import Content, notify
 
 
 async def report_in_reminder(session: AsyncSession, *, now: datetime) -> int:

@@ -1,7 +1,7 @@
 """What volunteer hours tell whom: the texts and recipients of their notifications.
 
 Each function is one event; it hands who hears it and what they read to the shared
-outbox (app/services/notifications.py), in the caller's transaction.
+outbox (app/services/notifications/outbox.py), in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import utcnow
 from app.models.hours import HourStatus, VolunteerHour
 from app.models.notification import NotificationKind
-from app.services.notifications import Content, notify, quoted
+from app.services.notifications.outbox import Content, notify, quoted
 
 
 async def hours_reviewed(session: AsyncSession, *, entry: VolunteerHour) -> None:

@@ -1,7 +1,7 @@
 """What the wishes tell whom: the texts and recipients of their notifications.
 
 Each function is one event: it decides who hears it and what they read, and hands
-that to the shared outbox (app/services/notifications.py), in the caller's
+that to the shared outbox (app/services/notifications/outbox.py), in the caller's
 transaction. The wish services call them through the lifecycle's `notify`; the
 yearly quota reminder is called by its scan.
 """
@@ -19,7 +19,8 @@ from app.core.timeutil import local
 from app.models.notification import NotificationKind
 from app.models.user import User
 from app.models.wish import Wish
-from app.services.notifications import Content, notify, quoted, responsible_admins
+from app.services.notifications.outbox import Content, notify, quoted
+from app.services.notifications.recipients import responsible_admins
 from app.services.wish_quota import kept_claimers
 
 

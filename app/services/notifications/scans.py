@@ -1,5 +1,6 @@
 """The scheduled scans: problems due soon, overdue and escalated; the monthly
-report-in reminder; the yearly wish-quota reminder; the idempotency-key purge.
+report-in reminder; the yearly wish-quota reminder. Who hears what is the domains'
+(problems_messages, report_ins_messages, wishes_messages); a scan says when.
 
 Each scan takes `now` (the scheduler's clock, or a test's) and runs in one
 transaction that first claims its period in `job_runs` (INSERT ... ON CONFLICT DO
@@ -25,17 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.routing import purge_idempotency_records
+from app.core.db import dialect_insert, write_transaction
 from app.core.timeutil import local, month_key
 from app.models.notification import JobRun
 from app.models.org import Org
 from app.models.problem import UNRESOLVED, EscalationLevel, Problem
 from app.services import problems_messages, report_ins_messages, wishes_messages
-from app.services.notifications import (
-    OrgAdmins,
-    dialect_insert,
-    write_transaction,
-)
+from app.services.notifications.recipients import OrgAdmins
 from app.services.problems import escalation_condition, overdue_condition
 from app.services.workdays import CalendarYearUnknown, add_working_days
 
@@ -63,6 +60,25 @@ async def _finish(session: AsyncSession, run_id: int, notified: int) -> None:
     await session.execute(update(JobRun).where(col(JobRun.id) == run_id).values(notified=notified))
 
 
+async def _once_per_period(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    job: str,
+    period: str,
+    now: datetime,
+    work: Callable[[AsyncSession], Awaitable[int]],
+) -> ScanResult:
+    """Run `work` (which answers how many it notified) once per (job, period),
+    however many run it, in the transaction that claims the period."""
+    async with write_transaction(sessionmaker) as session:
+        run_id = await _claim_period(session, job, period, now)
+        if run_id is None:
+            return ScanResult(job=job, period=period, ran=False)
+        notified = await work(session)
+        await _finish(session, run_id, notified)
+    return ScanResult(job=job, period=period, ran=True, notified=notified)
+
+
 # --- supervision: due soon, overdue, escalated ---------------------------------------
 
 
@@ -86,11 +102,8 @@ async def problem_scan(
     district's admins too. Overdue and escalation are the same SQL conditions the
     problem lists use, so the scan and the lists always agree."""
     today = local(now).date()
-    job, period = "problem_scan", today.isoformat()
-    async with write_transaction(sessionmaker) as session:
-        run_id = await _claim_period(session, job, period, now)
-        if run_id is None:
-            return ScanResult(job=job, period=period, ran=False)
+
+    async def chase(session: AsyncSession) -> int:
         deadline_soon = due_by(today, settings.problem_due_soon_working_days)
         due_soon = (
             await session.execute(
@@ -138,29 +151,14 @@ async def problem_scan(
                 to_district=problem.id in to_district,
                 now=now,
             )
-        await _finish(session, run_id, notified)
-    return ScanResult(job=job, period=period, ran=True, notified=notified)
+        return notified
+
+    return await _once_per_period(
+        sessionmaker, job="problem_scan", period=today.isoformat(), now=now, work=chase
+    )
 
 
 # --- the monthly report-in and the yearly wish quota -------------------------------------
-
-
-async def _remind_once(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    *,
-    job: str,
-    period: str,
-    now: datetime,
-    remind: Callable[[AsyncSession], Awaitable[int]],
-) -> ScanResult:
-    """Run a domain's reminder once per (job, period) however many run it."""
-    async with write_transaction(sessionmaker) as session:
-        run_id = await _claim_period(session, job, period, now)
-        if run_id is None:
-            return ScanResult(job=job, period=period, ran=False)
-        notified = await remind(session)
-        await _finish(session, run_id, notified)
-    return ScanResult(job=job, period=period, ran=True, notified=notified)
 
 
 async def report_in_reminders(
@@ -170,12 +168,12 @@ async def report_in_reminders(
     job, month = "report_in_reminders", month_key(now)
     if local(now).day < settings.report_in_reminder_day:
         return ScanResult(job=job, period=month, ran=False)
-    return await _remind_once(
+    return await _once_per_period(
         sessionmaker,
         job=job,
         period=month,
         now=now,
-        remind=lambda session: report_ins_messages.report_in_reminder(session, now=now),
+        work=lambda session: report_ins_messages.report_in_reminder(session, now=now),
     )
 
 
@@ -188,18 +186,10 @@ async def wish_quota_reminders(
     start = (settings.wish_quota_reminder_month, settings.wish_quota_reminder_day)
     if (t.month, t.day) < start:
         return ScanResult(job=job, period=year, ran=False)
-    return await _remind_once(
+    return await _once_per_period(
         sessionmaker,
         job=job,
         period=year,
         now=now,
-        remind=lambda session: wishes_messages.wish_quota_reminder(session, now=now),
+        work=lambda session: wishes_messages.wish_quota_reminder(session, now=now),
     )
-
-
-async def purge_idempotency(
-    *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
-) -> int:
-    """Daily: Idempotency-Key records older than IDEMPOTENCY_TTL_H."""
-    async with write_transaction(sessionmaker) as session:
-        return await purge_idempotency_records(session, settings)
