@@ -35,7 +35,7 @@ from app.routers import (
     exports,
     health,
     media,
-    messages,
+    notifications,
     orgs,
     problems,
     tasks,
@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dashboard_view,
         exports,
         audit,
-        messages,
+        notifications,
         wechat_callback,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -35,8 +35,9 @@ from app.models.notification import (
 )
 from app.models.user import User
 from app.models.wish import WishStatus
-from app.services import notifications
-from app.services.notifications import Content, Delivery
+from app.services.notifications import delivery, outbox
+from app.services.notifications.delivery import Delivery
+from app.services.notifications.outbox import Content
 from tests.conftest import empty_all_tables, forget_wechat_token, make_settings
 from tests.factories import World, build_world, insert_entry, insert_wish, make_media, make_user
 from tests.factories_articles import insert_article
@@ -401,7 +402,7 @@ async def test_a_send_whose_grant_was_used_up_meanwhile_never_calls_wechat(env):
     # Two notifications in one transaction: both find the one grant when written.
     async with env.app.state.sessionmaker() as session, session.begin():
         for title in ("第一个心愿", "第二个心愿"):
-            await notifications.notify(
+            await outbox.notify(
                 session,
                 user_ids=[secretary.id],
                 content=Content(
@@ -492,7 +493,7 @@ async def test_43101_is_final_and_empties_the_grant(env):
     assert await balance(env.app, secretary, TPL_WISH) == 0
     # Nothing brings it back: not the sweep, not a second run.
     async with env.app.state.sessionmaker() as session:
-        assert await notifications.due_sends(session, now=now + timedelta(days=1)) == []
+        assert await delivery.due_sends(session, now=now + timedelta(days=1)) == []
     assert await run_deliver(env, send_id, now + timedelta(days=1)) == Delivery.skipped
     assert env.stub.count(SEND_PATH) == 1
     assert env.stub.subscribe_sends == []
@@ -511,7 +512,7 @@ async def test_a_busy_wechat_is_tried_again_later_and_the_message_goes_once(env)
     assert send.next_attempt_at == now + timedelta(minutes=1)
     assert await balance(env.app, secretary, TPL_WISH) == 1  # given back meanwhile
     async with env.app.state.sessionmaker() as session:
-        assert await notifications.due_sends(session, now=now + timedelta(seconds=59)) == []
+        assert await delivery.due_sends(session, now=now + timedelta(seconds=59)) == []
 
     later = now + timedelta(minutes=1)
     task = await env.jobs.sweep.kiq(later)
@@ -570,7 +571,7 @@ async def test_a_claim_left_by_a_dead_worker_is_taken_over_without_a_second_gran
 
     later = now + timedelta(minutes=2)
     async with env.app.state.sessionmaker() as session:
-        assert await notifications.due_sends(session, now=later) == [send_id]
+        assert await delivery.due_sends(session, now=later) == [send_id]
     assert await run_deliver(env, send_id, later) == Delivery.sent
     assert await balance(env.app, secretary, TPL_WISH) == 1
     assert len(env.sends_to(secretary)) == 1
@@ -589,7 +590,7 @@ async def test_a_rolled_back_transaction_hands_nothing_over_and_a_lost_hand_over
         at=utcnow(),
     )
     async with env.app.state.sessionmaker() as session:
-        await notifications.notify(session, user_ids=[secretary.id], content=content)
+        await outbox.notify(session, user_ids=[secretary.id], content=content)
         await session.rollback()
     await env.jobs.drain()
     assert await sends(env.app) == []
@@ -607,7 +608,7 @@ async def test_a_rolled_back_transaction_hands_nothing_over_and_a_lost_hand_over
 
 
 def test_the_keywords_of_a_template_can_be_renamed_and_values_fit_their_rules():
-    assert notifications.template_data(
+    assert delivery.template_data(
         {
             "subject": "清理背街小巷",
             "status": "已通过，感谢",
@@ -629,7 +630,7 @@ def test_the_keywords_of_a_template_can_be_renamed_and_values_fit_their_rules():
 async def _messages_for(env: Env, who: str, *titles: str) -> None:
     async with env.app.state.sessionmaker() as session, session.begin():
         for title in titles:
-            await notifications.notify(
+            await outbox.notify(
                 session,
                 user_ids=[env.user(who).id],
                 content=Content(

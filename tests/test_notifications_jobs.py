@@ -4,11 +4,12 @@ travelling through Redis to a worker, and the app running its own schedule."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis.asyncio
+from sqlmodel import select
 from taskiq import InMemoryBroker
 from taskiq.cli.scheduler.run import is_cron_task_now
 from taskiq.receiver import Receiver
@@ -22,6 +23,7 @@ from app.core.jobs import Jobs
 from app.core.storage import create_storage
 from app.core.wechat import WeChatGateway
 from app.main import create_app
+from app.models.idempotency import IdempotencyRecord
 from app.models.notification import SendStatus
 from tests import test_notifications as base
 from tests.conftest import make_settings
@@ -121,6 +123,32 @@ async def test_the_scans_run_daily_at_the_reminder_hour_in_shanghai_and_the_swee
     photos = schedules["chuangwen.resubmit_media_checks"]
     assert is_cron_task_now(photos.cron or "", eight_in_shanghai.replace(minute=35))
     assert not is_cron_task_now(photos.cron or "", eight_in_shanghai.replace(minute=37))
+
+
+async def test_the_daily_purge_drops_idempotency_records_past_their_ttl_and_keeps_the_rest(env):
+    ttl = timedelta(hours=env.app.state.settings.idempotency_ttl_h)
+    async with env.app.state.sessionmaker() as session, session.begin():
+        for key, age in (
+            ("old", ttl + timedelta(minutes=1)),
+            ("fresh", ttl - timedelta(minutes=1)),
+        ):
+            session.add(
+                IdempotencyRecord(
+                    principal="user:1",
+                    key=key,
+                    request_hash="0" * 64,
+                    status_code=201,
+                    response_body="{}",
+                    created_at=utcnow() - age,
+                )
+            )
+    task = await env.jobs.purge_idempotency.kiq()
+    result = await task.wait_result()
+    assert not result.is_err, result.error
+    assert result.return_value == 1
+    async with env.app.state.sessionmaker() as session:
+        keys = (await session.execute(select(IdempotencyRecord.key))).scalars().all()
+    assert keys == ["fresh"]
 
 
 async def test_the_app_runs_its_own_schedule_while_it_is_up(tmp_path):

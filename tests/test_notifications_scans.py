@@ -17,8 +17,8 @@ from app.models.notification import JobRun, Message
 from app.models.problem import ProblemStatus
 from app.models.user import User
 from app.models.wish import WishStatus
-from app.services import reminders
-from app.services.reminders import ScanResult
+from app.services.notifications import scans
+from app.services.notifications.scans import ScanResult
 from tests import test_notifications as base
 from tests.factories import insert_wish, make_report_in, make_user
 from tests.factories_supervision import insert_problem, shanghai
@@ -33,7 +33,7 @@ env = base.env
 
 
 async def scan(env: Env, name: str, now) -> ScanResult:
-    run = getattr(reminders, name)
+    run = getattr(scans, name)
     result: ScanResult = await run(
         sessionmaker=env.app.state.sessionmaker, settings=env.app.state.settings, now=now
     )

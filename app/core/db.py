@@ -7,12 +7,13 @@ before the response leaves, and rolls back on any error.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, DateTime, MetaData, Table, Update, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -84,6 +85,17 @@ def sqlite_write_transaction() -> Iterator[None]:
         yield
     finally:
         _sqlite_write_tx.reset(token)
+
+
+@asynccontextmanager
+async def write_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A transaction of its own that writes (jobs, scans): on SQLite it takes the
+    write lock at BEGIN."""
+    with sqlite_write_transaction():
+        async with sessionmaker() as session, session.begin():
+            yield session
 
 
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
@@ -169,6 +181,12 @@ async def updated_one(
         statement, params, execution_options={"synchronize_session": False}
     )
     return cast("CursorResult[Any]", result).rowcount == 1
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """INSERT with ON CONFLICT, in the dialect of the session's database."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def table_of(model: type[SQLModel]) -> Table:

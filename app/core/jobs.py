@@ -10,8 +10,9 @@ job whose worker died is taken up by another), and separate processes run them:
     taskiq scheduler app.core.jobs:scheduler         # one is enough; two do no harm
 
 A scheduled scan runs once per period however many schedulers fire it (its
-`job_runs` row, see app/services/reminders.py), and delivering a send twice sends
-it once (see app/services/notifications.py), so duplicates cost nothing but work.
+`job_runs` row, see app/services/notifications/scans.py), and delivering a send
+twice sends it once (see app/services/notifications/delivery.py), so duplicates
+cost nothing but work.
 Retries after WeChat's transient errors are kept in the database (`next_attempt_at`)
 and brought back by the minutely sweep, so they outlive any process.
 """
@@ -31,11 +32,13 @@ from taskiq import AsyncBroker, InMemoryBroker, TaskiqEvents, TaskiqScheduler, T
 from taskiq.schedule_sources import LabelScheduleSource
 
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_sessionmaker, utcnow
+from app.core.db import create_engine, create_sessionmaker, utcnow, write_transaction
+from app.core.routing import purge_idempotency_records
 from app.core.storage import Storage, create_storage
 from app.core.wechat import WeChatGateway
 from app.models.notification import NotificationKind
-from app.services import content_check, media, notifications, reminders
+from app.services import content_check, media
+from app.services.notifications import delivery, outbox, scans
 
 logger = logging.getLogger("app.jobs")
 
@@ -61,7 +64,7 @@ def make_broker(settings: Settings) -> AsyncBroker:
 
 class Jobs:
     """One process's side of the queue: the broker, the tasks registered on it, and
-    the outbox hand-over that `notifications.notify` finds in every session of
+    the outbox hand-over that `outbox.notify` finds in every session of
     `sessionmaker`."""
 
     def __init__(
@@ -72,7 +75,7 @@ class Jobs:
         wechat: WeChatGateway,
         storage: Storage,
     ):
-        notifications.check_templates(settings)
+        outbox.check_templates(settings)
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.wechat = wechat
@@ -85,7 +88,7 @@ class Jobs:
         # gets functions of its own (closures over this instance), not our methods.
         # Every task takes `now` (None: the clock) so tests and replays pass the time.
         async def deliver_send(send_id: int, now: datetime | None = None) -> str:
-            outcome = await notifications.deliver(
+            outcome = await delivery.deliver(
                 sessionmaker=sessionmaker,
                 wechat=wechat,
                 settings=settings,
@@ -96,25 +99,25 @@ class Jobs:
 
         async def sweep_sends(now: datetime | None = None) -> int:
             async with sessionmaker() as session:
-                due = await notifications.due_sends(session, now=now or utcnow())
+                due = await delivery.due_sends(session, now=now or utcnow())
             for send_id in due:
                 await self.deliver.kiq(send_id, now)
             return len(due)
 
         async def problem_scan(now: datetime | None = None) -> dict[str, Any]:
-            result = await reminders.problem_scan(
+            result = await scans.problem_scan(
                 sessionmaker=sessionmaker, settings=settings, now=now or utcnow()
             )
             return result.model_dump()
 
         async def report_in_reminders(now: datetime | None = None) -> dict[str, Any]:
-            result = await reminders.report_in_reminders(
+            result = await scans.report_in_reminders(
                 sessionmaker=sessionmaker, settings=settings, now=now or utcnow()
             )
             return result.model_dump()
 
         async def wish_quota_reminders(now: datetime | None = None) -> dict[str, Any]:
-            result = await reminders.wish_quota_reminders(
+            result = await scans.wish_quota_reminders(
                 sessionmaker=sessionmaker, settings=settings, now=now or utcnow()
             )
             return result.model_dump()
@@ -129,7 +132,8 @@ class Jobs:
             )
 
         async def purge_idempotency() -> int:
-            return await reminders.purge_idempotency(sessionmaker=sessionmaker, settings=settings)
+            async with write_transaction(sessionmaker) as session:
+                return await purge_idempotency_records(session, settings)
 
         async def sweep_orphan_files(now: datetime | None = None) -> int:
             return await media.sweep_orphan_files(
@@ -164,9 +168,9 @@ class Jobs:
         self.sweep_orphan_files = register(
             sweep_orphan_files, task_name="chuangwen.sweep_orphan_files", schedule=daily
         )
-        sessionmaker.configure(info={notifications.OUTBOX_KEY: self})
+        sessionmaker.configure(info={outbox.OUTBOX_KEY: self})
 
-    # --- the outbox side (notifications.Outbox) -------------------------------------
+    # --- the outbox side (outbox.Outbox) -------------------------------------
 
     def template_for(self, kind: NotificationKind) -> str | None:
         return self.settings.wechat_templates.get(kind.value)

@@ -59,7 +59,7 @@ from app.models.article import (
 from app.models.media import MediaAttachment
 from app.models.org import Org
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
-from app.services import lifecycle, notifications
+from app.services import articles_messages, lifecycle
 from app.services.content_check import TextVerdict, check_text
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.orgs import get_visible_org
@@ -476,7 +476,9 @@ async def review_article(
         values=values,
         history={"level_org_id": acting},
         audit_detail={"level_org_id": acting, "comment": comment},
-        notify=lambda: notifications.article_reviewed(session, article=article, comment=comment),
+        notify=lambda: articles_messages.article_reviewed(
+            session, article=article, comment=comment
+        ),
     )
     return article
 

@@ -52,7 +52,7 @@ from app.models.problem import (
     ProblemVerify,
 )
 from app.models.user import ADMIN_ROLES, Role, User
-from app.services import lifecycle, notifications
+from app.services import lifecycle, problems_messages
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.orgs import get_visible_org
 from app.services.photos import (
@@ -471,7 +471,7 @@ async def create_problem(
     )
     await attach_photos(session, media=photos, record_type=PROBLEM_RECORD, record_id=problem.id)
     await session.flush()
-    await notifications.problem_filed(session, problem=problem, filer_id=caller.id)
+    await problems_messages.problem_filed(session, problem=problem, filer_id=caller.id)
     return problem
 
 
@@ -565,7 +565,7 @@ async def verify_problem(
         note=note,
         now=now,
         values=closing if data.approve else reopening,
-        notify=lambda: notifications.problem_verified(
+        notify=lambda: problems_messages.problem_verified(
             session, problem=problem, closed=data.approve, note=note, verifier_id=caller.id
         ),
     )

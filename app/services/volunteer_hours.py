@@ -39,7 +39,7 @@ from app.models.hours import (
 )
 from app.models.org import Org
 from app.models.user import ADMIN_ROLES, User
-from app.services import audit, notifications
+from app.services import audit, volunteer_hours_messages
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -217,7 +217,7 @@ async def review_entry(
         reason=reason,
     )
     await session.refresh(entry)
-    await notifications.hours_reviewed(session, entry=entry)
+    await volunteer_hours_messages.hours_reviewed(session, entry=entry)
     return entry
 
 

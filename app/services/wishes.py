@@ -49,7 +49,7 @@ from app.models.wish import (
     WishReview,
     WishStatus,
 )
-from app.services import content_check, hours_ledger, lifecycle, notifications
+from app.services import content_check, hours_ledger, lifecycle, wishes_messages
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.people_counts import share_roster_turn
 from app.services.photos import (
@@ -484,7 +484,7 @@ async def claim_wish(
         action=WishAction.claim,
         now=now,
         values={"claimed_by_id": caller.id, "claimed_at": now},
-        notify=lambda: notifications.wish_claimed(session, wish=wish, claimant=caller.user),
+        notify=lambda: wishes_messages.wish_claimed(session, wish=wish, claimant=caller.user),
     )
     return wish
 
@@ -548,7 +548,7 @@ async def fulfill_wish(
         now=now,
         guard=[col(Wish.claimed_by_id) == caller.id],
         values={"fulfilled_at": now, "fulfil_note": note},
-        notify=lambda: notifications.wish_fulfilled(session, wish=wish, claimant=caller.user),
+        notify=lambda: wishes_messages.wish_fulfilled(session, wish=wish, claimant=caller.user),
     )
     assert wish.id is not None
     await attach_photos(session, media=media, record_type=RECORD_TYPE, record_id=wish.id)
@@ -577,7 +577,7 @@ async def confirm_wish(
         action=WishAction.confirm,
         now=now,
         values={"confirmed_at": now},
-        notify=lambda: notifications.wish_confirmed(
+        notify=lambda: wishes_messages.wish_confirmed(
             session, wish=wish, credit_minutes=credit_minutes
         ),
     )
