@@ -1,4 +1,4 @@
-"""A request takes nothing others share until its body is in (app/core/admission.py).
+"""A request takes nothing others share until its body is in (app/edge/admission.py).
 
 Against a real uvicorn server on 127.0.0.1, since the stall is a socket's: bodies
 are declared and not sent, or sent a few bytes at a time. A stalled request asks

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.core import routing
 from app.core.pg_direct import DirectStatement, driver_connection
+from app.edge import admission
 from app.main import create_app
 from app.models.idempotency import IdempotencyRecord
 from app.services import check_in_direct
@@ -408,7 +408,7 @@ def test_every_parameter_of_the_direct_statements_is_supplied_as_sqlalchemy_woul
 
 
 async def test_a_burst_larger_than_the_pool_is_served_in_turn(db, tmp_path):
-    """Requests wait for a connection at app.core.routing.connection_turn, one turn per
+    """Requests wait for a connection at app.edge.admission.connection_turn, one turn per
     pooled connection, so every request of a burst gets one, direct or general."""
     settings = db.state.settings
     if settings.is_sqlite:
@@ -449,7 +449,7 @@ async def test_a_request_that_gets_no_turn_at_the_pool_in_time_answers_503(
     settings = db.state.settings
     if settings.is_sqlite:
         pytest.skip("SQLite pools no connections")
-    monkeypatch.setattr(routing, "TURN_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(admission, "TURN_TIMEOUT_S", 0.2)
     app = create_app(
         settings.model_copy(update={"storage_local_dir": str(tmp_path), "database_pool_size": 1})
     )

@@ -66,7 +66,7 @@ async def test_titles_and_details_are_chinese_for_the_mini_program(client):
 async def test_an_unexpected_error_is_a_500_problem_without_internals(db):
     from fastapi import APIRouter
 
-    from app.core.routing import AppRoute
+    from app.edge.route import AppRoute
     from app.main import create_app
 
     app = create_app(db.state.settings)

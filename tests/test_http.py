@@ -3,7 +3,7 @@
 import httpx
 from fastapi import APIRouter
 
-from app.core.routing import AppRoute
+from app.edge.route import AppRoute
 from app.main import create_app
 
 

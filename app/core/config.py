@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     metrics_token: str = ""
 
     # Seconds a request body may go without a byte arriving before the request is
-    # cut with 408 (app/core/admission.py): nothing is held while a body arrives,
+    # cut with 408 (app/edge/admission.py): nothing is held while a body arrives,
     # but a stalled one still ties up its connection. A slow upload that keeps
     # moving is never cut.
     body_read_timeout_s: float = Field(default=15.0, gt=0, le=600)

@@ -1,6 +1,6 @@
 """Async engine and sessions for SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
-One transaction per request: `app.core.routing.AppRoute` opens the session, commits
+One transaction per request: `app.edge.transaction` opens the session, commits
 before the response leaves, and rolls back on any error.
 """
 

@@ -33,9 +33,9 @@ from taskiq.schedule_sources import LabelScheduleSource
 
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow, write_transaction
-from app.core.routing import purge_idempotency_records
 from app.core.storage import Storage, create_storage
 from app.core.wechat import WeChatGateway
+from app.edge.idempotency import purge_idempotency_records
 from app.models.notification import NotificationKind
 from app.services import content_check, media
 from app.services.notifications import delivery, outbox, scans

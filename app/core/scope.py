@@ -231,7 +231,7 @@ async def end_tokens(session: AsyncSession, person_id: int) -> None:
 
 
 _HOME = aliased(Org)
-# Built once: this runs on every authenticated request. app.core.routing adds the
+# Built once: this runs on every authenticated request. app.edge.idempotency adds the
 # Idempotency-Key lookup to it on creating POSTs.
 CALLER_QUERY: Select[*tuple[Any, ...]] = (
     sa_select(

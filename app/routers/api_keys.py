@@ -1,9 +1,10 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
-from app.core.routing import AppRoute
+from app.edge.idempotency import replays_without
+from app.edge.route import AppRoute
 from app.models.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from app.routers.deps import CurrentCaller, IdPath, Page, PageDep, SessionDep, page_of
 from app.services import api_keys as service
@@ -16,15 +17,15 @@ router = APIRouter(
 
 
 @router.post("", status_code=201, response_model=ApiKeyCreated)
+@replays_without(key=REDACTED_KEY)
 async def create_api_key(
-    data: ApiKeyCreate, request: Request, session: SessionDep, caller: CurrentCaller
+    data: ApiKeyCreate, session: SessionDep, caller: CurrentCaller
 ) -> ApiKeyCreated:
     """为第三方系统创建密钥（区、街道管理员）。完整密钥只在这次响应中出现。
 
     带 Idempotency-Key 重发时返回同一把密钥的信息，但密钥本身不再显示：
     它从不以明文存入数据库。若第一次响应没有收到，请撤销后重新创建。
     """
-    request.state.idempotency_redact = {"key": REDACTED_KEY}
     return await service.create_key(session, caller=caller, data=data)
 
 

@@ -3,8 +3,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.core.errors import PROBLEM_RESPONSES
-from app.core.routing import AppRoute
 from app.core.timeutil import current_year
+from app.edge.route import AppRoute
 from app.models.article import (
     Article,
     ArticleCreate,

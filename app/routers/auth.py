@@ -2,9 +2,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
-from app.core.routing import AppRoute
 from app.core.scope import end_tokens
 from app.core.security import issue_access_token
+from app.edge.route import AppRoute
 from app.models.common import StrictInput
 from app.models.user import MAX_ID, MePublic, RosterChoice
 from app.routers.deps import CipherDep, CurrentCaller, SessionDep, SettingsDep, WeChatDep

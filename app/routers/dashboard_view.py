@@ -20,8 +20,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, AppError, NotFound
-from app.core.routing import AppRoute
 from app.core.text import displayable
+from app.edge.route import AppRoute
 from app.models.common import Month, QueryText
 from app.models.dashboard import DashboardSort, SortOrder
 from app.models.dashboard_view import DashboardViewLink, DashboardViewLinkCreate

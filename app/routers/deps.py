@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
-from app.core.routing import token_claims
 from app.core.scope import Caller, load_caller_for_token
 from app.core.security import PiiCipher
 from app.core.storage import Storage
 from app.core.wechat import WeChatGateway
+from app.edge import request_state
+from app.edge.transaction import get_session
 from app.models.api_key import ApiScope
 from app.models.org import Org
 from app.models.user import MAX_ID, User
@@ -28,12 +29,6 @@ T = TypeVar("T")
 
 # Plain accessors are `async def` on purpose: FastAPI runs sync dependencies in the
 # thread pool, a hop per dependency per request for nothing.
-
-
-async def get_session(request: Request) -> AsyncSession:
-    # Opened, committed and closed by app.core.routing.AppRoute around the request.
-    session: AsyncSession = request.state.session
-    return session
 
 
 async def get_settings(request: Request) -> Settings:
@@ -70,17 +65,18 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
 
 async def get_caller(request: Request) -> Caller:
     """The person behind the bearer token. API keys are not accepted here."""
-    cached: Caller | None = getattr(request.state, "caller", None)
+    cached = request_state.caller(request)
     if cached is not None and not cached.is_api_key:
         return cached
-    claims = token_claims(request, request.app.state.settings)
+    claims = request_state.token_claims(request, request.app.state.settings)
     # Roles are read from the database on every request (a revoke bites at once),
     # together with the user and their home community in one query (with the
-    # Idempotency-Key lookup on creating POSTs, by app.core.routing).
-    caller = await load_caller_for_token(request.state.session, claims) if claims else None
+    # Idempotency-Key lookup on creating POSTs, by app.edge.idempotency).
+    session = request_state.session(request)
+    caller = await load_caller_for_token(session, claims) if claims else None
     if caller is None:
         raise Unauthorized("not_authenticated", "请先登录")
-    request.state.caller = caller
+    request_state.keep_caller(request, caller)
     return caller
 
 
@@ -104,16 +100,16 @@ def person_or_key(
             if admins_only and not person.is_admin:
                 raise Forbidden("forbidden", "只有管理员可以进行此操作")
             return person
-        cached: Caller | None = getattr(request.state, "caller", None)
+        cached = request_state.caller(request)
         if cached is None:
-            found = await api_key_service.caller_for_key(request.state.session, raw)
+            found = await api_key_service.caller_for_key(request_state.session(request), raw)
             if found is None:
                 raise Unauthorized("not_authenticated", "API 密钥无效或已撤销")
             cached, key = found
             await request.app.state.ratelimiter.hit_per_minute(
                 f"api-key:{key.id}", key.rate_limit_per_minute
             )
-            request.state.caller = cached
+            request_state.keep_caller(request, cached)
         if scope.value not in (cached.api_key_scopes or ()):
             raise Forbidden("insufficient_scope", f"该 API 密钥没有 {scope.value} 权限")
         return cached

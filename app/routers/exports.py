@@ -8,7 +8,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from app.core.errors import PROBLEM_RESPONSES
-from app.core.routing import AppRoute
+from app.edge.route import AppRoute
 from app.models.common import Month, QueryText
 from app.models.user import MAX_ID
 from app.routers.deps import AdminCaller, SessionDep

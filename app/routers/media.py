@@ -4,10 +4,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from app.core.admission import MULTIPART_ALLOWANCE
-from app.core.config import Settings
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
-from app.core.routing import AppRoute
+from app.edge.route import UploadRoute
 from app.models.media import Media, MediaPublic
 from app.routers.deps import (
     CurrentCaller,
@@ -18,18 +16,6 @@ from app.routers.deps import (
     WeChatDep,
 )
 from app.services import media as service
-
-
-class UploadRoute(AppRoute):
-    """Photo uploads: capped at the photo size, read from the settings per request
-    (a route-level `max_body_size` is fixed when the module is imported). Starlette
-    puts no cap on file parts; this one is counted on the receive channel while the
-    body streams in (app/core/admission.py), so an oversized photo is refused as soon
-    as it passes the cap, never read whole."""
-
-    def body_limit(self, settings: Settings) -> int:
-        return settings.media_max_bytes + MULTIPART_ALLOWANCE
-
 
 router = APIRouter(
     prefix="/media", tags=["media"], route_class=UploadRoute, responses=PROBLEM_RESPONSES

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.core.errors import PROBLEM_RESPONSES
-from app.core.routing import AppRoute
+from app.edge.route import AppRoute
 from app.models.org import OrgCreate, OrgLevel, OrgPublic, OrgUpdate
 from app.models.user import MAX_ID
 from app.routers.deps import (

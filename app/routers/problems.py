@@ -4,7 +4,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
-from app.core.routing import AppRoute
+from app.edge.route import AppRoute
 from app.models.common import IsoWeek
 from app.models.problem import (
     EscalationLevel,

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
-from app.core.routing import AppRoute, tried_first
+from app.edge.route import AppRoute, tried_first
 from app.models.common import Month
 from app.models.task import (
     AttendanceInput,

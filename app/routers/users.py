@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, UploadFile
 
 from app.core.errors import PROBLEM_RESPONSES, PayloadTooLarge
-from app.core.routing import AppRoute
+from app.edge.route import AppRoute
 from app.models.common import QueryText
 from app.models.user import (
     MAX_ID,

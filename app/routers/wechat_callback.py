@@ -12,8 +12,8 @@ from fastapi.responses import PlainTextResponse
 
 from app.core.db import utcnow
 from app.core.errors import PROBLEM_JSON
-from app.core.routing import AppRoute
 from app.core.wechat_push import decode_push, verify_url
+from app.edge.route import AppRoute
 from app.models.common import QueryText
 from app.routers.deps import SessionDep, SettingsDep
 from app.services import content_check

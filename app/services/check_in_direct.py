@@ -9,7 +9,7 @@ which SQLAlchemy's async execution of six round trips is over half
 
 What it answers: only a check-in that succeeds, and a replay of an answer stored
 under the request's Idempotency-Key. Everything else is declined, its transaction
-rolled back, and the route's general path (app.core.routing.AppRoute, the
+rolled back, and the route's general path (app.edge.route.AppRoute, the
 dependencies, services.tasks.check_in) handles the request from the start, refusals
 included: no valid bearer token, a body FastAPI would refuse, photos attached, a
 task missing or outside the caller's home tree, outside its time or place, already
@@ -41,21 +41,21 @@ from sqlalchemy import select as sa_select
 from app.core.config import Settings
 from app.core.db import table_of, utcnow
 from app.core.pg_direct import DirectStatement, driver_connection
-from app.core.routing import (
+from app.core.scope import acts_as, path_ids, token_params
+from app.edge.admission import connection_turn
+from app.edge.idempotency import (
     IDEMPOTENCY_HEADER,
     INSERT_RECORD,
     MAX_KEY_LENGTH,
     RECORDS,
     REPLAY_HEADER,
     StoredAnswer,
-    connection_turn,
     principal_of,
     replay,
     request_hash_of,
     sealed_answer,
-    token_claims,
 )
-from app.core.scope import acts_as, path_ids, token_params
+from app.edge.request_state import token_claims
 from app.models.org import Org
 from app.models.task import AttendanceInput, Task
 from app.models.user import MAX_ID, User

@@ -1,0 +1,251 @@
+"""Idempotency-Key: a creating POST sent again under the same key gets the first
+answer back instead of running twice.
+
+The answer is stored in `idempotency_records` in the request's own transaction
+(app.edge.transaction), so a stored key always means the work was committed and
+vice versa. The principal is the person the bearer token names (so a refreshed
+token still replays) or a hash of the API key; the request hash covers method,
+path, query and body. Only successful answers are stored, sealed with the
+personal-data key. An endpoint whose answer carries what must not rest in the
+database even sealed declares it with `replays_without`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+from python_multipart.multipart import parse_options_header
+from sqlalchemy import bindparam, delete, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.config import Settings
+from app.core.db import table_of, utcnow
+from app.core.errors import AppError, Conflict, Unprocessable
+from app.core.scope import CALLER_QUERY, Caller, caller_from_rows, token_params
+from app.core.security import PiiCipher, bearer_token
+from app.edge import request_state, transaction
+from app.models.idempotency import IdempotencyRecord
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+MAX_KEY_LENGTH = 200
+REPLAY_HEADER = "Idempotent-Replayed"
+
+E = TypeVar("E", bound=Callable[..., Any])
+_REDACTED = "__idempotency_redacted__"
+
+
+def replays_without(**fields: str) -> Callable[[E], E]:
+    """Marks an endpoint whose stored answer has these top-level fields replaced by
+    the given texts: what must not rest in the database even sealed (an API key's
+    secret, of which only a hash is kept). Place it below the route decorator."""
+
+    def mark(endpoint: E) -> E:
+        setattr(endpoint, _REDACTED, dict(fields))
+        return endpoint
+
+    return mark
+
+
+def redactions_of(endpoint: Callable[..., Any]) -> Mapping[str, str]:
+    redacted: Mapping[str, str] = getattr(endpoint, _REDACTED, {})
+    return redacted
+
+
+def key_of(request: Request) -> str | None:
+    """The request's Idempotency-Key, refused (422) unless 1-200 characters."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
+        raise Unprocessable("validation_error", "Idempotency-Key 长度应为 1-200 个字符")
+    return key
+
+
+def principal_of(request: Request, settings: Settings) -> str | None:
+    if bearer_token(request.headers.get("authorization")):
+        claims = request_state.token_claims(request, settings)
+        return f"user:{claims.user_id}" if claims else None
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:40]
+    return None
+
+
+def request_hash_of(request: Request, body: bytes) -> str:
+    # A retried multipart upload carries a fresh random boundary; the same parts
+    # under another boundary are the same request.
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    if content_type.startswith(b"multipart/") and (boundary := options.get(b"boundary")):
+        body = body.replace(b"--" + boundary, b"--\0boundary")
+    h = hashlib.sha256()
+    h.update(request.method.encode())
+    h.update(b"\0" + request.url.path.encode() + b"\0" + request.url.query.encode() + b"\0")
+    h.update(body)
+    # Keyed, like the phones' lookup hash: a body can be little more than a name and
+    # a phone number, which a bare SHA-256 gives back to anyone who tries them all.
+    return _cipher(request).lookup_hash(h.hexdigest())
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    request_hash: str
+    status_code: int
+    response_body: str
+
+
+def _cipher(request: Request) -> PiiCipher:
+    cipher: PiiCipher = request.app.state.cipher
+    return cipher
+
+
+def sealed_answer(request: Request, body: bytes, redacted: Mapping[str, str] | None = None) -> str:
+    """The answer as kept for replays, for every path that keeps one: encrypted with
+    the personal-data key, since answers carry phones, names and live access tokens
+    (bind-phone's) for as long as a retry may come; the endpoint's `redacted` fields
+    (`replays_without`) blanked first."""
+    text = body.decode()
+    if redacted:
+        data = json.loads(body)
+        data.update({k: v for k, v in redacted.items() if k in data})
+        text = json.dumps(data, ensure_ascii=False)
+    return _cipher(request).encrypt(text)
+
+
+# Every creating POST runs these: Core statements on the table, built once.
+RECORDS = table_of(IdempotencyRecord)
+_STORED_QUERY = select(
+    RECORDS.c.request_hash, RECORDS.c.status_code, RECORDS.c.response_body
+).where(RECORDS.c.principal == bindparam("principal"), RECORDS.c.key == bindparam("key"))
+INSERT_RECORD = insert(RECORDS)
+
+
+# A person's key is looked up in the same round trip as the person and their roles,
+# which every such route reads next (handed to app.routers.deps.get_caller through
+# request_state.keep_caller): the stored answer joined on, or NULLs.
+_CALLER_AND_STORED = CALLER_QUERY.outerjoin(
+    RECORDS,
+    (RECORDS.c.principal == bindparam("principal")) & (RECORDS.c.key == bindparam("key")),
+).add_columns(RECORDS.c.request_hash, RECORDS.c.status_code, RECORDS.c.response_body)
+
+
+async def _stored(session: AsyncSession, principal: str, key: str) -> StoredAnswer | None:
+    # Plain values, not an ORM object: the session is rolled back right after.
+    row = (await session.execute(_STORED_QUERY, {"principal": principal, "key": key})).first()
+    return StoredAnswer(*row) if row else None
+
+
+async def _stored_and_caller(
+    request: Request, session: AsyncSession, settings: Settings, principal: str, key: str
+) -> tuple[StoredAnswer | None, Caller | None]:
+    """The answer stored under this key, if any; for a person, their Caller too,
+    kept for the caller dependencies."""
+    claims = (
+        request_state.token_claims(request, settings) if principal.startswith("user:") else None
+    )
+    if claims is None:
+        return await _stored(session, principal, key), None
+    params = {**token_params(claims), "principal": principal, "key": key}
+    rows = (await session.execute(_CALLER_AND_STORED, params)).all()
+    if not rows:
+        # The token acts as nobody (any more: ended, or its person removed): it
+        # gets nothing replayed, and a route that wants a person answers 401.
+        return None, None
+    caller = caller_from_rows(rows)
+    request_state.keep_caller(request, caller)
+    first = rows[0]
+    if first.request_hash is None:
+        return None, caller
+    return StoredAnswer(first.request_hash, first.status_code, first.response_body), caller
+
+
+def replay(request: Request, record: StoredAnswer, request_hash: str) -> Response:
+    content = _cipher(request).decrypt(record.response_body)
+    if content is None:
+        # Sealed under a PII_KEY since replaced, or kept in the clear before answers
+        # were sealed: the request was carried out, but what it answered cannot be
+        # told. Running it again could create a second record, so it is refused.
+        raise Conflict(
+            "idempotency_record_unreadable",
+            "该请求已处理过，但无法重现当时的应答；请刷新查看结果，"
+            "新的操作请换一个 Idempotency-Key",
+        )
+    if record.request_hash != request_hash:
+        raise Unprocessable(
+            "idempotency_key_reused",
+            "该 Idempotency-Key 已用于另一个不同的请求",
+        )
+    return Response(
+        content=content,
+        status_code=record.status_code,
+        media_type="application/json",
+        headers={REPLAY_HEADER: "true"},
+    )
+
+
+async def answered(
+    endpoint: transaction.Endpoint,
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    principal: str,
+    key: str,
+    redacted: Mapping[str, str],
+) -> Response:
+    """The answer stored under `key`, or the endpoint's, stored in its transaction."""
+    request_hash = request_hash_of(request, await request.body())
+    record, caller = await _stored_and_caller(request, session, settings, principal, key)
+    if record is not None:
+        await session.rollback()
+        return replay(request, record, request_hash)
+    # A person's stored answers go back only to a token that acts as them now.
+    may_replay = not principal.startswith("user:") or caller is not None
+
+    async def storing(request: Request) -> Response:
+        response = await endpoint(request)
+        if response.status_code < 400 and hasattr(response, "body"):
+            # A plain INSERT: no ORM flush, no id to read back.
+            await session.execute(
+                INSERT_RECORD,
+                {
+                    "principal": principal,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "status_code": response.status_code,
+                    "response_body": sealed_answer(request, bytes(response.body), redacted),
+                    "created_at": utcnow(),
+                },
+            )
+        return response
+
+    try:
+        response = await transaction.answered(storing, request, session)
+    except (IntegrityError, AppError):
+        # A twin of this request committed first (its record collided with ours, or
+        # its effect made ours fail): answer what the first one answered.
+        if may_replay and (record := await _stored(session, principal, key)):
+            await session.rollback()
+            return replay(request, record, request_hash)
+        raise
+    if (
+        response.status_code >= 400
+        and may_replay
+        and (record := await _stored(session, principal, key))
+    ):
+        await session.rollback()
+        return replay(request, record, request_hash)
+    return response
+
+
+async def purge_idempotency_records(session: AsyncSession, settings: Settings) -> int:
+    cutoff = utcnow() - timedelta(hours=settings.idempotency_ttl_h)
+    result = await session.execute(
+        delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < cutoff)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,100 @@
+"""The route class every router names: the edge's steps around each endpoint.
+
+Admission (app.edge.admission) reads the body and takes the database turn; the
+transaction (app.edge.transaction) opens the session and commits before the
+response; a creating POST with an Idempotency-Key runs through app.edge.idempotency
+inside that transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
+
+from app.core.config import Settings
+from app.edge import admission, idempotency, transaction
+from app.services import audit
+
+# A route's direct path: its answer to the request, or None to leave the request to the
+# route's general path (the steps above, the dependencies, the endpoint).
+DirectPath = Callable[[Request], Awaitable[Response | None]]
+_DIRECT_PATH = "__direct_path__"
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+def tried_first(direct: DirectPath) -> Callable[[E], E]:
+    """Marks an endpoint whose requests `direct` tries to answer before the general
+    path runs. `direct` must answer only what the general path would answer the same
+    way, and leave everything else (every refusal included) to it."""
+
+    def mark(endpoint: E) -> E:
+        setattr(endpoint, _DIRECT_PATH, direct)
+        return endpoint
+
+    return mark
+
+
+class AppRoute(APIRoute):
+    def body_limit(self, settings: Settings) -> int:
+        """The most bytes this route's request bodies may have."""
+        return admission.largest_body(settings)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings: Settings = scope["app"].state.settings
+        gated = admission.gate(
+            receive,
+            scope,
+            limit=self.body_limit(settings),
+            idle_timeout_s=settings.body_read_timeout_s,
+        )
+        await super().handle(scope, gated, send)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = super().get_route_handler()
+        idempotent_method = "POST" in (self.methods or set())
+        redacted = idempotency.redactions_of(self.endpoint)
+        direct: DirectPath | None = getattr(self.endpoint, _DIRECT_PATH, None)
+
+        async def handler(request: Request) -> Response:
+            # The whole body first, before any turn or connection is taken
+            # (app/edge/admission.py); the route then parses the bytes kept here.
+            await request.body()
+            if direct is not None and (answer := await direct(request)) is not None:
+                return answer
+            settings: Settings = request.app.state.settings
+            # Services record "from where" in audit rows without knowing of HTTP.
+            audit.client_ip.set(request.client.host if request.client else None)
+            key = idempotency.key_of(request) if idempotent_method else None
+            principal = idempotency.principal_of(request, settings) if key else None
+            async with (
+                admission.turn(request, settings),
+                transaction.opened(request, settings) as session,
+            ):
+                if principal is None or key is None:
+                    return await transaction.answered(endpoint, request, session)
+                return await idempotency.answered(
+                    endpoint,
+                    request,
+                    session,
+                    settings,
+                    principal=principal,
+                    key=key,
+                    redacted=redacted,
+                )
+
+        return handler
+
+
+class UploadRoute(AppRoute):
+    """Photo uploads: capped at the photo size, read from the settings per request
+    (a route-level `max_body_size` is fixed when the module is imported). Starlette
+    puts no cap on file parts; this one is counted on the receive channel while the
+    body streams in (app/edge/admission.py), so an oversized photo is refused as soon
+    as it passes the cap, never read whole."""
+
+    def body_limit(self, settings: Settings) -> int:
+        return settings.media_max_bytes + admission.MULTIPART_ALLOWANCE
