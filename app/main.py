@@ -19,12 +19,12 @@ from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.http import App, install_http_headers
-from app.core.jobs import Jobs
 from app.core.metrics import install_metrics
 from app.core.ratelimit import RateLimiter
 from app.core.security import PiiCipher
 from app.core.storage import create_storage
 from app.core.wechat import WeChatGateway
+from app.jobs import Jobs
 from app.routers import (
     api_keys,
     articles,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.core import jobs as job_queue
+from app import jobs as job_queue
 from app.core.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -408,8 +408,8 @@ def test_workers_and_the_scheduler_run_the_app_image_with_its_settings() -> None
     found = services()
     app_env = environment_of(found["app"])
     commands = {
-        "worker": ["taskiq", "worker", "app.core.jobs:worker_broker"],
-        "scheduler": ["taskiq", "scheduler", "app.core.jobs:scheduler"],
+        "worker": ["taskiq", "worker", "app.jobs:worker_broker"],
+        "scheduler": ["taskiq", "scheduler", "app.jobs:scheduler"],
     }
     for name, command in commands.items():
         service = found[name]

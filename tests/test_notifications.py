@@ -22,8 +22,8 @@ from fastapi import FastAPI
 from sqlmodel import col, select
 
 from app.core.db import utcnow
-from app.core.jobs import Jobs
 from app.devtools.wechat_stub import StubState
+from app.jobs import Jobs
 from app.main import create_app
 from app.models.article import ArticleStatus
 from app.models.notification import (

@@ -16,12 +16,12 @@ from taskiq.receiver import Receiver
 from taskiq.schedule_sources import LabelScheduleSource
 from taskiq_redis import RedisStreamBroker
 
-from app.core import jobs as jobs_module
+from app import jobs as jobs_module
 from app.core.config import get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
-from app.core.jobs import Jobs
 from app.core.storage import create_storage
 from app.core.wechat import WeChatGateway
+from app.jobs import Jobs
 from app.main import create_app
 from app.models.idempotency import IdempotencyRecord
 from app.models.notification import SendStatus

@@ -9,7 +9,7 @@ rolled-back request sends nothing. A hand-over lost to a crash in between is
 picked up by the sweep (delivery.due_sends).
 
 The session finds its outbox (templates, hand-over) in `session.info`, put there by
-app.core.jobs.Jobs for every session of its sessionmaker; a session without one
+app.jobs.Jobs for every session of its sessionmaker; a session without one
 (a command-line script) writes in-app messages only.
 """
 

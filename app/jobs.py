@@ -6,8 +6,8 @@ WeChat client, and the app runs the schedule itself. With REDIS_URL the app only
 puts jobs on a Redis stream (taskiq-redis `RedisStreamBroker`: acknowledged, so a
 job whose worker died is taken up by another), and separate processes run them:
 
-    taskiq worker app.core.jobs:worker_broker        # as many as you like, anywhere
-    taskiq scheduler app.core.jobs:scheduler         # one is enough; two do no harm
+    taskiq worker app.jobs:worker_broker        # as many as you like, anywhere
+    taskiq scheduler app.jobs:scheduler         # one is enough; two do no harm
 
 A scheduled scan runs once per period however many schedulers fire it (its
 `job_runs` row, see app/services/notifications/scans.py), and delivering a send
@@ -260,10 +260,10 @@ def _worker_jobs() -> Jobs:
 
 
 def worker_broker() -> AsyncBroker:
-    """`taskiq worker app.core.jobs:worker_broker`"""
+    """`taskiq worker app.jobs:worker_broker`"""
     return _worker_jobs().broker
 
 
 def scheduler() -> TaskiqScheduler:
-    """`taskiq scheduler app.core.jobs:scheduler`"""
+    """`taskiq scheduler app.jobs:scheduler`"""
     return _worker_jobs().scheduler()
