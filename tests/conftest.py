@@ -28,9 +28,9 @@ from app.core.config import Settings
 from app.core.db import metadata
 from app.devtools.wechat_stub import StubState, create_stub_app
 from app.main import create_app
-from tests.counts import assert_counts_are_exact
 from tests.factories import World, build_world
-from tests.servers import BackgroundServer
+from tests.support.counts import assert_counts_are_exact
+from tests.support.servers import BackgroundServer
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get(
