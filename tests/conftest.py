@@ -28,7 +28,7 @@ from app.core.config import Settings
 from app.core.db import metadata
 from app.devtools.wechat_stub import StubState, create_stub_app
 from app.main import create_app
-from tests.factories import World, build_world
+from tests.factories.world import World, build_world
 from tests.support.counts import assert_counts_are_exact
 from tests.support.servers import BackgroundServer
 

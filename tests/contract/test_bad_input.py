@@ -25,7 +25,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from app.core.config import Settings
 from app.main import create_app
 from app.models.common import StrictInput
-from tests.factories import make_task
+from tests.factories.tasks import make_task
 
 # NUL (PostgreSQL refuses it), and the ones openpyxl refuses in a cell.
 CONTROL_CHARACTERS = ["\x00", "\x01", "\x0b", "\x1f"]

@@ -47,14 +47,10 @@ from tests.conftest import (
     make_settings,
     run_migrations,
 )
-from tests.factories import (
-    build_world,
-    insert_entry,
-    insert_wish,
-    make_check_in,
-    make_report_in,
-    make_task,
-)
+from tests.factories.tasks import make_check_in, make_report_in, make_task
+from tests.factories.volunteer_hours import insert_entry
+from tests.factories.wishes import insert_wish
+from tests.factories.world import build_world
 from tests.support.counts import assert_counts_are_exact
 
 

@@ -41,7 +41,7 @@ from app.core.config import Settings
 from app.devtools.wechat_stub import StubState, create_stub_app
 from app.main import create_app
 from tests.conftest import WECHAT_APPID, WECHAT_SECRET, make_settings, run_migrations
-from tests.factories import World, build_world
+from tests.factories.world import World, build_world
 from tests.support.servers import BackgroundServer
 
 ROLES = ["anonymous", "member", "community_admin", "district_admin"]

@@ -5,7 +5,7 @@ fails `test_every_route_has_a_row_in_the_matrix`. Records outside a caller's rea
 must answer exactly like missing ones (404), and no caller outside reach may get a
 2xx that reveals or changes anything there.
 
-Callers, against records in community C1 of street S1 (see tests/factories.py):
+Callers, against records in community C1 of street S1 (see tests/factories/world.py):
 - anonymous: no token
 - member: a party member of C1 with no role
 - other_community_admin: the secretary of C2, C1's neighbour in the same street

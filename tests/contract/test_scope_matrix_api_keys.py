@@ -23,7 +23,7 @@ from app.models.api_key import ApiKey, ApiScope
 from app.services.api_keys import KEY_PREFIX, hash_key
 from tests.contract.matrix_rows.common import Req
 from tests.contract.test_scope_matrix import MATRIX
-from tests.factories import World
+from tests.factories.world import World
 
 # Public routes (health, the dashboard page's static files) answer anyone; the
 # dashboard page is opened by the signed link in its own URL, whatever else is sent.

@@ -20,7 +20,8 @@ from app.models.org import OrgLevel
 from app.models.user import Role
 from tests.contract.test_scope_matrix import MATRIX
 from tests.contract.test_scope_matrix_api_keys import GUARDED
-from tests.factories import auth, make_org, make_user
+from tests.factories.orgs import make_org
+from tests.factories.users import auth, make_user
 
 
 @pytest.mark.parametrize("route", GUARDED, ids=lambda r: f"{r[0]} {r[1]}")

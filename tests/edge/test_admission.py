@@ -23,7 +23,8 @@ from fastapi import FastAPI
 from PIL import Image
 
 from app.main import create_app
-from tests.factories import PLACE, auth, make_task, make_user
+from tests.factories.tasks import PLACE, make_task
+from tests.factories.users import auth, make_user
 from tests.support.servers import AppServer
 
 HERE = {"lat": PLACE[0], "lng": PLACE[1]}

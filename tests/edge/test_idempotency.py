@@ -6,7 +6,7 @@ from sqlalchemy import func, select, text
 
 from app.core.security import PiiCipher
 from app.models.user import User
-from tests.factories import make_user
+from tests.factories.users import make_user
 
 
 def body(world, **kw):

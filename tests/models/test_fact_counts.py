@@ -18,14 +18,11 @@ from app.models.problem import Problem
 from app.models.task import CheckIn, Task
 from app.models.wish import Wish
 from tests.conftest import run_migrations
-from tests.factories import (
-    auth,
-    insert_entry,
-    insert_wish,
-    make_org,
-    make_task,
-    make_user,
-)
+from tests.factories.orgs import make_org
+from tests.factories.tasks import make_task
+from tests.factories.users import auth, make_user
+from tests.factories.volunteer_hours import insert_entry
+from tests.factories.wishes import insert_wish
 from tests.routers.test_dashboard import build_scene, dashboard
 from tests.routers.test_tasks import HERE
 from tests.support.counts import (

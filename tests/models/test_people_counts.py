@@ -18,7 +18,9 @@ from app.models.user import User
 from app.models.wish import WishEvent, WishStatus
 from app.services.wish_quota import rederive_latest_claim
 from tests.conftest import run_migrations
-from tests.factories import auth, insert_wish, make_media, make_user
+from tests.factories.media import make_media
+from tests.factories.users import auth, make_user
+from tests.factories.wishes import insert_wish
 from tests.support.counts import assert_counts_are_exact, kept_up, rebuilt
 
 

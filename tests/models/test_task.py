@@ -27,7 +27,7 @@ from alembic import command
 from app.core.timeutil import month_key
 from app.models.task import CheckIn, Task
 from tests.conftest import POSTGRES_ADMIN_URL, ROOT, _admin, _postgres_available, run_migrations
-from tests.factories import PLACE, make_check_in, make_task
+from tests.factories.tasks import PLACE, make_check_in, make_task
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -4,7 +4,8 @@ shown once, revocable at once, rate limited."""
 from sqlalchemy import text
 
 from app.models.wish import WishStatus
-from tests.factories import insert_wish, make_task
+from tests.factories.tasks import make_task
+from tests.factories.wishes import insert_wish
 
 
 async def issue(client, world, who="street_admin", org="C1", scopes=("read:tasks",), **extra):

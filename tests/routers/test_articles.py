@@ -13,8 +13,10 @@ from app.models.media import Media
 from app.models.org import OrgLevel
 from app.models.user import Role, RoleGrant
 from app.services.photos import can_see_media
-from tests.factories import auth, make_media, make_org, make_user
-from tests.factories_articles import info_officer, insert_article
+from tests.factories.articles import info_officer, insert_article
+from tests.factories.media import make_media
+from tests.factories.orgs import make_org
+from tests.factories.users import auth, make_user
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -5,7 +5,9 @@ from fastapi.routing import iter_route_contexts
 
 from app.models.org import OrgLevel
 from app.models.user import Role
-from tests.factories import auth, insert_entry, make_org, make_user
+from tests.factories.orgs import make_org
+from tests.factories.users import auth, make_user
+from tests.factories.volunteer_hours import insert_entry
 
 
 async def log(client, world, who="district_admin", **params):

@@ -4,7 +4,8 @@ import jwt
 
 from app.models.org import OrgLevel
 from app.models.user import Role
-from tests.factories import make_org, make_user
+from tests.factories.orgs import make_org
+from tests.factories.users import make_user
 
 
 async def login(client, code):

@@ -20,7 +20,9 @@ from app.models.notification import Message, SubscribeGrant
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, User
 from app.services.orgs import insert_org
-from tests.factories import PLACE, auth, make_media, make_task, make_user, next_phone
+from tests.factories.media import make_media
+from tests.factories.tasks import PLACE, make_task
+from tests.factories.users import auth, make_user, next_phone
 
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 

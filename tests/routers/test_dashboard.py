@@ -21,17 +21,14 @@ from app.models.problem import Problem, ProblemStatus
 from app.models.task import ReportIn
 from app.models.user import User
 from app.models.wish import Wish, WishStatus
-from tests.factories import (
-    World,
-    insert_entry,
-    insert_wish,
-    make_check_in,
-    make_org,
-    make_task,
-    make_user,
-)
-from tests.factories_articles import info_officer, insert_article
-from tests.factories_supervision import insert_problem, shanghai
+from tests.factories.articles import info_officer, insert_article
+from tests.factories.orgs import make_org
+from tests.factories.problems import insert_problem, shanghai
+from tests.factories.tasks import make_check_in, make_task
+from tests.factories.users import make_user
+from tests.factories.volunteer_hours import insert_entry
+from tests.factories.wishes import insert_wish
+from tests.factories.world import World
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -38,18 +38,14 @@ from app.models.user import RoleGrant
 from app.models.wish import WishStatus
 from app.routers.dashboard_view import APP_DIR, PAGE_CSP, static_assets
 from app.services import dashboard_view as view
-from tests.factories import (
-    World,
-    insert_entry,
-    insert_wish,
-    make_check_in,
-    make_org,
-    make_report_in,
-    make_task,
-    make_user,
-)
-from tests.factories_articles import info_officer, insert_article
-from tests.factories_supervision import insert_problem
+from tests.factories.articles import info_officer, insert_article
+from tests.factories.orgs import make_org
+from tests.factories.problems import insert_problem
+from tests.factories.tasks import make_check_in, make_report_in, make_task
+from tests.factories.users import make_user
+from tests.factories.volunteer_hours import insert_entry
+from tests.factories.wishes import insert_wish
+from tests.factories.world import World
 from tests.support.servers import AppServer
 
 ROOT = Path(__file__).resolve().parents[2]

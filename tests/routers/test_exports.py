@@ -21,8 +21,11 @@ from app.models.task import ReportIn
 from app.models.user import User
 from app.models.wish import Wish, WishStatus
 from app.services.exports import TEMP_PREFIX
-from tests.factories import insert_entry, insert_wish, make_report_in, make_user
-from tests.factories_supervision import insert_problem, make_point
+from tests.factories.problems import insert_problem, make_point
+from tests.factories.tasks import make_report_in
+from tests.factories.users import make_user
+from tests.factories.volunteer_hours import insert_entry
+from tests.factories.wishes import insert_wish
 from tests.support.export_memory import count_data_rows, measure_members_export, seed_members
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).

@@ -5,7 +5,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
 from app.models.wish import WishStatus
-from tests.factories import insert_wish
+from tests.factories.wishes import insert_wish
 
 
 def samples(text: str) -> list[tuple[str, dict[str, str], float]]:

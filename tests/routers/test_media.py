@@ -30,7 +30,7 @@ from app.services import media as media_service
 from app.services.photos import attach_photos, register_record_type
 from tests.conftest import empty_all_tables, make_settings
 from tests.core.test_storage import S3_BUCKET, S3_PUBLIC, s3_overrides, s3_server  # noqa: F401
-from tests.factories import World, build_world
+from tests.factories.world import World, build_world
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112

@@ -39,9 +39,13 @@ from app.services.notifications import delivery, outbox
 from app.services.notifications.delivery import Delivery
 from app.services.notifications.outbox import Content
 from tests.conftest import empty_all_tables, forget_wechat_token, make_settings
-from tests.factories import World, build_world, insert_entry, insert_wish, make_media, make_user
-from tests.factories_articles import insert_article
-from tests.factories_supervision import file_problem, rectify, verify
+from tests.factories.articles import insert_article
+from tests.factories.media import make_media
+from tests.factories.problems import file_problem, rectify, verify
+from tests.factories.users import make_user
+from tests.factories.volunteer_hours import insert_entry
+from tests.factories.wishes import insert_wish
+from tests.factories.world import World, build_world
 
 TPL_WISH = "tpl-wish-0001"
 TPL_REVIEW = "tpl-review-0002"

@@ -138,7 +138,7 @@ async def test_page_size_over_100_is_422(client, world):
 async def test_sibling_path_prefixes_do_not_leak(client, world):
     """An org with id 1x must not fall inside org 1's reach because "/1" prefixes "/1x"."""
     from app.models.org import OrgLevel
-    from tests.factories import make_org
+    from tests.factories.orgs import make_org
 
     # Create enough orgs that ids of one digit and two digits sharing a prefix exist.
     for i in range(12):

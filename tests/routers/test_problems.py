@@ -13,8 +13,8 @@ from app.models.problem import EscalationLevel, Problem, ProblemEvent, ProblemSt
 from app.services import problems as service
 from app.services.photos import can_see_media
 from app.services.workdays import CalendarYearUnknown, add_working_days
-from tests.factories import make_media
-from tests.factories_supervision import (
+from tests.factories.media import make_media
+from tests.factories.problems import (
     DISTRICT_AFTER_DAYS,
     file_problem,
     insert_problem,

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from app.core.scope import load_caller
 from app.models.org import Org
 from app.services.bulletins import weekly_bulletin
-from tests.factories_supervision import file_problem, rectify, shanghai, verify
+from tests.factories.problems import file_problem, rectify, shanghai, verify
 
 WEEK = "2026-W45"  # Monday 2 November to Sunday 8 November 2026
 

@@ -4,8 +4,9 @@ import pytest
 
 from app.models.org import OrgLevel
 from app.models.problem import PointKind
-from tests.factories import make_org, make_user
-from tests.factories_supervision import make_point
+from tests.factories.orgs import make_org
+from tests.factories.problems import make_point
+from tests.factories.users import make_user
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -15,7 +15,9 @@ from app.models.user import User
 from app.services import tasks as task_service
 from app.services.photos import can_see_media
 from app.services.tasks import EARTH_RADIUS_M, haversine_m
-from tests.factories import PLACE, auth, make_check_in, make_media, make_task, make_user
+from tests.factories.media import make_media
+from tests.factories.tasks import PLACE, make_check_in, make_task
+from tests.factories.users import auth, make_user
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -12,7 +12,9 @@ from app.core.timeutil import month_key
 from app.models.task import ReportIn, ReportInCreate
 from app.services import report_ins as report_service
 from app.services.photos import can_see_media
-from tests.factories import auth, make_media, make_report_in, make_user
+from tests.factories.media import make_media
+from tests.factories.tasks import make_report_in
+from tests.factories.users import auth, make_user
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -7,7 +7,7 @@ from openpyxl import Workbook
 from sqlalchemy import text
 
 from app.models.org import OrgLevel
-from tests.factories import make_org
+from tests.factories.orgs import make_org
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from app.models.user import Role
-from tests.factories import make_user
+from tests.factories.users import make_user
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

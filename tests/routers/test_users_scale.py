@@ -21,7 +21,9 @@ from sqlalchemy import event, insert, text
 from app.core.db import utcnow
 from app.models.org import OrgLevel
 from app.models.user import Role, User
-from tests.factories import World, make_org, make_user
+from tests.factories.orgs import make_org
+from tests.factories.users import make_user
+from tests.factories.world import World
 
 STREETS, COMMUNITIES_PER_STREET, PEOPLE = 4, 15, 6000
 

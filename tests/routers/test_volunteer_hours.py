@@ -11,7 +11,9 @@ from app.core.db import utcnow
 from app.core.timeutil import SHANGHAI, current_year
 from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.services import hours_ledger
-from tests.factories import auth, insert_entry, make_media, make_user
+from tests.factories.media import make_media
+from tests.factories.users import auth, make_user
+from tests.factories.volunteer_hours import insert_entry
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -15,7 +15,10 @@ from app.models.wish import Wish, WishEvent, WishStatus
 from app.services import wish_quota
 from app.services.photos import can_see_media
 from app.services.wishes import mask_name
-from tests.factories import PATH_TO, auth, insert_wish, make_media, make_org, make_user
+from tests.factories.media import make_media
+from tests.factories.orgs import make_org
+from tests.factories.users import auth, make_user
+from tests.factories.wishes import PATH_TO, insert_wish
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.models.wish import Wish, WishEvent, WishStatus
-from tests.factories import auth, insert_wish, make_user
+from tests.factories.users import auth, make_user
+from tests.factories.wishes import insert_wish
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -21,16 +21,10 @@ from app.main import create_app
 from app.models.idempotency import IdempotencyRecord
 from app.services import check_in_direct
 from app.services.tasks import EARTH_RADIUS_M
-from tests.factories import (
-    PLACE,
-    World,
-    auth,
-    build_world,
-    make_check_in,
-    make_media,
-    make_task,
-    make_user,
-)
+from tests.factories.media import make_media
+from tests.factories.tasks import PLACE, make_check_in, make_task
+from tests.factories.users import auth, make_user
+from tests.factories.world import World, build_world
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -4,7 +4,7 @@ import logging
 
 from app.core.wechat import MSG_SEC_CHECK_MAX_CHARS
 from app.models.article import ArticleStatus
-from tests.factories_articles import info_officer, insert_article
+from tests.factories.articles import info_officer, insert_article
 
 CHECK = "wxa/msg_sec_check"
 

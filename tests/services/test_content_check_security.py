@@ -41,7 +41,9 @@ from tests.conftest import (
     run_migrations,
 )
 from tests.core.test_storage import S3_BUCKET, S3_PUBLIC, s3_overrides, s3_server  # noqa: F401
-from tests.factories import World, build_world, insert_wish, make_media
+from tests.factories.media import make_media
+from tests.factories.wishes import insert_wish
+from tests.factories.world import World, build_world
 from tests.routers.test_media import jpeg
 
 CHECK = "wxa/msg_sec_check"

@@ -23,9 +23,12 @@ from app.models.problem import ProblemAction, ProblemStatus
 from app.models.wish import CLAIMANT_STATES, WishAction, WishStatus
 from app.services import articles, problems, wishes
 from app.services.lifecycle import Lifecycle
-from tests.factories import World, insert_wish, make_media, paths_from
-from tests.factories_articles import info_officer, insert_article
-from tests.factories_supervision import insert_problem
+from tests.factories.articles import info_officer, insert_article
+from tests.factories.lifecycle import paths_from
+from tests.factories.media import make_media
+from tests.factories.problems import insert_problem
+from tests.factories.wishes import insert_wish
+from tests.factories.world import World
 
 
 async def post(client: httpx.AsyncClient, world: World, who: str, path: str, json: Any = None):

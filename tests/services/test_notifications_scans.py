@@ -19,8 +19,10 @@ from app.models.user import User
 from app.models.wish import WishStatus
 from app.services.notifications import scans
 from app.services.notifications.scans import ScanResult
-from tests.factories import insert_wish, make_report_in, make_user
-from tests.factories_supervision import insert_problem, shanghai
+from tests.factories.problems import insert_problem, shanghai
+from tests.factories.tasks import make_report_in
+from tests.factories.users import make_user
+from tests.factories.wishes import insert_wish
 from tests.routers import test_notifications as base
 from tests.routers.test_notifications import TPL_PROBLEM, Env, grant
 

@@ -15,7 +15,9 @@ from app.core.scope import load_caller, load_caller_for_token
 from app.core.security import TokenClaims
 from app.main import create_app
 from app.models.user import Role
-from tests.factories import PLACE, auth, make_media, make_task, make_user
+from tests.factories.media import make_media
+from tests.factories.tasks import PLACE, make_task
+from tests.factories.users import auth, make_user
 
 # Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.core.db import table_of
 from app.models.task import CheckIn, Task
-from tests.factories import PLACE, make_task
+from tests.factories.tasks import PLACE, make_task
 
 HERE = {"lat": PLACE[0], "lng": PLACE[1]}
 

@@ -7,7 +7,7 @@ from typing import Any
 from app.models.api_key import ApiKey
 from app.services.api_keys import hash_key
 from tests.contract.matrix_rows.common import Req, Row, statuses
-from tests.factories import World
+from tests.factories.world import World
 
 
 async def _create(world: World, caller: str) -> Req:

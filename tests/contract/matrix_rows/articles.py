@@ -12,8 +12,8 @@ from typing import Any
 
 from app.models.article import ArticleStatus
 from tests.contract.matrix_rows.common import Req, Row, statuses
-from tests.factories import World
-from tests.factories_articles import info_officer, insert_article
+from tests.factories.articles import info_officer, insert_article
+from tests.factories.world import World
 
 DRAFT_TITLE = "矩阵里的草稿"
 IN_REVIEW_TITLE = "矩阵里审核中的稿件"

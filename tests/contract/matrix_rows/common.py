@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.factories import World
+from tests.factories.world import World
 
 CALLERS = ("anonymous", "member", "other_community_admin", "other_street_admin", "right")
 

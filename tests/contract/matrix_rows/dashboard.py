@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.contract.matrix_rows.common import Req, Row, statuses
-from tests.factories import World
+from tests.factories.world import World
 
 
 def _about_c1(path: str) -> Any:

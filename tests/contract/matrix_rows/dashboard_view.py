@@ -7,7 +7,7 @@ from __future__ import annotations
 from app.routers.dashboard_view import static_assets
 from app.services.dashboard_view import issue_view_token
 from tests.contract.matrix_rows.common import Req, Row, statuses, world_key
-from tests.factories import World
+from tests.factories.world import World
 
 
 async def _link_for_c1(world: World, caller: str) -> Req:

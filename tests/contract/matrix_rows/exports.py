@@ -4,7 +4,7 @@ no body check here: tests/test_exports.py reads the files and checks what is in 
 from __future__ import annotations
 
 from tests.contract.matrix_rows.common import Req, Row, statuses
-from tests.factories import World
+from tests.factories.world import World
 
 
 async def _members_of_c1(world: World, caller: str) -> Req:

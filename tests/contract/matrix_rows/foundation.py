@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from app.models.user import Role, RoleGrant
 from tests.contract.matrix_rows.common import Req, Row, fixed, statuses, world_key
-from tests.factories import World, make_user
+from tests.factories.users import make_user
+from tests.factories.world import World
 
 
 async def _member_path(world: World, caller: str) -> Req:

@@ -11,7 +11,7 @@ from typing import Any
 from app.core.db import utcnow
 from app.models.notification import Message, NotificationKind
 from tests.contract.matrix_rows.common import Req, Row, fixed, statuses, world_key
-from tests.factories import World
+from tests.factories.world import World
 
 MEMBERS_MESSAGE = "党员甲的报到提醒"
 

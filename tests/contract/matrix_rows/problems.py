@@ -16,8 +16,9 @@ from app.core.db import utcnow
 from app.core.timeutil import local
 from app.models.problem import ProblemStatus
 from tests.contract.matrix_rows.common import Req, Row, statuses, world_key
-from tests.factories import World, make_media
-from tests.factories_supervision import insert_problem, make_point
+from tests.factories.media import make_media
+from tests.factories.problems import insert_problem, make_point
+from tests.factories.world import World
 
 
 def _owner(world: World, caller: str, right: str) -> Any:

@@ -1,4 +1,4 @@
-"""Rows for community tasks, check-ins and report-ins; the factories are in tests/factories.py."""
+"""Rows for community tasks, check-ins and report-ins; the factories are in tests/factories/tasks.py."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.contract.matrix_rows.common import Req, Row, statuses
-from tests.factories import PLACE, World, make_check_in, make_report_in, make_task
+from tests.factories.tasks import PLACE, make_check_in, make_report_in, make_task
+from tests.factories.world import World
 
 
 def _window() -> dict[str, str]:

@@ -8,7 +8,8 @@ from typing import Any
 from app.core.db import utcnow
 from app.models.hours import HourStatus
 from tests.contract.matrix_rows.common import Req, Row, fixed, statuses, world_key
-from tests.factories import World, insert_entry
+from tests.factories.volunteer_hours import insert_entry
+from tests.factories.world import World
 
 
 async def _log(world: World, caller: str) -> Req:

@@ -12,7 +12,10 @@ from typing import Any
 
 from app.models.wish import WishStatus
 from tests.contract.matrix_rows.common import Req, Row, statuses
-from tests.factories import World, insert_wish, make_media, make_user
+from tests.factories.media import make_media
+from tests.factories.users import make_user
+from tests.factories.wishes import insert_wish
+from tests.factories.world import World
 
 
 def _wish_in(status: WishStatus) -> Any:

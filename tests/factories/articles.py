@@ -10,7 +10,8 @@ from app.core.db import utcnow
 from app.models.article import Article, ArticleAction, ArticleEvent, ArticleStatus
 from app.models.org import Org
 from app.models.user import Role, User
-from tests.factories import World, make_user
+from tests.factories.users import make_user
+from tests.factories.world import World
 
 
 async def info_officer(

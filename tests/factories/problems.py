@@ -25,7 +25,8 @@ from app.models.problem import (
 )
 from app.models.user import User
 from app.services import problems as service
-from tests.factories import make_media, paths_from
+from tests.factories.lifecycle import paths_from
+from tests.factories.media import make_media
 
 DISTRICT_AFTER_DAYS = 3  # the setting's default, as the test app uses it
 
