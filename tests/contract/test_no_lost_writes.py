@@ -1,6 +1,6 @@
 """No lost writes, in small: 20 phones against a real uvicorn server, with retries,
 dropped connections, cut-off requests and one kill -9 mid-run, then an audit of the
-database. The full run (200 phones) is `python -m benchmarks.no_lost_writes`;
+database. The full run (200 phones) is `python -m tests.support.no_lost_writes`;
 docs/RELIABILITY.md has its figures.
 
 Both databases: SQLite in WAL mode keeps every committed transaction through a

@@ -102,7 +102,7 @@ schema = schemathesis.openapi.from_asgi(
 ).exclude(
     # /metrics: Prometheus text, not JSON: nothing to validate, and its counters only
     # grow. logout-all takes no input and would end the callers' tokens for every case
-    # after it (tests/test_identity.py covers it).
+    # after it (tests/routers/test_auth_identity.py covers it).
     path=["/metrics", "/api/v1/auth/logout-all"],
 )
 

@@ -1,5 +1,5 @@
 """The authorization matrix's API-key columns: every guarded route of the matrix
-(tests/matrix_rows), its request built as for the matrix's `right` caller, sent
+(tests/contract/matrix_rows), its request built as for the matrix's `right` caller, sent
 with `X-API-Key` instead of a person's token.
 
 - A key of the district holding every scope answers 2xx only on reads (GET) that

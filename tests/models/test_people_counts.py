@@ -3,7 +3,7 @@ rows, whatever happens to people, reports and claims, and in whatever order.
 
 `people_counts` and `wish_quota_claims` (app/models/people_counts.py) are derived
 data: every test here ends by rebuilding both from users, report_ins and the wishes'
-history, in Python, and comparing. tests/test_dashboard.py checks that the dashboards
+history, in Python, and comparing. tests/routers/test_dashboard.py checks that the dashboards
 built on them agree with the detail endpoints.
 """
 

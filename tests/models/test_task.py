@@ -3,7 +3,7 @@
 The copy is kept equal to the task's org by a composite foreign key to
 tasks (id, org_id) that cascades on update, so it cannot drift: a wrong one is
 refused, and a task whose org is corrected takes its check-ins along. Orgs
-themselves never move (PATCH /orgs refuses parent_id: tests/test_orgs.py), so no
+themselves never move (PATCH /orgs refuses parent_id: tests/routers/test_orgs.py), so no
 other copy of the tree lives on fact rows.
 """
 
@@ -29,7 +29,7 @@ from app.models.task import CheckIn, Task
 from tests.conftest import POSTGRES_ADMIN_URL, ROOT, _admin, _postgres_available, run_migrations
 from tests.factories.tasks import PLACE, make_check_in, make_task
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 BEFORE, AFTER = "b2d1f9e3a002", "c3e2a0f4b003"

@@ -30,7 +30,7 @@ from tests.factories.volunteer_hours import insert_entry
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 ADDITIVE = [

@@ -28,7 +28,7 @@ from tests.factories.volunteer_hours import insert_entry
 from tests.factories.wishes import insert_wish
 from tests.support.export_memory import count_data_rows, measure_members_export, seed_members
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -24,7 +24,7 @@ from tests.factories.problems import (
     verify,
 )
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 DEC_1 = date(2026, 12, 1)

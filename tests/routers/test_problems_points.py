@@ -8,7 +8,7 @@ from tests.factories.orgs import make_org
 from tests.factories.problems import make_point
 from tests.factories.users import make_user
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 

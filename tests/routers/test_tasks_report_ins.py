@@ -16,7 +16,7 @@ from tests.factories.media import make_media
 from tests.factories.tasks import make_report_in
 from tests.factories.users import auth, make_user
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 

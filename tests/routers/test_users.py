@@ -9,7 +9,7 @@ from sqlalchemy import text
 from app.models.org import OrgLevel
 from tests.factories.orgs import make_org
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 

@@ -1,7 +1,7 @@
 """POST /users/import with files that are not what they claim: every way a spreadsheet
 can be corrupt is a 422 `invalid_import_file`, never a 500, and a file built to
 exhaust memory is refused or read within bounds. (The import's rules for good files
-are in tests/test_users.py.)"""
+are in tests/routers/test_users.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from openpyxl import Workbook
 
 from app.services.roster_import import MAX_UNPACKED_BYTES
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 SHEET = "xl/worksheets/sheet1.xml"

@@ -7,7 +7,7 @@ import pytest
 from app.models.user import Role
 from tests.factories.users import make_user
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 

@@ -15,7 +15,7 @@ from tests.factories.media import make_media
 from tests.factories.users import auth, make_user
 from tests.factories.volunteer_hours import insert_entry
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 

@@ -20,7 +20,7 @@ from tests.factories.orgs import make_org
 from tests.factories.users import auth, make_user
 from tests.factories.wishes import PATH_TO, insert_wish
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 

@@ -14,7 +14,7 @@ from app.models.wish import Wish, WishEvent, WishStatus
 from tests.factories.users import auth, make_user
 from tests.factories.wishes import insert_wish
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 CLAIMERS = 50

@@ -26,7 +26,7 @@ from tests.factories.tasks import PLACE, make_check_in, make_task
 from tests.factories.users import auth, make_user
 from tests.factories.world import World, build_world
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 HERE = {"lat": PLACE[0], "lng": PLACE[1]}

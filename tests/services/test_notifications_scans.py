@@ -26,7 +26,7 @@ from tests.factories.wishes import insert_wish
 from tests.routers import test_notifications as base
 from tests.routers.test_notifications import TPL_PROBLEM, Env, grant
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 # The app with templates and its per-test environment, shared with test_notifications.

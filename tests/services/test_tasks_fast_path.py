@@ -19,7 +19,7 @@ from tests.factories.media import make_media
 from tests.factories.tasks import PLACE, make_task
 from tests.factories.users import auth, make_user
 
-# Everything written here leaves the dashboards' kept sums exact (tests/counts.py).
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 HERE = {"lat": PLACE[0], "lng": PLACE[1]}

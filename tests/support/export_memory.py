@@ -2,10 +2,10 @@
 
 tracemalloc counts every Python allocation in the process (the request, the
 database driver, openpyxl in its worker thread, the response body in the client),
-so the peak covers the whole export. tests/test_exports.py runs it with 20,000 rows
+so the peak covers the whole export. tests/routers/test_exports.py runs it with 20,000 rows
 on both databases; run it alone for bigger numbers:
 
-    .venv/bin/python -m benchmarks.export_memory --rows 100000
+    .venv/bin/python -m tests.support.export_memory --rows 100000
 """
 
 from __future__ import annotations

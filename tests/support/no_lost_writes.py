@@ -23,9 +23,9 @@ there exactly once, every key produced one record, nothing half-written, and a
 write never acknowledged is either wholly there or wholly absent. Exit status 1
 on any violation.
 
-    .venv/bin/python -m benchmarks.no_lost_writes --phones 200 --database postgresql
+    .venv/bin/python -m tests.support.no_lost_writes --phones 200 --database postgresql
 
-tests/test_no_lost_writes.py runs a small version on both databases.
+tests/contract/test_no_lost_writes.py runs a small version on both databases.
 """
 
 from __future__ import annotations

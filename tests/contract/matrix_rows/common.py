@@ -1,7 +1,7 @@
 """What a matrix row is; every domain's rows live in a module of this package.
 
 Each module defines `ROWS: dict[tuple[str, str], Row]` keyed by (method, route path
-as FastAPI declares it); tests/test_scope_matrix.py collects them all.
+as FastAPI declares it); tests/contract/test_scope_matrix.py collects them all.
 """
 
 from __future__ import annotations

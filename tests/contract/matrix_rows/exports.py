@@ -1,5 +1,5 @@
 """Rows for the ledger exports (台账). The body is a spreadsheet, not JSON, so there is
-no body check here: tests/test_exports.py reads the files and checks what is in them."""
+no body check here: tests/routers/test_exports.py reads the files and checks what is in them."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 WeChat's servers call it, never a person: what lets a request in is WeChat's
 signature alone, so every caller of the matrix, bearer token or not, is refused
 (403 `invalid_signature`) and nothing changes. Signed pushes are tested in
-tests/test_content_security.py.
+tests/services/test_content_check_security.py.
 """
 
 from __future__ import annotations
