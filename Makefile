@@ -14,7 +14,7 @@ SHUTDOWN_DRAIN_SECONDS ?= 20
 DEV_ENV := APP_ENV=dev WECHAT_DEV_STUB=true WECHAT_APPID=demo-appid WECHAT_SECRET=demo-secret \
 	WECHAT_API_BASE=http://$(HOST):$(PORT)/dev/wechat/
 
-.PHONY: run test lint openapi migrate clean browser echarts
+.PHONY: run test test-quick lint openapi migrate clean browser echarts
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -45,6 +45,13 @@ lint: $(BIN)/.installed
 # core: each creates its own databases, so they never collide.
 test: lint browser
 	$(BIN)/python -m pytest -q -rs -n auto
+
+# The edit loop: ruff, then the SQLite half of the suite (the PostgreSQL half is
+# deselected by its parameter id), stopping at the first failure. `make test` stays
+# the gate: type checks, both databases, everything.
+test-quick: $(BIN)/.installed
+	$(BIN)/ruff check app tests benchmarks alembic/env.py
+	$(BIN)/python -m pytest -q -x -n auto -k "not postgresql"
 
 # The dashboard page's test drives Debian's Chromium (a browser download by a test
 # tool is impossible here). Installed when missing and we may (root with apt-get);

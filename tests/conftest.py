@@ -28,9 +28,9 @@ from app.core.config import Settings
 from app.core.db import metadata
 from app.devtools.wechat_stub import StubState, create_stub_app
 from app.main import create_app
-from tests.counts import assert_counts_are_exact
-from tests.factories import World, build_world
-from tests.servers import BackgroundServer
+from tests.factories.world import World, build_world
+from tests.support.counts import assert_counts_are_exact
+from tests.support.servers import BackgroundServer
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -124,7 +124,7 @@ def make_settings(database_url: str, tmp: Path, wechat_base: str, **overrides: o
         "wechat_api_base": wechat_base,
         "redis_url": None,
         # The shared test app sees hundreds of logins and uploads a minute; the
-        # limits themselves are tested on apps of their own (tests/test_http.py).
+        # limits themselves are tested on apps of their own (tests/edge/test_http.py).
         "login_rate_per_minute": 100_000,
         "upload_rate_per_minute": 100_000,
     }
@@ -193,7 +193,7 @@ async def world(db: FastAPI) -> World:
 @pytest.fixture
 async def counts_stay_exact(db: FastAPI) -> AsyncIterator[None]:
     """After the test: every sum the database keeps for the dashboards equals its
-    rebuild from the rows it counts (tests/counts.py), whatever the test wrote."""
+    rebuild from the rows it counts (tests/support/counts.py), whatever the test wrote."""
     yield
     await assert_counts_are_exact(db)
 

@@ -12,8 +12,8 @@ from app.core.timeutil import month_key
 from app.models.org import Org
 from app.models.user import RoleGrant, User
 from tests.conftest import ROOT
-from tests.counts import assert_counts_are_exact
-from tests.factories import auth
+from tests.factories.users import auth
+from tests.support.counts import assert_counts_are_exact
 
 
 def cli(settings, *args):

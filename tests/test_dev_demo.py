@@ -5,7 +5,7 @@ import httpx
 from app.cli import seed_demo
 from app.main import create_app
 from tests.conftest import make_settings, run_migrations
-from tests.servers import BackgroundServer
+from tests.support.servers import BackgroundServer
 
 
 async def test_the_demo_logs_in_through_the_mounted_wechat_stub(tmp_path):

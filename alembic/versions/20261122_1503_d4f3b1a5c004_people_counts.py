@@ -91,7 +91,11 @@ _USERS_CHANGED = (
 
 # table -> (statements for a removed OLD row, for an added NEW row, the UPDATE OF
 # columns and the WHEN of the update trigger, the person's id for PostgreSQL's lock)
+# Each table's triggers keep the counting rules named beside it; the rules are stated
+# once, for readers, in app/models/people_counts.py ("The counting rules").
 TRIGGERS = {
+    # Rules members and party_members; and, as a person's home or party membership
+    # changes, reported and claimed follow them to the new pair.
     'users': (
         _person('OLD', '-'),
         _person('NEW', ''),
@@ -99,6 +103,7 @@ TRIGGERS = {
         _USERS_CHANGED,
         None,  # the row itself is being written: already locked
     ),
+    # Rule reported: a party member's report-in of a month, at their home pair.
     'report_ins': (
         _fact('OLD.month', 'reported', 'OLD', '-'),
         _fact('NEW.month', 'reported', 'NEW', ''),
@@ -106,6 +111,7 @@ TRIGGERS = {
         'OLD.user_id IS DISTINCT FROM NEW.user_id OR OLD.month IS DISTINCT FROM NEW.month',
         'user_id',
     ),
+    # Rule claimed: a party member's kept claim of a year, at their home pair.
     'wish_quota_claims': (
         _fact('CAST(OLD.year AS TEXT)', 'claimed', 'OLD', '-'),
         _fact('CAST(NEW.year AS TEXT)', 'claimed', 'NEW', ''),

@@ -103,13 +103,22 @@ def _selects(table: str, r: str, sign: str, dialect: str, source: str = '') -> l
     return out
 
 
-# table -> the columns that move its counts
+# table -> the columns that move its counts. Each table's triggers keep the counting
+# rules of the facts named beside it (what `_rows` writes for one of its rows); the
+# rules are stated once, for readers, in app/models/fact_counts.py ("The counting
+# rules").
 TABLES = {
+    # Rule check_ins.
     'check_ins': ('org_id', 'checked_in_at', 'task_id'),
+    # Rule approved_volunteer_minutes.
     'volunteer_hours': ('org_id', 'started_at', 'status', 'minutes', 'user_id'),
+    # Rule report_ins.
     'report_ins': ('community_id', 'month'),
+    # Rules wishes_<status>.
     'wishes': ('community_id', 'status'),
+    # Rules problems_<status>, problems_found and problems_found_closed.
     'problems': ('org_id', 'status', 'created_at'),
+    # Rules articles_submitted and articles_published.
     'articles': ('org_id', 'first_submitted_at', 'published_at'),
 }
 

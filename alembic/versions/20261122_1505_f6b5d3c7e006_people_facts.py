@@ -42,7 +42,11 @@ depends_on: Union[str, Sequence[str], None] = None
 
 # app/services/people_counts.ROSTER_LOCK, as of this revision.
 ROSTER_LOCK = 7020501
-# people_counts column -> fact
+# people_counts column -> fact. The trigger on people_counts keeps the counting rules
+# of these four facts (a pair's people +1 at its community, +1 at its unit, -1 at the
+# org holding both), stated once, for readers, in app/models/fact_counts.py ("The
+# counting rules"); what a pair counts is people_counts' rules
+# (app/models/people_counts.py).
 PEOPLE = {
     'members': 'members',
     'party_members': 'party_members',

@@ -132,6 +132,9 @@ def _rebuild_sqlite_tables(autoincrement: bool, users_change) -> None:
             ) as batch_op:
                 if table == 'users':
                     users_change(batch_op)
+            # The counting triggers come back as they were, keeping the same rules
+            # (app/models/people_counts.py and app/models/fact_counts.py, "The
+            # counting rules").
             for sql in triggers:
                 conn.exec_driver_sql(sql)
     finally:

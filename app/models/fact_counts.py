@@ -18,7 +18,9 @@ A row is keyed by org, period, fact and part:
   not have waited anyway); approved minutes are spread by the person's id modulo
   MINUTE_PARTS. Everything else is written seldom enough for part 0.
 
-What each fact counts (the rules of app/services/dashboard.py):
+The counting rules (stated here only; each trigger of migrations e5a4c2b6d005 and
+f6b5d3c7e006 names the ones it keeps), one a fact, each the kept form of the
+metric of the same name in app/services/dashboard.py:
 - members, party_members (period ''), party_members_reported ('YYYY-MM'),
   wish_quota_claimed ('YYYY'): the people figures, carried over from people_counts
   (migration f6b5d3c7e006). A home pair's people count +1 at their community, +1 at

@@ -10,12 +10,21 @@ d4f3b1a5c004): whatever writes those tables, in whatever order, the sums follow,
 in the same transaction.
 
 A row is keyed by a period and a home pair (community_id, unit_id), 0 standing for
-"none" so that the key has no NULLs:
-- period '' holds the roster snapshot: members, party_members;
-- period 'YYYY-MM' (Shanghai month) holds `reported`: party members of the pair who
-  reported in (报到) that month, to whichever community;
-- period 'YYYY' holds `claimed`: party members of the pair who kept a wish claim in
-  that Shanghai year (app/services/wishes.kept_claimers).
+"none" so that the key has no NULLs.
+
+The counting rules (stated here only; each trigger of migration d4f3b1a5c004 names
+the one it keeps). Everyone counts at their *current* home pair, and only while on
+the roster (a community or a unit: an unbound WeChat account is on nobody's), so a
+move or a change of party membership carries their reports and claims along:
+- members, party_members (period ''): the people of the pair, and those of them
+  with is_party_member (trigger on users);
+- reported (period 'YYYY-MM', the Shanghai month): the pair's party members who
+  reported in (报到) that month, to whichever community: their report_ins rows, one
+  a person a month (triggers on report_ins and, for moves, users);
+- claimed (period 'YYYY'): the pair's party members who kept a wish claim in that
+  Shanghai year: their wish_quota_claims rows, which hold the rule of who kept a
+  claim (app/services/wish_quota.kept_claimers) (triggers on wish_quota_claims and,
+  for moves, users).
 The pair, not each org alone, is the key because someone whose community and unit
 both lie in a subtree counts once for it, and once for each of two children that
 hold one each (app/services/dashboard.py).

@@ -13,7 +13,7 @@ service checks who may act and then calls `move`, which in one go
 - hands the notification to the outbox, if the call brings one.
 
 The tests read the same declaration: the factories derive the history that leads to
-each state from it, and tests/test_lifecycle.py walks every (state, action) pair.
+each state from it, and tests/services/test_lifecycle.py walks every (state, action) pair.
 How a new domain uses it: docs/DESIGN.md, "One lifecycle".
 """
 

@@ -1,6 +1,6 @@
 """Who kept a wish claim in which year: the `wish_quota_claims` rows.
 
-The rule is app/services/wishes.kept_claimers: a claim counts unless the first event
+The rule is `kept_claimers` below: a claim counts unless the first event
 that moves the wish out of `claimed` after it is a release or a cancellation. Only
 the wish's latest claim can change its standing (a claim, a release or a
 cancellation of a claimed wish all concern it; an older claim was settled by the

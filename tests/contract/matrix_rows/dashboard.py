@@ -1,0 +1,43 @@
+"""Rows for the dashboard and the ranking: counts only, for admins over the org
+(and stats keys); a member is 403, an admin asking about an org outside reach 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.contract.matrix_rows.common import Req, Row, statuses
+from tests.factories.world import World
+
+
+def _about_c1(path: str) -> Any:
+    async def build(world: World, caller: str) -> Req:
+        return Req(path=path, params={"org_id": world["C1"].id})
+
+    return build
+
+
+def _dashboard_check(world: World, caller: str, body: Any) -> None:
+    assert body["org_id"] == world["C1"].id
+    # The world's C1 holds five party members (everyone but the two neighbours).
+    assert (body["members"], body["party_members"]) == (5, 5)
+
+
+def _children_check(world: World, caller: str, body: Any) -> None:
+    assert body["org_id"] == world["C1"].id
+    assert body["items"] == []  # a community has no child orgs
+
+
+ROWS: dict[tuple[str, str], Row] = {
+    ("GET", "/api/v1/dashboard"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 200),
+        _about_c1("/api/v1/dashboard"),
+        _dashboard_check,
+    ),
+    ("GET", "/api/v1/dashboard/children"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 200),
+        _about_c1("/api/v1/dashboard/children"),
+        _children_check,
+    ),
+}

@@ -1,0 +1,85 @@
+"""The authorization matrix: every route × every kind of caller, with the status each gets.
+
+The list of routes comes from the app itself, so a route added without a row here
+fails `test_every_route_has_a_row_in_the_matrix`. Records outside a caller's reach
+must answer exactly like missing ones (404), and no caller outside reach may get a
+2xx that reveals or changes anything there.
+
+Callers, against records in community C1 of street S1 (see tests/factories/world.py):
+- anonymous: no token
+- member: a party member of C1 with no role
+- other_community_admin: the secretary of C2, C1's neighbour in the same street
+- other_street_admin: the admin of street S2
+- right: the admin who may do it (named per row)
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.routing import iter_route_contexts
+
+import tests.contract.matrix_rows
+from app.main import create_app
+from tests.conftest import make_settings
+from tests.contract.matrix_rows.common import CALLERS, Row, world_key
+
+SKIPPED_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def collect_rows() -> dict[tuple[str, str], Row]:
+    rows: dict[tuple[str, str], Row] = {}
+    for info in pkgutil.iter_modules(tests.contract.matrix_rows.__path__):
+        module = importlib.import_module(f"tests.contract.matrix_rows.{info.name}")
+        for key, row in getattr(module, "ROWS", {}).items():
+            assert key not in rows, f"{key} has rows in two modules"
+            rows[key] = row
+    return rows
+
+
+MATRIX = collect_rows()
+
+
+def app_routes() -> set[tuple[str, str]]:
+    app = create_app(make_settings("sqlite:///:memory:", Path("/tmp"), "http://127.0.0.1:9/"))
+    found = set()
+    for ctx in iter_route_contexts(app.routes):
+        # The matrix names paths as the document does: `{user_id}`, not `{user_id:int}`.
+        path, methods = re.sub(r"\{(\w+):\w+\}", r"{\1}", ctx.path or ""), ctx.methods
+        if not path or not methods or path in SKIPPED_PATHS:
+            continue
+        for method in methods - {"HEAD", "OPTIONS"}:
+            found.add((method, path))
+    return found
+
+
+def test_every_route_has_a_row_in_the_matrix():
+    routes = app_routes()
+    missing = routes - MATRIX.keys()
+    stale = MATRIX.keys() - routes
+    assert not missing, f"routes without authorization rows: {sorted(missing)}"
+    assert not stale, f"matrix rows for routes that no longer exist: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
+async def test_route_answers_each_caller_as_the_matrix_says(client, world, route, caller):
+    method, _ = route
+    row = MATRIX[route]
+    req = await row.build(world, caller)
+    headers = {} if caller == "anonymous" else world.headers(world_key(caller, row.right))
+    url = f"http://test{req.path}"
+    resp = await client.request(
+        method, url, json=req.json, files=req.files, params=req.params, headers=headers
+    )
+    expected = row.expect[caller]
+    assert resp.status_code == expected, (caller, resp.status_code, resp.text[:300])
+    if resp.status_code >= 400:
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        assert resp.json()["code"]
+    if row.check and resp.status_code < 300:
+        row.check(world, caller, resp.json())

@@ -1,0 +1,74 @@
+"""The authorization matrix's last column: the admin of *another district*.
+
+The matrix world has one district, so its outside-reach callers are a neighbouring
+community's and the other street's admins. Here a second district with its own
+street, community and district admin is added, and every guarded route (built as
+for the matrix's admin) is sent with that admin's token. Wherever the other street's
+admin is refused, the other district's admin is refused too, with 404 wherever the
+other street's admin gets 404 (a record outside reach looks missing): a district
+admin's wider role reaches nothing of another district. Where the other street's
+admin is refused for want of a role (403), the other district's admin may be
+answered about its own district (its lists, its own audit log), never about this
+one: no org of this district may appear in the answer. No 5xx anywhere.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.models.org import OrgLevel
+from app.models.user import Role
+from tests.contract.test_scope_matrix import MATRIX
+from tests.contract.test_scope_matrix_api_keys import GUARDED
+from tests.factories.orgs import make_org
+from tests.factories.users import auth, make_user
+
+
+@pytest.mark.parametrize("route", GUARDED, ids=lambda r: f"{r[0]} {r[1]}")
+async def test_the_admin_of_another_district_reaches_nothing_of_this_one(client, world, route):
+    method, _ = route
+    row = MATRIX[route]
+    d2 = await make_org(world.app, "邻区", OrgLevel.district)
+    s2 = await make_org(world.app, "邻区街道", OrgLevel.street, d2)
+    c2 = await make_org(world.app, "邻区社区", OrgLevel.community, s2)
+    admin = await make_user(
+        world.app, "邻区管理员", community=c2, party=True, roles=[(Role.district_admin, d2)]
+    )
+    req = await row.build(world, "right")
+
+    resp = await client.request(
+        method,
+        f"http://test{req.path}",
+        json=req.json,
+        files=req.files,
+        params=req.params,
+        headers=auth(world.app, admin),
+    )
+
+    other_street = row.expect["other_street_admin"]
+    assert resp.status_code < 500, resp.text[:300]
+    if other_street == 404:
+        assert resp.status_code == 404, resp.text[:300]
+    elif resp.status_code < 300 and "json" in resp.headers.get("content-type", ""):
+        # Allowed only as an answer about its own district (its lists, its empty
+        # audit log): nothing in it may name an org of this district.
+        ours = {org.id for org in world.orgs.values()}
+        named = set(org_ids(resp.json()))
+        assert not named & ours, (named & ours, resp.text[:300])
+
+
+ORG_KEYS = ("org_id", "community_id", "unit_id", "street_id", "district_id")
+
+
+def org_ids(value: object) -> list[int]:
+    """Every id under a key naming an org (org_id, community_id, unit_id...)."""
+    found: list[int] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key in ORG_KEYS and isinstance(inner, int):
+                found.append(inner)
+            found.extend(org_ids(inner))
+    elif isinstance(value, list):
+        for inner in value:
+            found.extend(org_ids(inner))
+    return found

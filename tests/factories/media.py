@@ -1,0 +1,39 @@
+"""Photo rows as an upload leaves them, without a file behind them."""
+
+from __future__ import annotations
+
+import itertools
+
+from fastapi import FastAPI
+
+from app.models.media import Media, MediaCheckStatus
+from app.models.user import User
+
+_serials = itertools.count(1)
+
+
+async def make_media(
+    app: FastAPI,
+    uploader: User,
+    *,
+    sha256: str | None = None,
+    check_status: MediaCheckStatus = MediaCheckStatus.passed,
+) -> Media:
+    """A photo row as an upload would leave it (no file behind it: for record tests),
+    by default one WeChat's image check has passed."""
+    n = next(_serials)
+    async with app.state.sessionmaker() as session, session.begin():
+        media = Media(
+            uploader_id=uploader.id,
+            storage_key=f"{n:032x}.jpg",
+            thumbnail_key=f"{n:032x}-thumb.jpg",
+            content_type="image/jpeg",
+            size=1000,
+            width=10,
+            height=10,
+            sha256=sha256 or f"{n:064d}",
+            phash="0" * 16,
+            check_status=check_status,
+        )
+        session.add(media)
+        return media

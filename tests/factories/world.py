@@ -1,0 +1,60 @@
+"""The scene most tests share: a district, its streets and communities, and the people
+who log in to it (the authorization matrix's callers among them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from app.models.org import Org, OrgLevel
+from app.models.user import Role, User
+from tests.factories.orgs import make_org
+from tests.factories.users import auth, make_user
+
+
+@dataclass
+class World:
+    """A district with two streets, the usual cast of people, ready to log in.
+
+    district ─ street S1 ─ communities C1, C2; unit U1
+             ├ street S2 ─ community C3
+             └ unit UD
+    """
+
+    app: FastAPI
+    orgs: dict[str, Org] = field(default_factory=dict)
+    people: dict[str, User] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Org:
+        return self.orgs[key]
+
+    def user(self, key: str) -> User:
+        return self.people[key]
+
+    def headers(self, key: str) -> dict[str, str]:
+        return auth(self.app, self.people[key])
+
+
+async def build_world(app: FastAPI) -> World:
+    w = World(app)
+    d = w.orgs["D"] = await make_org(app, "文明区", OrgLevel.district)
+    s1 = w.orgs["S1"] = await make_org(app, "东关街道", OrgLevel.street, d)
+    s2 = w.orgs["S2"] = await make_org(app, "西湖街道", OrgLevel.street, d)
+    c1 = w.orgs["C1"] = await make_org(app, "东关社区", OrgLevel.community, s1)
+    c2 = w.orgs["C2"] = await make_org(app, "仓门社区", OrgLevel.community, s1)
+    c3 = w.orgs["C3"] = await make_org(app, "西湖社区", OrgLevel.community, s2)
+    w.orgs["U1"] = await make_org(app, "东关小学", OrgLevel.unit, s1)
+    w.orgs["UD"] = await make_org(app, "区委宣传部", OrgLevel.unit, d)
+    cast = {
+        "district_admin": ("区管理员", c1, [(Role.district_admin, d)]),
+        "street_admin": ("街道管理员", c1, [(Role.street_admin, s1)]),
+        "other_street_admin": ("外街道管理员", c3, [(Role.street_admin, s2)]),
+        "community_admin": ("社区书记", c1, [(Role.community_admin, c1)]),
+        "other_community_admin": ("邻社区书记", c2, [(Role.community_admin, c2)]),
+        "member": ("党员甲", c1, []),
+        "inspector": ("督导员", c1, [(Role.inspector, s1)]),
+    }
+    for key, (name, home, roles) in cast.items():
+        w.people[key] = await make_user(app, name, community=home, party=True, roles=roles)
+    return w

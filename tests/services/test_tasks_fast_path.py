@@ -1,0 +1,119 @@
+"""The shortcuts the check-in takes for speed (docs/PERFORMANCE.md) answer exactly what
+the long way would: the caller read in one query, the answer built without reading
+back what the request wrote, the row inserted without a savepoint, pooled connections
+checked without a round trip."""
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from app.core.scope import load_caller, load_caller_for_token
+from app.core.security import TokenClaims
+from app.main import create_app
+from app.models.user import Role
+from tests.factories.media import make_media
+from tests.factories.tasks import PLACE, make_task
+from tests.factories.users import auth, make_user
+
+# Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
+
+HERE = {"lat": PLACE[0], "lng": PLACE[1]}
+
+
+async def test_the_check_in_answer_is_what_the_member_reads_back_afterwards(client, world):
+    task = await make_task(world.app, world["C1"], location=(PLACE[0], PLACE[1], 200))
+    member = world.user("member")
+    first = await make_media(world.app, member)
+    second = await make_media(world.app, member)
+    resp = await client.post(
+        f"/tasks/{task.id}/check-ins",
+        # Repeated and out of upload order: kept once each, in the order given.
+        json={
+            "lat": PLACE[0] + 0.0005,
+            "lng": PLACE[1],
+            "photo_ids": [second.id, first.id, second.id],
+        },
+        headers=world.headers("member"),
+    )
+    assert resp.status_code == 201, resp.text
+    answered = resp.json()
+    assert answered["photo_ids"] == [second.id, first.id]
+    assert answered["user_name"] == member.name
+    assert answered["check_in_distance_m"] > 50
+
+    seen = await client.get(f"/tasks/{task.id}", headers=world.headers("member"))
+    assert seen.json()["my_check_in"] == answered
+
+
+async def test_the_caller_read_in_one_query_is_the_caller_read_the_long_way(world):
+    district_admin = world.user("district_admin")
+    nowhere = await make_user(world.app, "无社区的巡查员", roles=[(Role.inspector, world["S2"])])
+    async with world.app.state.sessionmaker() as session:
+        for user in (district_admin, world.user("member"), nowhere):
+            assert user.id is not None
+            fast = await load_caller_for_token(session, TokenClaims(user.id, 0))
+            slow = await load_caller(session, user)
+            assert fast is not None
+            assert fast.user.id == user.id
+            assert fast.grants == slow.grants
+        admin = await load_caller_for_token(session, TokenClaims(district_admin.id or 0, 0))
+        assert admin is not None and admin.home == (world["C1"].id, world["C1"].path)
+        away = await load_caller_for_token(session, TokenClaims(nowhere.id or 0, 0))
+        assert away is not None and away.home is None
+        assert await load_caller_for_token(session, TokenClaims(2_000_000_000, 0)) is None
+
+
+async def test_a_user_deleted_after_the_token_was_issued_is_not_authenticated(client, world):
+    ghost = await make_user(world.app, "已删除")
+    headers = auth(world.app, ghost)
+    async with world.app.state.sessionmaker() as session, session.begin():
+        await session.delete(await session.get(type(ghost), ghost.id))
+    resp = await client.get("/tasks", headers=headers)
+    assert resp.status_code == 401
+
+
+async def test_the_same_member_checking_in_twice_at_once_gets_one_seat(client, world):
+    task = await make_task(world.app, world["C1"], capacity=5)
+    h = world.headers("member")
+    answers = await asyncio.gather(
+        *(client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h) for _ in range(4))
+    )
+    assert sorted(r.status_code for r in answers) == [201, 409, 409, 409]
+    assert {r.json()["code"] for r in answers if r.status_code == 409} == {"already_checked_in"}
+    listed = await client.get(f"/tasks/{task.id}", headers=h)
+    assert listed.json()["checked_in_count"] == 1
+
+
+async def test_a_pooled_connection_the_server_closed_is_not_given_to_a_request(db, tmp_path: Path):
+    settings = db.state.settings
+    if make_url(settings.database_url).get_backend_name() != "postgresql":
+        pytest.skip("SQLite pools no connections")
+    app = create_app(settings.model_copy(update={"storage_local_dir": str(tmp_path)}))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as c:
+            assert (await c.get("/readyz")).status_code == 200
+            async with app.state.engine.connect() as conn:
+                pooled = (await conn.get_raw_connection()).driver_connection
+            closed = asyncio.Event()
+            pooled.add_termination_listener(lambda _: closed.set())
+            # The server ends the idle connection, as a restart or an idle timeout would.
+            dsn = make_url(settings.database_url).set(drivername="postgresql")
+            admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+            try:
+                await admin.execute("SELECT pg_terminate_backend($1)", pooled.get_server_pid())
+            finally:
+                await admin.close()
+            await asyncio.wait_for(closed.wait(), timeout=10)
+
+            assert (await c.get("/readyz")).status_code == 200
+            async with app.state.engine.connect() as conn:
+                assert (await conn.get_raw_connection()).driver_connection is not pooled
+    finally:
+        await app.state.engine.dispose()
