@@ -41,13 +41,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
-from app.core.scope import Caller, Grant
 from app.core.timeutil import local, month_key
 from app.models.dashboard import DashboardSort, SortOrder
 from app.models.hours import VolunteerHour
 from app.models.org import Org, OrgLevel
 from app.models.task import CheckIn, ReportIn
-from app.models.user import Role, User
+from app.models.user import User
 from app.services import dashboard, exports
 
 DISTRICT_AFTER_DAYS = 7
@@ -104,19 +103,6 @@ def fmt(values: list[float], ps: tuple[int, ...] = (50, 95, 99)) -> str:
     if not values:
         return "–"
     return " / ".join(f"{percentile(values, p) * 1000:.1f}" for p in ps)
-
-
-def district_admin(district: Org) -> Caller:
-    """The admin of a district, as load_caller would build them (no user row needed:
-    the services check reach by path)."""
-    grant = Grant(
-        id=0,
-        role=Role.district_admin,
-        org_id=district.id or 0,
-        org_path=district.path,
-        org_level=OrgLevel.district,
-    )
-    return Caller(user=User(id=0, name="benchmark"), grants=[grant])
 
 
 LABELS = [
@@ -260,18 +246,12 @@ async def main_async(args: argparse.Namespace) -> None:
         "street": rng.sample(by_level[OrgLevel.street], min(12, len(by_level[OrgLevel.street]))),
         "district": by_level[OrgLevel.district],
     }
-    admins = {d.path: district_admin(d) for d in by_level[OrgLevel.district]}
-
-    def admin_of(org: Org) -> Caller:
-        return admins[org.path[: org.path.index("/", 1) + 1]]
-
     children = {o.id: sum(1 for c in orgs if c.parent_id == o.id) for o in orgs}
 
     def board(session: AsyncSession, org: Org) -> Awaitable[Any]:
         return dashboard.dashboard(
             session,
-            caller=admin_of(org),
-            org_id=org.id or 0,
+            org=org,
             month=month,
             district_after_days=DISTRICT_AFTER_DAYS,
             now=now,
@@ -280,8 +260,7 @@ async def main_async(args: argparse.Namespace) -> None:
     def ranking(session: AsyncSession, org: Org) -> Awaitable[Any]:
         return dashboard.ranking(
             session,
-            caller=admin_of(org),
-            org_id=org.id or 0,
+            org=org,
             month=month,
             sort=DashboardSort.report_in_rate,
             order=SortOrder.desc,
@@ -295,9 +274,8 @@ async def main_async(args: argparse.Namespace) -> None:
         async def call(session: AsyncSession, org: Org) -> int:
             ledger = await exports.export_ledger(
                 session,
-                caller=admin_of(org),
                 dataset=dataset,
-                org_id=org.id or 0,
+                org=org,
                 now=now,
                 **period,
             )

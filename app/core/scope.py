@@ -31,6 +31,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.db import table_of
+from app.core.errors import NotFound
 from app.core.security import TokenClaims
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
@@ -139,6 +140,17 @@ class Caller:
         return any(is_within(org.path, p) for p in self.paths(roles))
 
 
+async def org_in_reach(
+    session: AsyncSession, caller: Caller, org_id: int, roles: Iterable[Role] = ADMIN_ROLES
+) -> Org:
+    """The org, if `roles` of the caller reach it. One out of reach is missing (404),
+    as a record out of reach is: whether it exists is not theirs to learn."""
+    org = await session.get(Org, org_id)
+    if org is None or not caller.reaches(org, roles):
+        raise NotFound()
+    return org
+
+
 def org_ids_in(paths: list[str]) -> ColumnElement[bool]:
     """A condition on Org rows: the org lies inside one of `paths`."""
     if not paths:
@@ -231,9 +243,9 @@ async def end_tokens(session: AsyncSession, person_id: int) -> None:
 
 
 _HOME = aliased(Org)
-# Built once: this runs on every authenticated request. app.edge.idempotency adds the
-# Idempotency-Key lookup to it on creating POSTs.
-CALLER_QUERY: Select[*tuple[Any, ...]] = (
+# A person with their roles and home community: one row per role (or one of NULLs).
+# Built once: this runs on every authenticated request.
+_CALLER_ROWS: Select[*tuple[Any, ...]] = (
     sa_select(
         User,
         col(RoleGrant.id).label("grant_id"),
@@ -246,21 +258,25 @@ CALLER_QUERY: Select[*tuple[Any, ...]] = (
     .outerjoin(RoleGrant, col(RoleGrant.user_id) == col(User.id))
     .outerjoin(Org, col(Org.id) == col(RoleGrant.org_id))
     .outerjoin(_HOME, col(_HOME.id) == col(User.community_id))
-    .where(acts_as(col(User.id)))
     .order_by(col(RoleGrant.id))
 )
+# The person a token acts as (bind `token_params`). app.edge.idempotency adds the
+# Idempotency-Key lookup to it on creating POSTs.
+CALLER_QUERY = _CALLER_ROWS.where(acts_as(col(User.id)))
+# A person by id (bind `person_id`), for code acting without a credential.
+PERSON_QUERY = _CALLER_ROWS.where(col(User.id) == bindparam("person_id", type_=Integer))
 
 
-async def load_caller_for_token(session: AsyncSession, claims: TokenClaims) -> Caller | None:
-    """The person the token acts as, with their roles and home community, in one
-    round trip. None when the token acts as nobody (any more)."""
-    rows = (await session.execute(CALLER_QUERY, token_params(claims))).all()
-    return caller_from_rows(rows) if rows else None
-
-
-def caller_from_rows(rows: Sequence[Row[Any]]) -> Caller:
-    """The Caller from the rows of `CALLER_QUERY` (at least one)."""
-    user = rows[0][0]
+def caller_from_rows(
+    rows: Sequence[Row[Any]],
+    *,
+    user: User | None = None,
+    api_key_scopes: frozenset[str] | None = None,
+) -> Caller:
+    """The one way a Caller is built, whatever the credential (app.edge.access): from
+    rows shaped as `CALLER_QUERY`'s (at least one), whose first column is the person
+    unless `user` stands in for them."""
+    user = user if user is not None else rows[0][0]
     grants = [
         Grant(
             id=r.grant_id,
@@ -276,31 +292,6 @@ def caller_from_rows(rows: Sequence[Row[Any]]) -> Caller:
     return Caller(
         user=user,
         grants=grants,
+        api_key_scopes=api_key_scopes,
         home=(user.community_id, home_path) if user.community_id and home_path else None,
     )
-
-
-async def load_caller(session: AsyncSession, user: User) -> Caller:
-    rows = await session.execute(
-        sa_select(
-            col(RoleGrant.id),
-            col(RoleGrant.role),
-            col(RoleGrant.org_id),
-            col(Org.path),
-            col(Org.level),
-        )
-        .join(Org, col(Org.id) == col(RoleGrant.org_id))
-        .where(col(RoleGrant.user_id) == user.id)
-        .order_by(col(RoleGrant.id))
-    )
-    grants = [
-        Grant(
-            id=r.id,
-            role=Role(r.role),
-            org_id=r.org_id,
-            org_path=r.path,
-            org_level=OrgLevel(r.level),
-        )
-        for r in rows
-    ]
-    return Caller(user=user, grants=grants)

@@ -1,4 +1,4 @@
-"""Access tokens and personal data at rest."""
+"""Access tokens, dashboard links and personal data at rest."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import jwt
 from cryptography.fernet import Fernet, InvalidToken
@@ -16,7 +17,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from app.core.config import Settings
-from app.core.errors import Unprocessable
+from app.core.errors import Unauthorized, Unprocessable
+
+if TYPE_CHECKING:
+    from app.models.user import User
 
 JWT_ALGORITHM = "HS256"
 JWT_AUDIENCE = "chuangwen"
@@ -90,6 +94,79 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+# --- dashboard links --------------------------------------------------------------
+# A link to the dashboard page (app/services/dashboard_view) names an admin as an
+# access token does (`sub`, `ver`: the same rule decides whom it acts as) and the org
+# it opens, under an audience of its own: a link is no access token and an access
+# token opens no page. app.edge.access.caller_for_view_link turns one into a Caller.
+
+VIEW_AUDIENCE = "chuangwen:dashboard-view"
+# Long enough to open the link and look around, short enough that a link pasted
+# into a chat group or left in a browser history is soon worth nothing.
+VIEW_LINK_TTL_S = 600
+
+
+@dataclass(frozen=True)
+class ViewGrant:
+    admin: TokenClaims
+    org_id: int
+    expires_at: datetime
+
+
+def issue_view_token(
+    settings: Settings, *, admin: User, org_id: int, now: datetime | None = None
+) -> tuple[str, datetime]:
+    """The signed token of a view link and the moment it stops working."""
+    now = now or datetime.now(UTC)
+    expires_at = now + timedelta(seconds=VIEW_LINK_TTL_S)
+    claims = {
+        "sub": str(admin.id),
+        "ver": admin.token_version,
+        "org": org_id,
+        "aud": VIEW_AUDIENCE,
+        "iat": now,
+        "exp": expires_at,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM), expires_at
+
+
+INVALID_VIEW_LINK = "链接无效，请在小程序中重新生成工作台链接"
+
+
+def read_view_token(settings: Settings, token: str | None) -> ViewGrant:
+    if not token:
+        raise Unauthorized("not_authenticated", INVALID_VIEW_LINK, title="缺少链接凭证")
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[JWT_ALGORITHM],
+            audience=VIEW_AUDIENCE,
+            options={"require": ["exp", "sub", "aud", "org", "ver"]},
+        )
+        grant = ViewGrant(
+            admin=TokenClaims(user_id=int(claims["sub"]), version=int(claims["ver"])),
+            org_id=int(claims["org"]),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized(
+            "view_link_expired",
+            f"链接已过期（有效期 {VIEW_LINK_TTL_S // 60} 分钟），请在小程序中重新生成",
+            title="链接已过期",
+        ) from None
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        raise Unauthorized("not_authenticated", INVALID_VIEW_LINK, title="链接无效") from None
+    ids = (grant.admin.user_id, grant.org_id)
+    if (
+        not all(0 < i <= MAX_TOKEN_INT for i in ids)
+        or not 0 <= grant.admin.version <= MAX_TOKEN_INT
+    ):
+        raise Unauthorized("not_authenticated", INVALID_VIEW_LINK, title="链接无效")
+    return grant
 
 
 # --- phone numbers --------------------------------------------------------------

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.scope import Caller, load_caller
+from app.core.scope import Caller
 from app.core.security import PiiCipher
+from app.edge.access import caller_for_person
 from app.models.article import ArticleCreate
 from app.models.hours import VolunteerHourCreate
 from app.models.org import Org
@@ -50,7 +51,7 @@ async def seed_activity(
     by_openid = {u.openid: u for u in people if u.openid}
 
     async def caller(user: User) -> Caller:
-        return await load_caller(session, user)
+        return await caller_for_person(session, user)
 
     def living_in(*communities: str) -> list[User]:
         ids = {orgs[c].id for c in communities}

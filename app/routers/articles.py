@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.timeutil import current_year
@@ -15,17 +15,20 @@ from app.models.article import (
     ArticleStatus,
     ArticleUpdate,
 )
-from app.models.user import MAX_ID
+from app.models.org import Org
 from app.routers.deps import (
     ArticlesReader,
     CurrentCaller,
-    IdPath,
+    InReach,
+    OrgInReach,
     Page,
     PageDep,
     SessionDep,
     SettingsDep,
     StatsReader,
+    Visible,
     WeChatDep,
+    org_filter,
     page_of,
 )
 from app.services import articles as service
@@ -33,25 +36,6 @@ from app.services import content_check
 
 # /articles and /stats/articles.
 router = APIRouter(tags=["articles"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
-
-
-async def get_visible_article(
-    article_id: IdPath, session: SessionDep, caller: ArticlesReader
-) -> Article:
-    return await service.get_visible_article(session, caller=caller, article_id=article_id)
-
-
-VisibleArticle = Annotated[Article, Depends(get_visible_article)]
-
-
-async def get_article_for_person(
-    article_id: IdPath, session: SessionDep, caller: CurrentCaller
-) -> Article:
-    # Writes are a person's: an API key is 401 here before any record is looked up.
-    return await service.get_visible_article(session, caller=caller, article_id=article_id)
-
-
-PersonsArticle = Annotated[Article, Depends(get_article_for_person)]
 
 
 @router.post("/articles", status_code=201, response_model=ArticlePublic)
@@ -68,10 +52,8 @@ async def list_articles(
     session: SessionDep,
     caller: ArticlesReader,
     paging: PageDep,
+    org: Annotated[Org | None, org_filter(ArticlesReader, service.get_org_of_articles)],
     status: ArticleStatus | None = None,
-    org_id: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="只看该组织及其下级的稿件")
-    ] = None,
     awaiting_my_review: Annotated[
         bool, Query(description="只看正等待本人所在层级审核的稿件")
     ] = False,
@@ -82,7 +64,7 @@ async def list_articles(
         session,
         caller=caller,
         status=status,
-        org_id=org_id,
+        org=org,
         awaiting_my_review=awaiting_my_review,
         offset=paging.offset,
         limit=paging.page_size,
@@ -93,7 +75,7 @@ async def list_articles(
 
 @router.get("/articles/{article_id}", response_model=ArticleDetail)
 async def get_article(
-    article: VisibleArticle, session: SessionDep, caller: ArticlesReader
+    article: Visible[Article], session: SessionDep, caller: ArticlesReader
 ) -> ArticleDetail:
     """稿件及其每一步处理记录（谁、何时、在哪一级、意见）。"""
     return await service.detail(session, article=article, viewer_id=caller.id)
@@ -101,7 +83,7 @@ async def get_article(
 
 @router.patch("/articles/{article_id}", response_model=ArticlePublic)
 async def update_article(
-    article: PersonsArticle, data: ArticleUpdate, session: SessionDep, caller: CurrentCaller
+    article: InReach[Article], data: ArticleUpdate, session: SessionDep, caller: CurrentCaller
 ) -> ArticlePublic:
     """作者修改草稿或被退回的稿件。"""
     article = await service.update_article(session, caller=caller, article=article, data=data)
@@ -110,7 +92,7 @@ async def update_article(
 
 @router.post("/articles/{article_id}/submit", response_model=ArticlePublic)
 async def submit_article(
-    article: PersonsArticle,
+    article: InReach[Article],
     session: SessionDep,
     caller: CurrentCaller,
     settings: SettingsDep,
@@ -130,7 +112,7 @@ async def submit_article(
 
 @router.post("/articles/{article_id}/review", response_model=ArticlePublic)
 async def review_article(
-    article: PersonsArticle, data: ArticleReview, session: SessionDep, caller: CurrentCaller
+    article: InReach[Article], data: ArticleReview, session: SessionDep, caller: CurrentCaller
 ) -> ArticlePublic:
     """当前审核层级（`review_org_id`）的管理员审核：通过则报上一级，最高一级通过即发布；
     退回须填写意见。上级不能越级审核（403 `not_your_review_level`）。"""
@@ -141,12 +123,11 @@ async def review_article(
 @router.get("/stats/articles", response_model=ArticleStats)
 async def article_stats(
     session: SessionDep,
-    caller: StatsReader,
-    org_id: Annotated[int, Query(ge=1, le=MAX_ID)],
+    org: Annotated[Org, OrgInReach(StatsReader)],
     year: Annotated[int | None, Query(ge=2000, le=2100, description="默认为北京时间的今年")] = None,
     quarter: Annotated[int | None, Query(ge=1, le=4, description="不填为全年")] = None,
 ) -> ArticleStats:
     """各直属下级组织（含其全部下级）在期间内的投稿数、用稿数和采用率，以及本级合计。"""
     return await service.article_stats(
-        session, caller=caller, org_id=org_id, year=year or current_year(), quarter=quarter
+        session, org=org, year=year or current_year(), quarter=quarter
     )

@@ -6,14 +6,15 @@ from app.core.errors import PROBLEM_RESPONSES
 from app.edge.route import AppRoute
 from app.models.common import Month
 from app.models.dashboard import Dashboard, DashboardRanking, DashboardSort, SortOrder
-from app.models.user import MAX_ID
-from app.routers.deps import SessionDep, SettingsDep, StatsReader
+from app.models.org import Org
+from app.routers.deps import OrgInReach, SessionDep, SettingsDep, StatsReader
 from app.services import dashboard as service
 
 # /dashboard and /dashboard/children.
 router = APIRouter(tags=["dashboard"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
-OrgQuery = Annotated[int, Query(ge=1, le=MAX_ID, description="该组织及其全部下级")]
+# The org (with all below it) a stats reader asks about.
+StatsOrg = Annotated[Org, OrgInReach(StatsReader)]
 # Years as GET /stats/wish-quota takes them, so every month maps to valid bounds.
 MonthQuery = Annotated[
     Month | None,
@@ -24,16 +25,14 @@ MonthQuery = Annotated[
 @router.get("/dashboard", response_model=Dashboard)
 async def dashboard(
     session: SessionDep,
-    caller: StatsReader,
     settings: SettingsDep,
-    org_id: OrgQuery,
+    org: StatsOrg,
     month: MonthQuery = None,
 ) -> Dashboard:
     """组织（含全部下级）的工作台：花名册、报到、签到、志愿时长（按月），心愿、问题（此刻状态），稿件（按月）。"""
     return await service.dashboard(
         session,
-        caller=caller,
-        org_id=org_id,
+        org=org,
         month=month,
         district_after_days=settings.problem_district_escalation_days,
     )
@@ -42,9 +41,8 @@ async def dashboard(
 @router.get("/dashboard/children", response_model=DashboardRanking)
 async def dashboard_children(
     session: SessionDep,
-    caller: StatsReader,
     settings: SettingsDep,
-    org_id: OrgQuery,
+    org: StatsOrg,
     month: MonthQuery = None,
     sort: Annotated[
         DashboardSort, Query(description="按哪项指标排名")
@@ -56,8 +54,7 @@ async def dashboard_children(
     """各直属下级组织（含其全部下级）的同一组指标，按 sort 排名。"""
     return await service.ranking(
         session,
-        caller=caller,
-        org_id=org_id,
+        org=org,
         month=month,
         sort=sort,
         order=order,

@@ -20,7 +20,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, AppError, NotFound
+from app.core.security import VIEW_LINK_TTL_S
 from app.core.text import displayable
+from app.edge.access import caller_for_view_link
 from app.edge.route import AppRoute
 from app.models.common import Month, QueryText
 from app.models.dashboard import DashboardSort, SortOrder
@@ -108,7 +110,7 @@ async def create_dashboard_view_link(
         url=str(url),
         path=f"{url.path}?{url.query}",
         expires_at=expires_at,
-        expires_in=service.VIEW_LINK_TTL_S,
+        expires_in=VIEW_LINK_TTL_S,
     )
 
 
@@ -142,10 +144,13 @@ async def dashboard_view(
     浏览器收到的错误是说明页面，其他客户端收到 problem+json；过期链接为 401 `view_link_expired`。
     """
     try:
+        caller, grant = await caller_for_view_link(session, settings, token)
         page = await service.page(
             session,
             settings=settings,
-            token=token,
+            caller=caller,
+            grant=grant,
+            token=token or "",  # present: caller_for_view_link refuses a missing one
             org_id=org_id,
             month=month,
             sort=sort,
@@ -157,7 +162,7 @@ async def dashboard_view(
         return templates.TemplateResponse(
             request,
             "dashboard_view_error.html",
-            {"error": exc, "asset": asset_url, "ttl_minutes": service.VIEW_LINK_TTL_S // 60},
+            {"error": exc, "asset": asset_url, "ttl_minutes": VIEW_LINK_TTL_S // 60},
             status_code=exc.status,
             headers=PAGE_HEADERS,
         )

@@ -1,9 +1,10 @@
-"""Dependencies every router shares: the session, the caller, scoped loaders, paging."""
+"""Dependencies every router shares: the session, the caller, what it reaches, paging."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Generic, TypeVar
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel
@@ -11,20 +12,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import Forbidden, Unauthorized
-from app.core.scope import Caller, load_caller_for_token
+from app.core.scope import Caller, org_in_reach
 from app.core.security import PiiCipher
 from app.core.storage import Storage
 from app.core.wechat import WeChatGateway
 from app.edge import request_state
+from app.edge.access import caller_for_key, caller_for_token
 from app.edge.transaction import get_session
 from app.models.api_key import ApiScope
+from app.models.article import Article
+from app.models.hours import VolunteerHour
+from app.models.media import Media
 from app.models.org import Org
-from app.models.user import MAX_ID, User
-from app.services import api_keys as api_key_service
+from app.models.problem import Point, Problem
+from app.models.task import Task
+from app.models.user import ADMIN_ROLES, MAX_ID, Role, User
+from app.models.wish import Wish
+from app.services import articles as article_service
+from app.services import media as media_service
 from app.services import orgs as org_service
+from app.services import problems as problem_service
+from app.services import tasks as task_service
 from app.services import users as user_service
+from app.services import volunteer_hours as hours_service
+from app.services import wishes as wish_service
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 
 # Plain accessors are `async def` on purpose: FastAPI runs sync dependencies in the
@@ -73,7 +87,7 @@ async def get_caller(request: Request) -> Caller:
     # together with the user and their home community in one query (with the
     # Idempotency-Key lookup on creating POSTs, by app.edge.idempotency).
     session = request_state.session(request)
-    caller = await load_caller_for_token(session, claims) if claims else None
+    caller = await caller_for_token(session, claims) if claims else None
     if caller is None:
         raise Unauthorized("not_authenticated", "请先登录")
     request_state.keep_caller(request, caller)
@@ -102,7 +116,7 @@ def person_or_key(
             return person
         cached = request_state.caller(request)
         if cached is None:
-            found = await api_key_service.caller_for_key(request_state.session(request), raw)
+            found = await caller_for_key(request_state.session(request), raw)
             if found is None:
                 raise Unauthorized("not_authenticated", "API 密钥无效或已撤销")
             cached, key = found
@@ -136,16 +150,122 @@ AdminCaller = Annotated[Caller, Depends(get_admin)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-async def get_org_in_scope(org_id: IdPath, session: SessionDep, caller: OrgsReader) -> Org:
-    return await org_service.get_visible_org(session, caller, org_id)
+# --- the vocabulary of reach -------------------------------------------------------------
+# Every "this org, if in reach", "this record, if visible" and "?org_id=" of a route is
+# one of the dependencies below, so no route repeats the check and none can forget it.
+# Out of reach answers 404, as missing: whether it exists is not the caller's to learn.
+# Each takes the caller through the route's own caller dependency (`reader`), which
+# FastAPI resolves once per request however many parts ask.
+
+CallerDep = Any  # an Annotated[Caller, Depends(...)] above: CurrentCaller, TasksReader, ...
+Find = Callable[[AsyncSession, Caller, int], Awaitable[M]]
 
 
-async def get_user_in_scope(user_id: IdPath, session: SessionDep, caller: AdminCaller) -> User:
-    return await user_service.get_user_in_reach(session, caller, user_id)
+def _dependency(
+    params: dict[str, Any], body: Callable[..., Awaitable[T]]
+) -> Callable[..., Awaitable[T]]:
+    """`body` with the signature FastAPI reads: `params` (name → annotation, default)."""
+    body.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d)
+            for name, (a, d) in params.items()
+        ]
+    )
+    return body
 
 
-ScopedOrg = Annotated[Org, Depends(get_org_in_scope)]
-ScopedUser = Annotated[User, Depends(get_user_in_scope)]
+_REQUIRED = inspect.Parameter.empty
+
+
+def record(id_name: str, find: Find[M], reader: CallerDep) -> Any:
+    """`Annotated[M, Depends(...)]`: the record named by the path parameter `id_name`,
+    as `find` gives it to the caller (it raises NotFound when they may not see it)."""
+
+    async def load(*, session: AsyncSession, caller: Caller, **ids: int) -> M:
+        return await find(session, caller, ids[id_name])
+
+    params = {
+        id_name: (IdPath, _REQUIRED),
+        "session": (SessionDep, _REQUIRED),
+        "caller": (reader, _REQUIRED),
+    }
+    return Depends(_dependency(params, load))
+
+
+# Visible[M]: the record, if the caller may see it: a person, or an API key with the
+# domain's read scope where the domain has one. InReach[M]: the record, if the person
+# calling (never a key) may act on it. A new domain adds its line to each it uses.
+_VISIBLE: dict[type, Any] = {
+    Org: record("org_id", org_service.get_visible_org, OrgsReader),
+    Task: record("task_id", task_service.get_visible_task, TasksReader),
+    Wish: record("wish_id", wish_service.get_visible_wish, WishesReader),
+    Point: record("point_id", problem_service.get_visible_point, ProblemsReader),
+    Problem: record("problem_id", problem_service.get_visible_problem, ProblemsReader),
+    Article: record("article_id", article_service.get_visible_article, ArticlesReader),
+    VolunteerHour: record("entry_id", hours_service.get_visible_entry, CurrentCaller),
+    Media: record("media_id", media_service.get_visible_media, CurrentCaller),
+}
+_IN_REACH: dict[type, Any] = {
+    # Admins act on the people their roles reach.
+    User: record("user_id", user_service.get_user_in_reach, AdminCaller),
+    # Writes are a person's: an API key is 401 here before any record is looked up.
+    Article: record("article_id", article_service.get_visible_article, CurrentCaller),
+    # A member acts on a wish by claiming it, on a task by attending it.
+    Wish: record("wish_id", wish_service.get_claimable_wish, CurrentCaller),
+    Task: record("task_id", task_service.get_task_for_attendee, CurrentCaller),
+}
+
+if TYPE_CHECKING:
+    # What a route receives is the record itself.
+    Visible = Annotated[M, "visible"]
+    InReach = Annotated[M, "in reach"]
+else:
+
+    class Visible:
+        def __class_getitem__(cls, model: type) -> Any:
+            return Annotated[model, _VISIBLE[model]]
+
+    class InReach:
+        def __class_getitem__(cls, model: type) -> Any:
+            return Annotated[model, _IN_REACH[model]]
+
+
+def OrgInReach(reader: CallerDep, roles: Iterable[Role] = ADMIN_ROLES) -> Any:
+    """`Annotated[Org, OrgInReach(...)]`: the org of the required `?org_id=`, if
+    `roles` of the caller reach it: the org a report, ledger or dashboard covers."""
+    wanted = tuple(roles)
+
+    async def load(*, session: AsyncSession, caller: Caller, org_id: int) -> Org:
+        return await org_in_reach(session, caller, org_id, wanted)
+
+    described = Query(ge=1, le=MAX_ID, description="该组织及其全部下级，须在管理范围内")
+    org_id = Annotated[int, described]
+    params = {
+        "org_id": (org_id, _REQUIRED),
+        "session": (SessionDep, _REQUIRED),
+        "caller": (reader, _REQUIRED),
+    }
+    return Depends(_dependency(params, load))
+
+
+def org_filter(reader: CallerDep, find: Find[Org] = org_in_reach) -> Any:
+    """`Annotated[Org | None, org_filter(...)]`: the one rule of `?org_id=` on lists.
+
+    Absent, None: the list is all the caller may see. Present, the org, which must be
+    one whose records of this list the caller may see (`find`; by default, an org their
+    admin roles reach), else 404 as for a record out of reach; the list is then
+    limited to that org's subtree."""
+
+    async def load(*, session: AsyncSession, caller: Caller, org_id: int | None) -> Org | None:
+        return None if org_id is None else await find(session, caller, org_id)
+
+    org_id = Annotated[int | None, Query(ge=1, le=MAX_ID, description="该组织及其下级")]
+    params = {
+        "org_id": (org_id, None),
+        "session": (SessionDep, _REQUIRED),
+        "caller": (reader, _REQUIRED),
+    }
+    return Depends(_dependency(params, load))
 
 
 class PageParams(BaseModel):

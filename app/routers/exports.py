@@ -10,8 +10,8 @@ from starlette.types import Receive, Scope, Send
 from app.core.errors import PROBLEM_RESPONSES
 from app.edge.route import AppRoute
 from app.models.common import Month, QueryText
-from app.models.user import MAX_ID
-from app.routers.deps import AdminCaller, SessionDep
+from app.models.org import Org
+from app.routers.deps import AdminCaller, OrgInReach, SessionDep
 from app.services import audit
 from app.services import exports as service
 from app.services.bulletins import XLSX_MEDIA_TYPE
@@ -49,7 +49,7 @@ async def export_ledger(
     request: Request,
     session: SessionDep,
     caller: AdminCaller,
-    org_id: Annotated[int, Query(ge=1, le=MAX_ID, description="该组织及其下级，须在管理范围内")],
+    org: Annotated[Org, OrgInReach(AdminCaller)],
     month: Annotated[
         Month | None,
         Query(description="report-ins：YYYY-MM，默认本月（北京时间）"),
@@ -76,9 +76,8 @@ async def export_ledger(
     """
     ledger = await service.export_ledger(
         session,
-        caller=caller,
         dataset=dataset,
-        org_id=org_id,
+        org=org,
         month=month,
         year=year,
         status=status,
@@ -90,7 +89,7 @@ async def export_ledger(
         action=f"export.{dataset.value}",
         target_type="export",
         target_id=None,
-        org_id=org_id,
+        org_id=org.id,
         month=month,
         year=year,
         status=status,

@@ -1,7 +1,6 @@
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
@@ -9,10 +8,10 @@ from app.edge.route import UploadRoute
 from app.models.media import Media, MediaPublic
 from app.routers.deps import (
     CurrentCaller,
-    IdPath,
     SessionDep,
     SettingsDep,
     StorageDep,
+    Visible,
     WeChatDep,
 )
 from app.services import media as service
@@ -83,13 +82,6 @@ def to_public(media: Media) -> MediaPublic:
     )
 
 
-async def get_media_in_reach(media_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Media:
-    return await service.get_visible_media(session, caller, media_id)
-
-
-VisibleMedia = Annotated[Media, Depends(get_media_in_reach)]
-
-
 def _deliver(media: Media, target: str | Path) -> Response:
     if isinstance(target, Path):
         return FileResponse(
@@ -99,14 +91,14 @@ def _deliver(media: Media, target: str | Path) -> Response:
 
 
 @router.get("/{media_id}", response_class=Response, responses=_PHOTO_RESPONSES)
-async def get_media(media: VisibleMedia, storage: StorageDep, settings: SettingsDep) -> Response:
+async def get_media(media: Visible[Media], storage: StorageDep, settings: SettingsDep) -> Response:
     """照片原图：上传者本人随时可见；其他人须能查看其所附记录，且照片已通过微信图片安全检测。"""
     return _deliver(media, await service.locate(storage, settings, media, thumbnail=False))
 
 
 @router.get("/{media_id}/thumbnail", response_class=Response, responses=_PHOTO_RESPONSES)
 async def get_media_thumbnail(
-    media: VisibleMedia, storage: StorageDep, settings: SettingsDep
+    media: Visible[Media], storage: StorageDep, settings: SettingsDep
 ) -> Response:
     """照片缩略图，可见范围同原图。"""
     return _deliver(media, await service.locate(storage, settings, media, thumbnail=True))

@@ -4,15 +4,15 @@ from fastapi import APIRouter, Query
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.edge.route import AppRoute
-from app.models.org import OrgCreate, OrgLevel, OrgPublic, OrgUpdate
+from app.models.org import Org, OrgCreate, OrgLevel, OrgPublic, OrgUpdate
 from app.models.user import MAX_ID
 from app.routers.deps import (
     CurrentCaller,
     OrgsReader,
     Page,
     PageDep,
-    ScopedOrg,
     SessionDep,
+    Visible,
     page_of,
 )
 from app.services import orgs as service
@@ -48,13 +48,13 @@ async def list_orgs(
 
 
 @router.get("/{org_id}", response_model=OrgPublic)
-async def get_org(org: ScopedOrg) -> OrgPublic:
+async def get_org(org: Visible[Org]) -> OrgPublic:
     return OrgPublic.model_validate(org, from_attributes=True)
 
 
 @router.patch("/{org_id}", response_model=OrgPublic)
 async def update_org(
-    org: ScopedOrg, data: OrgUpdate, session: SessionDep, caller: CurrentCaller
+    org: Visible[Org], data: OrgUpdate, session: SessionDep, caller: CurrentCaller
 ) -> OrgPublic:
     """修改名称或编码。层级和上级不可修改。"""
     org = await service.update_org(session, caller=caller, org=org, data=data)

@@ -1,11 +1,12 @@
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.edge.route import AppRoute
 from app.models.common import IsoWeek
+from app.models.org import Org
 from app.models.problem import (
     EscalationLevel,
     Point,
@@ -24,13 +25,14 @@ from app.models.problem import (
 from app.models.user import MAX_ID
 from app.routers.deps import (
     CurrentCaller,
-    IdPath,
     Page,
     PageDep,
     ProblemsReader,
     SessionDep,
     SettingsDep,
     StatsReader,
+    Visible,
+    org_filter,
     page_of,
 )
 from app.services import bulletins as bulletin_service
@@ -39,25 +41,12 @@ from app.services import problems as service
 # /points, /problems and the weekly bulletin.
 router = APIRouter(tags=["supervision"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
-OrgQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="该组织及其下级")]
+# `?org_id=` of both lists: an org whose points and problems the caller sees.
+SupervisedOrg = Annotated[Org | None, org_filter(ProblemsReader, service.get_supervised_org)]
 WeekQuery = Annotated[
     IsoWeek | None,
     Query(description="ISO 周（北京时间），如 2026-W47；默认本周"),
 ]
-
-
-async def get_visible_point(point_id: IdPath, session: SessionDep, caller: ProblemsReader) -> Point:
-    return await service.get_visible_point(session, caller=caller, point_id=point_id)
-
-
-async def get_visible_problem(
-    problem_id: IdPath, session: SessionDep, caller: ProblemsReader
-) -> Problem:
-    return await service.get_visible_problem(session, caller=caller, problem_id=problem_id)
-
-
-VisiblePoint = Annotated[Point, Depends(get_visible_point)]
-VisibleProblem = Annotated[Problem, Depends(get_visible_problem)]
 
 
 @router.post("/points", status_code=201, response_model=PointPublic)
@@ -75,14 +64,14 @@ async def list_points(
     session: SessionDep,
     caller: ProblemsReader,
     paging: PageDep,
-    org_id: OrgQuery = None,
+    org: SupervisedOrg,
     kind: PointKind | None = None,
 ) -> Page[PointPublic]:
     """管理范围内的点位（管理员和督导员）。"""
     points, total = await service.list_points(
         session,
         caller=caller,
-        org_id=org_id,
+        org=org,
         kind=kind,
         offset=paging.offset,
         limit=paging.page_size,
@@ -91,7 +80,7 @@ async def list_points(
 
 
 @router.get("/points/{point_id}", response_model=PointPublic)
-async def get_point(point: VisiblePoint, session: SessionDep) -> PointPublic:
+async def get_point(point: Visible[Point], session: SessionDep) -> PointPublic:
     (public,) = await service.points_public(session, [point])
     return public
 
@@ -122,13 +111,13 @@ async def list_problems(
     caller: ProblemsReader,
     settings: SettingsDep,
     paging: PageDep,
+    org: SupervisedOrg,
     status: ProblemStatus | None = None,
     overdue: Annotated[bool | None, Query(description="待整改或已整改未复核，且已过期限")] = None,
     escalated_to: Annotated[
         EscalationLevel | None,
         Query(description="当前升级到的层级：street 逾期未满设定天数，district 逾期更久"),
     ] = None,
-    org_id: OrgQuery = None,
 ) -> Page[ProblemPublic]:
     """管理范围内的问题（管理员和督导员），每条带 `overdue` 和 `escalation_level`。"""
     days = settings.problem_district_escalation_days
@@ -138,7 +127,7 @@ async def list_problems(
         status=status,
         overdue=overdue,
         escalated_to=escalated_to,
-        org_id=org_id,
+        org=org,
         district_after_days=days,
         offset=paging.offset,
         limit=paging.page_size,
@@ -151,7 +140,7 @@ async def list_problems(
 
 @router.get("/problems/{problem_id}", response_model=ProblemDetail)
 async def get_problem(
-    problem: VisibleProblem, session: SessionDep, caller: ProblemsReader, settings: SettingsDep
+    problem: Visible[Problem], session: SessionDep, caller: ProblemsReader, settings: SettingsDep
 ) -> ProblemDetail:
     """问题详情：整改前后照片分列，附每一步的处理记录。"""
     return await service.problem_detail(
@@ -164,7 +153,7 @@ async def get_problem(
 
 @router.post("/problems/{problem_id}/rectify", response_model=ProblemPublic)
 async def rectify_problem(
-    problem: VisibleProblem,
+    problem: Visible[Problem],
     data: ProblemRectify,
     session: SessionDep,
     caller: CurrentCaller,
@@ -183,7 +172,7 @@ async def rectify_problem(
 
 @router.post("/problems/{problem_id}/verify", response_model=ProblemPublic)
 async def verify_problem(
-    problem: VisibleProblem,
+    problem: Visible[Problem],
     data: ProblemVerify,
     session: SessionDep,
     caller: CurrentCaller,

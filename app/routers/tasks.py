@@ -1,10 +1,11 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.edge.route import AppRoute, tried_first
 from app.models.common import Month
+from app.models.org import Org
 from app.models.task import (
     AttendanceInput,
     CheckInPublic,
@@ -16,15 +17,16 @@ from app.models.task import (
     TaskPublic,
     TaskStatus,
 )
-from app.models.user import MAX_ID
 from app.routers.deps import (
     AdminCaller,
     CurrentCaller,
-    IdPath,
+    InReach,
     Page,
     PageDep,
     SessionDep,
     TasksReader,
+    Visible,
+    org_filter,
     page_of,
 )
 from app.services import check_in_direct
@@ -33,18 +35,6 @@ from app.services import tasks as service
 
 # /tasks, /tasks/{id}/check-ins, /tasks/{id}/check-out and /report-ins.
 router = APIRouter(tags=["tasks"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
-
-
-async def get_task_in_scope(task_id: IdPath, session: SessionDep, caller: TasksReader) -> Task:
-    return await service.get_visible_task(session, caller, task_id)
-
-
-async def get_task_of_attendee(task_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Task:
-    return await service.get_task_for_attendee(session, caller, task_id)
-
-
-ScopedTask = Annotated[Task, Depends(get_task_in_scope)]
-AttendedTask = Annotated[Task, Depends(get_task_of_attendee)]
 
 
 @router.post("/tasks", status_code=201, response_model=TaskPublic)
@@ -60,17 +50,15 @@ async def list_tasks(
     session: SessionDep,
     caller: TasksReader,
     paging: PageDep,
+    org: Annotated[Org | None, org_filter(TasksReader, service.get_org_of_tasks)],
     status: TaskStatus | None = None,
-    org_id: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="该组织及其下级的任务")
-    ] = None,
 ) -> Page[TaskPublic]:
     """成员看到本社区及其上级（街道、区）的任务；管理员还看到管理范围内的全部任务。"""
     tasks, total = await service.list_tasks(
         session,
         caller=caller,
         status=status,
-        org_id=org_id,
+        org=org,
         offset=paging.offset,
         limit=paging.page_size,
     )
@@ -78,7 +66,7 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
-async def get_task(task: ScopedTask, session: SessionDep, caller: TasksReader) -> TaskPublic:
+async def get_task(task: Visible[Task], session: SessionDep, caller: TasksReader) -> TaskPublic:
     (public,) = await service.tasks_public(session, caller=caller, tasks=[task])
     return public
 
@@ -86,7 +74,7 @@ async def get_task(task: ScopedTask, session: SessionDep, caller: TasksReader) -
 @router.post("/tasks/{task_id}/check-ins", status_code=201, response_model=CheckInPublic)
 @tried_first(check_in_direct.check_in)
 async def check_in(
-    task: ScopedTask, data: AttendanceInput, session: SessionDep, caller: CurrentCaller
+    task: Visible[Task], data: AttendanceInput, session: SessionDep, caller: CurrentCaller
 ) -> CheckInPublic:
     """在任务时间内、任务地点范围内签到；每人每个任务一次，满员即止。"""
     record = await service.check_in(session, caller=caller, task=task, data=data)
@@ -97,7 +85,7 @@ async def check_in(
 
 @router.post("/tasks/{task_id}/check-out", response_model=CheckOutPublic)
 async def check_out(
-    task: AttendedTask, data: AttendanceInput, session: SessionDep, caller: CurrentCaller
+    task: InReach[Task], data: AttendanceInput, session: SessionDep, caller: CurrentCaller
 ) -> CheckOutPublic:
     """签退并计入志愿时长（自动审核通过）；任务结束后签退只计到结束时间。"""
     record = await service.check_out(session, caller=caller, task=task, data=data)
@@ -109,7 +97,7 @@ async def check_out(
 
 @router.get("/tasks/{task_id}/check-ins", response_model=Page[CheckInPublic])
 async def list_check_ins(
-    task: ScopedTask, session: SessionDep, caller: CurrentCaller, paging: PageDep
+    task: Visible[Task], session: SessionDep, caller: CurrentCaller, paging: PageDep
 ) -> Page[CheckInPublic]:
     """签到名单（任务所属组织或其上级的管理员）。"""
     items, total = await service.list_check_ins(
@@ -140,19 +128,17 @@ async def list_report_ins(
     session: SessionDep,
     caller: AdminCaller,
     paging: PageDep,
+    org: Annotated[Org | None, org_filter(AdminCaller)],
     month: Annotated[
         Month | None,
         Query(description="YYYY-MM，默认本月（北京时间）"),
-    ] = None,
-    org_id: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="该组织及其下级；默认管理范围内全部")
     ] = None,
 ) -> Page[ReportInPublic]:
     records, total = await report_service.list_report_ins(
         session,
         caller=caller,
         month=month,
-        org_id=org_id,
+        org=org,
         offset=paging.offset,
         limit=paging.page_size,
     )

@@ -10,6 +10,7 @@ from app.models.user import (
     ImportResult,
     RoleGrantCreate,
     RolePublic,
+    User,
     UserCreate,
     UserPublic,
     UserUpdate,
@@ -18,9 +19,9 @@ from app.routers.deps import (
     AdminCaller,
     CipherDep,
     IdPath,
+    InReach,
     Page,
     PageDep,
-    ScopedUser,
     SessionDep,
     SettingsDep,
     page_of,
@@ -97,14 +98,18 @@ async def list_users(
 # `:int`, so that /users/import is never taken for a person: a PATCH to it is the
 # 405 of a path that only takes POST, not a 422 about an id.
 @router.get("/{user_id:int}", response_model=UserPublic)
-async def get_user(user: ScopedUser, session: SessionDep) -> UserPublic:
+async def get_user(user: InReach[User], session: SessionDep) -> UserPublic:
     (public,) = await service.to_public(session, [user])
     return public
 
 
 @router.patch("/{user_id:int}", response_model=UserPublic)
 async def update_user(
-    user: ScopedUser, data: UserUpdate, session: SessionDep, caller: AdminCaller, cipher: CipherDep
+    user: InReach[User],
+    data: UserUpdate,
+    session: SessionDep,
+    caller: AdminCaller,
+    cipher: CipherDep,
 ) -> UserPublic:
     user = await service.update_user(session, caller=caller, cipher=cipher, user=user, data=data)
     (public,) = await service.to_public(session, [user])
@@ -113,7 +118,7 @@ async def update_user(
 
 @router.post("/{user_id}/roles", status_code=201, response_model=RolePublic)
 async def grant_role(
-    user: ScopedUser, data: RoleGrantCreate, session: SessionDep, caller: AdminCaller
+    user: InReach[User], data: RoleGrantCreate, session: SessionDep, caller: AdminCaller
 ) -> RolePublic:
     """授予角色。只能授予在自己管理范围内的组织上，且角色须与组织层级相符。"""
     grant = await service.grant_role(session, caller=caller, user=user, data=data)
@@ -122,7 +127,7 @@ async def grant_role(
 
 @router.delete("/{user_id}/roles/{role_id}", status_code=204, response_class=Response)
 async def revoke_role(
-    user: ScopedUser, role_id: IdPath, session: SessionDep, caller: AdminCaller
+    user: InReach[User], role_id: IdPath, session: SessionDep, caller: AdminCaller
 ) -> Response:
     await service.revoke_role(session, caller=caller, user=user, role_id=role_id)
     return Response(status_code=204)

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.timeutil import current_year
@@ -15,14 +15,16 @@ from app.models.hours import (
     VolunteerHourPublic,
     VolunteerHourReview,
 )
+from app.models.org import Org
 from app.models.user import MAX_ID
 from app.routers.deps import (
     AdminCaller,
     CurrentCaller,
-    IdPath,
+    OrgInReach,
     Page,
     PageDep,
     SessionDep,
+    Visible,
     page_of,
 )
 from app.services import volunteer_hours as service
@@ -31,15 +33,6 @@ from app.services import volunteer_hours as service
 router = APIRouter(tags=["volunteer-hours"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
 YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="北京时间的年份")]
-
-
-async def get_visible_entry(
-    entry_id: IdPath, session: SessionDep, caller: CurrentCaller
-) -> VolunteerHour:
-    return await service.get_visible_entry(session, caller=caller, entry_id=entry_id)
-
-
-VisibleEntry = Annotated[VolunteerHour, Depends(get_visible_entry)]
 
 
 @router.post("/volunteer-hours", status_code=201, response_model=VolunteerHourPublic)
@@ -83,20 +76,17 @@ async def list_volunteer_hours(
 @router.get("/volunteer-hours/totals", response_model=HoursTotals)
 async def volunteer_hours_totals(
     session: SessionDep,
-    caller: AdminCaller,
-    org_id: Annotated[int, Query(ge=1, le=MAX_ID)],
+    org: Annotated[Org, OrgInReach(AdminCaller)],
     year: YearQuery = None,
     group_by: HoursGroupBy = HoursGroupBy.user,
 ) -> HoursTotals:
     """组织（含下级）当年已审核通过的志愿时长，按人或按组织汇总。"""
-    return await service.totals(
-        session, caller=caller, org_id=org_id, year=year or current_year(), group_by=group_by
-    )
+    return await service.totals(session, org=org, year=year or current_year(), group_by=group_by)
 
 
 @router.get("/volunteer-hours/{entry_id}", response_model=VolunteerHourPublic)
 async def get_volunteer_hours(
-    entry: VisibleEntry, session: SessionDep, caller: CurrentCaller
+    entry: Visible[VolunteerHour], session: SessionDep, caller: CurrentCaller
 ) -> VolunteerHourPublic:
     (public,) = await service.to_public(session, [entry], viewer_id=caller.id)
     return public
@@ -104,7 +94,10 @@ async def get_volunteer_hours(
 
 @router.post("/volunteer-hours/{entry_id}/review", response_model=VolunteerHourPublic)
 async def review_volunteer_hours(
-    entry: VisibleEntry, data: VolunteerHourReview, session: SessionDep, caller: CurrentCaller
+    entry: Visible[VolunteerHour],
+    data: VolunteerHourReview,
+    session: SessionDep,
+    caller: CurrentCaller,
 ) -> VolunteerHourPublic:
     """审核待审核的记录（通过，或驳回并填写原因）。不能审核自己的记录。"""
     entry = await service.review_entry(session, caller=caller, entry=entry, data=data)

@@ -1,10 +1,11 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.timeutil import current_year
 from app.edge.route import AppRoute
+from app.models.org import Org
 from app.models.user import MAX_ID
 from app.models.wish import (
     Wish,
@@ -21,11 +22,13 @@ from app.routers.deps import (
     AdminCaller,
     CipherDep,
     CurrentCaller,
-    IdPath,
+    InReach,
+    OrgInReach,
     Page,
     PageDep,
     SessionDep,
     SettingsDep,
+    Visible,
     WeChatDep,
     WishesReader,
     page_of,
@@ -37,18 +40,6 @@ from app.services import wishes as service
 router = APIRouter(tags=["wishes"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
 YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="默认为北京时间的今年")]
-
-
-async def get_visible_wish(wish_id: IdPath, session: SessionDep, caller: WishesReader) -> Wish:
-    return await service.get_visible_wish(session, caller=caller, wish_id=wish_id)
-
-
-async def get_claimable_wish(wish_id: IdPath, session: SessionDep, caller: CurrentCaller) -> Wish:
-    return await service.get_claimable_wish(session, caller=caller, wish_id=wish_id)
-
-
-VisibleWish = Annotated[Wish, Depends(get_visible_wish)]
-ClaimableWish = Annotated[Wish, Depends(get_claimable_wish)]
 
 
 @router.post("/wishes", status_code=201, response_model=WishPublic)
@@ -101,14 +92,14 @@ async def list_wishes(
 
 @router.get("/wishes/{wish_id}", response_model=WishPublic)
 async def get_wish(
-    wish: VisibleWish, session: SessionDep, caller: WishesReader, cipher: CipherDep
+    wish: Visible[Wish], session: SessionDep, caller: WishesReader, cipher: CipherDep
 ) -> WishPublic:
     return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
 
 
 @router.get("/wishes/{wish_id}/history", response_model=list[WishEventPublic])
 async def get_wish_history(
-    wish: VisibleWish, session: SessionDep, caller: CurrentCaller
+    wish: Visible[Wish], session: SessionDep, caller: CurrentCaller
 ) -> list[WishEventPublic]:
     """心愿的处理记录（谁在何时做了什么），给认领人和管理范围内的管理员。"""
     return await service.history(session, caller=caller, wish=wish)
@@ -116,7 +107,7 @@ async def get_wish_history(
 
 @router.post("/wishes/{wish_id}/review", response_model=WishPublic)
 async def review_wish(
-    wish: VisibleWish,
+    wish: Visible[Wish],
     data: WishReview,
     session: SessionDep,
     caller: CurrentCaller,
@@ -129,7 +120,7 @@ async def review_wish(
 
 @router.post("/wishes/{wish_id}/claim", response_model=WishPublic)
 async def claim_wish(
-    wish: ClaimableWish,
+    wish: InReach[Wish],
     session: SessionDep,
     caller: CurrentCaller,
     cipher: CipherDep,
@@ -145,7 +136,7 @@ async def claim_wish(
 
 @router.post("/wishes/{wish_id}/release", response_model=WishPublic)
 async def release_wish(
-    wish: VisibleWish, session: SessionDep, caller: CurrentCaller, cipher: CipherDep
+    wish: Visible[Wish], session: SessionDep, caller: CurrentCaller, cipher: CipherDep
 ) -> WishPublic:
     """认领人放弃认领，心愿回到待认领。"""
     wish = await service.release_wish(session, caller=caller, wish=wish)
@@ -154,7 +145,7 @@ async def release_wish(
 
 @router.post("/wishes/{wish_id}/fulfill", response_model=WishPublic)
 async def fulfill_wish(
-    wish: VisibleWish,
+    wish: Visible[Wish],
     data: WishFulfill,
     session: SessionDep,
     caller: CurrentCaller,
@@ -177,7 +168,7 @@ async def fulfill_wish(
 
 @router.post("/wishes/{wish_id}/confirm", response_model=WishPublic)
 async def confirm_wish(
-    wish: VisibleWish,
+    wish: Visible[Wish],
     session: SessionDep,
     caller: CurrentCaller,
     cipher: CipherDep,
@@ -192,7 +183,7 @@ async def confirm_wish(
 
 @router.post("/wishes/{wish_id}/cancel", response_model=WishPublic)
 async def cancel_wish(
-    wish: VisibleWish,
+    wish: Visible[Wish],
     session: SessionDep,
     caller: CurrentCaller,
     cipher: CipherDep,
@@ -206,14 +197,11 @@ async def cancel_wish(
 @router.get("/stats/wish-quota", response_model=WishQuota)
 async def wish_quota(
     session: SessionDep,
-    caller: AdminCaller,
-    org_id: Annotated[int, Query(ge=1, le=MAX_ID)],
+    org: Annotated[Org, OrgInReach(AdminCaller)],
     year: YearQuery = None,
 ) -> WishQuota:
     """某组织（所属社区或单位在其下）的党员中，今年已认领和尚未认领心愿的人。
 
     已认领 = 当年认领且未放弃（仍在认领中，或已完成/已确认）。
     """
-    return await service.wish_quota(
-        session, caller=caller, org_id=org_id, year=year or current_year()
-    )
+    return await service.wish_quota(session, org=org, year=year or current_year())

@@ -31,14 +31,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, false, func, or_
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, path_ids, path_within
+from app.core.scope import Caller, in_reach, is_within, path_ids, path_within
 from app.core.timeutil import month_bounds, year_bounds
 from app.core.wechat import WeChatGateway
 from app.models.article import (
@@ -105,7 +105,7 @@ def _visible(caller: Caller, district: str | None) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
-async def get_visible_article(session: AsyncSession, *, caller: Caller, article_id: int) -> Article:
+async def get_visible_article(session: AsyncSession, caller: Caller, article_id: int) -> Article:
     district = await home_district(session, caller.user)
     article = (
         await session.execute(
@@ -115,6 +115,17 @@ async def get_visible_article(session: AsyncSession, *, caller: Caller, article_
     if article is None:
         raise NotFound()
     return article
+
+
+async def get_org_of_articles(session: AsyncSession, caller: Caller, org_id: int) -> Org:
+    """An org whose articles the caller may see (the `?org_id=` of GET /articles): one
+    inside the reach of a role they hold, or inside their home district."""
+    org = await session.get(Org, org_id)
+    district = await home_district(session, caller.user)
+    paths = caller.paths(g.role for g in caller.grants) + ([district] if district else [])
+    if org is None or not any(is_within(org.path, p) for p in paths):
+        raise NotFound()
+    return org
 
 
 async def _can_see_article(session: AsyncSession, caller: Caller, article_id: int) -> bool:
@@ -212,19 +223,18 @@ async def list_articles(
     *,
     caller: Caller,
     status: ArticleStatus | None,
-    org_id: int | None,
+    org: Org | None,
     awaiting_my_review: bool,
     offset: int,
     limit: int,
 ) -> tuple[list[Article], int]:
-    """`org_id` narrows to that org's subtree; `awaiting_my_review` to the articles
+    """`org` narrows to that org's subtree; `awaiting_my_review` to the articles
     waiting at a level where the caller holds an admin role."""
     conditions = [_visible(caller, await home_district(session, caller.user))]
     if status is not None:
         conditions.append(col(Article.status) == status)
-    if org_id is not None:
-        org = await session.get(Org, org_id)
-        conditions.append(in_reach(col(Article.org_id), [org.path]) if org else false())
+    if org is not None:
+        conditions.append(in_reach(col(Article.org_id), [org.path]))
     if awaiting_my_review:
         levels = {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
         conditions += [
@@ -506,18 +516,15 @@ def _row(org_id: int, name: str, submitted: int, published: int) -> ArticleStats
 
 
 async def article_stats(
-    session: AsyncSession, *, caller: Caller, org_id: int, year: int, quarter: int | None
+    session: AsyncSession, *, org: Org, year: int, quarter: int | None
 ) -> ArticleStats:
-    """Per child org of `org_id` (each with its whole subtree) and for `org_id` itself:
+    """Per child org of `org` (each with its whole subtree) and for `org` itself:
     articles first submitted in the period (投稿) and published in it (用稿).
 
     Both count by their own date, so an article submitted in March and published in
     April counts as submitted in Q1 and published in Q2; a quarter's rate can then
     exceed 1. Children are sorted by published, then rate (none last), then id.
     """
-    org = await session.get(Org, org_id)
-    if org is None or not caller.reaches(org):
-        raise NotFound()
     start, end = period_bounds(year, quarter)
     first_submitted = col(Article.first_submitted_at)
     published_at = col(Article.published_at)

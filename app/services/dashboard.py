@@ -87,8 +87,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.db import table_of, utcnow
-from app.core.errors import NotFound
-from app.core.scope import Caller, is_within, path_within
+from app.core.scope import is_within, path_within
 from app.core.timeutil import local, month_key
 from app.models.dashboard import (
     Dashboard,
@@ -262,13 +261,6 @@ async def _metrics(
     return out
 
 
-async def _org_in_reach(session: AsyncSession, caller: Caller, org_id: int) -> Org:
-    org = await session.get(Org, org_id)
-    if org is None or not caller.reaches(org):
-        raise NotFound()
-    return org
-
-
 async def _buckets(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) -> Buckets:
     """Each bucket (the org itself, or its children) with the ids of its subtree."""
     if not bucket_orgs:
@@ -287,15 +279,13 @@ async def _buckets(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) 
 async def dashboard(
     session: AsyncSession,
     *,
-    caller: Caller,
-    org_id: int,
+    org: Org,
     month: str | None,
     district_after_days: int,
     now: datetime | None = None,
 ) -> Dashboard:
     now = now or utcnow()
     month = month or month_key(now)
-    org = await _org_in_reach(session, caller, org_id)
     assert org.id is not None
     metrics = await _metrics(
         session,
@@ -347,8 +337,7 @@ def _ranked(
 async def ranking(
     session: AsyncSession,
     *,
-    caller: Caller,
-    org_id: int,
+    org: Org,
     month: str | None,
     sort: DashboardSort,
     order: SortOrder,
@@ -357,7 +346,6 @@ async def ranking(
 ) -> DashboardRanking:
     now = now or utcnow()
     month = month or month_key(now)
-    org = await _org_in_reach(session, caller, org_id)
     assert org.id is not None
     children = list((await session.execute(select(Org).where(Org.parent_id == org.id))).scalars())
     metrics = await _metrics(

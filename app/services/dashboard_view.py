@@ -8,6 +8,8 @@ opens no page. Like access tokens, a link carries no roles: every load reads the
 admin's grants again, so a revoked role closes the page at the next refresh. It
 names the admin as an access token does (`sub` and `ver`), and the same rule
 decides whom it names (app.core.scope.acts_as): "log out everywhere" closes it too.
+The link's token is app.core.security's (issue_view_token, read_view_token); who it
+acts as, app.edge.access.caller_for_view_link's.
 
 A link opens its org and everything below it: the page links to each child's own
 page (same token), never above the org the link was made for.
@@ -19,23 +21,21 @@ which figure goes where, under which Chinese label, how it is written.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-import jwt
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.errors import Forbidden, NotFound, Unauthorized
-from app.core.scope import Caller, is_within, load_caller_for_token, path_ids
-from app.core.security import JWT_ALGORITHM, MAX_TOKEN_INT, TokenClaims
+from app.core.errors import NotFound
+from app.core.scope import Caller, is_within, org_in_reach, path_ids
+from app.core.security import ViewGrant, issue_view_token
 from app.core.timeutil import local, month_key
 from app.models.dashboard import (
     Dashboard,
@@ -45,86 +45,10 @@ from app.models.dashboard import (
     SortOrder,
 )
 from app.models.org import Org, OrgLevel
-from app.models.user import User
 from app.services import audit
 from app.services import dashboard as dashboard_service
 
-VIEW_AUDIENCE = "chuangwen:dashboard-view"
-# Long enough to open the link and look around, short enough that a link pasted
-# into a chat group or left in a browser history is soon worth nothing.
-VIEW_LINK_TTL_S = 600
-
-
 # --- the link ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ViewGrant:
-    admin: TokenClaims
-    org_id: int
-    expires_at: datetime
-
-
-def issue_view_token(
-    settings: Settings, *, admin: User, org_id: int, now: datetime | None = None
-) -> tuple[str, datetime]:
-    """The signed token of a view link and the moment it stops working."""
-    now = now or datetime.now(UTC)
-    expires_at = now + timedelta(seconds=VIEW_LINK_TTL_S)
-    claims = {
-        "sub": str(admin.id),
-        "ver": admin.token_version,
-        "org": org_id,
-        "aud": VIEW_AUDIENCE,
-        "iat": now,
-        "exp": expires_at,
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM), expires_at
-
-
-_INVALID = "链接无效，请在小程序中重新生成工作台链接"
-
-
-def read_view_token(settings: Settings, token: str | None) -> ViewGrant:
-    if not token:
-        raise Unauthorized("not_authenticated", _INVALID, title="缺少链接凭证")
-    try:
-        claims = jwt.decode(
-            token,
-            settings.jwt_secret,
-            algorithms=[JWT_ALGORITHM],
-            audience=VIEW_AUDIENCE,
-            options={"require": ["exp", "sub", "aud", "org", "ver"]},
-        )
-        grant = ViewGrant(
-            admin=TokenClaims(user_id=int(claims["sub"]), version=int(claims["ver"])),
-            org_id=int(claims["org"]),
-            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-        )
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized(
-            "view_link_expired",
-            f"链接已过期（有效期 {VIEW_LINK_TTL_S // 60} 分钟），请在小程序中重新生成",
-            title="链接已过期",
-        ) from None
-    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
-        raise Unauthorized("not_authenticated", _INVALID, title="链接无效") from None
-    ids = (grant.admin.user_id, grant.org_id)
-    if (
-        not all(0 < i <= MAX_TOKEN_INT for i in ids)
-        or not 0 <= grant.admin.version <= MAX_TOKEN_INT
-    ):
-        raise Unauthorized("not_authenticated", _INVALID, title="链接无效")
-    return grant
-
-
-async def _org_in_reach(session: AsyncSession, caller: Caller, org_id: int) -> Org:
-    # The rule of GET /dashboard: an org outside reach is missing.
-    org = await session.get(Org, org_id)
-    if org is None or not caller.reaches(org):
-        raise NotFound()
-    return org
 
 
 async def create_link(
@@ -132,7 +56,7 @@ async def create_link(
 ) -> tuple[str, datetime]:
     """A link for an org the admin may see the dashboard of. Whoever holds it sees
     the page until it expires, so its making goes into the audit log."""
-    await _org_in_reach(session, caller, org_id)
+    await org_in_reach(session, caller, org_id)
     token, expires_at = issue_view_token(settings, admin=caller.user, org_id=org_id)
     await audit.record(
         session,
@@ -144,16 +68,6 @@ async def create_link(
         expires_at=expires_at.isoformat(),
     )
     return token, expires_at
-
-
-async def _viewer(session: AsyncSession, grant: ViewGrant) -> Caller:
-    """The admin the link acts as, with the roles they hold now."""
-    caller = await load_caller_for_token(session, grant.admin)
-    if caller is None:
-        raise Unauthorized("not_authenticated", _INVALID, title="链接无效")
-    if not caller.is_admin:
-        raise Forbidden("forbidden", "只有管理员可以查看工作台")
-    return caller
 
 
 # --- how figures are written ---------------------------------------------------------
@@ -482,18 +396,19 @@ async def page(
     session: AsyncSession,
     *,
     settings: Settings,
-    token: str | None,
+    caller: Caller,
+    grant: ViewGrant,
+    token: str,
     org_id: int | None,
     month: str | None,
     sort: DashboardSort,
     order: SortOrder,
     now: datetime | None = None,
 ) -> DashboardPage:
-    """The page a link opens, after checking the link and the roles held now."""
-    grant = read_view_token(settings, token)
-    caller = await _viewer(session, grant)
-    root = await _org_in_reach(session, caller, grant.org_id)
-    shown = root if org_id in (None, root.id) else await _org_in_reach(session, caller, org_id)
+    """The page a link opens (`token`, read into `caller` and `grant` by
+    app.edge.access.caller_for_view_link): its org or one below it."""
+    root = await org_in_reach(session, caller, grant.org_id)
+    shown = root if org_id in (None, root.id) else await org_in_reach(session, caller, org_id)
     if not is_within(shown.path, root.path):
         raise NotFound()
     assert shown.id is not None
@@ -501,12 +416,11 @@ async def page(
     month = month or month_key(now)
     days = settings.problem_district_escalation_days
     d = await dashboard_service.dashboard(
-        session, caller=caller, org_id=shown.id, month=month, district_after_days=days, now=now
+        session, org=shown, month=month, district_after_days=days, now=now
     )
     ranking = await dashboard_service.ranking(
         session,
-        caller=caller,
-        org_id=shown.id,
+        org=shown,
         month=month,
         sort=sort,
         order=order,

@@ -36,8 +36,8 @@ from sqlmodel import col
 
 from app.core import xlsx
 from app.core.db import utcnow
-from app.core.errors import NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, org_ids_within
+from app.core.errors import Unprocessable
+from app.core.scope import in_reach, org_ids_within
 from app.core.timeutil import local, month_key, year_bounds
 from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.models.org import Org
@@ -544,13 +544,6 @@ class _Sheet:
 # --- the export --------------------------------------------------------------------------
 
 
-async def _org_in_reach(session: AsyncSession, caller: Caller, org_id: int) -> Org:
-    org = await session.get(Org, org_id)
-    if org is None or not caller.reaches(org):
-        raise NotFound()
-    return org
-
-
 async def _write(session: AsyncSession, spec: _Spec, path: str, now: datetime) -> int:
     sheet = await anyio.to_thread.run_sync(_Sheet, spec)
     result = await session.stream(spec.stmt.execution_options(yield_per=CHUNK_ROWS))
@@ -572,24 +565,22 @@ async def _write(session: AsyncSession, spec: _Spec, path: str, now: datetime) -
 async def export_ledger(
     session: AsyncSession,
     *,
-    caller: Caller,
     dataset: Dataset,
-    org_id: int,
+    org: Org,
     month: str | None = None,
     year: int | None = None,
     status: str | None = None,
     now: datetime | None = None,
 ) -> Ledger:
-    """Write the ledger of `dataset` for `org_id`'s subtree to a temporary file.
+    """Write the ledger of `dataset` for `org`'s subtree to a temporary file.
 
     Periods: report-ins a Shanghai month (default this one); volunteer hours a
     Shanghai year (default this one) by start; wishes and problems optionally a year
-    by creation (default all). The org must be in the caller's admin reach (404).
+    by creation (default all). The route checks `org` is in the caller's admin reach (404).
     """
     now = now or utcnow()
     _check_filters(dataset, month, year)
     status_value, status_label = _parse_status(dataset, status)
-    org = await _org_in_reach(session, caller, org_id)
     match dataset:
         case Dataset.members:
             spec = _members(org, await org_ids_within(session, [org.path]), now)

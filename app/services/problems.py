@@ -29,7 +29,7 @@ from sqlmodel import col, select
 
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, is_within
+from app.core.scope import Caller, in_reach, is_within, org_in_reach
 from app.core.timeutil import day_start, local
 from app.models.org import Org, OrgLevel
 from app.models.problem import (
@@ -88,11 +88,11 @@ def _require_supervisor(caller: Caller) -> None:
         raise Forbidden("forbidden", "只有管理员和督导员可以查看督办信息")
 
 
-async def _org_in_supervision_reach(session: AsyncSession, caller: Caller, org_id: int) -> Org:
-    org = await session.get(Org, org_id)
-    if org is None or not caller.reaches(org, SUPERVISION_ROLES):
-        raise NotFound()
-    return org
+async def get_supervised_org(session: AsyncSession, caller: Caller, org_id: int) -> Org:
+    """An org whose points and problems the caller sees (the `?org_id=` of their lists);
+    one who sees none is refused before any org is looked up."""
+    _require_supervisor(caller)
+    return await org_in_reach(session, caller, org_id, SUPERVISION_ROLES)
 
 
 async def _responsible_org(
@@ -137,7 +137,7 @@ def _visible_points(caller: Caller) -> ColumnElement[bool]:
     return in_reach(col(Point.org_id), _supervision_paths(caller))
 
 
-async def get_visible_point(session: AsyncSession, *, caller: Caller, point_id: int) -> Point:
+async def get_visible_point(session: AsyncSession, caller: Caller, point_id: int) -> Point:
     point = (
         await session.execute(select(Point).where(Point.id == point_id, _visible_points(caller)))
     ).scalar_one_or_none()
@@ -150,15 +150,14 @@ async def list_points(
     session: AsyncSession,
     *,
     caller: Caller,
-    org_id: int | None,
+    org: Org | None,
     kind: PointKind | None,
     offset: int,
     limit: int,
 ) -> tuple[list[Point], int]:
     _require_supervisor(caller)
     conditions = [_visible_points(caller)]
-    if org_id is not None:
-        org = await _org_in_supervision_reach(session, caller, org_id)
+    if org is not None:
         conditions.append(in_reach(col(Point.org_id), [org.path]))
     if kind is not None:
         conditions.append(col(Point.kind) == kind)
@@ -200,7 +199,7 @@ def _visible_problems(caller: Caller) -> ColumnElement[bool]:
     return in_reach(col(Problem.org_id), _supervision_paths(caller))
 
 
-async def get_visible_problem(session: AsyncSession, *, caller: Caller, problem_id: int) -> Problem:
+async def get_visible_problem(session: AsyncSession, caller: Caller, problem_id: int) -> Problem:
     problem = (
         await session.execute(
             select(Problem).where(Problem.id == problem_id, _visible_problems(caller))
@@ -376,7 +375,7 @@ async def list_problems(
     status: ProblemStatus | None,
     overdue: bool | None,
     escalated_to: EscalationLevel | None,
-    org_id: int | None,
+    org: Org | None,
     district_after_days: int,
     offset: int,
     limit: int,
@@ -385,8 +384,7 @@ async def list_problems(
     _require_supervisor(caller)
     now = now or utcnow()
     conditions = [_visible_problems(caller)]
-    if org_id is not None:
-        org = await _org_in_supervision_reach(session, caller, org_id)
+    if org is not None:
         conditions.append(in_reach(col(Problem.org_id), [org.path]))
     if status is not None:
         conditions.append(col(Problem.status) == status)

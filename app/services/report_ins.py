@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.db import utcnow
-from app.core.errors import Conflict, NotFound
-from app.core.scope import Caller, in_reach, org_ids_in
+from app.core.errors import Conflict
+from app.core.scope import Caller, in_reach
 from app.core.timeutil import month_key
 from app.models.org import Org
 from app.models.task import ReportIn, ReportInCreate, ReportInPublic
@@ -121,18 +121,11 @@ async def list_report_ins(
     *,
     caller: Caller,
     month: str | None,
-    org_id: int | None,
+    org: Org | None,
     offset: int,
     limit: int,
 ) -> tuple[list[ReportIn], int]:
-    paths = caller.paths(ADMIN_ROLES)
-    if org_id is not None:
-        org = (
-            await session.execute(select(Org).where(Org.id == org_id, org_ids_in(paths)))
-        ).scalar_one_or_none()
-        if org is None:
-            raise NotFound()
-        paths = [org.path]
+    paths = [org.path] if org is not None else caller.paths(ADMIN_ROLES)
     conditions = [
         col(ReportIn.month) == (month or month_key(utcnow())),
         in_reach(col(ReportIn.community_id), paths),

@@ -123,6 +123,17 @@ async def home_ancestor_ids(session: AsyncSession, caller: Caller) -> list[int]:
     return path_ids(path)
 
 
+async def get_org_of_tasks(session: AsyncSession, caller: Caller, org_id: int) -> Org:
+    """An org whose tasks the caller sees (the `?org_id=` of GET /tasks): one in their
+    admin reach, or their home community or one above it."""
+    org = await session.get(Org, org_id)
+    if org is None or not (
+        caller.reaches(org) or org_id in await home_ancestor_ids(session, caller)
+    ):
+        raise NotFound()
+    return org
+
+
 def _visible(in_admin_reach: ColumnElement[bool], home_ids: Any) -> ColumnElement[bool]:
     """The one rule: tasks of an admin's subtrees, and of the home community's tree."""
     return or_(in_admin_reach, col(Task.org_id).in_(home_ids))
@@ -244,17 +255,12 @@ async def list_tasks(
     *,
     caller: Caller,
     status: TaskStatus | None,
-    org_id: int | None,
+    org: Org | None,
     offset: int,
     limit: int,
 ) -> tuple[list[Task], int]:
-    home_ids = await home_ancestor_ids(session, caller)
-    conditions = [visible_tasks(caller, home_ids)]
-    if org_id is not None:
-        # The org must be one whose tasks the caller may see; then its whole subtree.
-        org = await session.get(Org, org_id)
-        if org is None or not (caller.reaches(org) or org_id in home_ids):
-            raise NotFound()
+    conditions = [visible_tasks(caller, await home_ancestor_ids(session, caller))]
+    if org is not None:
         conditions.append(in_reach(col(Task.org_id), [org.path]))
     if status is not None:
         conditions.append(_status_condition(status, utcnow()))

@@ -62,9 +62,7 @@ def _visible(caller: Caller) -> ColumnElement[bool]:
     )
 
 
-async def get_visible_entry(
-    session: AsyncSession, *, caller: Caller, entry_id: int
-) -> VolunteerHour:
+async def get_visible_entry(session: AsyncSession, caller: Caller, entry_id: int) -> VolunteerHour:
     entry = (
         await session.execute(
             select(VolunteerHour).where(VolunteerHour.id == entry_id, _visible(caller))
@@ -273,13 +271,10 @@ async def summary(session: AsyncSession, *, caller: Caller, year: int) -> HoursS
 
 
 async def totals(
-    session: AsyncSession, *, caller: Caller, org_id: int, year: int, group_by: HoursGroupBy
+    session: AsyncSession, *, org: Org, year: int, group_by: HoursGroupBy
 ) -> HoursTotals:
-    """Approved minutes of entries whose org lies in `org_id`'s subtree, per person or
+    """Approved minutes of entries whose org lies in `org`'s subtree, per person or
     per the entry's own org."""
-    org = await session.get(Org, org_id)
-    if org is None or not caller.reaches(org):
-        raise NotFound()
     start, end = year_bounds(year)
     # An alias, so the subtree filter's own query on orgs is not correlated with it.
     entry_org = aliased(Org)
@@ -306,9 +301,10 @@ async def totals(
         .order_by(minutes.desc(), key)
     )
     items = [HoursTotal(id=i, name=n, minutes=int(m), entries=int(c)) for i, n, m, c in rows.all()]
+    assert org.id is not None
     return HoursTotals(
         year=year,
-        org_id=org_id,
+        org_id=org.id,
         group_by=group_by,
         total_minutes=sum(i.minutes for i in items),
         items=items,

@@ -113,7 +113,7 @@ def _visible(caller: Caller, district: str | None) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
-async def get_visible_wish(session: AsyncSession, *, caller: Caller, wish_id: int) -> Wish:
+async def get_visible_wish(session: AsyncSession, caller: Caller, wish_id: int) -> Wish:
     district = await home_district(session, caller.user)
     wish = (
         await session.execute(select(Wish).where(Wish.id == wish_id, _visible(caller, district)))
@@ -123,7 +123,7 @@ async def get_visible_wish(session: AsyncSession, *, caller: Caller, wish_id: in
     return wish
 
 
-async def get_claimable_wish(session: AsyncSession, *, caller: Caller, wish_id: int) -> Wish:
+async def get_claimable_wish(session: AsyncSession, caller: Caller, wish_id: int) -> Wish:
     """Any wish of the caller's home district, whatever its state.
 
     Not only the open ones: someone who pressed "claim" a moment after the winner
@@ -623,12 +623,9 @@ async def cancel_wish(
 # --- the yearly quota ---------------------------------------------------------------------
 
 
-async def wish_quota(session: AsyncSession, *, caller: Caller, org_id: int, year: int) -> WishQuota:
+async def wish_quota(session: AsyncSession, *, org: Org, year: int) -> WishQuota:
     """Party members of an org (home community or unit in its subtree, as for the
     roster) who have and have not claimed a wish this year."""
-    org = await session.get(Org, org_id)
-    if org is None or not caller.reaches(org):
-        raise NotFound()
     members = and_(
         col(User.is_party_member).is_(True), homes_in(await org_ids_within(session, [org.path]))
     )
@@ -650,9 +647,10 @@ async def wish_quota(session: AsyncSession, *, caller: Caller, org_id: int, year
         OwingMember(id=u.id or 0, name=u.name, community_id=u.community_id, unit_id=u.unit_id)
         for u in owing.scalars()
     ]
+    assert org.id is not None
     return WishQuota(
         year=year,
-        org_id=org_id,
+        org_id=org.id,
         party_members=party_members,
         claimed=claimed,
         owing=len(owing_members),

@@ -15,6 +15,7 @@ one: no org of this district may appear in the answer. No 5xx anywhere.
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 
 from app.models.org import OrgLevel
 from app.models.user import Role
@@ -72,3 +73,35 @@ def org_ids(value: object) -> list[int]:
         for inner in value:
             found.extend(org_ids(inner))
     return found
+
+
+def org_filtered_lists(app: FastAPI) -> list[str]:
+    """The paths of every list (a page of records) that takes `?org_id=`, read from
+    the API document so a new list is covered too."""
+    found = []
+    for path, operations in app.openapi()["paths"].items():
+        get = operations.get("get", {})
+        answer = get.get("responses", {}).get("200", {}).get("content", {})
+        schema = answer.get("application/json", {}).get("schema", {}).get("$ref", "")
+        if schema.startswith("#/components/schemas/Page_") and any(
+            p["name"] == "org_id" and p["in"] == "query" for p in get.get("parameters", [])
+        ):
+            found.append(path)
+    return sorted(found)
+
+
+async def test_every_list_answers_an_org_out_of_reach_as_missing(client, world):
+    """One rule for `?org_id=` on lists: an org of another district, or none at all,
+    is 404, as a record out of reach is (GET /articles once answered an empty page)."""
+    d2 = await make_org(world.app, "邻区", OrgLevel.district)
+    lists = org_filtered_lists(world.app)
+    assert {"/api/v1/articles", "/api/v1/tasks", "/api/v1/problems"} <= set(lists), lists
+    admin = auth(world.app, world.user("district_admin"))
+    for path in lists:
+        for org_id in (d2.id, 2_000_000_000):
+            resp = await client.get(f"http://test{path}", params={"org_id": org_id}, headers=admin)
+            assert resp.status_code == 404, (path, org_id, resp.text[:300])
+        own = await client.get(
+            f"http://test{path}", params={"org_id": world["C1"].id}, headers=admin
+        )
+        assert own.status_code == 200, (path, own.text[:300])

@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 from fastapi import FastAPI
 
 from app.core.db import utcnow
-from app.core.scope import load_caller
 from app.core.timeutil import SHANGHAI, day_start, local
+from app.edge.access import caller_for_person
 from app.models.org import Org
 from app.models.problem import (
     Point,
@@ -139,7 +139,7 @@ async def file_problem(
         deadline_working_days=working_days,
     )
     async with app.state.sessionmaker() as session, session.begin():
-        caller = await load_caller(session, who)
+        caller = await caller_for_person(session, who)
         return await service.create_problem(session, caller=caller, data=data, now=now)
 
 
@@ -147,7 +147,7 @@ async def rectify(app: FastAPI, who: User, problem: Problem, *, now: datetime) -
     photo = await make_media(app, who)
     data = ProblemRectify(photo_ids=[photo.id or 0], note="已清理完毕")
     async with app.state.sessionmaker() as session, session.begin():
-        caller = await load_caller(session, who)
+        caller = await caller_for_person(session, who)
         current = await service.get_visible_problem(
             session, caller=caller, problem_id=problem.id or 0
         )
@@ -167,7 +167,7 @@ async def verify(
 ) -> Problem:
     data = ProblemVerify(approve=approve, note=note)
     async with app.state.sessionmaker() as session, session.begin():
-        caller = await load_caller(session, who)
+        caller = await caller_for_person(session, who)
         current = await service.get_visible_problem(
             session, caller=caller, problem_id=problem.id or 0
         )

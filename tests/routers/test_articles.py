@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, func, select
 
-from app.core.scope import load_caller
+from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleStatus
 from app.models.media import Media
 from app.models.org import OrgLevel
@@ -136,7 +136,7 @@ async def test_photos_must_be_the_authors_and_are_seen_by_reviewers(client, worl
 
     async def sees(who):
         async with world.app.state.sessionmaker() as s:
-            caller = await load_caller(s, world.user(who))
+            caller = await caller_for_person(s, world.user(who))
             media = await s.get(Media, mine.id)
             return await can_see_media(s, caller, media)
 

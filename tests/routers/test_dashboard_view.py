@@ -24,6 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, select, update
 
+from app.core import security
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.timeutil import local, month_bounds, month_key
@@ -367,11 +368,11 @@ async def test_the_secretary_ranks_by_another_column_opens_a_child_and_goes_back
 
 async def test_an_expired_link_shows_the_secretary_a_page_saying_so(client, world, served, tab):
     admin = world.user("street_admin")
-    token, _ = view.issue_view_token(
+    token, _ = security.issue_view_token(
         world.app.state.settings,
         admin=admin,
         org_id=world["S1"].id,
-        now=utcnow() - timedelta(seconds=view.VIEW_LINK_TTL_S + 1),
+        now=utcnow() - timedelta(seconds=security.VIEW_LINK_TTL_S + 1),
     )
     response = await tab.page.goto(f"{served}/api/v1/dashboard/view?token={token}")
     assert response.status == 401
@@ -391,7 +392,7 @@ def page_url(link: dict[str, Any], **params: Any) -> str:
 
 async def test_a_link_is_a_short_lived_url_of_the_page(client, world):
     link = await make_link(client, world, "street_admin", "S1", month="2025-03")
-    assert link["expires_in"] == view.VIEW_LINK_TTL_S
+    assert link["expires_in"] == security.VIEW_LINK_TTL_S
     assert link["url"].startswith("http://test/api/v1/dashboard/view?token=")
     assert link["url"].endswith(link["path"]) and "month=2025-03" in link["path"]
     resp = await client.get(page_url(link), headers=BROWSER_HTML)
@@ -422,11 +423,11 @@ async def test_the_numbers_are_in_the_html_before_any_script_runs(client, world)
 async def test_an_expired_or_tampered_link_is_401_with_a_reason(client, world):
     settings = world.app.state.settings
     admin = world.user("street_admin")
-    expired, _ = view.issue_view_token(
+    expired, _ = security.issue_view_token(
         settings,
         admin=admin,
         org_id=world["S1"].id,
-        now=utcnow() - timedelta(seconds=view.VIEW_LINK_TTL_S + 1),
+        now=utcnow() - timedelta(seconds=security.VIEW_LINK_TTL_S + 1),
     )
     resp = await client.get("/dashboard/view", params={"token": expired})
     assert resp.status_code == 401
@@ -436,9 +437,9 @@ async def test_an_expired_or_tampered_link_is_401_with_a_reason(client, world):
     assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
     assert "链接已过期" in page.text and page.headers["cache-control"] == "no-store"
 
-    good, _ = view.issue_view_token(settings, admin=admin, org_id=world["S1"].id)
+    good, _ = security.issue_view_token(settings, admin=admin, org_id=world["S1"].id)
     head, payload, signature = good.split(".")
-    forged_org = view.issue_view_token(
+    forged_org = security.issue_view_token(
         settings.model_copy(update={"jwt_secret": "someone-else's-secret" * 2}),
         admin=admin,
         org_id=world["D"].id,

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.core.scope import load_caller
 from app.core.timeutil import day_start, local
+from app.edge.access import caller_for_person
 from app.models.media import Media
 from app.models.problem import EscalationLevel, Problem, ProblemEvent, ProblemStatus
 from app.services import problems as service
@@ -65,10 +65,10 @@ async def rectify_body(world, who):
 
 async def listed(world, who, now, **filters):
     """GET /problems as the service answers it at `now`."""
-    args = {"status": None, "overdue": None, "escalated_to": None, "org_id": None}
+    args = {"status": None, "overdue": None, "escalated_to": None, "org": None}
     args.update(filters)
     async with world.app.state.sessionmaker() as session:
-        caller = await load_caller(session, world.user(who))
+        caller = await caller_for_person(session, world.user(who))
         problems, _ = await service.list_problems(
             session,
             caller=caller,
@@ -394,7 +394,7 @@ async def test_problem_photos_are_seen_by_whoever_sees_the_problem(client, world
                 ("other_community_admin", False),
                 ("member", False),
             ):
-                caller = await load_caller(session, world.user(who))
+                caller = await caller_for_person(session, world.user(who))
                 assert await can_see_media(session, caller, media) is sees, (media_id, who)
 
 

@@ -7,7 +7,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import update
 
-from app.core.scope import load_caller
+from app.edge.access import caller_for_person
 from app.models.org import Org
 from app.services.bulletins import weekly_bulletin
 from tests.factories.problems import file_problem, rectify, shanghai, verify
@@ -160,7 +160,7 @@ async def test_overdue_of_the_current_week_is_as_of_now(db, world):
 
     async def overdue_at(now):
         async with db.state.sessionmaker() as session:
-            caller = await load_caller(session, world.user("street_admin"))
+            caller = await caller_for_person(session, world.user("street_admin"))
             bulletin = await weekly_bulletin(
                 session, caller=caller, org_id=world["S1"].id, week=WEEK, now=now
             )

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.core.errors import AppError
-from app.core.scope import load_caller
+from app.edge.access import caller_for_person
 from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.models.task import AttendanceInput, CheckIn, Task
 from app.models.user import User
@@ -316,7 +316,7 @@ async def test_bad_coordinates_are_422_validation_error(client, world, point):
 
 async def _check_in_at(world, user, task, at):
     async with world.app.state.sessionmaker() as session, session.begin():
-        caller = await load_caller(session, user)
+        caller = await caller_for_person(session, user)
         return await task_service.check_in(
             session, caller=caller, task=task, data=AttendanceInput(**HERE), now=at
         )
@@ -508,7 +508,7 @@ async def test_check_in_photos_are_seen_by_the_owner_and_admins_over_the_task(cl
             "other_community_admin",
             "other_street_admin",
         ):
-            caller = await load_caller(session, world.user(who))
+            caller = await caller_for_person(session, world.user(who))
             seen[who] = await can_see_media(session, caller, photo)
     assert seen == {
         "community_admin": True,

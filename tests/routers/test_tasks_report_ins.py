@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.errors import AppError
-from app.core.scope import load_caller
 from app.core.timeutil import month_key
+from app.edge.access import caller_for_person
 from app.models.task import ReportIn, ReportInCreate
 from app.services import report_ins as report_service
 from app.services.photos import can_see_media
@@ -67,7 +67,7 @@ async def test_a_retried_report_in_with_the_same_key_replays_the_first_response(
 
 async def _report_at(world, user, at):
     async with world.app.state.sessionmaker() as session, session.begin():
-        caller = await load_caller(session, user)
+        caller = await caller_for_person(session, user)
         return await report_service.report_in(session, caller=caller, data=ReportInCreate(), now=at)
 
 
@@ -129,7 +129,7 @@ async def test_report_in_photos_must_be_the_callers_own_and_are_seen_in_scope(cl
             "other_community_admin",
             "other_street_admin",
         ):
-            caller = await load_caller(session, world.user(who))
+            caller = await caller_for_person(session, world.user(who))
             seen[who] = await can_see_media(session, caller, own)
     assert seen == {
         "community_admin": True,

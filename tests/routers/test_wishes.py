@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from app.core.scope import load_caller
 from app.core.timeutil import current_year, local
+from app.edge.access import caller_for_person
 from app.models.hours import HourSource, VolunteerHour
 from app.models.media import Media
 from app.models.org import OrgLevel
@@ -547,7 +547,7 @@ async def test_wish_photos_are_visible_to_whoever_may_see_the_wish(client, world
             ("other_community_admin", False),
             ("other_street_admin", False),
         ):
-            caller = await load_caller(s, world.user(who))
+            caller = await caller_for_person(s, world.user(who))
             assert await can_see_media(s, caller, media) is expected, who
 
 

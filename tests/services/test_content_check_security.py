@@ -24,8 +24,8 @@ from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings, to_async_url
 from app.core.db import utcnow
-from app.core.scope import load_caller
 from app.devtools.wechat_stub import media_check_push, signed_push
+from app.edge.access import caller_for_person
 from app.main import create_app
 from app.models.media import Media, MediaCheckStatus
 from app.models.wish import WishStatus
@@ -532,7 +532,7 @@ async def test_photos_on_records_hide_from_others_but_not_from_their_uploader(cc
         seen = await cclient.get(f"/wishes/{wish.id}", headers=cworld.headers(who))
         assert seen.json()["photo_ids"] == [passed.id], who
     async with cworld.app.state.sessionmaker() as session:
-        caller = await load_caller(session, cworld.user("member"))
+        caller = await caller_for_person(session, cworld.user("member"))
         stored = await session.get(type(wish), wish.id)
         (mine,) = await wish_service.to_public(
             session, caller=caller, cipher=cworld.app.state.cipher, wishes=[stored]

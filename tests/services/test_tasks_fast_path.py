@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.core.scope import load_caller, load_caller_for_token
 from app.core.security import TokenClaims
+from app.edge.access import caller_for_person, caller_for_token
 from app.main import create_app
 from app.models.user import Role
 from tests.factories.media import make_media
@@ -56,16 +56,16 @@ async def test_the_caller_read_in_one_query_is_the_caller_read_the_long_way(worl
     async with world.app.state.sessionmaker() as session:
         for user in (district_admin, world.user("member"), nowhere):
             assert user.id is not None
-            fast = await load_caller_for_token(session, TokenClaims(user.id, 0))
-            slow = await load_caller(session, user)
+            fast = await caller_for_token(session, TokenClaims(user.id, 0))
+            slow = await caller_for_person(session, user)
             assert fast is not None
             assert fast.user.id == user.id
             assert fast.grants == slow.grants
-        admin = await load_caller_for_token(session, TokenClaims(district_admin.id or 0, 0))
+        admin = await caller_for_token(session, TokenClaims(district_admin.id or 0, 0))
         assert admin is not None and admin.home == (world["C1"].id, world["C1"].path)
-        away = await load_caller_for_token(session, TokenClaims(nowhere.id or 0, 0))
+        away = await caller_for_token(session, TokenClaims(nowhere.id or 0, 0))
         assert away is not None and away.home is None
-        assert await load_caller_for_token(session, TokenClaims(2_000_000_000, 0)) is None
+        assert await caller_for_token(session, TokenClaims(2_000_000_000, 0)) is None
 
 
 async def test_a_user_deleted_after_the_token_was_issued_is_not_authenticated(client, world):

@@ -4,8 +4,8 @@ the person the link names, at every load; its files are public."""
 
 from __future__ import annotations
 
+from app.core.security import issue_view_token
 from app.routers.dashboard_view import static_assets
-from app.services.dashboard_view import issue_view_token
 from tests.contract.matrix_rows.common import Req, Row, statuses, world_key
 from tests.factories.world import World
 
