@@ -17,6 +17,7 @@ from app.models.notification import NotificationKind
 from app.models.task import ReportIn
 from app.models.user import User
 from app.services.notifications.outbox import Content, notify
+from app.services.notifications.recipients import party_members_owing
 
 
 async def report_in_reminder(session: AsyncSession, *, now: datetime) -> int:
@@ -24,18 +25,13 @@ async def report_in_reminder(session: AsyncSession, *, now: datetime) -> int:
     report) who have not reported in `now`'s Shanghai month; once a month each.
     Answers how many messages are new."""
     t, month = local(now), month_key(now)
-    owing = (
-        select(User.id)
-        .where(
-            col(User.is_party_member).is_(True),
-            col(User.community_id).is_not(None),
-            col(User.id).not_in(select(ReportIn.user_id).where(ReportIn.month == month)),
-        )
-        .order_by(col(User.id))
-    )
     return await notify(
         session,
-        user_ids=list((await session.execute(owing)).scalars()),
+        user_ids=await party_members_owing(
+            session,
+            on_roster=col(User.community_id).is_not(None),
+            done=select(ReportIn.user_id).where(ReportIn.month == month),
+        ),
         dedupe_key=f"report_in:{month}",
         content=Content(
             kind=NotificationKind.report_in_reminder,

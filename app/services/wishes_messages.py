@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
 from app.core.db import utcnow
 from app.core.timeutil import local
@@ -20,7 +20,7 @@ from app.models.notification import NotificationKind
 from app.models.user import User
 from app.models.wish import Wish
 from app.services.notifications.outbox import Content, notify, quoted
-from app.services.notifications.recipients import responsible_admins
+from app.services.notifications.recipients import party_members_owing, responsible_admins
 from app.services.wish_quota import kept_claimers
 
 
@@ -93,18 +93,13 @@ async def wish_quota_reminder(session: AsyncSession, *, now: datetime) -> int:
     not kept a wish claim in `now`'s Shanghai year, counted as GET /stats/wish-quota
     counts them; once a year each. Answers how many messages are new."""
     t = local(now)
-    owing = (
-        select(User.id)
-        .where(
-            col(User.is_party_member).is_(True),
-            or_(col(User.community_id).is_not(None), col(User.unit_id).is_not(None)),
-            col(User.id).not_in(kept_claimers(t.year)),
-        )
-        .order_by(col(User.id))
-    )
     return await notify(
         session,
-        user_ids=list((await session.execute(owing)).scalars()),
+        user_ids=await party_members_owing(
+            session,
+            on_roster=or_(col(User.community_id).is_not(None), col(User.unit_id).is_not(None)),
+            done=kept_claimers(t.year),
+        ),
         dedupe_key=f"wish_quota:{t.year}",
         content=Content(
             kind=NotificationKind.wish_quota_reminder,

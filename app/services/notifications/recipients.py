@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+from sqlalchemy import ColumnElement, Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.scope import path_ids
 from app.models.org import Org, OrgLevel
-from app.models.user import ADMIN_ROLES, RoleGrant
+from app.models.user import ADMIN_ROLES, RoleGrant, User
 
 
 class OrgAdmins:
@@ -64,3 +66,17 @@ async def _org_path(session: AsyncSession, org_id: int) -> str:
 async def responsible_admins(session: AsyncSession, org_id: int) -> set[int]:
     path = await _org_path(session, org_id)
     return (await OrgAdmins.load(session, [path])).responsible(path)
+
+
+async def party_members_owing(
+    session: AsyncSession, *, on_roster: ColumnElement[bool], done: Select[Any]
+) -> list[int]:
+    """Party members counted by `on_roster` who are not among `done` (the ids that
+    already did what a reminder asks), in id order: a yearly or monthly reminder's
+    recipients. Each domain says who counts and what "done" is."""
+    owing = (
+        select(User.id)
+        .where(col(User.is_party_member).is_(True), on_roster, col(User.id).not_in(done))
+        .order_by(col(User.id))
+    )
+    return [uid for uid in (await session.execute(owing)).scalars() if uid is not None]
