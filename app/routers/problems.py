@@ -22,9 +22,9 @@ from app.models.problem import (
     ProblemVerify,
     WeeklyBulletin,
 )
-from app.models.user import MAX_ID
 from app.routers.deps import (
     CurrentCaller,
+    OrgInReach,
     Page,
     PageDep,
     ProblemsReader,
@@ -42,6 +42,8 @@ from app.services import problems as service
 router = APIRouter(tags=["supervision"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
 # `?org_id=` of both lists: an org whose points and problems the caller sees.
+# The org a weekly bulletin covers: one the caller's admin roles reach, else 404.
+BulletinOrg = Annotated[Org, OrgInReach(StatsReader)]
 SupervisedOrg = Annotated[Org | None, org_filter(ProblemsReader, service.get_supervised_org)]
 WeekQuery = Annotated[
     IsoWeek | None,
@@ -192,12 +194,11 @@ async def verify_problem(
 @router.get("/bulletins/weekly", response_model=WeeklyBulletin)
 async def weekly_bulletin(
     session: SessionDep,
-    caller: StatsReader,
-    org_id: Annotated[int, Query(ge=1, le=MAX_ID)],
+    org: BulletinOrg,
     week: WeekQuery = None,
 ) -> WeeklyBulletin:
     """周通报：各下级组织本周发现、整改、销号的问题数和周末逾期未销号的问题数。"""
-    return await bulletin_service.weekly_bulletin(session, caller=caller, org_id=org_id, week=week)
+    return await bulletin_service.weekly_bulletin(session, org=org, week=week)
 
 
 @router.get(
@@ -207,14 +208,11 @@ async def weekly_bulletin(
 )
 async def weekly_bulletin_xlsx(
     session: SessionDep,
-    caller: StatsReader,
-    org_id: Annotated[int, Query(ge=1, le=MAX_ID)],
+    org: BulletinOrg,
     week: WeekQuery = None,
 ) -> Response:
     """周通报的 Excel 台账。"""
-    bulletin = await bulletin_service.weekly_bulletin(
-        session, caller=caller, org_id=org_id, week=week
-    )
+    bulletin = await bulletin_service.weekly_bulletin(session, org=org, week=week)
     content = await bulletin_service.bulletin_xlsx(bulletin)
     ascii_name = f"bulletin-{bulletin.org_id}-{bulletin.week}.xlsx"
     utf8_name = quote(bulletin_service.xlsx_filename(bulletin))

@@ -23,8 +23,6 @@ from sqlmodel import col, select
 
 from app.core import xlsx
 from app.core.db import utcnow
-from app.core.errors import Forbidden
-from app.core.scope import Caller
 from app.core.timeutil import day_start, local
 from app.models.org import Org
 from app.models.problem import (
@@ -35,8 +33,6 @@ from app.models.problem import (
     ProblemEvent,
     WeeklyBulletin,
 )
-from app.models.user import ADMIN_ROLES
-from app.services.orgs import get_visible_org
 from app.services.problems import RESPONSIBLE_LEVELS
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -73,15 +69,13 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
 async def weekly_bulletin(
     session: AsyncSession,
     *,
-    caller: Caller,
-    org_id: int,
+    org: Org,
     week: str | None,
     now: datetime | None = None,
 ) -> WeeklyBulletin:
+    """The bulletin of `org`, which the route has found in the caller's admin reach
+    (`OrgInReach`)."""
     now = now or utcnow()
-    org = await get_visible_org(session, caller, org_id)
-    if not caller.reaches(org, ADMIN_ROLES):
-        raise Forbidden("forbidden", "只有该组织（及上级）的管理员可以查看周通报")
     week = week or week_of(now)
     monday = parse_week(week)
     start, end = day_start(monday), day_start(monday + timedelta(days=7))

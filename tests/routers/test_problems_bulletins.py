@@ -7,7 +7,6 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import update
 
-from app.edge.access import caller_for_person
 from app.models.org import Org
 from app.services.bulletins import weekly_bulletin
 from tests.factories.problems import file_problem, rectify, shanghai, verify
@@ -160,10 +159,7 @@ async def test_overdue_of_the_current_week_is_as_of_now(db, world):
 
     async def overdue_at(now):
         async with db.state.sessionmaker() as session:
-            caller = await caller_for_person(session, world.user("street_admin"))
-            bulletin = await weekly_bulletin(
-                session, caller=caller, org_id=world["S1"].id, week=WEEK, now=now
-            )
+            bulletin = await weekly_bulletin(session, org=world["S1"], week=WEEK, now=now)
         return bulletin.totals.overdue
 
     assert await overdue_at(shanghai(2026, 11, 3, 23, 59, 59)) == 0
