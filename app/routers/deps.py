@@ -248,20 +248,28 @@ def OrgInReach(reader: CallerDep, roles: Iterable[Role] = ADMIN_ROLES) -> Any:
     return Depends(_dependency(params, load))
 
 
-def org_filter(reader: CallerDep, find: Find[Org] = org_in_reach) -> Any:
-    """`Annotated[Org | None, org_filter(...)]`: the one rule of `?org_id=` on lists.
+def org_filter(
+    reader: CallerDep,
+    find: Find[Org] = org_in_reach,
+    *,
+    param: str = "org_id",
+    description: str = "该组织及其下级",
+) -> Any:
+    """`Annotated[Org | None, org_filter(...)]`: the one rule of `?org_id=` on lists
+    (and of a list's other org parameter, such as `?community_id=` of GET /wishes).
 
     Absent, None: the list is all the caller may see. Present, the org, which must be
     one whose records of this list the caller may see (`find`; by default, an org their
     admin roles reach), else 404 as for a record out of reach; the list is then
-    limited to that org's subtree."""
+    limited to that org."""
 
-    async def load(*, session: AsyncSession, caller: Caller, org_id: int | None) -> Org | None:
+    async def load(*, session: AsyncSession, caller: Caller, **named: int | None) -> Org | None:
+        org_id = named[param]
         return None if org_id is None else await find(session, caller, org_id)
 
-    org_id = Annotated[int | None, Query(ge=1, le=MAX_ID, description="该组织及其下级")]
+    org_id = Annotated[int | None, Query(ge=1, le=MAX_ID, description=description)]
     params = {
-        "org_id": (org_id, None),
+        param: (org_id, None),
         "session": (SessionDep, _REQUIRED),
         "caller": (reader, _REQUIRED),
     }

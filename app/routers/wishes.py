@@ -6,7 +6,6 @@ from app.core.errors import PROBLEM_RESPONSES
 from app.core.timeutil import current_year
 from app.edge.route import AppRoute
 from app.models.org import Org
-from app.models.user import MAX_ID
 from app.models.wish import (
     Wish,
     WishCancel,
@@ -31,6 +30,7 @@ from app.routers.deps import (
     Visible,
     WeChatDep,
     WishesReader,
+    org_filter,
     page_of,
 )
 from app.services import content_check
@@ -39,6 +39,11 @@ from app.services import wishes as service
 # /wishes and /stats/wish-quota.
 router = APIRouter(tags=["wishes"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
+# `?community_id=` of the list: a community whose wishes the caller sees, else 404.
+WishesCommunity = Annotated[
+    Org | None,
+    org_filter(WishesReader, service.get_org_of_wishes, param="community_id", description="该社区"),
+]
 YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="默认为北京时间的今年")]
 
 
@@ -71,8 +76,8 @@ async def list_wishes(
     caller: WishesReader,
     cipher: CipherDep,
     paging: PageDep,
+    community: WishesCommunity,
     status: WishStatus | None = None,
-    community_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Page[WishPublic]:
     """管理员：管理范围内各状态的心愿；其他人：本区待认领的心愿，以及自己认领或发布的心愿。
 
@@ -82,7 +87,7 @@ async def list_wishes(
         session,
         caller=caller,
         status=status,
-        community_id=community_id,
+        community_id=community.id if community is not None else None,
         offset=paging.offset,
         limit=paging.page_size,
     )

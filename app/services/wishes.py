@@ -97,6 +97,19 @@ async def home_district(session: AsyncSession, user: User) -> str | None:
     return _district_root(home.path) if home is not None else None
 
 
+async def get_org_of_wishes(session: AsyncSession, caller: Caller, org_id: int) -> Org:
+    """An org whose wishes the caller sees (the `?community_id=` of GET /wishes): one in
+    their admin reach, or one of their home district, whose open wishes they see."""
+    org = await session.get(Org, org_id)
+    if org is None:
+        raise NotFound()
+    if not caller.reaches(org):
+        district = await home_district(session, caller.user)
+        if district is None or not is_within(org.path, district):
+            raise NotFound()
+    return org
+
+
 def _visible(caller: Caller, district: str | None) -> ColumnElement[bool]:
     conditions = [
         in_reach(col(Wish.community_id), caller.paths(ADMIN_ROLES)),

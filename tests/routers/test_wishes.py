@@ -642,3 +642,23 @@ async def test_the_quota_is_for_admins_and_orgs_in_their_reach(client, world):
     ).json()
     # Living in C1: the district admin, street admin, community admin, member, inspector.
     assert (c1["party_members"], c1["claimed"], c1["owing"]) == (5, 0, 5)
+
+
+async def test_a_community_filter_outside_what_the_caller_sees_is_404_like_a_missing_one(
+    client, world
+):
+    other_district = await make_org(world.app, "外区", OrgLevel.district)
+    street = await make_org(world.app, "外区街道", OrgLevel.street, other_district)
+    elsewhere = await make_org(world.app, "外区社区", OrgLevel.community, street)
+    cases = [
+        ("member", world["C3"].id, 200),  # a community of the member's district
+        ("member", elsewhere.id, 404),
+        ("community_admin", world["C1"].id, 200),
+        ("community_admin", elsewhere.id, 404),
+        ("street_admin", 2_000_000_000, 404),  # no such org
+    ]
+    for who, community_id, status in cases:
+        resp = await client.get(
+            "/wishes", headers=world.headers(who), params={"community_id": community_id}
+        )
+        assert resp.status_code == status, (who, community_id, resp.text)
