@@ -5,8 +5,8 @@ from fastapi import APIRouter, Query, Response, UploadFile
 from app.core.errors import PROBLEM_RESPONSES, PayloadTooLarge
 from app.edge.route import AppRoute
 from app.models.common import QueryText
+from app.models.org import Org
 from app.models.user import (
-    MAX_ID,
     ImportResult,
     RoleGrantCreate,
     RolePublic,
@@ -24,6 +24,7 @@ from app.routers.deps import (
     PageDep,
     SessionDep,
     SettingsDep,
+    org_filter,
     page_of,
 )
 from app.services import roster_import
@@ -71,13 +72,20 @@ async def import_users(
     )
 
 
+# The roster's org filters: an org the caller's admin roles reach, else 404.
+RosterCommunity = Annotated[
+    Org | None, org_filter(AdminCaller, param="community_id", description="所属社区")
+]
+RosterUnit = Annotated[Org | None, org_filter(AdminCaller, param="unit_id", description="所属单位")]
+
+
 @router.get("", response_model=Page[UserPublic])
 async def list_users(
     session: SessionDep,
     caller: AdminCaller,
     paging: PageDep,
-    community_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    community: RosterCommunity,
+    unit: RosterUnit,
     is_party_member: bool | None = None,
     name: Annotated[QueryText | None, Query(max_length=50)] = None,
 ) -> Page[UserPublic]:
@@ -85,8 +93,8 @@ async def list_users(
     users, total = await service.list_users(
         session,
         caller,
-        community_id=community_id,
-        unit_id=unit_id,
+        community_id=community.id if community is not None else None,
+        unit_id=unit.id if unit is not None else None,
         is_party_member=is_party_member,
         name=name,
         offset=paging.offset,

@@ -98,6 +98,20 @@ async def test_roster_list_filters(client, world):
     assert {u["name"] for u in by_name.json()["items"]} == {"社区书记", "邻社区书记"}
 
 
+@pytest.mark.parametrize("param", ["community_id", "unit_id"])
+async def test_a_roster_filter_on_an_org_outside_reach_is_404_like_a_missing_one(
+    client, world, param
+):
+    h = world.headers("street_admin")  # S1: C1, C2 and U1, not C3
+    outside = world["C3"] if param == "community_id" else world["UD"]
+    inside = world["C1"] if param == "community_id" else world["U1"]
+    assert (await client.get("/users", headers=h, params={param: inside.id})).status_code == 200
+    resp = await client.get("/users", headers=h, params={param: outside.id})
+    assert resp.status_code == 404, resp.text
+    missing = await client.get("/users", headers=h, params={param: 2_000_000_000})
+    assert missing.status_code == 404
+
+
 async def test_admin_edits_a_roster_entry_and_may_move_it_within_reach(client, world):
     member = world.user("member")
     h = world.headers("street_admin")
