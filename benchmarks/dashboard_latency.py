@@ -43,10 +43,15 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.timeutil import local, month_key
 from app.models.dashboard import DashboardSort, SortOrder
-from app.models.hours import VolunteerHour
 from app.models.org import Org, OrgLevel
-from app.models.task import CheckIn, ReportIn
+from app.models.report_in import (
+    ReportIn,
+)
+from app.models.task import (
+    CheckIn,
+)
 from app.models.user import User
+from app.models.volunteer_hours import VolunteerHour
 from app.services import dashboard, exports
 
 DISTRICT_AFTER_DAYS = 7

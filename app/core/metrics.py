@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.db import utcnow
-from app.models.hours import HourStatus, VolunteerHour
 from app.models.problem import Problem, ProblemStatus
 from app.models.user import User
+from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish
 
 # Scrapes come every 15-60 s; the counts may be a few seconds old.

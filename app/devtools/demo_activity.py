@@ -21,17 +21,19 @@ from app.core.scope import Caller
 from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
 from app.models.article import ArticleCreate
-from app.models.hours import VolunteerHourCreate
 from app.models.org import Org
+from app.models.report_in import (
+    ReportInCreate,
+)
 from app.models.task import (
     AttendanceInput,
-    ReportInCreate,
     Task,
     TaskCategory,
     TaskCreate,
     TaskLocationInput,
 )
 from app.models.user import User
+from app.models.volunteer_hours import VolunteerHourCreate
 from app.models.wish import WishCreate
 from app.services import articles, report_ins, tasks, volunteer_hours, wishes
 

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, field_validator
+from pydantic import Field as PydanticField
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 from sqlalchemy import Column
@@ -23,6 +24,14 @@ from app.core.text import PlainText, check_all_text, declare_plain_text
 # put on the roster). PostgreSQL's sequences never go back; this is SQLite's
 # AUTOINCREMENT, which also keeps the highest id ever used.
 NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
+
+# Ids are PostgreSQL `integer`s: a larger number in a path or body is a 422, not a
+# database error.
+MAX_ID = 2**31 - 1
+# An id of a photo a request attaches (uploaded first through POST /media).
+PhotoId = Annotated[int, PydanticField(ge=1, le=MAX_ID)]
+Latitude = Annotated[float, PydanticField(ge=-90, le=90)]
+Longitude = Annotated[float, PydanticField(ge=-180, le=180)]
 
 
 def created_at_field() -> datetime:

@@ -5,7 +5,6 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import Field as PydanticField
 from pydantic import StringConstraints, model_validator
 from sqlalchemy import (
     CheckConstraint,
@@ -21,7 +20,15 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
+from app.models.common import (
+    NEVER_REUSED_IDS,
+    Latitude,
+    Longitude,
+    PhotoId,
+    StrictInput,
+    created_at_field,
+    updated_at_field,
+)
 from app.models.user import MAX_ID
 
 
@@ -197,9 +204,6 @@ class ProblemEvent(SQLModel, table=True):
 
 # --- API shapes ---------------------------------------------------------------
 
-Latitude = Annotated[float, PydanticField(ge=-90, le=90)]
-Longitude = Annotated[float, PydanticField(ge=-180, le=180)]
-PhotoId = Annotated[int, PydanticField(ge=1, le=MAX_ID)]
 Text1 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 MAX_WORKING_DAYS = 250  # about a working year

@@ -1,11 +1,12 @@
-"""Community tasks (社区任务), attendance by check-in/check-out, monthly report-ins (报到)."""
+"""Community tasks (社区任务) and attendance by check-in/check-out.
+
+Monthly report-ins (报到) live in app/models/report_in.py."""
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import AwareDatetime, StringConstraints, model_validator
-from pydantic import Field as PydanticField
+from pydantic import AwareDatetime, StringConstraints
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -25,7 +26,15 @@ from sqlalchemy.orm import Mapper
 from sqlmodel import Field, SQLModel, col, select
 
 from app.core.db import UTCDateTime
-from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
+from app.models.common import (
+    NEVER_REUSED_IDS,
+    Latitude,
+    Longitude,
+    PhotoId,
+    StrictInput,
+    created_at_field,
+    updated_at_field,
+)
 from app.models.user import MAX_ID
 
 
@@ -57,10 +66,6 @@ MIN_RADIUS_M = 10  # below a phone's GPS accuracy nobody could check in
 MAX_RADIUS_M = 50_000
 MAX_CAPACITY = 100_000
 MAX_TASK_HOURS = 24  # as for hand-logged hours: one attendance is at most a day
-
-Latitude = Annotated[float, PydanticField(ge=-90, le=90)]
-Longitude = Annotated[float, PydanticField(ge=-180, le=180)]
-PhotoId = Annotated[int, PydanticField(ge=1, le=MAX_ID)]
 
 
 class Task(SQLModel, table=True):
@@ -173,38 +178,6 @@ def _copy_task_org(_mapper: Mapper[CheckIn], connection: Connection, target: Che
         )
 
 
-class ReportIn(SQLModel, table=True):
-    """A member's monthly report to the home community (到社区报到)."""
-
-    __tablename__ = "report_ins"
-    __table_args__ = (
-        # Once per Shanghai calendar month, whatever retries or races happen.
-        UniqueConstraint("user_id", "month"),
-        CheckConstraint(
-            "(lat IS NULL AND lng IS NULL) OR (lat IS NOT NULL AND lng IS NOT NULL)",
-            name="location_complete",
-        ),
-        Index("ix_report_ins_community_month", "community_id", "month"),
-        NEVER_REUSED_IDS,
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
-    )
-    # The home community at the time of reporting: a member who moves later still
-    # counts for the community they reported to that month.
-    community_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), nullable=False)
-    )
-    month: str = Field(sa_column=Column(String(7), nullable=False))  # "YYYY-MM", Shanghai
-    reported_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    lat: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
-    lng: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
-    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = created_at_field()
-
-
 # --- API shapes ---------------------------------------------------------------
 
 
@@ -270,28 +243,3 @@ class CheckOutPublic(SQLModel):
     check_in_id: int
     minutes: int = Field(description="计入志愿时长的整分钟数，签退时间最晚按任务结束时间计")
     checked_out_at: datetime
-
-
-class ReportInCreate(StrictInput):
-    lat: Latitude | None = None
-    lng: Longitude | None = None
-    note: str | None = Field(default=None, max_length=500)
-    photo_ids: list[PhotoId] | None = None
-
-    @model_validator(mode="after")
-    def _location_complete(self) -> Self:
-        if (self.lat is None) != (self.lng is None):
-            raise ValueError("lat 和 lng 须同时提供")
-        return self
-
-
-class ReportInPublic(SQLModel):
-    id: int
-    user_id: int
-    user_name: str
-    community_id: int
-    month: str
-    reported_at: datetime
-    note: str | None
-    has_location: bool
-    photo_ids: list[int]

@@ -15,9 +15,15 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
+from app.models.common import (
+    MAX_ID,
+    NEVER_REUSED_IDS,
+    StrictInput,
+    created_at_field,
+    updated_at_field,
+)
 
-MAX_ID = 2**31 - 1
+__all__ = ["MAX_ID"]  # re-exported: routers name it beside the user models
 
 
 class Role(StrEnum):

@@ -1,13 +1,18 @@
 from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
 
 from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field, updated_at_field
+from app.models.common import (
+    NEVER_REUSED_IDS,
+    PhotoId,
+    StrictInput,
+    created_at_field,
+    updated_at_field,
+)
 from app.models.user import MAX_ID, PHONE_DESCRIPTION
 
 
@@ -130,8 +135,6 @@ class WishEvent(SQLModel, table=True):
 
 
 # --- API shapes ---------------------------------------------------------------
-
-PhotoId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class WishCreate(StrictInput):

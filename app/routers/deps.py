@@ -21,12 +21,12 @@ from app.edge.access import caller_for_key, caller_for_token
 from app.edge.transaction import get_session
 from app.models.api_key import ApiScope
 from app.models.article import Article
-from app.models.hours import VolunteerHour
 from app.models.media import Media
 from app.models.org import Org
 from app.models.problem import Point, Problem
 from app.models.task import Task
 from app.models.user import ADMIN_ROLES, MAX_ID, Role, User
+from app.models.volunteer_hours import VolunteerHour
 from app.models.wish import Wish
 from app.services import articles as article_service
 from app.services import media as media_service

@@ -1,17 +1,14 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.edge.route import AppRoute, tried_first
-from app.models.common import Month
 from app.models.org import Org
 from app.models.task import (
     AttendanceInput,
     CheckInPublic,
     CheckOutPublic,
-    ReportInCreate,
-    ReportInPublic,
     Task,
     TaskCreate,
     TaskPublic,
@@ -30,10 +27,9 @@ from app.routers.deps import (
     page_of,
 )
 from app.services import check_in_direct
-from app.services import report_ins as report_service
 from app.services import tasks as service
 
-# /tasks, /tasks/{id}/check-ins, /tasks/{id}/check-out and /report-ins.
+# /tasks, /tasks/{id}/check-ins and /tasks/{id}/check-out; /report-ins: routers/report_ins.py.
 router = APIRouter(tags=["tasks"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
 
@@ -103,44 +99,4 @@ async def list_check_ins(
     items, total = await service.list_check_ins(
         session, caller=caller, task=task, offset=paging.offset, limit=paging.page_size
     )
-    return page_of(items, total, paging)
-
-
-@router.post(
-    "/report-ins",
-    status_code=201,
-    response_model=ReportInPublic,
-    responses={200: {"model": ReportInPublic, "description": "本月已报到：返回原记录"}},
-)
-async def report_in(
-    data: ReportInCreate, session: SessionDep, caller: CurrentCaller, response: Response
-) -> ReportInPublic:
-    """到所属社区报到，每个自然月（北京时间）一次：首次 201，之后 200 返回同一记录。"""
-    record, created = await report_service.report_in(session, caller=caller, data=data)
-    if not created:
-        response.status_code = 200
-    (public,) = await report_service.reports_public(session, [record], viewer_id=caller.id)
-    return public
-
-
-@router.get("/report-ins", response_model=Page[ReportInPublic])
-async def list_report_ins(
-    session: SessionDep,
-    caller: AdminCaller,
-    paging: PageDep,
-    org: Annotated[Org | None, org_filter(AdminCaller)],
-    month: Annotated[
-        Month | None,
-        Query(description="YYYY-MM，默认本月（北京时间）"),
-    ] = None,
-) -> Page[ReportInPublic]:
-    records, total = await report_service.list_report_ins(
-        session,
-        caller=caller,
-        month=month,
-        org=org,
-        offset=paging.offset,
-        limit=paging.page_size,
-    )
-    items = await report_service.reports_public(session, records, viewer_id=caller.id)
     return page_of(items, total, paging)

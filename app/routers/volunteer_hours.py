@@ -5,7 +5,9 @@ from fastapi import APIRouter, Query
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.timeutil import current_year
 from app.edge.route import AppRoute
-from app.models.hours import (
+from app.models.org import Org
+from app.models.user import MAX_ID
+from app.models.volunteer_hours import (
     HoursGroupBy,
     HoursSummary,
     HourStatus,
@@ -15,8 +17,6 @@ from app.models.hours import (
     VolunteerHourPublic,
     VolunteerHourReview,
 )
-from app.models.org import Org
-from app.models.user import MAX_ID
 from app.routers.deps import (
     AdminCaller,
     CurrentCaller,

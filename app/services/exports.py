@@ -39,11 +39,13 @@ from app.core.db import utcnow
 from app.core.errors import Unprocessable
 from app.core.scope import in_reach, org_ids_within
 from app.core.timeutil import local, month_key, year_bounds
-from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.models.org import Org
 from app.models.problem import Point, Problem, ProblemCategory, ProblemStatus
-from app.models.task import ReportIn
+from app.models.report_in import (
+    ReportIn,
+)
 from app.models.user import User
+from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import problems as problem_service
 from app.services import wishes as wish_service

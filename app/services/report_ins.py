@@ -15,7 +15,11 @@ from app.core.errors import Conflict
 from app.core.scope import Caller, in_reach
 from app.core.timeutil import month_key
 from app.models.org import Org
-from app.models.task import ReportIn, ReportInCreate, ReportInPublic
+from app.models.report_in import (
+    ReportIn,
+    ReportInCreate,
+    ReportInPublic,
+)
 from app.models.user import ADMIN_ROLES
 from app.services.people_counts import share_roster_turn
 from app.services.photos import (

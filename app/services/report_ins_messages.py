@@ -14,7 +14,9 @@ from sqlmodel import col, select
 
 from app.core.timeutil import local, month_key
 from app.models.notification import NotificationKind
-from app.models.task import ReportIn
+from app.models.report_in import (
+    ReportIn,
+)
 from app.models.user import User
 from app.services.notifications.outbox import Content, notify
 from app.services.notifications.recipients import party_members_owing

@@ -36,7 +36,6 @@ from sqlmodel.sql.expression import SelectOfScalar
 from app.core.db import table_of, updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, in_reach_bound, path_ids, reach_params
-from app.models.hours import HourSource
 from app.models.org import Org, OrgLevel
 from app.models.task import (
     MAX_TASK_HOURS,
@@ -50,7 +49,8 @@ from app.models.task import (
     TaskStatus,
 )
 from app.models.user import ADMIN_ROLES
-from app.services import hours_ledger
+from app.models.volunteer_hours import HourSource
+from app.services import volunteer_hours
 from app.services.orgs import get_visible_org
 from app.services.photos import (
     attach_photos,
@@ -575,7 +575,7 @@ async def check_out(
         raise Conflict("not_checked_in", "你已签退过本任务")
     await session.refresh(record)
     assert record.id is not None
-    await hours_ledger.credit(
+    await volunteer_hours.credit(
         session,
         user_id=caller.id,
         org_id=task.org_id,

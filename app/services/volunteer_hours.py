@@ -1,8 +1,8 @@
 """The volunteer-hours ledger (志愿服务时长): hand-logged entries, reviews, totals.
 
-Automatic credits (task check-out, confirmed wishes) come through
-app/services/hours_ledger.credit. The ledger is append-only: a review changes an
-entry's status once, with who, when and why; anything else is a new entry.
+Automatic credits (task check-out, confirmed wishes) come through `credit`. The
+ledger is append-only: a review changes an entry's status once, with who, when and
+why; anything else is a new entry.
 A year's minutes are the entries that *start* in that Shanghai year.
 
 Who sees an entry: its owner, and admins whose reach covers the entry's org. A list
@@ -13,10 +13,11 @@ reach gives an empty list, the same as a person with no entries (nothing leaks).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -25,7 +26,9 @@ from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, path_ids
 from app.core.timeutil import year_bounds
-from app.models.hours import (
+from app.models.org import Org
+from app.models.user import ADMIN_ROLES, User
+from app.models.volunteer_hours import (
     HoursGroupBy,
     HourSource,
     HoursSummary,
@@ -37,8 +40,6 @@ from app.models.hours import (
     VolunteerHourPublic,
     VolunteerHourReview,
 )
-from app.models.org import Org
-from app.models.user import ADMIN_ROLES, User
 from app.services import audit, volunteer_hours_messages
 from app.services.photos import (
     attach_photos,
@@ -309,3 +310,51 @@ async def totals(
         total_minutes=sum(i.minutes for i in items),
         items=items,
     )
+
+
+# --- automatic credits (task check-out, confirmed wishes) ----------------------------
+
+
+async def credit(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    org_id: int,
+    activity: str,
+    started_at: datetime,
+    ended_at: datetime,
+    minutes: int,
+    source: HourSource,
+    source_id: int,
+) -> VolunteerHour | None:
+    """An approved entry for `source`/`source_id`, written at most once.
+
+    Returns None (and writes nothing) for zero minutes. A second call for the same
+    source record returns the entry the first one wrote.
+    """
+    if minutes <= 0 or ended_at <= started_at:
+        return None
+    entry = VolunteerHour(
+        user_id=user_id,
+        org_id=org_id,
+        activity=activity[:200],
+        started_at=started_at,
+        ended_at=ended_at,
+        minutes=minutes,
+        source=source,
+        source_id=source_id,
+        status=HourStatus.approved,
+        reviewed_at=utcnow(),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(entry)
+            await session.flush()
+    except IntegrityError:
+        existing = await session.execute(
+            select(VolunteerHour).where(
+                VolunteerHour.source == source, VolunteerHour.source_id == source_id
+            )
+        )
+        return existing.scalar_one()
+    return entry

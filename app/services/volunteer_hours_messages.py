@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
-from app.models.hours import HourStatus, VolunteerHour
 from app.models.notification import NotificationKind
+from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.services.notifications.outbox import Content, notify, quoted
 
 

@@ -31,9 +31,9 @@ from app.core.scope import Caller, in_reach, is_within, org_ids_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
 from app.core.timeutil import local
 from app.core.wechat import SCENE_COMMENT, WeChatGateway
-from app.models.hours import HourSource
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, User
+from app.models.volunteer_hours import HourSource
 from app.models.wish import (
     CLAIMANT_STATES,
     OwingMember,
@@ -49,7 +49,7 @@ from app.models.wish import (
     WishReview,
     WishStatus,
 )
-from app.services import content_check, hours_ledger, lifecycle, wishes_messages
+from app.services import content_check, lifecycle, volunteer_hours, wishes_messages
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.people_counts import share_roster_turn
 from app.services.photos import (
@@ -596,7 +596,7 @@ async def confirm_wish(
     )
     assert wish.id is not None and wish.claimed_by_id is not None
     assert wish.fulfilled_at is not None
-    await hours_ledger.credit(
+    await volunteer_hours.credit(
         session,
         user_id=wish.claimed_by_id,
         org_id=wish.community_id,

@@ -36,8 +36,8 @@ from app.core.config import to_async_url
 from app.core.security import PiiCipher, issue_access_token, mask_phone
 from app.devtools.wechat_stub import StubState
 from app.main import create_app
-from app.models.hours import HourStatus
 from app.models.user import User
+from app.models.volunteer_hours import HourStatus
 from app.models.wish import WishStatus
 from tests.conftest import (
     POSTGRES_ADMIN_URL,

@@ -8,7 +8,14 @@ from fastapi import FastAPI
 
 from app.core.timeutil import month_key
 from app.models.org import Org
-from app.models.task import CheckIn, ReportIn, Task, TaskCategory
+from app.models.report_in import (
+    ReportIn,
+)
+from app.models.task import (
+    CheckIn,
+    Task,
+    TaskCategory,
+)
 from app.models.user import User
 
 # A back street in Guangzhou; tasks with a place are centred here.

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from fastapi import FastAPI
 
 from app.core.db import utcnow
-from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.models.org import Org
 from app.models.user import User
+from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 
 
 async def insert_entry(

@@ -15,11 +15,13 @@ from app.core.db import utcnow
 from app.core.timeutil import local, month_bounds, month_key
 from app.models.article import ArticleStatus
 from app.models.dashboard import DashboardMetrics, DashboardSort
-from app.models.hours import HourStatus
 from app.models.org import OrgLevel
 from app.models.problem import Problem, ProblemStatus
-from app.models.task import ReportIn
+from app.models.report_in import (
+    ReportIn,
+)
 from app.models.user import User
+from app.models.volunteer_hours import HourStatus
 from app.models.wish import Wish, WishStatus
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.orgs import make_org

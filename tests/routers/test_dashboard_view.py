@@ -32,10 +32,10 @@ from app.main import create_app
 from app.models.article import ArticleStatus
 from app.models.audit import AuditEntry
 from app.models.dashboard import DashboardMetrics
-from app.models.hours import HourStatus
 from app.models.org import Org, OrgLevel
 from app.models.problem import ProblemStatus
 from app.models.user import RoleGrant
+from app.models.volunteer_hours import HourStatus
 from app.models.wish import WishStatus
 from app.routers.dashboard_view import APP_DIR, PAGE_CSP, static_assets
 from app.services import dashboard_view as view

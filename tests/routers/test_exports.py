@@ -14,11 +14,13 @@ from sqlalchemy import update
 
 from app.core.db import utcnow
 from app.core.timeutil import local, month_key
-from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.models.org import Org
 from app.models.problem import Point, Problem, ProblemStatus
-from app.models.task import ReportIn
+from app.models.report_in import (
+    ReportIn,
+)
 from app.models.user import User
+from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services.exports import TEMP_PREFIX
 from tests.factories.problems import insert_problem, make_point

@@ -9,9 +9,9 @@ from sqlalchemy import func, select, update
 
 from app.core.errors import AppError
 from app.edge.access import caller_for_person
-from app.models.hours import HourSource, HourStatus, VolunteerHour
 from app.models.task import AttendanceInput, CheckIn, Task
 from app.models.user import User
+from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.services import tasks as task_service
 from app.services.photos import can_see_media
 from app.services.tasks import EARTH_RADIUS_M, haversine_m

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from app.core.db import utcnow
 from app.core.timeutil import SHANGHAI, current_year
-from app.models.hours import HourSource, HourStatus, VolunteerHour
-from app.services import hours_ledger
+from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
+from app.services import volunteer_hours
 from tests.factories.media import make_media
 from tests.factories.users import auth, make_user
 from tests.factories.volunteer_hours import insert_entry
@@ -415,7 +415,7 @@ async def test_totals_per_person_and_per_org_equal_the_approved_entries(client, 
         )
     # An automatic credit counts like any approved entry.
     async with world.app.state.sessionmaker() as s, s.begin():
-        await hours_ledger.credit(
+        await volunteer_hours.credit(
             s,
             user_id=world.user("inspector").id,
             org_id=world["C2"].id,

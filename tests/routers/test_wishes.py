@@ -7,10 +7,10 @@ from sqlalchemy import select, text, update
 
 from app.core.timeutil import current_year, local
 from app.edge.access import caller_for_person
-from app.models.hours import HourSource, VolunteerHour
 from app.models.media import Media
 from app.models.org import OrgLevel
 from app.models.user import Role
+from app.models.volunteer_hours import HourSource, VolunteerHour
 from app.models.wish import Wish, WishEvent, WishStatus
 from app.services import wish_quota
 from app.services.photos import can_see_media

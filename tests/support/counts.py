@@ -17,12 +17,17 @@ from app.core.scope import path_ids
 from app.core.timeutil import local, month_key
 from app.models.article import Article
 from app.models.fact_counts import MINUTE_PARTS, FactCount
-from app.models.hours import HourStatus, VolunteerHour
 from app.models.org import Org
 from app.models.people_counts import NO_ORG, PeopleCount, WishQuotaClaim
 from app.models.problem import Problem, ProblemStatus
-from app.models.task import CheckIn, ReportIn
+from app.models.report_in import (
+    ReportIn,
+)
+from app.models.task import (
+    CheckIn,
+)
 from app.models.user import User
+from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishEvent
 from app.services.wish_quota import kept_claimers
 

@@ -65,12 +65,19 @@ from alembic import command
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.security import PiiCipher, issue_access_token
-from app.models.hours import HourSource, VolunteerHour
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
 from app.models.org import OrgLevel
-from app.models.task import CheckIn, ReportIn, Task, TaskCategory
+from app.models.report_in import (
+    ReportIn,
+)
+from app.models.task import (
+    CheckIn,
+    Task,
+    TaskCategory,
+)
 from app.models.user import Role, RoleGrant, User
+from app.models.volunteer_hours import HourSource, VolunteerHour
 from app.models.wish import Wish, WishAction, WishEvent, WishStatus
 from app.services.orgs import insert_org
 

@@ -1,4 +1,5 @@
-"""Rows for community tasks, check-ins and report-ins; the factories are in tests/factories/tasks.py."""
+"""Rows for community tasks, check-ins and report-ins (routers/tasks.py, routers/report_ins.py);
+the factories are in tests/factories/tasks.py."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.core.db import utcnow
-from app.models.hours import HourStatus
+from app.models.volunteer_hours import HourStatus
 from tests.contract.matrix_rows.common import Req, Row, fixed, statuses, world_key
 from tests.factories.volunteer_hours import insert_entry
 from tests.factories.world import World

@@ -9,7 +9,10 @@ from sqlalchemy import func, select
 from app.core.errors import AppError
 from app.core.timeutil import month_key
 from app.edge.access import caller_for_person
-from app.models.task import ReportIn, ReportInCreate
+from app.models.report_in import (
+    ReportIn,
+    ReportInCreate,
+)
 from app.services import report_ins as report_service
 from app.services.photos import can_see_media
 from tests.factories.media import make_media

@@ -1,0 +1,88 @@
+"""Monthly report-ins (到社区报到): once per Shanghai calendar month, to the home community."""
+
+from datetime import datetime
+from typing import Self
+
+from pydantic import model_validator
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from app.core.db import UTCDateTime
+from app.models.common import (
+    NEVER_REUSED_IDS,
+    Latitude,
+    Longitude,
+    PhotoId,
+    StrictInput,
+    created_at_field,
+)
+
+
+class ReportIn(SQLModel, table=True):
+    """A member's monthly report to the home community (到社区报到)."""
+
+    __tablename__ = "report_ins"
+    __table_args__ = (
+        # Once per Shanghai calendar month, whatever retries or races happen.
+        UniqueConstraint("user_id", "month"),
+        CheckConstraint(
+            "(lat IS NULL AND lng IS NULL) OR (lat IS NOT NULL AND lng IS NOT NULL)",
+            name="location_complete",
+        ),
+        Index("ix_report_ins_community_month", "community_id", "month"),
+        NEVER_REUSED_IDS,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    )
+    # The home community at the time of reporting: a member who moves later still
+    # counts for the community they reported to that month.
+    community_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), nullable=False)
+    )
+    month: str = Field(sa_column=Column(String(7), nullable=False))  # "YYYY-MM", Shanghai
+    reported_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    lat: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    lng: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = created_at_field()
+
+
+# --- API shapes ---------------------------------------------------------------
+
+
+class ReportInCreate(StrictInput):
+    lat: Latitude | None = None
+    lng: Longitude | None = None
+    note: str | None = Field(default=None, max_length=500)
+    photo_ids: list[PhotoId] | None = None
+
+    @model_validator(mode="after")
+    def _location_complete(self) -> Self:
+        if (self.lat is None) != (self.lng is None):
+            raise ValueError("lat 和 lng 须同时提供")
+        return self
+
+
+class ReportInPublic(SQLModel):
+    id: int
+    user_id: int
+    user_name: str
+    community_id: int
+    month: str
+    reported_at: datetime
+    note: str | None
+    has_location: bool
+    photo_ids: list[int]
