@@ -24,7 +24,7 @@ from app.core.security import PiiCipher, normalize_phone
 from app.core.wechat import WeChatGateway
 from app.models.org import Org
 from app.models.user import RoleGrant, RosterChoice, User
-from app.services.people_counts import share_roster_turn
+from app.services.people_counts import lock_roster_shared
 from app.services.users import entries_with_phone
 
 NEW_ACCOUNT_NAME = "微信用户"
@@ -122,9 +122,9 @@ async def bind_phone(
         raise Conflict("account_already_bound", "当前微信账号已有角色，不能再绑定花名册")
 
     openid = account.openid
-    # Moving claims and reports moves the people counts: the roster turn, shared,
+    # Moving claims and reports moves the people counts: the roster lock, shared,
     # comes before any users row is locked (app/services/people_counts.py).
-    await share_roster_turn(session)
+    await lock_roster_shared(session)
     # Tokens of the entry's earlier bindings end (and stay ended); the account's,
     # merged next, are not touched.
     await end_tokens(session, roster.id)

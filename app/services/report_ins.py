@@ -21,7 +21,7 @@ from app.models.report_in import (
     ReportInPublic,
 )
 from app.models.user import ADMIN_ROLES
-from app.services.people_counts import share_roster_turn
+from app.services.people_counts import lock_roster_shared
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -73,7 +73,7 @@ async def report_in(
         note=data.note,
     )
     # Before the triggers lock the person's row and move the sums.
-    await share_roster_turn(session)
+    await lock_roster_shared(session)
     try:
         async with session.begin_nested():
             session.add(record)

@@ -25,7 +25,7 @@ from app.core.text import plain_text
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, ImportResult, ImportRowError, User
 from app.services import audit
-from app.services.people_counts import take_roster_turn
+from app.services.people_counts import lock_roster
 from app.services.users import set_phone, users_in_reach
 
 HEADER_ALIASES = {
@@ -248,7 +248,7 @@ async def import_roster(
     max_rows: int,
 ) -> ImportResult:
     rows = await anyio.to_thread.run_sync(parse_table, filename, content, max_rows)
-    await take_roster_turn(session)
+    await lock_roster(session)
     index = await _org_index(session, caller)
     visible = users_in_reach(caller)
     created = updated = 0

@@ -38,7 +38,7 @@ from app.models.user import (
 )
 from app.services import api_keys, audit
 from app.services.orgs import LEVEL_NAMES, same_district
-from app.services.people_counts import take_roster_turn
+from app.services.people_counts import lock_roster
 
 
 def users_in_reach(caller: Caller) -> ColumnElement[bool]:
@@ -210,7 +210,7 @@ async def _refuse_phone_in_reach(
 ) -> None:
     """409 `phone_exists` when an entry the caller can see holds the phone already.
     Entries outside their reach do not count: answering for them would tell any
-    admin whether a phone is on a roster anywhere. Run in the roster turn, which
+    admin whether a phone is on a roster anywhere. Run in the roster lock, which
     makes the check and the write that follows one step for every writer."""
     visible = await entries_with_phone(session, cipher, phone, users_in_reach(caller))
     if any(u.id != but for u in visible):
@@ -241,7 +241,7 @@ async def create_user(
     session: AsyncSession, *, caller: Caller, cipher: PiiCipher, data: UserCreate
 ) -> User:
     phone = normalize_phone(data.phone)
-    await take_roster_turn(session)
+    await lock_roster(session)
     community, unit = await resolve_home(session, caller, data.community_id, data.unit_id)
     await _refuse_phone_in_reach(session, caller, cipher, phone)
     user = User(
@@ -279,7 +279,7 @@ async def update_user(
             session, caller=caller, cipher=cipher, person=user, new_phone=new_phone
         )
     if moves_phone or changes.keys() & {"community_id", "unit_id", "is_party_member"}:
-        await take_roster_turn(session)
+        await lock_roster(session)
     if "community_id" in changes or "unit_id" in changes:
         community_id = changes.get("community_id", user.community_id)
         if community_id is None:

@@ -27,7 +27,7 @@ from app.core.timeutil import local, year_bounds
 from app.models.people_counts import WishQuotaClaim
 from app.models.user import User
 from app.models.wish import WishAction, WishEvent, WishStatus
-from app.services.people_counts import share_roster_turn
+from app.services.people_counts import lock_roster_shared
 
 
 def kept_claimers(year: int) -> Any:
@@ -85,7 +85,7 @@ async def rederive_latest_claim(session: AsyncSession, wish_id: int) -> None:
 
 
 async def rederive(session: AsyncSession, *, user_id: int, year: int) -> None:
-    await share_roster_turn(session)  # before the person's row: app/services/people_counts.py
+    await lock_roster_shared(session)  # before the person's row: app/services/people_counts.py
     await session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
     kept_claims = kept_claimers(year)
     kept = (

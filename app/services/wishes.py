@@ -51,7 +51,7 @@ from app.models.wish import (
 )
 from app.services import content_check, lifecycle, volunteer_hours, wishes_messages
 from app.services.lifecycle import Lifecycle, Transition
-from app.services.people_counts import share_roster_turn
+from app.services.people_counts import lock_roster_shared
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -472,9 +472,9 @@ async def claim_wish(
     each counts what the previous one committed.
     """
     LIFECYCLE.require(wish, WishAction.claim)
-    # The quota's sums move with the claim (wish_quota.rederive): the turn comes
+    # The quota's sums move with the claim (wish_quota.rederive): the roster lock comes
     # before the person's row, as for every writer of them.
-    await share_roster_turn(session)
+    await lock_roster_shared(session)
     await session.execute(select(User.id).where(User.id == caller.id).with_for_update())
     held = (
         await session.execute(
