@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from typing import Any
@@ -60,6 +60,20 @@ def make_broker(settings: Settings) -> AsyncBroker:
         consumer_group_name=settings.jobs_queue_name,
         maxlen=STREAM_MAXLEN,
     )
+
+
+def scan_task(
+    scan: scans.Scan, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """The task that runs `scan`: a function of its own per scan, as taskiq wants."""
+
+    async def run_scan(now: datetime | None = None) -> dict[str, Any]:
+        result = await scans.run(
+            scan, sessionmaker=sessionmaker, settings=settings, now=now or utcnow()
+        )
+        return result.model_dump()
+
+    return run_scan
 
 
 class Jobs:
@@ -104,24 +118,6 @@ class Jobs:
                 await self.deliver.kiq(send_id, now)
             return len(due)
 
-        async def problem_scan(now: datetime | None = None) -> dict[str, Any]:
-            result = await scans.problem_scan(
-                sessionmaker=sessionmaker, settings=settings, now=now or utcnow()
-            )
-            return result.model_dump()
-
-        async def report_in_reminders(now: datetime | None = None) -> dict[str, Any]:
-            result = await scans.report_in_reminders(
-                sessionmaker=sessionmaker, settings=settings, now=now or utcnow()
-            )
-            return result.model_dump()
-
-        async def wish_quota_reminders(now: datetime | None = None) -> dict[str, Any]:
-            result = await scans.wish_quota_reminders(
-                sessionmaker=sessionmaker, settings=settings, now=now or utcnow()
-            )
-            return result.model_dump()
-
         async def resubmit_media_checks(now: datetime | None = None) -> int:
             return await content_check.resubmit_pending_media_checks(
                 sessionmaker=sessionmaker,
@@ -146,15 +142,15 @@ class Jobs:
         self.sweep = register(
             sweep_sends, task_name="chuangwen.sweep_sends", schedule=[{"cron": "* * * * *"}]
         )
-        self.problem_scan = register(
-            problem_scan, task_name="chuangwen.problem_scan", schedule=daily
-        )
-        self.report_in_reminders = register(
-            report_in_reminders, task_name="chuangwen.report_in_reminders", schedule=daily
-        )
-        self.wish_quota_reminders = register(
-            wish_quota_reminders, task_name="chuangwen.wish_quota_reminders", schedule=daily
-        )
+        # Each domain's daily scans (their `SCANS`: app/services/notifications/scans.py).
+        self.scans = {
+            scan.job: register(
+                scan_task(scan, sessionmaker, settings),
+                task_name=f"chuangwen.{scan.job}",
+                schedule=daily,
+            )
+            for scan in scans.every_scan()
+        }
         # Photos WeChat has not taken, or whose verdict never came, stay hidden until
         # this asks again (app/services/content_check.py says when a photo is due).
         self.resubmit_media_checks = register(

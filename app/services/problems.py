@@ -27,6 +27,7 @@ from sqlalchemy import ColumnElement, and_, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, org_in_reach
@@ -54,6 +55,8 @@ from app.models.problem import (
 from app.models.user import ADMIN_ROLES, Role, User
 from app.services import lifecycle, problems_messages
 from app.services.lifecycle import Lifecycle, Transition
+from app.services.notifications import scans
+from app.services.notifications.recipients import OrgAdmins
 from app.services.orgs import get_visible_org
 from app.services.photos import (
     attach_photos,
@@ -568,3 +571,66 @@ async def verify_problem(
         ),
     )
     return problem
+
+
+# --- the daily scan: due soon, overdue, escalated (app/services/notifications/scans.py) ---
+
+
+async def _chase_due_and_overdue(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """Daily. Problems due within PROBLEM_DUE_SOON_WORKING_DAYS: the admins answering
+    for the responsible org. Overdue: those admins, and the street's admins
+    (escalated to the street); overdue past PROBLEM_DISTRICT_ESCALATION_DAYS: the
+    district's admins too. Overdue and escalation are the same SQL conditions the
+    problem lists use, so the scan and the lists always agree."""
+    today = local(now).date()
+    deadline_soon = scans.due_by(today, settings.problem_due_soon_working_days)
+    due_soon = (
+        await session.execute(
+            select(Problem, Org.path)
+            .join(Org, col(Org.id) == col(Problem.org_id))
+            .where(
+                col(Problem.status).in_(UNRESOLVED),
+                col(Problem.deadline_at) > now,
+                col(Problem.deadline) <= deadline_soon,
+            )
+            .order_by(col(Problem.id))
+        )
+    ).all()
+    overdue = (
+        await session.execute(
+            select(Problem, Org.path)
+            .join(Org, col(Org.id) == col(Problem.org_id))
+            .where(overdue_condition(now))
+            .order_by(col(Problem.id))
+        )
+    ).all()
+    to_district = set(
+        (
+            await session.execute(
+                select(Problem.id).where(
+                    escalation_condition(
+                        EscalationLevel.district, now, settings.problem_district_escalation_days
+                    )
+                )
+            )
+        ).scalars()
+    )
+    admins = await OrgAdmins.load(session, [path for _, path in (*due_soon, *overdue)])
+    notified = 0
+    for problem, path in due_soon:
+        notified += await problems_messages.problem_due_soon(
+            session, problem=problem, path=path, admins=admins, now=now
+        )
+    for problem, path in overdue:
+        notified += await problems_messages.problem_overdue(
+            session,
+            problem=problem,
+            path=path,
+            admins=admins,
+            to_district=problem.id in to_district,
+            now=now,
+        )
+    return notified
+
+
+SCANS = (scans.Scan(job="problem_scan", period=scans.daily, work=_chase_due_and_overdue),)

@@ -10,10 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Conflict
 from app.core.scope import Caller, in_reach
-from app.core.timeutil import month_key
+from app.core.timeutil import local, month_key
 from app.models.org import Org
 from app.models.report_in import (
     ReportIn,
@@ -21,6 +22,8 @@ from app.models.report_in import (
     ReportInPublic,
 )
 from app.models.user import ADMIN_ROLES
+from app.services import report_ins_messages
+from app.services.notifications import scans
 from app.services.people_counts import lock_roster_shared
 from app.services.photos import (
     attach_photos,
@@ -145,3 +148,25 @@ async def list_report_ins(
         .limit(limit)
     )
     return list(rows.scalars()), total
+
+
+# --- the monthly reminder (app/services/notifications/scans.py) ---------------------------
+
+
+def _reminder_due(now: datetime, settings: Settings) -> bool:
+    return local(now).day >= settings.report_in_reminder_day
+
+
+async def _remind(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    return await report_ins_messages.report_in_reminder(session, now=now)
+
+
+# From REPORT_IN_REMINDER_DAY on, once a month (report_ins_messages says to whom).
+SCANS = (
+    scans.Scan(
+        job="report_in_reminders",
+        period=lambda now, settings: month_key(now),
+        due=_reminder_due,
+        work=_remind,
+    ),
+)

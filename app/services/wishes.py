@@ -19,12 +19,13 @@ phone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, false, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, org_ids_within
@@ -51,6 +52,7 @@ from app.models.wish import (
 )
 from app.services import content_check, lifecycle, volunteer_hours, wishes_messages
 from app.services.lifecycle import Lifecycle, Transition
+from app.services.notifications import scans
 from app.services.people_counts import lock_roster_shared
 from app.services.photos import (
     attach_photos,
@@ -669,3 +671,26 @@ async def wish_quota(session: AsyncSession, *, org: Org, year: int) -> WishQuota
         owing=len(owing_members),
         owing_members=owing_members,
     )
+
+
+# --- the yearly wish-quota reminder (app/services/notifications/scans.py) ----------------
+
+
+def _quota_reminder_due(now: datetime, settings: Settings) -> bool:
+    t, start = local(now), (settings.wish_quota_reminder_month, settings.wish_quota_reminder_day)
+    return (t.month, t.day) >= start
+
+
+async def _remind_quota(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    return await wishes_messages.wish_quota_reminder(session, now=now)
+
+
+# From the configured date in Q4 on, once a year (wishes_messages says to whom).
+SCANS = (
+    scans.Scan(
+        job="wish_quota_reminders",
+        period=lambda now, settings: str(local(now).year),
+        due=_quota_reminder_due,
+        work=_remind_quota,
+    ),
+)

@@ -1,6 +1,7 @@
 """The scheduled scans: problems due soon, overdue and escalated; the monthly report-in
-reminder; the yearly wish-quota reminder. Each takes `now`; two runs at once do the
-work once, and a later run never repeats a message."""
+reminder; the yearly wish-quota reminder, each declared by its domain (`SCANS`) and
+run by `scans.run`. Each takes `now`; two runs at once do the work once, and a later
+run never repeats a message."""
 
 from __future__ import annotations
 
@@ -34,10 +35,15 @@ napp = base.napp
 env = base.env
 
 
+SCANS = {s.job: s for s in scans.every_scan()}
+
+
 async def scan(env: Env, name: str, now) -> ScanResult:
-    run = getattr(scans, name)
-    result: ScanResult = await run(
-        sessionmaker=env.app.state.sessionmaker, settings=env.app.state.settings, now=now
+    result = await scans.run(
+        SCANS[name],
+        sessionmaker=env.app.state.sessionmaker,
+        settings=env.app.state.settings,
+        now=now,
     )
     await env.jobs.drain()
     return result
@@ -224,3 +230,7 @@ async def test_party_members_without_a_kept_claim_this_year_are_reminded_in_q4(e
     assert after == Counter({(who, "wish_quota_reminder"): 1 for who in owing})
     again = await scan(env, "wish_quota_reminders", year_day.replace(month=12, day=1))
     assert not again.ran
+
+
+def test_every_domain_scan_is_found_and_each_name_is_one_scan():
+    assert set(SCANS) == {"problem_scan", "report_in_reminders", "wish_quota_reminders"}

@@ -8,5 +8,5 @@ whom, is not here: it lives beside the domain, in app/services/<domain>_messages
 - delivery.py: the job that sends a WeChat subscribe message once, and the sweep;
 - grants.py: how many subscribe messages a person still allows, per template;
 - inbox.py: the person's in-app messages (GET /me/messages);
-- scans.py: the scheduled scans and reminders, each run once per period.
+- scans.py: how a domain's scheduled scan (its `SCANS`) is found and run once per period.
 """
