@@ -26,7 +26,7 @@ from app.models.media import Media
 from app.models.org import Org
 from app.models.problem import Point, Problem
 from app.models.task import Task
-from app.models.user import ADMIN_ROLES, MAX_ID, Role, User
+from app.models.user import ADMIN_ROLES, MAX_ID, PEOPLE_ROLES, Role, User
 from app.models.wish import Wish
 from app.services import articles as article_service
 from app.services import media as media_service
@@ -147,6 +147,17 @@ async def get_admin(caller: CurrentCaller) -> Caller:
 
 AdminCaller = Annotated[Caller, Depends(get_admin)]
 
+
+async def get_people_admin(caller: CurrentCaller) -> Caller:
+    """An admin of a place, or a unit's party secretary (who reaches its members)."""
+    if not caller.reaches_people:
+        raise Forbidden("forbidden", "只有管理员可以进行此操作")
+    return caller
+
+
+# Routes about people and what they did: place admins, and unit admins for their members.
+PeopleCaller = Annotated[Caller, Depends(get_people_admin)]
+
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
@@ -204,6 +215,8 @@ _VISIBLE: dict[type, Any] = {
     Article: record("article_id", article_service.get_visible_article, ArticlesReader),
     VolunteerHour: record("entry_id", hours_service.get_visible_entry, CurrentCaller),
     Media: record("media_id", media_service.get_visible_media, CurrentCaller),
+    # Admins see the people their roles reach; a unit's party secretary its members.
+    User: record("user_id", user_service.get_visible_user, PeopleCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.
@@ -266,6 +279,12 @@ def org_filter(reader: CallerDep, find: Find[Org] = org_in_reach) -> Any:
         "caller": (reader, _REQUIRED),
     }
     return Depends(_dependency(params, load))
+
+
+async def org_of_people(session: AsyncSession, caller: Caller, org_id: int) -> Org:
+    """`find` for lists of what people did (`org_filter`): an org in admin reach, or a
+    unit the caller is party secretary of (or one below it)."""
+    return await org_in_reach(session, caller, org_id, PEOPLE_ROLES)
 
 
 class PageParams(BaseModel):

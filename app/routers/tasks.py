@@ -23,10 +23,12 @@ from app.routers.deps import (
     InReach,
     Page,
     PageDep,
+    PeopleCaller,
     SessionDep,
     TasksReader,
     Visible,
     org_filter,
+    org_of_people,
     page_of,
 )
 from app.services import check_in_direct
@@ -126,9 +128,9 @@ async def report_in(
 @router.get("/report-ins", response_model=Page[ReportInPublic])
 async def list_report_ins(
     session: SessionDep,
-    caller: AdminCaller,
+    caller: PeopleCaller,
     paging: PageDep,
-    org: Annotated[Org | None, org_filter(AdminCaller)],
+    org: Annotated[Org | None, org_filter(PeopleCaller, find=org_of_people)],
     month: Annotated[
         Month | None,
         Query(description="YYYY-MM，默认本月（北京时间）"),

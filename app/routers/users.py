@@ -22,8 +22,10 @@ from app.routers.deps import (
     InReach,
     Page,
     PageDep,
+    PeopleCaller,
     SessionDep,
     SettingsDep,
+    Visible,
     page_of,
 )
 from app.services import roster_import
@@ -74,14 +76,14 @@ async def import_users(
 @router.get("", response_model=Page[UserPublic])
 async def list_users(
     session: SessionDep,
-    caller: AdminCaller,
+    caller: PeopleCaller,
     paging: PageDep,
     community_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     is_party_member: bool | None = None,
     name: Annotated[QueryText | None, Query(max_length=50)] = None,
 ) -> Page[UserPublic]:
-    """管理范围内的花名册（所属社区或单位在范围内）。手机号一律打码。"""
+    """管理范围内的花名册（所属社区或单位在范围内）；单位管理员：本单位的党员。手机号一律打码。"""
     users, total = await service.list_users(
         session,
         caller,
@@ -98,7 +100,7 @@ async def list_users(
 # `:int`, so that /users/import is never taken for a person: a PATCH to it is the
 # 405 of a path that only takes POST, not a 422 about an id.
 @router.get("/{user_id:int}", response_model=UserPublic)
-async def get_user(user: InReach[User], session: SessionDep) -> UserPublic:
+async def get_user(user: Visible[User], session: SessionDep) -> UserPublic:
     (public,) = await service.to_public(session, [user])
     return public
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.db import utcnow
 from app.core.errors import Conflict
-from app.core.scope import Caller, in_reach
+from app.core.scope import Caller, by_members, in_reach
 from app.core.timeutil import month_key
-from app.models.org import Org
+from app.models.org import Org, OrgLevel
 from app.models.task import ReportIn, ReportInCreate, ReportInPublic
 from app.models.user import ADMIN_ROLES
 from app.services.people_counts import share_roster_turn
@@ -29,18 +29,31 @@ from app.services.users import user_names
 REPORT_IN_RECORD = "report_in"
 
 
+def visible_report_ins(caller: Caller) -> ColumnElement[bool]:
+    """Report-ins an admin sees: those made to a community in their reach, and those
+    of their unit's members wherever they reported (reach by membership)."""
+    return or_(
+        in_reach(col(ReportIn.community_id), caller.paths(ADMIN_ROLES)),
+        by_members(col(ReportIn.user_id), caller.member_paths()),
+    )
+
+
+def report_ins_of(org: Org) -> ColumnElement[bool]:
+    """The report-ins an org's figures cover: a unit's are its members', wherever they
+    reported; a place's are those made to its communities."""
+    if org.level == OrgLevel.unit:
+        return by_members(col(ReportIn.user_id), [org.path])
+    return in_reach(col(ReportIn.community_id), [org.path])
+
+
 async def _can_see_report_in(session: AsyncSession, caller: Caller, record_id: int) -> bool:
-    row = (
-        await session.execute(
-            select(ReportIn.user_id, Org)
-            .join(Org, col(Org.id) == col(ReportIn.community_id))
-            .where(ReportIn.id == record_id)
+    found = await session.execute(
+        select(ReportIn.id).where(
+            ReportIn.id == record_id,
+            or_(col(ReportIn.user_id) == caller.id, visible_report_ins(caller)),
         )
-    ).first()
-    if row is None:
-        return False
-    user_id, community = row
-    return user_id == caller.id or caller.reaches(community)
+    )
+    return found.first() is not None
 
 
 register_record_type(REPORT_IN_RECORD, _can_see_report_in)
@@ -125,11 +138,11 @@ async def list_report_ins(
     offset: int,
     limit: int,
 ) -> tuple[list[ReportIn], int]:
-    paths = [org.path] if org is not None else caller.paths(ADMIN_ROLES)
-    conditions = [
-        col(ReportIn.month) == (month or month_key(utcnow())),
-        in_reach(col(ReportIn.community_id), paths),
-    ]
+    conditions = [col(ReportIn.month) == (month or month_key(utcnow())), visible_report_ins(caller)]
+    if org is not None:
+        # Within what the caller sees: a street admin filtering by a unit gets its
+        # members' report-ins to the street's communities, not those elsewhere.
+        conditions.append(report_ins_of(org))
     total = (
         await session.execute(select(func.count()).select_from(ReportIn).where(*conditions))
     ).scalar_one()

@@ -411,8 +411,10 @@ async def test_children_sum_to_the_parent_for_records_held_below_it(client, worl
 
 async def test_ranking_sorts_ties_by_name_and_shares_the_rank(client, world):
     month = await build_scene(world)
+    # One more of U1's party members, on no community's roster, who did not report.
+    await make_user(world.app, "党员戊", unit=world["U1"], party=True)
     c1, c2, u1 = (world[k].id for k in ("C1", "C2", "U1"))
-    # Report-in rates: C1 2/5, C2 1/2, U1 1/2 (乙 reported; 丙 did not).
+    # Report-in rates: C1 2/5, C2 1/2, U1 2/4 (the member and 乙 reported; 丙, 戊 not).
     ranking = await children(client, world, "S1", month)
     assert (ranking["sort"], ranking["order"]) == ("report_in_rate", "desc")
     # "东关小学" sorts before "仓门社区" (东 U+4E1C < 仓 U+4ED3).

@@ -185,7 +185,7 @@ async def test_party_members_who_have_not_reported_get_one_reminder_from_the_20t
 async def test_a_reminder_day_the_scheduler_missed_is_made_up_the_next_day(env):
     result = await scan(env, "report_in_reminders", reminder_day_this_month(21))
     assert result.ran
-    assert result.notified == len(env.world.people)
+    assert result.notified == len(env.world.on_roster())
 
 
 # --- the yearly wish quota ---------------------------------------------------------------------
@@ -218,7 +218,7 @@ async def test_party_members_without_a_kept_claim_this_year_are_reminded_in_q4(e
 
     result = await scan(env, "wish_quota_reminders", year_day.replace(month=10, day=15))
 
-    owing = [k for k in env.world.people if k != "member"] + [unit_member.name]
+    owing = [k for k in env.world.on_roster() if k != "member"] + [unit_member.name]
     assert result.notified == len(owing)
     after = await received(env) - before
     assert after == Counter({(who, "wish_quota_reminder"): 1 for who in owing})
