@@ -102,6 +102,11 @@ class Task(SQLModel, table=True):
     lng: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     radius_m: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     capacity: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    # Organised with a paired unit (结对共建): the pairing of this community.
+    pairing_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("pairings.id", ondelete="RESTRICT"), nullable=True),
+    )
     # Attendances so far (one per member, kept after check-out); raised only by a
     # conditional UPDATE, so it always equals the number of check_ins rows.
     checked_in_count: int = Field(
@@ -229,6 +234,9 @@ class TaskCreate(StrictInput):
     ends_at: AwareDatetime = Field(description=f"晚于 starts_at，且不超过 {MAX_TASK_HOURS} 小时")
     location: TaskLocationInput | None = Field(default=None, description="设置后须在范围内签到")
     capacity: int | None = Field(default=None, ge=1, le=MAX_CAPACITY, description="不填则不限人数")
+    pairing_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="与结对单位共同组织：该社区进行中的结对"
+    )
 
 
 class AttendanceInput(StrictInput):
@@ -262,6 +270,7 @@ class TaskPublic(SQLModel):
     location: TaskLocation | None
     capacity: int | None
     checked_in_count: int
+    pairing_id: int | None = None
     created_at: datetime
     my_check_in: CheckInPublic | None = Field(description="调用者本人在该任务的签到情况")
 
@@ -283,6 +292,25 @@ class ReportInCreate(StrictInput):
         if (self.lat is None) != (self.lng is None):
             raise ValueError("lat 和 lng 须同时提供")
         return self
+
+
+class NotReported(SQLModel):
+    user_id: int
+    name: str
+    phone_masked: str | None
+    community_id: int | None
+
+
+class ReportInFigures(SQLModel):
+    org_id: int
+    org_name: str
+    month: str
+    members: int = Field(description="党员人数：单位为本单位（含下级）党员，其他为花名册上的党员")
+    reported: int = Field(description="其中本月已向任一社区报到的人数")
+    rate: float | None = Field(description="reported / members，无党员时为 null")
+    not_reported: list[NotReported] | None = Field(
+        description="尚未报到的党员（手机号打码，最多 500 人）；API 密钥调用时为 null"
+    )
 
 
 class ReportInPublic(SQLModel):

@@ -11,19 +11,23 @@ from app.models.task import (
     CheckInPublic,
     CheckOutPublic,
     ReportInCreate,
+    ReportInFigures,
     ReportInPublic,
     Task,
     TaskCreate,
     TaskPublic,
     TaskStatus,
 )
+from app.models.user import PEOPLE_ROLES
 from app.routers.deps import (
     AdminCaller,
     CurrentCaller,
     InReach,
+    OrgInReach,
     Page,
     PageDep,
     PeopleCaller,
+    PeopleStatsReader,
     SessionDep,
     TasksReader,
     Visible,
@@ -146,3 +150,15 @@ async def list_report_ins(
     )
     items = await report_service.reports_public(session, records, viewer_id=caller.id)
     return page_of(items, total, paging)
+
+
+@router.get("/stats/report-ins", response_model=ReportInFigures)
+async def report_in_figures(
+    session: SessionDep,
+    caller: PeopleStatsReader,
+    org: Annotated[Org, OrgInReach(PeopleStatsReader, PEOPLE_ROLES)],
+    month: Annotated[Month | None, Query(description="YYYY-MM，默认本月（北京时间）")] = None,
+) -> ReportInFigures:
+    """单位（本单位党员，无论住在哪个社区）、社区或以上组织的党员本月报到率，以及尚未
+    报到的党员名单（手机号打码）。"""
+    return await report_service.report_in_figures(session, caller=caller, org=org, month=month)

@@ -12,11 +12,17 @@ from sqlmodel import col, select
 
 from app.core.db import utcnow
 from app.core.errors import Conflict
-from app.core.scope import Caller, by_members, in_reach
+from app.core.scope import Caller, by_members, in_reach, org_ids_within
 from app.core.timeutil import month_key
 from app.models.org import Org, OrgLevel
-from app.models.task import ReportIn, ReportInCreate, ReportInPublic
-from app.models.user import ADMIN_ROLES
+from app.models.task import (
+    NotReported,
+    ReportIn,
+    ReportInCreate,
+    ReportInFigures,
+    ReportInPublic,
+)
+from app.models.user import ADMIN_ROLES, User
 from app.services.people_counts import share_roster_turn
 from app.services.photos import (
     attach_photos,
@@ -24,7 +30,7 @@ from app.services.photos import (
     register_record_type,
     require_own_photos,
 )
-from app.services.users import user_names
+from app.services.users import homes_in, user_names
 
 REPORT_IN_RECORD = "report_in"
 
@@ -154,3 +160,49 @@ async def list_report_ins(
         .limit(limit)
     )
     return list(rows.scalars()), total
+
+
+NOT_REPORTED_SHOWN = 500
+
+
+async def report_in_figures(
+    session: AsyncSession, *, caller: Caller, org: Org, month: str | None
+) -> ReportInFigures:
+    """The month's report-in rate of an org's party members: a unit's are its members
+    wherever they live, a place's those on its roster (the dashboard's rule,
+    app/services/dashboard.py); reported means to any community. The list of those
+    not yet reported is for people (admins or the unit's secretary), not API keys."""
+    month = month or month_key(utcnow())
+    org_ids = await org_ids_within(session, [org.path])
+    on_roster = col(User.unit_id).in_(org_ids) if org.level == OrgLevel.unit else homes_in(org_ids)
+    members = [col(User.is_party_member).is_(True), on_roster]
+    reported = col(User.id).in_(select(col(ReportIn.user_id)).where(col(ReportIn.month) == month))
+    total, done = (
+        await session.execute(
+            select(func.count(), func.count().filter(reported)).select_from(User).where(*members)
+        )
+    ).one()
+    missing = None
+    if caller.sees_personal_data:
+        rows = await session.execute(
+            select(User).where(*members, ~reported).order_by(col(User.id)).limit(NOT_REPORTED_SHOWN)
+        )
+        missing = [
+            NotReported(
+                user_id=u.id or 0,
+                name=u.name,
+                phone_masked=u.phone_masked,
+                community_id=u.community_id,
+            )
+            for u in rows.scalars()
+        ]
+    assert org.id is not None
+    return ReportInFigures(
+        org_id=org.id,
+        org_name=org.name,
+        month=month,
+        members=total,
+        reported=done,
+        rate=round(done / total, 4) if total else None,
+        not_reported=missing,
+    )

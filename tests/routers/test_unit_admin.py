@@ -4,7 +4,6 @@ The world's member lives in C1 and works at U1; U1's secretary lives nowhere."""
 
 import pytest
 
-from app.models.user import Role
 from tests.factories.users import auth, make_user
 from tests.factories.volunteer_hours import insert_entry
 
@@ -99,3 +98,32 @@ async def test_each_unit_admin_lists_their_own_units_members_only(client, world)
         "/users", params={"community_id": world["C2"].id}, headers=world.headers("unit_admin")
     )
     assert resp.json()["total"] == 0
+
+
+async def test_unit_figures_count_members_wherever_they_live_and_list_who_has_not_reported(
+    client, world
+):
+    far = await make_user(
+        world.app, "外住党员", community=world["C3"], unit=world["U1"], party=True
+    )
+    await make_user(
+        world.app, "群众", community=world["C3"], unit=world["U1"]
+    )  # not a party member
+    resp = await client.post("/report-ins", json={}, headers=world.headers("member"))
+    assert resp.status_code == 201
+    headers = world.headers("unit_admin")
+    resp = await client.get("/stats/report-ins", params={"org_id": world["U1"].id}, headers=headers)
+    assert resp.status_code == 200
+    body = resp.json()
+    assert (body["members"], body["reported"], body["rate"]) == (2, 1, 0.5)
+    assert [p["user_id"] for p in body["not_reported"]] == [far.id]
+    assert "*" in body["not_reported"][0]["phone_masked"]
+    # The unit's dashboard is theirs too; the community's is not, nor another unit's.
+    resp = await client.get("/dashboard", params={"org_id": world["U1"].id}, headers=headers)
+    assert resp.status_code == 200
+    assert (resp.json()["party_members"], resp.json()["party_members_reported"]) == (2, 1)
+    for org in ("C1", "UD"):
+        resp = await client.get(
+            "/stats/report-ins", params={"org_id": world[org].id}, headers=headers
+        )
+        assert resp.status_code == 404, org
