@@ -168,3 +168,29 @@ class LiaisonPublic(SQLModel):
     starts_on: date
     ends_on: date | None
     created_at: datetime
+
+
+class PairingFigures(SQLModel):
+    pairing_id: int
+    unit_id: int
+    unit_name: str
+    community_id: int
+    community_name: str
+    status: PairingStatus
+    starts_on: date
+    commitments: list[str]
+    members: int = Field(description="该单位党员人数")
+    reported_this_month: int = Field(description="其中本月向结对社区报到的人数")
+    reported_this_year: int = Field(description="其中当年向结对社区报到过的人数")
+    approved_minutes: int = Field(
+        description="该单位人员当年在结对社区已审核通过的志愿时长（分钟）"
+    )
+    wishes_claimed: int = Field(description="该单位人员当年认领的结对社区微心愿数")
+    joint_tasks: int = Field(description="当年与该结对共同组织的任务数")
+
+
+class PairingStats(SQLModel):
+    org_id: int
+    year: int
+    month: str
+    items: list[PairingFigures]

@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.core.errors import PROBLEM_RESPONSES
+from app.core.timeutil import current_year
 from app.edge.route import AppRoute
 from app.models.org import Org
 from app.models.pairing import (
@@ -12,14 +13,17 @@ from app.models.pairing import (
     PairingCreate,
     PairingEnd,
     PairingPublic,
+    PairingStats,
     PairingStatus,
 )
-from app.models.user import MAX_ID
+from app.models.user import MAX_ID, PEOPLE_ROLES
 from app.routers.deps import (
     AdminCaller,
+    OrgInReach,
     Page,
     PageDep,
     PeopleCaller,
+    PeopleStatsReader,
     SessionDep,
     Visible,
     org_filter,
@@ -97,3 +101,14 @@ async def list_liaisons(
         session, caller=caller, org=org, offset=paging.offset, limit=paging.page_size
     )
     return page_of(await liaison_service.to_public(session, items), total, paging)
+
+
+@router.get("/stats/pairings", response_model=PairingStats)
+async def pairing_stats(
+    session: SessionDep,
+    org: Annotated[Org, OrgInReach(PeopleStatsReader, PEOPLE_ROLES)],
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="默认北京时间的今年")] = None,
+) -> PairingStats:
+    """组织（单位：本单位的；社区及以上：其社区的）每个结对：单位党员人数，本月、当年向结对
+    社区报到的人数，当年在该社区的志愿时长、认领的微心愿，共同组织的任务数。"""
+    return await service.pairing_figures(session, org=org, year=year or current_year())

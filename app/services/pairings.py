@@ -4,7 +4,8 @@ ended (never deleted) through the one lifecycle."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +15,8 @@ from sqlmodel import col, select
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, org_in_reach
-from app.core.timeutil import local
+from app.core.timeutil import local, month_key, year_bounds
+from app.models.hours import HourStatus, VolunteerHour
 from app.models.org import Org, OrgLevel
 from app.models.pairing import (
     Pairing,
@@ -22,10 +24,14 @@ from app.models.pairing import (
     PairingCreate,
     PairingEnd,
     PairingEvent,
+    PairingFigures,
     PairingPublic,
+    PairingStats,
     PairingStatus,
 )
-from app.models.user import ADMIN_ROLES, Role
+from app.models.task import ReportIn, Task
+from app.models.user import ADMIN_ROLES, Role, User
+from app.models.wish import CLAIMANT_STATES, Wish
 from app.services import audit, lifecycle
 from app.services.lifecycle import Lifecycle, Transition
 
@@ -205,3 +211,136 @@ async def to_public(session: AsyncSession, pairings: Sequence[Pairing]) -> list[
             )
         )
     return out
+
+
+# --- figures (GET /stats/pairings, pairings.xlsx) ------------------------------------
+
+
+def pairings_of(org: Org) -> ColumnElement[bool]:
+    """The pairings an org's figures cover: a unit's own, a place's communities'."""
+    side = col(Pairing.unit_id) if org.level == OrgLevel.unit else col(Pairing.community_id)
+    return in_reach(side, [org.path])
+
+
+async def pairing_figures(
+    session: AsyncSession, *, org: Org, year: int, now: datetime | None = None
+) -> PairingStats:
+    """Per pairing of `org` (active ones, and those ended in `year`): what the unit's
+    party members did in the paired community, each figure one grouped query."""
+    now = now or utcnow()
+    month = month_key(now)
+    start, end = year_bounds(year)
+    pairings = list(
+        (
+            await session.execute(
+                select(Pairing)
+                .where(
+                    pairings_of(org),
+                    or_(
+                        col(Pairing.status) == PairingStatus.active,
+                        col(Pairing.ends_on) >= start.date(),
+                    ),
+                )
+                .order_by(col(Pairing.id))
+            )
+        ).scalars()
+    )
+    publics = await to_public(session, pairings)
+    units = sorted({p.unit_id for p in pairings})
+    communities = sorted({p.community_id for p in pairings})
+    if not pairings:
+        assert org.id is not None
+        return PairingStats(org_id=org.id, year=year, month=month, items=[])
+    party = col(User.is_party_member).is_(True)
+    members: dict[Any, int] = dict(
+        (
+            await session.execute(
+                select(col(User.unit_id), func.count())
+                .where(col(User.unit_id).in_(units), party)
+                .group_by(col(User.unit_id))
+            )
+        ).all()
+    )
+
+    async def by_pair(stmt: Any) -> dict[tuple[int, int], int]:
+        return {(c, u): int(n or 0) for c, u, n in (await session.execute(stmt)).all()}
+
+    def reported(months: ColumnElement[bool]) -> Any:
+        return (
+            select(
+                col(ReportIn.community_id),
+                col(User.unit_id),
+                func.count(func.distinct(col(ReportIn.user_id))),
+            )
+            .join(User, col(User.id) == col(ReportIn.user_id))
+            .where(
+                months,
+                party,
+                col(ReportIn.community_id).in_(communities),
+                col(User.unit_id).in_(units),
+            )
+            .group_by(col(ReportIn.community_id), col(User.unit_id))
+        )
+
+    this_month = await by_pair(reported(col(ReportIn.month) == month))
+    this_year = await by_pair(reported(col(ReportIn.month).like(f"{year}-%")))
+    minutes = await by_pair(
+        select(col(VolunteerHour.org_id), col(User.unit_id), func.sum(col(VolunteerHour.minutes)))
+        .join(User, col(User.id) == col(VolunteerHour.user_id))
+        .where(
+            col(VolunteerHour.status) == HourStatus.approved,
+            col(VolunteerHour.started_at) >= start,
+            col(VolunteerHour.started_at) < end,
+            col(VolunteerHour.org_id).in_(communities),
+            col(User.unit_id).in_(units),
+        )
+        .group_by(col(VolunteerHour.org_id), col(User.unit_id))
+    )
+    wishes = await by_pair(
+        select(col(Wish.community_id), col(User.unit_id), func.count())
+        .join(User, col(User.id) == col(Wish.claimed_by_id))
+        .where(
+            col(Wish.status).in_(CLAIMANT_STATES),
+            col(Wish.claimed_at) >= start,
+            col(Wish.claimed_at) < end,
+            col(Wish.community_id).in_(communities),
+            col(User.unit_id).in_(units),
+        )
+        .group_by(col(Wish.community_id), col(User.unit_id))
+    )
+    tasks: dict[Any, int] = dict(
+        (
+            await session.execute(
+                select(col(Task.pairing_id), func.count())
+                .where(
+                    col(Task.pairing_id).in_([p.id for p in pairings]),
+                    col(Task.starts_at) >= start,
+                    col(Task.starts_at) < end,
+                )
+                .group_by(col(Task.pairing_id))
+            )
+        ).all()
+    )
+    items = []
+    for p, public in zip(pairings, publics, strict=True):
+        pair = (p.community_id, p.unit_id)
+        items.append(
+            PairingFigures(
+                pairing_id=public.id,
+                unit_id=p.unit_id,
+                unit_name=public.unit_name,
+                community_id=p.community_id,
+                community_name=public.community_name,
+                status=p.status,
+                starts_on=p.starts_on,
+                commitments=public.commitments,
+                members=members.get(p.unit_id, 0),
+                reported_this_month=this_month.get(pair, 0),
+                reported_this_year=this_year.get(pair, 0),
+                approved_minutes=minutes.get(pair, 0),
+                wishes_claimed=wishes.get(pair, 0),
+                joint_tasks=tasks.get(p.id, 0),
+            )
+        )
+    assert org.id is not None
+    return PairingStats(org_id=org.id, year=year, month=month, items=items)

@@ -1,15 +1,20 @@
 """Pairings (结对共建) and liaisons (包联): who may make them, bad input, the race."""
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from app.core.db import utcnow
 from app.models.audit import AuditEntry
+from app.models.hours import HourStatus
 from app.models.org import OrgLevel
 from app.models.pairing import Pairing, PairingEvent
 from tests.factories.orgs import make_org
+from tests.factories.users import auth, make_user
+from tests.factories.volunteer_hours import insert_entry
 
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
@@ -151,3 +156,62 @@ async def test_a_district_admin_assigns_a_leader_to_a_street_or_community(client
         "/liaisons", params={"org_id": world["S1"].id}, headers=world.headers("street_admin")
     )
     assert [x["user_id"] for x in listed.json()["items"]] == [leader]
+
+
+async def test_pairing_figures_count_what_the_units_members_did_in_the_paired_community(
+    client, world
+):
+    pairing = (await pair(client, world)).json()
+    far = await make_user(
+        world.app, "外住党员", community=world["C3"], unit=world["U1"], party=True
+    )
+    # The member (U1, living in C1) reports to C1; the other U1 member reports to C3,
+    # which is not the paired community.
+    for person in (world.user("member"), far):
+        assert (
+            await client.post("/report-ins", json={}, headers=auth(world.app, person))
+        ).status_code == 201
+    now = utcnow()
+    await insert_entry(
+        world.app,
+        user=world.user("member"),
+        org=world["C1"],
+        minutes=90,
+        status=HourStatus.approved,
+        started_at=now - timedelta(hours=3),
+    )
+    await insert_entry(world.app, user=far, org=world["C3"], minutes=60, status=HourStatus.approved)
+    task = {
+        "title": "结对共建：清理背街小巷",
+        "description": "东关小学党员与社区一起清理",
+        "org_id": world["C1"].id,
+        "category": "sanitation",
+        "starts_at": (now + timedelta(days=1)).isoformat(),
+        "ends_at": (now + timedelta(days=1, hours=2)).isoformat(),
+        "pairing_id": pairing["id"],
+    }
+    if (now + timedelta(days=1)).year != now.year:
+        pytest.skip("the joint task would fall in the next year")
+    resp = await client.post("/tasks", json=task, headers=world.headers("community_admin"))
+    assert resp.status_code == 201
+    for who, org in (("unit_admin", "U1"), ("community_admin", "C1"), ("district_admin", "D")):
+        resp = await client.get(
+            "/stats/pairings", params={"org_id": world[org].id}, headers=world.headers(who)
+        )
+        assert resp.status_code == 200, who
+        (item,) = resp.json()["items"]
+        assert item["pairing_id"] == pairing["id"]
+        assert (item["members"], item["reported_this_month"], item["reported_this_year"]) == (
+            2,
+            1,
+            1,
+        )
+        assert (item["approved_minutes"], item["joint_tasks"]) == (90, 1)
+        assert item["wishes_claimed"] == 0
+    # Another unit's secretary asks about U1: as missing.
+    resp = await client.get(
+        "/stats/pairings",
+        params={"org_id": world["U1"].id},
+        headers=world.headers("other_unit_admin"),
+    )
+    assert resp.status_code == 404

@@ -75,7 +75,24 @@ def _liaisons_check(world: World, caller: str, body: Any) -> None:
     assert (world["C1"].id in seen) == (caller == "right")
 
 
+async def _stats(world: World, caller: str) -> Req:
+    await _pairing(world)
+    return Req(path="/api/v1/stats/pairings", params={"org_id": world["C1"].id})
+
+
+def _stats_check(world: World, caller: str, body: Any) -> None:
+    assert [(i["unit_id"], i["members"]) for i in body["items"]] == [(world["U1"].id, 1)]
+
+
 ROWS: dict[tuple[str, str], Row] = {
+    # Figures about C1's pairings: C1's (and above); the units' secretaries ask about
+    # their unit (tests/routers/test_pairings.py), not C1.
+    ("GET", "/api/v1/stats/pairings"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 200, unit_admin=404, other_unit_admin=404),
+        _stats,
+        _stats_check,
+    ),
     ("POST", "/api/v1/pairings"): Row(
         "street_admin", statuses(401, 403, 403, 404, 201, **UNITS_NONE), _create
     ),
