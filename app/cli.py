@@ -111,6 +111,16 @@ DEMO_PEOPLE: list[tuple[str, str, str, str | None, str | None, bool, list[tuple[
         [(Role.inspector, "文明区")],
     ),
     ("赵磊", "13800138006", "广场社区", "东关小学", None, True, []),
+    # 东关小学's party secretary, living in another street than the school.
+    (
+        "孙红",
+        "13800138007",
+        "西湖社区",
+        "东关小学",
+        "demo-unit-admin",
+        True,
+        [(Role.unit_admin, "东关小学")],
+    ),
 ]
 DEMO_SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张"
 DEMO_GIVEN = [
@@ -165,10 +175,13 @@ async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> dict[str, Any]:
             session.add(RoleGrant(user_id=user.id or 0, role=role, org_id=orgs[org_name].id or 0))
         people.append(user)
     homes = [o for o in orgs.values() if o.level == OrgLevel.community]
+    unit_orgs = [o for o in orgs.values() if o.level == OrgLevel.unit]
     for i in range(40):
         user = User(
             name=DEMO_SURNAMES[i % len(DEMO_SURNAMES)] + DEMO_GIVEN[(i * 7) % len(DEMO_GIVEN)],
             community_id=homes[i % len(homes)].id,
+            # Some work at the units: their secretaries follow them wherever they live.
+            unit_id=unit_orgs[i % len(unit_orgs)].id if i % 4 == 0 else None,
             is_party_member=i % 3 != 0,
         )
         set_phone(user, cipher, f"139{i:08d}")

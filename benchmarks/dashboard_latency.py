@@ -250,6 +250,9 @@ async def main_async(args: argparse.Namespace) -> None:
         ),
         "street": rng.sample(by_level[OrgLevel.street], min(12, len(by_level[OrgLevel.street]))),
         "district": by_level[OrgLevel.district],
+        # Issue 18: a unit's dashboard (its members, wherever they live) is held to the
+        # community dashboard's budget.
+        "unit": rng.sample(by_level[OrgLevel.unit], min(20, len(by_level[OrgLevel.unit]))),
     }
     children = {o.id: sum(1 for c in orgs if c.parent_id == o.id) for o in orgs}
 
@@ -300,6 +303,7 @@ async def main_async(args: argparse.Namespace) -> None:
         Case("GET /dashboard", "community", sample["community"], lambda s, o: as_int(board(s, o))),
         Case("GET /dashboard", "street", sample["street"], lambda s, o: as_int(board(s, o))),
         Case("GET /dashboard", "district", sample["district"], lambda s, o: as_int(board(s, o))),
+        Case("GET /dashboard", "unit", sample["unit"], lambda s, o: as_int(board(s, o))),
         Case(
             "GET /dashboard/children",
             "street",
@@ -332,6 +336,12 @@ async def main_async(args: argparse.Namespace) -> None:
             export(exports.Dataset.volunteer_hours, year=year),
         ),
         Case("export wishes", "street", sample["street"], export(exports.Dataset.wishes)),
+        Case(
+            "export pairings",
+            "district",
+            sample["district"],
+            export(exports.Dataset.pairings, year=year),
+        ),
         Case(
             "export problems",
             "street",

@@ -1,6 +1,8 @@
 """Seed a whole city for the dashboard benchmarks, in a fresh database of its own.
 
-At `--scale 1`: 10 districts, 60 streets, 300 communities and 200 units; 100,000
+At `--scale 1`: 10 districts, 60 streets, 300 communities and 200 units, each unit
+paired with a community of its street or district (and a third with an earlier,
+ended pairing too: 结对共建, loaded once the chain reaches head); 100,000
 people (a quarter of them party members, one in eight attached to a unit), about
 1,000,000 check-ins at 36,500 tasks, 200,000 volunteer-hour entries, a report-in
 by most party members in most months, wishes with their claim history, problems
@@ -713,6 +715,68 @@ class City:
             rows(),
         )
 
+    PAIRING_COLUMNS = (
+        "id",
+        "unit_id",
+        "community_id",
+        "status",
+        "starts_on",
+        "ends_on",
+        "commitments",
+        "created_by_id",
+        "created_at",
+        "updated_at",
+    )
+
+    def pairing_rows(self) -> Table:
+        """Each unit paired with a community of its street (a unit under a street) or
+        district; a third of them had another pairing before, ended a year ago."""
+        rng = random.Random(self.seed + 18)  # noqa: S311
+        by_parent: dict[int, list[Org]] = {}
+        for c in self.communities:
+            by_parent.setdefault(c.street_id or 0, []).append(c)
+            by_parent.setdefault(-c.district_id, []).append(c)
+        today = self.now.date()
+        commitments = '["每月组织一次党员志愿服务", "认领微心愿"]'
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            pairing_id = 0
+            for u in self.units:
+                pool = by_parent[u.street_id] if u.street_id else by_parent[-u.district_id]
+                first, *rest = rng.sample(pool, min(2, len(pool)))
+                since = today - timedelta(days=rng.randint(30, 600))
+                if rest and rng.random() < 1 / 3:
+                    pairing_id += 1
+                    old = since - timedelta(days=400)
+                    ended = since - timedelta(days=1)
+                    yield (
+                        pairing_id,
+                        u.id,
+                        rest[0].id,
+                        "ended",
+                        old,
+                        ended,
+                        commitments,
+                        1,
+                        self.now,
+                        self.now,
+                    )
+                pairing_id += 1
+                yield (
+                    pairing_id,
+                    u.id,
+                    first.id,
+                    "active",
+                    since,
+                    None,
+                    commitments,
+                    1,
+                    self.now,
+                    self.now,
+                )
+
+        return Table("pairings", self.PAIRING_COLUMNS, rows())
+
     def tables(self) -> Iterator[Table]:
         yield self.org_rows()
         yield self.user_rows()
@@ -828,6 +892,36 @@ def load_sqlite(city: City, path: Path) -> str:
     return url
 
 
+async def load_at_head(city: City, url: str) -> None:
+    table = city.pairing_rows()
+    rows = list(_counted(table.rows, city.counts, table.name))
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(make_url(url).database or "")
+        try:
+            placeholders = ", ".join("?" * len(table.columns))
+            db.executemany(
+                f"INSERT INTO {table.name} ({', '.join(table.columns)}) "  # noqa: S608
+                f"VALUES ({placeholders})",
+                [tuple(_sqlite_value(v) for v in row) for row in rows],
+            )
+            db.commit()
+        finally:
+            db.close()
+    else:
+        conn = await asyncpg.connect(
+            make_url(url).set(drivername="postgresql").render_as_string(False)
+        )
+        try:
+            await conn.copy_records_to_table(table.name, records=rows, columns=list(table.columns))
+            await conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
+                f"(SELECT coalesce(max(id), 0) + 1 FROM {table.name}), false)"
+            )
+        finally:
+            await conn.close()
+    print(f"  {table.name}: {city.counts.get(table.name, 0):,} rows")
+
+
 async def analyze(url: str) -> None:
     if url.startswith("sqlite"):
         db = sqlite3.connect(make_url(url).database or "")
@@ -856,6 +950,8 @@ async def seed(args: argparse.Namespace) -> None:
         )
         url = await load_postgres(city, args.postgres_url, name)
     print(f"migrate to head (backfills the loaded rows): {run_migrations(url, 'head'):.1f} s")
+    # Tables of later revisions than the load's go in at head.
+    await load_at_head(city, url)
     step = time.perf_counter()
     await analyze(url)
     print(f"analyze: {time.perf_counter() - step:.1f} s")

@@ -105,5 +105,19 @@ async def test_the_demo_district_has_activity_its_dashboards_show(db, client):
     ) == (2, 1, 1)
     assert this_month["articles_submitted"] == 1
     tasks = await client.get("/tasks", headers=headers)
-    assert tasks.json()["total"] == result["tasks"] == 3
+    # The three above and the pairing's joint task.
+    assert tasks.json()["total"] == result["tasks"] == 4
+    assert (result["pairings"], result["liaisons"]) == (3, 1)
+    # 东关小学's secretary follows the school's members and its pairing.
+    async with db.state.sessionmaker() as s:
+        secretary = (
+            await s.execute(select(User).where(User.openid == "demo-unit-admin"))
+        ).scalar_one()
+        school = secretary.unit_id
+    mine = auth(db, secretary)
+    figures = await client.get("/stats/report-ins", params={"org_id": school}, headers=mine)
+    assert figures.status_code == 200
+    assert figures.json()["members"] >= 3
+    paired = await client.get("/pairings", headers=mine)
+    assert [p["community_name"] for p in paired.json()["items"]] == ["东关社区"]
     await assert_counts_are_exact(db)

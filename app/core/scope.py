@@ -5,6 +5,13 @@ org's whole subtree, so "is X inside Y" is a prefix test on X.path, written as a
 range comparison that a plain b-tree index answers on both databases.
 Lists filter with `in_reach(...)` in SQL; single records are loaded through
 dependencies that answer 404 for anything outside reach (see app/routers/deps.py).
+
+Two kinds of reach, both from the subtree rule:
+- by place (ADMIN_ROLES): every record whose org lies in the subtree
+  (`Caller.paths`, `in_reach`);
+- by membership (MEMBER_ROLES, a unit's party secretary): the people whose unit lies
+  in the subtree, wherever they live, and those people's own records, never the
+  places' other records (`Caller.member_paths`, `by_members`).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from app.core.db import table_of
 from app.core.errors import NotFound
 from app.core.security import TokenClaims
 from app.models.org import Org, OrgLevel
-from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
+from app.models.user import ADMIN_ROLES, MEMBER_ROLES, Role, RoleGrant, User
 
 # Role → the only org level it may be held at (None: any level).
 # (LEVEL_ADMIN_ROLE below is the inverse for the admin roles.)
@@ -44,6 +51,7 @@ ROLE_LEVEL: dict[Role, OrgLevel | None] = {
     Role.community_admin: OrgLevel.community,
     Role.inspector: None,
     Role.info_officer: None,
+    Role.unit_admin: OrgLevel.unit,
 }
 
 
@@ -139,6 +147,15 @@ class Caller:
     def reaches(self, org: Org, roles: Iterable[Role] = ADMIN_ROLES) -> bool:
         return any(is_within(org.path, p) for p in self.paths(roles))
 
+    def member_paths(self) -> list[str]:
+        """The units whose members this caller reaches by membership (`by_members`)."""
+        return self.paths(MEMBER_ROLES)
+
+    @property
+    def reaches_people(self) -> bool:
+        """Holds a role that reaches people: an admin of a place or of a unit."""
+        return self.is_admin or any(g.role in MEMBER_ROLES for g in self.grants)
+
 
 async def org_in_reach(
     session: AsyncSession, caller: Caller, org_id: int, roles: Iterable[Role] = ADMIN_ROLES
@@ -163,6 +180,20 @@ def in_reach(org_id_column: SQLColumnExpression[Any], paths: list[str]) -> Colum
     if not paths:
         return false()
     return org_id_column.in_(select(Org.id).where(org_ids_in(paths)))
+
+
+def members_of(paths: list[str]) -> Any:
+    """The ids of the people whose unit lies inside `paths` (a unit's members)."""
+    return select(col(User.id)).where(in_reach(col(User.unit_id), paths))
+
+
+def by_members(person_id_column: SQLColumnExpression[Any], paths: list[str]) -> ColumnElement[bool]:
+    """The reach by membership: a condition on any row a person did (a report-in, an
+    hours entry, a claim), that the person is a member of a unit inside `paths`.
+    Rows of other people at the same places stay out."""
+    if not paths:
+        return false()
+    return person_id_column.in_(members_of(paths))
 
 
 async def org_ids_within(session: AsyncSession, paths: list[str]) -> list[int]:

@@ -22,6 +22,7 @@ from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
 from app.models.article import ArticleCreate
 from app.models.org import Org
+from app.models.pairing import LiaisonCreate, PairingCreate
 from app.models.report_in import (
     ReportInCreate,
 )
@@ -35,7 +36,7 @@ from app.models.task import (
 from app.models.user import User
 from app.models.volunteer_hours import VolunteerHourCreate
 from app.models.wish import WishCreate
-from app.services import articles, report_ins, tasks, volunteer_hours, wishes
+from app.services import articles, liaisons, pairings, report_ins, tasks, volunteer_hours, wishes
 
 # The demo district's square, and a point about 80 m from it.
 PLACE = (34.2610, 108.9423)
@@ -189,5 +190,52 @@ async def seed_activity(
     )
     await articles.submit_article(session, caller=community_admin, article=article, checker=None)
     counts["articles"] = 1
+
+    # Pairings (结对共建) of the units with communities, a joint task, and a liaison.
+    year_start = now.date().replace(month=1, day=1)
+    made = []
+    for unit, community, commitments in (
+        ("东关小学", "东关社区", ["每月组织一次党员志愿服务", "结对帮扶留守儿童"]),
+        ("区委宣传部", "西湖社区", ["共建新时代文明实践站", "每季度一次理论宣讲"]),
+        ("区市场监管局", "仓门社区", ["食品安全进社区", "认领微心愿"]),
+    ):
+        made.append(
+            await pairings.create_pairing(
+                session,
+                caller=district_admin,
+                data=PairingCreate(
+                    unit_id=orgs[unit].id or 0,
+                    community_id=orgs[community].id or 0,
+                    starts_on=year_start,
+                    commitments=commitments,
+                ),
+            )
+        )
+    counts["pairings"] = len(made)
+    start = now + timedelta(days=3, hours=1)
+    await tasks.create_task(
+        session,
+        caller=district_admin,
+        data=TaskCreate(
+            title="结对共建：关爱留守儿童",
+            description="东关小学党员与东关社区一起为留守儿童辅导功课。",
+            org_id=dongguan,
+            category=TaskCategory.care,
+            starts_at=start,
+            ends_at=start + timedelta(hours=2),
+            pairing_id=made[0].id,
+        ),
+    )
+    counts["tasks"] += 1
+    await liaisons.create_liaison(
+        session,
+        caller=district_admin,
+        data=LiaisonCreate(
+            user_id=by_openid["demo-district-admin"].id or 0,
+            org_id=orgs["东关街道"].id or 0,
+            starts_on=year_start,
+        ),
+    )
+    counts["liaisons"] = 1
     await session.flush()
     return counts

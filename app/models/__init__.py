@@ -8,6 +8,7 @@ from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media, MediaAttachment
 from app.models.notification import JobRun, Message, SubscribeGrant, WeChatSend
 from app.models.org import Org, OrgLevel
+from app.models.pairing import Liaison, Pairing, PairingEvent
 from app.models.people_counts import PeopleCount, WishQuotaClaim
 from app.models.problem import Point, Problem, ProblemEvent
 from app.models.report_in import (
@@ -30,11 +31,14 @@ __all__ = [
     "FactCount",
     "IdempotencyRecord",
     "JobRun",
+    "Liaison",
     "Media",
     "MediaAttachment",
     "Message",
     "Org",
     "OrgLevel",
+    "Pairing",
+    "PairingEvent",
     "PeopleCount",
     "Point",
     "Problem",

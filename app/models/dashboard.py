@@ -102,7 +102,9 @@ class Dashboard(DashboardOrg):
 
 
 class DashboardRankingItem(DashboardOrg):
-    rank: int = Field(description="名次：指标相同者名次相同（1, 2, 2, 4）；无值者排在最后")
+    rank: int = Field(
+        description="名次：指标相同者名次相同（1, 2, 2, 4）；无值者排在最后。单位只与单位排名"
+    )
 
 
 class DashboardRanking(SQLModel):
@@ -113,5 +115,6 @@ class DashboardRanking(SQLModel):
     sort: DashboardSort
     order: SortOrder
     items: list[DashboardRankingItem] = Field(
-        description="每个直属下级组织一项（含其全部下级），按 sort 排序，同值按名称"
+        description="每个直属下级组织一项（含其全部下级），按 sort 排序，同值按名称；"
+        "街道、社区在前，单位在后，各自排名"
     )

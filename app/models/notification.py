@@ -37,6 +37,8 @@ class NotificationKind(StrEnum):
     article_returned = "article_returned"
     article_published = "article_published"
     report_in_reminder = "report_in_reminder"
+    # To a unit's party secretary: how many of the unit's party members still owe it.
+    report_in_unit_reminder = "report_in_unit_reminder"
     wish_quota_reminder = "wish_quota_reminder"
 
 

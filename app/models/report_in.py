@@ -76,6 +76,25 @@ class ReportInCreate(StrictInput):
         return self
 
 
+class NotReported(SQLModel):
+    user_id: int
+    name: str
+    phone_masked: str | None
+    community_id: int | None
+
+
+class ReportInFigures(SQLModel):
+    org_id: int
+    org_name: str
+    month: str
+    members: int = Field(description="党员人数：单位为本单位（含下级）党员，其他为花名册上的党员")
+    reported: int = Field(description="其中本月已向任一社区报到的人数")
+    rate: float | None = Field(description="reported / members，无党员时为 null")
+    not_reported: list[NotReported] | None = Field(
+        description="尚未报到的党员（手机号打码，最多 500 人）；API 密钥调用时为 null"
+    )
+
+
 class ReportInPublic(SQLModel):
     id: int
     user_id: int

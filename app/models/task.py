@@ -107,6 +107,11 @@ class Task(SQLModel, table=True):
     lng: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     radius_m: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     capacity: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    # Organised with a paired unit (结对共建): the pairing of this community.
+    pairing_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("pairings.id", ondelete="RESTRICT"), nullable=True),
+    )
     # Attendances so far (one per member, kept after check-out); raised only by a
     # conditional UPDATE, so it always equals the number of check_ins rows.
     checked_in_count: int = Field(
@@ -202,6 +207,9 @@ class TaskCreate(StrictInput):
     ends_at: AwareDatetime = Field(description=f"晚于 starts_at，且不超过 {MAX_TASK_HOURS} 小时")
     location: TaskLocationInput | None = Field(default=None, description="设置后须在范围内签到")
     capacity: int | None = Field(default=None, ge=1, le=MAX_CAPACITY, description="不填则不限人数")
+    pairing_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="与结对单位共同组织：该社区进行中的结对"
+    )
 
 
 class AttendanceInput(StrictInput):
@@ -235,6 +243,7 @@ class TaskPublic(SQLModel):
     location: TaskLocation | None
     capacity: int | None
     checked_in_count: int
+    pairing_id: int | None = None
     created_at: datetime
     my_check_in: CheckInPublic | None = Field(description="调用者本人在该任务的签到情况")
 

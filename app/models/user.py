@@ -32,9 +32,17 @@ class Role(StrEnum):
     community_admin = "community_admin"
     inspector = "inspector"
     info_officer = "info_officer"
+    # A unit's party secretary: reaches the unit's members, not places (app.core.scope).
+    unit_admin = "unit_admin"
 
 
+# Roles that reach a place: every record of their org's subtree.
 ADMIN_ROLES = frozenset({Role.district_admin, Role.street_admin, Role.community_admin})
+# Roles that reach people by membership: the members of their unit's subtree, wherever
+# they live, and those members' own records, never the places' other records.
+MEMBER_ROLES = frozenset({Role.unit_admin})
+# Roles that reach people, one way or the other.
+PEOPLE_ROLES = ADMIN_ROLES | MEMBER_ROLES
 
 
 class User(SQLModel, table=True):
@@ -111,7 +119,7 @@ class RoleGrant(SQLModel, table=True):
         UniqueConstraint("user_id", "role", "org_id"),
         CheckConstraint(
             "role IN ('district_admin', 'street_admin', 'community_admin', "
-            "'inspector', 'info_officer')",
+            "'inspector', 'info_officer', 'unit_admin')",
             name="role",
         ),
         NEVER_REUSED_IDS,

@@ -7,14 +7,16 @@ from app.edge.route import AppRoute
 from app.models.common import Month
 from app.models.dashboard import Dashboard, DashboardRanking, DashboardSort, SortOrder
 from app.models.org import Org
-from app.routers.deps import OrgInReach, SessionDep, SettingsDep, StatsReader
+from app.models.user import PEOPLE_ROLES
+from app.routers.deps import OrgInReach, PeopleStatsReader, SessionDep, SettingsDep
 from app.services import dashboard as service
 
 # /dashboard and /dashboard/children.
 router = APIRouter(tags=["dashboard"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
-# The org (with all below it) a stats reader asks about.
-StatsOrg = Annotated[Org, OrgInReach(StatsReader)]
+# The org (with all below it) a stats reader asks about: for a unit's secretary,
+# their unit (its figures are its members').
+StatsOrg = Annotated[Org, OrgInReach(PeopleStatsReader, PEOPLE_ROLES)]
 # Years as GET /stats/wish-quota takes them, so every month maps to valid bounds.
 MonthQuery = Annotated[
     Month | None,

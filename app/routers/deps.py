@@ -23,14 +23,16 @@ from app.models.api_key import ApiScope
 from app.models.article import Article
 from app.models.media import Media
 from app.models.org import Org
+from app.models.pairing import Pairing
 from app.models.problem import Point, Problem
 from app.models.task import Task
-from app.models.user import ADMIN_ROLES, MAX_ID, Role, User
+from app.models.user import ADMIN_ROLES, MAX_ID, PEOPLE_ROLES, Role, User
 from app.models.volunteer_hours import VolunteerHour
 from app.models.wish import Wish
 from app.services import articles as article_service
 from app.services import media as media_service
 from app.services import orgs as org_service
+from app.services import pairings as pairing_service
 from app.services import problems as problem_service
 from app.services import tasks as task_service
 from app.services import users as user_service
@@ -98,20 +100,22 @@ CurrentCaller = Annotated[Caller, Depends(get_caller)]
 
 
 def person_or_key(
-    scope: ApiScope, *, admins_only: bool = False
+    scope: ApiScope, *, admins_only: bool = False, unit_admins: bool = False
 ) -> Callable[..., Awaitable[Caller]]:
     """A dependency for read routes that third-party systems may call with `X-API-Key`.
 
     The key acts as an admin of its org's subtree (see Caller) and must carry
     `scope`; each call counts against the key's per-minute limit. With
-    `admins_only`, a person must hold an admin role, as for GET /users.
+    `admins_only`, a person must hold an admin role; with `unit_admins` as well, a
+    unit's party secretary counts as one (figures about people: their unit's).
     """
 
     async def dependency(request: Request) -> Caller:
         raw = request.headers.get("x-api-key")
         if not raw or request.headers.get("authorization"):
             person = await get_caller(request)
-            if admins_only and not person.is_admin:
+            admitted = person.reaches_people if unit_admins else person.is_admin
+            if admins_only and not admitted:
                 raise Forbidden("forbidden", "只有管理员可以进行此操作")
             return person
         cached = request_state.caller(request)
@@ -137,6 +141,12 @@ WishesReader = Annotated[Caller, Depends(person_or_key(ApiScope.read_wishes))]
 ProblemsReader = Annotated[Caller, Depends(person_or_key(ApiScope.read_problems))]
 ArticlesReader = Annotated[Caller, Depends(person_or_key(ApiScope.read_articles))]
 StatsReader = Annotated[Caller, Depends(person_or_key(ApiScope.read_stats, admins_only=True))]
+# Figures about people (report-in rates, dashboards): admins, and units' secretaries
+# for their unit (with OrgInReach(..., PEOPLE_ROLES)).
+PeopleStatsReader = Annotated[
+    Caller,
+    Depends(person_or_key(ApiScope.read_stats, admins_only=True, unit_admins=True)),
+]
 
 
 async def get_admin(caller: CurrentCaller) -> Caller:
@@ -146,6 +156,17 @@ async def get_admin(caller: CurrentCaller) -> Caller:
 
 
 AdminCaller = Annotated[Caller, Depends(get_admin)]
+
+
+async def get_people_admin(caller: CurrentCaller) -> Caller:
+    """An admin of a place, or a unit's party secretary (who reaches its members)."""
+    if not caller.reaches_people:
+        raise Forbidden("forbidden", "只有管理员可以进行此操作")
+    return caller
+
+
+# Routes about people and what they did: place admins, and unit admins for their members.
+PeopleCaller = Annotated[Caller, Depends(get_people_admin)]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -204,6 +225,9 @@ _VISIBLE: dict[type, Any] = {
     Article: record("article_id", article_service.get_visible_article, ArticlesReader),
     VolunteerHour: record("entry_id", hours_service.get_visible_entry, CurrentCaller),
     Media: record("media_id", media_service.get_visible_media, CurrentCaller),
+    # Admins see the people their roles reach; a unit's party secretary its members.
+    User: record("user_id", user_service.get_visible_user, PeopleCaller),
+    Pairing: record("pairing_id", pairing_service.get_visible_pairing, PeopleCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.
@@ -274,6 +298,12 @@ def org_filter(
         "caller": (reader, _REQUIRED),
     }
     return Depends(_dependency(params, load))
+
+
+async def org_of_people(session: AsyncSession, caller: Caller, org_id: int) -> Org:
+    """`find` for lists of what people did (`org_filter`): an org in admin reach, or a
+    unit the caller is party secretary of (or one below it)."""
+    return await org_in_reach(session, caller, org_id, PEOPLE_ROLES)
 
 
 class PageParams(BaseModel):

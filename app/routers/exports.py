@@ -7,11 +7,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from app.core.errors import PROBLEM_RESPONSES
+from app.core.errors import PROBLEM_RESPONSES, NotFound
 from app.edge.route import AppRoute
 from app.models.common import Month, QueryText
 from app.models.org import Org
-from app.routers.deps import AdminCaller, OrgInReach, SessionDep
+from app.models.user import PEOPLE_ROLES
+from app.routers.deps import OrgInReach, PeopleCaller, SessionDep
 from app.services import audit
 from app.services import exports as service
 from app.services.bulletins import XLSX_MEDIA_TYPE
@@ -48,8 +49,8 @@ async def export_ledger(
     dataset: service.Dataset,
     request: Request,
     session: SessionDep,
-    caller: AdminCaller,
-    org: Annotated[Org, OrgInReach(AdminCaller)],
+    caller: PeopleCaller,
+    org: Annotated[Org, OrgInReach(PeopleCaller, PEOPLE_ROLES)],
     month: Annotated[
         Month | None,
         Query(description="report-ins：YYYY-MM，默认本月（北京时间）"),
@@ -68,12 +69,19 @@ async def export_ledger(
     ] = None,
 ) -> Response:
     """导出台账：members 花名册、report-ins 党员报到、volunteer-hours 志愿服务时长、
-    wishes 微心愿、problems 问题督办。
+    wishes 微心愿、problems 问题督办、pairings 结对共建（year，默认今年）。
+
+    单位管理员只能导出本单位的 members、report-ins（本单位全部党员及本月报到情况，
+    未报到者在前）和 pairings。
 
     只限管理员（不接受 API Key）；手机号一律打码，受助人只显示姓氏；时间为北京时间。
     未知的台账类型为 422 `validation_error`；不适用于该台账的筛选条件为 422
     `invalid_filter`，状态值不对为 422 `invalid_status`；组织不在管理范围内为 404。
     """
+    # A unit's secretary reaches their unit by membership: its people and pairings,
+    # never a place's ledgers (as missing, like an org outside reach).
+    if dataset not in service.UNIT_DATASETS and not caller.reaches(org):
+        raise NotFound()
     ledger = await service.export_ledger(
         session,
         dataset=dataset,

@@ -6,14 +6,18 @@ from app.core.errors import PROBLEM_RESPONSES
 from app.edge.route import AppRoute
 from app.models.common import Month
 from app.models.org import Org
-from app.models.report_in import ReportInCreate, ReportInPublic
+from app.models.report_in import ReportInCreate, ReportInFigures, ReportInPublic
+from app.models.user import PEOPLE_ROLES
 from app.routers.deps import (
-    AdminCaller,
     CurrentCaller,
+    OrgInReach,
     Page,
     PageDep,
+    PeopleCaller,
+    PeopleStatsReader,
     SessionDep,
     org_filter,
+    org_of_people,
     page_of,
 )
 from app.services import report_ins as report_service
@@ -42,9 +46,9 @@ async def report_in(
 @router.get("/report-ins", response_model=Page[ReportInPublic])
 async def list_report_ins(
     session: SessionDep,
-    caller: AdminCaller,
+    caller: PeopleCaller,
     paging: PageDep,
-    org: Annotated[Org | None, org_filter(AdminCaller)],
+    org: Annotated[Org | None, org_filter(PeopleCaller, find=org_of_people)],
     month: Annotated[
         Month | None,
         Query(description="YYYY-MM，默认本月（北京时间）"),
@@ -60,3 +64,15 @@ async def list_report_ins(
     )
     items = await report_service.reports_public(session, records, viewer_id=caller.id)
     return page_of(items, total, paging)
+
+
+@router.get("/stats/report-ins", response_model=ReportInFigures)
+async def report_in_figures(
+    session: SessionDep,
+    caller: PeopleStatsReader,
+    org: Annotated[Org, OrgInReach(PeopleStatsReader, PEOPLE_ROLES)],
+    month: Annotated[Month | None, Query(description="YYYY-MM，默认本月（北京时间）")] = None,
+) -> ReportInFigures:
+    """单位（本单位党员，无论住在哪个社区）、社区或以上组织的党员本月报到率，以及尚未
+    报到的党员名单（手机号打码）。"""
+    return await report_service.report_in_figures(session, caller=caller, org=org, month=month)

@@ -22,9 +22,12 @@ from app.routers.deps import (
     InReach,
     Page,
     PageDep,
+    PeopleCaller,
     SessionDep,
     SettingsDep,
+    Visible,
     org_filter,
+    org_of_people,
     page_of,
 )
 from app.services import roster_import
@@ -72,24 +75,28 @@ async def import_users(
     )
 
 
-# The roster's org filters: an org the caller's admin roles reach, else 404.
+# The roster's org filters, else 404: a community the caller's admin roles reach; a unit
+# they reach as admins or as its party secretary.
 RosterCommunity = Annotated[
-    Org | None, org_filter(AdminCaller, param="community_id", description="所属社区")
+    Org | None, org_filter(PeopleCaller, param="community_id", description="所属社区")
 ]
-RosterUnit = Annotated[Org | None, org_filter(AdminCaller, param="unit_id", description="所属单位")]
+RosterUnit = Annotated[
+    Org | None,
+    org_filter(PeopleCaller, find=org_of_people, param="unit_id", description="所属单位"),
+]
 
 
 @router.get("", response_model=Page[UserPublic])
 async def list_users(
     session: SessionDep,
-    caller: AdminCaller,
+    caller: PeopleCaller,
     paging: PageDep,
     community: RosterCommunity,
     unit: RosterUnit,
     is_party_member: bool | None = None,
     name: Annotated[QueryText | None, Query(max_length=50)] = None,
 ) -> Page[UserPublic]:
-    """管理范围内的花名册（所属社区或单位在范围内）。手机号一律打码。"""
+    """管理范围内的花名册（所属社区或单位在范围内）；单位管理员：本单位的党员。手机号一律打码。"""
     users, total = await service.list_users(
         session,
         caller,
@@ -106,7 +113,7 @@ async def list_users(
 # `:int`, so that /users/import is never taken for a person: a PATCH to it is the
 # 405 of a path that only takes POST, not a 422 about an id.
 @router.get("/{user_id:int}", response_model=UserPublic)
-async def get_user(user: InReach[User], session: SessionDep) -> UserPublic:
+async def get_user(user: Visible[User], session: SessionDep) -> UserPublic:
     (public,) = await service.to_public(session, [user])
     return public
 

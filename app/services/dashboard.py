@@ -98,7 +98,7 @@ from app.models.dashboard import (
     SortOrder,
 )
 from app.models.fact_counts import FactCount
-from app.models.org import Org
+from app.models.org import Org, OrgLevel
 from app.models.problem import UNRESOLVED, EscalationLevel, Problem, ProblemStatus
 from app.models.wish import Wish, WishStatus
 from app.services.problems import escalation_condition, overdue_condition
@@ -362,5 +362,18 @@ async def ranking(
         as_of=now,
         sort=sort,
         order=order,
-        items=_ranked([(c, metrics[c.id or 0]) for c in children], sort, order),
+        items=[
+            item
+            for group in _kinds(children)
+            for item in _ranked([(c, metrics[c.id or 0]) for c in group], sort, order)
+        ],
     )
+
+
+def _kinds(children: Sequence[Org]) -> list[list[Org]]:
+    """Units are ranked among units, never among streets or communities: an organ's
+    party members and a community's residents are not the same measure. Places
+    first, then units, each group ranked on its own."""
+    places = [c for c in children if c.level != OrgLevel.unit]
+    units = [c for c in children if c.level == OrgLevel.unit]
+    return [group for group in (places, units) if group]

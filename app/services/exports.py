@@ -39,16 +39,17 @@ from app.core.db import utcnow
 from app.core.errors import Unprocessable
 from app.core.scope import in_reach, org_ids_within
 from app.core.timeutil import local, month_key, year_bounds
-from app.models.org import Org
+from app.models.org import Org, OrgLevel
+from app.models.pairing import Pairing, PairingStatus
 from app.models.problem import Point, Problem, ProblemCategory, ProblemStatus
-from app.models.report_in import (
-    ReportIn,
-)
+from app.models.report_in import ReportIn
+from app.models.task import Task
 from app.models.user import User
 from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
-from app.models.wish import Wish, WishStatus
+from app.models.wish import CLAIMANT_STATES, Wish, WishStatus
 from app.services import problems as problem_service
 from app.services import wishes as wish_service
+from app.services.pairings import pairings_of
 from app.services.users import homes_in
 
 CHUNK_ROWS = 1000
@@ -63,7 +64,12 @@ class Dataset(StrEnum):
     volunteer_hours = "volunteer-hours"
     wishes = "wishes"
     problems = "problems"
+    pairings = "pairings"
 
+
+# What a unit's party secretary may export about their unit: its members and what
+# they did, and its pairings; never the places' ledgers.
+UNIT_DATASETS = frozenset({Dataset.members, Dataset.report_ins, Dataset.pairings})
 
 DATASET_NAMES = {
     Dataset.members: "人员花名册",
@@ -71,6 +77,7 @@ DATASET_NAMES = {
     Dataset.volunteer_hours: "志愿服务时长台账",
     Dataset.wishes: "微心愿台账",
     Dataset.problems: "问题督办台账",
+    Dataset.pairings: "结对共建台账",
 }
 
 HOUR_STATUS_NAMES = {
@@ -226,6 +233,176 @@ def _members(org: Org, subtree: list[int], now: datetime) -> _Spec:
             Column("单位", 24),
             Column("是否党员", 10),
             Column("微信已绑定", 12),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
+def _unit_report_ins(org: Org, subtree: list[int], month: str) -> _Spec:
+    """A unit's ledger: every party member of the unit, wherever they live, with this
+    month's report-in or 未报到 (the secretary's list of whom to remind)."""
+    community, reported_to = aliased(Org), aliased(Org)
+    stmt = (
+        sa_select(
+            col(User.name),
+            col(User.phone_masked),
+            col(community.name),
+            col(reported_to.name),
+            col(ReportIn.reported_at),
+            _row_count(),
+        )
+        .outerjoin(community, col(community.id) == col(User.community_id))
+        .outerjoin(
+            ReportIn, (col(ReportIn.user_id) == col(User.id)) & (col(ReportIn.month) == month)
+        )
+        .outerjoin(reported_to, col(reported_to.id) == col(ReportIn.community_id))
+        .where(col(User.unit_id).in_(subtree), col(User.is_party_member).is_(True))
+        # Those still owing first: they are whom the ledger is read for.
+        .order_by(col(ReportIn.id).is_not(None), col(User.id))
+    )
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.report_ins],
+        title=f"{org.name} {_cn_month(month)} 党员到社区报到台账",
+        period_key=month,
+        period_label=month,
+        unit="人",
+        columns=(
+            Column("姓名", 12),
+            Column("手机号", 15),
+            Column("所属社区", 20),
+            Column("报到社区", 20),
+            Column("报到时间", 18, Kind.datetime),
+        ),
+        stmt=stmt,
+        to_row=lambda r: [r[0], r[1], r[2], r[3] or "未报到", r[4]],
+    )
+
+
+def _pairings(org: Org, year: int) -> _Spec:
+    """台账 of 结对共建: each pairing of the org (a unit's own, a place's communities')
+    active or ended within the year, with the year's figures of GET /stats/pairings."""
+    unit, community = aliased(Org), aliased(Org)
+    start, end = year_bounds(year)
+    member = aliased(User)
+
+    def of_members(*where: Any) -> Any:
+        return (col(member.unit_id) == col(Pairing.unit_id), *where)
+
+    members = (
+        sa_select(func.count())
+        .select_from(member)
+        .where(*of_members(col(member.is_party_member).is_(True)))
+        .scalar_subquery()
+    )
+    reported = (
+        sa_select(func.count(func.distinct(col(ReportIn.user_id))))
+        .join(member, col(member.id) == col(ReportIn.user_id))
+        .where(
+            *of_members(
+                col(member.is_party_member).is_(True),
+                col(ReportIn.community_id) == col(Pairing.community_id),
+                col(ReportIn.month).like(f"{year}-%"),
+            )
+        )
+        .scalar_subquery()
+    )
+    minutes = (
+        sa_select(func.coalesce(func.sum(col(VolunteerHour.minutes)), 0))
+        .join(member, col(member.id) == col(VolunteerHour.user_id))
+        .where(
+            *of_members(
+                col(VolunteerHour.org_id) == col(Pairing.community_id),
+                col(VolunteerHour.status) == HourStatus.approved,
+                col(VolunteerHour.started_at) >= start,
+                col(VolunteerHour.started_at) < end,
+            )
+        )
+        .scalar_subquery()
+    )
+    wishes = (
+        sa_select(func.count())
+        .select_from(Wish)
+        .join(member, col(member.id) == col(Wish.claimed_by_id))
+        .where(
+            *of_members(
+                col(Wish.community_id) == col(Pairing.community_id),
+                col(Wish.status).in_(CLAIMANT_STATES),
+                col(Wish.claimed_at) >= start,
+                col(Wish.claimed_at) < end,
+            )
+        )
+        .scalar_subquery()
+    )
+    tasks = (
+        sa_select(func.count())
+        .select_from(Task)
+        .where(
+            col(Task.pairing_id) == col(Pairing.id),
+            col(Task.starts_at) >= start,
+            col(Task.starts_at) < end,
+        )
+        .scalar_subquery()
+    )
+    stmt = (
+        sa_select(
+            col(unit.name),
+            col(community.name),
+            col(Pairing.starts_on),
+            col(Pairing.ends_on),
+            col(Pairing.status),
+            col(Pairing.commitments),
+            members,
+            reported,
+            minutes,
+            wishes,
+            tasks,
+            _row_count(),
+        )
+        .join(unit, col(unit.id) == col(Pairing.unit_id))
+        .join(community, col(community.id) == col(Pairing.community_id))
+        .where(
+            pairings_of(org),
+            (col(Pairing.status) == PairingStatus.active) | (col(Pairing.ends_on) >= start.date()),
+        )
+        .order_by(col(unit.name), col(community.name), col(Pairing.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        status = "进行中" if r[4] == PairingStatus.active else "已结束"
+        commitments = "；".join(r[5] or [])
+        return [
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            status,
+            commitments,
+            r[6],
+            r[7],
+            round(r[8] / 60, 1),
+            r[9],
+            r[10],
+        ]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.pairings],
+        title=f"{org.name} {year}年 结对共建台账",
+        period_key=str(year),
+        period_label=f"{year}年",
+        unit="对",
+        columns=(
+            Column("单位", 24),
+            Column("结对社区", 20),
+            Column("结对时间", 12, Kind.date),
+            Column("结束时间", 12, Kind.date),
+            Column("状态", 8),
+            Column("共建承诺", 40),
+            Column("单位党员", 10, Kind.number),
+            Column("当年报到人数", 12, Kind.number),
+            Column("志愿时长（小时）", 14, Kind.number),
+            Column("认领微心愿", 12, Kind.number),
+            Column("共同组织任务", 12, Kind.number),
         ),
         stmt=stmt,
         to_row=to_row,
@@ -586,8 +763,13 @@ async def export_ledger(
     match dataset:
         case Dataset.members:
             spec = _members(org, await org_ids_within(session, [org.path]), now)
+        case Dataset.report_ins if org.level == OrgLevel.unit:
+            subtree = await org_ids_within(session, [org.path])
+            spec = _unit_report_ins(org, subtree, month or month_key(now))
         case Dataset.report_ins:
             spec = _report_ins(org, month or month_key(now))
+        case Dataset.pairings:
+            spec = _pairings(org, year or local(now).year)
         case Dataset.volunteer_hours:
             spec = _volunteer_hours(org, year or local(now).year, status_value, status_label)
         case Dataset.wishes:

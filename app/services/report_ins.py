@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -13,15 +13,17 @@ from sqlmodel import col, select
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Conflict
-from app.core.scope import Caller, in_reach
+from app.core.scope import Caller, by_members, in_reach, org_ids_within
 from app.core.timeutil import local, month_key
-from app.models.org import Org
+from app.models.org import Org, OrgLevel
 from app.models.report_in import (
+    NotReported,
     ReportIn,
     ReportInCreate,
+    ReportInFigures,
     ReportInPublic,
 )
-from app.models.user import ADMIN_ROLES
+from app.models.user import ADMIN_ROLES, User
 from app.services import report_ins_messages
 from app.services.notifications import scans
 from app.services.people_counts import lock_roster_shared
@@ -31,23 +33,36 @@ from app.services.photos import (
     register_record_type,
     require_own_photos,
 )
-from app.services.users import user_names
+from app.services.users import homes_in, user_names
 
 REPORT_IN_RECORD = "report_in"
 
 
+def visible_report_ins(caller: Caller) -> ColumnElement[bool]:
+    """Report-ins an admin sees: those made to a community in their reach, and those
+    of their unit's members wherever they reported (reach by membership)."""
+    return or_(
+        in_reach(col(ReportIn.community_id), caller.paths(ADMIN_ROLES)),
+        by_members(col(ReportIn.user_id), caller.member_paths()),
+    )
+
+
+def report_ins_of(org: Org) -> ColumnElement[bool]:
+    """The report-ins an org's figures cover: a unit's are its members', wherever they
+    reported; a place's are those made to its communities."""
+    if org.level == OrgLevel.unit:
+        return by_members(col(ReportIn.user_id), [org.path])
+    return in_reach(col(ReportIn.community_id), [org.path])
+
+
 async def _can_see_report_in(session: AsyncSession, caller: Caller, record_id: int) -> bool:
-    row = (
-        await session.execute(
-            select(ReportIn.user_id, Org)
-            .join(Org, col(Org.id) == col(ReportIn.community_id))
-            .where(ReportIn.id == record_id)
+    found = await session.execute(
+        select(ReportIn.id).where(
+            ReportIn.id == record_id,
+            or_(col(ReportIn.user_id) == caller.id, visible_report_ins(caller)),
         )
-    ).first()
-    if row is None:
-        return False
-    user_id, community = row
-    return user_id == caller.id or caller.reaches(community)
+    )
+    return found.first() is not None
 
 
 register_record_type(REPORT_IN_RECORD, _can_see_report_in)
@@ -132,11 +147,11 @@ async def list_report_ins(
     offset: int,
     limit: int,
 ) -> tuple[list[ReportIn], int]:
-    paths = [org.path] if org is not None else caller.paths(ADMIN_ROLES)
-    conditions = [
-        col(ReportIn.month) == (month or month_key(utcnow())),
-        in_reach(col(ReportIn.community_id), paths),
-    ]
+    conditions = [col(ReportIn.month) == (month or month_key(utcnow())), visible_report_ins(caller)]
+    if org is not None:
+        # Within what the caller sees: a street admin filtering by a unit gets its
+        # members' report-ins to the street's communities, not those elsewhere.
+        conditions.append(report_ins_of(org))
     total = (
         await session.execute(select(func.count()).select_from(ReportIn).where(*conditions))
     ).scalar_one()
@@ -148,6 +163,52 @@ async def list_report_ins(
         .limit(limit)
     )
     return list(rows.scalars()), total
+
+
+NOT_REPORTED_SHOWN = 500
+
+
+async def report_in_figures(
+    session: AsyncSession, *, caller: Caller, org: Org, month: str | None
+) -> ReportInFigures:
+    """The month's report-in rate of an org's party members: a unit's are its members
+    wherever they live, a place's those on its roster (the dashboard's rule,
+    app/services/dashboard.py); reported means to any community. The list of those
+    not yet reported is for people (admins or the unit's secretary), not API keys."""
+    month = month or month_key(utcnow())
+    org_ids = await org_ids_within(session, [org.path])
+    on_roster = col(User.unit_id).in_(org_ids) if org.level == OrgLevel.unit else homes_in(org_ids)
+    members = [col(User.is_party_member).is_(True), on_roster]
+    reported = col(User.id).in_(select(col(ReportIn.user_id)).where(col(ReportIn.month) == month))
+    total, done = (
+        await session.execute(
+            select(func.count(), func.count().filter(reported)).select_from(User).where(*members)
+        )
+    ).one()
+    missing = None
+    if caller.sees_personal_data:
+        rows = await session.execute(
+            select(User).where(*members, ~reported).order_by(col(User.id)).limit(NOT_REPORTED_SHOWN)
+        )
+        missing = [
+            NotReported(
+                user_id=u.id or 0,
+                name=u.name,
+                phone_masked=u.phone_masked,
+                community_id=u.community_id,
+            )
+            for u in rows.scalars()
+        ]
+    assert org.id is not None
+    return ReportInFigures(
+        org_id=org.id,
+        org_name=org.name,
+        month=month,
+        members=total,
+        reported=done,
+        rate=round(done / total, 4) if total else None,
+        not_reported=missing,
+    )
 
 
 # --- the monthly reminder (app/services/notifications/scans.py) ---------------------------

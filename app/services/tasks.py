@@ -37,6 +37,7 @@ from app.core.db import table_of, updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, in_reach_bound, path_ids, reach_params
 from app.models.org import Org, OrgLevel
+from app.models.pairing import Pairing, PairingStatus
 from app.models.task import (
     MAX_TASK_HOURS,
     AttendanceInput,
@@ -212,6 +213,21 @@ register_record_type(CHECK_IN_RECORD, _can_see_check_in)
 # --- tasks --------------------------------------------------------------------------
 
 
+async def _require_pairing_of(session: AsyncSession, pairing_id: int, community_id: int) -> None:
+    """A task is organised with a pairing of its own community that is still active;
+    any other (of another community, ended, missing) is the same 422, so nothing is
+    learnt about pairings elsewhere."""
+    found = await session.execute(
+        select(Pairing.id).where(
+            Pairing.id == pairing_id,
+            col(Pairing.community_id) == community_id,
+            col(Pairing.status) == PairingStatus.active,
+        )
+    )
+    if found.first() is None:
+        raise Unprocessable("invalid_pairing", "只能选择该社区进行中的结对共建")
+
+
 async def create_task(session: AsyncSession, *, caller: Caller, data: TaskCreate) -> Task:
     # As POST /orgs: an org the caller cannot see is 404, one seen but not administered 403.
     org = await get_visible_org(session, caller, data.org_id)
@@ -224,8 +240,11 @@ async def create_task(session: AsyncSession, *, caller: Caller, data: TaskCreate
     if data.ends_at - data.starts_at > timedelta(hours=MAX_TASK_HOURS):
         raise Unprocessable("invalid_time_window", f"一次任务不能超过 {MAX_TASK_HOURS} 小时")
     assert org.id is not None
+    if data.pairing_id is not None:
+        await _require_pairing_of(session, data.pairing_id, org.id)
     task = Task(
         org_id=org.id,
+        pairing_id=data.pairing_id,
         title=data.title,
         description=data.description,
         category=data.category,
@@ -366,6 +385,7 @@ async def tasks_public(
                 location=location,
                 capacity=t.capacity,
                 checked_in_count=t.checked_in_count,
+                pairing_id=t.pairing_id,
                 created_at=t.created_at,
                 my_check_in=mine.get(t.id),
             )

@@ -21,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import ROLE_LEVEL, Caller, end_tokens, in_reach, is_within, org_ids_within
+from app.core.scope import (
+    ROLE_LEVEL,
+    Caller,
+    end_tokens,
+    in_reach,
+    is_within,
+    org_ids_within,
+)
 from app.core.security import PiiCipher, mask_phone, normalize_phone
 from app.models.org import Org, OrgLevel
 from app.models.user import (
@@ -83,9 +90,24 @@ def one_home_each(
     )
 
 
+def users_visible(caller: Caller) -> ColumnElement[bool]:
+    """Roster rows a caller may read: those their admin roles reach, and the members
+    of the units they are party secretary of (reach by membership)."""
+    return or_(users_in_reach(caller), in_reach(col(User.unit_id), caller.member_paths()))
+
+
 async def get_user_in_reach(session: AsyncSession, caller: Caller, user_id: int) -> User:
     user = (
         await session.execute(select(User).where(User.id == user_id, users_in_reach(caller)))
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound()
+    return user
+
+
+async def get_visible_user(session: AsyncSession, caller: Caller, user_id: int) -> User:
+    user = (
+        await session.execute(select(User).where(User.id == user_id, users_visible(caller)))
     ).scalar_one_or_none()
     if user is None:
         raise NotFound()
@@ -104,7 +126,8 @@ async def list_users(
     limit: int,
 ) -> tuple[list[User], int]:
     org_ids = await org_ids_within(session, caller.paths(ADMIN_ROLES))
-    if not org_ids:
+    unit_ids = await org_ids_within(session, caller.member_paths())
+    if not org_ids and not unit_ids:
         return [], 0
     conditions: list[ColumnElement[bool]] = []
     if community_id is not None:
@@ -115,16 +138,21 @@ async def list_users(
         conditions.append(col(User.is_party_member) == is_party_member)
     if name:
         conditions.append(col(User.name).contains(name, autoescape=True))
-    # Counted from the home indexes alone (about ten times cheaper than gathering the
-    # rows); the page lets the planner walk ids in order or gather the subtree's rows.
-    people = people_in(org_ids, *conditions).subquery()
-    total = (await session.execute(select(func.count()).select_from(people))).scalar_one()
+    homes = homes_in(org_ids)
+    if unit_ids:
+        # A unit's members by membership (their unit), wherever they live; few enough
+        # to count plainly.
+        homes = or_(homes, col(User.unit_id).in_(unit_ids))
+        counted = select(func.count()).select_from(User).where(homes, *conditions)
+    else:
+        # Counted from the home indexes alone (about ten times cheaper than gathering
+        # the rows); the page lets the planner walk ids in order or gather the
+        # subtree's rows.
+        people = people_in(org_ids, *conditions).subquery()
+        counted = select(func.count()).select_from(people)
+    total = (await session.execute(counted)).scalar_one()
     rows = await session.execute(
-        select(User)
-        .where(homes_in(org_ids), *conditions)
-        .order_by(col(User.id))
-        .offset(offset)
-        .limit(limit)
+        select(User).where(homes, *conditions).order_by(col(User.id)).offset(offset).limit(limit)
     )
     return list(rows.scalars()), total
 

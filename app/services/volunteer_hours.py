@@ -24,7 +24,7 @@ from sqlmodel import col, select
 
 from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, path_ids
+from app.core.scope import Caller, by_members, in_reach, path_ids
 from app.core.timeutil import year_bounds
 from app.models.org import Org
 from app.models.user import ADMIN_ROLES, User
@@ -57,9 +57,12 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _visible(caller: Caller) -> ColumnElement[bool]:
+    """One's own entries, those at orgs in one's admin reach, and (a unit's party
+    secretary) those of the unit's members wherever they served."""
     return or_(
         col(VolunteerHour.user_id) == caller.id,
         in_reach(col(VolunteerHour.org_id), caller.paths(ADMIN_ROLES)),
+        by_members(col(VolunteerHour.user_id), caller.member_paths()),
     )
 
 
@@ -186,10 +189,14 @@ async def review_entry(
     session: AsyncSession, *, caller: Caller, entry: VolunteerHour, data: VolunteerHourReview
 ) -> VolunteerHour:
     """Approve or reject a pending entry, once. `entry` comes through
-    get_visible_entry, so anyone but its owner here is an admin over its org."""
+    get_visible_entry: its owner, an admin over its org, or the owner's unit's party
+    secretary, who sees it but reviews nothing (the place's office does)."""
     assert entry.id is not None
     if entry.user_id == caller.id:
         raise Forbidden("cannot_review_own_entry", "不能审核自己登记的服务时长")
+    org = await session.get(Org, entry.org_id)
+    if org is None or not caller.reaches(org):
+        raise Forbidden("forbidden", "只有该组织的管理员可以审核")
     reason = (data.reason or "").strip() or None
     if not data.approve and reason is None:
         raise Unprocessable("reason_required", "驳回时请填写原因")

@@ -28,7 +28,7 @@ from sqlmodel import col, select
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, is_within, org_ids_within
+from app.core.scope import Caller, by_members, in_reach, is_within, org_ids_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
 from app.core.timeutil import local
 from app.core.wechat import SCENE_COMMENT, WeChatGateway
@@ -117,6 +117,8 @@ def _visible(caller: Caller, district: str | None) -> ColumnElement[bool]:
         in_reach(col(Wish.community_id), caller.paths(ADMIN_ROLES)),
         col(Wish.claimed_by_id) == caller.id,
         col(Wish.created_by_id) == caller.id,
+        # A unit's party secretary: the wishes its members claimed (what they did).
+        by_members(col(Wish.claimed_by_id), caller.member_paths()),
     ]
     if district is not None:
         conditions.append(

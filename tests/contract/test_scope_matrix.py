@@ -10,6 +10,9 @@ Callers, against records in community C1 of street S1 (see tests/factories/world
 - member: a party member of C1 with no role
 - other_community_admin: the secretary of C2, C1's neighbour in the same street
 - other_street_admin: the admin of street S2
+- unit_admin: the party secretary of unit U1 (reach by membership: its members, not
+  C1's records, though its members live and act there)
+- other_unit_admin: the party secretary of another unit, UD
 - right: the admin who may do it (named per row)
 """
 

@@ -17,7 +17,7 @@ from tests.factories.users import auth, make_user
 class World:
     """A district with two streets, the usual cast of people, ready to log in.
 
-    district ─ street S1 ─ communities C1, C2; unit U1
+    district ─ street S1 ─ communities C1, C2; unit U1 (the member works there)
              ├ street S2 ─ community C3
              └ unit UD
     """
@@ -31,6 +31,10 @@ class World:
 
     def user(self, key: str) -> User:
         return self.people[key]
+
+    def on_roster(self) -> dict[str, User]:
+        """The people with a home community: all but the units' secretaries."""
+        return {k: u for k, u in self.people.items() if u.community_id is not None}
 
     def headers(self, key: str) -> dict[str, str]:
         return auth(self.app, self.people[key])
@@ -56,5 +60,15 @@ async def build_world(app: FastAPI) -> World:
         "inspector": ("督导员", c1, [(Role.inspector, s1)]),
     }
     for key, (name, home, roles) in cast.items():
-        w.people[key] = await make_user(app, name, community=home, party=True, roles=roles)
+        # The member works at U1: what they do in C1 is what U1's secretary follows.
+        unit = w.orgs["U1"] if key == "member" else None
+        w.people[key] = await make_user(
+            app, name, community=home, unit=unit, party=True, roles=roles
+        )
+    # Units' party secretaries, on no roster (so in no count): U1's, whose member
+    # lives and acts in C1, and UD's, another unit's.
+    w.people["unit_admin"] = await make_user(app, "单位书记", roles=[(Role.unit_admin, w["U1"])])
+    w.people["other_unit_admin"] = await make_user(
+        app, "外单位书记", roles=[(Role.unit_admin, w["UD"])]
+    )
     return w

@@ -411,35 +411,53 @@ async def test_children_sum_to_the_parent_for_records_held_below_it(client, worl
     assert street["report_ins"] == sum(i["report_ins"] for i in below)
 
 
-async def test_ranking_sorts_ties_by_name_and_shares_the_rank(client, world):
+async def test_ranking_ranks_units_among_units_sorts_ties_by_name_and_shares_the_rank(
+    client, world
+):
     month = await build_scene(world)
+    # One more of U1's party members, on no community's roster, who did not report.
+    await make_user(world.app, "党员戊", unit=world["U1"], party=True)
+    # A second unit of S1 with one party member of two reported: U1's rate, a tie.
+    u2 = await make_org(world.app, "仓门中学", OrgLevel.unit, world["S1"])
+    reporter = await make_user(world.app, "党员己", community=world["C3"], unit=u2, party=True)
+    await make_user(world.app, "党员庚", unit=u2, party=True)
+    start, _ = month_bounds(month)
+    await report_in(world, reporter, start + timedelta(hours=2))
     c1, c2, u1 = (world[k].id for k in ("C1", "C2", "U1"))
-    # Report-in rates: C1 2/5, C2 1/2, U1 1/2 (乙 reported; 丙 did not).
+    # Report-in rates: C1 2/5, C2 1/2; U1 2/4 (the member and 乙 reported; 丙, 戊 not),
+    # U2 1/2.
     ranking = await children(client, world, "S1", month)
     assert (ranking["sort"], ranking["order"]) == ("report_in_rate", "desc")
-    # "东关小学" sorts before "仓门社区" (东 U+4E1C < 仓 U+4ED3).
+    # Units are ranked among units, after the communities, never among them; "东关小学"
+    # sorts before "仓门中学" (东 U+4E1C < 仓 U+4ED3).
     order = [(i["org_id"], i["rank"], i["report_in_rate"]) for i in ranking["items"]]
-    assert order == [(u1, 1, 0.5), (c2, 1, 0.5), (c1, 3, 0.4)]
+    assert order == [(c2, 1, 0.5), (c1, 2, 0.4), (u1, 1, 0.5), (u2.id, 1, 0.5)]
 
     ascending = await children(client, world, "S1", month, order="asc")
-    assert [(i["org_id"], i["rank"]) for i in ascending["items"]] == [(c1, 1), (u1, 2), (c2, 2)]
+    assert [(i["org_id"], i["rank"]) for i in ascending["items"]] == [
+        (c1, 1),
+        (c2, 2),
+        (u1, 1),
+        (u2.id, 1),
+    ]
 
     by_minutes = await children(client, world, "S1", month, sort="approved_volunteer_minutes")
     assert [(i["org_id"], i["approved_volunteer_minutes"]) for i in by_minutes["items"]] == [
         (c1, 60),
-        (u1, 45),
         (c2, 30),
+        (u1, 45),
+        (u2.id, 0),
     ]
 
 
 async def test_orgs_without_a_rate_rank_last_in_either_order(client, world):
     month = await build_scene(world)
     s1, s2, ud = (world[k].id for k in ("S1", "S2", "UD"))
-    # Rates: S1 3/8, S2 1/2; UD has no party members at all.
-    for order, expected in (("desc", [s2, s1, ud]), ("asc", [s1, s2, ud])):
+    # Rates: S1 3/8, S2 1/2; UD has no party members at all (and is ranked among units).
+    for order, expected in (("desc", [s2, s1]), ("asc", [s1, s2])):
         items = (await children(client, world, "D", month, order=order))["items"]
-        assert [i["org_id"] for i in items] == expected, order
-        assert items[-1]["report_in_rate"] is None and items[-1]["rank"] == 3
+        assert [i["org_id"] for i in items] == [*expected, ud], order
+        assert items[-1]["report_in_rate"] is None and items[-1]["rank"] == 1
 
 
 async def test_a_community_has_no_children_to_rank(client, world):

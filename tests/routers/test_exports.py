@@ -621,3 +621,66 @@ async def test_control_characters_stored_before_the_rule_do_not_break_any_ledger
         "市\ufffd场",
         "垃\ufffd圾",
     } <= shown
+
+
+# --- units: the members' report-in ledger and pairings (结对共建台账) ------------------------
+
+
+async def test_a_units_report_in_ledger_lists_every_party_member_those_owing_first(client, world):
+    far = await make_user(
+        world.app, "外住党员", community=world["C3"], unit=world["U1"], party=True
+    )
+    await make_user(
+        world.app, "群众", community=world["C3"], unit=world["U1"]
+    )  # not a party member
+    await make_report_in(world.app, world.user("member"))
+    ws = read(await export(client, world, "report-ins", who="unit_admin", org="U1"))
+    month = month_key(utcnow())
+    year, mon = month.split("-")
+    headers = ["序号", "姓名", "手机号", "所属社区", "报到社区", "报到时间"]
+    assert_ledger_layout(ws, f"东关小学 {year}年{int(mon)}月 党员到社区报到台账", headers, 2, "人")
+    rows = body(ws)
+    assert [(r[1], r[3], r[4]) for r in rows] == [
+        ("外住党员", "西湖社区", "未报到"),
+        (world.user("member").name, "东关社区", "东关社区"),
+    ]
+    assert all("*" in r[2] for r in rows)
+    # Only their unit's ledgers: a place's is as missing, and so is another org.
+    for dataset in ("volunteer-hours", "wishes", "problems"):
+        resp = await export(client, world, dataset, who="unit_admin", org="U1")
+        assert resp.status_code == 404, dataset
+    resp = await export(client, world, "report-ins", who="unit_admin", org="C1")
+    assert resp.status_code == 404
+    assert far.id
+
+
+async def test_the_pairings_ledger_carries_commitments_and_the_years_figures(client, world):
+    resp = await client.post(
+        "/pairings",
+        json={
+            "unit_id": world["U1"].id,
+            "community_id": world["C1"].id,
+            "starts_on": "2026-01-15",
+            "commitments": ["每月一次志愿服务", "认领微心愿"],
+        },
+        headers=world.headers("street_admin"),
+    )
+    assert resp.status_code == 201
+    await make_report_in(world.app, world.user("member"))
+    await insert_entry(
+        world.app,
+        user=world.user("member"),
+        org=world["C1"],
+        minutes=90,
+        status=HourStatus.approved,
+        started_at=utcnow() - timedelta(hours=3),
+    )
+    year = local(utcnow()).year
+    for who, org in (("street_admin", "S1"), ("unit_admin", "U1")):
+        ws = read(await export(client, world, "pairings", who=who, org=org))
+        (row,) = body(ws)
+        assert row[1:3] == ("东关小学", "东关社区")
+        assert row[5] == "进行中"
+        assert row[6] == "每月一次志愿服务；认领微心愿"
+        assert row[7:] == (1, 1, 1.5, 0, 0)
+        assert ws["A1"].value.endswith(f"{year}年 结对共建台账")

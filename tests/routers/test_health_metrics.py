@@ -51,7 +51,7 @@ async def test_business_gauges_count_what_is_in_the_database(client, world):
     }
     assert wishes["open"] == 2
     people = [v for name, _, v in samples(text) if name == "chuangwen_roster_people"]
-    assert people == [len(world.people)]
+    assert people == [len(world.on_roster())]
 
 
 async def test_metrics_token_is_required_when_configured(db):

@@ -108,9 +108,9 @@ async def test_org_list_is_the_callers_subtree_and_nothing_of_the_next_street(cl
     assert resp.json()["total"] == 4
 
 
-async def test_member_sees_their_home_community_only(client, world):
+async def test_member_sees_their_home_community_and_unit_only(client, world):
     resp = await client.get("/orgs", headers=world.headers("member"))
-    assert [o["id"] for o in resp.json()["items"]] == [world["C1"].id]
+    assert {o["id"] for o in resp.json()["items"]} == {world["C1"].id, world["U1"].id}
 
 
 async def test_district_admin_sees_the_whole_tree_filtered_by_level(client, world):

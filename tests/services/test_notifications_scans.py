@@ -158,6 +158,14 @@ async def test_closed_problems_are_never_chased(env):
 # --- the monthly report-in ---------------------------------------------------------------------
 
 
+async def unit_reminder_body(env) -> str:
+    async with env.app.state.sessionmaker() as session:
+        body = await session.scalar(
+            select(Message.body).where(Message.kind == "report_in_unit_reminder")
+        )
+    return str(body)
+
+
 def reminder_day_this_month(day: int):
     # make_report_in reports in the current month, so the scan runs in it too.
     return local(utcnow()).replace(day=day, hour=9, minute=0, second=0, microsecond=0)
@@ -180,18 +188,27 @@ async def test_party_members_who_have_not_reported_get_one_reminder_from_the_20t
     assert sorted(r.ran for r in results) == [False, True]
     owing = ("district_admin", "other_street_admin", "community_admin")
     owing += ("other_community_admin", "inspector")
-    assert await received(env) == Counter({(who, "report_in_reminder"): 1 for who in owing})
+    # U1's secretary hears how many of U1's party members still owe it: the one living
+    # nowhere (the member reported). UD has no party members: its secretary hears nothing.
+    expected = Counter({(who, "report_in_reminder"): 1 for who in owing})
+    expected[("unit_admin", "report_in_unit_reminder")] = 1
+    assert await received(env) == expected
+    assert (
+        await unit_reminder_body(env)
+        == f"本单位还有 1 名党员{day.year}年{day.month}月没有到社区报到"
+    )
 
     # The next days of the month: done already.
     later = await scan(env, "report_in_reminders", day + timedelta(days=2))
     assert not later.ran
-    assert sum((await received(env)).values()) == len(owing)
+    assert sum((await received(env)).values()) == len(owing) + 1
 
 
 async def test_a_reminder_day_the_scheduler_missed_is_made_up_the_next_day(env):
     result = await scan(env, "report_in_reminders", reminder_day_this_month(21))
     assert result.ran
-    assert result.notified == len(env.world.people)
+    # And U1's secretary: the world's member works at U1 and has not reported.
+    assert result.notified == len(env.world.on_roster()) + 1
 
 
 # --- the yearly wish quota ---------------------------------------------------------------------
@@ -224,7 +241,7 @@ async def test_party_members_without_a_kept_claim_this_year_are_reminded_in_q4(e
 
     result = await scan(env, "wish_quota_reminders", year_day.replace(month=10, day=15))
 
-    owing = [k for k in env.world.people if k != "member"] + [unit_member.name]
+    owing = [k for k in env.world.on_roster() if k != "member"] + [unit_member.name]
     assert result.notified == len(owing)
     after = await received(env) - before
     assert after == Counter({(who, "wish_quota_reminder"): 1 for who in owing})

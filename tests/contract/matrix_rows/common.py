@@ -13,7 +13,15 @@ from typing import Any
 
 from tests.factories.world import World
 
-CALLERS = ("anonymous", "member", "other_community_admin", "other_street_admin", "right")
+CALLERS = (
+    "anonymous",
+    "member",
+    "other_community_admin",
+    "other_street_admin",
+    "unit_admin",
+    "other_unit_admin",
+    "right",
+)
 
 
 @dataclass
@@ -37,10 +45,24 @@ class Row:
 
 
 def statuses(
-    anonymous: int, member: int, other_community: int, other_street: int, right: int
+    anonymous: int,
+    member: int,
+    other_community: int,
+    other_street: int,
+    right: int,
+    *,
+    unit_admin: int | None = None,
+    other_unit_admin: int | None = None,
 ) -> dict[str, int]:
+    """The status per caller. The units' party secretaries (U1's, whose members live
+    in C1, and UD's) reach people, not places: unless a row says otherwise, each
+    answers as a plain member does, since the unit role adds nothing there."""
+    units = (
+        member if unit_admin is None else unit_admin,
+        member if other_unit_admin is None else other_unit_admin,
+    )
     return dict(
-        zip(CALLERS, (anonymous, member, other_community, other_street, right), strict=True)
+        zip(CALLERS, (anonymous, member, other_community, other_street, *units, right), strict=True)
     )
 
 
@@ -51,8 +73,22 @@ def fixed(path: str, **kw: Any) -> Build:
     return build
 
 
+# The units' party secretaries of the world, who live nowhere (see tests/factories/world.py).
+UNIT_ADMINS = ("unit_admin", "other_unit_admin")
+
+
 def world_key(caller: str, right: str) -> str:
     return right if caller == "right" else caller
 
 
-__all__ = ["CALLERS", "Req", "Row", "World", "fixed", "statuses", "uuid", "world_key"]
+__all__ = [
+    "CALLERS",
+    "UNIT_ADMINS",
+    "Req",
+    "Row",
+    "World",
+    "fixed",
+    "statuses",
+    "uuid",
+    "world_key",
+]

@@ -1,5 +1,7 @@
-"""Rows for the dashboard and the ranking: counts only, for admins over the org
-(and stats keys); a member is 403, an admin asking about an org outside reach 404."""
+"""Rows for the dashboard, the ranking and the report-in figures: for admins over the
+org (and stats keys); a member is 403, an admin asking about an org outside reach
+404. Units' secretaries ask about their unit only: C1, where U1's member lives, is
+404 to them."""
 
 from __future__ import annotations
 
@@ -27,17 +29,32 @@ def _children_check(world: World, caller: str, body: Any) -> None:
     assert body["items"] == []  # a community has no child orgs
 
 
+def _figures_check(world: World, caller: str, body: Any) -> None:
+    assert (body["org_id"], body["members"], body["reported"]) == (world["C1"].id, 5, 0)
+    assert len(body["not_reported"]) == 5
+    assert all("*" in p["phone_masked"] for p in body["not_reported"])
+
+
+UNITS_OUT = {"unit_admin": 404, "other_unit_admin": 404}
+
+
 ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/dashboard"): Row(
         "community_admin",
-        statuses(401, 403, 404, 404, 200),
+        statuses(401, 403, 404, 404, 200, **UNITS_OUT),
         _about_c1("/api/v1/dashboard"),
         _dashboard_check,
     ),
     ("GET", "/api/v1/dashboard/children"): Row(
         "community_admin",
-        statuses(401, 403, 404, 404, 200),
+        statuses(401, 403, 404, 404, 200, **UNITS_OUT),
         _about_c1("/api/v1/dashboard/children"),
         _children_check,
+    ),
+    ("GET", "/api/v1/stats/report-ins"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 200, **UNITS_OUT),
+        _about_c1("/api/v1/stats/report-ins"),
+        _figures_check,
     ),
 }

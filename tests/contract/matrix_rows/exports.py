@@ -15,6 +15,8 @@ ROWS: dict[tuple[str, str], Row] = {
     # Admins only (no API keys: names and masked phones are personal data); C1 is
     # outside the neighbours' reach.
     ("GET", "/api/v1/exports/{dataset}.xlsx"): Row(
-        "community_admin", statuses(401, 403, 404, 404, 200), _members_of_c1
+        "community_admin",
+        statuses(401, 403, 404, 404, 200, unit_admin=404, other_unit_admin=404),
+        _members_of_c1,
     ),
 }

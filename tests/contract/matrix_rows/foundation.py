@@ -54,7 +54,7 @@ def _import_check(world: World, caller: str, body: Any) -> None:
 
 def _roster_list_check(world: World, caller: str, body: Any) -> None:
     ids = {u["id"] for u in body["items"]}
-    assert (world.user("member").id in ids) == (caller == "right"), caller
+    assert (world.user("member").id in ids) == (caller in ("right", "unit_admin")), caller
 
 
 def _org_list_check(world: World, caller: str, body: Any) -> None:
@@ -123,10 +123,14 @@ ROWS: dict[tuple[str, str], Row] = {
         "community_admin", statuses(401, 200, 200, 200, 200), fixed("/api/v1/orgs"), _org_list_check
     ),
     ("GET", "/api/v1/orgs/{org_id}"): Row(
-        "community_admin", statuses(401, 200, 404, 404, 200), fixed("/api/v1/orgs/{C1}")
+        "community_admin",
+        statuses(401, 200, 404, 404, 200, unit_admin=404, other_unit_admin=404),
+        fixed("/api/v1/orgs/{C1}"),
     ),
     ("PATCH", "/api/v1/orgs/{org_id}"): Row(
-        "community_admin", statuses(401, 403, 404, 404, 200), _org_patch
+        "community_admin",
+        statuses(401, 403, 404, 404, 200, unit_admin=404, other_unit_admin=404),
+        _org_patch,
     ),
     # A community outside reach named in a body is refused as unusable input.
     ("POST", "/api/v1/users"): Row(
@@ -137,12 +141,16 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/v1/users"): Row(
         "community_admin",
-        statuses(401, 403, 200, 200, 200),
+        # U1's secretary lists U1's members (the member among them).
+        statuses(401, 403, 200, 200, 200, unit_admin=200, other_unit_admin=200),
         fixed("/api/v1/users"),
         _roster_list_check,
     ),
     ("GET", "/api/v1/users/{user_id}"): Row(
-        "community_admin", statuses(401, 403, 404, 404, 200), _member_path
+        "community_admin",
+        # The member works at U1: its secretary sees them, another unit's does not.
+        statuses(401, 403, 404, 404, 200, unit_admin=200, other_unit_admin=404),
+        _member_path,
     ),
     ("PATCH", "/api/v1/users/{user_id}"): Row(
         "street_admin", statuses(401, 403, 404, 404, 200), _member_patch

@@ -45,8 +45,12 @@ async def _thumbnail(world: World, caller: str) -> Req:
 # The matrix app stores locally, so the uploader gets the bytes (200), not a redirect.
 ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/media"): Row("member", statuses(401, 201, 201, 201, 201), _upload),
-    ("GET", "/api/v1/media/{media_id}"): Row("member", statuses(401, 200, 404, 404, 200), _photo),
+    ("GET", "/api/v1/media/{media_id}"): Row(
+        "member", statuses(401, 200, 404, 404, 200, unit_admin=404, other_unit_admin=404), _photo
+    ),
     ("GET", "/api/v1/media/{media_id}/thumbnail"): Row(
-        "member", statuses(401, 200, 404, 404, 200), _thumbnail
+        "member",
+        statuses(401, 200, 404, 404, 200, unit_admin=404, other_unit_admin=404),
+        _thumbnail,
     ),
 }

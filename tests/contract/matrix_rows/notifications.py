@@ -62,7 +62,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     # Only the member's own; everyone else's answer is that of a missing message.
     ("POST", "/api/v1/me/messages/{message_id}/read"): Row(
-        "member", statuses(401, 200, 404, 404, 200), _read
+        "member", statuses(401, 200, 404, 404, 200, unit_admin=404, other_unit_admin=404), _read
     ),
     ("GET", "/api/v1/me/subscriptions"): Row(
         "member", statuses(401, 200, 200, 200, 200), fixed("/api/v1/me/subscriptions")

@@ -117,7 +117,9 @@ async def _bulletin_xlsx(world: World, caller: str) -> Req:
 ROWS: dict[tuple[str, str], Row] = {
     # The member sees C1 (home) but administers nothing: 403; neighbours cannot see C1.
     ("POST", "/api/v1/points"): Row(
-        "community_admin", statuses(401, 403, 404, 404, 201), _point_create
+        "community_admin",
+        statuses(401, 403, 404, 404, 201, unit_admin=404, other_unit_admin=404),
+        _point_create,
     ),
     ("GET", "/api/v1/points"): Row(
         "community_admin", statuses(401, 403, 200, 200, 200), _point_list, _point_list_check
@@ -126,7 +128,9 @@ ROWS: dict[tuple[str, str], Row] = {
         "inspector", statuses(401, 404, 404, 404, 200), _point
     ),
     ("POST", "/api/v1/problems"): Row(
-        "inspector", statuses(401, 403, 404, 404, 201), _problem_create
+        "inspector",
+        statuses(401, 403, 404, 404, 201, unit_admin=404, other_unit_admin=404),
+        _problem_create,
     ),
     ("GET", "/api/v1/problems"): Row(
         "street_admin", statuses(401, 403, 200, 200, 200), _problem_list, _problem_list_check

@@ -78,7 +78,8 @@ async def _task_list(world: World, caller: str) -> Req:
 
 def _report_list_check(world: World, caller: str, body: Any) -> None:
     users = {r["user_id"] for r in body["items"]}
-    assert (world.user("member").id in users) == (caller == "right"), (caller, body)
+    seen = caller in ("right", "unit_admin")
+    assert (world.user("member").id in users) == seen, (caller, body)
 
 
 ROWS: dict[tuple[str, str], Row] = {
@@ -91,20 +92,38 @@ ROWS: dict[tuple[str, str], Row] = {
         "community_admin", statuses(401, 200, 200, 200, 200), _task_list, _task_list_check
     ),
     ("GET", "/api/v1/tasks/{task_id}"): Row(
-        "community_admin", statuses(401, 200, 404, 404, 200), _c1_task
+        "community_admin",
+        # The member checks in to C1's tasks; their unit's secretary still sees no task.
+        statuses(401, 200, 404, 404, 200, unit_admin=404, other_unit_admin=404),
+        _c1_task,
     ),
     ("POST", "/api/v1/tasks/{task_id}/check-ins"): Row(
-        "member", statuses(401, 201, 404, 404, 201), _c1_check_in
+        "member",
+        statuses(401, 201, 404, 404, 201, unit_admin=404, other_unit_admin=404),
+        _c1_check_in,
     ),
     ("POST", "/api/v1/tasks/{task_id}/check-out"): Row(
-        "member", statuses(401, 200, 404, 404, 200), _c1_check_out
+        "member",
+        statuses(401, 200, 404, 404, 200, unit_admin=404, other_unit_admin=404),
+        _c1_check_out,
     ),
     ("GET", "/api/v1/tasks/{task_id}/check-ins"): Row(
-        "community_admin", statuses(401, 403, 404, 404, 200), _c1_check_in_list
+        "community_admin",
+        statuses(401, 403, 404, 404, 200, unit_admin=404, other_unit_admin=404),
+        _c1_check_in_list,
     ),
     # Everyone with a home community reports to it; each caller files their own.
-    ("POST", "/api/v1/report-ins"): Row("member", statuses(401, 201, 201, 201, 201), _report_in),
+    ("POST", "/api/v1/report-ins"): Row(
+        # The units' secretaries of the world have no home community to report to.
+        "member",
+        statuses(401, 201, 201, 201, 201, unit_admin=409, other_unit_admin=409),
+        _report_in,
+    ),
     ("GET", "/api/v1/report-ins"): Row(
-        "community_admin", statuses(401, 403, 200, 200, 200), _report_in_list, _report_list_check
+        "community_admin",
+        # U1's secretary sees the report-ins of U1's members (the member's, in C1).
+        statuses(401, 403, 200, 200, 200, unit_admin=200, other_unit_admin=200),
+        _report_in_list,
+        _report_list_check,
     ),
 }

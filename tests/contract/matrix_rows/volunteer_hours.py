@@ -42,8 +42,10 @@ async def _list(world: World, caller: str) -> Req:
 
 def _list_check(world: World, caller: str, body: Any) -> None:
     owners = {e["user_id"] for e in body["items"]}
-    # The member's entry at C1: theirs, and the C1 admin's to see; nobody else's.
-    assert (world.user("member").id in owners) == (caller in ("member", "right")), caller
+    # The member's entry at C1: theirs, the C1 admin's and their unit's secretary's to
+    # see; nobody else's.
+    seen = caller in ("member", "right", "unit_admin")
+    assert (world.user("member").id in owners) == seen, caller
     me = world.user(world_key(caller, "community_admin")).id
     assert owners <= {me, world.user("member").id}, caller
 
@@ -62,7 +64,11 @@ def _totals_check(world: World, caller: str, body: Any) -> None:
 
 ROWS: dict[tuple[str, str], Row] = {
     # Hours are logged at one's own community (or above it): C1 is not the neighbours'.
-    ("POST", "/api/v1/volunteer-hours"): Row("inspector", statuses(401, 201, 422, 422, 201), _log),
+    ("POST", "/api/v1/volunteer-hours"): Row(
+        "inspector",
+        statuses(401, 201, 422, 422, 201, unit_admin=422, other_unit_admin=422),
+        _log,
+    ),
     ("GET", "/api/v1/volunteer-hours"): Row(
         "community_admin", statuses(401, 200, 200, 200, 200), _list, _list_check
     ),
@@ -70,7 +76,9 @@ ROWS: dict[tuple[str, str], Row] = {
         "community_admin", statuses(401, 403, 404, 404, 200), _totals, _totals_check
     ),
     ("GET", "/api/v1/volunteer-hours/{entry_id}"): Row(
-        "community_admin", statuses(401, 200, 404, 404, 200), _members_entry
+        "community_admin",
+        statuses(401, 200, 404, 404, 200, unit_admin=200, other_unit_admin=404),
+        _members_entry,
     ),
     ("POST", "/api/v1/volunteer-hours/{entry_id}/review"): Row(
         "community_admin", statuses(401, 404, 404, 404, 200), _review
