@@ -1,14 +1,16 @@
 """What the demo district has been doing lately, so that `make run` shows dashboards,
 rankings and ledgers with something in them: tasks with check-ins and credited
 hours, this month's report-ins, hand-logged hours awaiting review, micro-wishes
-open, awaiting review and claimed, an article in review.
+open, awaiting review and claimed, an article in review, the district's inspection
+checklists and inspection points.
 
 Everything goes through the services, with the time given where a service takes
 one, exactly as the requests would have: every count the database keeps for the
 dashboards (people_counts, fact_counts, the wish quota) is the one the app itself
 keeps. No WeChat content check (there is no WeChat here: the checker is None, as
 when content checks are switched off). Photos are left out: the records that
-require them (problems, fulfilled wishes) are not made.
+require them (problems, fulfilled wishes, inspection visits, residents' reports) are
+not made.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from app.core.scope import Caller
 from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
 from app.models.article import ArticleCreate
+from app.models.inspection import ChecklistPut
 from app.models.org import Org
+from app.models.problem import LocationInput, PointCreate, PointKind
 from app.models.report_in import (
     ReportInCreate,
 )
@@ -35,7 +39,15 @@ from app.models.task import (
 from app.models.user import User
 from app.models.volunteer_hours import VolunteerHourCreate
 from app.models.wish import WishCreate
-from app.services import articles, report_ins, tasks, volunteer_hours, wishes
+from app.services import (
+    articles,
+    inspections,
+    problems,
+    report_ins,
+    tasks,
+    volunteer_hours,
+    wishes,
+)
 
 # The demo district's square, and a point about 80 m from it.
 PLACE = (34.2610, 108.9423)
@@ -189,5 +201,33 @@ async def seed_activity(
     )
     await articles.submit_article(session, caller=community_admin, article=article, checker=None)
     counts["articles"] = 1
+
+    # The district's checklists (测评细则) for its commonest points, and points to visit.
+    for kind, items in (
+        (
+            PointKind.market,
+            ["地面干净无积水", "摊位整齐不占道", "公益广告张贴到位", "垃圾分类收集"],
+        ),
+        (PointKind.back_street, ["路面无垃圾杂物", "无乱贴乱画", "无乱停乱放"]),
+        (PointKind.compound, ["楼道无堆物", "垃圾分类投放", "公益宣传栏内容更新"]),
+    ):
+        await inspections.put_checklist(
+            session, caller=district_admin, kind=kind, data=ChecklistPut(items=items), now=now
+        )
+    for name, kind, lat_offset in (
+        ("东关农贸市场", PointKind.market, 0.0),
+        ("东关背街", PointKind.back_street, 0.002),
+    ):
+        await problems.create_point(
+            session,
+            caller=district_admin,
+            data=PointCreate(
+                name=name,
+                kind=kind,
+                org_id=dongguan,
+                location=LocationInput(lat=PLACE[0] + lat_offset, lng=PLACE[1]),
+            ),
+        )
+    counts["checklists"], counts["points"] = 3, 2
     await session.flush()
     return counts

@@ -5,11 +5,13 @@ from app.models.article import Article, ArticleEvent
 from app.models.audit import AuditEntry
 from app.models.fact_counts import FactCount
 from app.models.idempotency import IdempotencyRecord
+from app.models.inspection import Checklist, Inspection, InspectionResult
 from app.models.media import Media, MediaAttachment
 from app.models.notification import JobRun, Message, SubscribeGrant, WeChatSend
 from app.models.org import Org, OrgLevel
 from app.models.people_counts import PeopleCount, WishQuotaClaim
 from app.models.problem import Point, Problem, ProblemEvent
+from app.models.report import Report, ReportEvent
 from app.models.report_in import (
     ReportIn,
 )
@@ -27,8 +29,11 @@ __all__ = [
     "ArticleEvent",
     "AuditEntry",
     "CheckIn",
+    "Checklist",
     "FactCount",
     "IdempotencyRecord",
+    "Inspection",
+    "InspectionResult",
     "JobRun",
     "Media",
     "MediaAttachment",
@@ -39,6 +44,8 @@ __all__ = [
     "Point",
     "Problem",
     "ProblemEvent",
+    "Report",
+    "ReportEvent",
     "ReportIn",
     "Role",
     "RoleGrant",

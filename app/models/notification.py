@@ -38,6 +38,9 @@ class NotificationKind(StrEnum):
     article_published = "article_published"
     report_in_reminder = "report_in_reminder"
     wish_quota_reminder = "wish_quota_reminder"
+    report_received = "report_received"
+    report_accepted = "report_accepted"
+    report_rejected = "report_rejected"
 
 
 class SendStatus(StrEnum):
