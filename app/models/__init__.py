@@ -10,6 +10,7 @@ from app.models.media import Media, MediaAttachment
 from app.models.notification import JobRun, Message, SubscribeGrant, WeChatSend
 from app.models.org import Org, OrgLevel
 from app.models.people_counts import PeopleCount, WishQuotaClaim
+from app.models.photo_reuse import PhotoPrint, PossibleReuse
 from app.models.problem import Point, Problem, ProblemEvent
 from app.models.report import Report, ReportEvent
 from app.models.report_in import (
@@ -41,7 +42,9 @@ __all__ = [
     "Org",
     "OrgLevel",
     "PeopleCount",
+    "PhotoPrint",
     "Point",
+    "PossibleReuse",
     "Problem",
     "ProblemEvent",
     "Report",

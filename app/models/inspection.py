@@ -28,6 +28,7 @@ from app.models.common import (
     StrictInput,
     created_at_field,
 )
+from app.models.photo_reuse import ReuseRef
 from app.models.problem import (
     MAX_WORKING_DAYS,
     Location,
@@ -209,3 +210,6 @@ class InspectionPublic(SQLModel):
     photo_ids: list[int]
     results: list[ResultPublic]
     problem_ids: list[int] = Field(description="本次巡查当场提交的问题")
+    possible_reuse: list[ReuseRef] = Field(
+        description="照片与本区其他记录的照片近似（疑似重复使用），仅管理员和督导员可见"
+    )

@@ -28,6 +28,7 @@ from app.models.common import (
     created_at_field,
     updated_at_field,
 )
+from app.models.photo_reuse import ReuseRef
 from app.models.problem import MAX_WORKING_DAYS, Location, ProblemCategory, ProblemStatus, _in
 from app.models.user import MAX_ID
 
@@ -176,6 +177,9 @@ class ReportPublic(SQLModel):
     reject_reason: str | None
     reporter_name: str | None = Field(description="仅管理员可见")
     check_note: str | None = Field(description="仅管理员可见：内容安全检测未能确认时的提示")
+    possible_reuse: list[ReuseRef] = Field(
+        description="照片与本区其他记录的照片近似（疑似重复使用），仅管理员和督导员可见"
+    )
     handled_at: datetime | None
     created_at: datetime
 

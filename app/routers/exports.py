@@ -52,14 +52,17 @@ async def export_ledger(
     org: Annotated[Org, OrgInReach(AdminCaller)],
     month: Annotated[
         Month | None,
-        Query(description="report-ins：YYYY-MM，默认本月（北京时间）"),
+        Query(description="report-ins：YYYY-MM，默认本月（北京时间）；inspections：按巡查时间"),
     ] = None,
     year: Annotated[
         int | None,
         Query(
             ge=2000,
             le=2100,
-            description="volunteer-hours：按开始时间，默认今年；wishes、problems：按创建时间，默认全部",
+            description=(
+                "volunteer-hours：按开始时间，默认今年；wishes、problems：按创建时间，"
+                "inspections：按巡查时间，默认全部"
+            ),
         ),
     ] = None,
     status: Annotated[
@@ -68,7 +71,7 @@ async def export_ledger(
     ] = None,
 ) -> Response:
     """导出台账：members 花名册、report-ins 党员报到、volunteer-hours 志愿服务时长、
-    wishes 微心愿、problems 问题督办。
+    wishes 微心愿、problems 问题督办、inspections 督导巡查。
 
     只限管理员（不接受 API Key）；手机号一律打码，受助人只显示姓氏；时间为北京时间。
     未知的台账类型为 422 `validation_error`；不适用于该台账的筛选条件为 422

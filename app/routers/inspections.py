@@ -74,7 +74,9 @@ async def record_visit(
     （不在标准中的项 422 `unknown_checklist_item`，漏填 422 `incomplete_results`）；
     未通过的检查项可在 `problems` 中当场提交问题，与巡查记录同一事务保存。"""
     visit = await service.record_visit(session, caller=caller, data=data)
-    (public,) = await service.inspections_public(session, [visit], viewer_id=caller.id)
+    (public,) = await service.inspections_public(
+        session, [visit], viewer_id=caller.id, supervisor=service.supervises(caller)
+    )
     return public
 
 
@@ -103,7 +105,9 @@ async def list_inspections(
         offset=paging.offset,
         limit=paging.page_size,
     )
-    items = await service.inspections_public(session, visits, viewer_id=caller.id)
+    items = await service.inspections_public(
+        session, visits, viewer_id=caller.id, supervisor=service.supervises(caller)
+    )
     return page_of(items, total, paging)
 
 
@@ -146,5 +150,7 @@ async def inspection_stats(
 async def get_inspection(
     inspection: Visible[Inspection], session: SessionDep, caller: ProblemsReader
 ) -> InspectionPublic:
-    (public,) = await service.inspections_public(session, [inspection], viewer_id=caller.id)
+    (public,) = await service.inspections_public(
+        session, [inspection], viewer_id=caller.id, supervisor=service.supervises(caller)
+    )
     return public

@@ -1,5 +1,5 @@
 """The ledgers (台账) as spreadsheets: roster, report-ins, volunteer hours, wishes,
-problems, each for one org's subtree and a period, laid out as an office keeps them.
+problems, inspections, each for one org's subtree and a period, laid out as an office keeps them.
 
 Rows are the ones the matching list endpoint shows an admin for that org (the same
 scoping conditions), read in chunks from a server-side cursor and handed one chunk

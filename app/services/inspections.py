@@ -58,7 +58,7 @@ from app.models.problem import (
     ProblemCreate,
 )
 from app.models.user import Role
-from app.services import audit, problems
+from app.services import audit, photo_reuse, problems
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -170,6 +170,10 @@ async def _inspecting_paths(session: AsyncSession, caller: Caller, today: date) 
     ]
 
 
+def supervises(caller: Caller) -> bool:
+    return bool(caller.paths(problems.SUPERVISION_ROLES))
+
+
 def _visible(caller: Caller) -> ColumnElement[bool]:
     # Everyone sees the visits they recorded (a liaison's among them).
     return or_(
@@ -275,6 +279,13 @@ async def record_visit(
     await attach_photos(
         session, media=photos, record_type=INSPECTION_RECORD, record_id=inspection.id
     )
+    await photo_reuse.fingerprint(
+        session,
+        media=photos,
+        record_type=INSPECTION_RECORD,
+        record_id=inspection.id,
+        district_id=path_ids(row[1])[0],
+    )
     for wanted in data.problems:
         problem = await problems.create_problem(
             session,
@@ -378,8 +389,14 @@ async def get_inspected_org(session: AsyncSession, caller: Caller, org_id: int) 
 
 
 async def inspections_public(
-    session: AsyncSession, visits: Sequence[Inspection], *, viewer_id: int | None
+    session: AsyncSession,
+    visits: Sequence[Inspection],
+    *,
+    viewer_id: int | None,
+    supervisor: bool = True,
 ) -> list[InspectionPublic]:
+    """`supervisor`: the viewer supervises (admins, inspectors, API keys) and is shown
+    possible photo reuse; a liaison seeing only their own visits is not."""
     ids = [v.id for v in visits if v.id is not None]
     if not ids:
         return []
@@ -412,6 +429,7 @@ async def inspections_public(
         results.setdefault(r.inspection_id, []).append(r)
     names = await user_names(session, (v.inspector_id for v in visits))
     photos = await photo_ids_by_record(session, INSPECTION_RECORD, ids, viewer_id=viewer_id)
+    reuses = await photo_reuse.reuses_of(session, INSPECTION_RECORD, ids)
     out = []
     for v in visits:
         assert v.id is not None
@@ -440,6 +458,7 @@ async def inspections_public(
                     for r in mine
                 ],
                 problem_ids=[r.problem_id for r in mine if r.problem_id is not None],
+                possible_reuse=reuses.get(v.id, []) if supervisor else [],
             )
         )
     return out

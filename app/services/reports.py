@@ -58,7 +58,7 @@ from app.models.report import (
     ReportStatus,
 )
 from app.models.user import ADMIN_ROLES
-from app.services import content_check, lifecycle, problems, reports_messages
+from app.services import content_check, lifecycle, photo_reuse, problems, reports_messages
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.photos import (
     attach_photos,
@@ -219,6 +219,13 @@ async def create_report(
         )
     )
     await attach_photos(session, media=photos, record_type=REPORT_RECORD, record_id=report.id)
+    await photo_reuse.fingerprint(
+        session,
+        media=photos,
+        record_type=REPORT_RECORD,
+        record_id=report.id,
+        district_id=path_ids(community.path)[0],
+    )
     await session.flush()
     await reports_messages.report_received(session, report=report)
     return report
@@ -379,6 +386,7 @@ async def reports_public(
         else {}
     )
     names = await user_names(session, (r.reporter_id for r in reports))
+    reuses = await photo_reuse.reuses_of(session, REPORT_RECORD, ids)
     out = []
     for r in reports:
         assert r.id is not None
@@ -398,6 +406,7 @@ async def reports_public(
                 reject_reason=r.reject_reason,
                 reporter_name=names.get(r.reporter_id) if handler else None,
                 check_note=r.check_note if handler else None,
+                possible_reuse=reuses.get(r.id, []) if handler else [],
                 handled_at=r.handled_at,
                 created_at=r.created_at,
             )

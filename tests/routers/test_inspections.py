@@ -351,3 +351,13 @@ async def test_the_ledger_and_the_visits_record_are_spreadsheets(client, world, 
     rows = list(load_workbook(BytesIO(ledger.content)).active.iter_rows(values_only=True))
     assert rows[2][:3] == ("序号", "巡查时间", "点位")
     assert rows[3][2] == "东关农贸市场" and rows[3][6] == "否"
+
+
+async def test_a_visit_whose_photo_matches_an_earlier_visits_is_marked(client, world, point):
+    # make_media's photos share one pHash: as if the same picture were uploaded again.
+    first = (await post_visit(client, world, point=point)).json()
+    second = (await post_visit(client, world, point=point)).json()
+    assert first["possible_reuse"] == []
+    assert second["possible_reuse"] == [
+        {"record_type": "inspection", "record_id": first["id"], "distance": 0}
+    ]

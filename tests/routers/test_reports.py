@@ -2,6 +2,7 @@
 the reporter following it, and possible duplicates nearby."""
 
 import asyncio
+import random
 from datetime import timedelta
 
 import httpx
@@ -21,10 +22,12 @@ pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 AT = {"lat": 23.1291, "lng": 113.2644}  # where make_point puts points
 METRE = 1 / 111_320  # of latitude
+_hashes = random.Random(21)  # photos' made-up pHashes, 32 bits apart on average
 
 
 async def post_report(client, world, who="member", **overrides):
-    photo = await make_media(world.app, world.user(who))
+    # Each with its own picture: make_media's photos all share one pHash.
+    photo = await make_media(world.app, world.user(who), phash=f"{_hashes.getrandbits(64):016x}")
     body = {
         "category": "sanitation",
         "description": "小区门口垃圾没人清",
@@ -196,3 +199,21 @@ async def test_reports_per_person_are_rate_limited(db, world):
         other = await post_report(c, world, "community_admin")
         assert other.status_code == 201
     await app.state.engine.dispose()
+
+
+async def test_a_photo_already_on_another_record_marks_the_report_for_admins_only(client, world):
+    photo = await make_media(world.app, world.user("member"))
+    first = await post_report(client, world, photo_ids=[photo.id])
+    again = await post_report(client, world, photo_ids=[photo.id], description="又来反映")
+    assert again.status_code == 201
+    assert again.json()["possible_reuse"] == []  # the reporter is not told
+    seen = await client.get(
+        f"/reports/{again.json()['id']}", headers=world.headers("community_admin")
+    )
+    assert seen.json()["possible_reuse"] == [
+        {"record_type": "report", "record_id": first.json()["id"], "distance": 0}
+    ]
+    earlier = await client.get(
+        f"/reports/{first.json()['id']}", headers=world.headers("community_admin")
+    )
+    assert earlier.json()["possible_reuse"] == []
