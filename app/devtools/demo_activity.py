@@ -2,7 +2,7 @@
 rankings and ledgers with something in them: tasks with check-ins and credited
 hours, this month's report-ins, hand-logged hours awaiting review, micro-wishes
 open, awaiting review and claimed, an article in review, the district's inspection
-checklists and inspection points.
+checklists, inspection points and first supervision team.
 
 Everything goes through the services, with the time given where a service takes
 one, exactly as the requests would have: every count the database keeps for the
@@ -23,7 +23,7 @@ from app.core.scope import Caller
 from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
 from app.models.article import ArticleCreate
-from app.models.inspection import ChecklistPut
+from app.models.inspection import ChecklistPut, TeamCreate
 from app.models.org import Org
 from app.models.problem import LocationInput, PointCreate, PointKind
 from app.models.report_in import (
@@ -41,6 +41,7 @@ from app.models.volunteer_hours import VolunteerHourCreate
 from app.models.wish import WishCreate
 from app.services import (
     articles,
+    inspection_teams,
     inspections,
     problems,
     report_ins,
@@ -229,5 +230,21 @@ async def seed_activity(
             ),
         )
     counts["checklists"], counts["points"] = 3, 2
+
+    # The district's first supervision team (督导组): its inspector and street secretary.
+    inspector = by_openid["demo-inspector"]
+    street_admin = by_openid["demo-street-admin"]
+    assert inspector.id is not None and street_admin.id is not None
+    await inspection_teams.create_team(
+        session,
+        caller=district_admin,
+        data=TeamCreate(
+            name="区第一督导组",
+            org_id=district_admin.grants[0].org_id,
+            leader_user_id=inspector.id,
+            member_ids=[inspector.id, street_admin.id],
+        ),
+    )
+    counts["inspection_teams"] = 1
     await session.flush()
     return counts

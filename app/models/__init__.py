@@ -5,7 +5,13 @@ from app.models.article import Article, ArticleEvent
 from app.models.audit import AuditEntry
 from app.models.fact_counts import FactCount
 from app.models.idempotency import IdempotencyRecord
-from app.models.inspection import Checklist, Inspection, InspectionResult
+from app.models.inspection import (
+    Checklist,
+    Inspection,
+    InspectionResult,
+    InspectionTeam,
+    InspectionTeamMember,
+)
 from app.models.media import Media, MediaAttachment
 from app.models.notification import JobRun, Message, SubscribeGrant, WeChatSend
 from app.models.org import Org, OrgLevel
@@ -35,6 +41,8 @@ __all__ = [
     "IdempotencyRecord",
     "Inspection",
     "InspectionResult",
+    "InspectionTeam",
+    "InspectionTeamMember",
     "JobRun",
     "Media",
     "MediaAttachment",

@@ -213,3 +213,69 @@ class InspectionPublic(SQLModel):
     possible_reuse: list[ReuseRef] = Field(
         description="照片与本区其他记录的照片近似（疑似重复使用），仅管理员和督导员可见"
     )
+
+
+class InspectionTeam(SQLModel, table=True):
+    """A supervision team (督导组) of a district or street office, with its members."""
+
+    __tablename__ = "inspection_teams"
+    __table_args__ = (UniqueConstraint("org_id", "name"), NEVER_REUSED_IDS)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), nullable=False)
+    )
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    leader_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    )
+    created_by_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    )
+    created_at: datetime = created_at_field()
+
+
+class InspectionTeamMember(SQLModel, table=True):
+    __tablename__ = "inspection_team_members"
+    __table_args__ = (UniqueConstraint("team_id", "user_id"), NEVER_REUSED_IDS)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("inspection_teams.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    user_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    created_at: datetime = created_at_field()
+
+
+class TeamCreate(StrictInput):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    org_id: int = Field(ge=1, le=MAX_ID, description="组建督导组的区或街道")
+    leader_user_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="组长，须为成员")
+    member_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        min_length=1, max_length=50, description="成员，须在管理范围内"
+    )
+
+
+class TeamMemberAdd(StrictInput):
+    user_id: int = Field(ge=1, le=MAX_ID)
+
+
+class TeamMemberPublic(SQLModel):
+    user_id: int
+    name: str
+
+
+class TeamPublic(SQLModel):
+    id: int
+    name: str
+    org_id: int
+    leader_user_id: int | None
+    members: list[TeamMemberPublic]
+    created_at: datetime

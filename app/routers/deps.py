@@ -21,7 +21,7 @@ from app.edge.access import caller_for_key, caller_for_token
 from app.edge.transaction import get_session
 from app.models.api_key import ApiScope
 from app.models.article import Article
-from app.models.inspection import Inspection
+from app.models.inspection import Inspection, InspectionTeam
 from app.models.media import Media
 from app.models.org import Org
 from app.models.problem import Point, Problem
@@ -31,6 +31,7 @@ from app.models.user import ADMIN_ROLES, MAX_ID, Role, User
 from app.models.volunteer_hours import VolunteerHour
 from app.models.wish import Wish
 from app.services import articles as article_service
+from app.services import inspection_teams as team_service
 from app.services import inspections as inspection_service
 from app.services import media as media_service
 from app.services import orgs as org_service
@@ -210,6 +211,7 @@ _VISIBLE: dict[type, Any] = {
     VolunteerHour: record("entry_id", hours_service.get_visible_entry, CurrentCaller),
     Media: record("media_id", media_service.get_visible_media, CurrentCaller),
     Report: record("report_id", report_service.get_visible_report, CurrentCaller),
+    InspectionTeam: record("team_id", team_service.get_visible_team, CurrentCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.

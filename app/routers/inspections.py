@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
 from app.edge.route import AppRoute
-from app.models.common import IsoWeek
+from app.models.common import IsoDate, IsoWeek
 from app.models.inspection import (
     Checklist,
     ChecklistPublic,
@@ -14,12 +14,17 @@ from app.models.inspection import (
     Inspection,
     InspectionCreate,
     InspectionPublic,
+    InspectionTeam,
+    TeamCreate,
+    TeamMemberAdd,
+    TeamPublic,
 )
 from app.models.org import Org
 from app.models.problem import InspectionStats, PointKind
 from app.models.user import MAX_ID
 from app.routers.deps import (
     CurrentCaller,
+    IdPath,
     OrgInReach,
     Page,
     PageDep,
@@ -31,6 +36,7 @@ from app.routers.deps import (
     org_filter,
     page_of,
 )
+from app.services import inspection_teams as team_service
 from app.services import inspections as service
 
 # /checklists and /inspections (督导巡查).
@@ -87,10 +93,10 @@ async def list_inspections(
     paging: PageDep,
     org: InspectedOrg,
     point_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    since: Annotated[date | None, Query(alias="from", description="起始日期（北京时间，含）")] = (
-        None
-    ),
-    until: Annotated[date | None, Query(alias="to", description="截止日期（北京时间，含）")] = (
+    since: Annotated[
+        IsoDate | None, Query(alias="from", description="起始日期（北京时间，含）")
+    ] = (None),
+    until: Annotated[IsoDate | None, Query(alias="to", description="截止日期（北京时间，含）")] = (
         None
     ),
 ) -> Page[InspectionPublic]:
@@ -100,8 +106,8 @@ async def list_inspections(
         caller=caller,
         org=org,
         point_id=point_id,
-        since=since,
-        until=until,
+        since=date.fromisoformat(since) if since else None,
+        until=date.fromisoformat(until) if until else None,
         offset=paging.offset,
         limit=paging.page_size,
     )
@@ -153,4 +159,54 @@ async def get_inspection(
     (public,) = await service.inspections_public(
         session, [inspection], viewer_id=caller.id, supervisor=service.supervises(caller)
     )
+    return public
+
+
+# --- supervision teams (督导组) ---------------------------------------------------------------
+
+TeamsOrg = Annotated[Org | None, org_filter(CurrentCaller, service.get_inspected_org)]
+
+
+@router.post("/inspection-teams", status_code=201, response_model=TeamPublic)
+async def create_team(data: TeamCreate, session: SessionDep, caller: CurrentCaller) -> TeamPublic:
+    """区或街道的管理员组建督导组（成员须在管理范围内，组长须为成员）。"""
+    team = await team_service.create_team(session, caller=caller, data=data)
+    (public,) = await team_service.teams_public(session, [team])
+    return public
+
+
+@router.get("/inspection-teams", response_model=Page[TeamPublic])
+async def list_teams(
+    session: SessionDep, caller: CurrentCaller, paging: PageDep, org: TeamsOrg
+) -> Page[TeamPublic]:
+    """管理范围内的督导组，以及本人所在的督导组。"""
+    teams, total = await team_service.list_teams(
+        session, caller=caller, org=org, offset=paging.offset, limit=paging.page_size
+    )
+    return page_of(await team_service.teams_public(session, teams), total, paging)
+
+
+@router.get("/inspection-teams/{team_id}", response_model=TeamPublic)
+async def get_team(team: Visible[InspectionTeam], session: SessionDep) -> TeamPublic:
+    (public,) = await team_service.teams_public(session, [team])
+    return public
+
+
+@router.post("/inspection-teams/{team_id}/members", response_model=TeamPublic)
+async def add_team_member(
+    team: Visible[InspectionTeam], data: TeamMemberAdd, session: SessionDep, caller: CurrentCaller
+) -> TeamPublic:
+    """增加成员（组建该督导组的区、街道及上级管理员）；已是成员为 409 `already_member`。"""
+    team = await team_service.add_member(session, caller=caller, team=team, user_id=data.user_id)
+    (public,) = await team_service.teams_public(session, [team])
+    return public
+
+
+@router.delete("/inspection-teams/{team_id}/members/{user_id}", response_model=TeamPublic)
+async def remove_team_member(
+    team: Visible[InspectionTeam], user_id: IdPath, session: SessionDep, caller: CurrentCaller
+) -> TeamPublic:
+    """移出成员；移出组长则该组暂无组长。"""
+    team = await team_service.remove_member(session, caller=caller, team=team, user_id=user_id)
+    (public,) = await team_service.teams_public(session, [team])
     return public

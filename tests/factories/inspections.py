@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app.models.inspection import Checklist
+from app.models.inspection import Checklist, InspectionTeam, InspectionTeamMember
 from app.models.org import Org
 from app.models.problem import PointKind
 from app.models.user import User
@@ -31,3 +31,16 @@ async def make_checklist(
         )
         session.add(checklist)
         return checklist
+
+
+async def make_team(
+    app: FastAPI, org: Org, members: list[User], *, creator: User
+) -> InspectionTeam:
+    async with app.state.sessionmaker() as session, session.begin():
+        team = InspectionTeam(
+            org_id=org.id, name=f"督导组{len(members)}-{id(members)}", created_by_id=creator.id
+        )
+        session.add(team)
+        await session.flush()
+        session.add_all(InspectionTeamMember(team_id=team.id, user_id=m.id) for m in members)
+        return team

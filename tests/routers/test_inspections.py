@@ -361,3 +361,71 @@ async def test_a_visit_whose_photo_matches_an_earlier_visits_is_marked(client, w
     assert second["possible_reuse"] == [
         {"record_type": "inspection", "record_id": first["id"], "distance": 0}
     ]
+
+
+# --- supervision teams --------------------------------------------------------------------
+
+
+async def test_a_street_forms_a_team_and_changes_its_members(client, world):
+    admin = world.headers("street_admin")
+    inspector, member = world.user("inspector"), world.user("member")
+    resp = await client.post(
+        "/inspection-teams",
+        json={
+            "name": "第一督导组",
+            "org_id": world["S1"].id,
+            "leader_user_id": inspector.id,
+            "member_ids": [inspector.id],
+        },
+        headers=admin,
+    )
+    assert resp.status_code == 201, resp.text
+    team = resp.json()
+    assert [m["name"] for m in team["members"]] == ["督导员"]
+    added = await client.post(
+        f"/inspection-teams/{team['id']}/members", json={"user_id": member.id}, headers=admin
+    )
+    assert [m["user_id"] for m in added.json()["members"]] == [inspector.id, member.id]
+    twice = await client.post(
+        f"/inspection-teams/{team['id']}/members", json={"user_id": member.id}, headers=admin
+    )
+    assert twice.status_code == 409 and twice.json()["code"] == "already_member"
+    # A member sees their own team; the neighbour street does not.
+    mine = await client.get("/inspection-teams", headers=world.headers("member"))
+    assert [t["id"] for t in mine.json()["items"]] == [team["id"]]
+    hidden = await client.get(
+        f"/inspection-teams/{team['id']}", headers=world.headers("other_street_admin")
+    )
+    assert hidden.status_code == 404
+    removed = await client.delete(
+        f"/inspection-teams/{team['id']}/members/{inspector.id}", headers=admin
+    )
+    assert removed.json()["leader_user_id"] is None
+    assert [m["user_id"] for m in removed.json()["members"]] == [member.id]
+
+
+async def test_a_team_takes_only_people_in_reach_and_a_leader_among_them(client, world):
+    admin = world.headers("street_admin")
+    body = {"name": "第二督导组", "org_id": world["S1"].id}
+    outsider = await client.post(
+        "/inspection-teams",
+        json={**body, "member_ids": [world.user("other_street_admin").id]},
+        headers=admin,
+    )
+    assert outsider.json()["code"] == "invalid_member"
+    leader = await client.post(
+        "/inspection-teams",
+        json={
+            **body,
+            "member_ids": [world.user("member").id],
+            "leader_user_id": world.user("inspector").id,
+        },
+        headers=admin,
+    )
+    assert leader.json()["code"] == "invalid_leader"
+    community = await client.post(
+        "/inspection-teams",
+        json={**body, "org_id": world["C1"].id, "member_ids": [world.user("member").id]},
+        headers=world.headers("community_admin"),
+    )
+    assert community.json()["code"] == "invalid_org"

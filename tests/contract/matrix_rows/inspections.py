@@ -15,7 +15,7 @@ from app.edge.access import caller_for_person
 from app.models.inspection import InspectionCreate, ResultInput
 from app.services import inspections
 from tests.contract.matrix_rows.common import Req, Row, statuses, world_key
-from tests.factories.inspections import MARKET_ITEMS, make_checklist
+from tests.factories.inspections import MARKET_ITEMS, make_checklist, make_team
 from tests.factories.media import make_media
 from tests.factories.problems import make_point
 from tests.factories.world import World
@@ -114,3 +114,73 @@ ROWS: dict[tuple[str, str], Row] = {
         "community_admin", statuses(401, 404, 404, 404, 200), _one
     ),
 }
+
+
+# Teams are street S1's, with its inspector in them: the member is in none, so sees
+# none; a member of a team sees it (tests/routers/test_inspections.py).
+
+
+async def _team(world: World) -> int:
+    team = await make_team(
+        world.app, world["S1"], [world.user("inspector")], creator=world.user("street_admin")
+    )
+    assert team.id is not None
+    return team.id
+
+
+async def _team_create(world: World, caller: str) -> Req:
+    return Req(
+        path="/api/v1/inspection-teams",
+        json={
+            "name": "矩阵督导组",
+            "org_id": world["S1"].id,
+            "member_ids": [world.user("inspector").id],
+        },
+    )
+
+
+async def _teams(world: World, caller: str) -> Req:
+    await _team(world)
+    return Req(path="/api/v1/inspection-teams", params={"page_size": 100})
+
+
+def _teams_check(world: World, caller: str, body: Any) -> None:
+    assert (body["total"] > 0) == (caller == "right"), caller
+
+
+async def _one_team(world: World, caller: str) -> Req:
+    return Req(path=f"/api/v1/inspection-teams/{await _team(world)}")
+
+
+async def _team_add(world: World, caller: str) -> Req:
+    team_id = await _team(world)
+    return Req(
+        path=f"/api/v1/inspection-teams/{team_id}/members",
+        json={"user_id": world.user("member").id},
+    )
+
+
+async def _team_remove(world: World, caller: str) -> Req:
+    team_id = await _team(world)
+    return Req(path=f"/api/v1/inspection-teams/{team_id}/members/{world.user('inspector').id}")
+
+
+ROWS.update(
+    {
+        ("POST", "/api/v1/inspection-teams"): Row(
+            "street_admin", statuses(401, 404, 404, 404, 201), _team_create
+        ),
+        ("GET", "/api/v1/inspection-teams"): Row(
+            "street_admin", statuses(401, 200, 200, 200, 200), _teams, _teams_check
+        ),
+        ("GET", "/api/v1/inspection-teams/{team_id}"): Row(
+            "inspector", statuses(401, 404, 404, 404, 200), _one_team
+        ),
+        ("POST", "/api/v1/inspection-teams/{team_id}/members"): Row(
+            "street_admin", statuses(401, 404, 404, 404, 200), _team_add
+        ),
+        ("DELETE", "/api/v1/inspection-teams/{team_id}/members/{user_id}"): Row(
+            "street_admin", statuses(401, 404, 404, 404, 200), _team_remove
+        ),
+    }
+)
