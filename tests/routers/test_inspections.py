@@ -429,3 +429,17 @@ async def test_a_team_takes_only_people_in_reach_and_a_leader_among_them(client,
         headers=world.headers("community_admin"),
     )
     assert community.json()["code"] == "invalid_org"
+
+
+async def test_two_admins_saving_a_checklist_at_once_keep_one_version_each_or_409(client, world):
+    admin = world.headers("district_admin")
+    answers = await asyncio.gather(
+        *(
+            client.put("/checklists/market", json={"items": [f"第{i}版的项"]}, headers=admin)
+            for i in range(3)
+        )
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes[0] == 200 and set(codes) <= {200, 409}, [a.text for a in answers]
+    versions = sorted(a.json()["version"] for a in answers if a.status_code == 200)
+    assert versions == list(range(1, len(versions) + 1))
