@@ -127,6 +127,7 @@ def make_settings(database_url: str, tmp: Path, wechat_base: str, **overrides: o
         # limits themselves are tested on apps of their own (tests/edge/test_http.py).
         "login_rate_per_minute": 100_000,
         "upload_rate_per_minute": 100_000,
+        "report_rate_per_minute": 100_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     # Supervision: an overdue problem is escalated to the street at once and to the
     # district after this many more days overdue.
     problem_district_escalation_days: int = Field(default=3, ge=0, le=365)
+    # Inspections: leaders in liaison with a street or community visit this often.
+    liaison_visits_per_week: int = Field(default=1, ge=0, le=50)
+    # Residents' reports (随手拍) one person may send a minute: enough for a walk that
+    # finds several things, too few to flood an admin's inbox.
+    report_rate_per_minute: int = Field(default=5, ge=1)
 
     # WeChat content security: texts others will read go through msg_sec_check v2
     # when WeChat is configured; switched off, every check is skipped (dev without a

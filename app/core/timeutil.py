@@ -42,3 +42,15 @@ def day_start(d: date) -> datetime:
 
 def current_year(now: datetime | None = None) -> int:
     return local(now or datetime.now(UTC)).year
+
+
+def parse_week(week: str) -> date:
+    """The Monday of an ISO week written '2026-W47' (app.models.common.IsoWeek)."""
+    year, number = week.split("-W")
+    return date.fromisocalendar(int(year), int(number), 1)
+
+
+def week_of(now: datetime) -> str:
+    """The ISO week (Shanghai) of an instant, written '2026-W47'."""
+    year, week, _ = local(now).isocalendar()
+    return f"{year}-W{week:02d}"

@@ -1,14 +1,16 @@
 """What the demo district has been doing lately, so that `make run` shows dashboards,
 rankings and ledgers with something in them: tasks with check-ins and credited
 hours, this month's report-ins, hand-logged hours awaiting review, micro-wishes
-open, awaiting review and claimed, an article in review.
+open, awaiting review and claimed, an article in review, the district's inspection
+checklists, inspection points and first supervision team.
 
 Everything goes through the services, with the time given where a service takes
 one, exactly as the requests would have: every count the database keeps for the
 dashboards (people_counts, fact_counts, the wish quota) is the one the app itself
 keeps. No WeChat content check (there is no WeChat here: the checker is None, as
 when content checks are switched off). Photos are left out: the records that
-require them (problems, fulfilled wishes) are not made.
+require them (problems, fulfilled wishes, inspection visits, residents' reports) are
+not made.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from app.core.scope import Caller
 from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
 from app.models.article import ArticleCreate
+from app.models.inspection import ChecklistPut, TeamCreate
 from app.models.org import Org
 from app.models.pairing import LiaisonCreate, PairingCreate
+from app.models.problem import LocationInput, PointCreate, PointKind
 from app.models.report_in import (
     ReportInCreate,
 )
@@ -36,7 +40,18 @@ from app.models.task import (
 from app.models.user import User
 from app.models.volunteer_hours import VolunteerHourCreate
 from app.models.wish import WishCreate
-from app.services import articles, liaisons, pairings, report_ins, tasks, volunteer_hours, wishes
+from app.services import (
+    articles,
+    inspection_teams,
+    inspections,
+    liaisons,
+    pairings,
+    problems,
+    report_ins,
+    tasks,
+    volunteer_hours,
+    wishes,
+)
 
 # The demo district's square, and a point about 80 m from it.
 PLACE = (34.2610, 108.9423)
@@ -237,5 +252,49 @@ async def seed_activity(
         ),
     )
     counts["liaisons"] = 1
+
+    # The district's checklists (测评细则) for its commonest points, and points to visit.
+    for kind, items in (
+        (
+            PointKind.market,
+            ["地面干净无积水", "摊位整齐不占道", "公益广告张贴到位", "垃圾分类收集"],
+        ),
+        (PointKind.back_street, ["路面无垃圾杂物", "无乱贴乱画", "无乱停乱放"]),
+        (PointKind.compound, ["楼道无堆物", "垃圾分类投放", "公益宣传栏内容更新"]),
+    ):
+        await inspections.put_checklist(
+            session, caller=district_admin, kind=kind, data=ChecklistPut(items=items), now=now
+        )
+    for name, kind, lat_offset in (
+        ("东关农贸市场", PointKind.market, 0.0),
+        ("东关背街", PointKind.back_street, 0.002),
+    ):
+        await problems.create_point(
+            session,
+            caller=district_admin,
+            data=PointCreate(
+                name=name,
+                kind=kind,
+                org_id=dongguan,
+                location=LocationInput(lat=PLACE[0] + lat_offset, lng=PLACE[1]),
+            ),
+        )
+    counts["checklists"], counts["points"] = 3, 2
+
+    # The district's first supervision team (督导组): its inspector and street secretary.
+    inspector = by_openid["demo-inspector"]
+    street_admin = by_openid["demo-street-admin"]
+    assert inspector.id is not None and street_admin.id is not None
+    await inspection_teams.create_team(
+        session,
+        caller=district_admin,
+        data=TeamCreate(
+            name="区第一督导组",
+            org_id=district_admin.grants[0].org_id,
+            leader_user_id=inspector.id,
+            member_ids=[inspector.id, street_admin.id],
+        ),
+    )
+    counts["inspection_teams"] = 1
     await session.flush()
     return counts

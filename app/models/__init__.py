@@ -5,12 +5,21 @@ from app.models.article import Article, ArticleEvent
 from app.models.audit import AuditEntry
 from app.models.fact_counts import FactCount
 from app.models.idempotency import IdempotencyRecord
+from app.models.inspection import (
+    Checklist,
+    Inspection,
+    InspectionResult,
+    InspectionTeam,
+    InspectionTeamMember,
+)
 from app.models.media import Media, MediaAttachment
 from app.models.notification import JobRun, Message, SubscribeGrant, WeChatSend
 from app.models.org import Org, OrgLevel
 from app.models.pairing import Liaison, Pairing, PairingEvent
 from app.models.people_counts import PeopleCount, WishQuotaClaim
+from app.models.photo_reuse import PhotoPrint, PossibleReuse
 from app.models.problem import Point, Problem, ProblemEvent
+from app.models.report import Report, ReportEvent
 from app.models.report_in import (
     ReportIn,
 )
@@ -28,8 +37,13 @@ __all__ = [
     "ArticleEvent",
     "AuditEntry",
     "CheckIn",
+    "Checklist",
     "FactCount",
     "IdempotencyRecord",
+    "Inspection",
+    "InspectionResult",
+    "InspectionTeam",
+    "InspectionTeamMember",
     "JobRun",
     "Liaison",
     "Media",
@@ -40,9 +54,13 @@ __all__ = [
     "Pairing",
     "PairingEvent",
     "PeopleCount",
+    "PhotoPrint",
     "Point",
+    "PossibleReuse",
     "Problem",
     "ProblemEvent",
+    "Report",
+    "ReportEvent",
     "ReportIn",
     "Role",
     "RoleGrant",

@@ -145,6 +145,23 @@ def _iso_week_exists(match: re.Match[str]) -> bool:
 MONTH_PATTERN = r"^(20[0-9]{2})-(0[1-9]|1[0-2])$"
 WEEK_PATTERN = r"^(20[0-9]{2})-W(0[1-9]|[1-4][0-9]|5[0-3])$"
 
+DATE_PATTERN = r"^(20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+def _date_exists(match: re.Match[str]) -> bool:
+    try:
+        date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return False
+    return True
+
+
+# A Shanghai calendar day, `YYYY-MM-DD`, of 2000 to 2099 (a query's period bound:
+# written out in full, so `0` or a timestamp is refused, not taken as 1970).
+IsoDate = Annotated[
+    str, _Matches(DATE_PATTERN, "日期应为 YYYY-MM-DD，2000 至 2099 年", _date_exists)
+]
+
 # A Shanghai calendar month, `YYYY-MM`, 2000-01 to 2099-12.
 Month = Annotated[str, _Matches(MONTH_PATTERN, "月份应为 YYYY-MM，2000-01 至 2099-12")]
 # An ISO week, `YYYY-Www`, 2000-W01 to 2099-W52 (W53 in the years that have one).

@@ -50,6 +50,11 @@ class DashboardMetrics(SQLModel):
     )
     articles_submitted: int = Field(description="本月首次提交审核的稿件（投稿）")
     articles_published: int = Field(description="本月发布的稿件（用稿）")
+    inspections: int = Field(description="本月巡查次数（点位属该组织及下级）")
+    points_inspected: int = Field(description="本月巡查过的点位")
+    points_meeting_standard: int = Field(description="最近一次巡查全部达标的点位（此刻）")
+    reports_received: int = Field(description="本月收到的随手拍")
+    reports_accepted: int = Field(description="本月收到的随手拍中此刻已受理（转为问题）的")
 
 
 class DashboardSort(StrEnum):
@@ -83,6 +88,11 @@ class DashboardSort(StrEnum):
     rectification_rate = "rectification_rate"
     articles_submitted = "articles_submitted"
     articles_published = "articles_published"
+    inspections = "inspections"
+    points_inspected = "points_inspected"
+    points_meeting_standard = "points_meeting_standard"
+    reports_received = "reports_received"
+    reports_accepted = "reports_accepted"
 
 
 class SortOrder(StrEnum):

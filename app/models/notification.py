@@ -40,6 +40,9 @@ class NotificationKind(StrEnum):
     # To a unit's party secretary: how many of the unit's party members still owe it.
     report_in_unit_reminder = "report_in_unit_reminder"
     wish_quota_reminder = "wish_quota_reminder"
+    report_received = "report_received"
+    report_accepted = "report_accepted"
+    report_rejected = "report_rejected"
 
 
 class SendStatus(StrEnum):

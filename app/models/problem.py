@@ -7,6 +7,7 @@ from typing import Annotated, Self
 
 from pydantic import StringConstraints, model_validator
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -30,6 +31,11 @@ from app.models.common import (
     updated_at_field,
 )
 from app.models.user import MAX_ID
+
+# A visit counts within this distance of the point unless the point says otherwise:
+# phone GPS in streets is off by tens of metres, and a market or square is large.
+DEFAULT_POINT_RADIUS_M = 200
+MAX_POINT_RADIUS_M = 5000
 
 
 class PointKind(StrEnum):
@@ -112,6 +118,18 @@ class Point(SQLModel, table=True):
     created_by_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"))
     )
+    # How far from its position a visit may be recorded (the geofence of inspections).
+    radius_m: int = Field(
+        default=DEFAULT_POINT_RADIUS_M,
+        sa_column=Column(Integer, nullable=False, server_default=str(DEFAULT_POINT_RADIUS_M)),
+    )
+    # From its latest visit (by visited_at, then id), set by the visit's own conditional
+    # UPDATE (services/inspections.record_visit), so two visits at once leave the later.
+    meets_standard: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
+    last_inspected_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    last_inspection_id: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
@@ -135,6 +153,8 @@ class Problem(SQLModel, table=True):
         Index("ix_problems_created_at", "created_at"),
         # Dashboards: the problems an org found in a month.
         Index("ix_problems_org_created_at", "org_id", "created_at"),
+        # Reports' possible duplicates: problems within 50 m (a latitude range first).
+        Index("ix_problems_lat_lng", "lat", "lng"),
         NEVER_REUSED_IDS,
     )
 
@@ -226,6 +246,12 @@ class PointCreate(StrictInput):
     responsible_user_id: int | None = Field(
         default=None, ge=1, le=MAX_ID, description="包抓责任人，须在调用者的管理范围内"
     )
+    radius_m: int = Field(
+        default=DEFAULT_POINT_RADIUS_M,
+        ge=10,
+        le=MAX_POINT_RADIUS_M,
+        description="巡查定位范围（米）：巡查记录须在此距离内",
+    )
 
 
 class PointPublic(SQLModel):
@@ -234,8 +260,11 @@ class PointPublic(SQLModel):
     kind: PointKind
     org_id: int
     location: Location
+    radius_m: int
     responsible_user_id: int | None
     responsible_user_name: str | None
+    meets_standard: bool | None = Field(description="最近一次巡查是否全部达标；未巡查为 null")
+    last_inspected_at: datetime | None
     created_at: datetime
 
 
@@ -341,6 +370,44 @@ class BulletinRow(BulletinCounts):
     org_name: str
 
 
+# The inspection figures of a week (GET /stats/inspections, and the weekly bulletin's).
+
+
+class InspectionCounts(SQLModel):
+    points_inspected: int = Field(description="本周巡查过的点位数")
+    visits: int = Field(description="本周巡查次数")
+    visits_meeting_standard: int = Field(description="其中全部检查项通过的")
+    pass_rate: float | None = Field(description="达标率 = visits_meeting_standard / visits")
+    items_failed: int = Field(description="未通过的检查项（次）")
+    problems_opened: int = Field(description="巡查当场提交的问题")
+
+
+class InspectionStatsRow(InspectionCounts):
+    org_id: int
+    org_name: str
+
+
+class LiaisonVisits(SQLModel):
+    user_id: int
+    user_name: str
+    org_id: int = Field(description="包联的街道或社区")
+    org_name: str
+    visits: int = Field(description="本周在包联组织内的巡查次数")
+    quota: int = Field(description="LIAISON_VISITS_PER_WEEK")
+    behind: bool = Field(description="未完成每周巡查次数")
+
+
+class InspectionStats(SQLModel):
+    org_id: int
+    org_name: str
+    week: str = Field(description="ISO 周，如 2026-W47")
+    starts_on: date
+    ends_on: date
+    rows: list[InspectionStatsRow] = Field(description="每个下级组织一行；本级的点位单列一行")
+    totals: InspectionCounts
+    liaison_visits: list[LiaisonVisits] = Field(description="包联领导本周的巡查（落后者在前）")
+
+
 class WeeklyBulletin(SQLModel):
     org_id: int
     org_name: str
@@ -349,3 +416,6 @@ class WeeklyBulletin(SQLModel):
     ends_on: date = Field(description="周日（北京时间）")
     rows: list[BulletinRow] = Field(description="每个下级组织一行；本级的问题单列一行")
     totals: BulletinCounts
+    inspections: InspectionStats = Field(
+        description="本周督导巡查情况（同 GET /stats/inspections）"
+    )

@@ -21,19 +21,24 @@ from app.edge.access import caller_for_key, caller_for_token
 from app.edge.transaction import get_session
 from app.models.api_key import ApiScope
 from app.models.article import Article
+from app.models.inspection import Inspection, InspectionTeam
 from app.models.media import Media
 from app.models.org import Org
 from app.models.pairing import Pairing
 from app.models.problem import Point, Problem
+from app.models.report import Report
 from app.models.task import Task
 from app.models.user import ADMIN_ROLES, MAX_ID, PEOPLE_ROLES, Role, User
 from app.models.volunteer_hours import VolunteerHour
 from app.models.wish import Wish
 from app.services import articles as article_service
+from app.services import inspection_teams as team_service
+from app.services import inspections as inspection_service
 from app.services import media as media_service
 from app.services import orgs as org_service
 from app.services import pairings as pairing_service
 from app.services import problems as problem_service
+from app.services import reports as report_service
 from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
@@ -222,12 +227,15 @@ _VISIBLE: dict[type, Any] = {
     Wish: record("wish_id", wish_service.get_visible_wish, WishesReader),
     Point: record("point_id", problem_service.get_visible_point, ProblemsReader),
     Problem: record("problem_id", problem_service.get_visible_problem, ProblemsReader),
+    Inspection: record("inspection_id", inspection_service.get_visible_inspection, ProblemsReader),
     Article: record("article_id", article_service.get_visible_article, ArticlesReader),
     VolunteerHour: record("entry_id", hours_service.get_visible_entry, CurrentCaller),
     Media: record("media_id", media_service.get_visible_media, CurrentCaller),
     # Admins see the people their roles reach; a unit's party secretary its members.
     User: record("user_id", user_service.get_visible_user, PeopleCaller),
     Pairing: record("pairing_id", pairing_service.get_visible_pairing, PeopleCaller),
+    Report: record("report_id", report_service.get_visible_report, CurrentCaller),
+    InspectionTeam: record("team_id", team_service.get_visible_team, CurrentCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.

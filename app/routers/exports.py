@@ -53,14 +53,17 @@ async def export_ledger(
     org: Annotated[Org, OrgInReach(PeopleCaller, PEOPLE_ROLES)],
     month: Annotated[
         Month | None,
-        Query(description="report-ins：YYYY-MM，默认本月（北京时间）"),
+        Query(description="report-ins：YYYY-MM，默认本月（北京时间）；inspections：按巡查时间"),
     ] = None,
     year: Annotated[
         int | None,
         Query(
             ge=2000,
             le=2100,
-            description="volunteer-hours：按开始时间，默认今年；wishes、problems：按创建时间，默认全部",
+            description=(
+                "volunteer-hours：按开始时间，默认今年；wishes、problems：按创建时间，"
+                "inspections：按巡查时间，默认全部"
+            ),
         ),
     ] = None,
     status: Annotated[
@@ -69,7 +72,7 @@ async def export_ledger(
     ] = None,
 ) -> Response:
     """导出台账：members 花名册、report-ins 党员报到、volunteer-hours 志愿服务时长、
-    wishes 微心愿、problems 问题督办、pairings 结对共建（year，默认今年）。
+    wishes 微心愿、problems 问题督办、pairings 结对共建（year，默认今年）、inspections 督导巡查。
 
     单位管理员只能导出本单位的 members、report-ins（本单位全部党员及本月报到情况，
     未报到者在前）和 pairings。

@@ -195,10 +195,14 @@ async def verify_problem(
 async def weekly_bulletin(
     session: SessionDep,
     org: BulletinOrg,
+    settings: SettingsDep,
     week: WeekQuery = None,
 ) -> WeeklyBulletin:
-    """周通报：各下级组织本周发现、整改、销号的问题数和周末逾期未销号的问题数。"""
-    return await bulletin_service.weekly_bulletin(session, org=org, week=week)
+    """周通报：各下级组织本周发现、整改、销号的问题数和周末逾期未销号的问题数，
+    以及本周督导巡查情况（`inspections`）。"""
+    return await bulletin_service.weekly_bulletin(
+        session, org=org, week=week, liaison_quota=settings.liaison_visits_per_week
+    )
 
 
 @router.get(
@@ -209,10 +213,13 @@ async def weekly_bulletin(
 async def weekly_bulletin_xlsx(
     session: SessionDep,
     org: BulletinOrg,
+    settings: SettingsDep,
     week: WeekQuery = None,
 ) -> Response:
-    """周通报的 Excel 台账。"""
-    bulletin = await bulletin_service.weekly_bulletin(session, org=org, week=week)
+    """周通报的 Excel 台账（问题督办表，下接督导巡查表）。"""
+    bulletin = await bulletin_service.weekly_bulletin(
+        session, org=org, week=week, liaison_quota=settings.liaison_visits_per_week
+    )
     content = await bulletin_service.bulletin_xlsx(bulletin)
     ascii_name = f"bulletin-{bulletin.org_id}-{bulletin.week}.xlsx"
     utf8_name = quote(bulletin_service.xlsx_filename(bulletin))

@@ -23,32 +23,24 @@ from sqlmodel import col, select
 
 from app.core import xlsx
 from app.core.db import utcnow
-from app.core.timeutil import day_start, local
+from app.core.timeutil import day_start, parse_week, week_of
 from app.models.org import Org
 from app.models.problem import (
     BulletinCounts,
     BulletinRow,
+    InspectionCounts,
     Problem,
     ProblemAction,
     ProblemEvent,
     WeeklyBulletin,
 )
+from app.services import inspections
 from app.services.problems import RESPONSIBLE_LEVELS
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADERS = ("单位", "发现问题", "已整改", "已销号", "逾期未整改")
+INSPECTION_HEADERS = ("单位", "巡查点位", "巡查次数", "达标率", "未通过项", "当场提交问题")
 WEEKDAYS = "一二三四五六日"
-
-
-def parse_week(week: str) -> date:
-    """The Monday of an ISO week written '2026-W47' (app.models.common.IsoWeek)."""
-    year, number = week.split("-W")
-    return date.fromisocalendar(int(year), int(number), 1)
-
-
-def week_of(now: datetime) -> str:
-    year, week, _ = local(now).isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def _has_event(action: ProblemAction, start: datetime | None, end: datetime) -> ColumnElement[bool]:
@@ -71,6 +63,7 @@ async def weekly_bulletin(
     *,
     org: Org,
     week: str | None,
+    liaison_quota: int,
     now: datetime | None = None,
 ) -> WeeklyBulletin:
     """The bulletin of `org`, which the route has found in the caller's admin reach
@@ -146,6 +139,9 @@ async def weekly_bulletin(
         ends_on=monday + timedelta(days=6),
         rows=out_rows,
         totals=totals,
+        inspections=await inspections.weekly_stats(
+            session, org=org, week=week, quota=liaison_quota, now=now
+        ),
     )
 
 
@@ -200,10 +196,48 @@ def _render(bulletin: WeeklyBulletin) -> bytes:
     for i in range(2, len(HEADERS) + 1):
         ws.column_dimensions[get_column_letter(i)].width = 14
     ws.print_title_rows = "3:3"
+    _render_inspections(wb, bulletin, border)
 
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+def _render_inspections(wb: Workbook, bulletin: WeeklyBulletin, border: Border) -> None:
+    """The week's inspections on a sheet of their own: one row a child org, 合计, and
+    the liaisons' visits against their quota."""
+    ws = wb.create_sheet("督导巡查")
+    last_col = get_column_letter(len(INSPECTION_HEADERS))
+    year, week = bulletin.week.split("-W")
+    ws.append(xlsx.row(ws, [f"{bulletin.org_name}督导巡查周统计（{year}年第{int(week)}周）"]))
+    ws.merge_cells(f"A1:{last_col}1")
+    ws["A1"].font = Font(bold=True, size=16)
+    ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
+    ws.append(xlsx.row(ws, INSPECTION_HEADERS))
+    for cell in ws[2]:
+        cell.font = Font(bold=True)
+    seen = bulletin.inspections
+    lines: list[tuple[str, InspectionCounts]] = [(r.org_name, r) for r in seen.rows]
+    for name, c in [*lines, ("合计", seen.totals)]:
+        rate = f"{c.pass_rate:.0%}" if c.pass_rate is not None else "—"
+        values = [name, c.points_inspected, c.visits, rate, c.items_failed, c.problems_opened]
+        ws.append(xlsx.row(ws, values))
+    for row in ws.iter_rows(min_row=2, max_row=ws.max_row):
+        for cell in row:
+            cell.border = border
+            if cell.column > 1:
+                cell.alignment = Alignment(horizontal="center")
+    for cell in ws[ws.max_row]:
+        cell.font = Font(bold=True)
+    if seen.liaison_visits:
+        ws.append([])
+        ws.append(xlsx.row(ws, ["包联领导", "包联组织", "本周巡查", "应巡查", "是否落后"]))
+        for v in seen.liaison_visits:
+            values = [v.user_name, v.org_name, v.visits, v.quota, "是" if v.behind else "否"]
+            ws.append(xlsx.row(ws, values))
+    ws.column_dimensions["A"].width = 28
+    for i in range(2, len(INSPECTION_HEADERS) + 1):
+        ws.column_dimensions[get_column_letter(i)].width = 14
 
 
 async def bulletin_xlsx(bulletin: WeeklyBulletin) -> bytes:

@@ -36,6 +36,13 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
   problems_found_closed / problems_found, rounded to 4 places, null when none was
   found. A month's rate thus rises as its problems get closed later.
 
+- inspections / points_inspected: visits (GET /inspections) whose visited_at lies in
+  the month, at points of orgs in the subtree, and the distinct points they visited;
+  reports_received: residents' reports of the month made to communities in the
+  subtree; reports_accepted: those of them accepted by now. Counted from the rows
+  through the (org, time) indexes: a month's visits and reports of a district are
+  hundreds, not the tens of thousands fact_counts exists for.
+
 Snapshots at the moment of the request (`as_of`), whatever the month
 - wishes_<status>: wishes of communities in the subtree by current status, as
   GET /wishes?status= lists them; wishes_overdue: open or claimed past their
@@ -46,6 +53,8 @@ Snapshots at the moment of the request (`as_of`), whatever the month
 - problems_open / _rectified / _closed: problems of orgs in the subtree by status;
   problems_overdue and problems_escalated_street / _district: by the conditions of
   GET /problems?overdue=true&escalated_to= (app/services/problems).
+- points_meeting_standard: points of orgs in the subtree whose latest visit passed
+  every item (`points.meets_standard`).
 
 The ranking has one entry per direct child org, each with the same metrics over its
 own subtree. Records held by the org itself (a task posted by the street, a problem
@@ -88,7 +97,7 @@ from sqlmodel import col, select
 
 from app.core.db import table_of, utcnow
 from app.core.scope import is_within, path_within
-from app.core.timeutil import local, month_key
+from app.core.timeutil import local, month_bounds, month_key
 from app.models.dashboard import (
     Dashboard,
     DashboardMetrics,
@@ -98,8 +107,10 @@ from app.models.dashboard import (
     SortOrder,
 )
 from app.models.fact_counts import FactCount
+from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
-from app.models.problem import UNRESOLVED, EscalationLevel, Problem, ProblemStatus
+from app.models.problem import UNRESOLVED, EscalationLevel, Point, Problem, ProblemStatus
+from app.models.report import Report, ReportStatus
 from app.models.wish import Wish, WishStatus
 from app.services.problems import escalation_condition, overdue_condition
 
@@ -242,9 +253,37 @@ async def _metrics(
         where=[col(Problem.status).in_(UNRESOLVED)],
     )
 
+    month_start, month_end = month_bounds(month)
+    visits = await _grouped(
+        session,
+        buckets,
+        source=Inspection,
+        org_id=col(Inspection.org_id),
+        aggregates=[func.count(), func.count(func.distinct(col(Inspection.point_id)))],
+        where=[col(Inspection.visited_at) >= month_start, col(Inspection.visited_at) < month_end],
+    )
+    meeting = await _grouped(
+        session,
+        buckets,
+        source=Point,
+        org_id=col(Point.org_id),
+        aggregates=[func.count()],
+        where=[col(Point.meets_standard).is_(True)],
+    )
+    received = await _grouped(
+        session,
+        buckets,
+        source=Report,
+        org_id=col(Report.org_id),
+        aggregates=[func.count(), _count(col(Report.status) == ReportStatus.accepted)],
+        where=[col(Report.created_at) >= month_start, col(Report.created_at) < month_end],
+    )
+
     out = {}
     for bucket_id in buckets:
         n = counts.get(bucket_id, {})
+        n_visits, n_points = visits.get(bucket_id, (0, 0))
+        n_received, n_accepted = received.get(bucket_id, (0, 0))
         party, reported = n.get("party_members", 0), n.get("party_members_reported", 0)
         p_overdue, p_street, p_district = problems_due.get(bucket_id, (0, 0, 0))
         found, found_closed = n.get("problems_found", 0), n.get("problems_found_closed", 0)
@@ -256,6 +295,11 @@ async def _metrics(
             problems_escalated_street=p_street,
             problems_escalated_district=p_district,
             rectification_rate=_rate(found_closed, found),
+            inspections=n_visits,
+            points_inspected=n_points,
+            points_meeting_standard=meeting.get(bucket_id, (0,))[0],
+            reports_received=n_received,
+            reports_accepted=n_accepted,
             **{fact: n.get(fact, 0) for fact in FACTS},
         )
     return out

@@ -132,6 +132,11 @@ _METRICS = [
     Metric("rectification_rate", "本月整改率", "rate"),
     Metric("articles_submitted", "本月投稿"),
     Metric("articles_published", "本月用稿"),
+    Metric("inspections", "本月巡查次数"),
+    Metric("points_inspected", "本月巡查点位"),
+    Metric("points_meeting_standard", "达标点位"),
+    Metric("reports_received", "本月随手拍"),
+    Metric("reports_accepted", "本月随手拍已受理"),
 ]
 METRICS = {m.key: m for m in _METRICS}
 
@@ -177,6 +182,17 @@ PANELS: list[tuple[str, str | None, list[str]]] = [
             "problems_escalated_district",
             "problems_found",
             "problems_found_closed",
+        ],
+    ),
+    (
+        "督导巡查与随手拍",
+        None,
+        [
+            "inspections",
+            "points_inspected",
+            "points_meeting_standard",
+            "reports_received",
+            "reports_accepted",
         ],
     ),
 ]

@@ -1,5 +1,5 @@
 """The ledgers (台账) as spreadsheets: roster, report-ins, volunteer hours, wishes,
-problems, each for one org's subtree and a period, laid out as an office keeps them.
+problems, inspections, each for one org's subtree and a period, laid out as an office keeps them.
 
 Rows are the ones the matching list endpoint shows an admin for that org (the same
 scoping conditions), read in chunks from a server-side cursor and handed one chunk
@@ -38,10 +38,11 @@ from app.core import xlsx
 from app.core.db import utcnow
 from app.core.errors import Unprocessable
 from app.core.scope import in_reach, org_ids_within
-from app.core.timeutil import local, month_key, year_bounds
+from app.core.timeutil import local, month_bounds, month_key, year_bounds
+from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
 from app.models.pairing import Pairing, PairingStatus
-from app.models.problem import Point, Problem, ProblemCategory, ProblemStatus
+from app.models.problem import Point, PointKind, Problem, ProblemCategory, ProblemStatus
 from app.models.report_in import ReportIn
 from app.models.task import Task
 from app.models.user import User
@@ -65,6 +66,7 @@ class Dataset(StrEnum):
     wishes = "wishes"
     problems = "problems"
     pairings = "pairings"
+    inspections = "inspections"
 
 
 # What a unit's party secretary may export about their unit: its members and what
@@ -76,6 +78,7 @@ DATASET_NAMES = {
     Dataset.report_ins: "党员报到台账",
     Dataset.volunteer_hours: "志愿服务时长台账",
     Dataset.wishes: "微心愿台账",
+    Dataset.inspections: "督导巡查台账",
     Dataset.problems: "问题督办台账",
     Dataset.pairings: "结对共建台账",
 }
@@ -188,10 +191,12 @@ def _parse_status(dataset: Dataset, status: str | None) -> tuple[StrEnum | None,
 
 
 def _check_filters(dataset: Dataset, month: str | None, year: int | None) -> None:
-    if month is not None and dataset != Dataset.report_ins:
+    if month is not None and dataset not in (Dataset.report_ins, Dataset.inspections):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按月份筛选，请用 year")
     if year is not None and dataset in (Dataset.members, Dataset.report_ins):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按年份筛选")
+    if year is not None and month is not None:
+        raise Unprocessable("invalid_filter", "month 和 year 只能选一个")
 
 
 # --- the datasets ------------------------------------------------------------------------
@@ -623,6 +628,86 @@ def _problems(
     )
 
 
+def _inspections(org: Org, month: str | None, year: int | None) -> _Spec:
+    held_by, inspector = aliased(Org), aliased(User)
+    conditions = [in_reach(col(Inspection.org_id), [org.path])]
+    if month is not None:
+        start, end = month_bounds(month)
+        in_title, key = _cn_month(month), month
+    else:
+        in_title, key = _year_period(year)
+        if year is not None:
+            start, end = year_bounds(year)
+    if month is not None or year is not None:
+        conditions += [col(Inspection.visited_at) >= start, col(Inspection.visited_at) < end]
+    stmt = (
+        sa_select(
+            Inspection,
+            col(Point.name),
+            col(Point.kind),
+            col(held_by.name),
+            col(inspector.name),
+            _row_count(),
+        )
+        .join(Point, col(Point.id) == col(Inspection.point_id))
+        .join(held_by, col(held_by.id) == col(Inspection.org_id))
+        .join(inspector, col(inspector.id) == col(Inspection.inspector_id))
+        .where(*conditions)
+        .order_by(col(Inspection.visited_at), col(Inspection.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        visit: Inspection = r[0]
+        return [
+            visit.visited_at,
+            r[1],
+            POINT_KIND_NAMES[PointKind(r[2])],
+            r[3],
+            r[4],
+            YES_NO[visit.meets_standard],
+            visit.failed_count,
+            round(visit.distance_m),
+            visit.note or "",
+        ]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.inspections],
+        title=f"{org.name} {in_title} 督导巡查台账",
+        period_key=key,
+        period_label=in_title,
+        unit="次",
+        columns=(
+            Column("巡查时间", 18, Kind.datetime),
+            Column("点位", 20),
+            Column("点位类型", 12),
+            Column("所属单位", 20),
+            Column("巡查人", 12),
+            Column("是否达标", 10),
+            Column("未通过项", 10, Kind.number),
+            Column("距点位（米）", 12, Kind.number),
+            Column("备注", 30),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
+POINT_KIND_NAMES = {
+    PointKind.market: "农贸市场",
+    PointKind.back_street: "背街小巷",
+    PointKind.compound: "居民小区",
+    PointKind.bus_stop: "公交站台",
+    PointKind.main_road: "主次干道",
+    PointKind.square: "广场公园",
+    PointKind.school_surroundings: "校园周边",
+    PointKind.hospital: "医院",
+    PointKind.station: "车站",
+    PointKind.public_toilet: "公共厕所",
+    PointKind.construction_site: "建筑工地",
+    PointKind.other: "其他",
+}
+
+
 # --- the sheet ---------------------------------------------------------------------------
 
 _THIN = Side(style="thin")
@@ -776,6 +861,8 @@ async def export_ledger(
             spec = _wishes(org, year, status_value, status_label)
         case Dataset.problems:
             spec = _problems(org, year, status_value, status_label, now)
+        case Dataset.inspections:
+            spec = _inspections(org, month, year)
 
     fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".xlsx")
     os.close(fd)

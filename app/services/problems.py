@@ -32,6 +32,7 @@ from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, org_in_reach
 from app.core.timeutil import day_start, local
+from app.models.media import Media
 from app.models.org import Org, OrgLevel
 from app.models.problem import (
     UNRESOLVED,
@@ -129,6 +130,7 @@ async def create_point(session: AsyncSession, *, caller: Caller, data: PointCrea
         lat=data.location.lat,
         lng=data.location.lng,
         responsible_user_id=data.responsible_user_id,
+        radius_m=data.radius_m,
         created_by_id=caller.id,
     )
     session.add(point)
@@ -185,6 +187,9 @@ async def points_public(session: AsyncSession, points: Sequence[Point]) -> list[
                 kind=p.kind,
                 org_id=p.org_id,
                 location=Location(lat=p.lat, lng=p.lng),
+                radius_m=p.radius_m,
+                meets_standard=p.meets_standard,
+                last_inspected_at=p.last_inspected_at,
                 responsible_user_id=p.responsible_user_id,
                 responsible_user_name=names.get(p.responsible_user_id)
                 if p.responsible_user_id is not None
@@ -426,8 +431,16 @@ async def _check_point(session: AsyncSession, caller: Caller, point_id: int, org
 
 
 async def create_problem(
-    session: AsyncSession, *, caller: Caller, data: ProblemCreate, now: datetime | None = None
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    data: ProblemCreate,
+    now: datetime | None = None,
+    photos: Sequence[Media] | None = None,
 ) -> Problem:
+    """File a problem. `photos`: the before-photos when another domain has vetted them
+    already (a resident's report taken into a problem carries the resident's photos);
+    otherwise `data.photo_ids` must be the caller's own uploads."""
     now = now or utcnow()
     org = await _responsible_org(session, caller, data.org_id, SUPERVISION_ROLES, "提交问题")
     point = await _check_point(session, caller, data.point_id, org) if data.point_id else None
@@ -441,7 +454,8 @@ async def create_problem(
     else:
         assert data.deadline_working_days is not None
         due = add_working_days(today, data.deadline_working_days)
-    photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
+    if photos is None:
+        photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
     location = data.location or (Location(lat=point.lat, lng=point.lng) if point else None)
     assert org.id is not None
     problem = Problem(

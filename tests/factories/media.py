@@ -17,6 +17,7 @@ async def make_media(
     uploader: User,
     *,
     sha256: str | None = None,
+    phash: str = "0" * 16,
     check_status: MediaCheckStatus = MediaCheckStatus.passed,
 ) -> Media:
     """A photo row as an upload would leave it (no file behind it: for record tests),
@@ -32,7 +33,7 @@ async def make_media(
             width=10,
             height=10,
             sha256=sha256 or f"{n:064d}",
-            phash="0" * 16,
+            phash=phash,
             check_status=check_status,
         )
         session.add(media)

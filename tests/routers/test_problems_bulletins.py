@@ -159,7 +159,9 @@ async def test_overdue_of_the_current_week_is_as_of_now(db, world):
 
     async def overdue_at(now):
         async with db.state.sessionmaker() as session:
-            bulletin = await weekly_bulletin(session, org=world["S1"], week=WEEK, now=now)
+            bulletin = await weekly_bulletin(
+                session, org=world["S1"], week=WEEK, liaison_quota=1, now=now
+            )
         return bulletin.totals.overdue
 
     assert await overdue_at(shanghai(2026, 11, 3, 23, 59, 59)) == 0

@@ -20,13 +20,15 @@ from app.core.db import table_of
 from app.models.article import ArticleAction, ArticleStatus
 from app.models.audit import AuditEntry
 from app.models.problem import ProblemAction, ProblemStatus
+from app.models.report import ReportAction, ReportStatus
 from app.models.wish import CLAIMANT_STATES, WishAction, WishStatus
-from app.services import articles, problems, wishes
+from app.services import articles, problems, reports, wishes
 from app.services.lifecycle import Lifecycle
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.lifecycle import paths_from
 from tests.factories.media import make_media
 from tests.factories.problems import insert_problem
+from tests.factories.reports import insert_report
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
 
@@ -117,6 +119,25 @@ async def take_on_article(client, world, article_id, action):
             return await post(client, world, "community_admin", f"{path}/review", body)
 
 
+async def insert_a_report(world: World, state: ReportStatus) -> int | None:
+    report = await insert_report(
+        world.app,
+        community=world["C1"],
+        reporter=world.user("member"),
+        status=state,
+        handler=world.user("community_admin"),
+    )
+    return report.id
+
+
+async def take_on_report(client, world, report_id, action):
+    path = f"/reports/{report_id}"
+    if action == ReportAction.accept:
+        body = {"org_id": world["C1"].id, "deadline_working_days": 3}
+        return await post(client, world, "community_admin", f"{path}/accept", body)
+    return await post(client, world, "community_admin", f"{path}/reject", {"reason": "重复反映"})
+
+
 @dataclass(frozen=True)
 class Domain:
     lifecycle: Lifecycle[Any, Any, Any]
@@ -140,6 +161,7 @@ DOMAINS = {
         ),
     ),
     "problem": Domain(problems.LIFECYCLE, ProblemStatus.open, insert_a_problem, take_on_problem),
+    "report": Domain(reports.LIFECYCLE, ReportStatus.submitted, insert_a_report, take_on_report),
     "article": Domain(
         articles.LIFECYCLE,
         ArticleStatus.draft,
