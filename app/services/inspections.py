@@ -72,7 +72,7 @@ from app.services.users import user_names
 INSPECTION_RECORD = "inspection"
 
 
-# --- liaisons (issue 18) ---------------------------------------------------------------
+# --- liaisons (包联: app/services/liaisons.py) ---------------------------------------------
 
 
 async def liaison_org_paths(session: AsyncSession, user_id: int, on_date: date) -> list[str]:
