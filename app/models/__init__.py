@@ -3,6 +3,7 @@
 from app.models.api_key import ApiKey
 from app.models.article import Article, ArticleEvent
 from app.models.audit import AuditEntry
+from app.models.console import ConsoleLoginTicket, ConsoleSession
 from app.models.fact_counts import FactCount
 from app.models.hours import VolunteerHour
 from app.models.idempotency import IdempotencyRecord
@@ -21,6 +22,8 @@ __all__ = [
     "ArticleEvent",
     "AuditEntry",
     "CheckIn",
+    "ConsoleLoginTicket",
+    "ConsoleSession",
     "FactCount",
     "IdempotencyRecord",
     "JobRun",

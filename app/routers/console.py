@@ -1,0 +1,370 @@
+"""The PC console (管理后台) under /console/: server-rendered pages for admins.
+
+Its credential is the console session cookie, which resolves to the same Caller as a
+bearer token (app.edge.access.caller_for_console): every page reads the person's
+roles again, so a revoked role locks the console at the next click, and each screen
+calls the services the API routes call, so every admin action is audited as through
+the API and shows only what the person reaches.
+
+Plain progressive enhancement, no front-end library: every screen is a page of
+links and forms that works without script (POST, then redirect to a GET); the one
+script, console.js, only polls the login ticket. The pages run no inline code and
+load nothing from elsewhere (CONSOLE_CSP).
+
+A browser (Accept: text/html) that is not logged in is sent to the login page and
+gets error pages in Chinese; any other client gets problem+json, as from the API.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from pydantic import Field
+
+from app.core.errors import AppError, Forbidden, NotFound, Unauthorized
+from app.core.scope import Caller
+from app.core.text import displayable
+from app.edge import request_state
+from app.edge.access import caller_for_console
+from app.edge.route import AppRoute
+from app.models.common import QueryText, StrictInput
+from app.models.user import MAX_ID
+from app.models.wish import WishReview
+from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, WeChatDep
+from app.services import console as service
+from app.services import console_login
+from app.services import wishes as wish_service
+
+APP_DIR = Path(__file__).resolve().parent.parent
+
+# __Host-: the browser keeps the cookie only if it is Secure, for this host alone
+# (no Domain) and for every path, so no other site or subdomain can plant one.
+SESSION_COOKIE = "__Host-console"
+# The login page's browser secret: only the browser that showed a code may collect
+# the session its confirmation opens.
+LOGIN_COOKIE = "__Host-console-login"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Content-Security-Policy": CONSOLE_CSP,
+    "Vary": "Accept, Cookie",
+}
+
+
+def _shown(value: Any) -> Any:
+    # As the dashboard page: stored names may hold characters HTML forbids.
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return displayable(value)
+    return value
+
+
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(APP_DIR / "templates"),
+        autoescape=select_autoescape(),
+        finalize=_shown,
+    )
+)
+
+
+# --- forms -------------------------------------------------------------------------------
+
+
+class ConsoleForm(StrictInput):
+    """A console form: every one carries the session's CSRF token (checked by the
+    caller dependency before the form is used)."""
+
+    csrf: str = Field(default="", max_length=128)
+
+
+class WishDecisionForm(ConsoleForm):
+    decision: Literal["approve", "return"]
+    reason: str = Field(default="", max_length=500)
+
+
+class DevLoginForm(StrictInput):
+    ticket: str = Field(max_length=64)
+    user_id: int = Field(ge=1, le=MAX_ID)
+
+
+# --- cookies ------------------------------------------------------------------------------
+
+
+def set_session_cookie(response: Response, session_id: str) -> None:
+    # No Max-Age: it ends with the browser too; the server ends it on idle time.
+    response.set_cookie(
+        SESSION_COOKIE, session_id, path="/", secure=True, httponly=True, samesite="strict"
+    )
+
+
+def set_login_cookie(response: Response, secret: str, max_age: int) -> None:
+    response.set_cookie(
+        LOGIN_COOKIE,
+        secret,
+        max_age=max_age,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def forget_cookie(response: Response, name: str) -> None:
+    response.delete_cookie(name, path="/", secure=True, httponly=True, samesite="strict")
+
+
+# --- who is calling ----------------------------------------------------------------------
+
+
+def wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def get_console_caller(request: Request) -> Caller:
+    """The admin of the console session. Any request that changes something must
+    carry the session's CSRF token (form field `csrf` or header X-CSRF-Token)."""
+    settings = request.app.state.settings
+    raw = request.cookies.get(SESSION_COOKIE)
+    caller = await caller_for_console(request_state.session(request), settings, raw)
+    if caller is None or raw is None:
+        raise Unauthorized("not_authenticated", "请先用小程序扫码登录")
+    if not caller.is_admin:
+        raise Forbidden("forbidden", "只有管理员可以使用电脑端工作台")
+    if request.method not in ("GET", "HEAD"):
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None:
+            form = await request.form()
+            field = form.get(CSRF_FIELD)
+            sent = field if isinstance(field, str) else None
+        if not console_login.csrf_matches(settings, raw, sent):
+            raise Forbidden("csrf_failed", "页面已过期，请刷新后重试")
+    request_state.keep_caller(request, caller)
+    request.state.console_csrf = console_login.csrf_token(settings, raw)
+    return caller
+
+
+ConsoleCaller = Annotated[Caller, Depends(get_console_caller)]
+
+
+class ConsoleRoute(AppRoute):
+    """AppRoute whose refusals a browser sees as pages: not logged in sends it to
+    the login page, anything else is an error page with the same status."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await inner(request)
+            except AppError as exc:
+                if not wants_html(request):
+                    raise
+                if exc.status == 401:
+                    return RedirectResponse(str(request.url_for("console_login_page")), 303)
+                return page(request, "console/error.html", {"error": exc}, status=exc.status)
+
+        return handler
+
+
+router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
+
+
+def page(
+    request: Request, name: str, context: dict[str, Any], *, status: int = 200
+) -> HTMLResponse:
+    caller = request_state.caller(request)
+    base = {
+        "asset": asset_url,
+        "me": caller,
+        "csrf": getattr(request.state, "console_csrf", ""),
+        "nav": service.NAV,
+        "here": request.url.path,
+    }
+    response = templates.TemplateResponse(
+        request, name, {**base, **context}, status_code=status, headers=PAGE_HEADERS
+    )
+    assert isinstance(response, HTMLResponse)
+    return response
+
+
+def see_other(request: Request, name: str, **params: Any) -> RedirectResponse:
+    return RedirectResponse(str(request.url_for(name, **params)), 303)
+
+
+# --- login and logout -------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+async def console_login_page(
+    request: Request, session: SessionDep, settings: SettingsDep, wechat: WeChatDep
+) -> Response:
+    """The login page: a fresh ticket as a mini-program code, polled by console.js."""
+    client = request.client.host if request.client else "unknown"
+    await request.app.state.ratelimiter.hit_per_minute(
+        f"login:{client}", settings.login_rate_per_minute
+    )
+    new = await console_login.create_ticket(session, gateway=wechat)
+    kind = "image/png" if new.code_image.startswith(b"\x89PNG") else "image/jpeg"
+    image = f"data:{kind};base64,{base64.b64encode(new.code_image).decode()}"
+    dev_admins = await service.dev_admins(session) if settings.app_env == "dev" else []
+    response = page(
+        request,
+        "console/login.html",
+        {
+            "ticket": new.ticket,
+            "image": image,
+            "ttl": console_login.TICKET_TTL_S,
+            "dev_admins": dev_admins,
+        },
+    )
+    set_login_cookie(response, new.browser_secret, console_login.TICKET_TTL_S + 30)
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+async def console_logout(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
+    raw = request.cookies.get(SESSION_COOKIE)
+    assert raw is not None  # the caller dependency found it
+    await console_login.end_session(session, raw)
+    response = see_other(request, "console_login_page")
+    forget_cookie(response, SESSION_COOKIE)
+    return response
+
+
+# --- screens -----------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def console_home(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
+    """首页：待办事项及其数量，只计本人管理范围内的。"""
+    todo = await service.todo(session, settings=request.app.state.settings, caller=caller)
+    return page(request, "console/home.html", {"todo": todo})
+
+
+@router.get("/reviews/wishes", response_class=HTMLResponse, include_in_schema=False)
+async def console_wish_reviews(
+    request: Request, session: SessionDep, caller: ConsoleCaller, cipher: CipherDep
+) -> Response:
+    """心愿审核：本人管理范围内待审核的微心愿，逐条通过或退回（须填原因）。"""
+    wishes, total = await service.wishes_awaiting_review(session, caller=caller, limit=50)
+    shown = await wish_service.to_public(session, caller=caller, cipher=cipher, wishes=wishes)
+    names = await service.org_names(session, {w.community_id for w in shown})
+    return page(
+        request,
+        "console/wish_reviews.html",
+        {
+            "wishes": shown,
+            "total": total,
+            "org_names": names,
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/reviews/wishes/{wish_id}", include_in_schema=False)
+async def console_review_wish(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    wish_id: IdPath,
+    form: Annotated[WishDecisionForm, Form()],
+) -> Response:
+    """The same review as POST /wishes/{wish_id}/review: checked, moved and audited
+    by the wishes service."""
+    wish = await wish_service.get_visible_wish(session, caller, wish_id)
+    data = WishReview(approve=form.decision == "approve", reason=form.reason or None)
+    await wish_service.review_wish(session, caller=caller, wish=wish, data=data)
+    response = see_other(request, "console_wish_reviews")
+    response.headers["location"] += f"?done={form.decision}"
+    return response
+
+
+# --- the console's files ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asset:
+    path: Path
+    media_type: str
+    digest: str
+
+
+_ASSET_FILES = {
+    "console.js": ("console/console.js", "text/javascript; charset=utf-8"),
+    "console.css": ("console/console.css", "text/css; charset=utf-8"),
+}
+
+
+@cache
+def static_assets() -> dict[str, Asset]:
+    out = {}
+    for name, (relative, media_type) in _ASSET_FILES.items():
+        path = APP_DIR / "static" / relative
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        out[name] = Asset(path, media_type, digest)
+    return out
+
+
+def asset_url(name: str) -> str:
+    return f"/console/assets/{static_assets()[name].digest}/{name}"
+
+
+files = APIRouter(include_in_schema=False)
+
+
+@files.get("/assets/{digest}/{name}")
+async def console_asset(digest: QueryText, name: QueryText) -> FileResponse:
+    asset = static_assets().get(name)
+    if asset is None:
+        raise NotFound("没有这个文件")
+    cache_control = "public, max-age=31536000, immutable" if digest == asset.digest else "no-cache"
+    return FileResponse(
+        asset.path, media_type=asset.media_type, headers={"Cache-Control": cache_control}
+    )
+
+
+# --- the dev stub's login (APP_ENV=dev only) -----------------------------------------------
+
+dev = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+
+
+@dev.post("/dev-login")
+async def console_dev_login(
+    request: Request,
+    session: SessionDep,
+    form: Annotated[DevLoginForm, Form()],
+) -> Response:
+    """`make run` only: confirm the page's ticket as a demo admin, as their phone
+    would, and collect the session as the page would."""
+    caller = await service.dev_admin(session, form.user_id)
+    await console_login.confirm_ticket(session, caller=caller, ticket=form.ticket)
+    raw = await console_login.collect_session(
+        session, ticket=form.ticket, browser_secret=request.cookies.get(LOGIN_COOKIE)
+    )
+    assert raw is not None  # confirmed just now
+    response = see_other(request, "console_home")
+    set_session_cookie(response, raw)
+    forget_cookie(response, LOGIN_COOKIE)
+    return response
+
+
+router.include_router(files)

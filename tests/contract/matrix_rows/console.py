@@ -1,0 +1,131 @@
+"""Rows for the PC console and its login.
+
+The login's first step and the page that shows it answer anyone; the confirmation
+is any admin's (a ticket is no record in anyone's reach); the poll answers the
+browser that holds the ticket's secret, whoever else it is. The console's screens
+take the console session (Row.console): a member is 403, and on each screen an
+admin sees only what they reach: the wish of C1 awaiting review is on the neighbours'
+screens neither as a line nor as a count, and reviewing it is 404 to them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.core.db import utcnow
+from app.models.console import ConsoleLoginTicket
+from app.models.wish import WishStatus
+from app.routers.console import LOGIN_COOKIE, static_assets
+from app.services.console_login import digest, new_secret
+from tests.contract.matrix_rows.common import Req, Row, fixed, statuses
+from tests.factories.wishes import insert_wish
+from tests.factories.world import World
+
+WISH_TITLE = "矩阵待审心愿"
+
+
+async def _ticket(world: World) -> tuple[str, str]:
+    ticket, secret = new_secret(), new_secret()
+    async with world.app.state.sessionmaker() as session, session.begin():
+        session.add(
+            ConsoleLoginTicket(
+                ticket_hash=digest(ticket),
+                browser_hash=digest(secret),
+                expires_at=utcnow() + timedelta(minutes=2),
+            )
+        )
+    return ticket, secret
+
+
+async def _confirm(world: World, caller: str) -> Req:
+    ticket, _ = await _ticket(world)
+    return Req(path=f"/api/v1/auth/console-login/{ticket}/confirm")
+
+
+async def _poll(world: World, caller: str) -> Req:
+    ticket, secret = await _ticket(world)
+    return Req(
+        path=f"/api/v1/auth/console-login/{ticket}", headers={"Cookie": f"{LOGIN_COOKIE}={secret}"}
+    )
+
+
+async def _pending_wish_in_c1(world: World) -> int:
+    wish = await insert_wish(
+        world.app,
+        community=world["C1"],
+        poster=world.user("community_admin"),
+        status=WishStatus.pending_review,
+        title=WISH_TITLE,
+    )
+    assert wish.id is not None
+    return wish.id
+
+
+async def _wish_reviews(world: World, caller: str) -> Req:
+    await _pending_wish_in_c1(world)
+    return Req(path="/console/reviews/wishes")
+
+
+def _sees_c1_wish_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert (WISH_TITLE in page) == (caller == "right"), caller
+
+
+async def _home(world: World, caller: str) -> Req:
+    await _pending_wish_in_c1(world)
+    return Req(path="/console/")
+
+
+def _counts_c1_wish_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    count = page.split('data-todo="wishes"', 1)[1].split("data-count>", 1)[1].split("<", 1)[0]
+    assert int(count) == (1 if caller == "right" else 0), (caller, count)
+
+
+async def _approve(world: World, caller: str) -> Req:
+    wish_id = await _pending_wish_in_c1(world)
+    return Req(path=f"/console/reviews/wishes/{wish_id}", data={"decision": "approve"})
+
+
+async def _asset(world: World, caller: str) -> Req:
+    digest_ = static_assets()["console.js"].digest
+    return Req(path=f"/console/assets/{digest_}/console.js")
+
+
+ROWS: dict[tuple[str, str], Row] = {
+    ("POST", "/api/v1/auth/console-login"): Row(
+        "community_admin", statuses(200, 200, 200, 200, 200), fixed("/api/v1/auth/console-login")
+    ),
+    ("POST", "/api/v1/auth/console-login/{ticket}/confirm"): Row(
+        "community_admin", statuses(401, 403, 204, 204, 204), _confirm
+    ),
+    ("GET", "/api/v1/auth/console-login/{ticket}"): Row(
+        "community_admin", statuses(200, 200, 200, 200, 200), _poll
+    ),
+    ("GET", "/console/login"): Row(
+        "community_admin", statuses(200, 200, 200, 200, 200), fixed("/console/login")
+    ),
+    ("POST", "/console/logout"): Row(
+        "community_admin", statuses(401, 403, 303, 303, 303), fixed("/console/logout"), console=True
+    ),
+    ("GET", "/console/"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200),
+        _home,
+        _counts_c1_wish_only_if_in_reach,
+        console=True,
+    ),
+    ("GET", "/console/reviews/wishes"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200),
+        _wish_reviews,
+        _sees_c1_wish_only_if_in_reach,
+        console=True,
+    ),
+    ("POST", "/console/reviews/wishes/{wish_id}"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _approve, console=True
+    ),
+    ("GET", "/console/assets/{digest}/{name}"): Row(
+        "community_admin", statuses(200, 200, 200, 200, 200), _asset
+    ),
+}

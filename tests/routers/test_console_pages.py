@@ -1,0 +1,109 @@
+"""The PC console in a browser: Debian's Chromium through Playwright, the app served
+over real HTTP (tests/support/browser.py). Few tests, one shared browser: each walks
+a whole flow, the way a secretary would, under the console's strict CSP (a violation
+is a console error, and every test ends with none)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.core.config import Settings
+from app.main import create_app
+from app.models.audit import AuditEntry
+from app.models.wish import Wish, WishStatus
+from tests.factories.wishes import insert_wish
+from tests.factories.world import World
+from tests.support.browser import Tab
+from tests.support.servers import AppServer
+
+
+@pytest.fixture(scope="module")
+def served(settings: Settings) -> Iterator[str]:
+    """A second app on the test database, on a real port."""
+    with AppServer(create_app(settings)) as server:
+        yield server.url.rstrip("/")
+
+
+@pytest.fixture
+async def tab(chromium: Any) -> AsyncIterator[Tab]:
+    context = await chromium.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768})
+    yield Tab(await context.new_page())
+    await context.close()
+
+
+async def log_in(tab: Tab, served: str, world: World, who: str) -> None:
+    """The QR round trip: the page shows a code, the admin's mini-program confirms its
+    ticket with their bearer token, the page's poll gets the session and moves on."""
+    page = tab.page
+    await page.goto(f"{served}/console/login")
+    ticket = await page.get_attribute("#login", "data-ticket")
+    assert ticket and await page.locator("img.code").count() == 1
+    async with httpx.AsyncClient(base_url=served) as phone:
+        resp = await phone.post(
+            f"/api/v1/auth/console-login/{ticket}/confirm", headers=world.headers(who)
+        )
+    assert resp.status_code == 204, resp.text
+    await page.wait_for_url(f"{served}/console/", timeout=10_000)
+
+
+async def test_a_secretary_logs_in_with_the_phone_and_reviews_the_wishes_on_the_list(
+    served, world, tab
+):
+    c1, admin = world["C1"], world.user("community_admin")
+    first = await insert_wish(
+        world.app, community=c1, poster=admin, status=WishStatus.pending_review, title="修好楼道灯"
+    )
+    second = await insert_wish(
+        world.app, community=c1, poster=admin, status=WishStatus.pending_review, title="买一台轮椅"
+    )
+    # A neighbour's wish is not on this secretary's list.
+    await insert_wish(
+        world.app,
+        community=world["C2"],
+        poster=world.user("other_community_admin"),
+        status=WishStatus.pending_review,
+        title="邻社区的心愿",
+    )
+
+    await log_in(tab, served, world, "community_admin")
+    page = tab.page
+    assert await page.text_content("[data-me]") == "社区书记"
+    assert await page.text_content('[data-todo="wishes"] [data-count]') == "2"
+
+    async with page.expect_navigation():
+        await page.click('[data-todo="wishes"] a')
+    rows = page.locator("tr[data-wish]")
+    assert await rows.count() == 2
+    assert "邻社区的心愿" not in await page.content()
+
+    async with page.expect_navigation():
+        await page.click(f'tr[data-wish="{first.id}"] button[value="approve"]')
+    assert await page.text_content('[role="status"]') == "已通过。"
+    # Returning needs a reason; the field is keyboard-reachable and Enter sends it.
+    reason = page.locator(f'tr[data-wish="{second.id}"] input[name="reason"]')
+    await reason.fill("请补充受助人情况")
+    async with page.expect_navigation():
+        await reason.press("Enter")
+    assert await page.text_content('[role="status"]') == "已退回。"
+    assert await page.locator("tr[data-wish]").count() == 0
+    assert tab.errors == []
+
+    async with world.app.state.sessionmaker() as s:
+        states = dict((await s.execute(select(Wish.id, Wish.status))).all())
+        actions = set((await s.execute(select(AuditEntry.action, AuditEntry.actor_id))).all())
+    assert states[first.id] == WishStatus.open and states[second.id] == WishStatus.rejected
+    assert ("console_login.confirm", admin.id) in actions
+
+
+async def test_a_page_left_past_its_two_minutes_says_the_code_expired(served, world, tab):
+    page = tab.page
+    await page.clock.install()
+    await page.goto(f"{served}/console/login")
+    await page.clock.run_for(121_000)
+    await page.wait_for_selector("text=二维码已过期", timeout=10_000)
+    assert tab.errors == []
