@@ -30,15 +30,15 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.core.errors import AppError, Forbidden, NotFound, Unauthorized
 from app.core.scope import Caller
-from app.core.text import displayable
+from app.core.text import check_all_text, displayable
 from app.edge import request_state
 from app.edge.access import caller_for_console
 from app.edge.route import AppRoute
-from app.models.common import QueryText, StrictInput
+from app.models.common import QueryText
 from app.models.user import MAX_ID
 from app.models.wish import WishReview
 from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, WeChatDep
@@ -89,11 +89,20 @@ templates = Jinja2Templates(
 # --- forms -------------------------------------------------------------------------------
 
 
-class ConsoleForm(StrictInput):
-    """A console form: every one carries the session's CSRF token (checked by the
-    caller dependency before the form is used)."""
+class ConsoleForm(BaseModel):
+    """A posted form of the console. As StrictInput, unknown fields are refused and
+    every text is held to the text rule; unlike it, numbers are read from text, as
+    a form sends everything. Every form carries the session's CSRF token, checked
+    by the caller dependency before the form is used."""
+
+    model_config = ConfigDict(extra="forbid")
 
     csrf: str = Field(default="", max_length=128)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        return check_all_text(value)
 
 
 class WishDecisionForm(ConsoleForm):
@@ -101,7 +110,7 @@ class WishDecisionForm(ConsoleForm):
     reason: str = Field(default="", max_length=500)
 
 
-class DevLoginForm(StrictInput):
+class DevLoginForm(ConsoleForm):
     ticket: str = Field(max_length=64)
     user_id: int = Field(ge=1, le=MAX_ID)
 
