@@ -21,6 +21,7 @@ import base64
 import hashlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,15 +36,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.core.errors import AppError, Forbidden, NotFound, Unauthorized
 from app.core.scope import Caller
 from app.core.text import check_all_text, displayable
+from app.core.timeutil import local
 from app.edge import request_state
 from app.edge.access import caller_for_console
 from app.edge.route import AppRoute
+from app.models.article import ArticleReview
 from app.models.common import QueryText
+from app.models.hours import VolunteerHourReview
 from app.models.user import MAX_ID
 from app.models.wish import WishReview
 from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, WeChatDep
+from app.services import articles as article_service
 from app.services import console as service
 from app.services import console_login
+from app.services import volunteer_hours as hours_service
 from app.services import wishes as wish_service
 
 APP_DIR = Path(__file__).resolve().parent.parent
@@ -77,6 +83,10 @@ def _shown(value: Any) -> Any:
     return value
 
 
+def _shanghai(moment: datetime) -> str:
+    return local(moment).strftime("%Y-%m-%d %H:%M")
+
+
 templates = Jinja2Templates(
     env=Environment(
         loader=FileSystemLoader(APP_DIR / "templates"),
@@ -84,6 +94,7 @@ templates = Jinja2Templates(
         finalize=_shown,
     )
 )
+templates.env.filters["shanghai"] = _shanghai
 
 
 # --- forms -------------------------------------------------------------------------------
@@ -105,9 +116,15 @@ class ConsoleForm(BaseModel):
         return check_all_text(value)
 
 
-class WishDecisionForm(ConsoleForm):
+class DecisionForm(ConsoleForm):
+    """A review: approve, or return with a reason (the service insists on one)."""
+
     decision: Literal["approve", "return"]
     reason: str = Field(default="", max_length=500)
+
+    @property
+    def approve(self) -> bool:
+        return self.decision == "approve"
 
 
 class DevLoginForm(ConsoleForm):
@@ -269,24 +286,27 @@ async def console_home(request: Request, session: SessionDep, caller: ConsoleCal
     return page(request, "console/home.html", {"todo": todo})
 
 
+# The review screens: one page of the oldest 50 awaiting the person, each line with
+# "approve" and "return with a reason"; every decision is the API's own review.
+
+
+def _reviews(request: Request, screen: service.ReviewScreen) -> HTMLResponse:
+    done = request.query_params.get("done")
+    return page(request, "console/reviews.html", {"screen": screen, "done": done})
+
+
+def _reviewed(request: Request, name: str, decision: str) -> RedirectResponse:
+    response = see_other(request, name)
+    response.headers["location"] += f"?done={decision}"
+    return response
+
+
 @router.get("/reviews/wishes", response_class=HTMLResponse, include_in_schema=False)
 async def console_wish_reviews(
     request: Request, session: SessionDep, caller: ConsoleCaller, cipher: CipherDep
 ) -> Response:
     """心愿审核：本人管理范围内待审核的微心愿，逐条通过或退回（须填原因）。"""
-    wishes, total = await service.wishes_awaiting_review(session, caller=caller, limit=50)
-    shown = await wish_service.to_public(session, caller=caller, cipher=cipher, wishes=wishes)
-    names = await service.org_names(session, {w.community_id for w in shown})
-    return page(
-        request,
-        "console/wish_reviews.html",
-        {
-            "wishes": shown,
-            "total": total,
-            "org_names": names,
-            "done": request.query_params.get("done"),
-        },
-    )
+    return _reviews(request, await service.wish_reviews(session, caller=caller, cipher=cipher))
 
 
 @router.post("/reviews/wishes/{wish_id}", include_in_schema=False)
@@ -295,16 +315,59 @@ async def console_review_wish(
     session: SessionDep,
     caller: ConsoleCaller,
     wish_id: IdPath,
-    form: Annotated[WishDecisionForm, Form()],
+    form: Annotated[DecisionForm, Form()],
 ) -> Response:
-    """The same review as POST /wishes/{wish_id}/review: checked, moved and audited
-    by the wishes service."""
+    """POST /wishes/{wish_id}/review, from a form."""
     wish = await wish_service.get_visible_wish(session, caller, wish_id)
-    data = WishReview(approve=form.decision == "approve", reason=form.reason or None)
+    data = WishReview(approve=form.approve, reason=form.reason or None)
     await wish_service.review_wish(session, caller=caller, wish=wish, data=data)
-    response = see_other(request, "console_wish_reviews")
-    response.headers["location"] += f"?done={form.decision}"
-    return response
+    return _reviewed(request, "console_wish_reviews", form.decision)
+
+
+@router.get("/reviews/hours", response_class=HTMLResponse, include_in_schema=False)
+async def console_hour_reviews(
+    request: Request, session: SessionDep, caller: ConsoleCaller
+) -> Response:
+    """时长审核：本人管理范围内待审核的志愿时长（本人的除外）。"""
+    return _reviews(request, await service.hour_reviews(session, caller=caller))
+
+
+@router.post("/reviews/hours/{entry_id}", include_in_schema=False)
+async def console_review_hours(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    entry_id: IdPath,
+    form: Annotated[DecisionForm, Form()],
+) -> Response:
+    """POST /volunteer-hours/{entry_id}/review, from a form."""
+    entry = await hours_service.get_visible_entry(session, caller, entry_id)
+    data = VolunteerHourReview(approve=form.approve, reason=form.reason or None)
+    await hours_service.review_entry(session, caller=caller, entry=entry, data=data)
+    return _reviewed(request, "console_hour_reviews", form.decision)
+
+
+@router.get("/reviews/articles", response_class=HTMLResponse, include_in_schema=False)
+async def console_article_reviews(
+    request: Request, session: SessionDep, caller: ConsoleCaller
+) -> Response:
+    """稿件审核：等待本人这一级审核的稿件。"""
+    return _reviews(request, await service.article_reviews(session, caller=caller))
+
+
+@router.post("/reviews/articles/{article_id}", include_in_schema=False)
+async def console_review_article(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    article_id: IdPath,
+    form: Annotated[DecisionForm, Form()],
+) -> Response:
+    """POST /articles/{article_id}/review, from a form."""
+    article = await article_service.get_visible_article(session, caller, article_id)
+    data = ArticleReview(approve=form.approve, comment=form.reason or None)
+    await article_service.review_article(session, caller=caller, article=article, data=data)
+    return _reviewed(request, "console_article_reviews", form.decision)
 
 
 # --- the console's files ------------------------------------------------------------------

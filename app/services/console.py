@@ -6,7 +6,7 @@ the API's routes do, so they are checked and audited the same way."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func
@@ -17,6 +17,7 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.core.scope import Caller, in_reach
+from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleStatus
 from app.models.hours import HourStatus, VolunteerHour
@@ -24,12 +25,15 @@ from app.models.org import Org
 from app.models.problem import UNRESOLVED, Problem
 from app.models.user import ADMIN_ROLES, RoleGrant, User
 from app.models.wish import Wish, WishStatus
-from app.services.users import users_in_reach
+from app.services import wishes as wish_service
+from app.services.users import user_names, users_in_reach
 
 # The screens, in the order of the menu: (route name, label).
 NAV = [
     ("console_home", "待办"),
     ("console_wish_reviews", "心愿审核"),
+    ("console_hour_reviews", "时长审核"),
+    ("console_article_reviews", "稿件审核"),
 ]
 
 # Problems due within this many days count as "due soon" on the to-do list.
@@ -57,11 +61,31 @@ def wishes_to_review(caller: Caller) -> list[ColumnElement[bool]]:
     ]
 
 
+def hours_to_review(caller: Caller) -> list[ColumnElement[bool]]:
+    # One's own entries are someone else's to review (review_entry refuses them).
+    return [
+        col(VolunteerHour.status) == HourStatus.pending,
+        in_reach(col(VolunteerHour.org_id), caller.paths(ADMIN_ROLES)),
+        col(VolunteerHour.user_id) != caller.id,
+    ]
+
+
+def articles_to_review(caller: Caller) -> list[ColumnElement[bool]]:
+    """Articles waiting at a level where the person is an admin. (An article stored
+    at a level nobody staffs is acted on by the next staffed level above; those are
+    not listed here yet.)"""
+    review_orgs = [g.org_id for g in caller.grants if g.role in ADMIN_ROLES]
+    return [
+        col(Article.status) == ArticleStatus.in_review,
+        col(Article.review_org_id).in_(review_orgs),
+        col(Article.author_id) != caller.id,
+    ]
+
+
 async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> list[TodoItem]:
     """The person's to-do list across domains, counted in their reach."""
     paths = caller.paths(ADMIN_ROLES)
     now = utcnow()
-    review_orgs = [g.org_id for g in caller.grants if g.role in ADMIN_ROLES]
     unresolved = (col(Problem.status).in_(UNRESOLVED), in_reach(col(Problem.org_id), paths))
     return [
         TodoItem(
@@ -73,22 +97,14 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
         TodoItem(
             "hours",
             "待审核的志愿时长",
-            await _count(
-                session,
-                VolunteerHour,
-                col(VolunteerHour.status) == HourStatus.pending,
-                in_reach(col(VolunteerHour.org_id), paths),
-            ),
+            await _count(session, VolunteerHour, *hours_to_review(caller)),
+            "console_hour_reviews",
         ),
         TodoItem(
             "articles",
             "待本级审核的稿件",
-            await _count(
-                session,
-                Article,
-                col(Article.status) == ArticleStatus.in_review,
-                col(Article.review_org_id).in_(review_orgs),
-            ),
+            await _count(session, Article, *articles_to_review(caller)),
+            "console_article_reviews",
         ),
         TodoItem(
             "problems_overdue",
@@ -122,15 +138,105 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
     ]
 
 
-async def wishes_awaiting_review(
-    session: AsyncSession, *, caller: Caller, limit: int
-) -> tuple[list[Wish], int]:
-    conditions = wishes_to_review(caller)
-    total = await _count(session, Wish, *conditions)
+# --- the review screens ----------------------------------------------------------------
+
+REVIEW_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One line of a review screen, whatever the domain."""
+
+    id: int
+    title: str
+    detail: str
+    org: str
+    person: str
+    when: datetime | None
+
+
+@dataclass(frozen=True)
+class ReviewScreen:
+    kind: str  # wishes, hours, articles
+    title: str
+    items: list[ReviewItem]
+    total: int
+    # The POST route that takes the decision, and the field name of its reason.
+    decide: str
+    id_param: str
+    reason_label: str
+
+
+async def _oldest_first(
+    session: AsyncSession, model: Any, conditions: list[ColumnElement[bool]]
+) -> tuple[list[Any], int]:
+    total = await _count(session, model, *conditions)
     rows = await session.execute(
-        select(Wish).where(*conditions).order_by(col(Wish.id)).limit(limit)
+        select(model).where(*conditions).order_by(col(model.id)).limit(REVIEW_LIMIT)
     )
     return list(rows.scalars()), total
+
+
+async def wish_reviews(session: AsyncSession, *, caller: Caller, cipher: PiiCipher) -> ReviewScreen:
+    wishes, total = await _oldest_first(session, Wish, wishes_to_review(caller))
+    # As the API shows them (names masked unless in reach: here they all are).
+    shown = await wish_service.to_public(session, caller=caller, cipher=cipher, wishes=wishes)
+    orgs = await org_names(session, {w.community_id for w in shown})
+    people = await user_names(session, {w.created_by_id for w in shown})
+    items = [
+        ReviewItem(
+            id=w.id,
+            title=w.title,
+            detail=f"{w.description}（受助人：{w.beneficiary_name}）",
+            org=orgs.get(w.community_id, ""),
+            person=people.get(w.created_by_id, ""),
+            when=w.created_at,
+        )
+        for w in shown
+    ]
+    return ReviewScreen(
+        "wishes", "心愿审核", items, total, "console_review_wish", "wish_id", "退回原因"
+    )
+
+
+async def hour_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
+    entries, total = await _oldest_first(session, VolunteerHour, hours_to_review(caller))
+    orgs = await org_names(session, {e.org_id for e in entries})
+    people = await user_names(session, {e.user_id for e in entries})
+    items = [
+        ReviewItem(
+            id=e.id,
+            title=e.activity,
+            detail=f"{e.minutes / 60:.1f} 小时",
+            org=orgs.get(e.org_id, ""),
+            person=people.get(e.user_id, ""),
+            when=e.started_at,
+        )
+        for e in entries
+    ]
+    return ReviewScreen(
+        "hours", "时长审核", items, total, "console_review_hours", "entry_id", "驳回原因"
+    )
+
+
+async def article_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
+    articles, total = await _oldest_first(session, Article, articles_to_review(caller))
+    orgs = await org_names(session, {a.org_id for a in articles})
+    people = await user_names(session, {a.author_id for a in articles})
+    items = [
+        ReviewItem(
+            id=a.id,
+            title=a.title,
+            detail=a.body[:200] + ("…" if len(a.body) > 200 else ""),
+            org=orgs.get(a.org_id, ""),
+            person=people.get(a.author_id, ""),
+            when=a.submitted_at,
+        )
+        for a in articles
+    ]
+    return ReviewScreen(
+        "articles", "稿件审核", items, total, "console_review_article", "article_id", "修改意见"
+    )
 
 
 async def org_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:

@@ -14,8 +14,10 @@ from sqlalchemy import select
 
 from app.core.config import Settings
 from app.main import create_app
+from app.models.article import Article, ArticleStatus
 from app.models.audit import AuditEntry
 from app.models.wish import Wish, WishStatus
+from tests.factories.articles import info_officer, insert_article
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
 from tests.support.browser import Tab
@@ -61,6 +63,9 @@ async def test_a_secretary_logs_in_with_the_phone_and_reviews_the_wishes_on_the_
     second = await insert_wish(
         world.app, community=c1, poster=admin, status=WishStatus.pending_review, title="买一台轮椅"
     )
+    article = await insert_article(
+        world.app, org=c1, author=await info_officer(world), status=ArticleStatus.in_review
+    )
     # A neighbour's wish is not on this secretary's list.
     await insert_wish(
         world.app,
@@ -77,27 +82,39 @@ async def test_a_secretary_logs_in_with_the_phone_and_reviews_the_wishes_on_the_
 
     async with page.expect_navigation():
         await page.click('[data-todo="wishes"] a')
-    rows = page.locator("tr[data-wish]")
+    rows = page.locator("tr[data-item]")
     assert await rows.count() == 2
     assert "邻社区的心愿" not in await page.content()
 
     async with page.expect_navigation():
-        await page.click(f'tr[data-wish="{first.id}"] button[value="approve"]')
+        await page.click(f'tr[data-item="{first.id}"] button[value="approve"]')
     assert await page.text_content('[role="status"]') == "已通过。"
     # Returning needs a reason; the field is keyboard-reachable and Enter sends it.
-    reason = page.locator(f'tr[data-wish="{second.id}"] input[name="reason"]')
+    reason = page.locator(f'tr[data-item="{second.id}"] input[name="reason"]')
     await reason.fill("请补充受助人情况")
     async with page.expect_navigation():
         await reason.press("Enter")
     assert await page.text_content('[role="status"]') == "已退回。"
-    assert await page.locator("tr[data-wish]").count() == 0
+    assert await page.locator("tr[data-item]").count() == 0
+
+    # An article waiting at the community's level goes back to its author with a comment.
+    async with page.expect_navigation():
+        await page.click('nav a:text("稿件审核")')
+    comment = page.locator(f'tr[data-item="{article.id}"] input[name="reason"]')
+    await comment.fill("请补充活动照片")
+    async with page.expect_navigation():
+        await comment.press("Enter")
+    assert await page.text_content('[role="status"]') == "已退回。"
     assert tab.errors == []
 
     async with world.app.state.sessionmaker() as s:
         states = dict((await s.execute(select(Wish.id, Wish.status))).all())
+        returned = await s.get(Article, article.id)
         actions = set((await s.execute(select(AuditEntry.action, AuditEntry.actor_id))).all())
     assert states[first.id] == WishStatus.open and states[second.id] == WishStatus.rejected
-    assert ("console_login.confirm", admin.id) in actions
+    assert returned is not None and returned.status == ArticleStatus.returned
+    # Audited as through the API, by the same services.
+    assert {("console_login.confirm", admin.id), ("article.return", admin.id)} <= actions
 
 
 async def test_a_page_left_past_its_two_minutes_says_the_code_expired(served, world, tab):

@@ -13,11 +13,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.core.db import utcnow
+from app.models.article import ArticleStatus
 from app.models.console import ConsoleLoginTicket
+from app.models.hours import HourStatus
 from app.models.wish import WishStatus
 from app.routers.console import LOGIN_COOKIE, static_assets
 from app.services.console_login import digest, new_secret
 from tests.contract.matrix_rows.common import Req, Row, fixed, statuses
+from tests.factories.articles import info_officer, insert_article
+from tests.factories.volunteer_hours import insert_entry
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
 
@@ -87,6 +91,57 @@ async def _approve(world: World, caller: str) -> Req:
     return Req(path=f"/console/reviews/wishes/{wish_id}", data={"decision": "approve"})
 
 
+async def _pending_hours_in_c1(world: World) -> int:
+    entry = await insert_entry(
+        world.app,
+        user=world.user("member"),
+        org=world["C1"],
+        minutes=90,
+        status=HourStatus.pending,
+        started_at=utcnow() - timedelta(days=1),
+    )
+    assert entry.id is not None
+    return entry.id
+
+
+async def _hour_reviews(world: World, caller: str) -> Req:
+    await _pending_hours_in_c1(world)
+    return Req(path="/console/reviews/hours")
+
+
+def _lists_c1_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    # C1's record is the only one in the world awaiting review.
+    assert isinstance(page, str)
+    assert ("data-item=" in page) == (caller == "right"), caller
+
+
+async def _approve_hours(world: World, caller: str) -> Req:
+    entry_id = await _pending_hours_in_c1(world)
+    return Req(path=f"/console/reviews/hours/{entry_id}", data={"decision": "approve"})
+
+
+async def _article_in_review_at_c1(world: World) -> int:
+    author = await info_officer(world)
+    article = await insert_article(
+        world.app, org=world["C1"], author=author, status=ArticleStatus.in_review
+    )
+    assert article.id is not None
+    return article.id
+
+
+async def _article_reviews(world: World, caller: str) -> Req:
+    await _article_in_review_at_c1(world)
+    return Req(path="/console/reviews/articles")
+
+
+async def _return_article(world: World, caller: str) -> Req:
+    article_id = await _article_in_review_at_c1(world)
+    return Req(
+        path=f"/console/reviews/articles/{article_id}",
+        data={"decision": "return", "reason": "请补充照片"},
+    )
+
+
 async def _asset(world: World, caller: str) -> Req:
     digest_ = static_assets()["console.js"].digest
     return Req(path=f"/console/assets/{digest_}/console.js")
@@ -124,6 +179,26 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/console/reviews/wishes/{wish_id}"): Row(
         "community_admin", statuses(401, 403, 404, 404, 303), _approve, console=True
+    ),
+    ("GET", "/console/reviews/hours"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200),
+        _hour_reviews,
+        _lists_c1_only_if_in_reach,
+        console=True,
+    ),
+    ("POST", "/console/reviews/hours/{entry_id}"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _approve_hours, console=True
+    ),
+    ("GET", "/console/reviews/articles"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200),
+        _article_reviews,
+        _lists_c1_only_if_in_reach,
+        console=True,
+    ),
+    ("POST", "/console/reviews/articles/{article_id}"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _return_article, console=True
     ),
     ("GET", "/console/assets/{digest}/{name}"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), _asset
