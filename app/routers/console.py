@@ -26,15 +26,24 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import AppError, Forbidden, NotFound, Unauthorized
-from app.core.scope import Caller
+from app.core.errors import (
+    AppError,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unprocessable,
+)
+from app.core.scope import Caller, org_in_reach
 from app.core.text import check_all_text, displayable
 from app.core.timeutil import local
 from app.edge import request_state
@@ -43,12 +52,13 @@ from app.edge.route import AppRoute
 from app.models.article import ArticleReview
 from app.models.common import QueryText
 from app.models.hours import VolunteerHourReview
-from app.models.user import MAX_ID
+from app.models.user import MAX_ID, Role, RoleGrantCreate, UserCreate, UserUpdate
 from app.models.wish import WishReview
 from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, WeChatDep
 from app.services import articles as article_service
 from app.services import console as service
-from app.services import console_login
+from app.services import console_login, roster_import
+from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
 from app.services import wishes as wish_service
 
@@ -125,6 +135,28 @@ class DecisionForm(ConsoleForm):
     @property
     def approve(self) -> bool:
         return self.decision == "approve"
+
+
+def _blank_is_none(value: Any) -> Any:
+    # An empty select or text field is "none", as a form cannot send a null.
+    return None if value == "" else value
+
+
+OptionalId = Annotated[int | None, BeforeValidator(_blank_is_none), Field(ge=1, le=MAX_ID)]
+
+
+class PersonForm(ConsoleForm):
+    name: str = Field(min_length=1, max_length=50)
+    phone: str = Field(default="", max_length=20)
+    community_id: int = Field(ge=1, le=MAX_ID)
+    unit_id: OptionalId = None
+    # A checkbox: sent ("on") when ticked, absent otherwise.
+    is_party_member: bool = False
+
+
+class GrantForm(ConsoleForm):
+    role: Role
+    org_id: int = Field(ge=1, le=MAX_ID)
 
 
 class DevLoginForm(ConsoleForm):
@@ -207,6 +239,11 @@ class ConsoleRoute(AppRoute):
                 if exc.status == 401:
                     return RedirectResponse(str(request.url_for("console_login_page")), 303)
                 return page(request, "console/error.html", {"error": exc}, status=exc.status)
+            except RequestValidationError:
+                if not wants_html(request):
+                    raise
+                shown = Unprocessable("validation_error", "请检查填写的内容后重试")
+                return page(request, "console/error.html", {"error": shown}, status=422)
 
         return handler
 
@@ -217,7 +254,9 @@ router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute
 def page(
     request: Request, name: str, context: dict[str, Any], *, status: int = 200
 ) -> HTMLResponse:
-    caller = request_state.caller(request)
+    # An error page is drawn after the request's transaction rolled back, when the
+    # caller's rows are expired: it goes without the menu bar.
+    caller = request_state.caller(request) if status < 400 else None
     base = {
         "asset": asset_url,
         "me": caller,
@@ -368,6 +407,181 @@ async def console_review_article(
     data = ArticleReview(approve=form.approve, comment=form.reason or None)
     await article_service.review_article(session, caller=caller, article=article, data=data)
     return _reviewed(request, "console_article_reviews", form.decision)
+
+
+# --- the roster ------------------------------------------------------------------------
+
+
+async def _roster_context(session: AsyncSession, caller: Caller) -> dict[str, Any]:
+    return {
+        "orgs": await service.orgs_in_reach(session, caller),
+        "role_labels": service.ROLE_LABELS,
+    }
+
+
+@router.get("/roster", response_class=HTMLResponse, include_in_schema=False)
+async def console_roster(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    name: Annotated[QueryText | None, Query(max_length=50)] = None,
+    # Text, as the form's "all" option sends it empty.
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    unbound: bool = False,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    """花名册：按姓名搜索、按社区或单位筛选、只看未绑定微信的；新增、导入、编辑、授予和撤销角色。"""
+    picked = int(org_id) if org_id else None
+    org = await org_in_reach(session, caller, picked) if picked else None
+    people, total = await service.roster_page(
+        session, caller=caller, org=org, name=name or None, unbound=unbound, page=page_number
+    )
+    context = await _roster_context(session, caller)
+    names = {o.id: o.name for o in context["orgs"]}
+    return page(
+        request,
+        "console/roster.html",
+        {
+            **context,
+            "people": people,
+            "total": total,
+            "org_names": names,
+            "filters": {"name": name or "", "org_id": picked, "unbound": unbound},
+            "page_number": page_number,
+            "pages": max(1, -(-total // service.ROSTER_PAGE)),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/roster", include_in_schema=False)
+async def console_add_person(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    cipher: CipherDep,
+    form: Annotated[PersonForm, Form()],
+) -> Response:
+    """POST /users, from a form."""
+    data = UserCreate(
+        name=form.name,
+        phone=form.phone or "",
+        community_id=form.community_id,
+        unit_id=form.unit_id,
+        is_party_member=form.is_party_member,
+    )
+    user = await user_service.create_user(session, caller=caller, cipher=cipher, data=data)
+    assert user.id is not None
+    return see_other(request, "console_person", user_id=user.id)
+
+
+@router.post("/roster/import", response_class=HTMLResponse, include_in_schema=False)
+async def console_import_roster(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    cipher: CipherDep,
+    settings: SettingsDep,
+    file: UploadFile,
+) -> Response:
+    """POST /users/import, from a form: the same row-by-row report, as a page."""
+    content = await file.read(settings.roster_import_max_bytes + 1)
+    if len(content) > settings.roster_import_max_bytes:
+        raise PayloadTooLarge(
+            "file_too_large", f"文件不能超过 {settings.roster_import_max_bytes // 1024 // 1024} MiB"
+        )
+    result = await roster_import.import_roster(
+        session,
+        caller=caller,
+        cipher=cipher,
+        filename=file.filename or "",
+        content=content,
+        max_rows=settings.roster_import_max_rows,
+    )
+    return page(
+        request, "console/roster_import.html", {"result": result, "filename": file.filename}
+    )
+
+
+@router.get("/roster/{user_id}", response_class=HTMLResponse, include_in_schema=False)
+async def console_person(
+    request: Request, session: SessionDep, caller: ConsoleCaller, user_id: IdPath
+) -> Response:
+    """一个人的花名册信息：编辑，授予和撤销角色。"""
+    user = await user_service.get_user_in_reach(session, caller, user_id)
+    (person,) = await user_service.to_public(session, [user])
+    context = await _roster_context(session, caller)
+    return page(
+        request,
+        "console/person.html",
+        {
+            **context,
+            "person": person,
+            "org_names": {o.id: o.name for o in context["orgs"]},
+            "roles": list(service.ROLE_LABELS),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/roster/{user_id}", include_in_schema=False)
+async def console_edit_person(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    cipher: CipherDep,
+    user_id: IdPath,
+    form: Annotated[PersonForm, Form()],
+) -> Response:
+    """PATCH /users/{user_id}, from a form (an empty phone leaves the phone as it is)."""
+    user = await user_service.get_user_in_reach(session, caller, user_id)
+    changes: dict[str, Any] = {
+        "name": form.name,
+        "community_id": form.community_id,
+        "unit_id": form.unit_id,
+        "is_party_member": form.is_party_member,
+    }
+    if form.phone:
+        changes["phone"] = form.phone
+    data = UserUpdate(**changes)
+    await user_service.update_user(session, caller=caller, cipher=cipher, user=user, data=data)
+    return _done(request, "console_person", "saved", user_id=user_id)
+
+
+@router.post("/roster/{user_id}/roles", include_in_schema=False)
+async def console_grant_role(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    user_id: IdPath,
+    form: Annotated[GrantForm, Form()],
+) -> Response:
+    """POST /users/{user_id}/roles, from a form."""
+    user = await user_service.get_user_in_reach(session, caller, user_id)
+    data = RoleGrantCreate(role=form.role, org_id=form.org_id)
+    await user_service.grant_role(session, caller=caller, user=user, data=data)
+    return _done(request, "console_person", "granted", user_id=user_id)
+
+
+@router.post("/roster/{user_id}/roles/{role_id}/revoke", include_in_schema=False)
+async def console_revoke_role(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    user_id: IdPath,
+    role_id: IdPath,
+    form: Annotated[ConsoleForm, Form()],
+) -> Response:
+    """DELETE /users/{user_id}/roles/{role_id}, from a form."""
+    user = await user_service.get_user_in_reach(session, caller, user_id)
+    await user_service.revoke_role(session, caller=caller, user=user, role_id=role_id)
+    return _done(request, "console_person", "revoked", user_id=user_id)
+
+
+def _done(request: Request, name: str, what: str, **params: Any) -> RedirectResponse:
+    response = see_other(request, name, **params)
+    response.headers["location"] += f"?done={what}"
+    return response
 
 
 # --- the console's files ------------------------------------------------------------------

@@ -16,15 +16,16 @@ from sqlmodel import col, select
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import NotFound
-from app.core.scope import Caller, in_reach
+from app.core.scope import Caller, in_reach, org_ids_in
 from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleStatus
 from app.models.hours import HourStatus, VolunteerHour
-from app.models.org import Org
+from app.models.org import Org, OrgLevel
 from app.models.problem import UNRESOLVED, Problem
-from app.models.user import ADMIN_ROLES, RoleGrant, User
+from app.models.user import ADMIN_ROLES, Role, RoleGrant, User, UserPublic
 from app.models.wish import Wish, WishStatus
+from app.services import users as user_service
 from app.services import wishes as wish_service
 from app.services.users import user_names, users_in_reach
 
@@ -34,7 +35,17 @@ NAV = [
     ("console_wish_reviews", "心愿审核"),
     ("console_hour_reviews", "时长审核"),
     ("console_article_reviews", "稿件审核"),
+    ("console_roster", "花名册"),
 ]
+
+ROLE_LABELS = {
+    Role.district_admin: "区管理员",
+    Role.street_admin: "街道管理员",
+    Role.community_admin: "社区管理员",
+    Role.inspector: "督导员",
+    Role.info_officer: "信息员",
+}
+ROSTER_PAGE = 50
 
 # Problems due within this many days count as "due soon" on the to-do list.
 DUE_SOON_DAYS = 3
@@ -242,6 +253,55 @@ async def article_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScr
 async def org_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     rows = await session.execute(select(Org.id, Org.name).where(col(Org.id).in_(ids)))
     return {int(i): str(n) for i, n in rows.all()}
+
+
+# --- the roster ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrgChoice:
+    id: int
+    name: str
+    level: OrgLevel
+    depth: int
+
+
+async def orgs_in_reach(session: AsyncSession, caller: Caller) -> list[OrgChoice]:
+    """The orgs the person's admin roles reach, in tree order, for the screens'
+    pickers (a district holds a few hundred)."""
+    rows = await session.execute(
+        select(Org.id, Org.name, Org.level, Org.path)
+        .where(org_ids_in(caller.paths(ADMIN_ROLES)))
+        .order_by(col(Org.path))
+    )
+    return [
+        OrgChoice(int(i), str(n), OrgLevel(lv), str(p).count("/") - 2) for i, n, lv, p in rows.all()
+    ]
+
+
+async def roster_page(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    org: Org | None,
+    name: str | None,
+    unbound: bool,
+    page: int,
+) -> tuple[list[UserPublic], int]:
+    """GET /users as the roster screen asks it: an org picked is a community or a
+    unit (the people living there or working there)."""
+    users, total = await user_service.list_users(
+        session,
+        caller,
+        community_id=org.id if org is not None and org.level != OrgLevel.unit else None,
+        unit_id=org.id if org is not None and org.level == OrgLevel.unit else None,
+        is_party_member=None,
+        name=name,
+        wechat_bound=False if unbound else None,
+        offset=(page - 1) * ROSTER_PAGE,
+        limit=ROSTER_PAGE,
+    )
+    return await user_service.to_public(session, users), total
 
 
 # --- the dev stub's login ------------------------------------------------------------------

@@ -102,6 +102,7 @@ async def list_users(
     name: str | None,
     offset: int,
     limit: int,
+    wechat_bound: bool | None = None,
 ) -> tuple[list[User], int]:
     org_ids = await org_ids_within(session, caller.paths(ADMIN_ROLES))
     if not org_ids:
@@ -115,6 +116,9 @@ async def list_users(
         conditions.append(col(User.is_party_member) == is_party_member)
     if name:
         conditions.append(col(User.name).contains(name, autoescape=True))
+    if wechat_bound is not None:
+        bound = col(User.openid).is_not(None)
+        conditions.append(bound if wechat_bound else ~bound)
     # Counted from the home indexes alone (about ten times cheaper than gathering the
     # rows); the page lets the planner walk ids in order or gather the subtree's rows.
     people = people_in(org_ids, *conditions).subquery()

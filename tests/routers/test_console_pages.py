@@ -124,3 +124,36 @@ async def test_a_page_left_past_its_two_minutes_says_the_code_expired(served, wo
     await page.clock.run_for(121_000)
     await page.wait_for_selector("text=二维码已过期", timeout=10_000)
     assert tab.errors == []
+
+
+async def test_a_secretary_imports_a_roster_with_a_bad_row_and_finds_who_is_not_bound(
+    served, world, tab, tmp_path
+):
+    c1 = world["C1"]
+    roster = tmp_path / "花名册.csv"
+    roster.write_text(
+        f"姓名,手机号,社区,是否党员\n新党员,13855550001,{c1.id},是\n错号码,12345,{c1.id},否\n",
+        encoding="utf-8",
+    )
+    await log_in(tab, served, world, "community_admin")
+    page = tab.page
+    async with page.expect_navigation():
+        await page.click('nav a:text("花名册")')
+    await page.set_input_files("form[data-import] input[type=file]", str(roster))
+    async with page.expect_navigation():
+        await page.click("form[data-import] button")
+    assert await page.text_content("[data-created]") == "1"
+    # The API's row-by-row report: the header is row 1, the bad phone row 3.
+    assert await page.locator("[data-import-errors] tr[data-row]").count() == 1
+    assert await page.get_attribute("[data-import-errors] tr[data-row]", "data-row") == "3"
+
+    async with page.expect_navigation():
+        await page.click('a:text("返回花名册")')
+    await page.check("input[name=unbound]")
+    await page.fill("input[name=name]", "新党员")
+    async with page.expect_navigation():
+        await page.click(".filters button")
+    rows = page.locator("tr[data-person]")
+    assert await rows.count() == 1
+    assert await page.text_content("tr[data-person] [data-bound]") == "未绑定"
+    assert tab.errors == []

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from app.core.db import utcnow
 from app.models.article import ArticleStatus
 from app.models.console import ConsoleLoginTicket
 from app.models.hours import HourStatus
+from app.models.user import Role, RoleGrant
 from app.models.wish import WishStatus
 from app.routers.console import LOGIN_COOKIE, static_assets
 from app.services.console_login import digest, new_secret
 from tests.contract.matrix_rows.common import Req, Row, fixed, statuses
 from tests.factories.articles import info_officer, insert_article
+from tests.factories.users import make_user
 from tests.factories.volunteer_hours import insert_entry
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
@@ -142,6 +146,59 @@ async def _return_article(world: World, caller: str) -> Req:
     )
 
 
+def _member_listed_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    listed = f'data-person="{world.user("member").id}"' in page
+    assert listed == (caller == "right"), caller
+
+
+async def _add_person(world: World, caller: str) -> Req:
+    return Req(
+        path="/console/roster",
+        data={"name": "新人", "phone": "13855556666", "community_id": str(world["C1"].id)},
+    )
+
+
+async def _import(world: World, caller: str) -> Req:
+    csv = f"姓名,手机号,社区\n新人,13855557777,{world['C1'].id}\n".encode()
+    return Req(path="/console/roster/import", files={"file": ("r.csv", csv)})
+
+
+def _imported_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    created = page.split("data-created>", 1)[1].split("<", 1)[0]
+    assert int(created) == (1 if caller == "right" else 0), (caller, created)
+
+
+async def _member_page(world: World, caller: str) -> Req:
+    return Req(path=f"/console/roster/{world.user('member').id}")
+
+
+async def _edit_member(world: World, caller: str) -> Req:
+    return Req(
+        path=f"/console/roster/{world.user('member').id}",
+        data={"name": "改名", "community_id": str(world["C1"].id), "is_party_member": "true"},
+    )
+
+
+async def _grant(world: World, caller: str) -> Req:
+    return Req(
+        path=f"/console/roster/{world.user('member').id}/roles",
+        data={"role": "info_officer", "org_id": str(world["C1"].id)},
+    )
+
+
+async def _revoke(world: World, caller: str) -> Req:
+    target = await make_user(
+        world.app, "信息员", community=world["C1"], roles=[(Role.info_officer, world["C1"])]
+    )
+    async with world.app.state.sessionmaker() as s:
+        role_id = (
+            await s.execute(select(RoleGrant.id).where(RoleGrant.user_id == target.id))
+        ).scalar_one()
+    return Req(path=f"/console/roster/{target.id}/roles/{role_id}/revoke", data={})
+
+
 async def _asset(world: World, caller: str) -> Req:
     digest_ = static_assets()["console.js"].digest
     return Req(path=f"/console/assets/{digest_}/console.js")
@@ -199,6 +256,36 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/console/reviews/articles/{article_id}"): Row(
         "community_admin", statuses(401, 403, 404, 404, 303), _return_article, console=True
+    ),
+    ("GET", "/console/roster"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200),
+        fixed("/console/roster"),
+        _member_listed_only_if_in_reach,
+        console=True,
+    ),
+    # As POST /users: a community outside reach is unusable input.
+    ("POST", "/console/roster"): Row(
+        "community_admin", statuses(401, 403, 422, 422, 303), _add_person, console=True
+    ),
+    ("POST", "/console/roster/import"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200),
+        _import,
+        _imported_only_if_in_reach,
+        console=True,
+    ),
+    ("GET", "/console/roster/{user_id}"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 200), _member_page, console=True
+    ),
+    ("POST", "/console/roster/{user_id}"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _edit_member, console=True
+    ),
+    ("POST", "/console/roster/{user_id}/roles"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _grant, console=True
+    ),
+    ("POST", "/console/roster/{user_id}/roles/{role_id}/revoke"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _revoke, console=True
     ),
     ("GET", "/console/assets/{digest}/{name}"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), _asset
