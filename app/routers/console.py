@@ -25,6 +25,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +36,7 @@ from markupsafe import Markup
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings
 from app.core.errors import (
     AppError,
     Forbidden,
@@ -52,12 +54,16 @@ from app.edge.route import AppRoute
 from app.models.article import ArticleReview
 from app.models.common import QueryText
 from app.models.hours import VolunteerHourReview
+from app.models.problem import ProblemRectify, ProblemVerify
 from app.models.user import MAX_ID, Role, RoleGrantCreate, UserCreate, UserUpdate
 from app.models.wish import WishReview
-from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, WeChatDep
+from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, StorageDep, WeChatDep
+from app.routers.media import deliver
 from app.services import articles as article_service
 from app.services import console as service
 from app.services import console_login, roster_import
+from app.services import media as media_service
+from app.services import problems as problem_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
 from app.services import wishes as wish_service
@@ -74,16 +80,32 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 
 CONSOLE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{images}; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Content-Security-Policy": CONSOLE_CSP,
-    "Vary": "Accept, Cookie",
-}
+
+
+def photo_origin(settings: Settings) -> str:
+    """Where thumbnails come from besides this host: with S3 storage, a photo is a
+    redirect to a short-lived URL of the bucket's public host."""
+    if settings.storage_backend != "s3":
+        return ""
+    host = settings.s3_public_endpoint or settings.s3_endpoint
+    if "://" not in host:
+        host = f"{'https' if settings.s3_secure else 'http'}://{host}"
+    parts = urlsplit(host)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def page_headers(settings: Settings) -> dict[str, str]:
+    origin = photo_origin(settings)
+    return {
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "X-Robots-Tag": "noindex, nofollow",
+        "Content-Security-Policy": CONSOLE_CSP.format(images=f" {origin}" if origin else ""),
+        "Vary": "Accept, Cookie",
+    }
 
 
 def _shown(value: Any) -> Any:
@@ -157,6 +179,11 @@ class PersonForm(ConsoleForm):
 class GrantForm(ConsoleForm):
     role: Role
     org_id: int = Field(ge=1, le=MAX_ID)
+
+
+class RectifyForm(ConsoleForm):
+    note: str = Field(min_length=1, max_length=2000)
+    photo: UploadFile
 
 
 class DevLoginForm(ConsoleForm):
@@ -265,7 +292,11 @@ def page(
         "here": request.url.path,
     }
     response = templates.TemplateResponse(
-        request, name, {**base, **context}, status_code=status, headers=PAGE_HEADERS
+        request,
+        name,
+        {**base, **context},
+        status_code=status,
+        headers=page_headers(request.app.state.settings),
     )
     assert isinstance(response, HTMLResponse)
     return response
@@ -582,6 +613,88 @@ def _done(request: Request, name: str, what: str, **params: Any) -> RedirectResp
     response = see_other(request, name, **params)
     response.headers["location"] += f"?done={what}"
     return response
+
+
+# --- the problems board ------------------------------------------------------------------
+
+
+@router.get("/problems", response_class=HTMLResponse, include_in_schema=False)
+async def console_problems(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    settings: SettingsDep,
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+) -> Response:
+    """问题督办：按状态分栏，待整改和待复核按期限排列，逾期标红；提交整改、复核。"""
+    picked = int(org_id) if org_id else None
+    org = await problem_service.get_supervised_org(session, caller, picked) if picked else None
+    columns = await service.problems_board(session, settings=settings, caller=caller, org=org)
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/problems.html",
+        {
+            "columns": columns,
+            "orgs": orgs,
+            "org_names": {o.id: o.name for o in orgs},
+            "picked": picked,
+            "categories": service.CATEGORY_LABELS,
+            "actions": await service.board_actions(session, caller, columns),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/problems/{problem_id}/rectify", include_in_schema=False)
+async def console_rectify_problem(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    settings: SettingsDep,
+    storage: StorageDep,
+    wechat: WeChatDep,
+    problem_id: IdPath,
+    form: Annotated[RectifyForm, Form()],
+) -> Response:
+    """POST /media then POST /problems/{problem_id}/rectify, from one form (one photo)."""
+    problem = await problem_service.get_visible_problem(session, caller, problem_id)
+    raw = await form.photo.read(settings.media_max_bytes + 1)
+    photo = await media_service.upload_photo(
+        session, caller=caller, storage=storage, settings=settings, wechat=wechat, raw=raw
+    )
+    assert photo.id is not None
+    data = ProblemRectify(photo_ids=[photo.id], note=form.note)
+    await problem_service.rectify_problem(session, caller=caller, problem=problem, data=data)
+    return _done(request, "console_problems", "rectified")
+
+
+@router.post("/problems/{problem_id}/verify", include_in_schema=False)
+async def console_verify_problem(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    problem_id: IdPath,
+    form: Annotated[DecisionForm, Form()],
+) -> Response:
+    """POST /problems/{problem_id}/verify, from a form."""
+    problem = await problem_service.get_visible_problem(session, caller, problem_id)
+    data = ProblemVerify(approve=form.approve, note=form.reason or None)
+    await problem_service.verify_problem(session, caller=caller, problem=problem, data=data)
+    return _done(request, "console_problems", "closed" if form.approve else "reopened")
+
+
+@router.get("/media/{media_id}/thumbnail", include_in_schema=False)
+async def console_thumbnail(
+    session: SessionDep,
+    caller: ConsoleCaller,
+    storage: StorageDep,
+    settings: SettingsDep,
+    media_id: IdPath,
+) -> Response:
+    """GET /media/{media_id}/thumbnail for the console: the same visibility rule."""
+    media = await media_service.get_visible_media(session, caller, media_id)
+    return deliver(media, await media_service.locate(storage, settings, media, thumbnail=True))
 
 
 # --- the console's files ------------------------------------------------------------------

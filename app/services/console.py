@@ -22,9 +22,10 @@ from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleStatus
 from app.models.hours import HourStatus, VolunteerHour
 from app.models.org import Org, OrgLevel
-from app.models.problem import UNRESOLVED, Problem
+from app.models.problem import UNRESOLVED, Problem, ProblemPublic, ProblemStatus
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User, UserPublic
 from app.models.wish import Wish, WishStatus
+from app.services import problems as problem_service
 from app.services import users as user_service
 from app.services import wishes as wish_service
 from app.services.users import user_names, users_in_reach
@@ -36,7 +37,22 @@ NAV = [
     ("console_hour_reviews", "时长审核"),
     ("console_article_reviews", "稿件审核"),
     ("console_roster", "花名册"),
+    ("console_problems", "问题督办"),
 ]
+
+CATEGORY_LABELS = {
+    "sanitation": "环境卫生",
+    "illegal_parking": "乱停乱放",
+    "street_vending": "占道经营",
+    "illegal_ads": "乱贴乱画",
+    "facilities": "公共设施",
+    "greening": "绿化",
+    "publicity": "公益宣传",
+    "uncivil_behaviour": "不文明行为",
+    "traffic_order": "交通秩序",
+    "food_safety": "食品安全",
+}
+BOARD_LIMIT = 100
 
 ROLE_LABELS = {
     Role.district_admin: "区管理员",
@@ -302,6 +318,78 @@ async def roster_page(
         limit=ROSTER_PAGE,
     )
     return await user_service.to_public(session, users), total
+
+
+# --- the problems board ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    status: ProblemStatus
+    title: str
+    problems: list[ProblemPublic]
+    total: int
+
+
+async def problems_board(
+    session: AsyncSession, *, settings: Settings, caller: Caller, org: Org | None
+) -> list[BoardColumn]:
+    """GET /problems by status, as columns: to rectify, to verify, closed lately;
+    the unresolved ones by deadline, the nearest first."""
+    columns = []
+    for status, title in (
+        (ProblemStatus.open, "待整改"),
+        (ProblemStatus.rectified, "待复核"),
+        (ProblemStatus.closed, "已销号（最近）"),
+    ):
+        found, total = await problem_service.list_problems(
+            session,
+            caller=caller,
+            status=status,
+            overdue=None,
+            escalated_to=None,
+            org=org,
+            district_after_days=settings.problem_district_escalation_days,
+            offset=0,
+            limit=BOARD_LIMIT if status != ProblemStatus.closed else 20,
+        )
+        shown = await problem_service.problems_public(
+            session,
+            found,
+            district_after_days=settings.problem_district_escalation_days,
+            viewer_id=caller.id,
+        )
+        if status != ProblemStatus.closed:
+            shown.sort(key=lambda p: (p.deadline_at, p.id))
+        columns.append(BoardColumn(status, title, shown, total))
+    return columns
+
+
+async def board_actions(
+    session: AsyncSession, caller: Caller, columns: list[BoardColumn]
+) -> tuple[set[int], set[int]]:
+    """(ids the person may rectify, ids they may verify), by the services' rules:
+    an admin of the responsible org or above rectifies; an inspector over it or an
+    admin strictly above it verifies."""
+    problems = [p for c in columns if c.status != ProblemStatus.closed for p in c.problems]
+    orgs = {
+        o.id: o
+        for o in (
+            await session.execute(select(Org).where(col(Org.id).in_({p.org_id for p in problems})))
+        ).scalars()
+    }
+    rectify = {
+        p.id
+        for p in problems
+        if p.status == ProblemStatus.open and caller.reaches(orgs[p.org_id], ADMIN_ROLES)
+    }
+    verify = {
+        p.id
+        for p in problems
+        if p.status == ProblemStatus.rectified
+        and problem_service.may_verify(caller, orgs[p.org_id])
+    }
+    return rectify, verify
 
 
 # --- the dev stub's login ------------------------------------------------------------------

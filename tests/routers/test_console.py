@@ -4,7 +4,9 @@ who reaches which screen is the authorization matrix's)."""
 
 from __future__ import annotations
 
+from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.console import console_headers
+from tests.factories.problems import insert_problem
 from tests.factories.users import make_user
 
 HTML = {"Accept": "text/html"}
@@ -51,3 +53,26 @@ async def test_the_roster_filters_by_org_and_by_not_bound(client, world):
         "http://test/console/roster", params={"org_id": str(world["C3"].id)}, headers=headers
     )
     assert resp.status_code == 404
+
+
+async def test_a_secretary_rectifies_with_a_photo_and_sees_its_thumbnail_on_the_board(
+    client, world
+):
+    problem = await insert_problem(world.app, org=world["C1"], reporter=world.user("inspector"))
+    headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    resp = await client.post(
+        f"http://test/console/problems/{problem.id}/rectify",
+        headers=headers,
+        data={"note": "已清理完毕"},
+        files={"photo": ("after.jpg", _jpeg(), "image/jpeg")},
+    )
+    assert resp.status_code == 303, resp.text
+    board = await client.get("http://test/console/problems", headers=headers)
+    card = board.text.split(f'data-problem="{problem.id}"', 1)[1].split("</article>", 1)[0]
+    thumb = card.split('class="after"', 1)[0].rsplit('src="', 1)[1].split('"', 1)[0]
+    assert thumb.startswith("/console/media/")
+    image = await client.get(f"http://test{thumb}", headers=headers)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    # The neighbour's secretary does not see it, as on GET /media/{id}/thumbnail.
+    other = await console_headers(world.app, world.user("other_community_admin"))
+    assert (await client.get(f"http://test{thumb}", headers=other)).status_code == 404

@@ -6,6 +6,7 @@ is a console error, and every test ends with none)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,11 +14,15 @@ import pytest
 from sqlalchemy import select
 
 from app.core.config import Settings
+from app.core.db import utcnow
+from app.core.timeutil import local
 from app.main import create_app
 from app.models.article import Article, ArticleStatus
 from app.models.audit import AuditEntry
+from app.models.problem import ProblemStatus
 from app.models.wish import Wish, WishStatus
 from tests.factories.articles import info_officer, insert_article
+from tests.factories.problems import insert_problem
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
 from tests.support.browser import Tab
@@ -156,4 +161,30 @@ async def test_a_secretary_imports_a_roster_with_a_bad_row_and_finds_who_is_not_
     rows = page.locator("tr[data-person]")
     assert await rows.count() == 1
     assert await page.text_content("tr[data-person] [data-bound]") == "未绑定"
+    assert tab.errors == []
+
+
+async def test_a_street_office_sees_overdue_problems_in_red_and_verifies_a_rectified_one(
+    served, world, tab
+):
+    inspector, c1 = world.user("inspector"), world["C1"]
+    today = local(utcnow()).date()
+    late = await insert_problem(
+        world.app, org=c1, reporter=inspector, deadline=today - timedelta(days=2)
+    )
+    done = await insert_problem(
+        world.app, org=c1, reporter=inspector, status=ProblemStatus.rectified
+    )
+    await log_in(tab, served, world, "street_admin")
+    page = tab.page
+    assert await page.text_content('[data-todo="problems_overdue"] [data-count]') == "1"
+    async with page.expect_navigation():
+        await page.click('nav a:text("问题督办")')
+    card = page.locator(f'[data-column="open"] [data-problem="{late.id}"]')
+    assert await card.get_attribute("class") == "card overdue"
+    assert "已逾期" in await card.text_content()
+    async with page.expect_navigation():
+        await page.click(f'[data-problem="{done.id}"] button[value="approve"]')
+    assert await page.text_content('[role="status"]') == "已复核销号。"
+    assert await page.locator(f'[data-column="closed"] [data-problem="{done.id}"]').count() == 1
     assert tab.errors == []

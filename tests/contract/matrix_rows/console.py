@@ -12,18 +12,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 from sqlalchemy import select
 
 from app.core.db import utcnow
 from app.models.article import ArticleStatus
 from app.models.console import ConsoleLoginTicket
 from app.models.hours import HourStatus
+from app.models.problem import ProblemStatus
 from app.models.user import Role, RoleGrant
 from app.models.wish import WishStatus
 from app.routers.console import LOGIN_COOKIE, static_assets
 from app.services.console_login import digest, new_secret
 from tests.contract.matrix_rows.common import Req, Row, fixed, statuses
+from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.articles import info_officer, insert_article
+from tests.factories.problems import insert_problem
 from tests.factories.users import make_user
 from tests.factories.volunteer_hours import insert_entry
 from tests.factories.wishes import insert_wish
@@ -199,6 +203,59 @@ async def _revoke(world: World, caller: str) -> Req:
     return Req(path=f"/console/roster/{target.id}/roles/{role_id}/revoke", data={})
 
 
+PROBLEM_TEXT = "矩阵督办问题"
+
+
+async def _problem_in_c1(world: World, status: ProblemStatus = ProblemStatus.open) -> int:
+    problem = await insert_problem(
+        world.app,
+        org=world["C1"],
+        reporter=world.user("inspector"),
+        status=status,
+        description=PROBLEM_TEXT,
+    )
+    assert problem.id is not None
+    return problem.id
+
+
+async def _board(world: World, caller: str) -> Req:
+    await _problem_in_c1(world)
+    return Req(path="/console/problems")
+
+
+def _c1_problem_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert (PROBLEM_TEXT in page) == (caller == "right"), caller
+
+
+async def _rectify(world: World, caller: str) -> Req:
+    problem_id = await _problem_in_c1(world)
+    return Req(
+        path=f"/console/problems/{problem_id}/rectify",
+        data={"note": "已清理"},
+        files={"photo": ("p.jpg", _jpeg(), "image/jpeg")},
+    )
+
+
+async def _verify(world: World, caller: str) -> Req:
+    problem_id = await _problem_in_c1(world, ProblemStatus.rectified)
+    return Req(path=f"/console/problems/{problem_id}/verify", data={"decision": "approve"})
+
+
+async def _own_thumbnail(world: World, caller: str) -> Req:
+    # The right admin's own upload, attached to nothing: theirs alone to see, as on
+    # GET /media/{id}/thumbnail.
+    transport = httpx.ASGITransport(app=world.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        resp = await client.post(
+            "/api/v1/media",
+            files={"file": ("p.jpg", _jpeg(), "image/jpeg")},
+            headers=world.headers("community_admin"),
+        )
+    assert resp.status_code == 201, resp.text
+    return Req(path=f"/console/media/{resp.json()['id']}/thumbnail")
+
+
 async def _asset(world: World, caller: str) -> Req:
     digest_ = static_assets()["console.js"].digest
     return Req(path=f"/console/assets/{digest_}/console.js")
@@ -286,6 +343,23 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/console/roster/{user_id}/roles/{role_id}/revoke"): Row(
         "community_admin", statuses(401, 403, 404, 404, 303), _revoke, console=True
+    ),
+    ("GET", "/console/problems"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200),
+        _board,
+        _c1_problem_only_if_in_reach,
+        console=True,
+    ),
+    ("POST", "/console/problems/{problem_id}/rectify"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _rectify, console=True
+    ),
+    # Verification is an office above the responsible one (or an inspector's).
+    ("POST", "/console/problems/{problem_id}/verify"): Row(
+        "street_admin", statuses(401, 403, 404, 404, 303), _verify, console=True
+    ),
+    ("GET", "/console/media/{media_id}/thumbnail"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 200), _own_thumbnail, console=True
     ),
     ("GET", "/console/assets/{digest}/{name}"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), _asset
