@@ -33,7 +33,15 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -52,16 +60,19 @@ from app.edge import request_state
 from app.edge.access import caller_for_console
 from app.edge.route import AppRoute
 from app.models.article import ArticleReview
-from app.models.common import QueryText
+from app.models.common import Month, QueryText
 from app.models.hours import VolunteerHourReview
 from app.models.problem import ProblemRectify, ProblemVerify
 from app.models.user import MAX_ID, Role, RoleGrantCreate, UserCreate, UserUpdate
 from app.models.wish import WishReview
 from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, StorageDep, WeChatDep
+from app.routers.exports import ledger_download
 from app.routers.media import deliver
 from app.services import articles as article_service
 from app.services import console as service
 from app.services import console_login, roster_import
+from app.services import dashboard_view as dashboard_view_service
+from app.services import exports as export_service
 from app.services import media as media_service
 from app.services import problems as problem_service
 from app.services import users as user_service
@@ -128,6 +139,8 @@ templates = Jinja2Templates(
 )
 templates.env.filters["shanghai"] = _shanghai
 
+
+MONTH: TypeAdapter[str] = TypeAdapter(Month)
 
 # --- forms -------------------------------------------------------------------------------
 
@@ -695,6 +708,69 @@ async def console_thumbnail(
     """GET /media/{media_id}/thumbnail for the console: the same visibility rule."""
     media = await media_service.get_visible_media(session, caller, media_id)
     return deliver(media, await media_service.locate(storage, settings, media, thumbnail=True))
+
+
+# --- dashboards and exports ----------------------------------------------------------------
+
+
+@router.get("/dashboard", include_in_schema=False)
+async def console_dashboard(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    settings: SettingsDep,
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+) -> Response:
+    """数据看板：打开工作台网页（GET /dashboard/view），链接可在 10 分钟内分享。
+
+    The page stays the one page: the console makes its link (POST /dashboard/view-links,
+    audited) for the person's highest org, or the org picked, and opens it."""
+    target = int(org_id) if org_id else service.top_org(caller)
+    token, _ = await dashboard_view_service.create_link(
+        session, settings=settings, caller=caller, org_id=target
+    )
+    url = request.url_for("dashboard_view").include_query_params(token=token)
+    return RedirectResponse(f"{url.path}?{url.query}", 303)
+
+
+@router.get("/exports", response_class=HTMLResponse, include_in_schema=False)
+async def console_exports(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
+    """台账导出：每种台账一个表单，筛选条件同 GET /exports/{dataset}.xlsx。"""
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/exports.html",
+        {"orgs": orgs, "ledgers": service.LEDGERS, "top": service.top_org(caller)},
+    )
+
+
+@router.get("/exports/{dataset}.xlsx", include_in_schema=False)
+async def console_export(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    dataset: export_service.Dataset,
+    org_id: Annotated[int, Query(ge=1, le=MAX_ID)],
+    month: Annotated[str | None, Query(max_length=7)] = None,
+    year: Annotated[str | None, Query(max_length=4, pattern=r"^\d*$")] = None,
+    status: Annotated[QueryText | None, Query(max_length=20)] = None,
+) -> Response:
+    """GET /exports/{dataset}.xlsx for the console (a form sends its empty fields)."""
+    org = await org_in_reach(session, caller, org_id)
+    try:
+        checked_month = MONTH.validate_python(month) if month else None
+    except ValidationError as exc:
+        raise Unprocessable("validation_error", "月份应为 YYYY-MM") from exc
+    return await ledger_download(
+        request,
+        session,
+        caller=caller,
+        dataset=dataset,
+        org=org,
+        month=checked_month,
+        year=int(year) if year else None,
+        status=status or None,
+    )
 
 
 # --- the console's files ------------------------------------------------------------------

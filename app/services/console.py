@@ -38,6 +38,17 @@ NAV = [
     ("console_article_reviews", "稿件审核"),
     ("console_roster", "花名册"),
     ("console_problems", "问题督办"),
+    ("console_dashboard", "数据看板"),
+    ("console_exports", "台账导出"),
+]
+
+# The ledgers of GET /exports/{dataset}.xlsx and the filters each takes.
+LEDGERS = [
+    ("members", "人员花名册", ()),
+    ("report-ins", "党员报到台账", ("month",)),
+    ("volunteer-hours", "志愿服务时长台账", ("year", "status")),
+    ("wishes", "微心愿台账", ("year", "status")),
+    ("problems", "问题督办台账", ("year", "status")),
 ]
 
 CATEGORY_LABELS = {
@@ -318,6 +329,12 @@ async def roster_page(
         limit=ROSTER_PAGE,
     )
     return await user_service.to_public(session, users), total
+
+
+def top_org(caller: Caller) -> int:
+    """The person's highest admin org: where their dashboards and ledgers start."""
+    grant = min((g for g in caller.grants if g.role in ADMIN_ROLES), key=lambda g: len(g.org_path))
+    return grant.org_id
 
 
 # --- the problems board ------------------------------------------------------------------

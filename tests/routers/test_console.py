@@ -4,6 +4,12 @@ who reaches which screen is the authorization matrix's)."""
 
 from __future__ import annotations
 
+import io
+
+import openpyxl
+from sqlalchemy import select
+
+from app.models.audit import AuditEntry
 from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.console import console_headers
 from tests.factories.problems import insert_problem
@@ -76,3 +82,38 @@ async def test_a_secretary_rectifies_with_a_photo_and_sees_its_thumbnail_on_the_
     # The neighbour's secretary does not see it, as on GET /media/{id}/thumbnail.
     other = await console_headers(world.app, world.user("other_community_admin"))
     assert (await client.get(f"http://test{thumb}", headers=other)).status_code == 404
+
+
+async def test_a_ledger_downloads_from_the_console_as_from_the_api_and_is_audited(client, world):
+    headers = await console_headers(world.app, world.user("street_admin"))
+    resp = await client.get(
+        "http://test/console/exports/members.xlsx",
+        params={"org_id": world["S1"].id, "year": ""},
+        headers=headers,
+    )
+    assert resp.status_code == 200, resp.text
+    sheet = openpyxl.load_workbook(io.BytesIO(resp.content)).active
+    names = {cell for row in sheet.iter_rows(values_only=True) for cell in row}
+    assert "党员甲" in names and "外街道管理员" not in names
+    async with world.app.state.sessionmaker() as s:
+        actions = (await s.execute(select(AuditEntry.action, AuditEntry.actor_id))).all()
+    assert ("export.members", world.user("street_admin").id) in actions
+    bad = await client.get(
+        "http://test/console/exports/report-ins.xlsx",
+        params={"org_id": world["S1"].id, "month": "2026-13"},
+        headers=headers,
+    )
+    assert bad.status_code == 422
+
+
+async def test_the_dashboard_screen_opens_the_dashboard_page_by_a_fresh_shareable_link(
+    client, world
+):
+    headers = {**await console_headers(world.app, world.user("street_admin")), **HTML}
+    resp = await client.get("http://test/console/dashboard", headers=headers)
+    assert resp.status_code == 303
+    link = resp.headers["location"]
+    assert link.startswith("/api/v1/dashboard/view?token=")
+    # The link works on its own, in any browser, for its ten minutes.
+    page = await client.get(f"http://test{link}", headers=HTML)
+    assert page.status_code == 200 and "东关街道" in page.text

@@ -256,6 +256,14 @@ async def _own_thumbnail(world: World, caller: str) -> Req:
     return Req(path=f"/console/media/{resp.json()['id']}/thumbnail")
 
 
+async def _ledger(world: World, caller: str) -> Req:
+    return Req(path="/console/exports/members.xlsx", params={"org_id": world["C1"].id, "year": ""})
+
+
+async def _dashboard(world: World, caller: str) -> Req:
+    return Req(path="/console/dashboard", params={"org_id": world["C1"].id})
+
+
 async def _asset(world: World, caller: str) -> Req:
     digest_ = static_assets()["console.js"].digest
     return Req(path=f"/console/assets/{digest_}/console.js")
@@ -360,6 +368,19 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/console/media/{media_id}/thumbnail"): Row(
         "community_admin", statuses(401, 403, 404, 404, 200), _own_thumbnail, console=True
+    ),
+    ("GET", "/console/exports"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200),
+        fixed("/console/exports"),
+        console=True,
+    ),
+    ("GET", "/console/exports/{dataset}.xlsx"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 200), _ledger, console=True
+    ),
+    # The console makes the dashboard page's link (audited) and opens it.
+    ("GET", "/console/dashboard"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _dashboard, console=True
     ),
     ("GET", "/console/assets/{digest}/{name}"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), _asset
