@@ -69,8 +69,8 @@ from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, Storage
 from app.routers.exports import ledger_download
 from app.routers.media import deliver
 from app.services import articles as article_service
+from app.services import audit, console_login, roster_import
 from app.services import console as service
-from app.services import console_login, roster_import
 from app.services import dashboard_view as dashboard_view_service
 from app.services import exports as export_service
 from app.services import media as media_service
@@ -301,7 +301,7 @@ def page(
         "asset": asset_url,
         "me": caller,
         "csrf": getattr(request.state, "console_csrf", ""),
-        "nav": service.NAV,
+        "nav": service.nav_for(caller) if caller is not None else [],
         "here": request.url.path,
     }
     response = templates.TemplateResponse(
@@ -770,6 +770,42 @@ async def console_export(
         month=checked_month,
         year=int(year) if year else None,
         status=status or None,
+    )
+
+
+# --- the audit log ----------------------------------------------------------------------
+
+
+@router.get("/audit", response_class=HTMLResponse, include_in_schema=False)
+async def console_audit(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    action: Annotated[QueryText | None, Query(max_length=50)] = None,
+    target_type: Annotated[QueryText | None, Query(max_length=30)] = None,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    """操作日志（区级管理员）：同 GET /audit-log，按动作、对象类型筛选。"""
+    entries, total = await audit.list_entries(
+        session,
+        caller=caller,
+        action=action or None,
+        actor_id=None,
+        target_type=target_type or None,
+        target_id=None,
+        offset=(page_number - 1) * service.AUDIT_PAGE,
+        limit=service.AUDIT_PAGE,
+    )
+    return page(
+        request,
+        "console/audit.html",
+        {
+            "entries": entries,
+            "total": total,
+            "filters": {"action": action or "", "target_type": target_type or ""},
+            "page_number": page_number,
+            "pages": max(1, -(-total // service.AUDIT_PAGE)),
+        },
     )
 
 

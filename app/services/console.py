@@ -40,7 +40,21 @@ NAV = [
     ("console_problems", "问题督办"),
     ("console_dashboard", "数据看板"),
     ("console_exports", "台账导出"),
+    ("console_audit", "操作日志"),
 ]
+# Screens only some admins may open (the others' menus go without them).
+NAV_ROLES = {"console_audit": frozenset({Role.district_admin})}
+
+
+def nav_for(caller: Caller) -> list[tuple[str, str]]:
+    return [
+        (name, label)
+        for name, label in NAV
+        if name not in NAV_ROLES or caller.paths(NAV_ROLES[name])
+    ]
+
+
+AUDIT_PAGE = 50
 
 # The ledgers of GET /exports/{dataset}.xlsx and the filters each takes.
 LEDGERS = [

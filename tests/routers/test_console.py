@@ -117,3 +117,24 @@ async def test_the_dashboard_screen_opens_the_dashboard_page_by_a_fresh_shareabl
     # The link works on its own, in any browser, for its ten minutes.
     page = await client.get(f"http://test{link}", headers=HTML)
     assert page.status_code == 200 and "东关街道" in page.text
+
+
+async def test_the_district_reads_console_actions_in_the_audit_log_others_see_no_such_menu(
+    client, world
+):
+    street = {**await console_headers(world.app, world.user("street_admin")), **HTML}
+    resp = await client.post(
+        f"http://test/console/roster/{world.user('member').id}/roles",
+        headers=street,
+        data={"role": "info_officer", "org_id": str(world["C1"].id)},
+    )
+    assert resp.status_code == 303
+    home = await client.get("http://test/console/", headers=street)
+    assert "操作日志" not in home.text
+
+    district = {**await console_headers(world.app, world.user("district_admin")), **HTML}
+    log = await client.get(
+        "http://test/console/audit", params={"action": "role.grant"}, headers=district
+    )
+    assert log.status_code == 200 and "操作日志" in log.text
+    assert log.text.count("data-entry=") == 1 and "街道管理员" in log.text

@@ -382,6 +382,10 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/console/dashboard"): Row(
         "community_admin", statuses(401, 403, 404, 404, 303), _dashboard, console=True
     ),
+    # As GET /audit-log: district admins only.
+    ("GET", "/console/audit"): Row(
+        "district_admin", statuses(401, 403, 403, 403, 200), fixed("/console/audit"), console=True
+    ),
     ("GET", "/console/assets/{digest}/{name}"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), _asset
     ),
