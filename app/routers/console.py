@@ -38,6 +38,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    NaiveDatetime,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -55,7 +56,7 @@ from app.core.errors import (
 )
 from app.core.scope import Caller, org_in_reach
 from app.core.text import check_all_text, displayable
-from app.core.timeutil import local
+from app.core.timeutil import SHANGHAI, local
 from app.edge import request_state
 from app.edge.access import caller_for_console
 from app.edge.route import AppRoute
@@ -63,6 +64,7 @@ from app.models.article import ArticleReview
 from app.models.common import Month, QueryText
 from app.models.hours import VolunteerHourReview
 from app.models.problem import ProblemRectify, ProblemVerify
+from app.models.task import TaskCategory, TaskCreate, TaskLocationInput, TaskStatus
 from app.models.user import MAX_ID, Role, RoleGrantCreate, UserCreate, UserUpdate
 from app.models.wish import WishReview
 from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, StorageDep, WeChatDep
@@ -75,6 +77,7 @@ from app.services import dashboard_view as dashboard_view_service
 from app.services import exports as export_service
 from app.services import media as media_service
 from app.services import problems as problem_service
+from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
 from app.services import wishes as wish_service
@@ -199,6 +202,24 @@ class RectifyForm(ConsoleForm):
     photo: UploadFile
 
 
+OptionalFloat = Annotated[float | None, BeforeValidator(_blank_is_none)]
+OptionalCount = Annotated[int | None, BeforeValidator(_blank_is_none)]
+
+
+class TaskForm(ConsoleForm):
+    title: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=2000)
+    org_id: int = Field(ge=1, le=MAX_ID)
+    category: TaskCategory
+    # <input type="datetime-local">: Beijing time without a zone.
+    starts_at: NaiveDatetime
+    ends_at: NaiveDatetime
+    lat: OptionalFloat = None
+    lng: OptionalFloat = None
+    radius_m: OptionalCount = None
+    capacity: OptionalCount = None
+
+
 class DevLoginForm(ConsoleForm):
     ticket: str = Field(max_length=64)
     user_id: int = Field(ge=1, le=MAX_ID)
@@ -263,6 +284,14 @@ async def get_console_caller(request: Request) -> Caller:
 ConsoleCaller = Annotated[Caller, Depends(get_console_caller)]
 
 
+def refused(request: Request, exc: AppError) -> Response:
+    if not wants_html(request):
+        raise exc
+    if exc.status == 401:
+        return RedirectResponse(str(request.url_for("console_login_page")), 303)
+    return page(request, "console/error.html", {"error": exc}, status=exc.status)
+
+
 class ConsoleRoute(AppRoute):
     """AppRoute whose refusals a browser sees as pages: not logged in sends it to
     the login page, anything else is an error page with the same status."""
@@ -274,16 +303,13 @@ class ConsoleRoute(AppRoute):
             try:
                 return await inner(request)
             except AppError as exc:
-                if not wants_html(request):
+                return refused(request, exc)
+            except (RequestValidationError, ValidationError) as exc:
+                # A form's fields are checked again when the API's body model is built
+                # from them (a phone too short for UserCreate): the same 422 either way.
+                if isinstance(exc, RequestValidationError) and not wants_html(request):
                     raise
-                if exc.status == 401:
-                    return RedirectResponse(str(request.url_for("console_login_page")), 303)
-                return page(request, "console/error.html", {"error": exc}, status=exc.status)
-            except RequestValidationError:
-                if not wants_html(request):
-                    raise
-                shown = Unprocessable("validation_error", "请检查填写的内容后重试")
-                return page(request, "console/error.html", {"error": shown}, status=422)
+                return refused(request, Unprocessable("validation_error", "请检查填写的内容后重试"))
 
         return handler
 
@@ -770,6 +796,96 @@ async def console_export(
         month=checked_month,
         year=int(year) if year else None,
         status=status or None,
+    )
+
+
+# --- tasks -------------------------------------------------------------------------------
+
+
+def _task_context(orgs: list[service.OrgChoice]) -> dict[str, Any]:
+    return {
+        "orgs": orgs,
+        "org_names": {o.id: o.name for o in orgs},
+        "categories": service.TASK_CATEGORY_LABELS,
+        "statuses": service.TASK_STATUS_LABELS,
+    }
+
+
+@router.get("/tasks", response_class=HTMLResponse, include_in_schema=False)
+async def console_tasks(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    status: Annotated[str | None, Query(max_length=10)] = None,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    """任务：管理范围内的任务列表（按状态筛选）和发布表单。"""
+    picked = TaskStatus(status) if status in set(TaskStatus) else None
+    tasks, total = await service.tasks_page(session, caller=caller, status=picked, page=page_number)
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/tasks.html",
+        {
+            **_task_context(orgs),
+            "tasks": tasks,
+            "total": total,
+            "status": picked,
+            "page_number": page_number,
+            "pages": max(1, -(-total // service.TASK_PAGE)),
+        },
+    )
+
+
+@router.post("/tasks", include_in_schema=False)
+async def console_create_task(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    form: Annotated[TaskForm, Form()],
+) -> Response:
+    """POST /tasks, from a form: times are Beijing time, the place typed in."""
+    location = (
+        TaskLocationInput(lat=form.lat, lng=form.lng, radius_m=form.radius_m or 200)
+        if form.lat is not None and form.lng is not None
+        else None
+    )
+    data = TaskCreate(
+        title=form.title,
+        description=form.description,
+        org_id=form.org_id,
+        category=form.category,
+        starts_at=form.starts_at.replace(tzinfo=SHANGHAI),
+        ends_at=form.ends_at.replace(tzinfo=SHANGHAI),
+        location=location,
+        capacity=form.capacity,
+    )
+    task = await task_service.create_task(session, caller=caller, data=data)
+    assert task.id is not None
+    return _done(request, "console_task", "created", task_id=task.id)
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse, include_in_schema=False)
+async def console_task(
+    request: Request, session: SessionDep, caller: ConsoleCaller, task_id: IdPath
+) -> Response:
+    """一个任务及其签到名单（前 200 人）。"""
+    task = await task_service.get_visible_task(session, caller, task_id)
+    (shown,) = await task_service.tasks_public(session, caller=caller, tasks=[task])
+    check_ins, total = await task_service.list_check_ins(
+        session, caller=caller, task=task, offset=0, limit=200
+    )
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/task.html",
+        {
+            **_task_context(orgs),
+            "task": shown,
+            "check_ins": check_ins,
+            "total": total,
+            "done": request.query_params.get("done"),
+        },
     )
 
 

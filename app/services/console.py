@@ -23,9 +23,11 @@ from app.models.article import Article, ArticleStatus
 from app.models.hours import HourStatus, VolunteerHour
 from app.models.org import Org, OrgLevel
 from app.models.problem import UNRESOLVED, Problem, ProblemPublic, ProblemStatus
+from app.models.task import TaskPublic, TaskStatus
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User, UserPublic
 from app.models.wish import Wish, WishStatus
 from app.services import problems as problem_service
+from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import wishes as wish_service
 from app.services.users import user_names, users_in_reach
@@ -38,6 +40,7 @@ NAV = [
     ("console_article_reviews", "稿件审核"),
     ("console_roster", "花名册"),
     ("console_problems", "问题督办"),
+    ("console_tasks", "任务"),
     ("console_dashboard", "数据看板"),
     ("console_exports", "台账导出"),
     ("console_audit", "操作日志"),
@@ -55,6 +58,17 @@ def nav_for(caller: Caller) -> list[tuple[str, str]]:
 
 
 AUDIT_PAGE = 50
+TASK_PAGE = 50
+TASK_CATEGORY_LABELS = {
+    "sanitation": "环境卫生",
+    "traffic": "文明交通",
+    "persuasion": "文明劝导",
+    "publicity": "创文宣传",
+    "culture": "文化活动",
+    "care": "关爱帮扶",
+    "other": "其他",
+}
+TASK_STATUS_LABELS = {"upcoming": "未开始", "active": "进行中", "ended": "已结束"}
 
 # The ledgers of GET /exports/{dataset}.xlsx and the filters each takes.
 LEDGERS = [
@@ -349,6 +363,26 @@ def top_org(caller: Caller) -> int:
     """The person's highest admin org: where their dashboards and ledgers start."""
     grant = min((g for g in caller.grants if g.role in ADMIN_ROLES), key=lambda g: len(g.org_path))
     return grant.org_id
+
+
+# --- tasks -------------------------------------------------------------------------------
+
+
+async def tasks_page(
+    session: AsyncSession, *, caller: Caller, status: TaskStatus | None, page: int
+) -> tuple[list[TaskPublic], int]:
+    """GET /tasks, limited to the person's admin reach: the tasks they publish and
+    follow (those from above, which they see as members too, are the mini-program's)."""
+    top = await session.get(Org, top_org(caller))
+    tasks, total = await task_service.list_tasks(
+        session,
+        caller=caller,
+        status=status,
+        org=top,
+        offset=(page - 1) * TASK_PAGE,
+        limit=TASK_PAGE,
+    )
+    return await task_service.tasks_public(session, caller=caller, tasks=tasks), total
 
 
 # --- the problems board ------------------------------------------------------------------

@@ -5,14 +5,17 @@ who reaches which screen is the authorization matrix's)."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 import openpyxl
 from sqlalchemy import select
 
 from app.models.audit import AuditEntry
+from app.models.task import Task
 from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.console import console_headers
 from tests.factories.problems import insert_problem
+from tests.factories.tasks import make_check_in
 from tests.factories.users import make_user
 
 HTML = {"Accept": "text/html"}
@@ -138,3 +141,46 @@ async def test_the_district_reads_console_actions_in_the_audit_log_others_see_no
     )
     assert log.status_code == 200 and "操作日志" in log.text
     assert log.text.count("data-entry=") == 1 and "街道管理员" in log.text
+
+
+async def test_a_secretary_publishes_a_task_in_beijing_time_and_reads_its_check_ins(client, world):
+    headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    resp = await client.post(
+        "http://test/console/tasks",
+        headers=headers,
+        data={
+            "title": "文明劝导",
+            "org_id": str(world["C1"].id),
+            "category": "persuasion",
+            "starts_at": "2030-01-05T09:00",
+            "ends_at": "2030-01-05T11:30",
+            "lat": "34.26",
+            "lng": "108.94",
+            "radius_m": "",
+            "capacity": "20",
+        },
+    )
+    assert resp.status_code == 303, resp.text
+    async with world.app.state.sessionmaker() as s:
+        task = (await s.execute(select(Task))).scalar_one()
+    assert task.starts_at == datetime(2030, 1, 5, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+    assert task.radius_m == 200 and task.capacity == 20
+    await make_check_in(world.app, task, world.user("member"), at=task.starts_at)
+    page = await client.get(resp.headers["location"], headers=headers)
+    assert page.status_code == 200 and "党员甲" in page.text and "已发布" in page.text
+
+
+async def test_a_value_the_api_refuses_is_a_422_page_not_an_error(client, world):
+    headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    resp = await client.post(
+        "http://test/console/roster",
+        headers=headers,
+        data={"name": "短号", "phone": "123", "community_id": str(world["C1"].id)},
+    )
+    assert resp.status_code == 422 and 'data-code="validation_error"' in resp.text
+    resp = await client.post(
+        "http://test/console/roster",
+        headers={k: v for k, v in headers.items() if k != "Accept"},
+        data={"name": "短号", "phone": "123", "community_id": str(world["C1"].id)},
+    )
+    assert resp.status_code == 422 and resp.json()["code"] == "validation_error"

@@ -28,6 +28,7 @@ from tests.contract.matrix_rows.common import Req, Row, fixed, statuses
 from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.problems import insert_problem
+from tests.factories.tasks import make_task
 from tests.factories.users import make_user
 from tests.factories.volunteer_hours import insert_entry
 from tests.factories.wishes import insert_wish
@@ -264,6 +265,44 @@ async def _dashboard(world: World, caller: str) -> Req:
     return Req(path="/console/dashboard", params={"org_id": world["C1"].id})
 
 
+TASK_TITLE = "矩阵任务"
+
+
+async def _task_in_c1(world: World) -> int:
+    task = await make_task(world.app, world["C1"], title=TASK_TITLE)
+    assert task.id is not None
+    return task.id
+
+
+async def _tasks(world: World, caller: str) -> Req:
+    await _task_in_c1(world)
+    return Req(path="/console/tasks")
+
+
+def _c1_task_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert (TASK_TITLE in page) == (caller == "right"), caller
+
+
+async def _create_task(world: World, caller: str) -> Req:
+    return Req(
+        path="/console/tasks",
+        data={
+            "title": "清洁家园",
+            "org_id": str(world["C1"].id),
+            "category": "sanitation",
+            "starts_at": "2030-01-05T09:00",
+            "ends_at": "2030-01-05T11:00",
+            "lat": "",
+            "lng": "",
+        },
+    )
+
+
+async def _task_page(world: World, caller: str) -> Req:
+    return Req(path=f"/console/tasks/{await _task_in_c1(world)}")
+
+
 async def _asset(world: World, caller: str) -> Req:
     digest_ = static_assets()["console.js"].digest
     return Req(path=f"/console/assets/{digest_}/console.js")
@@ -385,6 +424,20 @@ ROWS: dict[tuple[str, str], Row] = {
     # As GET /audit-log: district admins only.
     ("GET", "/console/audit"): Row(
         "district_admin", statuses(401, 403, 403, 403, 200), fixed("/console/audit"), console=True
+    ),
+    ("GET", "/console/tasks"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200),
+        _tasks,
+        _c1_task_only_if_in_reach,
+        console=True,
+    ),
+    # As POST /tasks: an org outside reach is 404.
+    ("POST", "/console/tasks"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _create_task, console=True
+    ),
+    ("GET", "/console/tasks/{task_id}"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 200), _task_page, console=True
     ),
     ("GET", "/console/assets/{digest}/{name}"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), _asset
