@@ -60,6 +60,7 @@ from app.core.timeutil import SHANGHAI, local
 from app.edge import request_state
 from app.edge.access import caller_for_console
 from app.edge.route import AppRoute
+from app.models.api_key import ApiKeyCreate, ApiKeyCreated, ApiScope
 from app.models.article import ArticleReview
 from app.models.common import Month, QueryText
 from app.models.hours import VolunteerHourReview
@@ -70,6 +71,7 @@ from app.models.wish import WishReview
 from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, StorageDep, WeChatDep
 from app.routers.exports import ledger_download
 from app.routers.media import deliver
+from app.services import api_keys as api_key_service
 from app.services import articles as article_service
 from app.services import audit, console_login, roster_import
 from app.services import console as service
@@ -218,6 +220,14 @@ class TaskForm(ConsoleForm):
     lng: OptionalFloat = None
     radius_m: OptionalCount = None
     capacity: OptionalCount = None
+
+
+class ApiKeyForm(ConsoleForm):
+    name: str = Field(min_length=1, max_length=100)
+    org_id: int = Field(ge=1, le=MAX_ID)
+    # Checkboxes: one `scopes` field per ticked box.
+    scopes: list[ApiScope] = Field(default_factory=list, max_length=len(ApiScope))
+    rate_limit_per_minute: int = Field(default=120, ge=1, le=6000)
 
 
 class DevLoginForm(ConsoleForm):
@@ -887,6 +897,71 @@ async def console_task(
             "done": request.query_params.get("done"),
         },
     )
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+async def _api_keys_page(
+    request: Request, session: AsyncSession, caller: Caller, created: ApiKeyCreated | None
+) -> HTMLResponse:
+    keys, total = await api_key_service.list_keys(
+        session, caller=caller, issuer_revoked=None, offset=0, limit=200
+    )
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/api_keys.html",
+        {
+            "keys": keys,
+            "total": total,
+            "created": created,
+            "orgs": orgs,
+            "org_names": {o.id: o.name for o in orgs},
+            "scopes": service.SCOPE_LABELS,
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.get("/api-keys", response_class=HTMLResponse, include_in_schema=False)
+async def console_api_keys(
+    request: Request, session: SessionDep, caller: ConsoleCaller
+) -> Response:
+    """API 密钥（区、街道管理员）：列表、创建、撤销，同 /api-keys。"""
+    return await _api_keys_page(request, session, caller, None)
+
+
+@router.post("/api-keys", response_class=HTMLResponse, include_in_schema=False)
+async def console_create_api_key(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    form: Annotated[ApiKeyForm, Form()],
+) -> Response:
+    """POST /api-keys, from a form. The key is shown on this answer alone (no
+    redirect, no cache): it is never stored in the clear."""
+    data = ApiKeyCreate(
+        name=form.name,
+        org_id=form.org_id,
+        scopes=form.scopes,
+        rate_limit_per_minute=form.rate_limit_per_minute,
+    )
+    created = await api_key_service.create_key(session, caller=caller, data=data)
+    return await _api_keys_page(request, session, caller, created)
+
+
+@router.post("/api-keys/{key_id}/revoke", include_in_schema=False)
+async def console_revoke_api_key(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    key_id: IdPath,
+    form: Annotated[ConsoleForm, Form()],
+) -> Response:
+    """DELETE /api-keys/{key_id}, from a form."""
+    await api_key_service.revoke_key(session, caller=caller, key_id=key_id)
+    return _done(request, "console_api_keys", "revoked")
 
 
 # --- the audit log ----------------------------------------------------------------------

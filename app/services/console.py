@@ -26,6 +26,7 @@ from app.models.problem import UNRESOLVED, Problem, ProblemPublic, ProblemStatus
 from app.models.task import TaskPublic, TaskStatus
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User, UserPublic
 from app.models.wish import Wish, WishStatus
+from app.services import api_keys as api_key_service
 from app.services import problems as problem_service
 from app.services import tasks as task_service
 from app.services import users as user_service
@@ -43,10 +44,22 @@ NAV = [
     ("console_tasks", "任务"),
     ("console_dashboard", "数据看板"),
     ("console_exports", "台账导出"),
+    ("console_api_keys", "API 密钥"),
     ("console_audit", "操作日志"),
 ]
 # Screens only some admins may open (the others' menus go without them).
-NAV_ROLES = {"console_audit": frozenset({Role.district_admin})}
+NAV_ROLES = {
+    "console_audit": frozenset({Role.district_admin}),
+    "console_api_keys": frozenset(api_key_service.ISSUERS),
+}
+SCOPE_LABELS = {
+    "read:orgs": "组织",
+    "read:tasks": "任务",
+    "read:wishes": "微心愿",
+    "read:problems": "问题",
+    "read:articles": "稿件",
+    "read:stats": "统计",
+}
 
 
 def nav_for(caller: Caller) -> list[tuple[str, str]]:
@@ -111,8 +124,9 @@ class TodoItem:
     key: str
     label: str
     count: int
-    # The console screen that deals with it, when one exists yet.
+    # The console screen that deals with it, and what to ask it.
     screen: str | None = None
+    query: str = ""
 
 
 async def _count(session: AsyncSession, model: Any, *conditions: ColumnElement[bool]) -> int:
@@ -176,6 +190,7 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
             "problems_overdue",
             "已逾期的问题",
             await _count(session, Problem, *unresolved, col(Problem.deadline_at) <= now),
+            "console_problems",
         ),
         TodoItem(
             "problems_due_soon",
@@ -189,6 +204,7 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
                     col(Problem.deadline_at) <= now + timedelta(days=DUE_SOON_DAYS),
                 ),
             ),
+            "console_problems",
         ),
         TodoItem(
             "unbound",
@@ -200,6 +216,8 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
                 col(User.openid).is_(None),
                 col(User.merged_into_id).is_(None),
             ),
+            "console_roster",
+            "?unbound=true",
         ),
     ]
 

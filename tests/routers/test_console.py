@@ -184,3 +184,24 @@ async def test_a_value_the_api_refuses_is_a_422_page_not_an_error(client, world)
         data={"name": "短号", "phone": "123", "community_id": str(world["C1"].id)},
     )
     assert resp.status_code == 422 and resp.json()["code"] == "validation_error"
+
+
+async def test_a_street_office_makes_a_key_sees_it_once_and_revokes_it(client, world):
+    headers = {**await console_headers(world.app, world.user("street_admin")), **HTML}
+    resp = await client.post(
+        "http://test/console/api-keys",
+        headers=headers,
+        data={"name": "大屏", "org_id": str(world["S1"].id), "scopes": ["read:tasks"]},
+    )
+    assert resp.status_code == 200 and "no-store" in resp.headers["cache-control"]
+    key = resp.text.split("<code data-key>", 1)[1].split("<", 1)[0]
+    assert (await client.get("/tasks", headers={"X-API-Key": key})).status_code == 200
+    listing = await client.get("http://test/console/api-keys", headers=headers)
+    assert key not in listing.text
+    key_id = listing.text.split('data-key-id="', 1)[1].split('"', 1)[0]
+    resp = await client.post(f"http://test/console/api-keys/{key_id}/revoke", headers=headers)
+    assert resp.status_code == 303
+    assert (await client.get("/tasks", headers={"X-API-Key": key})).status_code == 401
+    async with world.app.state.sessionmaker() as s:
+        actions = {a for (a,) in (await s.execute(select(AuditEntry.action))).all()}
+    assert {"api_key.create", "api_key.revoke"} <= actions

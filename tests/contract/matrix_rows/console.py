@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy import select
 
 from app.core.db import utcnow
+from app.models.api_key import ApiKey
 from app.models.article import ArticleStatus
 from app.models.console import ConsoleLoginTicket
 from app.models.hours import HourStatus
@@ -23,8 +24,9 @@ from app.models.problem import ProblemStatus
 from app.models.user import Role, RoleGrant
 from app.models.wish import WishStatus
 from app.routers.console import LOGIN_COOKIE, static_assets
+from app.services.api_keys import hash_key
 from app.services.console_login import digest, new_secret
-from tests.contract.matrix_rows.common import Req, Row, fixed, statuses
+from tests.contract.matrix_rows.common import Req, Row, fixed, statuses, uuid
 from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.problems import insert_problem
@@ -303,6 +305,46 @@ async def _task_page(world: World, caller: str) -> Req:
     return Req(path=f"/console/tasks/{await _task_in_c1(world)}")
 
 
+async def _c1_key(world: World) -> int:
+    async with world.app.state.sessionmaker() as session, session.begin():
+        key = ApiKey(
+            name="矩阵密钥",
+            org_id=world["C1"].id,
+            scopes="read:tasks",
+            prefix="cw_console",
+            key_hash=hash_key(f"cw_console-{uuid.uuid4().hex}"),
+            rate_limit_per_minute=60,
+        )
+        session.add(key)
+    assert key.id is not None
+    return key.id
+
+
+async def _keys(world: World, caller: str) -> Req:
+    await _c1_key(world)
+    return Req(path="/console/api-keys")
+
+
+def _c1_key_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert ("矩阵密钥" in page) == (caller == "right"), caller
+
+
+async def _create_key(world: World, caller: str) -> Req:
+    return Req(
+        path="/console/api-keys",
+        data={
+            "name": "大屏",
+            "org_id": str(world["C1"].id),
+            "scopes": ["read:tasks", "read:stats"],
+        },
+    )
+
+
+async def _revoke_key(world: World, caller: str) -> Req:
+    return Req(path=f"/console/api-keys/{await _c1_key(world)}/revoke", data={})
+
+
 async def _asset(world: World, caller: str) -> Req:
     digest_ = static_assets()["console.js"].digest
     return Req(path=f"/console/assets/{digest_}/console.js")
@@ -438,6 +480,20 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/console/tasks/{task_id}"): Row(
         "community_admin", statuses(401, 403, 404, 404, 200), _task_page, console=True
+    ),
+    # As /api-keys: district and street admins only.
+    ("GET", "/console/api-keys"): Row(
+        "street_admin",
+        statuses(401, 403, 403, 200, 200),
+        _keys,
+        _c1_key_only_if_in_reach,
+        console=True,
+    ),
+    ("POST", "/console/api-keys"): Row(
+        "street_admin", statuses(401, 403, 403, 404, 200), _create_key, console=True
+    ),
+    ("POST", "/console/api-keys/{key_id}/revoke"): Row(
+        "street_admin", statuses(401, 403, 403, 404, 303), _revoke_key, console=True
     ),
     ("GET", "/console/assets/{digest}/{name}"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), _asset
