@@ -34,15 +34,14 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     NaiveDatetime,
     TypeAdapter,
     ValidationError,
-    field_validator,
 )
+from pydantic_core import core_schema
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -55,14 +54,14 @@ from app.core.errors import (
     Unprocessable,
 )
 from app.core.scope import Caller, org_in_reach
-from app.core.text import check_all_text, displayable
+from app.core.text import displayable
 from app.core.timeutil import SHANGHAI, local
 from app.edge import request_state
 from app.edge.access import caller_for_console
 from app.edge.route import AppRoute
 from app.models.api_key import ApiKeyCreate, ApiKeyCreated, ApiScope
 from app.models.article import ArticleReview
-from app.models.common import Month, QueryText
+from app.models.common import Month, QueryText, StrictInput
 from app.models.hours import VolunteerHourReview
 from app.models.problem import ProblemRectify, ProblemVerify
 from app.models.task import TaskCategory, TaskCreate, TaskLocationInput, TaskStatus
@@ -150,20 +149,20 @@ MONTH: TypeAdapter[str] = TypeAdapter(Month)
 # --- forms -------------------------------------------------------------------------------
 
 
-class ConsoleForm(BaseModel):
-    """A posted form of the console. As StrictInput, unknown fields are refused and
-    every text is held to the text rule; unlike it, numbers are read from text, as
-    a form sends everything. Every form carries the session's CSRF token, checked
-    by the caller dependency before the form is used."""
-
-    model_config = ConfigDict(extra="forbid")
+class ConsoleForm(StrictInput):
+    """A posted form of the console: a StrictInput (unknown fields refused, every
+    text held to the text rule) whose numbers are read from text, as a form sends
+    nothing else. Every form carries the session's CSRF token, checked by the caller
+    dependency before the form is used."""
 
     csrf: str = Field(default="", max_length=128)
 
-    @field_validator("*", mode="after")
     @classmethod
-    def _plain_text(cls, value: Any) -> Any:
-        return check_all_text(value)
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # StrictInput's JSON-strict scalars left out: "5" is how a form says 5.
+        return handler(source)
 
 
 class DecisionForm(ConsoleForm):
@@ -787,7 +786,7 @@ async def console_export(
     caller: ConsoleCaller,
     dataset: export_service.Dataset,
     org_id: Annotated[int, Query(ge=1, le=MAX_ID)],
-    month: Annotated[str | None, Query(max_length=7)] = None,
+    month: Annotated[QueryText | None, Query(max_length=7)] = None,
     year: Annotated[str | None, Query(max_length=4, pattern=r"^\d*$")] = None,
     status: Annotated[QueryText | None, Query(max_length=20)] = None,
 ) -> Response:
@@ -826,7 +825,7 @@ async def console_tasks(
     request: Request,
     session: SessionDep,
     caller: ConsoleCaller,
-    status: Annotated[str | None, Query(max_length=10)] = None,
+    status: Annotated[QueryText | None, Query(max_length=10)] = None,
     page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
     """任务：管理范围内的任务列表（按状态筛选）和发布表单。"""
