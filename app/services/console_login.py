@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -43,6 +45,8 @@ from app.core.wechat import WeChatGateway
 from app.models.console import ConsoleLoginTicket, ConsoleSession
 from app.models.user import ADMIN_ROLES
 from app.services import audit
+
+logger = logging.getLogger("app.console")
 
 TICKET_TTL_S = 120
 # last_seen_at is written at most this often, so a page load is not a write.
@@ -202,12 +206,19 @@ async def live_session(
     ):
         return None
     if (now - found.last_seen_at).total_seconds() >= CONSOLE_TOUCH_S:
-        await session.execute(
-            update(ConsoleSession)
-            .where(col(ConsoleSession.id_hash) == found.id_hash)
-            .values(last_seen_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        # Page loads are GETs, whose SQLite transactions do not start as writers: a
+        # busy database may refuse this write, and the page is served all the same
+        # (the clock restarts at the next click).
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    update(ConsoleSession)
+                    .where(col(ConsoleSession.id_hash) == found.id_hash)
+                    .values(last_seen_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+        except OperationalError:
+            logger.info("console session touch skipped: database busy")
     return found
 
 

@@ -185,3 +185,14 @@ async def test_the_session_id_is_stored_only_as_its_hash(client, world):
     async with world.app.state.sessionmaker() as s:
         assert await s.get(ConsoleSession, digest(raw)) is not None
         assert await s.get(ConsoleSession, raw) is None
+
+
+async def test_each_click_restarts_the_idle_clock(client, world):
+    headers = await console_headers(world.app, world.user("community_admin"))
+    earlier = utcnow() - timedelta(minutes=20)
+    async with world.app.state.sessionmaker() as s, s.begin():
+        await s.execute(update(ConsoleSession).values(last_seen_at=earlier))
+    assert (await client.get("http://test/console/", headers=headers)).status_code == 200
+    async with world.app.state.sessionmaker() as s:
+        (seen,) = (await s.execute(ConsoleSession.__table__.select())).all()
+    assert seen.last_seen_at > earlier + timedelta(minutes=19)
