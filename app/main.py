@@ -30,6 +30,7 @@ from app.routers import (
     articles,
     audit,
     auth,
+    console,
     dashboard,
     dashboard_view,
     exports,
@@ -148,6 +149,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wechat_callback,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+
+    # The PC console is a site of its own at /console/, beside the API.
+    app.include_router(console.router)
+    if settings.app_env == "dev":
+        app.include_router(console.dev)
 
     if settings.wechat_dev_stub and settings.app_env != "prod":
         from app.devtools.wechat_stub import StubState, create_stub_app

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
+from app.core.scope import LEVEL_ADMIN_ROLE, Caller, Grant
 from app.core.timeutil import local, month_key
 from app.models.dashboard import DashboardSort, SortOrder
 from app.models.org import Org, OrgLevel
@@ -52,7 +53,7 @@ from app.models.task import (
 )
 from app.models.user import User
 from app.models.volunteer_hours import VolunteerHour
-from app.services import dashboard, exports
+from app.services import console, dashboard, exports
 
 DISTRICT_AFTER_DAYS = 7
 
@@ -295,6 +296,21 @@ async def main_async(args: argparse.Namespace) -> None:
 
     rows_seen: dict[str, list[int]] = {}
 
+    # The console's heaviest screens, as an admin of the org sees them (issue 17): the
+    # to-do counts of the home screen and the roster's first page.
+    def admin_of(org: Org) -> Caller:
+        assert org.id is not None
+        grant = Grant(0, LEVEL_ADMIN_ROLE[org.level], org.id, org.path, org.level)
+        return Caller(user=User(id=0, name="benchmark"), grants=[grant])
+
+    def console_home(session: AsyncSession, org: Org) -> Awaitable[Any]:
+        return console.todo(session, settings=settings, caller=admin_of(org))
+
+    def console_roster(session: AsyncSession, org: Org) -> Awaitable[Any]:
+        return console.roster_page(
+            session, caller=admin_of(org), org=None, name=None, unbound=True, page=1
+        )
+
     async def as_int(aw: Awaitable[Any]) -> int:
         await aw
         return 0
@@ -320,6 +336,14 @@ async def main_async(args: argparse.Namespace) -> None:
             size=f"{min(children[o.id] for o in sample['district'])}–"
             f"{max(children[o.id] for o in sample['district'])} children",
         ),
+    ]
+    cases += [
+        Case("console home", level, sample[level], lambda s, o: as_int(console_home(s, o)))
+        for level in ("community", "street", "district")
+    ]
+    cases += [
+        Case("console roster", level, sample[level], lambda s, o: as_int(console_roster(s, o)))
+        for level in ("street", "district")
     ]
     export_cases = [
         Case("export members", "community", sample["community"], export(exports.Dataset.members)),

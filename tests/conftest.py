@@ -29,6 +29,7 @@ from app.core.db import metadata
 from app.devtools.wechat_stub import StubState, create_stub_app
 from app.main import create_app
 from tests.factories.world import World, build_world
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, NO_CHROMIUM
 from tests.support.counts import assert_counts_are_exact
 from tests.support.servers import BackgroundServer
 
@@ -197,6 +198,19 @@ async def counts_stay_exact(db: FastAPI) -> AsyncIterator[None]:
     rebuild from the rows it counts (tests/support/counts.py), whatever the test wrote."""
     yield
     await assert_counts_are_exact(db)
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[object]:
+    """One Chromium for every browser test of the run (tests/support/browser.py)."""
+    if not HAVE_CHROMIUM:
+        pytest.skip(NO_CHROMIUM)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
 
 
 @pytest.fixture

@@ -34,3 +34,34 @@ async def test_the_demo_logs_in_through_the_mounted_wechat_stub(tmp_path):
 def test_the_stub_is_not_mounted_unless_asked(tmp_path):
     app = create_app(make_settings("sqlite://", tmp_path, "http://127.0.0.1:9/"))
     assert not hasattr(app.state, "wechat_stub")
+
+
+async def test_make_run_users_log_in_to_the_console_without_a_phone(tmp_path):
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    run_migrations(url)
+    settings = make_settings(
+        url, tmp_path, "http://127.0.0.1:9/", app_env="dev", wechat_dev_stub=True
+    )
+    app = create_app(settings)
+    async with app.state.sessionmaker() as session, session.begin():
+        await seed_demo(session, app.state.cipher)
+    with BackgroundServer(app) as server:
+        app.state.wechat.client.api_base = server.url + "dev/wechat/"
+        # The console's cookies are Secure: the browser here speaks HTTPS to the app.
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://demo") as browser:
+            page = await browser.get("/console/login", headers={"Accept": "text/html"})
+            assert page.status_code == 200 and "开发环境" in page.text
+            ticket = page.text.split('name="ticket" value="', 1)[1].split('"', 1)[0]
+            user_id = page.text.split('<option value="', 1)[1].split('"', 1)[0]
+            resp = await browser.post(
+                "/console/dev-login", data={"ticket": ticket, "user_id": user_id}
+            )
+            assert resp.status_code == 303, resp.text
+            home = await browser.get("/console/", headers={"Accept": "text/html"})
+            assert home.status_code == 200 and "待办事项" in home.text
+
+
+def test_the_console_dev_login_exists_only_in_dev(tmp_path):
+    app = create_app(make_settings("sqlite://", tmp_path, "http://127.0.0.1:9/"))
+    assert all(getattr(r, "path", "") != "/console/dev-login" for r in app.routes)

@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     # opens (given `?id=<message id>`; unset: the mini-program's home page).
     wechat_subscribe_state: Literal["formal", "trial", "developer"] = "formal"
     wechat_message_page: str = ""
+    # The mini-program page a console login code opens (its `scene` is the ticket):
+    # it asks the admin to confirm and calls POST /auth/console-login/{ticket}/confirm.
+    wechat_console_login_page: str = "pages/console-login/index"
+    # Console (PC browser) sessions end after this much idle time, and in any case
+    # this long after login.
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    console_max_hours: int = Field(default=12, ge=1, le=7 * 24)
     # Sends retried after transient WeChat errors, with exponential backoff.
     wechat_send_max_attempts: int = Field(default=5, ge=1, le=20)
     # The Redis stream the job queue uses when REDIS_URL is set.

@@ -122,6 +122,31 @@ class MiniProgramClient(WeChatClient):
         kwargs.get("params", {}).pop("access_token", None)
         return dict(self._request(method, endpoint, api_base_url=self.api_base, **kwargs))
 
+    def wxacode_unlimited(self, payload: dict[str, Any]) -> bytes:
+        """getwxacodeunlimit answers the image itself, or JSON with an errcode; its
+        bytes are no dict for `with_token_retry`, so the one token retry is here."""
+        for attempt in (1, 2):
+            try:
+                # wechatpy encodes `data` in place and adds the token to `params`:
+                # fresh copies for each attempt.
+                res = self._request(
+                    "post",
+                    "wxa/getwxacodeunlimit",
+                    api_base_url=self.api_base,
+                    params={},
+                    data=dict(payload),
+                )
+            except WeChatClientException as exc:
+                if exc.errcode not in TOKEN_ERRCODES or attempt == 2:
+                    raise
+                self.session.delete(self.access_token_key)
+                continue
+            if isinstance(res, requests.Response) and res.content:
+                return bytes(res.content)
+            # JSON without an errcode (or an empty body): no image came.
+            raise WeChatClientException(-1, "no image", client=self)
+        raise AssertionError("unreachable")
+
 
 class WeChatGateway:
     """What the service asks of WeChat, as async calls with our errors."""
@@ -240,6 +265,35 @@ class WeChatGateway:
             )
             raise ServiceUnavailable(
                 "wechat_unavailable", "微信服务暂时不可用，请稍后重试"
+            ) from exc
+
+    # --- mini-program codes (wxa/getwxacodeunlimit) ---------------------------------------
+
+    async def console_login_code(self, scene: str) -> bytes:
+        """The mini-program code (an image, JPEG or PNG) that opens the console login
+        page with `scene`: the admin scans it and confirms. WeChat unreachable or
+        refusing is 503 `wechat_unavailable`; the scene is never logged."""
+        self._require_configured()
+        env_version = {"formal": "release", "trial": "trial", "developer": "develop"}[
+            self.settings.wechat_subscribe_state
+        ]
+        payload = {
+            "scene": scene,
+            "page": self.settings.wechat_console_login_page,
+            # An unpublished page (trial and developer builds) would be refused.
+            "check_path": env_version == "release",
+            "env_version": env_version,
+            "width": 280,
+        }
+        try:
+            return await anyio.to_thread.run_sync(self.client.wxacode_unlimited, payload)
+        except (WeChatClientException, requests.RequestException) as exc:
+            logger.warning(
+                "wechat gave no mini-program code: errcode=%s",
+                getattr(exc, "errcode", type(exc).__name__),
+            )
+            raise ServiceUnavailable(
+                "wechat_unavailable", "微信小程序码暂时无法生成，请稍后重试"
             ) from exc
 
     # --- image checks (media_check_async v2) ----------------------------------------

@@ -20,6 +20,7 @@ answered; the verdict is pushed by the test itself (`media_check_push`, signed w
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -31,12 +32,17 @@ from typing import Any
 import xmltodict
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
 _PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+# The characters WeChat allows in a mini-program code's scene.
+_SCENE_RE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]+$")
+ONE_PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 
 
 @dataclass
@@ -217,6 +223,25 @@ def create_stub_app(state: StubState) -> Starlette:
         )
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": len(state.calls)})
 
+    # --- mini-program codes -----------------------------------------------------------
+    # getwxacodeunlimit answers an image (a 1×1 PNG here) whose `scene` is kept in
+    # `calls`; as WeChat, it refuses scenes over 32 characters and bad ones with JSON.
+
+    async def wxacode_unlimited(request: Request) -> Response:
+        body = await request.json()
+        token = request.query_params.get("access_token")
+        state.calls.append(("wxa/getwxacodeunlimit", {**body, "access_token": token}))
+        if (resp := forced("wxa/getwxacodeunlimit")) is not None:
+            return resp
+        if not token or token != state.token:
+            return _err(40001, "invalid credential, access_token is invalid or not latest")
+        scene = str(body.get("scene") or "")
+        if not scene or len(scene) > 32 or not _SCENE_RE.match(scene):
+            return _err(40169, "invalid length for scene, or the data is not json string")
+        if body.get("env_version", "release") not in ("release", "trial", "develop"):
+            return _err(40097, "invalid args")
+        return Response(ONE_PIXEL_PNG, media_type="image/png")
+
     # --- image checks ---------------------------------------------------------------------
 
     async def media_check_async(request: Request) -> JSONResponse:
@@ -257,6 +282,7 @@ def create_stub_app(state: StubState) -> Starlette:
             Route("/cgi-bin/stable_token", stable_token, methods=["POST"]),
             Route("/wxa/business/getuserphonenumber", phone_number, methods=["POST"]),
             Route("/wxa/msg_sec_check", msg_sec_check, methods=["POST"]),
+            Route("/wxa/getwxacodeunlimit", wxacode_unlimited, methods=["POST"]),
         ]
     )
 

@@ -8,6 +8,9 @@
   key's org with the key's scopes.
 - a dashboard link (`?token=` of GET /dashboard/view): `caller_for_view_link`, the
   admin who made it, with the roles they hold now.
+- a console session (the HttpOnly cookie of the PC console, /console/):
+  `caller_for_console`, the person who confirmed its login in the mini-program, with
+  the roles they hold now; it names them and a token version as an access token does.
 - a person by id, with no credential (seed scripts, tests): `caller_for_person`.
 
 Each reads its rows in one round trip and builds the Caller with the one builder,
@@ -35,6 +38,7 @@ from app.core.security import INVALID_VIEW_LINK, TokenClaims, ViewGrant, read_vi
 from app.models.api_key import ApiKey
 from app.models.org import Org
 from app.models.user import User
+from app.services import console_login
 from app.services.api_keys import hash_key
 
 
@@ -97,3 +101,15 @@ async def caller_for_view_link(
     if not caller.is_admin:
         raise Forbidden("forbidden", "只有管理员可以查看工作台")
     return caller, grant
+
+
+async def caller_for_console(
+    session: AsyncSession, settings: Settings, session_id: str | None
+) -> Caller | None:
+    """The person a console session acts as, or None for no live session. The
+    session names a person and token version as a token does, so the token rule
+    decides: "log out everywhere" ends the console too, and roles are read now."""
+    live = await console_login.live_session(session, settings, session_id) if session_id else None
+    if live is None:
+        return None
+    return await caller_for_token(session, TokenClaims(live.user_id, live.token_version))

@@ -3,6 +3,7 @@
 from app.models.api_key import ApiKey
 from app.models.article import Article, ArticleEvent
 from app.models.audit import AuditEntry
+from app.models.console import ConsoleLoginTicket, ConsoleSession
 from app.models.fact_counts import FactCount
 from app.models.idempotency import IdempotencyRecord
 from app.models.inspection import (
@@ -38,6 +39,8 @@ __all__ = [
     "AuditEntry",
     "CheckIn",
     "Checklist",
+    "ConsoleLoginTicket",
+    "ConsoleSession",
     "FactCount",
     "IdempotencyRecord",
     "Inspection",

@@ -1,4 +1,7 @@
-from fastapi import APIRouter, Request, Response
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
@@ -6,9 +9,12 @@ from app.core.scope import end_tokens
 from app.core.security import issue_access_token
 from app.edge.route import AppRoute
 from app.models.common import StrictInput
+from app.models.console import ConsoleTicketOut, ConsoleTicketState
 from app.models.user import MAX_ID, MePublic, RosterChoice
+from app.routers import console
 from app.routers.deps import CipherDep, CurrentCaller, SessionDep, SettingsDep, WeChatDep
 from app.services import auth as service
+from app.services import console_login
 from app.services import users as user_service
 
 router = APIRouter(tags=["auth"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
@@ -124,6 +130,72 @@ async def logout_all(caller: CurrentCaller, session: SessionDep) -> Response:
     """
     await end_tokens(session, caller.id)
     return Response(status_code=204)
+
+
+# --- the PC console's login (app/services/console_login.py) ----------------------------
+
+TicketPath = Annotated[
+    str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="登录凭证")
+]
+
+
+@router.post("/auth/console-login", response_model=ConsoleTicketOut)
+async def create_console_login(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    wechat: WeChatDep,
+) -> ConsoleTicketOut:
+    """电脑端工作台扫码登录第一步：一次性凭证（2 分钟）及其小程序码（scene 即凭证）。
+
+    同时设置只属于本浏览器的 HttpOnly Cookie：只有这个浏览器能凭该凭证取得会话。
+    """
+    client = request.client.host if request.client else "unknown"
+    await request.app.state.ratelimiter.hit_per_minute(
+        f"login:{client}", settings.login_rate_per_minute
+    )
+    new = await console_login.create_ticket(session, gateway=wechat)
+    console.set_login_cookie(response, new.browser_secret, console_login.TICKET_TTL_S + 30)
+    kind = "image/png" if new.code_image.startswith(b"\x89PNG") else "image/jpeg"
+    return ConsoleTicketOut(
+        ticket=new.ticket,
+        expires_in=console_login.TICKET_TTL_S,
+        expires_at=new.expires_at,
+        code_image=f"data:{kind};base64,{base64.b64encode(new.code_image).decode()}",
+    )
+
+
+@router.post("/auth/console-login/{ticket}/confirm", status_code=204, response_class=Response)
+async def confirm_console_login(
+    ticket: TicketPath, caller: CurrentCaller, session: SessionDep
+) -> Response:
+    """管理员在小程序中扫码后确认登录电脑端工作台（使用本人的访问令牌）。
+
+    非管理员 403；凭证过期或不存在 404 `console_ticket_expired`；
+    已被确认过 409 `console_ticket_used`。
+    """
+    await console_login.confirm_ticket(session, caller=caller, ticket=ticket)
+    return Response(status_code=204)
+
+
+@router.get("/auth/console-login/{ticket}", response_model=ConsoleTicketState)
+async def poll_console_login(
+    ticket: TicketPath, request: Request, response: Response, session: SessionDep
+) -> ConsoleTicketState:
+    """电脑页面轮询凭证：确认前为 pending；确认后为 confirmed，并设置会话 Cookie。
+
+    Cookie 为 HttpOnly、Secure、SameSite=Strict。只有申请该凭证的浏览器能取得会话，
+    且只能取得一次；过期、已用过或不属于本浏览器为 404 `console_ticket_expired`。
+    """
+    raw = await console_login.collect_session(
+        session, ticket=ticket, browser_secret=request.cookies.get(console.LOGIN_COOKIE)
+    )
+    if raw is None:
+        return ConsoleTicketState(status="pending")
+    console.set_session_cookie(response, raw)
+    console.forget_cookie(response, console.LOGIN_COOKIE)
+    return ConsoleTicketState(status="confirmed")
 
 
 @router.get("/me", response_model=MePublic)

@@ -5,9 +5,11 @@ from urllib.parse import quote
 import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Receive, Scope, Send
 
 from app.core.errors import PROBLEM_RESPONSES, NotFound
+from app.core.scope import Caller
 from app.edge.route import AppRoute
 from app.models.common import Month, QueryText
 from app.models.org import Org
@@ -81,6 +83,31 @@ async def export_ledger(
     未知的台账类型为 422 `validation_error`；不适用于该台账的筛选条件为 422
     `invalid_filter`，状态值不对为 422 `invalid_status`；组织不在管理范围内为 404。
     """
+    return await ledger_download(
+        request,
+        session,
+        caller=caller,
+        dataset=dataset,
+        org=org,
+        month=month,
+        year=year,
+        status=status,
+    )
+
+
+async def ledger_download(
+    request: Request,
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    dataset: service.Dataset,
+    org: Org,
+    month: str | None,
+    year: int | None,
+    status: str | None,
+) -> Response:
+    """A ledger as a download, its making in the audit log: for GET /exports/… and
+    for the console's exports screen alike."""
     # A unit's secretary reaches their unit by membership: its people and pairings,
     # never a place's ledgers (as missing, like an org outside reach).
     if dataset not in service.UNIT_DATASETS and not caller.reaches(org):

@@ -82,7 +82,7 @@ def to_public(media: Media) -> MediaPublic:
     )
 
 
-def _deliver(media: Media, target: str | Path) -> Response:
+def deliver(media: Media, target: str | Path) -> Response:
     if isinstance(target, Path):
         return FileResponse(
             target, media_type=media.content_type, headers={"Cache-Control": "private"}
@@ -93,7 +93,7 @@ def _deliver(media: Media, target: str | Path) -> Response:
 @router.get("/{media_id}", response_class=Response, responses=_PHOTO_RESPONSES)
 async def get_media(media: Visible[Media], storage: StorageDep, settings: SettingsDep) -> Response:
     """照片原图：上传者本人随时可见；其他人须能查看其所附记录，且照片已通过微信图片安全检测。"""
-    return _deliver(media, await service.locate(storage, settings, media, thumbnail=False))
+    return deliver(media, await service.locate(storage, settings, media, thumbnail=False))
 
 
 @router.get("/{media_id}/thumbnail", response_class=Response, responses=_PHOTO_RESPONSES)
@@ -101,4 +101,4 @@ async def get_media_thumbnail(
     media: Visible[Media], storage: StorageDep, settings: SettingsDep
 ) -> Response:
     """照片缩略图，可见范围同原图。"""
-    return _deliver(media, await service.locate(storage, settings, media, thumbnail=True))
+    return deliver(media, await service.locate(storage, settings, media, thumbnail=True))

@@ -124,6 +124,7 @@ async def list_users(
     name: str | None,
     offset: int,
     limit: int,
+    wechat_bound: bool | None = None,
 ) -> tuple[list[User], int]:
     org_ids = await org_ids_within(session, caller.paths(ADMIN_ROLES))
     unit_ids = await org_ids_within(session, caller.member_paths())
@@ -138,6 +139,9 @@ async def list_users(
         conditions.append(col(User.is_party_member) == is_party_member)
     if name:
         conditions.append(col(User.name).contains(name, autoescape=True))
+    if wechat_bound is not None:
+        bound = col(User.openid).is_not(None)
+        conditions.append(bound if wechat_bound else ~bound)
     homes = homes_in(org_ids)
     if unit_ids:
         # A unit's members by membership (their unit), wherever they live; few enough

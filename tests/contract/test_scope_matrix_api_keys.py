@@ -61,8 +61,9 @@ async def call(client, method: str, req: Req, key: str) -> int:
         f"http://test{req.path}",
         json=req.json,
         files=req.files,
+        data=req.data,
         params=req.params,
-        headers={"X-API-Key": key},
+        headers={**req.headers, "X-API-Key": key},
     )
     if resp.status_code >= 400:
         assert resp.headers["content-type"].startswith("application/problem+json")

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from app.models.org import OrgLevel
 from app.models.user import Role
+from tests.contract.matrix_rows.common import credential
 from tests.contract.test_scope_matrix import MATRIX
 from tests.contract.test_scope_matrix_api_keys import GUARDED
 from tests.factories.orgs import make_org
@@ -42,8 +43,9 @@ async def test_the_admin_of_another_district_reaches_nothing_of_this_one(client,
         f"http://test{req.path}",
         json=req.json,
         files=req.files,
+        data=req.data,
         params=req.params,
-        headers=auth(world.app, admin),
+        headers={**await credential(world, row, admin), **req.headers},
     )
 
     other_street = row.expect["other_street_admin"]

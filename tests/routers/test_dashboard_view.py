@@ -122,18 +122,8 @@ def served(settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    if not HAVE_CHROMIUM:
-        pytest.skip(
-            f"no Chromium at {CHROMIUM} (Debian's chromium package; `make test` installs it)"
-        )
-    from playwright.async_api import async_playwright
-
-    # Playwright only drives the browser at that path; it never downloads one.
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
+def browser(chromium: Any) -> Any:
+    return chromium
 
 
 class Tab:

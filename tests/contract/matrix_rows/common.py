@@ -11,6 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.models.user import User
+from tests.factories.console import console_headers
+from tests.factories.users import auth
 from tests.factories.world import World
 
 CALLERS = (
@@ -30,6 +33,8 @@ class Req:
     json: Any = None
     files: Any = None
     params: dict[str, Any] = field(default_factory=dict)
+    data: Any = None  # a form, as the console's pages post
+    headers: dict[str, str] = field(default_factory=dict)  # sent beside the credential
 
 
 Build = Callable[[World, str], Awaitable[Req]]
@@ -41,7 +46,22 @@ class Row:
     right: str  # the world person who may do it
     expect: dict[str, int]
     build: Build
+    # Given the JSON of a 2xx answer, or its text when it is a page.
     check: Check | None = None
+    # The route's credential is a console session (the PC console's cookie and its
+    # CSRF token) rather than a bearer token.
+    console: bool = False
+
+
+async def credential(world: World, row: Row, person: User) -> dict[str, str]:
+    """What a request of `person` carries on the row's route."""
+    if row.console:
+        return await console_headers(world.app, person)
+    return auth(world.app, person)
+
+
+def body_of(resp: Any) -> Any:
+    return resp.json() if "json" in resp.headers.get("content-type", "") else resp.text
 
 
 def statuses(
@@ -87,6 +107,8 @@ __all__ = [
     "Req",
     "Row",
     "World",
+    "body_of",
+    "credential",
     "fixed",
     "statuses",
     "uuid",

@@ -85,7 +85,12 @@ def _mine_check(world: World, caller: str, body: Any) -> None:
 
 
 ROWS: dict[tuple[str, str], Row] = {
-    ("POST", "/api/v1/reports"): Row("member", statuses(401, 201, 201, 201, 201), _create),
+    # The units' secretaries live nowhere: they must name the community (422 without).
+    ("POST", "/api/v1/reports"): Row(
+        "member",
+        statuses(401, 201, 201, 201, 201, unit_admin=422, other_unit_admin=422),
+        _create,
+    ),
     ("GET", "/api/v1/reports"): Row(
         "community_admin", statuses(401, 403, 200, 200, 200), _listed, _seen_check
     ),

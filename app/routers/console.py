@@ -1,0 +1,1071 @@
+"""The PC console (管理后台) under /console/: server-rendered pages for admins.
+
+Its credential is the console session cookie, which resolves to the same Caller as a
+bearer token (app.edge.access.caller_for_console): every page reads the person's
+roles again, so a revoked role locks the console at the next click, and each screen
+calls the services the API routes call, so every admin action is audited as through
+the API and shows only what the person reaches.
+
+Plain progressive enhancement, no front-end library: every screen is a page of
+links and forms that works without script (POST, then redirect to a GET); the one
+script, console.js, only polls the login ticket. The pages run no inline code and
+load nothing from elsewhere (CONSOLE_CSP).
+
+A browser (Accept: text/html) that is not logged in is sent to the login page and
+gets error pages in Chinese; any other client gets problem+json, as from the API.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from pydantic import (
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    NaiveDatetime,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import core_schema
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.errors import (
+    AppError,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    Unprocessable,
+)
+from app.core.scope import Caller, org_in_reach
+from app.core.text import displayable
+from app.core.timeutil import SHANGHAI, local
+from app.edge import request_state
+from app.edge.access import caller_for_console
+from app.edge.route import AppRoute
+from app.models.api_key import ApiKeyCreate, ApiKeyCreated, ApiScope
+from app.models.article import ArticleReview
+from app.models.common import Month, QueryText, StrictInput
+from app.models.problem import ProblemRectify, ProblemVerify
+from app.models.task import TaskCategory, TaskCreate, TaskLocationInput, TaskStatus
+from app.models.user import MAX_ID, Role, RoleGrantCreate, UserCreate, UserUpdate
+from app.models.volunteer_hours import VolunteerHourReview
+from app.models.wish import WishReview
+from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, StorageDep, WeChatDep
+from app.routers.exports import ledger_download
+from app.routers.media import deliver
+from app.services import api_keys as api_key_service
+from app.services import articles as article_service
+from app.services import audit, console_login, roster_import
+from app.services import console as service
+from app.services import dashboard_view as dashboard_view_service
+from app.services import exports as export_service
+from app.services import media as media_service
+from app.services import problems as problem_service
+from app.services import tasks as task_service
+from app.services import users as user_service
+from app.services import volunteer_hours as hours_service
+from app.services import wishes as wish_service
+
+APP_DIR = Path(__file__).resolve().parent.parent
+
+# __Host-: the browser keeps the cookie only if it is Secure, for this host alone
+# (no Domain) and for every path, so no other site or subdomain can plant one.
+SESSION_COOKIE = "__Host-console"
+# The login page's browser secret: only the browser that showed a code may collect
+# the session its confirmation opens.
+LOGIN_COOKIE = "__Host-console-login"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{images}; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def photo_origin(settings: Settings) -> str:
+    """Where thumbnails come from besides this host: with S3 storage, a photo is a
+    redirect to a short-lived URL of the bucket's public host."""
+    if settings.storage_backend != "s3":
+        return ""
+    host = settings.s3_public_endpoint or settings.s3_endpoint
+    if "://" not in host:
+        host = f"{'https' if settings.s3_secure else 'http'}://{host}"
+    parts = urlsplit(host)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def page_headers(settings: Settings) -> dict[str, str]:
+    origin = photo_origin(settings)
+    return {
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "X-Robots-Tag": "noindex, nofollow",
+        "Content-Security-Policy": CONSOLE_CSP.format(images=f" {origin}" if origin else ""),
+        "Vary": "Accept, Cookie",
+    }
+
+
+def _shown(value: Any) -> Any:
+    # As the dashboard page: stored names may hold characters HTML forbids.
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return displayable(value)
+    return value
+
+
+def _shanghai(moment: datetime) -> str:
+    return local(moment).strftime("%Y-%m-%d %H:%M")
+
+
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(APP_DIR / "templates"),
+        autoescape=select_autoescape(),
+        finalize=_shown,
+    )
+)
+templates.env.filters["shanghai"] = _shanghai
+
+
+MONTH: TypeAdapter[str] = TypeAdapter(Month)
+
+# --- forms -------------------------------------------------------------------------------
+
+
+class ConsoleForm(StrictInput):
+    """A posted form of the console: a StrictInput (unknown fields refused, every
+    text held to the text rule) whose numbers are read from text, as a form sends
+    nothing else. Every form carries the session's CSRF token, checked by the caller
+    dependency before the form is used."""
+
+    csrf: str = Field(default="", max_length=128)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # StrictInput's JSON-strict scalars left out: "5" is how a form says 5.
+        return handler(source)
+
+
+class DecisionForm(ConsoleForm):
+    """A review: approve, or return with a reason (the service insists on one)."""
+
+    decision: Literal["approve", "return"]
+    reason: str = Field(default="", max_length=500)
+
+    @property
+    def approve(self) -> bool:
+        return self.decision == "approve"
+
+
+def _blank_is_none(value: Any) -> Any:
+    # An empty select or text field is "none", as a form cannot send a null.
+    return None if value == "" else value
+
+
+OptionalId = Annotated[int | None, BeforeValidator(_blank_is_none), Field(ge=1, le=MAX_ID)]
+
+
+class PersonForm(ConsoleForm):
+    name: str = Field(min_length=1, max_length=50)
+    phone: str = Field(default="", max_length=20)
+    community_id: int = Field(ge=1, le=MAX_ID)
+    unit_id: OptionalId = None
+    # A checkbox: sent ("on") when ticked, absent otherwise.
+    is_party_member: bool = False
+
+
+class GrantForm(ConsoleForm):
+    role: Role
+    org_id: int = Field(ge=1, le=MAX_ID)
+
+
+class RectifyForm(ConsoleForm):
+    note: str = Field(min_length=1, max_length=2000)
+    photo: UploadFile
+
+
+OptionalFloat = Annotated[float | None, BeforeValidator(_blank_is_none)]
+OptionalCount = Annotated[int | None, BeforeValidator(_blank_is_none)]
+
+
+class TaskForm(ConsoleForm):
+    title: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=2000)
+    org_id: int = Field(ge=1, le=MAX_ID)
+    category: TaskCategory
+    # <input type="datetime-local">: Beijing time without a zone.
+    starts_at: NaiveDatetime
+    ends_at: NaiveDatetime
+    lat: OptionalFloat = None
+    lng: OptionalFloat = None
+    radius_m: OptionalCount = None
+    capacity: OptionalCount = None
+
+
+class ApiKeyForm(ConsoleForm):
+    name: str = Field(min_length=1, max_length=100)
+    org_id: int = Field(ge=1, le=MAX_ID)
+    # Checkboxes: one `scopes` field per ticked box.
+    scopes: list[ApiScope] = Field(default_factory=list, max_length=len(ApiScope))
+    rate_limit_per_minute: int = Field(default=120, ge=1, le=6000)
+
+
+class DevLoginForm(ConsoleForm):
+    ticket: str = Field(max_length=64)
+    user_id: int = Field(ge=1, le=MAX_ID)
+
+
+# --- cookies ------------------------------------------------------------------------------
+
+
+def set_session_cookie(response: Response, session_id: str) -> None:
+    # No Max-Age: it ends with the browser too; the server ends it on idle time.
+    response.set_cookie(
+        SESSION_COOKIE, session_id, path="/", secure=True, httponly=True, samesite="strict"
+    )
+
+
+def set_login_cookie(response: Response, secret: str, max_age: int) -> None:
+    response.set_cookie(
+        LOGIN_COOKIE,
+        secret,
+        max_age=max_age,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def forget_cookie(response: Response, name: str) -> None:
+    response.delete_cookie(name, path="/", secure=True, httponly=True, samesite="strict")
+
+
+# --- who is calling ----------------------------------------------------------------------
+
+
+def wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def get_console_caller(request: Request) -> Caller:
+    """The admin of the console session. Any request that changes something must
+    carry the session's CSRF token (form field `csrf` or header X-CSRF-Token)."""
+    settings = request.app.state.settings
+    raw = request.cookies.get(SESSION_COOKIE)
+    caller = await caller_for_console(request_state.session(request), settings, raw)
+    if caller is None or raw is None:
+        raise Unauthorized("not_authenticated", "请先用小程序扫码登录")
+    if not caller.is_admin:
+        raise Forbidden("forbidden", "只有管理员可以使用电脑端工作台")
+    if request.method not in ("GET", "HEAD"):
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None:
+            form = await request.form()
+            field = form.get(CSRF_FIELD)
+            sent = field if isinstance(field, str) else None
+        if not console_login.csrf_matches(settings, raw, sent):
+            raise Forbidden("csrf_failed", "页面已过期，请刷新后重试")
+    request_state.keep_caller(request, caller)
+    request.state.console_csrf = console_login.csrf_token(settings, raw)
+    return caller
+
+
+ConsoleCaller = Annotated[Caller, Depends(get_console_caller)]
+
+
+def refused(request: Request, exc: AppError) -> Response:
+    if not wants_html(request):
+        raise exc
+    if exc.status == 401:
+        return RedirectResponse(str(request.url_for("console_login_page")), 303)
+    return page(request, "console/error.html", {"error": exc}, status=exc.status)
+
+
+class ConsoleRoute(AppRoute):
+    """AppRoute whose refusals a browser sees as pages: not logged in sends it to
+    the login page, anything else is an error page with the same status."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await inner(request)
+            except AppError as exc:
+                return refused(request, exc)
+            except (RequestValidationError, ValidationError) as exc:
+                # A form's fields are checked again when the API's body model is built
+                # from them (a phone too short for UserCreate): the same 422 either way.
+                if isinstance(exc, RequestValidationError) and not wants_html(request):
+                    raise
+                return refused(request, Unprocessable("validation_error", "请检查填写的内容后重试"))
+
+        return handler
+
+
+router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
+
+
+def page(
+    request: Request, name: str, context: dict[str, Any], *, status: int = 200
+) -> HTMLResponse:
+    # An error page is drawn after the request's transaction rolled back, when the
+    # caller's rows are expired: it goes without the menu bar.
+    caller = request_state.caller(request) if status < 400 else None
+    base = {
+        "asset": asset_url,
+        "me": caller,
+        "csrf": getattr(request.state, "console_csrf", ""),
+        "nav": service.nav_for(caller) if caller is not None else [],
+        "here": request.url.path,
+    }
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {**base, **context},
+        status_code=status,
+        headers=page_headers(request.app.state.settings),
+    )
+    assert isinstance(response, HTMLResponse)
+    return response
+
+
+def see_other(request: Request, name: str, **params: Any) -> RedirectResponse:
+    return RedirectResponse(str(request.url_for(name, **params)), 303)
+
+
+# --- login and logout -------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+async def console_login_page(
+    request: Request, session: SessionDep, settings: SettingsDep, wechat: WeChatDep
+) -> Response:
+    """The login page: a fresh ticket as a mini-program code, polled by console.js."""
+    client = request.client.host if request.client else "unknown"
+    await request.app.state.ratelimiter.hit_per_minute(
+        f"login:{client}", settings.login_rate_per_minute
+    )
+    new = await console_login.create_ticket(session, gateway=wechat)
+    kind = "image/png" if new.code_image.startswith(b"\x89PNG") else "image/jpeg"
+    image = f"data:{kind};base64,{base64.b64encode(new.code_image).decode()}"
+    dev_admins = await service.dev_admins(session) if settings.app_env == "dev" else []
+    response = page(
+        request,
+        "console/login.html",
+        {
+            "ticket": new.ticket,
+            "image": image,
+            "ttl": console_login.TICKET_TTL_S,
+            "dev_admins": dev_admins,
+        },
+    )
+    set_login_cookie(response, new.browser_secret, console_login.TICKET_TTL_S + 30)
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+async def console_logout(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
+    raw = request.cookies.get(SESSION_COOKIE)
+    assert raw is not None  # the caller dependency found it
+    await console_login.end_session(session, raw)
+    response = see_other(request, "console_login_page")
+    forget_cookie(response, SESSION_COOKIE)
+    return response
+
+
+# --- screens -----------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def console_home(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
+    """首页：待办事项及其数量，只计本人管理范围内的。"""
+    todo = await service.todo(session, settings=request.app.state.settings, caller=caller)
+    return page(request, "console/home.html", {"todo": todo})
+
+
+# The review screens: one page of the oldest 50 awaiting the person, each line with
+# "approve" and "return with a reason"; every decision is the API's own review.
+
+
+def _reviews(request: Request, screen: service.ReviewScreen) -> HTMLResponse:
+    done = request.query_params.get("done")
+    return page(request, "console/reviews.html", {"screen": screen, "done": done})
+
+
+def _reviewed(request: Request, name: str, decision: str) -> RedirectResponse:
+    response = see_other(request, name)
+    response.headers["location"] += f"?done={decision}"
+    return response
+
+
+@router.get("/reviews/wishes", response_class=HTMLResponse, include_in_schema=False)
+async def console_wish_reviews(
+    request: Request, session: SessionDep, caller: ConsoleCaller, cipher: CipherDep
+) -> Response:
+    """心愿审核：本人管理范围内待审核的微心愿，逐条通过或退回（须填原因）。"""
+    return _reviews(request, await service.wish_reviews(session, caller=caller, cipher=cipher))
+
+
+@router.post("/reviews/wishes/{wish_id}", include_in_schema=False)
+async def console_review_wish(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    wish_id: IdPath,
+    form: Annotated[DecisionForm, Form()],
+) -> Response:
+    """POST /wishes/{wish_id}/review, from a form."""
+    wish = await wish_service.get_visible_wish(session, caller, wish_id)
+    data = WishReview(approve=form.approve, reason=form.reason or None)
+    await wish_service.review_wish(session, caller=caller, wish=wish, data=data)
+    return _reviewed(request, "console_wish_reviews", form.decision)
+
+
+@router.get("/reviews/hours", response_class=HTMLResponse, include_in_schema=False)
+async def console_hour_reviews(
+    request: Request, session: SessionDep, caller: ConsoleCaller
+) -> Response:
+    """时长审核：本人管理范围内待审核的志愿时长（本人的除外）。"""
+    return _reviews(request, await service.hour_reviews(session, caller=caller))
+
+
+@router.post("/reviews/hours/{entry_id}", include_in_schema=False)
+async def console_review_hours(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    entry_id: IdPath,
+    form: Annotated[DecisionForm, Form()],
+) -> Response:
+    """POST /volunteer-hours/{entry_id}/review, from a form."""
+    entry = await hours_service.get_visible_entry(session, caller, entry_id)
+    data = VolunteerHourReview(approve=form.approve, reason=form.reason or None)
+    await hours_service.review_entry(session, caller=caller, entry=entry, data=data)
+    return _reviewed(request, "console_hour_reviews", form.decision)
+
+
+@router.get("/reviews/articles", response_class=HTMLResponse, include_in_schema=False)
+async def console_article_reviews(
+    request: Request, session: SessionDep, caller: ConsoleCaller
+) -> Response:
+    """稿件审核：等待本人这一级审核的稿件。"""
+    return _reviews(request, await service.article_reviews(session, caller=caller))
+
+
+@router.post("/reviews/articles/{article_id}", include_in_schema=False)
+async def console_review_article(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    article_id: IdPath,
+    form: Annotated[DecisionForm, Form()],
+) -> Response:
+    """POST /articles/{article_id}/review, from a form."""
+    article = await article_service.get_visible_article(session, caller, article_id)
+    data = ArticleReview(approve=form.approve, comment=form.reason or None)
+    await article_service.review_article(session, caller=caller, article=article, data=data)
+    return _reviewed(request, "console_article_reviews", form.decision)
+
+
+# --- the roster ------------------------------------------------------------------------
+
+
+async def _roster_context(session: AsyncSession, caller: Caller) -> dict[str, Any]:
+    return {
+        "orgs": await service.orgs_in_reach(session, caller),
+        "role_labels": service.ROLE_LABELS,
+    }
+
+
+@router.get("/roster", response_class=HTMLResponse, include_in_schema=False)
+async def console_roster(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    name: Annotated[QueryText | None, Query(max_length=50)] = None,
+    # Text, as the form's "all" option sends it empty.
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    unbound: bool = False,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    """花名册：按姓名搜索、按社区或单位筛选、只看未绑定微信的；新增、导入、编辑、授予和撤销角色。"""
+    picked = int(org_id) if org_id else None
+    org = await org_in_reach(session, caller, picked) if picked else None
+    people, total = await service.roster_page(
+        session, caller=caller, org=org, name=name or None, unbound=unbound, page=page_number
+    )
+    context = await _roster_context(session, caller)
+    names = {o.id: o.name for o in context["orgs"]}
+    return page(
+        request,
+        "console/roster.html",
+        {
+            **context,
+            "people": people,
+            "total": total,
+            "org_names": names,
+            "filters": {"name": name or "", "org_id": picked, "unbound": unbound},
+            "page_number": page_number,
+            "pages": max(1, -(-total // service.ROSTER_PAGE)),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/roster", include_in_schema=False)
+async def console_add_person(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    cipher: CipherDep,
+    form: Annotated[PersonForm, Form()],
+) -> Response:
+    """POST /users, from a form."""
+    data = UserCreate(
+        name=form.name,
+        phone=form.phone or "",
+        community_id=form.community_id,
+        unit_id=form.unit_id,
+        is_party_member=form.is_party_member,
+    )
+    user = await user_service.create_user(session, caller=caller, cipher=cipher, data=data)
+    assert user.id is not None
+    return see_other(request, "console_person", user_id=user.id)
+
+
+@router.post("/roster/import", response_class=HTMLResponse, include_in_schema=False)
+async def console_import_roster(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    cipher: CipherDep,
+    settings: SettingsDep,
+    file: UploadFile,
+) -> Response:
+    """POST /users/import, from a form: the same row-by-row report, as a page."""
+    content = await file.read(settings.roster_import_max_bytes + 1)
+    if len(content) > settings.roster_import_max_bytes:
+        raise PayloadTooLarge(
+            "file_too_large", f"文件不能超过 {settings.roster_import_max_bytes // 1024 // 1024} MiB"
+        )
+    result = await roster_import.import_roster(
+        session,
+        caller=caller,
+        cipher=cipher,
+        filename=file.filename or "",
+        content=content,
+        max_rows=settings.roster_import_max_rows,
+    )
+    return page(
+        request, "console/roster_import.html", {"result": result, "filename": file.filename}
+    )
+
+
+@router.get("/roster/{user_id}", response_class=HTMLResponse, include_in_schema=False)
+async def console_person(
+    request: Request, session: SessionDep, caller: ConsoleCaller, user_id: IdPath
+) -> Response:
+    """一个人的花名册信息：编辑，授予和撤销角色。"""
+    user = await user_service.get_user_in_reach(session, caller, user_id)
+    (person,) = await user_service.to_public(session, [user])
+    context = await _roster_context(session, caller)
+    return page(
+        request,
+        "console/person.html",
+        {
+            **context,
+            "person": person,
+            "org_names": {o.id: o.name for o in context["orgs"]},
+            "roles": list(service.ROLE_LABELS),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/roster/{user_id}", include_in_schema=False)
+async def console_edit_person(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    cipher: CipherDep,
+    user_id: IdPath,
+    form: Annotated[PersonForm, Form()],
+) -> Response:
+    """PATCH /users/{user_id}, from a form (an empty phone leaves the phone as it is)."""
+    user = await user_service.get_user_in_reach(session, caller, user_id)
+    changes: dict[str, Any] = {
+        "name": form.name,
+        "community_id": form.community_id,
+        "unit_id": form.unit_id,
+        "is_party_member": form.is_party_member,
+    }
+    if form.phone:
+        changes["phone"] = form.phone
+    data = UserUpdate(**changes)
+    await user_service.update_user(session, caller=caller, cipher=cipher, user=user, data=data)
+    return _done(request, "console_person", "saved", user_id=user_id)
+
+
+@router.post("/roster/{user_id}/roles", include_in_schema=False)
+async def console_grant_role(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    user_id: IdPath,
+    form: Annotated[GrantForm, Form()],
+) -> Response:
+    """POST /users/{user_id}/roles, from a form."""
+    user = await user_service.get_user_in_reach(session, caller, user_id)
+    data = RoleGrantCreate(role=form.role, org_id=form.org_id)
+    await user_service.grant_role(session, caller=caller, user=user, data=data)
+    return _done(request, "console_person", "granted", user_id=user_id)
+
+
+@router.post("/roster/{user_id}/roles/{role_id}/revoke", include_in_schema=False)
+async def console_revoke_role(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    user_id: IdPath,
+    role_id: IdPath,
+    form: Annotated[ConsoleForm, Form()],
+) -> Response:
+    """DELETE /users/{user_id}/roles/{role_id}, from a form."""
+    user = await user_service.get_user_in_reach(session, caller, user_id)
+    await user_service.revoke_role(session, caller=caller, user=user, role_id=role_id)
+    return _done(request, "console_person", "revoked", user_id=user_id)
+
+
+def _done(request: Request, name: str, what: str, **params: Any) -> RedirectResponse:
+    response = see_other(request, name, **params)
+    response.headers["location"] += f"?done={what}"
+    return response
+
+
+# --- the problems board ------------------------------------------------------------------
+
+
+@router.get("/problems", response_class=HTMLResponse, include_in_schema=False)
+async def console_problems(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    settings: SettingsDep,
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+) -> Response:
+    """问题督办：按状态分栏，待整改和待复核按期限排列，逾期标红；提交整改、复核。"""
+    picked = int(org_id) if org_id else None
+    org = await problem_service.get_supervised_org(session, caller, picked) if picked else None
+    columns = await service.problems_board(session, settings=settings, caller=caller, org=org)
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/problems.html",
+        {
+            "columns": columns,
+            "orgs": orgs,
+            "org_names": {o.id: o.name for o in orgs},
+            "picked": picked,
+            "categories": service.CATEGORY_LABELS,
+            "actions": await service.board_actions(session, caller, columns),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/problems/{problem_id}/rectify", include_in_schema=False)
+async def console_rectify_problem(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    settings: SettingsDep,
+    storage: StorageDep,
+    wechat: WeChatDep,
+    problem_id: IdPath,
+    form: Annotated[RectifyForm, Form()],
+) -> Response:
+    """POST /media then POST /problems/{problem_id}/rectify, from one form (one photo)."""
+    problem = await problem_service.get_visible_problem(session, caller, problem_id)
+    raw = await form.photo.read(settings.media_max_bytes + 1)
+    photo = await media_service.upload_photo(
+        session, caller=caller, storage=storage, settings=settings, wechat=wechat, raw=raw
+    )
+    assert photo.id is not None
+    data = ProblemRectify(photo_ids=[photo.id], note=form.note)
+    await problem_service.rectify_problem(session, caller=caller, problem=problem, data=data)
+    return _done(request, "console_problems", "rectified")
+
+
+@router.post("/problems/{problem_id}/verify", include_in_schema=False)
+async def console_verify_problem(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    problem_id: IdPath,
+    form: Annotated[DecisionForm, Form()],
+) -> Response:
+    """POST /problems/{problem_id}/verify, from a form."""
+    problem = await problem_service.get_visible_problem(session, caller, problem_id)
+    data = ProblemVerify(approve=form.approve, note=form.reason or None)
+    await problem_service.verify_problem(session, caller=caller, problem=problem, data=data)
+    return _done(request, "console_problems", "closed" if form.approve else "reopened")
+
+
+@router.get("/media/{media_id}/thumbnail", include_in_schema=False)
+async def console_thumbnail(
+    session: SessionDep,
+    caller: ConsoleCaller,
+    storage: StorageDep,
+    settings: SettingsDep,
+    media_id: IdPath,
+) -> Response:
+    """GET /media/{media_id}/thumbnail for the console: the same visibility rule."""
+    media = await media_service.get_visible_media(session, caller, media_id)
+    return deliver(media, await media_service.locate(storage, settings, media, thumbnail=True))
+
+
+# --- dashboards and exports ----------------------------------------------------------------
+
+
+@router.get("/dashboard", include_in_schema=False)
+async def console_dashboard(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    settings: SettingsDep,
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+) -> Response:
+    """数据看板：打开工作台网页（GET /dashboard/view），链接可在 10 分钟内分享。
+
+    The page stays the one page: the console makes its link (POST /dashboard/view-links,
+    audited) for the person's highest org, or the org picked, and opens it."""
+    target = int(org_id) if org_id else service.top_org(caller)
+    token, _ = await dashboard_view_service.create_link(
+        session, settings=settings, caller=caller, org_id=target
+    )
+    url = request.url_for("dashboard_view").include_query_params(token=token)
+    return RedirectResponse(f"{url.path}?{url.query}", 303)
+
+
+@router.get("/exports", response_class=HTMLResponse, include_in_schema=False)
+async def console_exports(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
+    """台账导出：每种台账一个表单，筛选条件同 GET /exports/{dataset}.xlsx。"""
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/exports.html",
+        {"orgs": orgs, "ledgers": service.LEDGERS, "top": service.top_org(caller)},
+    )
+
+
+@router.get("/exports/{dataset}.xlsx", include_in_schema=False)
+async def console_export(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    dataset: export_service.Dataset,
+    org_id: Annotated[int, Query(ge=1, le=MAX_ID)],
+    month: Annotated[QueryText | None, Query(max_length=7)] = None,
+    year: Annotated[str | None, Query(max_length=4, pattern=r"^\d*$")] = None,
+    status: Annotated[QueryText | None, Query(max_length=20)] = None,
+) -> Response:
+    """GET /exports/{dataset}.xlsx for the console (a form sends its empty fields)."""
+    org = await org_in_reach(session, caller, org_id)
+    try:
+        checked_month = MONTH.validate_python(month) if month else None
+    except ValidationError as exc:
+        raise Unprocessable("validation_error", "月份应为 YYYY-MM") from exc
+    return await ledger_download(
+        request,
+        session,
+        caller=caller,
+        dataset=dataset,
+        org=org,
+        month=checked_month,
+        year=int(year) if year else None,
+        status=status or None,
+    )
+
+
+# --- tasks -------------------------------------------------------------------------------
+
+
+def _task_context(orgs: list[service.OrgChoice]) -> dict[str, Any]:
+    return {
+        "orgs": orgs,
+        "org_names": {o.id: o.name for o in orgs},
+        "categories": service.TASK_CATEGORY_LABELS,
+        "statuses": service.TASK_STATUS_LABELS,
+    }
+
+
+@router.get("/tasks", response_class=HTMLResponse, include_in_schema=False)
+async def console_tasks(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    status: Annotated[QueryText | None, Query(max_length=10)] = None,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    """任务：管理范围内的任务列表（按状态筛选）和发布表单。"""
+    picked = TaskStatus(status) if status in set(TaskStatus) else None
+    tasks, total = await service.tasks_page(session, caller=caller, status=picked, page=page_number)
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/tasks.html",
+        {
+            **_task_context(orgs),
+            "tasks": tasks,
+            "total": total,
+            "status": picked,
+            "page_number": page_number,
+            "pages": max(1, -(-total // service.TASK_PAGE)),
+        },
+    )
+
+
+@router.post("/tasks", include_in_schema=False)
+async def console_create_task(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    form: Annotated[TaskForm, Form()],
+) -> Response:
+    """POST /tasks, from a form: times are Beijing time, the place typed in."""
+    location = (
+        TaskLocationInput(lat=form.lat, lng=form.lng, radius_m=form.radius_m or 200)
+        if form.lat is not None and form.lng is not None
+        else None
+    )
+    data = TaskCreate(
+        title=form.title,
+        description=form.description,
+        org_id=form.org_id,
+        category=form.category,
+        starts_at=form.starts_at.replace(tzinfo=SHANGHAI),
+        ends_at=form.ends_at.replace(tzinfo=SHANGHAI),
+        location=location,
+        capacity=form.capacity,
+    )
+    task = await task_service.create_task(session, caller=caller, data=data)
+    assert task.id is not None
+    return _done(request, "console_task", "created", task_id=task.id)
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse, include_in_schema=False)
+async def console_task(
+    request: Request, session: SessionDep, caller: ConsoleCaller, task_id: IdPath
+) -> Response:
+    """一个任务及其签到名单（前 200 人）。"""
+    task = await task_service.get_visible_task(session, caller, task_id)
+    (shown,) = await task_service.tasks_public(session, caller=caller, tasks=[task])
+    check_ins, total = await task_service.list_check_ins(
+        session, caller=caller, task=task, offset=0, limit=200
+    )
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/task.html",
+        {
+            **_task_context(orgs),
+            "task": shown,
+            "check_ins": check_ins,
+            "total": total,
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+async def _api_keys_page(
+    request: Request, session: AsyncSession, caller: Caller, created: ApiKeyCreated | None
+) -> HTMLResponse:
+    keys, total = await api_key_service.list_keys(
+        session, caller=caller, issuer_revoked=None, offset=0, limit=200
+    )
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/api_keys.html",
+        {
+            "keys": keys,
+            "total": total,
+            "created": created,
+            "orgs": orgs,
+            "org_names": {o.id: o.name for o in orgs},
+            "scopes": service.SCOPE_LABELS,
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.get("/api-keys", response_class=HTMLResponse, include_in_schema=False)
+async def console_api_keys(
+    request: Request, session: SessionDep, caller: ConsoleCaller
+) -> Response:
+    """API 密钥（区、街道管理员）：列表、创建、撤销，同 /api-keys。"""
+    return await _api_keys_page(request, session, caller, None)
+
+
+@router.post("/api-keys", response_class=HTMLResponse, include_in_schema=False)
+async def console_create_api_key(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    form: Annotated[ApiKeyForm, Form()],
+) -> Response:
+    """POST /api-keys, from a form. The key is shown on this answer alone (no
+    redirect, no cache): it is never stored in the clear."""
+    data = ApiKeyCreate(
+        name=form.name,
+        org_id=form.org_id,
+        scopes=form.scopes,
+        rate_limit_per_minute=form.rate_limit_per_minute,
+    )
+    created = await api_key_service.create_key(session, caller=caller, data=data)
+    return await _api_keys_page(request, session, caller, created)
+
+
+@router.post("/api-keys/{key_id}/revoke", include_in_schema=False)
+async def console_revoke_api_key(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    key_id: IdPath,
+    form: Annotated[ConsoleForm, Form()],
+) -> Response:
+    """DELETE /api-keys/{key_id}, from a form."""
+    await api_key_service.revoke_key(session, caller=caller, key_id=key_id)
+    return _done(request, "console_api_keys", "revoked")
+
+
+# --- the audit log ----------------------------------------------------------------------
+
+
+@router.get("/audit", response_class=HTMLResponse, include_in_schema=False)
+async def console_audit(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    action: Annotated[QueryText | None, Query(max_length=50)] = None,
+    target_type: Annotated[QueryText | None, Query(max_length=30)] = None,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    """操作日志（区级管理员）：同 GET /audit-log，按动作、对象类型筛选。"""
+    entries, total = await audit.list_entries(
+        session,
+        caller=caller,
+        action=action or None,
+        actor_id=None,
+        target_type=target_type or None,
+        target_id=None,
+        offset=(page_number - 1) * service.AUDIT_PAGE,
+        limit=service.AUDIT_PAGE,
+    )
+    return page(
+        request,
+        "console/audit.html",
+        {
+            "entries": entries,
+            "total": total,
+            "filters": {"action": action or "", "target_type": target_type or ""},
+            "page_number": page_number,
+            "pages": max(1, -(-total // service.AUDIT_PAGE)),
+        },
+    )
+
+
+# --- the console's files ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asset:
+    path: Path
+    media_type: str
+    digest: str
+
+
+_ASSET_FILES = {
+    "console.js": ("console/console.js", "text/javascript; charset=utf-8"),
+    "console.css": ("console/console.css", "text/css; charset=utf-8"),
+}
+
+
+@cache
+def static_assets() -> dict[str, Asset]:
+    out = {}
+    for name, (relative, media_type) in _ASSET_FILES.items():
+        path = APP_DIR / "static" / relative
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        out[name] = Asset(path, media_type, digest)
+    return out
+
+
+def asset_url(name: str) -> str:
+    return f"/console/assets/{static_assets()[name].digest}/{name}"
+
+
+files = APIRouter(include_in_schema=False)
+
+
+@files.get("/assets/{digest}/{name}")
+async def console_asset(digest: QueryText, name: QueryText) -> FileResponse:
+    asset = static_assets().get(name)
+    if asset is None:
+        raise NotFound("没有这个文件")
+    cache_control = "public, max-age=31536000, immutable" if digest == asset.digest else "no-cache"
+    return FileResponse(
+        asset.path, media_type=asset.media_type, headers={"Cache-Control": cache_control}
+    )
+
+
+# --- the dev stub's login (APP_ENV=dev only) -----------------------------------------------
+
+dev = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+
+
+@dev.post("/dev-login")
+async def console_dev_login(
+    request: Request,
+    session: SessionDep,
+    form: Annotated[DevLoginForm, Form()],
+) -> Response:
+    """`make run` only: confirm the page's ticket as a demo admin, as their phone
+    would, and collect the session as the page would."""
+    caller = await service.dev_admin(session, form.user_id)
+    await console_login.confirm_ticket(session, caller=caller, ticket=form.ticket)
+    raw = await console_login.collect_session(
+        session, ticket=form.ticket, browser_secret=request.cookies.get(LOGIN_COOKIE)
+    )
+    assert raw is not None  # confirmed just now
+    response = see_other(request, "console_home")
+    set_session_cookie(response, raw)
+    forget_cookie(response, LOGIN_COOKIE)
+    return response
+
+
+router.include_router(files)

@@ -1,0 +1,498 @@
+"""What the PC console's screens show (app/routers/console.py): each screen's
+figures, read with the vocabulary of reach (app.core.scope), so a screen holds
+only what the person reaches. Actions go through the domains' own services, as
+the API's routes do, so they are checked and audited the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.core.config import Settings
+from app.core.db import utcnow
+from app.core.errors import NotFound
+from app.core.scope import Caller, in_reach, org_ids_in
+from app.core.security import PiiCipher
+from app.edge.access import caller_for_person
+from app.models.article import Article, ArticleStatus
+from app.models.org import Org, OrgLevel
+from app.models.problem import UNRESOLVED, Problem, ProblemPublic, ProblemStatus
+from app.models.task import TaskPublic, TaskStatus
+from app.models.user import ADMIN_ROLES, Role, RoleGrant, User, UserPublic
+from app.models.volunteer_hours import HourStatus, VolunteerHour
+from app.models.wish import Wish, WishStatus
+from app.services import api_keys as api_key_service
+from app.services import problems as problem_service
+from app.services import tasks as task_service
+from app.services import users as user_service
+from app.services import wishes as wish_service
+from app.services.users import user_names, users_in_reach
+
+# The screens, in the order of the menu: (route name, label).
+NAV = [
+    ("console_home", "待办"),
+    ("console_wish_reviews", "心愿审核"),
+    ("console_hour_reviews", "时长审核"),
+    ("console_article_reviews", "稿件审核"),
+    ("console_roster", "花名册"),
+    ("console_problems", "问题督办"),
+    ("console_tasks", "任务"),
+    ("console_dashboard", "数据看板"),
+    ("console_exports", "台账导出"),
+    ("console_api_keys", "API 密钥"),
+    ("console_audit", "操作日志"),
+]
+# Screens only some admins may open (the others' menus go without them).
+NAV_ROLES = {
+    "console_audit": frozenset({Role.district_admin}),
+    "console_api_keys": frozenset(api_key_service.ISSUERS),
+}
+SCOPE_LABELS = {
+    "read:orgs": "组织",
+    "read:tasks": "任务",
+    "read:wishes": "微心愿",
+    "read:problems": "问题",
+    "read:articles": "稿件",
+    "read:stats": "统计",
+}
+
+
+def nav_for(caller: Caller) -> list[tuple[str, str]]:
+    return [
+        (name, label)
+        for name, label in NAV
+        if name not in NAV_ROLES or caller.paths(NAV_ROLES[name])
+    ]
+
+
+AUDIT_PAGE = 50
+TASK_PAGE = 50
+TASK_CATEGORY_LABELS = {
+    "sanitation": "环境卫生",
+    "traffic": "文明交通",
+    "persuasion": "文明劝导",
+    "publicity": "创文宣传",
+    "culture": "文化活动",
+    "care": "关爱帮扶",
+    "other": "其他",
+}
+TASK_STATUS_LABELS = {"upcoming": "未开始", "active": "进行中", "ended": "已结束"}
+
+# The ledgers of GET /exports/{dataset}.xlsx and the filters each takes.
+LEDGERS = [
+    ("members", "人员花名册", ()),
+    ("report-ins", "党员报到台账", ("month",)),
+    ("volunteer-hours", "志愿服务时长台账", ("year", "status")),
+    ("wishes", "微心愿台账", ("year", "status")),
+    ("problems", "问题督办台账", ("year", "status")),
+]
+
+CATEGORY_LABELS = {
+    "sanitation": "环境卫生",
+    "illegal_parking": "乱停乱放",
+    "street_vending": "占道经营",
+    "illegal_ads": "乱贴乱画",
+    "facilities": "公共设施",
+    "greening": "绿化",
+    "publicity": "公益宣传",
+    "uncivil_behaviour": "不文明行为",
+    "traffic_order": "交通秩序",
+    "food_safety": "食品安全",
+}
+BOARD_LIMIT = 100
+
+ROLE_LABELS = {
+    Role.district_admin: "区管理员",
+    Role.street_admin: "街道管理员",
+    Role.community_admin: "社区管理员",
+    Role.inspector: "督导员",
+    Role.info_officer: "信息员",
+}
+ROSTER_PAGE = 50
+
+# Problems due within this many days count as "due soon" on the to-do list.
+DUE_SOON_DAYS = 3
+
+
+@dataclass(frozen=True)
+class TodoItem:
+    key: str
+    label: str
+    count: int
+    # The console screen that deals with it, and what to ask it.
+    screen: str | None = None
+    query: str = ""
+
+
+async def _count(session: AsyncSession, model: Any, *conditions: ColumnElement[bool]) -> int:
+    statement = select(func.count()).select_from(model).where(*conditions)
+    return int((await session.execute(statement)).scalar_one())
+
+
+def wishes_to_review(caller: Caller) -> list[ColumnElement[bool]]:
+    return [
+        col(Wish.status) == WishStatus.pending_review,
+        in_reach(col(Wish.community_id), caller.paths(ADMIN_ROLES)),
+    ]
+
+
+def hours_to_review(caller: Caller) -> list[ColumnElement[bool]]:
+    # One's own entries are someone else's to review (review_entry refuses them).
+    return [
+        col(VolunteerHour.status) == HourStatus.pending,
+        in_reach(col(VolunteerHour.org_id), caller.paths(ADMIN_ROLES)),
+        col(VolunteerHour.user_id) != caller.id,
+    ]
+
+
+def articles_to_review(caller: Caller) -> list[ColumnElement[bool]]:
+    """Articles waiting at a level where the person is an admin. (An article stored
+    at a level nobody staffs is acted on by the next staffed level above; those are
+    not listed here yet.)"""
+    review_orgs = [g.org_id for g in caller.grants if g.role in ADMIN_ROLES]
+    return [
+        col(Article.status) == ArticleStatus.in_review,
+        col(Article.review_org_id).in_(review_orgs),
+        col(Article.author_id) != caller.id,
+    ]
+
+
+async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> list[TodoItem]:
+    """The person's to-do list across domains, counted in their reach."""
+    paths = caller.paths(ADMIN_ROLES)
+    now = utcnow()
+    unresolved = (col(Problem.status).in_(UNRESOLVED), in_reach(col(Problem.org_id), paths))
+    return [
+        TodoItem(
+            "wishes",
+            "待审核的微心愿",
+            await _count(session, Wish, *wishes_to_review(caller)),
+            "console_wish_reviews",
+        ),
+        TodoItem(
+            "hours",
+            "待审核的志愿时长",
+            await _count(session, VolunteerHour, *hours_to_review(caller)),
+            "console_hour_reviews",
+        ),
+        TodoItem(
+            "articles",
+            "待本级审核的稿件",
+            await _count(session, Article, *articles_to_review(caller)),
+            "console_article_reviews",
+        ),
+        TodoItem(
+            "problems_overdue",
+            "已逾期的问题",
+            await _count(session, Problem, *unresolved, col(Problem.deadline_at) <= now),
+            "console_problems",
+        ),
+        TodoItem(
+            "problems_due_soon",
+            f"{DUE_SOON_DAYS} 天内到期的问题",
+            await _count(
+                session,
+                Problem,
+                *unresolved,
+                and_(
+                    col(Problem.deadline_at) > now,
+                    col(Problem.deadline_at) <= now + timedelta(days=DUE_SOON_DAYS),
+                ),
+            ),
+            "console_problems",
+        ),
+        TodoItem(
+            "unbound",
+            "花名册中尚未绑定微信的人员",
+            await _count(
+                session,
+                User,
+                users_in_reach(caller),
+                col(User.openid).is_(None),
+                col(User.merged_into_id).is_(None),
+            ),
+            "console_roster",
+            "?unbound=true",
+        ),
+    ]
+
+
+# --- the review screens ----------------------------------------------------------------
+
+REVIEW_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One line of a review screen, whatever the domain."""
+
+    id: int
+    title: str
+    detail: str
+    org: str
+    person: str
+    when: datetime | None
+
+
+@dataclass(frozen=True)
+class ReviewScreen:
+    kind: str  # wishes, hours, articles
+    title: str
+    items: list[ReviewItem]
+    total: int
+    # The POST route that takes the decision, and the field name of its reason.
+    decide: str
+    id_param: str
+    reason_label: str
+
+
+async def _oldest_first(
+    session: AsyncSession, model: Any, conditions: list[ColumnElement[bool]]
+) -> tuple[list[Any], int]:
+    total = await _count(session, model, *conditions)
+    rows = await session.execute(
+        select(model).where(*conditions).order_by(col(model.id)).limit(REVIEW_LIMIT)
+    )
+    return list(rows.scalars()), total
+
+
+async def wish_reviews(session: AsyncSession, *, caller: Caller, cipher: PiiCipher) -> ReviewScreen:
+    wishes, total = await _oldest_first(session, Wish, wishes_to_review(caller))
+    # As the API shows them (names masked unless in reach: here they all are).
+    shown = await wish_service.to_public(session, caller=caller, cipher=cipher, wishes=wishes)
+    orgs = await org_names(session, {w.community_id for w in shown})
+    people = await user_names(session, {w.created_by_id for w in shown})
+    items = [
+        ReviewItem(
+            id=w.id,
+            title=w.title,
+            detail=f"{w.description}（受助人：{w.beneficiary_name}）",
+            org=orgs.get(w.community_id, ""),
+            person=people.get(w.created_by_id, ""),
+            when=w.created_at,
+        )
+        for w in shown
+    ]
+    return ReviewScreen(
+        "wishes", "心愿审核", items, total, "console_review_wish", "wish_id", "退回原因"
+    )
+
+
+async def hour_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
+    entries, total = await _oldest_first(session, VolunteerHour, hours_to_review(caller))
+    orgs = await org_names(session, {e.org_id for e in entries})
+    people = await user_names(session, {e.user_id for e in entries})
+    items = [
+        ReviewItem(
+            id=e.id,
+            title=e.activity,
+            detail=f"{e.minutes / 60:.1f} 小时",
+            org=orgs.get(e.org_id, ""),
+            person=people.get(e.user_id, ""),
+            when=e.started_at,
+        )
+        for e in entries
+    ]
+    return ReviewScreen(
+        "hours", "时长审核", items, total, "console_review_hours", "entry_id", "驳回原因"
+    )
+
+
+async def article_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
+    articles, total = await _oldest_first(session, Article, articles_to_review(caller))
+    orgs = await org_names(session, {a.org_id for a in articles})
+    people = await user_names(session, {a.author_id for a in articles})
+    items = [
+        ReviewItem(
+            id=a.id,
+            title=a.title,
+            detail=a.body[:200] + ("…" if len(a.body) > 200 else ""),
+            org=orgs.get(a.org_id, ""),
+            person=people.get(a.author_id, ""),
+            when=a.submitted_at,
+        )
+        for a in articles
+    ]
+    return ReviewScreen(
+        "articles", "稿件审核", items, total, "console_review_article", "article_id", "修改意见"
+    )
+
+
+async def org_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    rows = await session.execute(select(Org.id, Org.name).where(col(Org.id).in_(ids)))
+    return {int(i): str(n) for i, n in rows.all()}
+
+
+# --- the roster ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrgChoice:
+    id: int
+    name: str
+    level: OrgLevel
+    depth: int
+
+
+async def orgs_in_reach(session: AsyncSession, caller: Caller) -> list[OrgChoice]:
+    """The orgs the person's admin roles reach, in tree order, for the screens'
+    pickers (a district holds a few hundred)."""
+    rows = await session.execute(
+        select(Org.id, Org.name, Org.level, Org.path)
+        .where(org_ids_in(caller.paths(ADMIN_ROLES)))
+        .order_by(col(Org.path))
+    )
+    return [
+        OrgChoice(int(i), str(n), OrgLevel(lv), str(p).count("/") - 2) for i, n, lv, p in rows.all()
+    ]
+
+
+async def roster_page(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    org: Org | None,
+    name: str | None,
+    unbound: bool,
+    page: int,
+) -> tuple[list[UserPublic], int]:
+    """GET /users as the roster screen asks it: an org picked is a community or a
+    unit (the people living there or working there)."""
+    users, total = await user_service.list_users(
+        session,
+        caller,
+        community_id=org.id if org is not None and org.level != OrgLevel.unit else None,
+        unit_id=org.id if org is not None and org.level == OrgLevel.unit else None,
+        is_party_member=None,
+        name=name,
+        wechat_bound=False if unbound else None,
+        offset=(page - 1) * ROSTER_PAGE,
+        limit=ROSTER_PAGE,
+    )
+    return await user_service.to_public(session, users), total
+
+
+def top_org(caller: Caller) -> int:
+    """The person's highest admin org: where their dashboards and ledgers start."""
+    grant = min((g for g in caller.grants if g.role in ADMIN_ROLES), key=lambda g: len(g.org_path))
+    return grant.org_id
+
+
+# --- tasks -------------------------------------------------------------------------------
+
+
+async def tasks_page(
+    session: AsyncSession, *, caller: Caller, status: TaskStatus | None, page: int
+) -> tuple[list[TaskPublic], int]:
+    """GET /tasks, limited to the person's admin reach: the tasks they publish and
+    follow (those from above, which they see as members too, are the mini-program's)."""
+    top = await session.get(Org, top_org(caller))
+    tasks, total = await task_service.list_tasks(
+        session,
+        caller=caller,
+        status=status,
+        org=top,
+        offset=(page - 1) * TASK_PAGE,
+        limit=TASK_PAGE,
+    )
+    return await task_service.tasks_public(session, caller=caller, tasks=tasks), total
+
+
+# --- the problems board ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    status: ProblemStatus
+    title: str
+    problems: list[ProblemPublic]
+    total: int
+
+
+async def problems_board(
+    session: AsyncSession, *, settings: Settings, caller: Caller, org: Org | None
+) -> list[BoardColumn]:
+    """GET /problems by status, as columns: to rectify, to verify, closed lately;
+    the unresolved ones by deadline, the nearest first."""
+    columns = []
+    for status, title in (
+        (ProblemStatus.open, "待整改"),
+        (ProblemStatus.rectified, "待复核"),
+        (ProblemStatus.closed, "已销号（最近）"),
+    ):
+        found, total = await problem_service.list_problems(
+            session,
+            caller=caller,
+            status=status,
+            overdue=None,
+            escalated_to=None,
+            org=org,
+            district_after_days=settings.problem_district_escalation_days,
+            offset=0,
+            limit=BOARD_LIMIT if status != ProblemStatus.closed else 20,
+        )
+        shown = await problem_service.problems_public(
+            session,
+            found,
+            district_after_days=settings.problem_district_escalation_days,
+            viewer_id=caller.id,
+        )
+        if status != ProblemStatus.closed:
+            shown.sort(key=lambda p: (p.deadline_at, p.id))
+        columns.append(BoardColumn(status, title, shown, total))
+    return columns
+
+
+async def board_actions(
+    session: AsyncSession, caller: Caller, columns: list[BoardColumn]
+) -> tuple[set[int], set[int]]:
+    """(ids the person may rectify, ids they may verify), by the services' rules:
+    an admin of the responsible org or above rectifies; an inspector over it or an
+    admin strictly above it verifies."""
+    problems = [p for c in columns if c.status != ProblemStatus.closed for p in c.problems]
+    orgs = {
+        o.id: o
+        for o in (
+            await session.execute(select(Org).where(col(Org.id).in_({p.org_id for p in problems})))
+        ).scalars()
+    }
+    rectify = {
+        p.id
+        for p in problems
+        if p.status == ProblemStatus.open and caller.reaches(orgs[p.org_id], ADMIN_ROLES)
+    }
+    verify = {
+        p.id
+        for p in problems
+        if p.status == ProblemStatus.rectified
+        and problem_service.may_verify(caller, orgs[p.org_id])
+    }
+    return rectify, verify
+
+
+# --- the dev stub's login ------------------------------------------------------------------
+
+
+async def dev_admins(session: AsyncSession) -> list[tuple[int, str]]:
+    """Everyone holding an admin role, for the dev login's list (APP_ENV=dev only)."""
+    rows = await session.execute(
+        select(User.id, User.name)
+        .where(
+            col(User.id).in_(select(RoleGrant.user_id).where(col(RoleGrant.role).in_(ADMIN_ROLES)))
+        )
+        .order_by(col(User.id))
+        .limit(50)
+    )
+    return [(int(i), str(n)) for i, n in rows.all()]
+
+
+async def dev_admin(session: AsyncSession, user_id: int) -> Caller:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return await caller_for_person(session, user)

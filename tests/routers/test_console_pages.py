@@ -1,0 +1,190 @@
+"""The PC console in a browser: Debian's Chromium through Playwright, the app served
+over real HTTP (tests/support/browser.py). Few tests, one shared browser: each walks
+a whole flow, the way a secretary would, under the console's strict CSP (a violation
+is a console error, and every test ends with none)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.core.config import Settings
+from app.core.db import utcnow
+from app.core.timeutil import local
+from app.main import create_app
+from app.models.article import Article, ArticleStatus
+from app.models.audit import AuditEntry
+from app.models.problem import ProblemStatus
+from app.models.wish import Wish, WishStatus
+from tests.factories.articles import info_officer, insert_article
+from tests.factories.problems import insert_problem
+from tests.factories.wishes import insert_wish
+from tests.factories.world import World
+from tests.support.browser import Tab
+from tests.support.servers import AppServer
+
+
+@pytest.fixture(scope="module")
+def served(settings: Settings) -> Iterator[str]:
+    """A second app on the test database, on a real port."""
+    with AppServer(create_app(settings)) as server:
+        yield server.url.rstrip("/")
+
+
+@pytest.fixture
+async def tab(chromium: Any) -> AsyncIterator[Tab]:
+    context = await chromium.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768})
+    yield Tab(await context.new_page())
+    await context.close()
+
+
+async def log_in(tab: Tab, served: str, world: World, who: str) -> None:
+    """The QR round trip: the page shows a code, the admin's mini-program confirms its
+    ticket with their bearer token, the page's poll gets the session and moves on."""
+    page = tab.page
+    await page.goto(f"{served}/console/login")
+    ticket = await page.get_attribute("#login", "data-ticket")
+    assert ticket and await page.locator("img.code").count() == 1
+    async with httpx.AsyncClient(base_url=served) as phone:
+        resp = await phone.post(
+            f"/api/v1/auth/console-login/{ticket}/confirm", headers=world.headers(who)
+        )
+    assert resp.status_code == 204, resp.text
+    await page.wait_for_url(f"{served}/console/", timeout=10_000)
+
+
+async def test_a_secretary_logs_in_with_the_phone_and_reviews_the_wishes_on_the_list(
+    served, world, tab
+):
+    c1, admin = world["C1"], world.user("community_admin")
+    first = await insert_wish(
+        world.app, community=c1, poster=admin, status=WishStatus.pending_review, title="修好楼道灯"
+    )
+    second = await insert_wish(
+        world.app, community=c1, poster=admin, status=WishStatus.pending_review, title="买一台轮椅"
+    )
+    article = await insert_article(
+        world.app, org=c1, author=await info_officer(world), status=ArticleStatus.in_review
+    )
+    # A neighbour's wish is not on this secretary's list.
+    await insert_wish(
+        world.app,
+        community=world["C2"],
+        poster=world.user("other_community_admin"),
+        status=WishStatus.pending_review,
+        title="邻社区的心愿",
+    )
+
+    await log_in(tab, served, world, "community_admin")
+    page = tab.page
+    assert await page.text_content("[data-me]") == "社区书记"
+    assert await page.text_content('[data-todo="wishes"] [data-count]') == "2"
+
+    async with page.expect_navigation():
+        await page.click('[data-todo="wishes"] a')
+    rows = page.locator("tr[data-item]")
+    assert await rows.count() == 2
+    assert "邻社区的心愿" not in await page.content()
+
+    async with page.expect_navigation():
+        await page.click(f'tr[data-item="{first.id}"] button[value="approve"]')
+    assert await page.text_content('[role="status"]') == "已通过。"
+    # Returning needs a reason; the field is keyboard-reachable and Enter sends it.
+    reason = page.locator(f'tr[data-item="{second.id}"] input[name="reason"]')
+    await reason.fill("请补充受助人情况")
+    async with page.expect_navigation():
+        await reason.press("Enter")
+    assert await page.text_content('[role="status"]') == "已退回。"
+    assert await page.locator("tr[data-item]").count() == 0
+
+    # An article waiting at the community's level goes back to its author with a comment.
+    async with page.expect_navigation():
+        await page.click('nav a:text("稿件审核")')
+    comment = page.locator(f'tr[data-item="{article.id}"] input[name="reason"]')
+    await comment.fill("请补充活动照片")
+    async with page.expect_navigation():
+        await comment.press("Enter")
+    assert await page.text_content('[role="status"]') == "已退回。"
+    assert tab.errors == []
+
+    async with world.app.state.sessionmaker() as s:
+        states = dict((await s.execute(select(Wish.id, Wish.status))).all())
+        returned = await s.get(Article, article.id)
+        actions = set((await s.execute(select(AuditEntry.action, AuditEntry.actor_id))).all())
+    assert states[first.id] == WishStatus.open and states[second.id] == WishStatus.rejected
+    assert returned is not None and returned.status == ArticleStatus.returned
+    # Audited as through the API, by the same services.
+    assert {("console_login.confirm", admin.id), ("article.return", admin.id)} <= actions
+
+
+async def test_a_page_left_past_its_two_minutes_says_the_code_expired(served, world, tab):
+    page = tab.page
+    await page.clock.install()
+    await page.goto(f"{served}/console/login")
+    await page.clock.run_for(121_000)
+    await page.wait_for_selector("text=二维码已过期", timeout=10_000)
+    assert tab.errors == []
+
+
+async def test_a_secretary_imports_a_roster_with_a_bad_row_and_finds_who_is_not_bound(
+    served, world, tab, tmp_path
+):
+    c1 = world["C1"]
+    roster = tmp_path / "花名册.csv"
+    roster.write_text(
+        f"姓名,手机号,社区,是否党员\n新党员,13855550001,{c1.id},是\n错号码,12345,{c1.id},否\n",
+        encoding="utf-8",
+    )
+    await log_in(tab, served, world, "community_admin")
+    page = tab.page
+    async with page.expect_navigation():
+        await page.click('nav a:text("花名册")')
+    await page.set_input_files("form[data-import] input[type=file]", str(roster))
+    async with page.expect_navigation():
+        await page.click("form[data-import] button")
+    assert await page.text_content("[data-created]") == "1"
+    # The API's row-by-row report: the header is row 1, the bad phone row 3.
+    assert await page.locator("[data-import-errors] tr[data-row]").count() == 1
+    assert await page.get_attribute("[data-import-errors] tr[data-row]", "data-row") == "3"
+
+    async with page.expect_navigation():
+        await page.click('a:text("返回花名册")')
+    await page.check("input[name=unbound]")
+    await page.fill("input[name=name]", "新党员")
+    async with page.expect_navigation():
+        await page.click(".filters button")
+    rows = page.locator("tr[data-person]")
+    assert await rows.count() == 1
+    assert await page.text_content("tr[data-person] [data-bound]") == "未绑定"
+    assert tab.errors == []
+
+
+async def test_a_street_office_sees_overdue_problems_in_red_and_verifies_a_rectified_one(
+    served, world, tab
+):
+    inspector, c1 = world.user("inspector"), world["C1"]
+    today = local(utcnow()).date()
+    late = await insert_problem(
+        world.app, org=c1, reporter=inspector, deadline=today - timedelta(days=2)
+    )
+    done = await insert_problem(
+        world.app, org=c1, reporter=inspector, status=ProblemStatus.rectified
+    )
+    await log_in(tab, served, world, "street_admin")
+    page = tab.page
+    assert await page.text_content('[data-todo="problems_overdue"] [data-count]') == "1"
+    async with page.expect_navigation():
+        await page.click('nav a:text("问题督办")')
+    card = page.locator(f'[data-column="open"] [data-problem="{late.id}"]')
+    assert await card.get_attribute("class") == "card overdue"
+    assert "已逾期" in await card.text_content()
+    async with page.expect_navigation():
+        await page.click(f'[data-problem="{done.id}"] button[value="approve"]')
+    assert await page.text_content('[role="status"]') == "已复核销号。"
+    assert await page.locator(f'[data-column="closed"] [data-problem="{done.id}"]').count() == 1
+    assert tab.errors == []
