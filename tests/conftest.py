@@ -51,6 +51,17 @@ def run_migrations(database_url: str, revision: str = "head", direction: str = "
         pool.submit(getattr(command, direction), cfg, revision).result()
 
 
+async def downgrade_and_back(app: FastAPI, revision: str) -> None:
+    """Down to `revision` and up to head again on the app's database, as an operator
+    would: first revoking what the older schema cannot hold (the unit_admin role, whose
+    migration refuses to go down while anyone holds it)."""
+    async with app.state.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM role_grants WHERE role = 'unit_admin'"))
+    url = app.state.settings.database_url
+    await asyncio.to_thread(run_migrations, url, revision, "downgrade")
+    await asyncio.to_thread(run_migrations, url)
+
+
 async def _admin_execute(sql: str | None) -> None:
     """Run `sql` on the maintenance database (None: only check that it answers)."""
     url = make_url(POSTGRES_ADMIN_URL)

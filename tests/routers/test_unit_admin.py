@@ -93,11 +93,16 @@ async def test_each_unit_admin_lists_their_own_units_members_only(client, world)
     assert (names(resp), resp.json()["total"]) == ({"区部党员"}, 1)
     resp = await client.get("/users", headers=world.headers("unit_admin"))
     assert (names(resp), resp.json()["total"]) == ({world.user("member").name}, 1)
-    # Their unit's members only, whatever filter: not the community they live in.
+    # Their unit's members only: a community is not theirs to filter by (404, the one
+    # rule of a list's org filter), their unit is.
     resp = await client.get(
         "/users", params={"community_id": world["C2"].id}, headers=world.headers("unit_admin")
     )
-    assert resp.json()["total"] == 0
+    assert resp.status_code == 404
+    resp = await client.get(
+        "/users", params={"unit_id": world["U1"].id}, headers=world.headers("unit_admin")
+    )
+    assert (names(resp), resp.json()["total"]) == ({world.user("member").name}, 1)
 
 
 async def test_unit_figures_count_members_wherever_they_live_and_list_who_has_not_reported(
