@@ -57,9 +57,8 @@ NAV = [
 ]
 # Who may open each screen; a screen not named here is any admin's (the others'
 # menus go without it). A unit's party secretary reaches people, not places: only
-# their unit's members and pairings.
+# their unit's members and pairings (their home page sends them to the first).
 NAV_ROLES = {
-    "console_home": PEOPLE_ROLES,
     "console_audit": frozenset({Role.district_admin}),
     "console_api_keys": frozenset(api_key_service.ISSUERS),
     "console_unit_members": PEOPLE_ROLES,
