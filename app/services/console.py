@@ -215,6 +215,17 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
             "console_problems",
         ),
         TodoItem(
+            "reports",
+            "待受理的随手拍",
+            await _count(
+                session,
+                Report,
+                col(Report.status) == ReportStatus.submitted,
+                in_reach(col(Report.org_id), paths),
+            ),
+            "console_reports",
+        ),
+        TodoItem(
             "unbound",
             "花名册中尚未绑定微信的人员",
             await _count(

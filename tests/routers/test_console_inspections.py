@@ -108,6 +108,8 @@ async def test_the_inbox_lists_a_reports_nearby_duplicates_beside_it(client, wor
         lat=23.14,
     )
     headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    home = (await client.get("http://test/console/", headers=headers)).text
+    assert home.split('data-todo="reports"', 1)[1].split("data-count>", 1)[1].startswith("3<")
     page = (await client.get("http://test/console/reports", headers=headers)).text
     card = page.split(f'data-report="{first.id}"', 1)[1].split("</article>", 1)[0]
     assert f'data-near="report-{second.id}"' in card and f"report-{far.id}" not in card
