@@ -21,7 +21,7 @@ import base64
 import hashlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,6 +45,7 @@ from pydantic_core import core_schema
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.db import utcnow
 from app.core.errors import (
     AppError,
     Forbidden,
@@ -61,10 +62,21 @@ from app.edge.access import caller_for_console
 from app.edge.route import AppRoute
 from app.models.api_key import ApiKeyCreate, ApiKeyCreated, ApiScope
 from app.models.article import ArticleReview
-from app.models.common import Month, QueryText, StrictInput
+from app.models.common import IsoDate, Month, QueryText, StrictInput
+from app.models.inspection import InspectionPublic
+from app.models.pairing import LiaisonCreate, PairingCreate, PairingEnd
 from app.models.problem import ProblemRectify, ProblemVerify
+from app.models.report import ReportAccept, ReportReject, ReportStatus
 from app.models.task import TaskCategory, TaskCreate, TaskLocationInput, TaskStatus
-from app.models.user import MAX_ID, Role, RoleGrantCreate, UserCreate, UserUpdate
+from app.models.user import (
+    ADMIN_ROLES,
+    MAX_ID,
+    PEOPLE_ROLES,
+    Role,
+    RoleGrantCreate,
+    UserCreate,
+    UserUpdate,
+)
 from app.models.volunteer_hours import VolunteerHourReview
 from app.models.wish import WishReview
 from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, StorageDep, WeChatDep
@@ -76,8 +88,13 @@ from app.services import audit, console_login, roster_import
 from app.services import console as service
 from app.services import dashboard_view as dashboard_view_service
 from app.services import exports as export_service
+from app.services import inspections as inspection_service
+from app.services import liaisons as liaison_service
 from app.services import media as media_service
+from app.services import pairings as pairing_service
 from app.services import problems as problem_service
+from app.services import report_ins as report_in_service
+from app.services import reports as report_service
 from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
@@ -145,6 +162,7 @@ templates.env.filters["shanghai"] = _shanghai
 
 
 MONTH: TypeAdapter[str] = TypeAdapter(Month)
+DAY: TypeAdapter[str] = TypeAdapter(IsoDate)
 
 # --- forms -------------------------------------------------------------------------------
 
@@ -267,30 +285,41 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-async def get_console_caller(request: Request) -> Caller:
-    """The admin of the console session. Any request that changes something must
-    carry the session's CSRF token (form field `csrf` or header X-CSRF-Token)."""
-    settings = request.app.state.settings
-    raw = request.cookies.get(SESSION_COOKIE)
-    caller = await caller_for_console(request_state.session(request), settings, raw)
-    if caller is None or raw is None:
-        raise Unauthorized("not_authenticated", "请先用小程序扫码登录")
-    if not caller.is_admin:
-        raise Forbidden("forbidden", "只有管理员可以使用电脑端工作台")
-    if request.method not in ("GET", "HEAD"):
-        sent = request.headers.get(CSRF_HEADER)
-        if sent is None:
-            form = await request.form()
-            field = form.get(CSRF_FIELD)
-            sent = field if isinstance(field, str) else None
-        if not console_login.csrf_matches(settings, raw, sent):
-            raise Forbidden("csrf_failed", "页面已过期，请刷新后重试")
-    request_state.keep_caller(request, caller)
-    request.state.console_csrf = console_login.csrf_token(settings, raw)
-    return caller
+def console_caller(roles: frozenset[Role]) -> Callable[[Request], Coroutine[Any, Any, Caller]]:
+    """The person of the console session, admitted when they hold one of `roles`
+    (admins for most screens; a unit's party secretary for the few that are theirs).
+    Any request that changes something must carry the session's CSRF token (form
+    field `csrf` or header X-CSRF-Token)."""
+
+    async def get_console_caller(request: Request) -> Caller:
+        settings = request.app.state.settings
+        raw = request.cookies.get(SESSION_COOKIE)
+        caller = await caller_for_console(request_state.session(request), settings, raw)
+        if caller is None or raw is None:
+            raise Unauthorized("not_authenticated", "请先用小程序扫码登录")
+        if not caller.paths(roles):
+            if caller.reaches_people:
+                raise Forbidden("forbidden", "您的角色不能打开工作台的这一页")
+            raise Forbidden("forbidden", "只有管理员和单位党组织书记可以使用电脑端工作台")
+        if request.method not in ("GET", "HEAD"):
+            sent = request.headers.get(CSRF_HEADER)
+            if sent is None:
+                form = await request.form()
+                field = form.get(CSRF_FIELD)
+                sent = field if isinstance(field, str) else None
+            if not console_login.csrf_matches(settings, raw, sent):
+                raise Forbidden("csrf_failed", "页面已过期，请刷新后重试")
+        request_state.keep_caller(request, caller)
+        request.state.console_csrf = console_login.csrf_token(settings, raw)
+        return caller
+
+    return get_console_caller
 
 
-ConsoleCaller = Annotated[Caller, Depends(get_console_caller)]
+ConsoleCaller = Annotated[Caller, Depends(console_caller(ADMIN_ROLES))]
+# Admins and units' party secretaries (reach by membership): the home page, logging
+# out, and the units' screens.
+PeopleConsoleCaller = Annotated[Caller, Depends(console_caller(PEOPLE_ROLES))]
 
 
 def refused(request: Request, exc: AppError) -> Response:
@@ -385,7 +414,9 @@ async def console_login_page(
 
 
 @router.post("/logout", include_in_schema=False)
-async def console_logout(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
+async def console_logout(
+    request: Request, session: SessionDep, caller: PeopleConsoleCaller
+) -> Response:
     raw = request.cookies.get(SESSION_COOKIE)
     assert raw is not None  # the caller dependency found it
     await console_login.end_session(session, raw)
@@ -398,8 +429,13 @@ async def console_logout(request: Request, session: SessionDep, caller: ConsoleC
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def console_home(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
-    """首页：待办事项及其数量，只计本人管理范围内的。"""
+async def console_home(
+    request: Request, session: SessionDep, caller: PeopleConsoleCaller
+) -> Response:
+    """首页：待办事项及其数量，只计本人管理范围内的。单位党组织书记（不管理社区）
+    的首页即本单位党员报到情况。"""
+    if not caller.is_admin:
+        return see_other(request, "console_unit_members")
     todo = await service.todo(session, settings=request.app.state.settings, caller=caller)
     return page(request, "console/home.html", {"todo": todo})
 
@@ -997,6 +1033,353 @@ async def console_audit(
             "pages": max(1, -(-total // service.AUDIT_PAGE)),
         },
     )
+
+
+# --- units: members' report-ins, pairings, liaisons (issue 18) ----------------------------
+
+
+@router.get("/units/members", response_class=HTMLResponse, include_in_schema=False)
+async def console_unit_members(
+    request: Request,
+    session: SessionDep,
+    caller: PeopleConsoleCaller,
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    month: Annotated[QueryText | None, Query(max_length=7)] = None,
+) -> Response:
+    """党员报到：单位（或管理范围内的组织）本月党员报到率和尚未报到的党员（手机号打码），
+    同 GET /stats/report-ins。单位党组织书记看本单位。"""
+    org = await org_in_reach(
+        session, caller, int(org_id) if org_id else service.home_org(caller), PEOPLE_ROLES
+    )
+    try:
+        checked_month = MONTH.validate_python(month) if month else None
+    except ValidationError as exc:
+        raise Unprocessable("validation_error", "月份应为 YYYY-MM") from exc
+    figures = await report_in_service.report_in_figures(
+        session, caller=caller, org=org, month=checked_month
+    )
+    missing = figures.not_reported or []
+    return page(
+        request,
+        "console/unit_members.html",
+        {
+            "figures": figures,
+            "missing": missing,
+            "communities": await service.org_names(
+                session, {p.community_id for p in missing if p.community_id is not None}
+            ),
+            "orgs": await service.orgs_in_reach(session, caller, PEOPLE_ROLES),
+            "picked": org.id,
+        },
+    )
+
+
+def _optional_date(value: Any) -> Any:
+    return None if value == "" else value
+
+
+OptionalDate = Annotated[date | None, BeforeValidator(_optional_date)]
+
+
+class PairingForm(ConsoleForm):
+    unit_id: int = Field(ge=1, le=MAX_ID)
+    community_id: int = Field(ge=1, le=MAX_ID)
+    starts_on: date
+    ends_on: OptionalDate = None
+    # One commitment a line, as a textarea sends them.
+    commitments: str = Field(default="", max_length=4000)
+
+
+class PairingEndForm(ConsoleForm):
+    note: str = Field(default="", max_length=500)
+
+
+class LiaisonForm(ConsoleForm):
+    user_id: int = Field(ge=1, le=MAX_ID)
+    org_id: int = Field(ge=1, le=MAX_ID)
+    starts_on: date
+    ends_on: OptionalDate = None
+
+
+@router.get("/pairings", response_class=HTMLResponse, include_in_schema=False)
+async def console_pairings(
+    request: Request, session: SessionDep, caller: PeopleConsoleCaller
+) -> Response:
+    """结对共建：管理范围内（单位党组织书记：本单位）的结对，同 GET /pairings；
+    区、街道管理员可在此结对和结束结对。"""
+    pairings, total = await pairing_service.list_pairings(
+        session,
+        caller=caller,
+        unit_id=None,
+        community_id=None,
+        status=None,
+        offset=0,
+        limit=service.UNIT_LIST_LIMIT,
+    )
+    manages = bool(caller.paths(pairing_service.MANAGER_ROLES))
+    return page(
+        request,
+        "console/pairings.html",
+        {
+            "pairings": await pairing_service.to_public(session, pairings),
+            "total": total,
+            "manages": manages,
+            "orgs": await service.orgs_in_reach(session, caller) if manages else [],
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/pairings", include_in_schema=False)
+async def console_create_pairing(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    form: Annotated[PairingForm, Form()],
+) -> Response:
+    """POST /pairings, from a form (commitments one a line)."""
+    data = PairingCreate(
+        unit_id=form.unit_id,
+        community_id=form.community_id,
+        starts_on=form.starts_on,
+        ends_on=form.ends_on,
+        commitments=[line.strip() for line in form.commitments.splitlines() if line.strip()],
+    )
+    await pairing_service.create_pairing(session, caller=caller, data=data)
+    return _done(request, "console_pairings", "created")
+
+
+@router.post("/pairings/{pairing_id}/end", include_in_schema=False)
+async def console_end_pairing(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    pairing_id: IdPath,
+    form: Annotated[PairingEndForm, Form()],
+) -> Response:
+    """POST /pairings/{pairing_id}/end, from a form (ends today)."""
+    pairing = await pairing_service.get_visible_pairing(session, caller, pairing_id)
+    data = PairingEnd(note=form.note or None)
+    await pairing_service.end_pairing(session, caller=caller, pairing=pairing, data=data)
+    return _done(request, "console_pairings", "ended")
+
+
+@router.get("/liaisons", response_class=HTMLResponse, include_in_schema=False)
+async def console_liaisons(
+    request: Request, session: SessionDep, caller: ConsoleCaller
+) -> Response:
+    """包联：管理范围内街道、社区的包联安排，同 GET /liaisons；区管理员可在此安排。"""
+    liaisons, total = await liaison_service.list_liaisons(
+        session, caller=caller, org=None, offset=0, limit=service.UNIT_LIST_LIMIT
+    )
+    assigns = bool(caller.paths(liaison_service.ASSIGNERS))
+    return page(
+        request,
+        "console/liaisons.html",
+        {
+            "liaisons": await liaison_service.to_public(session, liaisons),
+            "total": total,
+            "assigns": assigns,
+            "orgs": await service.orgs_in_reach(session, caller) if assigns else [],
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/liaisons", include_in_schema=False)
+async def console_create_liaison(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    form: Annotated[LiaisonForm, Form()],
+) -> Response:
+    """POST /liaisons, from a form."""
+    data = LiaisonCreate(
+        user_id=form.user_id, org_id=form.org_id, starts_on=form.starts_on, ends_on=form.ends_on
+    )
+    await liaison_service.create_liaison(session, caller=caller, data=data)
+    return _done(request, "console_liaisons", "created")
+
+
+# --- inspections and residents' reports (issue 21) ----------------------------------------
+
+
+def _day(value: str | None, default: date) -> date:
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(DAY.validate_python(value))
+    except ValidationError as exc:
+        raise Unprocessable("validation_error", "日期应为 YYYY-MM-DD") from exc
+
+
+@router.get("/inspections", response_class=HTMLResponse, include_in_schema=False)
+async def console_inspections(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    since: Annotated[QueryText | None, Query(alias="from", max_length=10)] = None,
+    until: Annotated[QueryText | None, Query(alias="to", max_length=10)] = None,
+) -> Response:
+    """巡查记录：管理范围内一段日期（北京时间，默认近 7 天）的巡查，按日分组，
+    同 GET /inspections。"""
+    last = _day(until, local(utcnow()).date())
+    first = _day(since, last - timedelta(days=service.INSPECTION_DAYS - 1))
+    picked = int(org_id) if org_id else None
+    org = await inspection_service.get_inspected_org(session, caller, picked) if picked else None
+    visits, total = await inspection_service.list_inspections(
+        session,
+        caller=caller,
+        org=org,
+        point_id=None,
+        since=first,
+        until=last,
+        offset=0,
+        limit=service.INSPECTION_LIMIT,
+    )
+    shown = await inspection_service.inspections_public(
+        session, visits, viewer_id=caller.id, supervisor=inspection_service.supervises(caller)
+    )
+    days: dict[date, list[InspectionPublic]] = {}
+    for visit in shown:
+        days.setdefault(local(visit.visited_at).date(), []).append(visit)
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/inspections.html",
+        {
+            "days": days,
+            "total": total,
+            "since": first.isoformat(),
+            "until": last.isoformat(),
+            "orgs": orgs,
+            "org_names": {o.id: o.name for o in orgs},
+            "picked": picked,
+            "kinds": service.POINT_KIND_LABELS,
+        },
+    )
+
+
+@router.get("/points/{point_id}", response_class=HTMLResponse, include_in_schema=False)
+async def console_point(
+    request: Request, session: SessionDep, caller: ConsoleCaller, point_id: IdPath
+) -> Response:
+    """点位档案：点位、最近一次巡查的逐项结果和历次巡查（最近 200 次）。"""
+    point = await problem_service.get_visible_point(session, caller, point_id)
+    (shown,) = await problem_service.points_public(session, [point])
+    visits, total = await inspection_service.list_inspections(
+        session,
+        caller=caller,
+        org=None,
+        point_id=point_id,
+        since=None,
+        until=None,
+        offset=0,
+        limit=service.INSPECTION_LIMIT,
+    )
+    history = await inspection_service.inspections_public(
+        session, visits, viewer_id=caller.id, supervisor=inspection_service.supervises(caller)
+    )
+    org_names = await service.org_names(session, {point.org_id})
+    return page(
+        request,
+        "console/point.html",
+        {
+            "point": shown,
+            "org_name": org_names.get(point.org_id, ""),
+            "visits": history,
+            "latest": history[0] if history else None,
+            "total": total,
+            "kinds": service.POINT_KIND_LABELS,
+        },
+    )
+
+
+class AcceptForm(ConsoleForm):
+    org_id: int = Field(ge=1, le=MAX_ID)
+    deadline: OptionalDate = None
+    deadline_working_days: OptionalCount = None
+
+
+class RejectForm(ConsoleForm):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.get("/reports", response_class=HTMLResponse, include_in_schema=False)
+async def console_reports(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    status: Annotated[QueryText | None, Query(max_length=10)] = None,
+) -> Response:
+    """随手拍受理：管理范围内的随手拍（默认待受理，最近 50 条），每条旁列出 50 米内、
+    近 7 天可能重复的线索；受理转为督办问题（责任单位和期限），或不予受理（须写原因）。"""
+    picked = ReportStatus(status) if status in set(ReportStatus) else ReportStatus.submitted
+    reports, total = await report_service.list_reports(
+        session,
+        caller=caller,
+        org=None,
+        status=picked,
+        mine=False,
+        offset=0,
+        limit=service.INBOX_LIMIT,
+    )
+    orgs = await service.orgs_in_reach(session, caller)
+    return page(
+        request,
+        "console/reports.html",
+        {
+            "reports": await report_service.reports_public(session, reports, caller=caller),
+            "nearby": await service.nearby_of(session, caller=caller, reports=reports),
+            "total": total,
+            "status": picked,
+            "statuses": service.REPORT_STATUS_LABELS,
+            "problem_statuses": service.PROBLEM_STATUS_LABELS,
+            "categories": service.CATEGORY_LABELS,
+            "orgs": orgs,
+            "org_names": {o.id: o.name for o in orgs},
+            "today": local(utcnow()).date().isoformat(),
+            # The problems' own limit (a deadline within a year); the service decides.
+            "latest": (local(utcnow()).date() + timedelta(days=365)).isoformat(),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/reports/{report_id}/accept", include_in_schema=False)
+async def console_accept_report(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    report_id: IdPath,
+    form: Annotated[AcceptForm, Form()],
+) -> Response:
+    """POST /reports/{report_id}/accept, from a form."""
+    report = await report_service.get_visible_report(session, caller, report_id)
+    data = ReportAccept(
+        org_id=form.org_id,
+        deadline=form.deadline,
+        deadline_working_days=form.deadline_working_days,
+    )
+    await report_service.accept_report(session, caller=caller, report=report, data=data)
+    return _done(request, "console_reports", "accepted")
+
+
+@router.post("/reports/{report_id}/reject", include_in_schema=False)
+async def console_reject_report(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    report_id: IdPath,
+    form: Annotated[RejectForm, Form()],
+) -> Response:
+    """POST /reports/{report_id}/reject, from a form."""
+    report = await report_service.get_visible_report(session, caller, report_id)
+    await report_service.reject_report(
+        session, caller=caller, report=report, data=ReportReject(reason=form.reason)
+    )
+    return _done(request, "console_reports", "rejected")
 
 
 # --- the console's files ------------------------------------------------------------------

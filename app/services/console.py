@@ -5,6 +5,7 @@ the API's routes do, so they are checked and audited the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,12 +23,14 @@ from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleStatus
 from app.models.org import Org, OrgLevel
 from app.models.problem import UNRESOLVED, Problem, ProblemPublic, ProblemStatus
+from app.models.report import NearbyItem, Report, ReportStatus
 from app.models.task import TaskPublic, TaskStatus
-from app.models.user import ADMIN_ROLES, Role, RoleGrant, User, UserPublic
+from app.models.user import ADMIN_ROLES, PEOPLE_ROLES, Role, RoleGrant, User, UserPublic
 from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import api_keys as api_key_service
 from app.services import problems as problem_service
+from app.services import reports as report_service
 from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import wishes as wish_service
@@ -46,11 +49,20 @@ NAV = [
     ("console_exports", "台账导出"),
     ("console_api_keys", "API 密钥"),
     ("console_audit", "操作日志"),
+    ("console_unit_members", "党员报到"),
+    ("console_pairings", "结对共建"),
+    ("console_liaisons", "包联"),
+    ("console_inspections", "巡查记录"),
+    ("console_reports", "随手拍受理"),
 ]
-# Screens only some admins may open (the others' menus go without them).
+# Who may open each screen; a screen not named here is any admin's (the others'
+# menus go without it). A unit's party secretary reaches people, not places: only
+# their unit's members and pairings (their home page sends them to the first).
 NAV_ROLES = {
     "console_audit": frozenset({Role.district_admin}),
     "console_api_keys": frozenset(api_key_service.ISSUERS),
+    "console_unit_members": PEOPLE_ROLES,
+    "console_pairings": PEOPLE_ROLES,
 }
 SCOPE_LABELS = {
     "read:orgs": "组织",
@@ -63,11 +75,7 @@ SCOPE_LABELS = {
 
 
 def nav_for(caller: Caller) -> list[tuple[str, str]]:
-    return [
-        (name, label)
-        for name, label in NAV
-        if name not in NAV_ROLES or caller.paths(NAV_ROLES[name])
-    ]
+    return [(name, label) for name, label in NAV if caller.paths(NAV_ROLES.get(name, ADMIN_ROLES))]
 
 
 AUDIT_PAGE = 50
@@ -207,6 +215,17 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
             "console_problems",
         ),
         TodoItem(
+            "reports",
+            "待受理的随手拍",
+            await _count(
+                session,
+                Report,
+                col(Report.status) == ReportStatus.submitted,
+                in_reach(col(Report.org_id), paths),
+            ),
+            "console_reports",
+        ),
+        TodoItem(
             "unbound",
             "花名册中尚未绑定微信的人员",
             await _count(
@@ -339,12 +358,14 @@ class OrgChoice:
     depth: int
 
 
-async def orgs_in_reach(session: AsyncSession, caller: Caller) -> list[OrgChoice]:
-    """The orgs the person's admin roles reach, in tree order, for the screens'
-    pickers (a district holds a few hundred)."""
+async def orgs_in_reach(
+    session: AsyncSession, caller: Caller, roles: frozenset[Role] = ADMIN_ROLES
+) -> list[OrgChoice]:
+    """The orgs the person's admin roles (or `roles`) reach, in tree order, for the
+    screens' pickers (a district holds a few hundred)."""
     rows = await session.execute(
         select(Org.id, Org.name, Org.level, Org.path)
-        .where(org_ids_in(caller.paths(ADMIN_ROLES)))
+        .where(org_ids_in(caller.paths(roles)))
         .order_by(col(Org.path))
     )
     return [
@@ -475,15 +496,64 @@ async def board_actions(
     return rectify, verify
 
 
+# --- units (issue 18) and inspections (issue 21) ------------------------------------------
+
+UNIT_LIST_LIMIT = 200
+INSPECTION_LIMIT = 200
+INBOX_LIMIT = 50
+# The inspection calendar's default period: the last week, today included.
+INSPECTION_DAYS = 7
+
+POINT_KIND_LABELS = {
+    "market": "农贸市场",
+    "back_street": "背街小巷",
+    "compound": "居民小区",
+    "bus_stop": "公交站台",
+    "main_road": "主次干道",
+    "square": "广场公园",
+    "school_surroundings": "校园周边",
+    "hospital": "医院",
+    "station": "车站",
+    "public_toilet": "公共厕所",
+    "other": "其他",
+}
+REPORT_STATUS_LABELS = {"submitted": "待受理", "accepted": "已受理", "rejected": "不予受理"}
+PROBLEM_STATUS_LABELS = {
+    "open": "待整改",
+    "rectified": "待复核",
+    "closed": "已销号",
+}
+
+
+def home_org(caller: Caller) -> int:
+    """Where the units' screens start: an admin's highest org, a unit's party
+    secretary's unit."""
+    grants = [g for g in caller.grants if g.role in PEOPLE_ROLES]
+    return min(grants, key=lambda g: len(g.org_path)).org_id
+
+
+async def nearby_of(
+    session: AsyncSession, *, caller: Caller, reports: Sequence[Report]
+) -> dict[int, list[NearbyItem]]:
+    """GET /reports/{id}/nearby for each report still waiting: the inbox shows its
+    possible duplicates beside it (at most INBOX_LIMIT reports, one query pair each)."""
+    out = {}
+    for report in reports:
+        if report.status == ReportStatus.submitted and report.id is not None:
+            out[report.id] = await report_service.nearby(session, caller=caller, report=report)
+    return out
+
+
 # --- the dev stub's login ------------------------------------------------------------------
 
 
 async def dev_admins(session: AsyncSession) -> list[tuple[int, str]]:
-    """Everyone holding an admin role, for the dev login's list (APP_ENV=dev only)."""
+    """Everyone who may log in (admins, units' party secretaries), for the dev
+    login's list (APP_ENV=dev only)."""
     rows = await session.execute(
         select(User.id, User.name)
         .where(
-            col(User.id).in_(select(RoleGrant.user_id).where(col(RoleGrant.role).in_(ADMIN_ROLES)))
+            col(User.id).in_(select(RoleGrant.user_id).where(col(RoleGrant.role).in_(PEOPLE_ROLES)))
         )
         .order_by(col(User.id))
         .limit(50)

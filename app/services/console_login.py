@@ -43,7 +43,7 @@ from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.scope import Caller
 from app.core.wechat import WeChatGateway
 from app.models.console import ConsoleLoginTicket, ConsoleSession
-from app.models.user import ADMIN_ROLES
+from app.models.user import PEOPLE_ROLES
 from app.services import audit
 
 logger = logging.getLogger("app.console")
@@ -108,8 +108,9 @@ async def create_ticket(session: AsyncSession, *, gateway: WeChatGateway) -> New
 
 async def confirm_ticket(session: AsyncSession, *, caller: Caller, ticket: str) -> None:
     """The admin's confirmation from the mini-program: the ticket now names them."""
-    if caller.is_api_key or not caller.is_admin:
-        raise Forbidden("forbidden", "只有管理员可以登录电脑端工作台")
+    # Units' party secretaries too: their unit's screens are theirs (app/routers/console.py).
+    if caller.is_api_key or not caller.reaches_people:
+        raise Forbidden("forbidden", "只有管理员和单位党组织书记可以登录电脑端工作台")
     now = utcnow()
     confirmed = await session.execute(
         update(ConsoleLoginTicket)
@@ -126,7 +127,7 @@ async def confirm_ticket(session: AsyncSession, *, caller: Caller, ticket: str) 
         if found is None or found.expires_at <= now:
             raise NotFound(EXPIRED_TICKET, code="console_ticket_expired")
         raise Conflict("console_ticket_used", "该二维码已被确认过，请在电脑上刷新后重新扫码")
-    admin_org = next(g.org_id for g in caller.grants if g.role in ADMIN_ROLES)
+    admin_org = next(g.org_id for g in caller.grants if g.role in PEOPLE_ROLES)
     await audit.record(
         session,
         caller=caller,

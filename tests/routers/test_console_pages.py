@@ -19,10 +19,14 @@ from app.core.timeutil import local
 from app.main import create_app
 from app.models.article import Article, ArticleStatus
 from app.models.audit import AuditEntry
+from app.models.media import Media
 from app.models.problem import ProblemStatus
+from app.models.report import Report, ReportStatus
 from app.models.wish import Wish, WishStatus
+from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.problems import insert_problem
+from tests.factories.reports import insert_report
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
 from tests.support.browser import Tab
@@ -188,3 +192,38 @@ async def test_a_street_office_sees_overdue_problems_in_red_and_verifies_a_recti
     assert await page.text_content('[role="status"]') == "已复核销号。"
     assert await page.locator(f'[data-column="closed"] [data-problem="{done.id}"]').count() == 1
     assert tab.errors == []
+
+
+async def test_a_secretary_accepts_a_residents_report_seeing_its_duplicate_beside_it(
+    served, world, tab
+):
+    c1, member = world["C1"], world.user("member")
+    report = await insert_report(world.app, community=c1, reporter=member, description="楼下垃圾堆")
+    twin = await insert_report(
+        world.app,
+        community=c1,
+        reporter=member,
+        description="垃圾又堆起来了",
+        lat=23.1291 + 20 / 111_320,
+    )
+    # The factory's photos have no files behind them: the page shows their thumbnails.
+    async with world.app.state.sessionmaker() as s:
+        keys = (await s.execute(select(Media.thumbnail_key))).scalars().all()
+    for key in keys:
+        await world.app.state.storage.put(key, _jpeg(), "image/jpeg")
+    await log_in(tab, served, world, "community_admin")
+    page = tab.page
+    async with page.expect_navigation():
+        await page.click('nav a:text("随手拍受理")')
+    card = page.locator(f'[data-report="{report.id}"]')
+    assert await card.locator(f'[data-near="report-{twin.id}"]').count() == 1
+    deadline = (local(utcnow()).date() + timedelta(days=5)).isoformat()
+    await card.locator('input[name="deadline"]').fill(deadline)
+    async with page.expect_navigation():
+        await card.locator('button:text("受理，转为问题")').click()
+    assert await page.text_content('[role="status"]') == "已受理，转为督办问题。"
+    assert await page.locator(f'[data-report="{report.id}"]').count() == 0
+    assert tab.errors == []
+    async with world.app.state.sessionmaker() as s:
+        accepted = await s.get(Report, report.id)
+    assert accepted is not None and accepted.status == ReportStatus.accepted

@@ -1,7 +1,7 @@
 """Rows for the PC console and its login.
 
 The login's first step and the page that shows it answer anyone; the confirmation
-is any admin's (a ticket is no record in anyone's reach); the poll answers the
+is any admin's or unit party secretary's (a ticket is no record in anyone's reach); the poll answers the
 browser that holds the ticket's secret, whoever else it is. The console's screens
 take the console session (Row.console): a member is 403, and on each screen an
 admin sees only what they reach: the wish of C1 awaiting review is on the neighbours'
@@ -19,7 +19,7 @@ from app.core.db import utcnow
 from app.models.api_key import ApiKey
 from app.models.article import ArticleStatus
 from app.models.console import ConsoleLoginTicket
-from app.models.problem import ProblemStatus
+from app.models.problem import Point, ProblemStatus
 from app.models.user import Role, RoleGrant
 from app.models.volunteer_hours import HourStatus
 from app.models.wish import WishStatus
@@ -27,9 +27,12 @@ from app.routers.console import LOGIN_COOKIE, static_assets
 from app.services.api_keys import hash_key
 from app.services.console_login import digest, new_secret
 from tests.contract.matrix_rows.common import Req, Row, fixed, statuses, uuid
+from tests.contract.matrix_rows.inspections import _recorded as _recorded_visit
 from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.articles import info_officer, insert_article
+from tests.factories.pairings import make_liaison, make_pairing
 from tests.factories.problems import insert_problem
+from tests.factories.reports import insert_report
 from tests.factories.tasks import make_task
 from tests.factories.users import make_user
 from tests.factories.volunteer_hours import insert_entry
@@ -350,12 +353,146 @@ async def _asset(world: World, caller: str) -> Req:
     return Req(path=f"/console/assets/{digest_}/console.js")
 
 
+# --- units (issue 18) and inspections (issue 21) -------------------------------------------
+# A unit's party secretary may open the console for their unit's screens only: the
+# members' report-ins and the pairings list (reach by membership); every other screen
+# is 403 to them, as to a member.
+UNITS_403 = {"unit_admin": 403, "other_unit_admin": 403}
+
+
+async def _unit_members(world: World, caller: str) -> Req:
+    return Req(path="/console/units/members", params={"org_id": world["U1"].id})
+
+
+def _lists_u1_member_not_reported(world: World, caller: str, page: object) -> None:
+    # The member works at U1 and has not reported this month.
+    assert isinstance(page, str)
+    assert f'data-person="{world.user("member").id}"' in page, caller
+
+
+async def _c1_u1_pairing(world: World) -> int:
+    pairing = await make_pairing(
+        world.app, unit=world["U1"], community=world["C1"], by=world.user("street_admin")
+    )
+    assert pairing.id is not None
+    return pairing.id
+
+
+async def _pairings(world: World, caller: str) -> Req:
+    await _c1_u1_pairing(world)
+    return Req(path="/console/pairings")
+
+
+def _c1_u1_pairing_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert ("data-pairing=" in page) == (caller in ("right", "unit_admin")), caller
+
+
+async def _create_pairing(world: World, caller: str) -> Req:
+    return Req(
+        path="/console/pairings",
+        data={
+            "unit_id": str(world["U1"].id),
+            "community_id": str(world["C1"].id),
+            "starts_on": "2026-03-01",
+            "ends_on": "",
+            "commitments": "每月组织一次志愿服务\n认领微心愿",
+        },
+    )
+
+
+async def _end_pairing(world: World, caller: str) -> Req:
+    return Req(path=f"/console/pairings/{await _c1_u1_pairing(world)}/end", data={"note": ""})
+
+
+async def _liaisons(world: World, caller: str) -> Req:
+    await make_liaison(
+        world.app,
+        leader=world.user("street_admin"),
+        org=world["C1"],
+        by=world.user("district_admin"),
+    )
+    return Req(path="/console/liaisons")
+
+
+def _c1_liaison_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert ("data-liaison=" in page) == (caller == "right"), caller
+
+
+async def _create_liaison(world: World, caller: str) -> Req:
+    return Req(
+        path="/console/liaisons",
+        data={
+            "user_id": str(world.user("street_admin").id),
+            "org_id": str(world["C1"].id),
+            "starts_on": "2026-03-01",
+        },
+    )
+
+
+async def _inspections(world: World, caller: str) -> Req:
+    await _recorded_visit(world)
+    return Req(path="/console/inspections")
+
+
+def _c1_visit_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert ("矩阵里的巡查点位" in page) == (caller == "right"), caller
+
+
+async def _point(world: World, caller: str) -> Req:
+    await _recorded_visit(world)
+    async with world.app.state.sessionmaker() as s:
+        point_id = (
+            await s.execute(select(Point.id).where(Point.name == "矩阵里的巡查点位"))
+        ).scalar_one()
+    return Req(path=f"/console/points/{point_id}")
+
+
+REPORT_TEXT = "矩阵随手拍"
+
+
+async def _report_in_c1(world: World) -> int:
+    report = await insert_report(
+        world.app, community=world["C1"], reporter=world.user("member"), description=REPORT_TEXT
+    )
+    assert report.id is not None
+    return report.id
+
+
+async def _reports(world: World, caller: str) -> Req:
+    await _report_in_c1(world)
+    return Req(path="/console/reports")
+
+
+def _c1_report_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert (REPORT_TEXT in page) == (caller == "right"), caller
+
+
+async def _accept_report(world: World, caller: str) -> Req:
+    return Req(
+        path=f"/console/reports/{await _report_in_c1(world)}/accept",
+        data={"org_id": str(world["C1"].id), "deadline": "", "deadline_working_days": "5"},
+    )
+
+
+async def _reject_report(world: World, caller: str) -> Req:
+    return Req(
+        path=f"/console/reports/{await _report_in_c1(world)}/reject",
+        data={"reason": "不属于市容问题"},
+    )
+
+
 ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/auth/console-login"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), fixed("/api/v1/auth/console-login")
     ),
     ("POST", "/api/v1/auth/console-login/{ticket}/confirm"): Row(
-        "community_admin", statuses(401, 403, 204, 204, 204), _confirm
+        "community_admin",
+        statuses(401, 403, 204, 204, 204, unit_admin=204, other_unit_admin=204),
+        _confirm,
     ),
     ("GET", "/api/v1/auth/console-login/{ticket}"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), _poll
@@ -364,11 +501,15 @@ ROWS: dict[tuple[str, str], Row] = {
         "community_admin", statuses(200, 200, 200, 200, 200), fixed("/console/login")
     ),
     ("POST", "/console/logout"): Row(
-        "community_admin", statuses(401, 403, 303, 303, 303), fixed("/console/logout"), console=True
+        "community_admin",
+        statuses(401, 403, 303, 303, 303, unit_admin=303, other_unit_admin=303),
+        fixed("/console/logout"),
+        console=True,
     ),
+    # A unit's party secretary is sent on to their unit's screen.
     ("GET", "/console/"): Row(
         "community_admin",
-        statuses(401, 403, 200, 200, 200),
+        statuses(401, 403, 200, 200, 200, unit_admin=303, other_unit_admin=303),
         _home,
         _counts_c1_wish_only_if_in_reach,
         console=True,
@@ -494,6 +635,72 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/console/api-keys/{key_id}/revoke"): Row(
         "street_admin", statuses(401, 403, 403, 404, 303), _revoke_key, console=True
+    ),
+    ("GET", "/console/units/members"): Row(
+        "street_admin",
+        statuses(401, 403, 404, 404, 200, unit_admin=200, other_unit_admin=404),
+        _unit_members,
+        _lists_u1_member_not_reported,
+        console=True,
+    ),
+    ("GET", "/console/pairings"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200, unit_admin=200, other_unit_admin=200),
+        _pairings,
+        _c1_u1_pairing_only_if_in_reach,
+        console=True,
+    ),
+    # As POST /pairings: the district's, or a street's over both.
+    ("POST", "/console/pairings"): Row(
+        "street_admin",
+        statuses(401, 403, 403, 404, 303, **UNITS_403),
+        _create_pairing,
+        console=True,
+    ),
+    ("POST", "/console/pairings/{pairing_id}/end"): Row(
+        "street_admin", statuses(401, 403, 404, 404, 303, **UNITS_403), _end_pairing, console=True
+    ),
+    ("GET", "/console/liaisons"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200, **UNITS_403),
+        _liaisons,
+        _c1_liaison_only_if_in_reach,
+        console=True,
+    ),
+    ("POST", "/console/liaisons"): Row(
+        "district_admin",
+        statuses(401, 403, 403, 403, 303, **UNITS_403),
+        _create_liaison,
+        console=True,
+    ),
+    ("GET", "/console/inspections"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200, **UNITS_403),
+        _inspections,
+        _c1_visit_only_if_in_reach,
+        console=True,
+    ),
+    ("GET", "/console/points/{point_id}"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 200, **UNITS_403), _point, console=True
+    ),
+    ("GET", "/console/reports"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200, **UNITS_403),
+        _reports,
+        _c1_report_only_if_in_reach,
+        console=True,
+    ),
+    ("POST", "/console/reports/{report_id}/accept"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 303, **UNITS_403),
+        _accept_report,
+        console=True,
+    ),
+    ("POST", "/console/reports/{report_id}/reject"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 303, **UNITS_403),
+        _reject_report,
+        console=True,
     ),
     ("GET", "/console/assets/{digest}/{name}"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), _asset
