@@ -8,7 +8,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from app.core.errors import PROBLEM_RESPONSES
-from app.edge.route import AppRoute
+from app.edge.route import StreamingRoute
 from app.models.common import Month, QueryText
 from app.models.org import Org
 from app.routers.deps import AdminCaller, OrgInReach, SessionDep
@@ -17,7 +17,8 @@ from app.services import exports as service
 from app.services.bulletins import XLSX_MEDIA_TYPE
 
 # /exports/{dataset}.xlsx: the ledgers (台账).
-router = APIRouter(tags=["exports"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
+# The ledgers stream through a server-side cursor, which needs a transaction to read in.
+router = APIRouter(tags=["exports"], route_class=StreamingRoute, responses=PROBLEM_RESPONSES)
 
 
 class LedgerResponse(FileResponse):
