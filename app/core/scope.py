@@ -215,7 +215,7 @@ def acts_as(person_id: SQLColumnExpression[Any]) -> ColumnElement[bool]:
     come to name a row it was not issued for, whatever is deleted or created later.
 
     A condition on `person_id`, so each statement that starts from a token (the
-    Caller's, app.edge.access; the dashboard link's) reads the person in the same
+    Caller's, app.edge.access; the dashboard link's; the check-in's direct path) reads the person in the same
     round trip.
     """
     return person_id == (

@@ -127,8 +127,9 @@ _STORED = Statement(
     select(RECORDS.c.request_hash, RECORDS.c.status_code, RECORDS.c.response_body).where(_THIS_KEY)
 )
 # A plain INSERT: no ORM flush, no id to read back.
+INSERT_RECORD = insert(RECORDS)
 _INSERT_RECORD = Statement(
-    insert(RECORDS),
+    INSERT_RECORD,
     column_keys=["principal", "key", "request_hash", "status_code", "response_body", "created_at"],
 )
 

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
-from app.edge.route import AppRoute
+from app.edge.route import AppRoute, tried_first
 from app.models.common import Month
 from app.models.org import Org
 from app.models.task import (
@@ -29,6 +29,7 @@ from app.routers.deps import (
     org_filter,
     page_of,
 )
+from app.services import check_in_direct
 from app.services import report_ins as report_service
 from app.services import tasks as service
 
@@ -71,6 +72,7 @@ async def get_task(task: Visible[Task], session: SessionDep, caller: TasksReader
 
 
 @router.post("/tasks/{task_id}/check-ins", status_code=201, response_model=CheckInPublic)
+@tried_first(check_in_direct.check_in)
 async def check_in(
     task: Visible[Task], data: AttendanceInput, session: SessionDep, caller: CurrentCaller
 ) -> CheckInPublic:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BindParameter,
@@ -74,7 +74,25 @@ def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
-def distance_to(task: Task, lat: float | None, lng: float | None) -> float | None:
+class TaskWhenWhere(Protocol):
+    """What attending a task is checked against: a Task, or the columns of one read
+    by the check-in's direct path (app/services/check_in_direct.py)."""
+
+    @property
+    def org_id(self) -> int: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def lat(self) -> float | None: ...
+    @property
+    def lng(self) -> float | None: ...
+    @property
+    def radius_m(self) -> int | None: ...
+
+
+def distance_to(task: TaskWhenWhere, lat: float | None, lng: float | None) -> float | None:
     if task.lat is None or task.lng is None or lat is None or lng is None:
         return None
     return haversine_m(task.lat, task.lng, lat, lng)
@@ -303,7 +321,7 @@ async def check_ins_public(
 
 
 def new_check_in_public(
-    task: Task, record: NewCheckIn, *, user_name: str, photo_ids: Sequence[int] | None
+    task: TaskWhenWhere, record: NewCheckIn, *, user_name: str, photo_ids: Sequence[int] | None
 ) -> CheckInPublic:
     """What `check_ins_public` answers for a check-in the caller has just made, without
     reading back what this request wrote: the name is the caller's, and the photos
@@ -460,7 +478,7 @@ _ROW = Statement(_INSERT_ROW)
 _ONE_SEAT = Statement(_TAKE_SEAT)
 
 
-def home_refusal(task: Task, home_ids: Sequence[int]) -> Forbidden | None:
+def home_refusal(task: TaskWhenWhere, home_ids: Sequence[int]) -> Forbidden | None:
     """Members check in to the tasks of their home community and its ancestors only."""
     if task.org_id not in home_ids:
         # Visible to this admin, but not a task of their home community's tree.
@@ -468,7 +486,9 @@ def home_refusal(task: Task, home_ids: Sequence[int]) -> Forbidden | None:
     return None
 
 
-def attendance_refusal(task: Task, data: AttendanceInput, now: datetime) -> Unprocessable | None:
+def attendance_refusal(
+    task: TaskWhenWhere, data: AttendanceInput, now: datetime
+) -> Unprocessable | None:
     """Why checking in to `task` from where `data` says, at `now`, is refused."""
     if not task.starts_at <= now <= task.ends_at:
         detail = "任务尚未开始，请在开始后签到" if now < task.starts_at else "任务已结束"
