@@ -16,15 +16,13 @@ Two kinds of reach, both from the subtree rule:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    Row,
-    Select,
     SQLColumnExpression,
     bindparam,
     false,
@@ -34,14 +32,13 @@ from sqlalchemy import (
 )
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.db import table_of
 from app.core.errors import NotFound
 from app.core.security import TokenClaims
 from app.models.org import Org, OrgLevel
-from app.models.user import ADMIN_ROLES, MEMBER_ROLES, Role, RoleGrant, User
+from app.models.user import ADMIN_ROLES, MEMBER_ROLES, Role, User
 
 # Role → the only org level it may be held at (None: any level).
 # (LEVEL_ADMIN_ROLE below is the inverse for the admin roles.)
@@ -210,8 +207,10 @@ async def org_ids_within(session: AsyncSession, paths: list[str]) -> list[int]:
 
 
 def in_reach_bound(org_id_column: SQLColumnExpression[Any], count: int) -> ColumnElement[bool]:
-    """`in_reach` for a statement built once: the bounds of `count` paths are bind
-    parameters, filled in by `reach_params` with the paths themselves."""
+    """`in_reach` in a statement compiled once (app.core.db.Statement, whose SQL is
+    fixed): the bounds of `count` paths are bind parameters, filled in by
+    `reach_params` with the paths themselves. A hot statement is built once per
+    number of paths (see app.services.tasks `_visible_task`)."""
     if not count:
         return false()
     bounds = (
@@ -247,7 +246,8 @@ def acts_as(person_id: SQLColumnExpression[Any]) -> ColumnElement[bool]:
     come to name a row it was not issued for, whatever is deleted or created later.
 
     A condition on `person_id`, so each statement that starts from a token (the
-    Caller below, the check-in's direct path) reads the person in the same round trip.
+    Caller's, app.edge.access; the dashboard link's; the check-in's direct path) reads
+    the person in the same round trip.
     """
     return person_id == (
         sa_select(func.coalesce(_NAMED.c.merged_into_id, _NAMED.c.id))
@@ -270,59 +270,4 @@ async def end_tokens(session: AsyncSession, person_id: int) -> None:
         .where(or_(col(User.id) == person_id, col(User.merged_into_id) == person_id))
         .values(token_version=col(User.token_version) + 1),
         execution_options={"synchronize_session": False},
-    )
-
-
-_HOME = aliased(Org)
-# A person with their roles and home community: one row per role (or one of NULLs).
-# Built once: this runs on every authenticated request.
-_CALLER_ROWS: Select[*tuple[Any, ...]] = (
-    sa_select(
-        User,
-        col(RoleGrant.id).label("grant_id"),
-        col(RoleGrant.role),
-        col(RoleGrant.org_id),
-        col(Org.path).label("org_path"),
-        col(Org.level),
-        col(_HOME.path).label("home_path"),
-    )
-    .outerjoin(RoleGrant, col(RoleGrant.user_id) == col(User.id))
-    .outerjoin(Org, col(Org.id) == col(RoleGrant.org_id))
-    .outerjoin(_HOME, col(_HOME.id) == col(User.community_id))
-    .order_by(col(RoleGrant.id))
-)
-# The person a token acts as (bind `token_params`). app.edge.idempotency adds the
-# Idempotency-Key lookup to it on creating POSTs.
-CALLER_QUERY = _CALLER_ROWS.where(acts_as(col(User.id)))
-# A person by id (bind `person_id`), for code acting without a credential.
-PERSON_QUERY = _CALLER_ROWS.where(col(User.id) == bindparam("person_id", type_=Integer))
-
-
-def caller_from_rows(
-    rows: Sequence[Row[Any]],
-    *,
-    user: User | None = None,
-    api_key_scopes: frozenset[str] | None = None,
-) -> Caller:
-    """The one way a Caller is built, whatever the credential (app.edge.access): from
-    rows shaped as `CALLER_QUERY`'s (at least one), whose first column is the person
-    unless `user` stands in for them."""
-    user = user if user is not None else rows[0][0]
-    grants = [
-        Grant(
-            id=r.grant_id,
-            role=Role(r.role),
-            org_id=r.org_id,
-            org_path=r.org_path,
-            org_level=OrgLevel(r.level),
-        )
-        for r in rows
-        if r.grant_id is not None
-    ]
-    home_path = rows[0].home_path
-    return Caller(
-        user=user,
-        grants=grants,
-        api_key_scopes=api_key_scopes,
-        home=(user.community_id, home_path) if user.community_id and home_path else None,
     )

@@ -14,50 +14,114 @@
 - a person by id, with no credential (seed scripts, tests): `caller_for_person`.
 
 Each reads its rows in one round trip and builds the Caller with the one builder,
-app.core.scope.caller_from_rows. What a Caller reaches is app.core.scope's.
+`caller_from_rows`. What a Caller reaches is app.core.scope's.
+
+The person's rows are read by `CALLER_QUERY`, a statement compiled once
+(app.core.db.Statement): it runs on every request that names a person.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, case, literal, null
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Integer, Select, bindparam, case, literal, null
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.core.config import Settings
+from app.core.db import Statement, as_loaded, table_of
 from app.core.errors import Forbidden, Unauthorized
-from app.core.scope import (
-    CALLER_QUERY,
-    LEVEL_ADMIN_ROLE,
-    PERSON_QUERY,
-    Caller,
-    caller_from_rows,
-    token_params,
-)
+from app.core.scope import LEVEL_ADMIN_ROLE, Caller, Grant, acts_as, token_params
 from app.core.security import INVALID_VIEW_LINK, TokenClaims, ViewGrant, read_view_token
 from app.models.api_key import ApiKey
-from app.models.org import Org
-from app.models.user import User
+from app.models.org import Org, OrgLevel
+from app.models.user import Role, RoleGrant, User
 from app.services import console_login
 from app.services.api_keys import hash_key
+
+_USERS = table_of(User)
+_GRANTS = table_of(RoleGrant)
+_ORGS = table_of(Org)
+_HOME = _ORGS.alias("home")
+# The person's columns come first in every row, in the table's order.
+_PERSON_KEYS = tuple(c.key for c in _USERS.c)
+
+# A person with their roles and home community: one row per role (or one of NULLs).
+CALLER_ROWS: Select[Any] = (
+    sa_select(
+        *_USERS.c,
+        _GRANTS.c.id.label("grant_id"),
+        _GRANTS.c.role,
+        _GRANTS.c.org_id,
+        _ORGS.c.path.label("org_path"),
+        _ORGS.c.level,
+        _HOME.c.path.label("home_path"),
+    )
+    .select_from(_USERS)
+    .outerjoin(_GRANTS, _GRANTS.c.user_id == _USERS.c.id)
+    .outerjoin(_ORGS, _ORGS.c.id == _GRANTS.c.org_id)
+    .outerjoin(_HOME, _HOME.c.id == _USERS.c.community_id)
+    .order_by(_GRANTS.c.id)
+)
+# The person a token acts as, by the token rule (bind `token_params`).
+# app.edge.idempotency adds the Idempotency-Key lookup to it on creating POSTs.
+CALLER_QUERY = CALLER_ROWS.where(acts_as(_USERS.c.id))
+_CALLER = Statement(CALLER_QUERY)
+# A person by id (bind `person_id`), for code acting without a credential.
+_PERSON = Statement(CALLER_ROWS.where(_USERS.c.id == bindparam("person_id", type_=Integer)))
+
+
+def caller_from_rows(
+    session: AsyncSession,
+    rows: Sequence[Any],
+    *,
+    user: User | None = None,
+    api_key_scopes: frozenset[str] | None = None,
+) -> Caller:
+    """The one way a Caller is built, whatever the credential: from rows shaped as
+    `CALLER_ROWS`' (at least one), whose first columns are the person's (taken into
+    the session as if loaded there) unless `user` stands in for them."""
+    first = rows[0]
+    if user is None:
+        values = dict(zip(_PERSON_KEYS, tuple(first)[: len(_PERSON_KEYS)], strict=True))
+        user = as_loaded(session, User, values)
+    grants = [
+        Grant(
+            id=r.grant_id,
+            role=Role(r.role),
+            org_id=r.org_id,
+            org_path=r.org_path,
+            org_level=OrgLevel(r.level),
+        )
+        for r in rows
+        if r.grant_id is not None
+    ]
+    home_path = first.home_path
+    return Caller(
+        user=user,
+        grants=grants,
+        api_key_scopes=api_key_scopes,
+        home=(user.community_id, home_path) if user.community_id and home_path else None,
+    )
 
 
 async def caller_for_token(session: AsyncSession, claims: TokenClaims) -> Caller | None:
     """The person the token acts as, with their roles and home community. None when
     the token acts as nobody (any more)."""
-    rows = (await session.execute(CALLER_QUERY, token_params(claims))).all()
-    return caller_from_rows(rows) if rows else None
+    rows = await _CALLER.rows(session, token_params(claims))
+    return caller_from_rows(session, rows) if rows else None
 
 
 async def caller_for_person(session: AsyncSession, user: User) -> Caller:
     """A person as a request of theirs would see them, for code that acts without a
     credential (seed scripts, tests)."""
-    rows = (await session.execute(PERSON_QUERY, {"person_id": user.id})).all()
-    return caller_from_rows(rows)
+    return caller_from_rows(session, await _PERSON.rows(session, {"person_id": user.id}))
 
 
-# The rows of an API key in the shape of CALLER_QUERY's: one grant, the admin role of
-# the key's org level (keys belong to districts, streets and communities only).
+# The rows of an API key shaped as CALLER_ROWS' after its own columns: one grant, the
+# admin role of the key's org level (keys belong to districts, streets and communities only).
 _KEY_QUERY = (
     sa_select(
         ApiKey,
@@ -85,7 +149,9 @@ async def caller_for_key(session: AsyncSession, raw: str) -> tuple[Caller, ApiKe
     key = rows[0][0]
     # A stand-in that exists in no table: a key never sees personal data (Caller).
     stand_in = User(id=0, name=f"API:{key.name}")
-    caller = caller_from_rows(rows, user=stand_in, api_key_scopes=frozenset(key.scopes.split()))
+    caller = caller_from_rows(
+        session, rows, user=stand_in, api_key_scopes=frozenset(key.scopes.split())
+    )
     return caller, key
 
 

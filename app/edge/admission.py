@@ -23,9 +23,9 @@ that writes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -97,8 +97,23 @@ def turn(request: Request, settings: Settings) -> AbstractAsyncContextManager[An
     return nullcontext()
 
 
+_WRITES_ON_READ = "__writes_on_read__"
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+def writes_on_read(endpoint: E) -> E:
+    """Marks a GET that also writes (the console login's poll makes the session; the
+    console's pages move its idle clock): it waits and commits as a write does."""
+    setattr(endpoint, _WRITES_ON_READ, True)
+    return endpoint
+
+
 def writes(request: Request) -> bool:
-    return request.method not in {"GET", "HEAD", "OPTIONS"}
+    """Whether the request may write: every method but the safe ones, and a GET whose
+    endpoint is marked `writes_on_read` (Starlette puts the endpoint in the scope)."""
+    return request.method not in {"GET", "HEAD", "OPTIONS"} or getattr(
+        request.scope.get("endpoint"), _WRITES_ON_READ, False
+    )
 
 
 def _sqlite_turn(request: Request) -> asyncio.Lock:

@@ -21,17 +21,18 @@ from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from python_multipart.multipart import parse_options_header
-from sqlalchemy import bindparam, delete, insert
+from sqlalchemy import String, bindparam, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import table_of, utcnow
+from app.core.db import Statement, table_of, utcnow
 from app.core.errors import AppError, Conflict, Unprocessable
-from app.core.scope import CALLER_QUERY, Caller, caller_from_rows, token_params
+from app.core.scope import Caller, token_params
 from app.core.security import PiiCipher, bearer_token
 from app.edge import request_state, transaction
+from app.edge.access import CALLER_QUERY, caller_from_rows
 from app.models.idempotency import IdempotencyRecord
 
 IDEMPOTENCY_HEADER = "idempotency-key"
@@ -105,7 +106,7 @@ def _cipher(request: Request) -> PiiCipher:
 
 
 def sealed_answer(request: Request, body: bytes, redacted: Mapping[str, str] | None = None) -> str:
-    """The answer as kept for replays, for every path that keeps one: encrypted with
+    """The answer as kept for replays: encrypted with
     the personal-data key, since answers carry phones, names and live access tokens
     (bind-phone's) for as long as a retry may come; the endpoint's `redacted` fields
     (`replays_without`) blanked first."""
@@ -117,26 +118,35 @@ def sealed_answer(request: Request, body: bytes, redacted: Mapping[str, str] | N
     return _cipher(request).encrypt(text)
 
 
-# Every creating POST runs these: Core statements on the table, built once.
+# Every creating POST runs these: statements compiled once (app.core.db.Statement).
 RECORDS = table_of(IdempotencyRecord)
-_STORED_QUERY = select(
-    RECORDS.c.request_hash, RECORDS.c.status_code, RECORDS.c.response_body
-).where(RECORDS.c.principal == bindparam("principal"), RECORDS.c.key == bindparam("key"))
+_THIS_KEY = (RECORDS.c.principal == bindparam("principal", type_=String)) & (
+    RECORDS.c.key == bindparam("key", type_=String)
+)
+_STORED = Statement(
+    select(RECORDS.c.request_hash, RECORDS.c.status_code, RECORDS.c.response_body).where(_THIS_KEY)
+)
+# A plain INSERT: no ORM flush, no id to read back.
 INSERT_RECORD = insert(RECORDS)
+_INSERT_RECORD = Statement(
+    INSERT_RECORD,
+    column_keys=["principal", "key", "request_hash", "status_code", "response_body", "created_at"],
+)
 
 
 # A person's key is looked up in the same round trip as the person and their roles,
 # which every such route reads next (handed to app.routers.deps.get_caller through
 # request_state.keep_caller): the stored answer joined on, or NULLs.
-_CALLER_AND_STORED = CALLER_QUERY.outerjoin(
-    RECORDS,
-    (RECORDS.c.principal == bindparam("principal")) & (RECORDS.c.key == bindparam("key")),
-).add_columns(RECORDS.c.request_hash, RECORDS.c.status_code, RECORDS.c.response_body)
+_CALLER_AND_STORED = Statement(
+    CALLER_QUERY.outerjoin(RECORDS, _THIS_KEY).add_columns(
+        RECORDS.c.request_hash, RECORDS.c.status_code, RECORDS.c.response_body
+    )
+)
 
 
 async def _stored(session: AsyncSession, principal: str, key: str) -> StoredAnswer | None:
     # Plain values, not an ORM object: the session is rolled back right after.
-    row = (await session.execute(_STORED_QUERY, {"principal": principal, "key": key})).first()
+    row = await _STORED.first(session, {"principal": principal, "key": key})
     return StoredAnswer(*row) if row else None
 
 
@@ -151,12 +161,12 @@ async def _stored_and_caller(
     if claims is None:
         return await _stored(session, principal, key), None
     params = {**token_params(claims), "principal": principal, "key": key}
-    rows = (await session.execute(_CALLER_AND_STORED, params)).all()
+    rows = await _CALLER_AND_STORED.rows(session, params)
     if not rows:
         # The token acts as nobody (any more: ended, or its person removed): it
         # gets nothing replayed, and a route that wants a person answers 401.
         return None, None
-    caller = caller_from_rows(rows)
+    caller = caller_from_rows(session, rows)
     request_state.keep_caller(request, caller)
     first = rows[0]
     if first.request_hash is None:
@@ -210,9 +220,8 @@ async def answered(
     async def storing(request: Request) -> Response:
         response = await endpoint(request)
         if response.status_code < 400 and hasattr(response, "body"):
-            # A plain INSERT: no ORM flush, no id to read back.
-            await session.execute(
-                INSERT_RECORD,
+            await _INSERT_RECORD.execute(
+                session,
                 {
                     "principal": principal,
                     "key": key,

@@ -39,6 +39,10 @@ def tried_first(direct: DirectPath) -> Callable[[E], E]:
 
 
 class AppRoute(APIRoute):
+    # A read on PostgreSQL runs without BEGIN and COMMIT (app.core.db.read_only)
+    # unless its route needs a transaction to read in (StreamingRoute).
+    reads_in_transaction = False
+
     def body_limit(self, settings: Settings) -> int:
         """The most bytes this route's request bodies may have."""
         return admission.largest_body(settings)
@@ -72,7 +76,9 @@ class AppRoute(APIRoute):
             principal = idempotency.principal_of(request, settings) if key else None
             async with (
                 admission.turn(request, settings),
-                transaction.opened(request, settings) as session,
+                transaction.opened(
+                    request, settings, reads_in_transaction=self.reads_in_transaction
+                ) as session,
             ):
                 if principal is None or key is None:
                     return await transaction.answered(endpoint, request, session)
@@ -87,6 +93,13 @@ class AppRoute(APIRoute):
                 )
 
         return handler
+
+
+class StreamingRoute(AppRoute):
+    """Routes that read through a server-side cursor (the ledgers' export), which
+    PostgreSQL keeps only inside a transaction: their reads take one."""
+
+    reads_in_transaction = True
 
 
 class UploadRoute(AppRoute):

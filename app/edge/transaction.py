@@ -15,19 +15,26 @@ from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.db import sqlite_write_transaction
+from app.core.db import read_only, sqlite_write_transaction
 from app.edge import admission, request_state
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 @asynccontextmanager
-async def opened(request: Request, settings: Settings) -> AsyncIterator[AsyncSession]:
+async def opened(
+    request: Request, settings: Settings, *, reads_in_transaction: bool = False
+) -> AsyncIterator[AsyncSession]:
     """The request's session, handed to its dependencies (`get_session`); a write on
-    SQLite begins IMMEDIATE (app.core.db.sqlite_write_transaction)."""
-    immediate = settings.is_sqlite and admission.writes(request)
+    SQLite begins IMMEDIATE (app.core.db.sqlite_write_transaction), a read on
+    PostgreSQL runs without BEGIN and COMMIT (app.core.db.read_only) unless its route
+    reads in a transaction (app.edge.route.StreamingRoute)."""
+    writes = admission.writes(request)
+    immediate = settings.is_sqlite and writes
     with sqlite_write_transaction() if immediate else nullcontext():
         async with request.app.state.sessionmaker() as session:
+            if not writes and not settings.is_sqlite and not reads_in_transaction:
+                await read_only(session)
             request_state.hand_over_session(request, session)
             yield session
 

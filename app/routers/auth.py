@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from app.core.scope import end_tokens
 from app.core.security import issue_access_token
+from app.edge import admission
 from app.edge.route import AppRoute
 from app.models.common import StrictInput
 from app.models.console import ConsoleTicketOut, ConsoleTicketState
@@ -180,6 +181,7 @@ async def confirm_console_login(
 
 
 @router.get("/auth/console-login/{ticket}", response_model=ConsoleTicketState)
+@admission.writes_on_read  # a confirmed ticket becomes the session here
 async def poll_console_login(
     ticket: TicketPath, request: Request, response: Response, session: SessionDep
 ) -> ConsoleTicketState:

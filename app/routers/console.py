@@ -57,7 +57,7 @@ from app.core.errors import (
 from app.core.scope import Caller, org_in_reach
 from app.core.text import displayable
 from app.core.timeutil import SHANGHAI, local
-from app.edge import request_state
+from app.edge import admission, request_state
 from app.edge.access import caller_for_console
 from app.edge.route import AppRoute
 from app.models.api_key import ApiKeyCreate, ApiKeyCreated, ApiScope
@@ -332,7 +332,12 @@ def refused(request: Request, exc: AppError) -> Response:
 
 class ConsoleRoute(AppRoute):
     """AppRoute whose refusals a browser sees as pages: not logged in sends it to
-    the login page, anything else is an error page with the same status."""
+    the login page, anything else is an error page with the same status. Every
+    console page moves its session's idle clock, so each one writes
+    (`admission.writes_on_read`)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, admission.writes_on_read(endpoint), **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()

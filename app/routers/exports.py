@@ -10,7 +10,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.core.errors import PROBLEM_RESPONSES, NotFound
 from app.core.scope import Caller
-from app.edge.route import AppRoute
+from app.edge.route import StreamingRoute
 from app.models.common import Month, QueryText
 from app.models.org import Org
 from app.models.user import PEOPLE_ROLES
@@ -20,7 +20,8 @@ from app.services import exports as service
 from app.services.bulletins import XLSX_MEDIA_TYPE
 
 # /exports/{dataset}.xlsx: the ledgers (台账).
-router = APIRouter(tags=["exports"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
+# The ledgers stream through a server-side cursor, which needs a transaction to read in.
+router = APIRouter(tags=["exports"], route_class=StreamingRoute, responses=PROBLEM_RESPONSES)
 
 
 class LedgerResponse(FileResponse):

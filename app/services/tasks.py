@@ -19,9 +19,11 @@ from sqlalchemy import (
     BindParameter,
     Column,
     ColumnElement,
+    Integer,
     Select,
     bindparam,
     exists,
+    false,
     func,
     or_,
     update,
@@ -31,9 +33,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
-from app.core.db import table_of, updated_one, utcnow
+from app.core.db import Statement, as_loaded, dialect_of, table_of, updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, in_reach_bound, path_ids, reach_params
 from app.models.org import Org, OrgLevel
@@ -135,41 +136,52 @@ async def get_org_of_tasks(session: AsyncSession, caller: Caller, org_id: int) -
     return org
 
 
-def _visible(in_admin_reach: ColumnElement[bool], home_ids: Any) -> ColumnElement[bool]:
+def _visible(in_admin_reach: ColumnElement[bool], home_ids: Sequence[Any]) -> ColumnElement[bool]:
     """The one rule: tasks of an admin's subtrees, and of the home community's tree."""
-    return or_(in_admin_reach, col(Task.org_id).in_(home_ids))
+    at_home = col(Task.org_id).in_(home_ids) if home_ids else false()
+    return or_(in_admin_reach, at_home)
 
 
 def visible_tasks(caller: Caller, home_ids: Sequence[int]) -> ColumnElement[bool]:
     return _visible(in_reach(col(Task.org_id), caller.paths(ADMIN_ROLES)), home_ids)
 
 
-# Callers hold a handful of admin subtrees at most; past that the statement is built
-# per request as elsewhere.
+# Callers hold a handful of admin subtrees at most, and a home tree is three orgs; past
+# that the statement is built per request as elsewhere.
 _PREBUILT_REACHES = 8
+_PREBUILT_HOMES = 4
 
 
 @cache
-def _visible_task_query(reaches: int) -> SelectOfScalar[Task]:
-    """`select(Task)` of one task within `visible_tasks`, built once per number of
-    admin subtrees: building and keying it anew cost a check-in ~0.2 ms."""
-    return select(Task).where(
-        col(Task.id) == bindparam("task_id"),
-        _visible(in_reach_bound(col(Task.org_id), reaches), bindparam("home_ids", expanding=True)),
+def _visible_task(reaches: int, homes: int) -> Statement:
+    """The one task of `task_id` if within `visible_tasks`, built once per number of
+    admin subtrees and home orgs (a Statement: building and keying it anew cost a
+    check-in ~0.2 ms, executing it through the ORM as much again)."""
+    home_ids = [bindparam(f"home_{i}", type_=Integer) for i in range(homes)]
+    tasks = table_of(Task)
+    return Statement(
+        sa_select(tasks).where(
+            tasks.c.id == bindparam("task_id", type_=Integer),
+            _visible(in_reach_bound(tasks.c.org_id, reaches), home_ids),
+        )
     )
 
 
 async def get_visible_task(session: AsyncSession, caller: Caller, task_id: int) -> Task:
     home_ids = await home_ancestor_ids(session, caller)
     paths = caller.paths(ADMIN_ROLES)
-    if len(paths) <= _PREBUILT_REACHES:
-        params = {"task_id": task_id, "home_ids": home_ids, **reach_params(paths)}
-        result = await session.execute(_visible_task_query(len(paths)), params)
-    else:
-        result = await session.execute(
+    if len(paths) <= _PREBUILT_REACHES and len(home_ids) <= _PREBUILT_HOMES:
+        params: dict[str, Any] = {"task_id": task_id, **reach_params(paths)}
+        params.update((f"home_{i}", home) for i, home in enumerate(home_ids))
+        row = await _visible_task(len(paths), len(home_ids)).first(session, params)
+        if row is None:
+            raise NotFound()
+        return as_loaded(session, Task, row._asdict())
+    task = (
+        await session.execute(
             select(Task).where(Task.id == task_id, visible_tasks(caller, home_ids))
         )
-    task = result.scalar_one_or_none()
+    ).scalar_one_or_none()
     if task is None:
         raise NotFound()
     return task
@@ -359,10 +371,18 @@ async def tasks_public(
     by_id = {t.id: t for t in tasks if t.id is not None}
     mine: dict[int, CheckInPublic] = {}
     if by_id:
-        rows = await session.execute(
-            select(CheckIn).where(CheckIn.user_id == caller.id, col(CheckIn.task_id).in_(by_id))
-        )
-        own = [(by_id[c.task_id], c) for c in rows.scalars()]
+        # Rows, not CheckIn objects: check_ins_public reads their columns only.
+        if len(by_id) == 1:
+            (task_id,) = by_id
+            found = await _MY_CHECK_IN.rows(session, {"user_id": caller.id, "task_id": task_id})
+        else:
+            mine_of = _CHECK_INS.c.user_id == caller.id
+            found = list(
+                await session.execute(
+                    sa_select(_CHECK_INS).where(mine_of, _CHECK_INS.c.task_id.in_(by_id))
+                )
+            )
+        own = [(by_id[c.task_id], c) for c in found]
         mine = {c.task_id: c for c in await check_ins_public(session, own, viewer_id=caller.id)}
     out = []
     for t in tasks:
@@ -411,6 +431,13 @@ class NewCheckIn:
 
 _CHECK_INS = table_of(CheckIn)
 _TASKS = table_of(Task)
+# The caller's own check-in to one task (GET /tasks/{id}).
+_MY_CHECK_IN = Statement(
+    sa_select(_CHECK_INS).where(
+        _CHECK_INS.c.user_id == bindparam("user_id", type_=Integer),
+        _CHECK_INS.c.task_id == bindparam("task_id", type_=Integer),
+    )
+)
 # Parameter names no column of either table has: an UPDATE or INSERT would take a
 # parameter named after one of its columns as a value to set.
 _NEW_ROW: dict[Column[Any], BindParameter[Any]] = {
@@ -466,6 +493,9 @@ def _row_and_seat() -> Select[int | None, bool]:
 
 
 ROW_AND_SEAT = _row_and_seat()
+_ROW_AND_SEAT = Statement(ROW_AND_SEAT)
+_ROW = Statement(_INSERT_ROW)
+_ONE_SEAT = Statement(_TAKE_SEAT)
 
 
 def home_refusal(task: TaskWhenWhere, home_ids: Sequence[int]) -> Forbidden | None:
@@ -520,12 +550,15 @@ async def check_in(
     # (the unique (task_id, user_id)) before taking a seat, and a full task raises
     # after the insert, so the rollback of the request takes the row away again. A
     # member already checked in hears "already checked in", not "full".
-    if session.get_bind().dialect.name == "postgresql":
-        new_id, seated = (await session.execute(ROW_AND_SEAT, params)).one()
+    if dialect_of(session).name == "postgresql":
+        row_and_seat = await _ROW_AND_SEAT.first(session, params)
+        assert row_and_seat is not None  # a SELECT of two values: one row
+        new_id, seated = row_and_seat
     else:
-        new_id = (await session.execute(_INSERT_ROW, params)).scalar_one_or_none()
-        seated = new_id is not None and await updated_one(
-            session, _TAKE_SEAT, {"new_task_id": task.id}
+        row = await _ROW.first(session, params)
+        new_id = row.id if row else None
+        seated = (
+            new_id is not None and await _ONE_SEAT.execute(session, {"new_task_id": task.id}) == 1
         )
     if new_id is None:
         existing = (
