@@ -407,7 +407,7 @@ class _PgStatement:
         try:
             records = await connection._connection.fetch(self.sql, *self.args(params))
         except Exception as error:
-            raise await self._translated(session, connection, error) from error
+            raise await self._translated(session, connection, error, params) from error
         results, make = self.results, self.row._make
         if not any(results):
             return [make(r) for r in records]
@@ -423,14 +423,16 @@ class _PgStatement:
         try:
             status = await connection._connection.execute(self.sql, *self.args(params))
         except Exception as error:
-            raise await self._translated(session, connection, error) from error
+            raise await self._translated(session, connection, error, params) from error
         counted = _ROWCOUNT.match(status or "")
         return int(counted.group(1)) if counted else -1
 
     async def _translated(
-        self, session: AsyncSession, connection: Any, error: Exception
+        self, session: AsyncSession, connection: Any, error: Exception, params: Mapping[str, Any]
     ) -> Exception:
-        """The error as SQLAlchemy would raise it from the same statement."""
+        """The error as SQLAlchemy would raise it from the same statement, its
+        parameters hidden as the engine hides them (`hide_parameters`): a log of it
+        says they were there, never what they were."""
         dbapi = self.dialect.loaded_dbapi
         try:
             connection._handle_exception(error)  # raises the DBAPI adapter's error
@@ -440,7 +442,7 @@ class _PgStatement:
                 await (await session.connection()).invalidate()
             return DBAPIError.instance(
                 self.sql,
-                None,
+                dict(params),
                 adapted,
                 dbapi.Error,
                 hide_parameters=True,

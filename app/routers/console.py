@@ -57,7 +57,7 @@ from app.core.errors import (
 from app.core.scope import Caller, org_in_reach
 from app.core.text import displayable
 from app.core.timeutil import SHANGHAI, local
-from app.edge import admission, request_state
+from app.edge import request_state
 from app.edge.access import caller_for_console
 from app.edge.route import AppRoute
 from app.models.api_key import ApiKeyCreate, ApiKeyCreated, ApiScope
@@ -333,11 +333,13 @@ def refused(request: Request, exc: AppError) -> Response:
 class ConsoleRoute(AppRoute):
     """AppRoute whose refusals a browser sees as pages: not logged in sends it to
     the login page, anything else is an error page with the same status. Every
-    console page moves its session's idle clock, so each one writes
-    (`admission.writes_on_read`)."""
+    console page may move its session's idle clock (a write, best effort: a busy
+    SQLite may refuse it and the page is served all the same), so even its reads
+    run in a transaction on PostgreSQL. Not `admission.writes_on_read`: a page
+    would then hold SQLite's one writer while a ledger's audit row, written in a
+    transaction of its own, waits for it."""
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, admission.writes_on_read(endpoint), **kwargs)
+    reads_in_transaction = True
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()
