@@ -124,6 +124,17 @@ class PairingPublic(SQLModel):
     created_at: datetime
 
 
+class PairingEventPublic(SQLModel):
+    id: int
+    action: PairingAction
+    from_status: PairingStatus | None
+    to_status: PairingStatus
+    actor_id: int
+    actor_name: str
+    note: str | None
+    at: datetime
+
+
 class Liaison(SQLModel, table=True):
     """A leader assigned to a street or community (包联), for a period."""
 
@@ -157,6 +168,12 @@ class LiaisonCreate(StrictInput):
     org_id: int = Field(ge=1, le=MAX_ID, description="街道或社区")
     starts_on: date
     ends_on: date | None = Field(default=None, description="不早于 starts_on")
+
+
+class LiaisonEnd(StrictInput):
+    ends_on: date | None = Field(
+        default=None, description="最后一天，默认今天（北京时间）；不早于 starts_on"
+    )
 
 
 class LiaisonPublic(SQLModel):

@@ -24,7 +24,7 @@ from app.models.article import Article
 from app.models.inspection import Inspection, InspectionTeam
 from app.models.media import Media
 from app.models.org import Org
-from app.models.pairing import Pairing
+from app.models.pairing import Liaison, Pairing
 from app.models.problem import Point, Problem
 from app.models.report import Report
 from app.models.task import Task
@@ -34,6 +34,7 @@ from app.models.wish import Wish
 from app.services import articles as article_service
 from app.services import inspection_teams as team_service
 from app.services import inspections as inspection_service
+from app.services import liaisons as liaison_service
 from app.services import media as media_service
 from app.services import orgs as org_service
 from app.services import pairings as pairing_service
@@ -245,6 +246,8 @@ _IN_REACH: dict[type, Any] = {
     # A member acts on a wish by claiming it, on a task by attending it.
     Wish: record("wish_id", wish_service.get_claimable_wish, CurrentCaller),
     Task: record("task_id", task_service.get_task_for_attendee, CurrentCaller),
+    # Liaisons are the district's arrangement: admins over the org act on them.
+    Liaison: record("liaison_id", liaison_service.get_liaison_in_reach, AdminCaller),
 }
 
 if TYPE_CHECKING:

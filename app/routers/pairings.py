@@ -7,11 +7,14 @@ from app.core.timeutil import current_year
 from app.edge.route import AppRoute
 from app.models.org import Org
 from app.models.pairing import (
+    Liaison,
     LiaisonCreate,
+    LiaisonEnd,
     LiaisonPublic,
     Pairing,
     PairingCreate,
     PairingEnd,
+    PairingEventPublic,
     PairingPublic,
     PairingStats,
     PairingStatus,
@@ -19,6 +22,7 @@ from app.models.pairing import (
 from app.models.user import MAX_ID, PEOPLE_ROLES
 from app.routers.deps import (
     AdminCaller,
+    InReach,
     OrgInReach,
     Page,
     PageDep,
@@ -79,12 +83,30 @@ async def end_pairing(
     return public
 
 
+@router.get("/pairings/{pairing_id}/history", response_model=list[PairingEventPublic])
+async def pairing_history(
+    pairing: Visible[Pairing], session: SessionDep
+) -> list[PairingEventPublic]:
+    """结对的变更记录（建立、结束），由早到晚，含操作人。"""
+    return await service.history(session, pairing)
+
+
 @router.post("/liaisons", status_code=201, response_model=LiaisonPublic)
 async def create_liaison(
     data: LiaisonCreate, session: SessionDep, caller: AdminCaller
 ) -> LiaisonPublic:
     """安排领导包联街道或社区（区管理员）。"""
     liaison = await liaison_service.create_liaison(session, caller=caller, data=data)
+    (public,) = await liaison_service.to_public(session, [liaison])
+    return public
+
+
+@router.post("/liaisons/{liaison_id}/end", response_model=LiaisonPublic)
+async def end_liaison(
+    liaison: InReach[Liaison], data: LiaisonEnd, session: SessionDep, caller: AdminCaller
+) -> LiaisonPublic:
+    """结束包联（区管理员；保留记录）。已在该日或更早结束：409 `liaison_ended`。"""
+    liaison = await liaison_service.end_liaison(session, caller=caller, liaison=liaison, data=data)
     (public,) = await liaison_service.to_public(session, [liaison])
     return public
 

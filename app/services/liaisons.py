@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func
+from sqlalchemy import func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.errors import Forbidden, Unprocessable
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, org_in_reach
+from app.core.timeutil import local
 from app.models.org import Org, OrgLevel
-from app.models.pairing import Liaison, LiaisonCreate, LiaisonPublic
+from app.models.pairing import Liaison, LiaisonCreate, LiaisonEnd, LiaisonPublic
 from app.models.user import ADMIN_ROLES, Role
 from app.services import audit
 from app.services.users import get_user_in_reach, user_names
@@ -47,6 +49,55 @@ async def create_liaison(session: AsyncSession, *, caller: Caller, data: Liaison
         target_id=liaison.id,
         org_id=liaison.org_id,
         user_id=liaison.user_id,
+    )
+    return liaison
+
+
+async def get_liaison_in_reach(session: AsyncSession, caller: Caller, liaison_id: int) -> Liaison:
+    """A liaison at an org the caller's admin roles reach (404 otherwise)."""
+    liaison = (
+        await session.execute(
+            select(Liaison).where(
+                Liaison.id == liaison_id, in_reach(col(Liaison.org_id), caller.paths(ADMIN_ROLES))
+            )
+        )
+    ).scalar_one_or_none()
+    if liaison is None:
+        raise NotFound()
+    return liaison
+
+
+async def end_liaison(
+    session: AsyncSession, *, caller: Caller, liaison: Liaison, data: LiaisonEnd
+) -> Liaison:
+    """The assignment ends on `ends_on` (kept, never deleted: its visits and weeks
+    stay counted). Once ended it stays ended: 409 `liaison_ended`, decided by the
+    conditional UPDATE, so two offices ending it at once end it once."""
+    if not any(g.role in ASSIGNERS for g in caller.grants):
+        raise Forbidden("forbidden", "只有区级管理员可以结束包联")
+    ends_on = data.ends_on or local(utcnow()).date()
+    if ends_on < liaison.starts_on:
+        raise Unprocessable("invalid_period", "结束日期不能早于开始日期")
+    ended = await session.execute(
+        update(Liaison)
+        .where(
+            col(Liaison.id) == liaison.id,
+            or_(col(Liaison.ends_on).is_(None), col(Liaison.ends_on) > ends_on),
+        )
+        .values(ends_on=ends_on)
+        .returning(col(Liaison.id))
+    )
+    if ended.scalar_one_or_none() is None:
+        raise Conflict("liaison_ended", "该包联已在此日期或更早结束")
+    await session.refresh(liaison)
+    await audit.record(
+        session,
+        caller=caller,
+        action="liaison.end",
+        target_type="liaison",
+        target_id=liaison.id,
+        org_id=liaison.org_id,
+        ends_on=ends_on.isoformat(),
     )
     return liaison
 

@@ -23,6 +23,7 @@ from app.models.pairing import (
     PairingCreate,
     PairingEnd,
     PairingEvent,
+    PairingEventPublic,
     PairingFigures,
     PairingPublic,
     PairingStats,
@@ -160,6 +161,29 @@ async def end_pairing(
         values={"ends_on": ends_on},
     )
     return pairing
+
+
+async def history(session: AsyncSession, pairing: Pairing) -> list[PairingEventPublic]:
+    """Every change of the pairing, oldest first, with who made it."""
+    rows = await session.execute(
+        select(PairingEvent, User.name)
+        .join(User, col(User.id) == col(PairingEvent.actor_id))
+        .where(PairingEvent.pairing_id == pairing.id)
+        .order_by(col(PairingEvent.id))
+    )
+    return [
+        PairingEventPublic(
+            id=event.id or 0,
+            action=event.action,
+            from_status=event.from_status,
+            to_status=event.to_status,
+            actor_id=event.actor_id,
+            actor_name=name,
+            note=event.note,
+            at=event.at,
+        )
+        for event, name in rows.all()
+    ]
 
 
 async def list_pairings(

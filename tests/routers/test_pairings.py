@@ -73,6 +73,15 @@ async def test_a_street_pairs_its_unit_with_its_community_once_at_a_time(client,
         ).scalars()
         assert sorted(events) == ["create", "create", "end"]
         assert sorted(audits) == ["pairing.create", "pairing.create", "pairing.end"]
+    history = await client.get(
+        f"/pairings/{first['id']}/history", headers=world.headers("unit_admin")
+    )
+    assert history.status_code == 200, history.text
+    assert [(e["action"], e["from_status"], e["to_status"]) for e in history.json()] == [
+        ("create", None, "active"),
+        ("end", "active", "ended"),
+    ]
+    assert {e["actor_name"] for e in history.json()} == {world.user("street_admin").name}
 
 
 @pytest.mark.parametrize(
@@ -215,3 +224,42 @@ async def test_pairing_figures_count_what_the_units_members_did_in_the_paired_co
         headers=world.headers("other_unit_admin"),
     )
     assert resp.status_code == 404
+
+
+async def test_a_liaison_ends_once_and_stays_on_record(client, world):
+    headers = world.headers("district_admin")
+    made = await client.post(
+        "/liaisons",
+        json={
+            "user_id": world.user("street_admin").id,
+            "org_id": world["C1"].id,
+            "starts_on": "2026-01-01",
+        },
+        headers=headers,
+    )
+    liaison = made.json()["id"]
+    early = await client.post(
+        f"/liaisons/{liaison}/end", json={"ends_on": "2025-12-31"}, headers=headers
+    )
+    assert (early.status_code, early.json()["code"]) == (422, "invalid_period")
+    street = await client.post(
+        f"/liaisons/{liaison}/end", json={}, headers=world.headers("street_admin")
+    )
+    assert street.status_code == 403  # the district's arrangement
+    ends = await asyncio.gather(
+        *(
+            client.post(f"/liaisons/{liaison}/end", json={"ends_on": "2026-06-30"}, headers=headers)
+            for _ in range(3)
+        )
+    )
+    assert sorted(r.status_code for r in ends) == [200, 409, 409]
+    assert {r.json().get("code") for r in ends if r.status_code == 409} == {"liaison_ended"}
+    listed = await client.get("/liaisons", headers=headers)
+    assert [(x["id"], x["ends_on"]) for x in listed.json()["items"]] == [(liaison, "2026-06-30")]
+    async with world.app.state.sessionmaker() as s:
+        audits = (
+            await s.execute(
+                select(AuditEntry.action).where(col(AuditEntry.action).like("liaison.%"))
+            )
+        ).scalars()
+        assert sorted(audits) == ["liaison.create", "liaison.end"]

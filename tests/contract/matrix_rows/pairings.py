@@ -49,6 +49,21 @@ async def _end(world: World, caller: str) -> Req:
     return Req(path=f"/api/v1/pairings/{pairing.id}/end", json={"note": "协议期满"})
 
 
+async def _history(world: World, caller: str) -> Req:
+    pairing = await _pairing(world)
+    return Req(path=f"/api/v1/pairings/{pairing.id}/history")
+
+
+async def _liaison_end(world: World, caller: str) -> Req:
+    liaison = await make_liaison(
+        world.app,
+        leader=world.user("street_admin"),
+        org=world["C1"],
+        by=world.user("district_admin"),
+    )
+    return Req(path=f"/api/v1/liaisons/{liaison.id}/end", json={})
+
+
 async def _liaison_create(world: World, caller: str) -> Req:
     return Req(
         path="/api/v1/liaisons",
@@ -106,6 +121,15 @@ ROWS: dict[tuple[str, str], Row] = {
         "street_admin",
         statuses(401, 403, 404, 404, 200, unit_admin=403, other_unit_admin=404),
         _end,
+    ),
+    ("GET", "/api/v1/pairings/{pairing_id}/history"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 200, unit_admin=200, other_unit_admin=404),
+        _history,
+    ),
+    # Out of reach first (an admin's reach decides), then the district's role.
+    ("POST", "/api/v1/liaisons/{liaison_id}/end"): Row(
+        "district_admin", statuses(401, 403, 404, 404, 200, **UNITS_NONE), _liaison_end
     ),
     ("POST", "/api/v1/liaisons"): Row(
         "district_admin", statuses(401, 403, 403, 403, 201, **UNITS_NONE), _liaison_create
