@@ -191,7 +191,13 @@ async def locate(
     storage: Storage, settings: Settings, media: Media, *, thumbnail: bool
 ) -> str | Path:
     key = media.thumbnail_key if thumbnail else media.storage_key
-    return await storage.locate(key, ttl_s=settings.media_url_ttl_s)
+    target = await storage.locate(key, ttl_s=settings.media_url_ttl_s)
+    if isinstance(target, Path) and not await anyio.Path(target).exists():
+        # A row whose file is gone (a lost disk, a restore without the media folder):
+        # the photo is missing for the reader, not a server error.
+        logger.warning("photo %s has no file %s", media.id, key)
+        raise NotFound()
+    return target
 
 
 # A photo's files are stored before its row is written, in the same request. A

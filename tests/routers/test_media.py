@@ -30,6 +30,7 @@ from app.services import media as media_service
 from app.services.photos import attach_photos, register_record_type
 from tests.conftest import empty_all_tables, make_settings
 from tests.core.test_storage import S3_BUCKET, S3_PUBLIC, s3_overrides, s3_server  # noqa: F401
+from tests.factories.media import make_media
 from tests.factories.world import World, build_world
 
 GPS_IFD = 0x8825
@@ -617,3 +618,14 @@ async def test_files_no_photo_row_names_are_removed_a_day_after_they_were_stored
     assert got.status_code in (200, 307)
     # Twice at once, or again: nothing more to do, and no error.
     assert await sweep(now=utcnow() + timedelta(days=2)) == 0
+
+
+async def test_a_photo_whose_file_is_gone_is_404_not_500(client, world):
+    """A row whose file was lost (a restore without the media folder): missing to the
+    reader, on the API and the console alike (both locate it through the service)."""
+    uploader = world.user("member")
+    media = await make_media(world.app, uploader)  # a row with no file behind it
+    for path in (f"/media/{media.id}", f"/media/{media.id}/thumbnail"):
+        resp = await client.get(path, headers=world.headers("member"))
+        assert resp.status_code == 404, (path, resp.text)
+        assert resp.json()["code"] == "not_found"
