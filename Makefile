@@ -30,7 +30,7 @@ run: $(BIN)/.installed
 	@echo ""
 	@echo "  创文通 is starting: http://$(HOST):$(PORT)/docs"
 	@echo "  Log in with POST /api/v1/auth/wechat-login {\"code\": \"demo-district-admin\"}"
-	@echo "  (other demo codes: demo-street-admin, demo-community-admin, demo-member, demo-inspector)"
+	@echo "  (other demo codes: demo-street-admin, demo-community-admin, demo-unit-admin, demo-member, demo-inspector)"
 	@echo "  PC console: http://$(HOST):$(PORT)/console/ (dev login form, no phone needed)"
 	@echo ""
 	$(DEV_ENV) $(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) \
