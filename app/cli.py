@@ -16,6 +16,7 @@ from sqlmodel import select
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.security import PiiCipher
+from app.core.storage import Storage, create_storage
 from app.devtools.demo_activity import seed_activity
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, RoleGrant, User
@@ -142,7 +143,11 @@ DEMO_GIVEN = [
 ]
 
 
-async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> dict[str, Any]:
+async def seed_demo(
+    session: AsyncSession, cipher: PiiCipher, storage: Storage | None = None
+) -> dict[str, Any]:
+    """The demo district, once. With `storage`, also the records that need photos
+    (inspection visits, a resident's report), their files written there."""
     if (await session.execute(select(func.count()).select_from(Org))).scalar_one():
         return {"seeded": False, "reason": "database is not empty"}
     district = await insert_org(session, name="文明区", level=OrgLevel.district, parent=None)
@@ -188,7 +193,9 @@ async def seed_demo(session: AsyncSession, cipher: PiiCipher) -> dict[str, Any]:
         session.add(user)
         people.append(user)
     await session.flush()
-    activity = await seed_activity(session, cipher=cipher, orgs=orgs, people=people, now=utcnow())
+    activity = await seed_activity(
+        session, cipher=cipher, orgs=orgs, people=people, now=utcnow(), storage=storage
+    )
     return {
         "seeded": True,
         "district_id": district.id,
@@ -242,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.command == "seed-demo":
         cipher = PiiCipher(settings.pii_key)
-        result = asyncio.run(_in_transaction(settings, lambda s: seed_demo(s, cipher)))
+        storage = create_storage(settings)
+        result = asyncio.run(_in_transaction(settings, lambda s: seed_demo(s, cipher, storage)))
     else:
         write_openapi(args.output)
         result = {"written": str(args.output)}

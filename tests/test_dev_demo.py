@@ -17,15 +17,27 @@ async def test_the_demo_logs_in_through_the_mounted_wechat_stub(tmp_path):
     )
     app = create_app(settings)
     async with app.state.sessionmaker() as session, session.begin():
-        await seed_demo(session, app.state.cipher)
+        seeded = await seed_demo(session, app.state.cipher, app.state.storage)
+    assert (seeded["inspections"], seeded["reports"]) == (2, 1)
     with BackgroundServer(app) as server:
         app.state.wechat.client.api_base = server.url + "dev/wechat/"
         async with httpx.AsyncClient(base_url=server.url) as c:
             login = await c.post("/api/v1/auth/wechat-login", json={"code": "demo-district-admin"})
             assert login.status_code == 200, login.text
             token = login.json()["access_token"]
-            orgs = await c.get("/api/v1/orgs", headers={"Authorization": f"Bearer {token}"})
+            auth = {"Authorization": f"Bearer {token}"}
+            orgs = await c.get("/api/v1/orgs", headers=auth)
             assert orgs.json()["total"] >= 10
+            # Every screen has something in it: visits with their photos, a report.
+            visits = (await c.get("/api/v1/inspections", headers=auth)).json()["items"]
+            assert len(visits) == 2
+            assert {v["meets_standard"] for v in visits} == {True, False}
+            photo = visits[0]["photo_ids"][0]
+            shown = await c.get(f"/api/v1/media/{photo}/thumbnail", headers=auth)
+            assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+            reports = (await c.get("/api/v1/reports", headers=auth)).json()["items"]
+            assert [r["status"] for r in reports] == ["submitted"]
+            assert not any(v.get("possible_reuse") for v in visits)
             # Demo codes may be reused, unlike in tests, so the demo can log in again.
             again = await c.post("/api/v1/auth/wechat-login", json={"code": "demo-district-admin"})
             assert again.status_code == 200

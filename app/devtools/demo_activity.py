@@ -15,18 +15,26 @@ not made.
 
 from __future__ import annotations
 
+import io
+import random
 from datetime import datetime, timedelta
+from functools import partial
 
+import anyio.to_thread
+from PIL import Image, ImageDraw
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.scope import Caller
 from app.core.security import PiiCipher
+from app.core.storage import Storage
 from app.edge.access import caller_for_person
 from app.models.article import ArticleCreate
-from app.models.inspection import ChecklistPut, TeamCreate
+from app.models.inspection import ChecklistPut, InspectionCreate, ResultInput, TeamCreate
+from app.models.media import MediaCheckStatus
 from app.models.org import Org
 from app.models.pairing import LiaisonCreate, PairingCreate
-from app.models.problem import LocationInput, PointCreate, PointKind
+from app.models.problem import LocationInput, PointCreate, PointKind, ProblemCategory
+from app.models.report import ReportCreate
 from app.models.report_in import (
     ReportInCreate,
 )
@@ -45,9 +53,11 @@ from app.services import (
     inspection_teams,
     inspections,
     liaisons,
+    media,
     pairings,
     problems,
     report_ins,
+    reports,
     tasks,
     volunteer_hours,
     wishes,
@@ -65,6 +75,7 @@ async def seed_activity(
     orgs: dict[str, Org],
     people: list[User],
     now: datetime,
+    storage: Storage | None = None,
 ) -> dict[str, int]:
     by_openid = {u.openid: u for u in people if u.openid}
 
@@ -254,6 +265,7 @@ async def seed_activity(
     counts["liaisons"] = 1
 
     # The district's checklists (测评细则) for its commonest points, and points to visit.
+    items_of: dict[PointKind, list[str]] = {}
     for kind, items in (
         (
             PointKind.market,
@@ -265,11 +277,13 @@ async def seed_activity(
         await inspections.put_checklist(
             session, caller=district_admin, kind=kind, data=ChecklistPut(items=items), now=now
         )
+        items_of[kind] = items
+    points = []
     for name, kind, lat_offset in (
         ("东关农贸市场", PointKind.market, 0.0),
         ("东关背街", PointKind.back_street, 0.002),
     ):
-        await problems.create_point(
+        point = await problems.create_point(
             session,
             caller=district_admin,
             data=PointCreate(
@@ -279,6 +293,7 @@ async def seed_activity(
                 location=LocationInput(lat=PLACE[0] + lat_offset, lng=PLACE[1]),
             ),
         )
+        points.append((point, kind, items_of[kind]))
     counts["checklists"], counts["points"] = 3, 2
 
     # The district's first supervision team (督导组): its inspector and street secretary.
@@ -296,5 +311,72 @@ async def seed_activity(
         ),
     )
     counts["inspection_teams"] = 1
+
+    # Visits and a resident's report need photos: written where the app keeps them.
+    if storage is not None:
+        inspector_caller = await caller(inspector)
+        for (point, _, items), failed, seed in zip(points, (1, None), (11, 12), strict=True):
+            photo = await _demo_photo(session, storage, owner=inspector, seed=seed)
+            await inspections.record_visit(
+                session,
+                caller=inspector_caller,
+                data=InspectionCreate(
+                    point_id=point.id or 0,
+                    lat=point.lat,
+                    lng=point.lng,
+                    results=[
+                        ResultInput(item=item, passed=i != failed) for i, item in enumerate(items)
+                    ],
+                    photo_ids=[photo],
+                    note="例行巡查",
+                ),
+                now=now - timedelta(days=1),
+            )
+        counts["inspections"] = 2
+        resident = by_openid["demo-member"]
+        photo = await _demo_photo(session, storage, owner=resident, seed=13)
+        await reports.create_report(
+            session,
+            caller=member,
+            data=ReportCreate(
+                category=ProblemCategory.illegal_parking,
+                description="小区门口电动车乱停，挡住了人行道。",
+                lat=PLACE[0] + 0.0005,
+                lng=PLACE[1],
+                photo_ids=[photo],
+            ),
+            checker=None,
+            now=now,
+        )
+        counts["reports"] = 1
     await session.flush()
     return counts
+
+
+def _demo_jpeg(seed: int) -> bytes:
+    """A photo-like picture of its own (blocks of colour placed by `seed`), so that no
+    two demo photos look alike to the reused-photo check."""
+    rng = random.Random(seed)  # noqa: S311 (a picture, not a secret)
+    image = Image.new("RGB", (800, 600), (rng.randrange(256), 180, 200))
+    draw = ImageDraw.Draw(image)
+    for _ in range(24):
+        x, y = rng.randrange(800), rng.randrange(600)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        draw.rectangle((x, y, x + rng.randrange(40, 300), y + rng.randrange(40, 200)), fill=colour)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+async def _demo_photo(session: AsyncSession, storage: Storage, *, owner: User, seed: int) -> int:
+    """A demo photo stored as an upload stores it, taken as passed by WeChat's check
+    (the demo has no WeChat to ask)."""
+    raw = await anyio.to_thread.run_sync(_demo_jpeg, seed)
+    image = await anyio.to_thread.run_sync(
+        partial(media.process_image, raw, max_pixels=40_000_000, thumbnail_px=400)
+    )
+    stored = await media.store_photo(storage, uploader_id=owner.id or 0, image=image)
+    stored.check_status = MediaCheckStatus.passed
+    session.add(stored)
+    await session.flush()
+    return stored.id or 0

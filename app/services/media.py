@@ -121,6 +121,28 @@ def process_image(raw: bytes, *, max_pixels: int, thumbnail_px: int) -> Processe
         )
 
 
+async def store_photo(storage: Storage, *, uploader_id: int, image: ProcessedImage) -> Media:
+    """A processed photo's files written, and its row (not yet added to a session):
+    for an upload, and for the demo's photos (app/devtools)."""
+    content_type, ext, _ = FORMATS[image.format]
+    # Random, never derived from the file name or the uploader: keys cannot be guessed.
+    token = secrets.token_hex(16)
+    media = Media(
+        uploader_id=uploader_id,
+        storage_key=f"{token}.{ext}",
+        thumbnail_key=f"{token}{THUMB_SUFFIX}.{ext}",
+        content_type=content_type,
+        size=len(image.data),
+        width=image.width,
+        height=image.height,
+        sha256=image.sha256,
+        phash=image.phash,
+    )
+    await storage.put(media.storage_key, image.data, content_type)
+    await storage.put(media.thumbnail_key, image.thumbnail, content_type)
+    return media
+
+
 async def upload_photo(
     session: AsyncSession,
     *,
@@ -151,22 +173,7 @@ async def upload_photo(
         ),
         limiter=_image_work,
     )
-    content_type, ext, _ = FORMATS[image.format]
-    # Random, never derived from the file name or the uploader: keys cannot be guessed.
-    token = secrets.token_hex(16)
-    media = Media(
-        uploader_id=caller.id,
-        storage_key=f"{token}.{ext}",
-        thumbnail_key=f"{token}{THUMB_SUFFIX}.{ext}",
-        content_type=content_type,
-        size=len(image.data),
-        width=image.width,
-        height=image.height,
-        sha256=image.sha256,
-        phash=image.phash,
-    )
-    await storage.put(media.storage_key, image.data, content_type)
-    await storage.put(media.thumbnail_key, image.thumbnail, content_type)
+    media = await store_photo(storage, uploader_id=caller.id, image=image)
     # Submitted before the row is written: no database lock is held while WeChat answers.
     await content_check.start_media_check(
         content_check.media_checker(settings, wechat),
