@@ -33,7 +33,7 @@ from sqlmodel import col, select
 from app.core import xlsx
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, path_ids, path_within
+from app.core.scope import Caller, in_reach, is_within, path_ids, path_within
 from app.core.timeutil import day_start, local, parse_week, week_of
 from app.models.inspection import (
     Checklist,
@@ -605,23 +605,24 @@ async def _liaison_visits(
         ).scalars()
     }
     names = await user_names(session, (u for u, _ in pairs))
+    # The week's visits of these people, with where each was: one read, however many
+    # liaisons; each assignment then counts those inside its org.
+    held_by = aliased(Org)
+    visited = (
+        await session.execute(
+            sa_select(col(Inspection.inspector_id), col(held_by.path))
+            .join(held_by, col(held_by.id) == col(Inspection.org_id))
+            .where(
+                col(Inspection.inspector_id).in_({u for u, _ in pairs}),
+                col(Inspection.visited_at) >= start,
+                col(Inspection.visited_at) < end,
+            )
+        )
+    ).all()
     out = []
     for user_id, org_id in pairs:
         liaison_org = orgs[org_id]
-        held_by = aliased(Org)
-        n = (
-            await session.execute(
-                sa_select(func.count())
-                .select_from(Inspection)
-                .join(held_by, col(held_by.id) == col(Inspection.org_id))
-                .where(
-                    col(Inspection.inspector_id) == user_id,
-                    col(Inspection.visited_at) >= start,
-                    col(Inspection.visited_at) < end,
-                    path_within(col(held_by.path), liaison_org.path),
-                )
-            )
-        ).scalar_one()
+        n = sum(1 for who, path in visited if who == user_id and is_within(path, liaison_org.path))
         out.append(
             LiaisonVisits(
                 user_id=user_id,
