@@ -99,6 +99,7 @@ from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
 from app.services import wishes as wish_service
+from app.services.orgs import org_names
 
 APP_DIR = Path(__file__).resolve().parent.parent
 
@@ -1072,7 +1073,7 @@ async def console_unit_members(
         {
             "figures": figures,
             "missing": missing,
-            "communities": await service.org_names(
+            "communities": await org_names(
                 session, {p.community_id for p in missing if p.community_id is not None}
             ),
             "orgs": await service.orgs_in_reach(session, caller, PEOPLE_ROLES),
@@ -1288,13 +1289,13 @@ async def console_point(
     history = await inspection_service.inspections_public(
         session, visits, viewer_id=caller.id, supervisor=inspection_service.supervises(caller)
     )
-    org_names = await service.org_names(session, {point.org_id})
+    names = await org_names(session, {point.org_id})
     return page(
         request,
         "console/point.html",
         {
             "point": shown,
-            "org_name": org_names.get(point.org_id, ""),
+            "org_name": names.get(point.org_id, ""),
             "visits": history,
             "latest": history[0] if history else None,
             "total": total,

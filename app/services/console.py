@@ -34,6 +34,7 @@ from app.services import reports as report_service
 from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import wishes as wish_service
+from app.services.orgs import org_names
 from app.services.users import user_names, users_in_reach
 
 # The screens, in the order of the menu: (route name, label).
@@ -340,11 +341,6 @@ async def article_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScr
     return ReviewScreen(
         "articles", "稿件审核", items, total, "console_review_article", "article_id", "修改意见"
     )
-
-
-async def org_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
-    rows = await session.execute(select(Org.id, Org.name).where(col(Org.id).in_(ids)))
-    return {int(i): str(n) for i, n in rows.all()}
 
 
 # --- the roster ------------------------------------------------------------------------

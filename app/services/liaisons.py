@@ -16,6 +16,7 @@ from app.models.org import Org, OrgLevel
 from app.models.pairing import Liaison, LiaisonCreate, LiaisonEnd, LiaisonPublic
 from app.models.user import ADMIN_ROLES, Role
 from app.services import audit
+from app.services.orgs import org_names
 from app.services.users import get_user_in_reach, user_names
 
 ASSIGNERS = frozenset({Role.district_admin})
@@ -119,11 +120,7 @@ async def list_liaisons(
 
 
 async def to_public(session: AsyncSession, liaisons: Sequence[Liaison]) -> list[LiaisonPublic]:
-    ids = {x.org_id for x in liaisons}
-    orgs: dict[int, str] = {}
-    if ids:
-        rows = await session.execute(select(Org.id, Org.name).where(col(Org.id).in_(ids)))
-        orgs = {i: n for i, n in rows.all() if i is not None}
+    orgs = await org_names(session, (x.org_id for x in liaisons))
     names = await user_names(session, (x.user_id for x in liaisons))
     return [
         LiaisonPublic(

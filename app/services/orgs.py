@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -165,3 +166,13 @@ def same_district(a: Org, b: Org) -> bool:
 
 def within(org: Org, ancestor: Org) -> bool:
     return is_within(org.path, ancestor.path)
+
+
+async def org_names(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of the orgs `ids` (Nones skipped), in one read: for lists that show
+    where each record belongs."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.execute(select(Org.id, Org.name).where(col(Org.id).in_(wanted)))
+    return {int(i): str(n) for i, n in rows.all()}

@@ -36,6 +36,7 @@ from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import CLAIMANT_STATES, Wish
 from app.services import audit, lifecycle
 from app.services.lifecycle import Lifecycle, Transition
+from app.services.orgs import org_names
 
 # Who pairs a unit with a community: the district, or the street over both.
 MANAGER_ROLES = frozenset({Role.district_admin, Role.street_admin})
@@ -213,11 +214,9 @@ async def list_pairings(
 
 
 async def to_public(session: AsyncSession, pairings: Sequence[Pairing]) -> list[PairingPublic]:
-    ids = {p.unit_id for p in pairings} | {p.community_id for p in pairings}
-    names: dict[int, str] = {}
-    if ids:
-        rows = await session.execute(select(Org.id, Org.name).where(col(Org.id).in_(ids)))
-        names = {i: n for i, n in rows.all() if i is not None}
+    names = await org_names(
+        session, {p.unit_id for p in pairings} | {p.community_id for p in pairings}
+    )
     out = []
     for p in pairings:
         assert p.id is not None
