@@ -14,7 +14,7 @@ SHUTDOWN_DRAIN_SECONDS ?= 20
 DEV_ENV := APP_ENV=dev WECHAT_DEV_STUB=true WECHAT_APPID=demo-appid WECHAT_SECRET=demo-secret \
 	WECHAT_API_BASE=http://$(HOST):$(PORT)/dev/wechat/
 
-.PHONY: run test test-quick lint openapi migrate clean browser echarts
+.PHONY: run test test-quick lint openapi migrate clean browser echarts scale-tools
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -44,7 +44,7 @@ lint: $(BIN)/.installed
 # SQLite always; PostgreSQL too where TEST_POSTGRES_URL (default the local server)
 # answers, else those tests are reported as skipped with the reason. One worker per
 # core: each creates its own databases, so they never collide.
-test: lint browser
+test: lint browser scale-tools
 	$(BIN)/python -m pytest -q -rs -n auto
 
 # The edit loop: ruff, then the SQLite half of the suite (the PostgreSQL half is
@@ -52,7 +52,7 @@ test: lint browser
 # the gate: type checks, both databases, everything.
 test-quick: $(BIN)/.installed
 	$(BIN)/ruff check app tests benchmarks alembic/env.py
-	$(BIN)/python -m pytest -q -x -n auto -k "not postgresql"
+	$(BIN)/python -m pytest -q -x -n auto -k "not postgresql and not pgbouncer"
 
 # The dashboard page's test drives Debian's Chromium (a browser download by a test
 # tool is impossible here). Installed when missing and we may (root with apt-get);
@@ -63,6 +63,20 @@ browser:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			--no-install-recommends chromium; } >/dev/null 2>&1 \
 			|| echo "  chromium could not be installed: the browser test will be skipped"; \
+	fi
+
+# The tests of a province's setup (README "Scaling out") run Debian's PgBouncer and
+# nginx, and PostgreSQL's own binaries for a streaming replica. Installed when missing
+# and we may (root with apt-get); otherwise those tests are skipped with the reason.
+scale-tools:
+	@missing=""; \
+	command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing="$$missing pgbouncer"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's$$missing for the scaling tests"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing; } >/dev/null 2>&1 \
+			|| echo "  $$missing could not be installed: those tests will be skipped"; \
 	fi
 
 # Apache ECharts for the dashboard page is committed (app/static/vendor/echarts), so

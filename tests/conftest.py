@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -31,6 +32,8 @@ from app.main import create_app
 from tests.factories.world import World, build_world
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, NO_CHROMIUM
 from tests.support.counts import assert_counts_are_exact
+from tests.support.pgbouncer import HAVE_PGBOUNCER, NO_PGBOUNCER, PgBouncer
+from tests.support.replica import HAVE_POSTGRES_BINARIES, NO_POSTGRES_BINARIES, PrimaryAndReplica
 from tests.support.servers import BackgroundServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +99,48 @@ def _postgres_available() -> str | None:
     return None
 
 
+# Databases reached through PgBouncer (the `pgbouncer` parameter of database_url): the
+# app's settings for them say so (DATABASE_POOLER=pgbouncer).
+POOLED_URLS: set[str] = set()
+DATABASES = ["sqlite", "postgresql"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `pooled` run a third time, on PostgreSQL through a real PgBouncer in
+    transaction mode: the authorization matrix, the races, no-lost-writes. Not the
+    whole suite: what breaks behind a pooler breaks in the database layer all requests
+    share, which these cover, and a third run of everything would cost minutes."""
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("pooled"):
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize(
+                "database_url", [*DATABASES, "pgbouncer"], indirect=True, scope="session"
+            )
+        )
+
+
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    """One PgBouncer for the session, in front of the test server, for every database."""
+    if not HAVE_PGBOUNCER:
+        pytest.skip(NO_PGBOUNCER)
+    if reason := _postgres_available():
+        pytest.skip(reason)
+    with PgBouncer(POSTGRES_ADMIN_URL) as bouncer:
+        yield bouncer
+
+
+@pytest.fixture(scope="session")
+def primary_and_replica() -> Iterator[PrimaryAndReplica]:
+    """A throwaway primary (initdb) and its streaming replica (pg_basebackup), on free
+    ports, for the session: ~5 s to build, so built once."""
+    if not HAVE_POSTGRES_BINARIES:
+        pytest.skip(NO_POSTGRES_BINARIES)
+    with PrimaryAndReplica() as clusters:
+        run_migrations(clusters.primary.url())
+        yield clusters
+
+
 @pytest.fixture(scope="session")
 def wechat_stub() -> Iterator[tuple[StubState, str]]:
     state = StubState(appid=WECHAT_APPID, secret=WECHAT_SECRET)
@@ -103,16 +148,31 @@ def wechat_stub() -> Iterator[tuple[StubState, str]]:
         yield state, server.url
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=DATABASES)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
+    if request.param == "pgbouncer":
+        bouncer: PgBouncer = request.getfixturevalue("pgbouncer")
+        # Built directly (migrations are run on the primary, README "Scaling out"),
+        # used through the pooler.
+        with _postgres_database() as direct:
+            url = bouncer.url(direct)
+            POOLED_URLS.add(url)
+            yield url
+        return
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "test.db"
         url = f"sqlite:///{path}"
         run_migrations(url)
         yield url
         return
+    with _postgres_database() as url:
+        yield url
+
+
+@contextmanager
+def _postgres_database() -> Iterator[str]:
     reason = _postgres_available()
     if reason:
         pytest.skip(reason)
@@ -140,6 +200,7 @@ def make_settings(database_url: str, tmp: Path, wechat_base: str, **overrides: o
         "login_rate_per_minute": 100_000,
         "upload_rate_per_minute": 100_000,
         "report_rate_per_minute": 100_000,
+        "database_pooler": "pgbouncer" if database_url in POOLED_URLS else "none",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -33,6 +33,19 @@ class Settings(BaseSettings):
     # the check-ins it served (docs/PERFORMANCE.md).
     database_pool_size: int = Field(default=20, ge=1)
     database_max_overflow: int = Field(default=0, ge=0)
+    # What stands between the app and PostgreSQL. `pgbouncer`: PgBouncer in transaction
+    # mode, where consecutive transactions of one client connection may run on
+    # different server connections, so nothing may outlive a transaction on the server:
+    # no prepared statement kept (asyncpg's and SQLAlchemy's caches off, statements
+    # unnamed) and no startup parameters PgBouncer does not pass (jit and
+    # max_parallel_workers_per_gather are set on the role or the database instead;
+    # README "Scaling out").
+    database_pooler: Literal["none", "pgbouncer"] = "none"
+    # A streaming replica (PostgreSQL) for dashboards, rankings, statistics and
+    # exports (app/core/replica.py); unset, they read the primary. Further behind the
+    # primary than REPLICA_MAX_LAG_S seconds, or not answering, it is left alone.
+    database_replica_url: str = ""
+    replica_max_lag_s: float = Field(default=10.0, ge=0)
 
     storage_backend: Literal["local", "s3"] = "local"
     storage_local_dir: str = "./var/media"

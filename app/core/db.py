@@ -132,14 +132,7 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         )
         _configure_sqlite(engine, settings)
         return engine
-    # No JIT and no parallel workers: our statements run for milliseconds. A
-    # dashboard whose estimate crossed jit_above_cost spent over a second compiling,
-    # and starting two workers cost a street's dashboard 7 ms to read 0.4 ms of rows
-    # (docs/PERFORMANCE.md).
-    kwargs.setdefault(
-        "connect_args",
-        {"server_settings": {"jit": "off", "max_parallel_workers_per_gather": "0"}},
-    )
+    kwargs.setdefault("connect_args", postgres_connect_args(settings))
     engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
@@ -148,6 +141,26 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     )
     _check_on_checkout(engine)
     return engine
+
+
+def postgres_connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg's connection arguments, straight to PostgreSQL or through a pooler."""
+    if settings.database_pooler == "pgbouncer":
+        # PgBouncer 1.18 in transaction mode hands each transaction the server
+        # connection that is free, and keeps no prepared statement across them.
+        # With both caches off asyncpg prepares every statement unnamed and parses it
+        # again with its Bind (one Parse/Bind/Execute/Sync), which is correct even
+        # outside a transaction (a reading request's autocommit); the Statement and
+        # pg_direct paths run on the same asyncpg connection and so the same way.
+        # SQLAlchemy's name function stays its default (no name: unnamed).
+        # PgBouncer refuses startup parameters it does not track (jit, ...): the
+        # role or the database carries them (README "Scaling out").
+        return {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+    # No JIT and no parallel workers: our statements run for milliseconds. A
+    # dashboard whose estimate crossed jit_above_cost spent over a second compiling,
+    # and starting two workers cost a street's dashboard 7 ms to read 0.4 ms of rows
+    # (docs/PERFORMANCE.md).
+    return {"server_settings": {"jit": "off", "max_parallel_workers_per_gather": "0"}}
 
 
 def _check_on_checkout(engine: AsyncEngine) -> None:

@@ -28,13 +28,18 @@ from tests.support.no_lost_writes import (
 )
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "pgbouncer"])
 async def test_twenty_phones_through_drops_retries_and_a_kill_lose_and_duplicate_nothing(
-    database,
+    database, request
 ):
-    if database == "postgresql" and (reason := _postgres_available()):
+    """`pgbouncer`: the server's connections go through a real PgBouncer in transaction
+    mode (DATABASE_POOLER=pgbouncer), the session's."""
+    if database != "sqlite" and (reason := _postgres_available()):
         pytest.skip(reason)
-    cfg = RunConfig(phones=20, database=database, postgres_admin_url=POSTGRES_ADMIN_URL)
+    port = request.getfixturevalue("pgbouncer").port if database == "pgbouncer" else None
+    cfg = RunConfig(
+        phones=20, database=database, postgres_admin_url=POSTGRES_ADMIN_URL, pooler_port=port
+    )
     async with environment(cfg) as env:
         load, report = await run_and_audit(env)
         stats = report.stats

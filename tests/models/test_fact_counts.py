@@ -9,6 +9,7 @@ writers of the same counts, and the migration's backfill.
 
 import asyncio
 
+import pytest
 from sqlalchemy import delete, update
 from sqlmodel import col
 
@@ -70,6 +71,7 @@ async def test_writes_that_bypass_the_app_move_the_counts_too(client, world):
     assert after_c1["problems_found"] == c1["problems_found"] + c3["problems_found"]
 
 
+@pytest.mark.pooled
 async def test_check_ins_reviews_and_claims_at_once_settle_to_the_rebuilt_counts(client, world):
     """On PostgreSQL these run on separate connections: check-ins of four tasks of one
     org, reviews of one org's hour entries (spread over parts, some on one part)

@@ -10,6 +10,7 @@ built on them agree with the detail endpoints.
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import text, update
 from sqlmodel import col
 
@@ -173,6 +174,7 @@ async def test_a_december_claim_released_in_january_leaves_the_year_it_was_made(
     await assert_counts_are_exact(world.app)
 
 
+@pytest.mark.pooled
 async def test_reports_moves_and_claims_at_once_settle_to_the_rebuilt_counts(client, world):
     """Many phones and an admin at the same moment: on PostgreSQL these run on
     separate connections, so reports and moves of the same person really race."""

@@ -390,6 +390,7 @@ async def test_a_level_that_loses_its_admins_is_acted_for_by_the_next_one(client
     assert published.json()["status"] == "published"
 
 
+@pytest.mark.pooled
 async def test_two_reviewers_of_one_level_at_once_leave_one_winner(client, world):
     second = await make_user(
         world.app, "社区副书记", community=world["C1"], roles=[(Role.community_admin, world["C1"])]

@@ -427,6 +427,7 @@ async def test_parallel_binds_of_different_phones_from_one_account_answer_409_no
         assert lost.json()["code"] == "account_already_bound"
 
 
+@pytest.mark.pooled
 async def test_two_accounts_binding_two_entries_of_one_phone_at_once_bind_one(client, world):
     await add_entry(client, world, "13955557001", who="street_admin", org="C1")
     await add_entry(client, world, "13955557001", who="other_street_admin", org="C3")

@@ -109,6 +109,7 @@ async def test_a_community_admin_may_not_pair(client, world):
     assert await stored(world) == 0
 
 
+@pytest.mark.pooled
 async def test_two_admins_pairing_the_same_two_at_once_make_one_pairing(client, world):
     results = await asyncio.gather(
         pair(client, world, who="street_admin"), pair(client, world, who="district_admin")

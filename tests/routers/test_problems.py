@@ -323,6 +323,7 @@ async def test_rectification_needs_own_after_photos_and_a_note(client, world):
     assert no_note.status_code == 422
 
 
+@pytest.mark.pooled
 async def test_two_admins_rectifying_at_once_move_it_once(client, world):
     problem = await insert_problem(world.app, org=world["C1"], reporter=world.user("inspector"))
     bodies = [await rectify_body(world, who) for who in ("community_admin", "street_admin")]

@@ -119,6 +119,7 @@ async def test_accepting_opens_a_problem_with_the_reports_photos_and_tells_the_r
     assert again.status_code == 409 and again.json()["code"] == "invalid_report_state"
 
 
+@pytest.mark.pooled
 async def test_two_admins_accepting_at_once_open_exactly_one_problem(client, world):
     report = (await post_report(client, world)).json()
     answers = await asyncio.gather(

@@ -595,6 +595,7 @@ async def test_checking_out_away_from_the_place_keeps_the_hours_and_shows_the_di
     assert item["user_name"] == "党员甲"
 
 
+@pytest.mark.pooled
 async def test_checking_out_at_once_writes_no_ledger_entry(client, world):
     task = await make_task(world.app, world["C1"])
     h = world.headers("member")

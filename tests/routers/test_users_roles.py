@@ -117,6 +117,7 @@ async def test_the_last_district_admin_cannot_be_revoked(client, world):
     assert resp.json()["code"] == "last_district_admin"
 
 
+@pytest.mark.pooled
 async def test_two_district_admins_revoking_each_other_at_once_leave_one(client, world):
     second = world.user("member")
     assert (

@@ -144,6 +144,7 @@ async def test_an_approved_credit_blocks_overlap_but_a_rejected_entry_does_not(c
     assert again.status_code == 201
 
 
+@pytest.mark.pooled
 async def test_overlapping_entries_sent_at_once_leave_exactly_one(client, world):
     start, end = span(hours_ago=10, hours=2)
     responses = await asyncio.gather(
@@ -265,6 +266,7 @@ async def test_automatic_credits_are_already_approved(client, world):
     assert resp.json()["code"] == "entry_already_reviewed"
 
 
+@pytest.mark.pooled
 async def test_two_admins_reviewing_at_once_leave_one_decision(client, world):
     entry = (await log(client, world)).json()
     responses = await asyncio.gather(

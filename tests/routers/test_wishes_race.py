@@ -102,6 +102,7 @@ async def test_the_naive_read_then_write_claim_lets_several_win(world, crowd):
     assert max(winners) > 1, winners
 
 
+@pytest.mark.pooled
 async def test_one_member_pressing_six_wishes_at_once_gets_exactly_the_limit(client, world):
     limit = world.app.state.settings.wish_max_open_claims
     assert limit == 3

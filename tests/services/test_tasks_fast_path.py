@@ -77,6 +77,7 @@ async def test_a_user_deleted_after_the_token_was_issued_is_not_authenticated(cl
     assert resp.status_code == 401
 
 
+@pytest.mark.pooled
 async def test_the_same_member_checking_in_twice_at_once_gets_one_seat(client, world):
     task = await make_task(world.app, world["C1"], capacity=5)
     h = world.headers("member")

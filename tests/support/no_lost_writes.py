@@ -80,6 +80,7 @@ from app.models.user import Role, RoleGrant, User
 from app.models.volunteer_hours import HourSource, VolunteerHour
 from app.models.wish import Wish, WishAction, WishEvent, WishStatus
 from app.services.orgs import insert_org
+from tests.support.pgbouncer import PgBouncer
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v1"
@@ -109,7 +110,11 @@ RECORD_TYPES = {
 @dataclass
 class RunConfig:
     phones: int = 200
-    database: Literal["sqlite", "postgresql"] = "postgresql"
+    # pgbouncer: PostgreSQL through PgBouncer in transaction mode (DATABASE_POOLER).
+    database: Literal["sqlite", "postgresql", "pgbouncer"] = "postgresql"
+    # The port of a running PgBouncer for `pgbouncer` (the test session's); none: one
+    # is started for the run.
+    pooler_port: int | None = None
     workers: int = 1
     seed: int = 20261122
     # Fractions of the planned writes done at which the server is SIGKILLed.
@@ -1194,17 +1199,31 @@ async def environment(cfg: RunConfig) -> AsyncIterator[Environment]:
                     PYTHONUNBUFFERED="1",
                 )
                 env.pop("REDIS_URL", None)
-                server = Server(env, cfg.workers, tmp / "server.log")
-                server.start()
-                try:
-                    await server.wait_ready()
-                    yield Environment(cfg, tmp, settings, engine, server, seed_data)
-                finally:
-                    server.stop()
-                    if cfg.keep:
-                        print((tmp / "server.log").read_text(errors="replace")[-5000:])
+                with contextlib.ExitStack() as stack:
+                    if cfg.database == "pgbouncer":
+                        env.update(
+                            DATABASE_URL=pooled_url(cfg, url, stack), DATABASE_POOLER="pgbouncer"
+                        )
+                    server = Server(env, cfg.workers, tmp / "server.log")
+                    server.start()
+                    try:
+                        await server.wait_ready()
+                        yield Environment(cfg, tmp, settings, engine, server, seed_data)
+                    finally:
+                        server.stop()
+                        if cfg.keep:
+                            print((tmp / "server.log").read_text(errors="replace")[-5000:])
             finally:
                 await engine.dispose()
+
+
+def pooled_url(cfg: RunConfig, url: str, stack: contextlib.ExitStack) -> str:
+    """`url` through the PgBouncer at `cfg.pooler_port`, or through one started now
+    (stopped with `stack`)."""
+    if cfg.pooler_port is not None:
+        return make_url(url).set(port=cfg.pooler_port).render_as_string(hide_password=False)
+    bouncer = stack.enter_context(PgBouncer(cfg.postgres_admin_url))
+    return bouncer.url(url)
 
 
 async def run_and_audit(env: Environment) -> tuple[Load, Report]:
@@ -1235,7 +1254,9 @@ async def main_async(cfg: RunConfig) -> Report:
 def parse_args(argv: list[str] | None = None) -> RunConfig:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--phones", type=int, default=200)
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgresql", "pgbouncer"], default="postgresql"
+    )
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=RunConfig.seed)
     parser.add_argument(
