@@ -21,6 +21,7 @@ from app.core.errors import install_error_handlers
 from app.core.http import App, install_http_headers
 from app.core.metrics import install_metrics
 from app.core.ratelimit import RateLimiter
+from app.core.replica import Replica
 from app.core.security import PiiCipher
 from app.core.storage import create_storage
 from app.core.wechat import WeChatGateway
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with app.state.jobs.running():
             yield
         await app.state.engine.dispose()
+        await app.state.replica.dispose()
 
     app = App(
         title="创文通 chuangwen",
@@ -122,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     install_metrics(app)
+    app.state.replica = Replica(settings, app.state.metrics_registry)
     install_http_headers(app, settings)
     # Outermost, so it sees every answer, the last-resort 500 included.
     app.add_outer_middleware(AccessLogMiddleware)

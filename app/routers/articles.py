@@ -23,6 +23,7 @@ from app.routers.deps import (
     OrgInReach,
     Page,
     PageDep,
+    ReadingSessionDep,
     SessionDep,
     SettingsDep,
     StatsReader,
@@ -122,7 +123,7 @@ async def review_article(
 
 @router.get("/stats/articles", response_model=ArticleStats)
 async def article_stats(
-    session: SessionDep,
+    session: ReadingSessionDep,
     org: Annotated[Org, OrgInReach(StatsReader)],
     year: Annotated[int | None, Query(ge=2000, le=2100, description="默认为北京时间的今年")] = None,
     quarter: Annotated[int | None, Query(ge=1, le=4, description="不填为全年")] = None,

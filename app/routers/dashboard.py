@@ -8,7 +8,12 @@ from app.models.common import Month
 from app.models.dashboard import Dashboard, DashboardRanking, DashboardSort, SortOrder
 from app.models.org import Org
 from app.models.user import PEOPLE_ROLES
-from app.routers.deps import OrgInReach, PeopleStatsReader, SessionDep, SettingsDep
+from app.routers.deps import (
+    OrgInReach,
+    PeopleStatsReader,
+    ReadingSessionDep,
+    SettingsDep,
+)
 from app.services import dashboard as service
 
 # /dashboard and /dashboard/children.
@@ -26,7 +31,7 @@ MonthQuery = Annotated[
 
 @router.get("/dashboard", response_model=Dashboard)
 async def dashboard(
-    session: SessionDep,
+    session: ReadingSessionDep,
     settings: SettingsDep,
     org: StatsOrg,
     month: MonthQuery = None,
@@ -42,7 +47,7 @@ async def dashboard(
 
 @router.get("/dashboard/children", response_model=DashboardRanking)
 async def dashboard_children(
-    session: SessionDep,
+    session: ReadingSessionDep,
     settings: SettingsDep,
     org: StatsOrg,
     month: MonthQuery = None,

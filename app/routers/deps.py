@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Path, Query, Request
@@ -73,7 +73,19 @@ async def get_storage(request: Request) -> Storage:
     return storage
 
 
+async def get_reading_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """For dashboards, rankings, statistics and exports: a session on the read replica
+    when it is in use (app/core/replica.py), else the request's own. Who is calling
+    and which org they ask about are still read on the primary (SessionDep)."""
+    route = request.scope.get("route")
+    in_transaction = bool(getattr(route, "reads_in_transaction", False))
+    async with request.app.state.replica.session(in_transaction=in_transaction) as replica:
+        yield replica if replica is not None else request_state.session(request)
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Figures that may be REPLICA_MAX_LAG_S old; never for anything that decides a write.
+ReadingSessionDep = Annotated[AsyncSession, Depends(get_reading_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CipherDep = Annotated[PiiCipher, Depends(get_cipher)]
 WeChatDep = Annotated[WeChatGateway, Depends(get_wechat)]

@@ -14,7 +14,7 @@ from app.edge.route import StreamingRoute
 from app.models.common import Month, QueryText
 from app.models.org import Org
 from app.models.user import PEOPLE_ROLES
-from app.routers.deps import OrgInReach, PeopleCaller, SessionDep
+from app.routers.deps import OrgInReach, PeopleCaller, ReadingSessionDep
 from app.services import audit
 from app.services import exports as service
 from app.services.bulletins import XLSX_MEDIA_TYPE
@@ -51,7 +51,7 @@ class LedgerResponse(FileResponse):
 async def export_ledger(
     dataset: service.Dataset,
     request: Request,
-    session: SessionDep,
+    session: ReadingSessionDep,
     caller: PeopleCaller,
     org: Annotated[Org, OrgInReach(PeopleCaller, PEOPLE_ROLES)],
     month: Annotated[

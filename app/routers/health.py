@@ -38,8 +38,12 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         logger.warning("readyz: storage check failed: %s", type(exc).__name__)
         checks["storage"] = "unavailable"
+    # The read replica never makes the node unready: without it the primary serves
+    # its reads. Its state and lag are shown for the operator (app/core/replica.py).
+    replica = request.app.state.replica
+    replica_state = (await replica.state()).as_json(replica.max_lag_s)
     if all(v == "ok" for v in checks.values()):
-        return JSONResponse({"status": "ok", "checks": checks})
+        return JSONResponse({"status": "ok", "checks": checks, "replica": replica_state})
     return JSONResponse(
         {
             "type": "about:blank",
@@ -48,6 +52,7 @@ async def readyz(request: Request) -> JSONResponse:
             "detail": "依赖的服务暂时无法访问",
             "code": "not_ready",
             "checks": checks,
+            "replica": replica_state,
         },
         status_code=503,
         media_type=PROBLEM_JSON,
@@ -70,5 +75,6 @@ async def metrics(request: Request) -> Response:
             raise Unauthorized("not_authenticated", "需要监控令牌")
     async with request.app.state.sessionmaker() as session:
         await request.app.state.business_gauges.refresh(session)
+    await request.app.state.replica.state()  # its lag, checked if a second old
     body = generate_latest(request.app.state.metrics_registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

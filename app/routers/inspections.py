@@ -29,6 +29,7 @@ from app.routers.deps import (
     Page,
     PageDep,
     ProblemsReader,
+    ReadingSessionDep,
     SessionDep,
     SettingsDep,
     StatsReader,
@@ -140,7 +141,7 @@ async def visit_record_xlsx(
 
 @router.get("/stats/inspections", response_model=InspectionStats)
 async def inspection_stats(
-    session: SessionDep,
+    session: ReadingSessionDep,
     org: StatsOrg,
     settings: SettingsDep,
     week: WeekQuery = None,

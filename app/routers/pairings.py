@@ -28,6 +28,7 @@ from app.routers.deps import (
     PageDep,
     PeopleCaller,
     PeopleStatsReader,
+    ReadingSessionDep,
     SessionDep,
     Visible,
     org_filter,
@@ -127,7 +128,7 @@ async def list_liaisons(
 
 @router.get("/stats/pairings", response_model=PairingStats)
 async def pairing_stats(
-    session: SessionDep,
+    session: ReadingSessionDep,
     org: Annotated[Org, OrgInReach(PeopleStatsReader, PEOPLE_ROLES)],
     year: Annotated[int | None, Query(ge=2000, le=2100, description="默认北京时间的今年")] = None,
 ) -> PairingStats:

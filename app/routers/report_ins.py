@@ -15,6 +15,7 @@ from app.routers.deps import (
     PageDep,
     PeopleCaller,
     PeopleStatsReader,
+    ReadingSessionDep,
     SessionDep,
     org_filter,
     org_of_people,
@@ -68,7 +69,7 @@ async def list_report_ins(
 
 @router.get("/stats/report-ins", response_model=ReportInFigures)
 async def report_in_figures(
-    session: SessionDep,
+    session: ReadingSessionDep,
     caller: PeopleStatsReader,
     org: Annotated[Org, OrgInReach(PeopleStatsReader, PEOPLE_ROLES)],
     month: Annotated[Month | None, Query(description="YYYY-MM，默认本月（北京时间）")] = None,

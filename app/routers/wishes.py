@@ -25,6 +25,7 @@ from app.routers.deps import (
     OrgInReach,
     Page,
     PageDep,
+    ReadingSessionDep,
     SessionDep,
     SettingsDep,
     Visible,
@@ -201,7 +202,7 @@ async def cancel_wish(
 
 @router.get("/stats/wish-quota", response_model=WishQuota)
 async def wish_quota(
-    session: SessionDep,
+    session: ReadingSessionDep,
     org: Annotated[Org, OrgInReach(AdminCaller)],
     year: YearQuery = None,
 ) -> WishQuota:
