@@ -95,12 +95,13 @@ async def test_route_answers_each_caller_as_the_matrix_says(client, world, route
         row.check(world, caller, body_of(resp))
 
 
-# Through PgBouncer in transaction mode (DATABASE_POOLER=pgbouncer): every route, by
-# the caller who may, which takes each route's whole path through the database layer
-# (reads in autocommit, writes, the Statement and direct paths, server-side cursors).
-# The six callers refused add time (a world each), not paths: a refusal reads what
-# the right caller's request reads, and less.
+# Through PgBouncer in transaction mode (DATABASE_POOLER=pgbouncer): every other route
+# in path order (every domain, reads and writes alike), by the caller who may, which
+# takes the route's whole path through the database layer (reads in autocommit,
+# writes, the Statement and direct paths, server-side cursors). The refused callers
+# add time (a world each), not paths: a refusal reads what the right caller's request
+# reads, and less. All 153 routes took 4.6 min on a loaded machine; this half, half.
 @pytest.mark.parametrize("database_url", ["pgbouncer"], indirect=True, scope="session")
-@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
+@pytest.mark.parametrize("route", sorted(MATRIX)[::2], ids=lambda r: f"{r[0]} {r[1]}")
 async def test_route_answers_the_right_caller_through_pgbouncer(client, world, route):
     await test_route_answers_each_caller_as_the_matrix_says(client, world, route, "right")

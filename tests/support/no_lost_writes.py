@@ -176,6 +176,8 @@ class Stats:
     timeouts: int = 0
     transport_errors: int = 0
     kills: int = 0
+    # 502/504 from a load balancer in front of several nodes, retried.
+    gateway_errors: int = 0
     # Writes with a request in flight when the server was killed, by what became of them.
     killed_committed: int = 0
     killed_redone: int = 0
@@ -219,6 +221,7 @@ class Report:
             "truncated requests": s.truncated,
             "client timeouts": s.timeouts,
             "connection errors (kill)": s.transport_errors,
+            "gateway 502/504 (a node killed), retried": s.gateway_errors,
             "kills": s.kills,
             "requests in flight at kill": s.in_flight_at_kills,
             "writes in flight at kill: committed before it (answered by replay)": (
@@ -654,6 +657,14 @@ class Load:
             finally:
                 self.in_flight -= 1
                 self.in_flight_writes.discard(id(w))
+            if _from_gateway(resp):
+                # A load balancer's 502/504: the app process it chose died or hung
+                # up mid-request (several nodes behind nginx). No answer from the
+                # app, as with a reset connection: the phone retries.
+                self.stats.gateway_errors += 1
+                failures += 1
+                await asyncio.sleep(min(2.0, 0.1 * 2**failures) * rng.uniform(0.5, 1.0))
+                continue
             if resp.status_code == 503 and _problem_code(resp) == "service_unavailable":
                 # Overloaded (no pooled connection came free in time): "try later",
                 # as designed. The phone does.
@@ -696,6 +707,9 @@ class Load:
             again = await client.request(w.method, w.path, **self._request_args(w))
         except httpx.TransportError:
             self.stats.transport_errors += 1
+            return
+        if _from_gateway(again):
+            self.stats.gateway_errors += 1
             return
         if again.status_code != first_status or again.headers.get("idempotent-replayed") != "true":
             self.unexpected.append(
@@ -905,6 +919,14 @@ class Load:
         self.stats.killed_committed = sum(w.acked_by_replay for w in killed)
         self.stats.killed_redone = sum(w.acked and not w.acked_by_replay for w in killed)
         self.stats.killed_refused = sum(w.refused is not None for w in killed)
+
+
+def _from_gateway(resp: httpx.Response) -> bool:
+    """A 502 or 504 of a load balancer (not the app's problem+json): its upstream
+    gave no answer."""
+    return resp.status_code in (502, 504) and "problem+json" not in resp.headers.get(
+        "content-type", ""
+    )
 
 
 def _problem_code(resp: httpx.Response) -> str:
