@@ -10,7 +10,11 @@ if [ "$#" -gt 0 ]; then
 fi
 
 # Settings (DATABASE_URL, ...) come from the environment; see app/core/config.py.
-alembic upgrade head
+# Several nodes (docker/compose.province.yml) leave it to their one-shot `migrate`
+# service (MIGRATE_ON_START=false), which reaches the primary past the pooler.
+if [ "${MIGRATE_ON_START:-true}" = true ]; then
+    alembic upgrade head
+fi
 
 # The application is built by a factory: there is no module-level `app`.
 # uvicorn's access log would print query strings (names, link tokens): the app

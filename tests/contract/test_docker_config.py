@@ -509,3 +509,120 @@ def test_dockerfile_builds_a_slim_pinned_python_311_image() -> None:
 
     install = " ".join(arg for keyword, arg in instructions if keyword == "RUN")
     assert "pip install" in install and "pyproject.toml" in install
+
+
+# --- compose.province.yml ------------------------------------------------------------
+
+PROVINCE_FILE = DOCKER / "compose.province.yml"
+PROVINCE_COMPOSE_ONLY_ENV = COMPOSE_ONLY_APP_ENV | {"MIGRATE_ON_START"}
+
+
+def province(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The province's services, interpolated with `env` (default: .env.example filled)."""
+    data = yaml.safe_load(PROVINCE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict) and "version" not in data
+    resolved = interpolate(data, filled_env() if env is None else env)
+    assert isinstance(resolved, dict)
+    return resolved
+
+
+def _arg(command: list[str], name: str) -> int:
+    """The value of `-c name=value` in a postgres command line."""
+    text = " ".join(command)
+    found = re.search(rf"{name}=(\d+)", text)
+    assert found, f"{name} is not set in {text!r}"
+    return int(found[1])
+
+
+def test_the_province_has_nodes_behind_nginx_a_pooler_a_replica_and_the_rest() -> None:
+    found = province()["services"]
+    assert {
+        "app", "migrate", "nginx", "pgbouncer", "postgres", "postgres-replica",
+        "redis", "minio", "minio-init", "worker", "scheduler",
+    } <= set(found)  # fmt: skip
+    for name, service in found.items():
+        if "image" in service:
+            tag = str(service["image"]).rsplit(":", 1)[1]
+            assert tag != "latest" and re.match(r"v?\d+\.\d+|RELEASE\.", tag), name
+        else:
+            assert service["build"]["dockerfile"] == "docker/Dockerfile", name
+        if name not in ("migrate", "minio-init", "worker", "scheduler"):
+            assert not found[name].get("healthcheck", {}).get("disable"), name
+    assert int(found["app"]["deploy"]["replicas"]) >= 2
+    assert "ports" not in found["app"], "nodes are reached through nginx only"
+    assert found["nginx"]["ports"] == ["8000:8000"]
+    for dependency in ("migrate", "minio-init"):
+        assert found["app"]["depends_on"][dependency]["condition"] == (
+            "service_completed_successfully"
+        )
+
+    # nginx: round robin over every node of `app`.
+    nginx_conf = province()["configs"]["nginx-conf"]["content"]
+    assert "server app:8000" in nginx_conf and "proxy_pass http://app;" in nginx_conf
+
+
+def test_province_nodes_go_through_pgbouncer_read_the_replica_and_migrate_past_both(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for field in Settings.model_fields:
+        monkeypatch.delenv(field.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+    found = province()["services"]
+    app_env = environment_of(found["app"])
+    unknown = [
+        n
+        for n in app_env
+        if n not in PROVINCE_COMPOSE_ONLY_ENV and n.lower() not in Settings.model_fields
+    ]
+    assert not unknown, f"Settings has no field for {unknown}"
+    settings = Settings.model_validate(
+        {k.lower(): v for k, v in app_env.items() if k not in PROVINCE_COMPOSE_ONLY_ENV}
+    )
+    assert settings.app_env == "prod" and settings.database_pooler == "pgbouncer"
+    assert "@pgbouncer:6432/" in settings.database_url
+    assert "@postgres-replica:5432/" in settings.database_replica_url
+    assert app_env["MIGRATE_ON_START"] == "false"
+    assert found["pgbouncer"]["environment"]["POOL_MODE"] == "transaction"
+
+    migrate = found["migrate"]
+    assert migrate["command"] == ["alembic", "upgrade", "head"]
+    migrate_env = environment_of(migrate)
+    assert "@postgres:5432/" in migrate_env["DATABASE_URL"]
+    assert migrate_env["DATABASE_POOLER"] == "none"
+    for jobs in ("worker", "scheduler"):
+        assert environment_of(found[jobs])["DATABASE_URL"] == settings.database_url
+
+    # The replica clones the primary and follows it.
+    replica = " ".join(found["postgres-replica"]["command"])
+    assert "pg_basebackup -h postgres" in replica and " -R " in replica
+    assert "hot_standby=on" in replica
+    allow = province()["configs"]["allow-replication"]["content"]
+    assert "host replication" in allow
+
+
+def test_province_connections_add_up_nodes_times_pool_within_pooler_within_server() -> None:
+    """nodes x workers x pool <= PgBouncer's clients; PgBouncer's server pool (and its
+    reserve) <= the primary's max_connections less reserved and replication slots;
+    the replica takes the nodes' reading pools directly."""
+    found = province()["services"]
+    app_env = environment_of(found["app"])
+    pool = int(app_env["DATABASE_POOL_SIZE"])
+    web = int(app_env["WEB_CONCURRENCY"])
+    nodes = int(found["app"]["deploy"]["replicas"])
+    workers = int(found["worker"]["deploy"]["replicas"])
+    # A taskiq worker runs 2 processes by default; the scheduler one.
+    clients = nodes * web * pool + workers * 2 * pool + pool
+    bouncer = found["pgbouncer"]["environment"]
+    assert clients <= int(bouncer["MAX_CLIENT_CONN"])
+    server_side = int(bouncer["DEFAULT_POOL_SIZE"]) + int(bouncer["RESERVE_POOL_SIZE"])
+    primary = found["postgres"]["command"]
+    reserved = 3 + _arg(primary, "max_wal_senders")
+    assert server_side <= _arg(primary, "max_connections") - reserved
+    replica = found["postgres-replica"]["command"]
+    assert nodes * web * pool <= _arg(replica, "max_connections") - 3
+
+
+def test_province_refuses_to_start_without_secrets() -> None:
+    for name in SECRETS:
+        with pytest.raises(MissingVariable, match=name):
+            province({k: v for k, v in filled_env().items() if k != name})
