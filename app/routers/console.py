@@ -79,7 +79,15 @@ from app.models.user import (
 )
 from app.models.volunteer_hours import VolunteerHourReview
 from app.models.wish import WishReview
-from app.routers.deps import CipherDep, IdPath, SessionDep, SettingsDep, StorageDep, WeChatDep
+from app.routers.deps import (
+    CipherDep,
+    IdPath,
+    ReadingSessionDep,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+    WeChatDep,
+)
 from app.routers.exports import ledger_download
 from app.routers.media import deliver
 from app.services import api_keys as api_key_service
@@ -827,6 +835,7 @@ async def console_exports(request: Request, session: SessionDep, caller: Console
 async def console_export(
     request: Request,
     session: SessionDep,
+    reading: ReadingSessionDep,
     caller: ConsoleCaller,
     dataset: export_service.Dataset,
     org_id: Annotated[int, Query(ge=1, le=MAX_ID)],
@@ -842,7 +851,7 @@ async def console_export(
         raise Unprocessable("validation_error", "月份应为 YYYY-MM") from exc
     return await ledger_download(
         request,
-        session,
+        reading,
         caller=caller,
         dataset=dataset,
         org=org,
