@@ -47,7 +47,7 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.security import issue_access_token
 from app.devtools.wechat_stub import StubState, create_stub_app
-from app.models.notification import JobRun
+from app.models.notification import JobRun, SendStatus, SubscribeGrant, WeChatSend
 from app.models.user import User
 from app.routers import console as console_cookie
 from tests.support.no_lost_writes import (
@@ -68,6 +68,56 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 APPID, SECRET = "wx-province-appid", "wx-province-secret"
 LOGIN_BUDGET = 20
+TEMPLATE = "tpl-province-wish-claimed"
+
+
+async def _subscribe_the_admin(engine: Any) -> None:
+    """The district admin, who posted every wish, has a WeChat account and subscribed
+    to "wish claimed" many times: each claim of the run is a subscribe message that
+    a job worker sends through the Redis queue."""
+    async with create_sessionmaker(engine)() as session, session.begin():
+        admin = (await session.execute(select(User).where(User.name == "区管理员"))).scalar_one()
+        admin.openid = "o-province-admin"
+        session.add(SubscribeGrant(user_id=admin.id, template_id=TEMPLATE, balance=100_000))
+
+
+async def subscribe_sends(env: dict[str, Any], timeout_s: float = 60.0) -> dict[str, Any]:
+    """Once the workers have sent every message: each sent exactly once to WeChat."""
+    stub: StubState = env["stub"]
+    sessions = create_sessionmaker(env["engine"])
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with sessions() as session:
+            by_status = dict(
+                (
+                    await session.execute(
+                        select(WeChatSend.status, func.count()).group_by(WeChatSend.status)
+                    )
+                ).all()
+            )
+            sent_ids = set(
+                (
+                    await session.execute(
+                        select(WeChatSend.message_id).where(WeChatSend.status == SendStatus.sent)
+                    )
+                ).scalars()
+            )
+        if not (by_status.get(SendStatus.pending) or by_status.get(SendStatus.sending)):
+            break
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    pages = Counter(str(s["page"]) for s in stub.subscribe_sends)
+    received = {int(page.rsplit("=", 1)[1]) for page in pages}
+    return {
+        "subscribe messages by status": {str(k): v for k, v in by_status.items()},
+        "subscribe messages WeChat received": len(stub.subscribe_sends),
+        "subscribe messages WeChat received twice": sum(n > 1 for n in pages.values()),
+        "sent rows WeChat never received / received without a sent row": (
+            len(sent_ids - received),
+            len(received - sent_ids),
+        ),
+    }
 
 
 class Nginx:
@@ -221,6 +271,7 @@ async def province(cfg: RunConfig) -> AsyncIterator[dict[str, Any]]:
                 PgBouncer(cfg.postgres_admin_url, pool_size=20) as bouncer,
             ):
                 seeded = await seed(engine, settings, cfg.phones)
+                await _subscribe_the_admin(engine)
                 env = {
                     k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "S3_"))
                 }
@@ -240,6 +291,8 @@ async def province(cfg: RunConfig) -> AsyncIterator[dict[str, Any]]:
                     WECHAT_SECRET=SECRET,
                     WECHAT_API_BASE=wechat.url,
                     WECHAT_DEV_STUB="false",
+                    WECHAT_TEMPLATES=f"wish_claimed={TEMPLATE}",
+                    WECHAT_MESSAGE_PAGE="pages/messages/index",
                     PYTHONUNBUFFERED="1",
                 )
                 nodes = Nodes(env, tmp)
@@ -287,8 +340,12 @@ async def shared_state_checks(env: dict[str, Any]) -> dict[str, Any]:
             resp = await client.post("/api/v1/auth/console-login")
             assert resp.status_code == 200, resp.text
             tickets.append((resp.json()["ticket"], _cookie(resp, console_cookie.LOGIN_COOKIE)))
-        tokens = stub.count("cgi-bin/stable_token") + stub.count("cgi-bin/token") - tokens_before
-        out["wechat access tokens issued for two nodes"] = tokens
+        tokens = stub.count("cgi-bin/stable_token") + stub.count("cgi-bin/token")
+        # The workers' sends drew one already; the nodes' codes draw none of their own.
+        out["wechat access tokens issued: whole run / for the nodes' two codes"] = (
+            tokens,
+            tokens - tokens_before,
+        )
         # The admin confirms on one node, the browser collects on the next, and the
         # console session then works on every node (it lives in the database).
         ticket, login_secret = tickets[0]
@@ -330,6 +387,7 @@ async def main_async(cfg: RunConfig) -> dict[str, Any]:
         await load.run()
         seconds = time.monotonic() - began
         shared = await shared_state_checks(env)
+        sends = await subscribe_sends(env)
         nodes.stop()
         env["jobs"].stop()
         snap = await snapshot(env["engine"], env["settings"])
@@ -359,6 +417,7 @@ async def main_async(cfg: RunConfig) -> dict[str, Any]:
             "job periods claimed twice": [r for r in runs if r[2] > 1],
             "job processes' tracebacks": env["jobs"].errors(),
             **shared,
+            **sends,
         }
 
 
@@ -373,7 +432,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = RunConfig(phones=args.phones, database="pgbouncer")
     result = asyncio.run(main_async(cfg))
     print(json.dumps(result, ensure_ascii=False, indent=1, default=str))
-    return 1 if result["violations"] or result["job periods claimed twice"] else 0
+    doubled = (
+        result["job periods claimed twice"] or result["subscribe messages WeChat received twice"]
+    )
+    return 1 if result["violations"] or doubled else 0
 
 
 if __name__ == "__main__":
