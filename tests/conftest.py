@@ -178,6 +178,9 @@ def _postgres_database() -> Iterator[str]:
         pytest.skip(reason)
     name = f"chuangwen_test_{uuid.uuid4().hex[:10]}"
     _admin(f'CREATE DATABASE "{name}"')
+    # A test database need not outlive a crash of the server: commits return without
+    # waiting for the WAL to reach the disk (each test commits dozens of times).
+    _admin(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
         run_migrations(url)
@@ -221,10 +224,35 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 async def empty_all_tables(application: FastAPI) -> None:
+    """Delete the rows of the tables a test wrote to, as if the database were new.
+
+    Only the non-empty tables are touched, with DELETE: a test writes to a handful
+    of ~40 tables, and TRUNCATE of them all costs PostgreSQL new files for every
+    table (~100-450 ms a test, a third of the suite's time), DELETE of a few rows
+    about a millisecond."""
     tables = [t.name for t in reversed(metadata.sorted_tables)]
+    probe = " UNION ALL ".join(
+        f"SELECT '{t}' FROM (SELECT 1 FROM {t} LIMIT 1) AS s{i}" for i, t in enumerate(tables)
+    )
     async with application.state.engine.begin() as conn:
+        written = set((await conn.execute(text(probe))).scalars())
         if conn.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            # Triggers off for this transaction (the tests' role is a superuser): no
+            # foreign key order, no append-only guard, no counting on the way out.
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for table in tables:
+                if table in written:
+                    await conn.execute(text(f"DELETE FROM {table}"))
+            # Ids start at 1 again, as TRUNCATE ... RESTART IDENTITY did.
+            await conn.execute(
+                text(
+                    "SELECT setval(seq.oid, 1, false) FROM pg_class seq"
+                    " JOIN pg_depend d ON d.objid = seq.oid AND d.deptype IN ('a', 'i')"
+                    " JOIN pg_class t ON t.oid = d.refobjid"
+                    " WHERE seq.relkind = 'S' AND t.relname = ANY(:tables)"
+                ),
+                {"tables": sorted(written)},
+            )
         else:
             # orgs reference themselves; checking keys at commit lets one DELETE empty it.
             await conn.execute(text("PRAGMA defer_foreign_keys=ON"))
@@ -232,7 +260,8 @@ async def empty_all_tables(application: FastAPI) -> None:
             # they count moves their sums there.
             last = ("people_counts", "fact_counts")
             for table in sorted(tables, key=lambda t: last.index(t) + 1 if t in last else 0):
-                await conn.execute(text(f"DELETE FROM {table}"))
+                if table in written or table in last:
+                    await conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture

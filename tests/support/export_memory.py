@@ -2,8 +2,9 @@
 
 tracemalloc counts every Python allocation in the process (the request, the
 database driver, openpyxl in its worker thread, the response body in the client),
-so the peak covers the whole export. tests/routers/test_exports.py runs it with 20,000 rows
-on both databases; run it alone for bigger numbers:
+so the peak covers the whole export. tests/routers/test_exports.py runs it at 1,000
+and 4,000 rows on both databases (the peak must not grow); the volume proof is this
+module run alone (docs/PERFORMANCE.md):
 
     .venv/bin/python -m tests.support.export_memory --rows 100000
 """
