@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 
+from pydantic import Field as PydanticField
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -182,15 +184,16 @@ class PlacementEvent(SQLModel, table=True):
     at: datetime = created_at_field()
 
 
+HttpLink = Annotated[str, PydanticField(max_length=500, pattern=r"^https?://\S+$")]
+
+
 class PlacementCreate(StrictInput):
     outlet: str = Field(min_length=1, max_length=100, description="刊发媒体，如“人民日报”")
     level: PlacementLevel = Field(
         description="central 中央级、provincial 省级、city 市级、district 区级"
     )
     published_on: date = Field(description="刊发日期（不晚于今天，北京时间）")
-    url: str | None = Field(
-        default=None, max_length=500, regex=r"^https?://\S+$", description="链接（http 或 https）"
-    )
+    url: HttpLink | None = Field(default=None, description="链接（http 或 https）")
 
 
 class PlacementVerify(StrictInput):
