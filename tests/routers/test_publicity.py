@@ -12,6 +12,7 @@ from app.models.article import ArticleStatus
 from app.models.publicity import Placement, PlacementLevel
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.publicity import insert_placement, make_column
+from tests.routers.test_exports import body, read
 
 # Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
@@ -104,11 +105,13 @@ async def test_bad_placements_are_refused_with_codes_and_nothing_is_stored(clien
             "published_on_in_future",
         ),
     ]
-    for article_id, body, status, code in cases:
+    for article_id, payload, status, code in cases:
         resp = await client.post(
-            f"/articles/{article_id}/placements", json=body, headers=world.headers("info_officer")
+            f"/articles/{article_id}/placements",
+            json=payload,
+            headers=world.headers("info_officer"),
         )
-        assert (resp.status_code, resp.json().get("code")) == (status, code), (body, resp.text)
+        assert (resp.status_code, resp.json().get("code")) == (status, code), (payload, resp.text)
     assert await placements_stored(world) == 0
 
     first = await client.post(
@@ -213,3 +216,24 @@ async def test_the_quarterly_ranking_weighs_verified_placements_by_the_districts
         (world["U1"].id, 0.0, 3, 1, 0),
     ]
     assert stats.json()["total"]["score"] == 9.0
+
+    # The bulletin (通报) as the office files it: the same rows, in rank order, 合计 last.
+    ws = read(
+        await client.get(
+            "/exports/publicity.xlsx",
+            params={"org_id": world["S1"].id, "year": today.year, "quarter": quarter},
+            headers=world.headers("street_admin"),
+        )
+    )
+    assert [row[1:] for row in body(ws)] == [
+        (
+            r["rank"],
+            r["org_name"],
+            r["submitted"],
+            r["published"],
+            *(r["placements"][lv] for lv in ("central", "provincial", "city", "district")),
+            r["score"],
+        )
+        for r in stats.json()["children"]
+    ]
+    assert list(ws.iter_rows(values_only=True))[-1][:2] == ("合计", None)
