@@ -216,6 +216,16 @@ async def test_the_quarterly_ranking_weighs_verified_placements_by_the_districts
         (world["U1"].id, 0.0, 3, 1, 0),
     ]
     assert stats.json()["total"]["score"] == 9.0
+    # Where an office looks first: this quarter's figures on its dashboard.
+    board = await client.get(
+        "/dashboard", params={"org_id": world["S1"].id}, headers=world.headers("street_admin")
+    )
+    figures = board.json()
+    assert (
+        figures["articles_published_quarter"],
+        figures["placements_quarter"],
+        figures["placements_pending"],
+    ) == (5, 3, 1)
 
     # The bulletin (通报) as the office files it: the same rows, in rank order, 合计 last.
     ws = read(

@@ -91,6 +91,27 @@ def _stats(name: str, prefix: str = "stats") -> Any:
     return build
 
 
+async def _console_queue(world: World, caller: str) -> Req:
+    author, article = await _published(world)
+    await insert_placement(world.app, article=article, by=author, outlet=OUTLET)
+    return Req(path="/console/reviews/placements")
+
+
+def _queued_only_for_the_right_office(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert ("data-item=" in page) == (caller == "right"), caller
+
+
+async def _console_verify(world: World, caller: str) -> Req:
+    author, article = await _published(world)
+    placement = await insert_placement(world.app, article=article, by=author, outlet=OUTLET)
+    return Req(path=f"/console/reviews/placements/{placement.id}", data={"decision": "approve"})
+
+
+async def _console_ranking(world: World, caller: str) -> Req:
+    return Req(path="/console/publicity", params={"org_id": world["S1"].id})
+
+
 def _stats_check(world: World, caller: str, body: Any) -> None:
     assert {r["org_id"] for r in body["children"]} == {
         world["C1"].id,
@@ -155,6 +176,20 @@ ROWS: dict[tuple[str, str], Row] = {
         "district_admin",
         statuses(401, 403, 403, 403, 200),
         fixed("/api/v1/publicity/weights", json={"weights": {"central": 12}}),
+    ),
+    # The console's screens: the office's queue, its decision, the quarterly ranking.
+    ("GET", "/console/reviews/placements"): Row(
+        "street_admin",
+        statuses(401, 403, 403, 200, 200),
+        _console_queue,
+        _queued_only_for_the_right_office,
+        console=True,
+    ),
+    ("POST", "/console/reviews/placements/{placement_id}"): Row(
+        "street_admin", statuses(401, 403, 403, 404, 303), _console_verify, console=True
+    ),
+    ("GET", "/console/publicity"): Row(
+        "street_admin", statuses(401, 403, 404, 404, 200), _console_ranking, console=True
     ),
     ("GET", "/api/v1/stats/publicity"): Row(
         "street_admin", statuses(401, 403, 404, 404, 200), _stats("publicity"), _stats_check
