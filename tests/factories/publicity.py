@@ -38,8 +38,11 @@ async def insert_placement(
     outlet: str = "文明市日报",
     published_on: date | None = None,
     verified_by: User | None = None,
+    status: PlacementStatus | None = None,
 ) -> Placement:
-    """A placement of `article`, pending, or verified by `verified_by`."""
+    """A placement of `article`, pending, or verified (or `status`) by `verified_by`."""
+    if status is None:
+        status = PlacementStatus.verified if verified_by else PlacementStatus.pending
     async with app.state.sessionmaker() as session, session.begin():
         placement = Placement(
             article_id=article.id,
@@ -47,7 +50,7 @@ async def insert_placement(
             outlet=outlet,
             level=level,
             published_on=published_on or date.today(),
-            status=PlacementStatus.verified if verified_by else PlacementStatus.pending,
+            status=status,
             recorded_by_id=by.id,
             verified_by_id=verified_by.id if verified_by else None,
         )
