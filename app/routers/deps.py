@@ -232,7 +232,8 @@ _VISIBLE: dict[type, Any] = {
     Problem: record("problem_id", problem_service.get_visible_problem, ProblemsReader),
     Inspection: record("inspection_id", inspection_service.get_visible_inspection, ProblemsReader),
     Article: record("article_id", article_service.get_visible_article, ArticlesReader),
-    ArticleColumn: record("column_id", publicity_service.get_visible_column, ArticlesReader),
+    # Columns are the writers' choice list: people only.
+    ArticleColumn: record("column_id", publicity_service.get_visible_column, CurrentCaller),
     Placement: record("placement_id", publicity_service.get_visible_placement, CurrentCaller),
     VolunteerHour: record("entry_id", hours_service.get_visible_entry, CurrentCaller),
     Media: record("media_id", media_service.get_visible_media, CurrentCaller),

@@ -26,7 +26,6 @@ from app.models.publicity import (
 from app.models.user import MAX_ID
 from app.routers.deps import (
     AdminCaller,
-    ArticlesReader,
     CurrentCaller,
     InReach,
     OrgInReach,
@@ -66,12 +65,12 @@ async def create_column(
 @router.get("/article-columns", response_model=Page[ColumnPublic])
 async def list_columns(
     session: SessionDep,
-    caller: ArticlesReader,
+    caller: CurrentCaller,
     paging: PageDep,
     org: Annotated[
         Org | None,
         org_filter(
-            ArticlesReader,
+            CurrentCaller,
             service.get_org_of_columns,
             description="该组织的稿件可以加入的专栏（本组织及上级组织开设的）",
         ),
