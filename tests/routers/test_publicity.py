@@ -1,6 +1,8 @@
 """Publicity performance: columns (专栏), placements (上稿), the district's weights and
 the quarterly ranking (通报)."""
 
+import asyncio
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -8,11 +10,14 @@ from sqlalchemy import func, select
 
 from app.core.db import utcnow
 from app.core.timeutil import local
-from app.models.article import ArticleStatus
+from app.models.article import ArticleImportance, ArticleStatus
 from app.models.publicity import Placement, PlacementLevel
 from tests.factories.articles import info_officer, insert_article
+from tests.factories.console import console_headers
 from tests.factories.publicity import insert_placement, make_column
 from tests.routers.test_exports import body, read
+
+HTML = {"Accept": "text/html"}
 
 # Everything written here leaves the dashboards' kept sums exact (tests/support/counts.py).
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
@@ -247,3 +252,45 @@ async def test_the_quarterly_ranking_weighs_verified_placements_by_the_districts
         for r in stats.json()["children"]
     ]
     assert list(ws.iter_rows(values_only=True))[-1][:2] == ("合计", None)
+
+
+async def test_two_people_recording_one_placement_at_once_store_it_once(client, world):
+    officer = await info_officer(world)
+    article = await insert_article(
+        world.app, org=world["C1"], author=officer, status=ArticleStatus.published
+    )
+    body = {"outlet": "文明市日报", "level": "city", "published_on": "2026-12-01"}
+    answers = await asyncio.gather(
+        *(
+            client.post(f"/articles/{article.id}/placements", json=body, headers=world.headers(who))
+            for who in ("info_officer", "community_admin")
+        )
+    )
+    # The unique (article, level, outlet, date) settles it in the database.
+    assert sorted(r.status_code for r in answers) == [201, 409]
+    assert await placements_stored(world) == 1
+
+
+async def test_the_console_queue_puts_urgent_then_weightier_articles_first(client, world):
+    officer = await info_officer(world)
+    ids = {}
+    for title, importance, urgent in (
+        ("一般稿件", ArticleImportance.routine, False),
+        ("重大稿件", ArticleImportance.major, False),
+        ("紧急稿件", ArticleImportance.routine, True),
+    ):
+        article = await insert_article(
+            world.app,
+            org=world["C1"],
+            author=officer,
+            status=ArticleStatus.in_review,
+            title=title,
+            importance=importance,
+            urgent=urgent,
+        )
+        ids[title] = article.id
+    headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    page = (await client.get("http://test/console/reviews/articles", headers=headers)).text
+    listed = [int(i) for i in re.findall(r'data-item="(\d+)"', page)]
+    assert listed == [ids["紧急稿件"], ids["重大稿件"], ids["一般稿件"]]
+    assert "【紧急】紧急稿件" in page
