@@ -142,12 +142,13 @@ class Jobs:
         self.sweep = register(
             sweep_sends, task_name="chuangwen.sweep_sends", schedule=[{"cron": "* * * * *"}]
         )
-        # Each domain's daily scans (their `SCANS`: app/services/notifications/scans.py).
+        # Each domain's scans (their `SCANS`: app/services/notifications/scans.py),
+        # daily unless the scan names its own schedule.
         self.scans = {
             scan.job: register(
                 scan_task(scan, sessionmaker, settings),
                 task_name=f"chuangwen.{scan.job}",
-                schedule=daily,
+                schedule=([{"cron": scan.cron, "cron_offset": SHANGHAI}] if scan.cron else daily),
             )
             for scan in scans.every_scan()
         }

@@ -72,7 +72,7 @@ async def test_seed_demo_fills_an_empty_database_once(db):
 
 
 async def test_the_demo_district_has_activity_its_dashboards_show(db, client):
-    """seed-demo writes its tasks, check-ins, report-ins, hours, wishes and article
+    """seed-demo writes its tasks, check-ins, report-ins, hours, wishes and articles
     through the services: the dashboards show them, and every kept count is exact."""
     result = cli(db.state.settings, "seed-demo")
     assert result["seeded"] is True
@@ -103,7 +103,13 @@ async def test_the_demo_district_has_activity_its_dashboards_show(db, client):
         this_month["wishes_claimed"],
         this_month["wishes_pending_review"],
     ) == (2, 1, 1)
-    assert this_month["articles_submitted"] == 1
+    # Three articles: one urgent in review, two published and placed (one verified).
+    assert (
+        this_month["articles_submitted"],
+        this_month["articles_published"],
+        this_month["placements_quarter"],
+        this_month["placements_pending"],
+    ) == (3, 2, 1, 1)
     tasks = await client.get("/tasks", headers=headers)
     # The three above and the pairing's joint task.
     assert tasks.json()["total"] == result["tasks"] == 4

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     # Residents' reports (随手拍) one person may send a minute: enough for a walk that
     # finds several things, too few to flood an admin's inbox.
     report_rate_per_minute: int = Field(default=5, ge=1)
+    # Publicity: an urgent article waiting this long at one review level is chased
+    # there and escalated to the level above (services/articles.py, the urgent scan).
+    urgent_review_hours: float = Field(default=2, gt=0, le=72)
 
     # WeChat content security: texts others will read go through msg_sec_check v2
     # when WeChat is configured; switched off, every check is skipped (dev without a

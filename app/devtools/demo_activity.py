@@ -1,8 +1,9 @@
 """What the demo district has been doing lately, so that `make run` shows dashboards,
 rankings and ledgers with something in them: tasks with check-ins and credited
 hours, this month's report-ins, hand-logged hours awaiting review, micro-wishes
-open, awaiting review and claimed, an article in review, the district's inspection
-checklists, inspection points and first supervision team.
+open, awaiting review and claimed, articles of each importance (one urgent, in
+review; two in the district's column, published and placed outside), the district's
+inspection checklists, inspection points and first supervision team.
 
 Everything goes through the services, with the time given where a service takes
 one, exactly as the requests would have: every count the database keeps for the
@@ -19,6 +20,7 @@ import io
 import random
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 import anyio.to_thread
 from PIL import Image, ImageDraw
@@ -28,12 +30,13 @@ from app.core.scope import Caller
 from app.core.security import PiiCipher
 from app.core.storage import Storage
 from app.edge.access import caller_for_person
-from app.models.article import ArticleCreate
+from app.models.article import Article, ArticleCreate, ArticleImportance, ArticleReview
 from app.models.inspection import ChecklistPut, InspectionCreate, ResultInput, TeamCreate
 from app.models.media import MediaCheckStatus
 from app.models.org import Org
 from app.models.pairing import LiaisonCreate, PairingCreate
 from app.models.problem import LocationInput, PointCreate, PointKind, ProblemCategory
+from app.models.publicity import ColumnCreate, PlacementCreate, PlacementLevel, PlacementVerify
 from app.models.report import ReportCreate
 from app.models.report_in import (
     ReportInCreate,
@@ -56,6 +59,7 @@ from app.services import (
     media,
     pairings,
     problems,
+    publicity,
     report_ins,
     reports,
     tasks,
@@ -204,18 +208,71 @@ async def seed_activity(
     counts["wishes"] = len(posted) + 1
     await wishes.claim_wish(session, caller=member, wish=posted[0], max_open_claims=3)
 
-    # An article of 东关社区, submitted to the street for review.
-    article = await articles.create_article(
+    # Publicity: the district's column (专栏), an urgent important article of 东关社区
+    # waiting at the street, a routine one the street published and a major one the
+    # district published, both in the column, placed outside: one placement verified
+    # by the district office, one awaiting it.
+    street_office = await caller(by_openid["demo-street-admin"])
+    column = await publicity.create_column(
+        session,
+        caller=district_admin,
+        data=ColumnCreate(org_id=orgs["文明区"].id or 0, name="文明实践在身边"),
+    )
+
+    async def article(title: str, body: str, importance: ArticleImportance, **kw: Any) -> Article:
+        made = await articles.create_article(
+            session,
+            caller=community_admin,
+            data=ArticleCreate(
+                title=title, body=body, org_id=dongguan, importance=importance, **kw
+            ),
+        )
+        return await articles.submit_article(
+            session, caller=community_admin, article=made, checker=None
+        )
+
+    await article(
+        "东关社区开展背街小巷大扫除",
+        "本周六上午，东关社区组织党员志愿者清理背街小巷卫生死角，共清运垃圾两车。",
+        ArticleImportance.important,
+        urgent=True,
+    )
+    approve = ArticleReview(approve=True)
+    routine = await article(
+        "东关社区“文明楼道”评选揭晓",
+        "经居民投票，东关社区评出十个“文明楼道”，楼道整洁、邻里和睦。",
+        ArticleImportance.routine,
+        column_id=column.id,
+    )
+    await articles.review_article(session, caller=street_office, article=routine, data=approve)
+    major = await article(
+        "文明区召开创文攻坚推进会，东关社区作典型发言",
+        "会上，东关社区介绍了党员到社区报到、微心愿认领等经验做法。",
+        ArticleImportance.major,
+        column_id=column.id,
+    )
+    for reviewer in (street_office, district_admin):
+        await articles.review_article(session, caller=reviewer, article=major, data=approve)
+    today = now.date()
+    placed = await publicity.record_placement(
         session,
         caller=community_admin,
-        data=ArticleCreate(
-            title="东关社区开展背街小巷大扫除",
-            body="本周六上午，东关社区组织党员志愿者清理背街小巷卫生死角，共清运垃圾两车。",
-            org_id=dongguan,
+        article=routine,
+        data=PlacementCreate(outlet="文明市日报", level=PlacementLevel.city, published_on=today),
+    )
+    await publicity.verify_placement(
+        session, caller=district_admin, placement=placed, data=PlacementVerify(approve=True)
+    )
+    await publicity.record_placement(
+        session,
+        caller=community_admin,
+        article=major,
+        data=PlacementCreate(
+            outlet="学习强国省级平台", level=PlacementLevel.provincial, published_on=today
         ),
     )
-    await articles.submit_article(session, caller=community_admin, article=article, checker=None)
-    counts["articles"] = 1
+    counts["articles"] = 3
+    counts["placements"] = 2
 
     # Pairings (结对共建) of the units with communities, a joint task, and a liaison.
     year_start = now.date().replace(month=1, day=1)

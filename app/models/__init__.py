@@ -20,6 +20,7 @@ from app.models.pairing import Liaison, Pairing, PairingEvent
 from app.models.people_counts import PeopleCount, WishQuotaClaim
 from app.models.photo_reuse import PhotoPrint, PossibleReuse
 from app.models.problem import Point, Problem, ProblemEvent
+from app.models.publicity import ArticleColumn, Placement, PlacementEvent, PublicityWeight
 from app.models.report import Report, ReportEvent
 from app.models.report_in import (
     ReportIn,
@@ -35,6 +36,7 @@ from app.models.wish import Wish, WishEvent
 __all__ = [
     "ApiKey",
     "Article",
+    "ArticleColumn",
     "ArticleEvent",
     "AuditEntry",
     "CheckIn",
@@ -58,10 +60,13 @@ __all__ = [
     "PairingEvent",
     "PeopleCount",
     "PhotoPrint",
+    "Placement",
+    "PlacementEvent",
     "Point",
     "PossibleReuse",
     "Problem",
     "ProblemEvent",
+    "PublicityWeight",
     "Report",
     "ReportEvent",
     "ReportIn",

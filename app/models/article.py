@@ -2,7 +2,17 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
@@ -21,6 +31,14 @@ class ArticleStatus(StrEnum):
     in_review = "in_review"
     returned = "returned"
     published = "published"
+
+
+class ArticleImportance(StrEnum):
+    """How far up the review ladder an article climbs (一般、重要、重大稿件)."""
+
+    routine = "routine"  # its own org's admins
+    important = "important"  # and the street's
+    major = "major"  # up to the district
 
 
 class ArticleAction(StrEnum):
@@ -63,6 +81,12 @@ class Article(SQLModel, table=True):
         # Dashboards: an org's articles submitted and published in a month.
         Index("ix_articles_org_first_submitted_at", "org_id", "first_submitted_at"),
         Index("ix_articles_org_published_at", "org_id", "published_at"),
+        CheckConstraint(f"importance IN ({_in(ArticleImportance)})", name="importance"),
+        CheckConstraint(
+            "status <> 'in_review' OR review_level_at IS NOT NULL", name="review_level_at_present"
+        ),
+        # The urgent scan: urgent articles waiting in review.
+        Index("ix_articles_urgent_status", "urgent", "status"),
         NEVER_REUSED_IDS,
     )
 
@@ -81,6 +105,30 @@ class Article(SQLModel, table=True):
     review_org_id: int | None = Field(
         default=None,
         sa_column=Column(Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), nullable=True),
+    )
+    # Rows from before graded review are `major`: they climbed to the district then.
+    importance: ArticleImportance = Field(
+        default=ArticleImportance.major,
+        sa_column=Column(String(10), nullable=False, server_default=ArticleImportance.major.value),
+    )
+    urgent: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    # The column (专栏) it runs in, at most one.
+    column_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("article_columns.id", ondelete="RESTRICT"),
+            nullable=True,
+            index=True,
+        ),
+    )
+    # When the article reached the level it waits at (set while in review, cleared by
+    # the review that moves it on):
+    # what URGENT_REVIEW_HOURS counts from.
+    review_level_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     # WeChat's content check answered "review": a person must look closely.
     content_flagged: bool = Field(
@@ -142,11 +190,24 @@ TITLE_MAX = 100
 BODY_MAX = 20_000
 
 
+IMPORTANCE_DESCRIPTION = (
+    "routine 一般稿件：本组织管理员审核；important 重要稿件：再经街道审核；"
+    "major 重大稿件：逐级审核至区。不填为 major（不减少任何一级审核）"
+)
+COLUMN_DESCRIPTION = "所属专栏（本组织或上级组织开设的专栏），至多一个"
+URGENT_DESCRIPTION = "紧急稿件：每一级须在 URGENT_REVIEW_HOURS 小时内审核，否则提醒并报上一级"
+
+
 class ArticleCreate(StrictInput):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     body: str = Field(min_length=1, max_length=BODY_MAX)
     org_id: int = Field(ge=1, le=MAX_ID, description="稿件所属组织（信息员或管理员所在范围内）")
     photo_ids: list[PhotoId] | None = Field(default=None, max_length=9)
+    importance: ArticleImportance = Field(
+        default=ArticleImportance.major, description=IMPORTANCE_DESCRIPTION
+    )
+    urgent: bool = Field(default=False, description=URGENT_DESCRIPTION)
+    column_id: int | None = Field(default=None, ge=1, le=MAX_ID, description=COLUMN_DESCRIPTION)
 
 
 class ArticleUpdate(StrictInput):
@@ -154,6 +215,11 @@ class ArticleUpdate(StrictInput):
     body: str | None = Field(default=None, min_length=1, max_length=BODY_MAX)
     photo_ids: list[PhotoId] | None = Field(
         default=None, max_length=9, description="给出时替换原有照片"
+    )
+    importance: ArticleImportance | None = Field(default=None, description=IMPORTANCE_DESCRIPTION)
+    urgent: bool | None = Field(default=None, description=URGENT_DESCRIPTION)
+    column_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description=f"{COLUMN_DESCRIPTION}；给出 null 移出专栏"
     )
 
 
@@ -170,7 +236,11 @@ class ArticlePublic(SQLModel):
     author_id: int
     author_name: str
     status: ArticleStatus
+    importance: ArticleImportance
+    urgent: bool
+    column_id: int | None
     review_org_id: int | None = Field(description="正在等待哪个组织的管理员审核（仅审核中）")
+    review_level_at: datetime | None = Field(description="到达当前审核层级的时间（仅审核中）")
     content_flagged: bool = Field(description="微信内容安全检测建议人工复核")
     needs_human_review: bool = Field(description="内容未经微信检测（作者未绑定微信等），须人工把关")
     photo_ids: list[int]

@@ -55,6 +55,10 @@ class DashboardMetrics(SQLModel):
     points_meeting_standard: int = Field(description="最近一次巡查全部达标的点位（此刻）")
     reports_received: int = Field(description="本月收到的随手拍")
     reports_accepted: int = Field(description="本月收到的随手拍中此刻已受理（转为问题）的")
+    articles_submitted_quarter: int = Field(description="本月所在季度首次提交审核的稿件（投稿）")
+    articles_published_quarter: int = Field(description="本月所在季度发布的稿件（用稿）")
+    placements_quarter: int = Field(description="本月所在季度刊发、已认定的上稿")
+    placements_pending: int = Field(description="待宣传部门认定的上稿（此刻）")
 
 
 class DashboardSort(StrEnum):
@@ -93,6 +97,10 @@ class DashboardSort(StrEnum):
     points_meeting_standard = "points_meeting_standard"
     reports_received = "reports_received"
     reports_accepted = "reports_accepted"
+    articles_submitted_quarter = "articles_submitted_quarter"
+    articles_published_quarter = "articles_published_quarter"
+    placements_quarter = "placements_quarter"
+    placements_pending = "placements_pending"
 
 
 class SortOrder(StrEnum):

@@ -36,6 +36,10 @@ class NotificationKind(StrEnum):
     problem_verified = "problem_verified"
     article_returned = "article_returned"
     article_published = "article_published"
+    # An urgent article waited URGENT_REVIEW_HOURS at one level: to that level, and
+    # escalated to the level above.
+    article_review_overdue = "article_review_overdue"
+    article_review_escalated = "article_review_escalated"
     report_in_reminder = "report_in_reminder"
     # To a unit's party secretary: how many of the unit's party members still owe it.
     report_in_unit_reminder = "report_in_unit_reminder"

@@ -9,6 +9,7 @@ from app.models.article import (
     Article,
     ArticleCreate,
     ArticleDetail,
+    ArticleImportance,
     ArticlePublic,
     ArticleReview,
     ArticleStats,
@@ -16,6 +17,7 @@ from app.models.article import (
     ArticleUpdate,
 )
 from app.models.org import Org
+from app.models.user import MAX_ID
 from app.routers.deps import (
     ArticlesReader,
     CurrentCaller,
@@ -58,6 +60,9 @@ async def list_articles(
     awaiting_my_review: Annotated[
         bool, Query(description="只看正等待本人所在层级审核的稿件")
     ] = False,
+    column_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="只看该专栏的稿件")] = None,
+    importance: ArticleImportance | None = None,
+    urgent: bool | None = None,
 ) -> Page[ArticlePublic]:
     """作者：自己的全部稿件；管理员：管理范围内审核中、已退回和已发布的稿件；
     本区所有人：已发布的稿件。"""
@@ -67,6 +72,9 @@ async def list_articles(
         status=status,
         org=org,
         awaiting_my_review=awaiting_my_review,
+        column_id=column_id,
+        importance=importance,
+        urgent=urgent,
         offset=paging.offset,
         limit=paging.page_size,
     )

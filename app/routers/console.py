@@ -66,6 +66,7 @@ from app.models.common import IsoDate, Month, QueryText, StrictInput
 from app.models.inspection import InspectionPublic
 from app.models.pairing import LiaisonCreate, PairingCreate, PairingEnd
 from app.models.problem import ProblemRectify, ProblemVerify
+from app.models.publicity import LEVEL_NAMES, PlacementVerify
 from app.models.report import ReportAccept, ReportReject, ReportStatus
 from app.models.task import TaskCategory, TaskCreate, TaskLocationInput, TaskStatus
 from app.models.user import (
@@ -101,6 +102,7 @@ from app.services import liaisons as liaison_service
 from app.services import media as media_service
 from app.services import pairings as pairing_service
 from app.services import problems as problem_service
+from app.services import publicity as publicity_service
 from app.services import report_ins as report_in_service
 from app.services import reports as report_service
 from app.services import tasks as task_service
@@ -329,6 +331,8 @@ ConsoleCaller = Annotated[Caller, Depends(console_caller(ADMIN_ROLES))]
 # Admins and units' party secretaries (reach by membership): the home page, logging
 # out, and the units' screens.
 PeopleConsoleCaller = Annotated[Caller, Depends(console_caller(PEOPLE_ROLES))]
+# The office that verifies placements (上稿): district and street admins.
+OfficeConsoleCaller = Annotated[Caller, Depends(console_caller(publicity_service.OFFICE_ROLES))]
 
 
 def refused(request: Request, exc: AppError) -> Response:
@@ -538,6 +542,63 @@ async def console_review_article(
     data = ArticleReview(approve=form.approve, comment=form.reason or None)
     await article_service.review_article(session, caller=caller, article=article, data=data)
     return _reviewed(request, "console_article_reviews", form.decision)
+
+
+@router.get("/reviews/placements", response_class=HTMLResponse, include_in_schema=False)
+async def console_placement_reviews(
+    request: Request, session: SessionDep, caller: OfficeConsoleCaller
+) -> Response:
+    """上稿认定：管理范围内待认定的上稿（本人登记的除外），逐条认定或不予认定（须填原因）。"""
+    return _reviews(request, await service.placement_reviews(session, caller=caller))
+
+
+@router.post("/reviews/placements/{placement_id}", include_in_schema=False)
+async def console_verify_placement(
+    request: Request,
+    session: SessionDep,
+    caller: OfficeConsoleCaller,
+    placement_id: IdPath,
+    form: Annotated[DecisionForm, Form()],
+) -> Response:
+    """POST /placements/{placement_id}/verify, from a form."""
+    placement = await publicity_service.get_visible_placement(session, caller, placement_id)
+    data = PlacementVerify(approve=form.approve, note=form.reason or None)
+    await publicity_service.verify_placement(session, caller=caller, placement=placement, data=data)
+    return _reviewed(request, "console_placement_reviews", form.decision)
+
+
+@router.get("/publicity", response_class=HTMLResponse, include_in_schema=False)
+async def console_publicity(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    quarter: Annotated[int | None, Query(ge=1, le=4)] = None,
+) -> Response:
+    """宣传通报：所选组织（默认本人管理的最高一级）各直属下级本季度的投稿、用稿、
+    各级上稿、得分和名次，同 GET /stats/publicity；可导出 Excel。"""
+    today = local(utcnow()).date()
+    year, quarter = year or today.year, quarter or (today.month - 1) // 3 + 1
+    picked = int(org_id) if org_id else service.top_org(caller)
+    org = await org_in_reach(session, caller, picked) if picked else None
+    stats = (
+        await publicity_service.publicity_stats(session, org=org, year=year, quarter=quarter)
+        if org is not None
+        else None
+    )
+    return page(
+        request,
+        "console/publicity.html",
+        {
+            "stats": stats,
+            "orgs": await service.orgs_in_reach(session, caller),
+            "picked": picked,
+            "year": year,
+            "quarter": quarter,
+            "levels": LEVEL_NAMES,
+        },
+    )
 
 
 # --- the roster ------------------------------------------------------------------------
@@ -842,6 +903,7 @@ async def console_export(
     month: Annotated[QueryText | None, Query(max_length=7)] = None,
     year: Annotated[str | None, Query(max_length=4, pattern=r"^\d*$")] = None,
     status: Annotated[QueryText | None, Query(max_length=20)] = None,
+    quarter: Annotated[str | None, Query(max_length=1, pattern=r"^[1-4]?$")] = None,
 ) -> Response:
     """GET /exports/{dataset}.xlsx for the console (a form sends its empty fields)."""
     org = await org_in_reach(session, caller, org_id)
@@ -858,6 +920,7 @@ async def console_export(
         month=checked_month,
         year=int(year) if year else None,
         status=status or None,
+        quarter=int(quarter) if quarter else None,
     )
 
 

@@ -26,6 +26,7 @@ from app.models.media import Media
 from app.models.org import Org
 from app.models.pairing import Liaison, Pairing
 from app.models.problem import Point, Problem
+from app.models.publicity import ArticleColumn, Placement
 from app.models.report import Report
 from app.models.task import Task
 from app.models.user import ADMIN_ROLES, MAX_ID, PEOPLE_ROLES, Role, User
@@ -39,6 +40,7 @@ from app.services import media as media_service
 from app.services import orgs as org_service
 from app.services import pairings as pairing_service
 from app.services import problems as problem_service
+from app.services import publicity as publicity_service
 from app.services import reports as report_service
 from app.services import tasks as task_service
 from app.services import users as user_service
@@ -242,6 +244,9 @@ _VISIBLE: dict[type, Any] = {
     Problem: record("problem_id", problem_service.get_visible_problem, ProblemsReader),
     Inspection: record("inspection_id", inspection_service.get_visible_inspection, ProblemsReader),
     Article: record("article_id", article_service.get_visible_article, ArticlesReader),
+    # Columns are the writers' choice list: people only.
+    ArticleColumn: record("column_id", publicity_service.get_visible_column, CurrentCaller),
+    Placement: record("placement_id", publicity_service.get_visible_placement, CurrentCaller),
     VolunteerHour: record("entry_id", hours_service.get_visible_entry, CurrentCaller),
     Media: record("media_id", media_service.get_visible_media, CurrentCaller),
     # Admins see the people their roles reach; a unit's party secretary its members.
@@ -255,6 +260,7 @@ _IN_REACH: dict[type, Any] = {
     User: record("user_id", user_service.get_user_in_reach, AdminCaller),
     # Writes are a person's: an API key is 401 here before any record is looked up.
     Article: record("article_id", article_service.get_visible_article, CurrentCaller),
+    ArticleColumn: record("column_id", publicity_service.get_visible_column, CurrentCaller),
     # A member acts on a wish by claiming it, on a task by attending it.
     Wish: record("wish_id", wish_service.get_claimable_wish, CurrentCaller),
     Task: record("task_id", task_service.get_task_for_attendee, CurrentCaller),

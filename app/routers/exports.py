@@ -73,9 +73,14 @@ async def export_ledger(
         QueryText | None,
         Query(max_length=20, description="volunteer-hours、wishes、problems：按状态筛选"),
     ] = None,
+    quarter: Annotated[
+        int | None, Query(ge=1, le=4, description="publicity：季度，默认本季度（北京时间）")
+    ] = None,
 ) -> Response:
     """导出台账：members 花名册、report-ins 党员报到、volunteer-hours 志愿服务时长、
-    wishes 微心愿、problems 问题督办、pairings 结对共建（year，默认今年）、inspections 督导巡查。
+    wishes 微心愿、problems 问题督办、pairings 结对共建（year，默认今年）、inspections 督导巡查、
+    publicity 宣传工作季度通报（year、quarter，默认本季度：各直属下级的投稿、用稿、
+    各级上稿、得分、名次）。
 
     单位管理员只能导出本单位的 members、report-ins（本单位全部党员及本月报到情况，
     未报到者在前）和 pairings。
@@ -93,6 +98,7 @@ async def export_ledger(
         month=month,
         year=year,
         status=status,
+        quarter=quarter,
     )
 
 
@@ -106,6 +112,7 @@ async def ledger_download(
     month: str | None,
     year: int | None,
     status: str | None,
+    quarter: int | None = None,
 ) -> Response:
     """A ledger as a download, its making in the audit log: for GET /exports/… and
     for the console's exports screen alike."""
@@ -120,6 +127,7 @@ async def ledger_download(
         month=month,
         year=year,
         status=status,
+        quarter=quarter,
     )
     # Exports carry personal data out of the system: each one is in the audit log.
     await audit.record_in_own_transaction(
@@ -132,6 +140,7 @@ async def ledger_download(
         month=month,
         year=year,
         status=status,
+        quarter=quarter,
     )
     return LedgerResponse(
         ledger.path,

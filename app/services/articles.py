@@ -2,16 +2,27 @@
 and the submission/acceptance statistics (投稿、用稿).
 
 The review ladder of an article is its org's path from the org itself up to the
-district, keeping only the orgs where someone other than the author holds an admin
-role (a unit has no admins, an unstaffed street would hold articles forever, and an
-author cannot review their own text). The district always stays on the ladder: an
-article waits there until the district has someone to review it, never skips to
-published. The ladder is recomputed from the path and the role grants at each step
-rather than stored at submission, so a street admin appointed or removed while an
+level its importance asks for (routine: the org itself; important: the street of its
+path, or the district where the path has no street; major: the district), keeping
+only the orgs where someone other than the author holds an admin role (a unit has no
+admins, an unstaffed street would hold articles forever, and an author cannot review
+their own text). The top of the ladder always stays on it: where that level has no
+one to review, the nearest staffed level above takes its place, and the district
+always counts, so an article waits there until the district has someone to review
+it and never skips to published. Rows from before graded review are `major` (they
+climbed to the district then), and so is an article whose author names no grade: a
+client that does not know grading never takes a level of review away.
+
+The ladder is recomputed from the path and the role grants at each step rather
+than stored at submission, so a street admin appointed or removed while an
 article climbs is followed at once; only the current level is stored
 (`review_org_id`), which is what the race-free transitions test against. Should the
 current level lose its admins while an article waits there, the next staffed level
 above acts for it.
+
+Urgent articles (`urgent`) are chased by a quarter-hourly scan once they have
+waited URGENT_REVIEW_HOURS at one level (`review_level_at`, set on arrival there):
+the level is reminded and the next staffed level up is told, once per level.
 
 A returned article, once resubmitted, climbs again from the bottom: the text changed,
 so the levels that passed the old one have not seen the new one.
@@ -28,7 +39,7 @@ against, and every step is written to article_events.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, func, or_
@@ -36,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids, path_within
@@ -49,6 +61,7 @@ from app.models.article import (
     ArticleDetail,
     ArticleEvent,
     ArticleEventPublic,
+    ArticleImportance,
     ArticlePublic,
     ArticleReview,
     ArticleStats,
@@ -57,11 +70,14 @@ from app.models.article import (
     ArticleUpdate,
 )
 from app.models.media import MediaAttachment
-from app.models.org import Org
+from app.models.org import Org, OrgLevel
+from app.models.publicity import ArticleColumn
 from app.models.user import ADMIN_ROLES, Role, RoleGrant, User
 from app.services import articles_messages, lifecycle
 from app.services.content_check import TextVerdict, check_text
 from app.services.lifecycle import Lifecycle, Transition
+from app.services.notifications import scans
+from app.services.notifications.recipients import OrgAdmins
 from app.services.orgs import get_visible_org
 from app.services.photos import (
     attach_photos,
@@ -165,7 +181,11 @@ async def to_public(
                 author_id=a.author_id,
                 author_name=names.get(a.author_id, ""),
                 status=a.status,
+                importance=a.importance,
+                urgent=a.urgent,
+                column_id=a.column_id,
                 review_org_id=a.review_org_id,
+                review_level_at=a.review_level_at,
                 content_flagged=a.content_flagged,
                 needs_human_review=a.needs_human_review,
                 photo_ids=photos.get(a.id, []),
@@ -227,10 +247,20 @@ async def list_articles(
     awaiting_my_review: bool,
     offset: int,
     limit: int,
+    column_id: int | None = None,
+    importance: ArticleImportance | None = None,
+    urgent: bool | None = None,
 ) -> tuple[list[Article], int]:
     """`org` narrows to that org's subtree; `awaiting_my_review` to the articles
-    waiting at a level where the caller holds an admin role."""
+    waiting at a level where the caller holds an admin role; `column_id`,
+    `importance` and `urgent` to those."""
     conditions = [_visible(caller, await home_district(session, caller.user))]
+    if column_id is not None:
+        conditions.append(col(Article.column_id) == column_id)
+    if importance is not None:
+        conditions.append(col(Article.importance) == importance)
+    if urgent is not None:
+        conditions.append(col(Article.urgent).is_(urgent))
     if status is not None:
         conditions.append(col(Article.status) == status)
     if org is not None:
@@ -303,7 +333,14 @@ async def create_article(session: AsyncSession, *, caller: Caller, data: Article
     media = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
     assert org.id is not None
     article = Article(
-        title=title, body=body, org_id=org.id, author_id=caller.id, status=ArticleStatus.draft
+        title=title,
+        body=body,
+        org_id=org.id,
+        author_id=caller.id,
+        status=ArticleStatus.draft,
+        importance=data.importance,
+        urgent=data.urgent,
+        column_id=await _column_for(session, org=org, column_id=data.column_id),
     )
     session.add(article)
     await session.flush()
@@ -321,6 +358,24 @@ async def create_article(session: AsyncSession, *, caller: Caller, data: Article
     return article
 
 
+async def _column_for(session: AsyncSession, *, org: Org, column_id: int | None) -> int | None:
+    """`column_id` if an article of `org` may run in it: a column of the org itself
+    or of an org above it (a district's series takes its communities' articles)."""
+    if column_id is None:
+        return None
+    found = (
+        await session.execute(
+            select(ArticleColumn.id).where(
+                col(ArticleColumn.id) == column_id,
+                col(ArticleColumn.org_id).in_(path_ids(org.path)),
+            )
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise Unprocessable("invalid_column", "专栏不存在，或不是本组织及上级组织开设的专栏")
+    return column_id
+
+
 def _require_author(caller: Caller, article: Article) -> None:
     if article.author_id != caller.id:
         raise Forbidden("forbidden", "只有作者本人可以修改或提交稿件")
@@ -332,13 +387,19 @@ async def update_article(
     """The author edits a draft or a returned article; `photo_ids` replaces the photos."""
     _require_author(caller, article)
     LIFECYCLE.require(article, ArticleAction.edit)
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     for name in ("title", "body"):
         if name in data.model_fields_set:
             text = _text(getattr(data, name))
             if text is None:
                 raise Unprocessable("validation_error", "标题和正文不能为空")
             values[name] = text
+    for name in ("importance", "urgent"):
+        if getattr(data, name) is not None:
+            values[name] = getattr(data, name)
+    if "column_id" in data.model_fields_set:
+        org = await _article_org(session, article)
+        values["column_id"] = await _column_for(session, org=org, column_id=data.column_id)
     media = (
         await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
         if data.photo_ids is not None
@@ -374,24 +435,56 @@ async def _check_content(
     return verdict == TextVerdict.review, verdict == TextVerdict.unchecked
 
 
-async def _ladder(session: AsyncSession, *, org: Org, author_id: int) -> list[int]:
+async def _ladder(
+    session: AsyncSession, *, org: Org, author_id: int, importance: ArticleImportance
+) -> list[int]:
     """The review levels of an article of `org`, bottom up (see the module docstring)."""
     path = path_ids(org.path)
-    staffed = set(
-        (
-            await session.execute(
-                select(RoleGrant.org_id)
-                .where(
-                    col(RoleGrant.org_id).in_(path),
+    rows = (
+        await session.execute(
+            select(Org.id, Org.level, RoleGrant.user_id)
+            .outerjoin(
+                RoleGrant,
+                and_(
+                    col(RoleGrant.org_id) == col(Org.id),
                     col(RoleGrant.role).in_(ADMIN_ROLES),
                     col(RoleGrant.user_id) != author_id,
-                )
-                .distinct()
+                ),
             )
-        ).scalars()
+            .where(col(Org.id).in_(path))
+        )
+    ).all()
+    staffed = {org_id for org_id, _, user_id in rows if user_id is not None}
+    levels = {org_id: level for org_id, level, _ in rows}
+    top = _top_depth(path, levels, importance)
+    below_top = [org_id for org_id in reversed(path[top + 1 :]) if org_id in staffed]
+    # The top level itself, or the nearest staffed level above it (the district always).
+    acting_top = next(
+        org_id for org_id in reversed(path[: top + 1]) if org_id in staffed or org_id == path[0]
     )
-    below_district = [org_id for org_id in reversed(path[1:]) if org_id in staffed]
-    return [*below_district, path[0]]
+    return [*below_top, acting_top]
+
+
+def _top_depth(path: list[int], levels: dict[int, str], importance: ArticleImportance) -> int:
+    """The depth in `path` (0: the district) of the highest level `importance` asks for."""
+    match importance:
+        case ArticleImportance.routine:
+            return len(path) - 1
+        case ArticleImportance.important:
+            streets = [i for i, org_id in enumerate(path) if levels[org_id] == OrgLevel.street]
+            return streets[0] if streets else 0
+        case ArticleImportance.major:
+            return 0
+
+
+async def ladder_of(session: AsyncSession, article: Article) -> list[int]:
+    """The article's review levels as they stand now (the grants may have changed)."""
+    return await _ladder(
+        session,
+        org=await _article_org(session, article),
+        author_id=article.author_id,
+        importance=article.importance,
+    )
 
 
 async def _article_org(session: AsyncSession, article: Article) -> Org:
@@ -410,8 +503,7 @@ async def submit_article(
     flagged, unchecked = await _check_content(
         checker, author=caller.user, title=article.title, body=article.body
     )
-    org = await _article_org(session, article)
-    first_level = (await _ladder(session, org=org, author_id=article.author_id))[0]
+    first_level = (await ladder_of(session, article))[0]
     now = utcnow()
     await lifecycle.move(
         session,
@@ -424,6 +516,7 @@ async def submit_article(
         guard=[col(Article.title) == article.title, col(Article.body) == article.body],
         values={
             "review_org_id": first_level,
+            "review_level_at": now,
             "submitted_at": now,
             "first_submitted_at": func.coalesce(col(Article.first_submitted_at), now),
             "content_flagged": flagged,
@@ -450,10 +543,12 @@ async def review_article(
     assert article.review_org_id is not None  # a CHECK ties it to in_review
     org = await _article_org(session, article)
     depth = {org_id: i for i, org_id in enumerate(path_ids(org.path))}
-    ladder = await _ladder(session, org=org, author_id=article.author_id)
+    ladder = await ladder_of(session, article)
     current = depth[article.review_org_id]
-    # The first staffed level at or above the stored one acts (see the docstring).
-    acting = next(level for level in ladder if depth[level] <= current)
+    # The first staffed level at or above the stored one acts (see the docstring). An
+    # article waiting above its ladder's top (a lower level was staffed meanwhile) is
+    # settled where it waits.
+    acting = next((level for level in ladder if depth[level] <= current), article.review_org_id)
     mine = {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
     if acting not in mine:
         if any(depth.get(org_id, -1) > depth[acting] for org_id in mine):
@@ -463,16 +558,17 @@ async def review_article(
     if data.approve:
         above = [level for level in ladder if depth[level] < depth[acting]]
         to = ArticleStatus.in_review if above else ArticleStatus.published
+        now = utcnow()
         values: dict[str, Any] = (
-            {"review_org_id": above[0]}
+            {"review_org_id": above[0], "review_level_at": now}
             if above
-            else {"review_org_id": None, "published_at": utcnow()}
+            else {"review_org_id": None, "review_level_at": None, "published_at": now}
         )
     else:
         if comment is None:
             raise Unprocessable("comment_required", "退回稿件时请填写修改意见")
         to = ArticleStatus.returned
-        values = {"review_org_id": None}
+        values = {"review_org_id": None, "review_level_at": None}
     await lifecycle.move(
         session,
         LIFECYCLE,
@@ -491,6 +587,63 @@ async def review_article(
         ),
     )
     return article
+
+
+# --- the urgent scan (app/services/notifications/scans.py) ----------------------------
+
+
+async def _chase_urgent(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """Every quarter hour. An urgent article that has waited URGENT_REVIEW_HOURS at its
+    level: that level's admins are reminded and the next staffed level above is told
+    (the escalation reaches past the importance's top: a late routine article of a
+    community is the street's concern). The level is the one acting, as in
+    `review_article`; each level is chased once (articles_messages)."""
+    late = (
+        await session.execute(
+            select(Article, Org.path)
+            .join(Org, col(Org.id) == col(Article.org_id))
+            .where(
+                col(Article.urgent).is_(True),
+                col(Article.status) == ArticleStatus.in_review,
+                col(Article.review_level_at) <= now - timedelta(hours=settings.urgent_review_hours),
+            )
+            .order_by(col(Article.id))
+        )
+    ).all()
+    admins = await OrgAdmins.load(session, [path for _, path in late])
+    notified = 0
+    for article, path in late:
+        assert article.review_org_id is not None
+        path_up = path_ids(path)
+        depth = {org_id: i for i, org_id in enumerate(path_up)}
+        current = depth[article.review_org_id]
+        ladder = await ladder_of(session, article)
+        level = next((lv for lv in ladder if depth[lv] <= current), article.review_org_id)
+        staffed_above = [
+            org_id
+            for org_id in reversed(path_up[: depth[level]])
+            if admins.admins.get(org_id, set()) - {article.author_id}
+        ]
+        notified += await articles_messages.urgent_review_overdue(
+            session,
+            article=article,
+            level_id=level,
+            above_id=staffed_above[0] if staffed_above else None,
+            admins=admins,
+            hours=settings.urgent_review_hours,
+            now=now,
+        )
+    return notified
+
+
+SCANS = (
+    scans.Scan(
+        job="article_urgent_scan",
+        period=scans.quarter_hourly,
+        work=_chase_urgent,
+        cron=scans.QUARTER_HOURLY,
+    ),
+)
 
 
 # --- statistics ------------------------------------------------------------------------

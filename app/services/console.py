@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import ColumnElement, and_, case, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -20,9 +20,10 @@ from app.core.errors import NotFound
 from app.core.scope import Caller, in_reach, org_ids_in
 from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
-from app.models.article import Article, ArticleStatus
+from app.models.article import Article, ArticleImportance, ArticleStatus
 from app.models.org import Org, OrgLevel
 from app.models.problem import UNRESOLVED, Problem, ProblemPublic, ProblemStatus
+from app.models.publicity import LEVEL_NAMES
 from app.models.report import NearbyItem, Report, ReportStatus
 from app.models.task import TaskPublic, TaskStatus
 from app.models.user import ADMIN_ROLES, PEOPLE_ROLES, Role, RoleGrant, User, UserPublic
@@ -30,6 +31,7 @@ from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import api_keys as api_key_service
 from app.services import problems as problem_service
+from app.services import publicity as publicity_service
 from app.services import reports as report_service
 from app.services import tasks as task_service
 from app.services import users as user_service
@@ -43,6 +45,8 @@ NAV = [
     ("console_wish_reviews", "心愿审核"),
     ("console_hour_reviews", "时长审核"),
     ("console_article_reviews", "稿件审核"),
+    ("console_placement_reviews", "上稿认定"),
+    ("console_publicity", "宣传通报"),
     ("console_roster", "花名册"),
     ("console_problems", "问题督办"),
     ("console_tasks", "任务"),
@@ -64,6 +68,7 @@ NAV_ROLES = {
     "console_api_keys": frozenset(api_key_service.ISSUERS),
     "console_unit_members": PEOPLE_ROLES,
     "console_pairings": PEOPLE_ROLES,
+    "console_placement_reviews": publicity_service.OFFICE_ROLES,
 }
 SCOPE_LABELS = {
     "read:orgs": "组织",
@@ -323,23 +328,88 @@ async def hour_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen
     )
 
 
+IMPORTANCE_LABELS = {
+    ArticleImportance.routine: "一般稿件",
+    ArticleImportance.important: "重要稿件",
+    ArticleImportance.major: "重大稿件",
+}
+# The queue's order: urgent first, then the weightier, then the longest waiting.
+_WEIGHT = case(
+    {ArticleImportance.major.value: 0, ArticleImportance.important.value: 1},
+    value=col(Article.importance),
+    else_=2,
+)
+
+
 async def article_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
-    articles, total = await _oldest_first(session, Article, articles_to_review(caller))
+    conditions = articles_to_review(caller)
+    total = await _count(session, Article, *conditions)
+    articles: list[Any] = list(
+        (
+            await session.execute(
+                select(Article)
+                .where(*conditions)
+                .order_by(col(Article.urgent).desc(), _WEIGHT, col(Article.review_level_at))
+                .limit(REVIEW_LIMIT)
+            )
+        ).scalars()
+    )
     orgs = await org_names(session, {a.org_id for a in articles})
     people = await user_names(session, {a.author_id for a in articles})
     items = [
         ReviewItem(
             id=a.id,
-            title=a.title,
-            detail=a.body[:200] + ("…" if len(a.body) > 200 else ""),
+            title=("【紧急】" if a.urgent else "") + a.title,
+            detail=f"{IMPORTANCE_LABELS[a.importance]} · "
+            + a.body[:200]
+            + ("…" if len(a.body) > 200 else ""),
             org=orgs.get(a.org_id, ""),
             person=people.get(a.author_id, ""),
-            when=a.submitted_at,
+            when=a.review_level_at,
         )
         for a in articles
     ]
     return ReviewScreen(
         "articles", "稿件审核", items, total, "console_review_article", "article_id", "修改意见"
+    )
+
+
+async def placement_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
+    """Placements awaiting the office (GET /placements?to_verify=true), oldest first."""
+    placements, total = await publicity_service.list_placements(
+        session,
+        caller=caller,
+        article=None,
+        org=None,
+        status=None,
+        to_verify=True,
+        offset=0,
+        limit=REVIEW_LIMIT,
+    )
+    placements.reverse()
+    shown = await publicity_service.placements_public(session, placements)
+    orgs = await org_names(session, {p.org_id for p in shown})
+    people = await user_names(session, {p.recorded_by_id for p in shown})
+    items = [
+        ReviewItem(
+            id=p.id,
+            title=p.article_title,
+            detail=f"{LEVEL_NAMES[p.level]} · {p.outlet} · {p.published_on:%Y-%m-%d}"
+            + (f" · {p.url}" if p.url else ""),
+            org=orgs.get(p.org_id, ""),
+            person=people.get(p.recorded_by_id, ""),
+            when=p.created_at,
+        )
+        for p in shown
+    ]
+    return ReviewScreen(
+        "placements",
+        "上稿认定",
+        items,
+        total,
+        "console_verify_placement",
+        "placement_id",
+        "不予认定原因",
     )
 
 

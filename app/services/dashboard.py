@@ -43,6 +43,15 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
   through the (org, time) indexes: a month's visits and reports of a district are
   hundreds, not the tens of thousands fact_counts exists for.
 
+The month's quarter (publicity is reckoned by quarters, 季度通报)
+- articles_submitted_quarter / articles_published_quarter: as articles_submitted /
+  articles_published, over the three months of the quarter holding `month`, the rule
+  of GET /stats/publicity (and /stats/articles?quarter=); read from the rows by the
+  (org, date) indexes: a district's quarter is hundreds of articles.
+- placements_quarter: verified placements (上稿) of articles of the subtree whose
+  `published_on` (a Shanghai date) lies in that quarter, the counts of
+  GET /stats/publicity; placements_pending (a snapshot): those awaiting the office.
+
 Snapshots at the moment of the request (`as_of`), whatever the month
 - wishes_<status>: wishes of communities in the subtree by current status, as
   GET /wishes?status= lists them; wishes_overdue: open or claimed past their
@@ -88,8 +97,10 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     SQLColumnExpression,
+    and_,
     case,
     func,
+    or_,
 )
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -98,6 +109,7 @@ from sqlmodel import col, select
 from app.core.db import table_of, utcnow
 from app.core.scope import is_within, path_within
 from app.core.timeutil import local, month_bounds, month_key
+from app.models.article import Article
 from app.models.dashboard import (
     Dashboard,
     DashboardMetrics,
@@ -110,8 +122,10 @@ from app.models.fact_counts import FactCount
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
 from app.models.problem import UNRESOLVED, EscalationLevel, Point, Problem, ProblemStatus
+from app.models.publicity import Placement, PlacementStatus
 from app.models.report import Report, ReportStatus
 from app.models.wish import Wish, WishStatus
+from app.services import articles, publicity
 from app.services.problems import escalation_condition, overdue_condition
 
 Counts = dict[int, Sequence[Any]]
@@ -279,9 +293,41 @@ async def _metrics(
         where=[col(Report.created_at) >= month_start, col(Report.created_at) < month_end],
     )
 
+    year, mon = (int(x) for x in month.split("-"))
+    quarter = (mon - 1) // 3 + 1
+    q_start, q_end = articles.period_bounds(year, quarter)
+    first_submitted, published_at = col(Article.first_submitted_at), col(Article.published_at)
+    submitted_in = and_(first_submitted >= q_start, first_submitted < q_end)
+    published_in = and_(published_at >= q_start, published_at < q_end)
+    quarter_articles = await _grouped(
+        session,
+        buckets,
+        source=Article,
+        org_id=col(Article.org_id),
+        aggregates=[_count(submitted_in), _count(published_in)],
+        where=[or_(submitted_in, published_in)],
+    )
+    q_first, q_after = publicity.period_dates(year, quarter)
+    placed_in = and_(col(Placement.published_on) >= q_first, col(Placement.published_on) < q_after)
+    placed = await _grouped(
+        session,
+        buckets,
+        source=Placement,
+        org_id=col(Placement.org_id),
+        aggregates=[
+            _count(and_(col(Placement.status) == PlacementStatus.verified, placed_in)),
+            _count(col(Placement.status) == PlacementStatus.pending),
+        ],
+        where=[
+            or_(col(Placement.status) == PlacementStatus.pending, placed_in),
+        ],
+    )
+
     out = {}
     for bucket_id in buckets:
         n = counts.get(bucket_id, {})
+        q_submitted, q_published = quarter_articles.get(bucket_id, (0, 0))
+        n_placed, n_pending = placed.get(bucket_id, (0, 0))
         n_visits, n_points = visits.get(bucket_id, (0, 0))
         n_received, n_accepted = received.get(bucket_id, (0, 0))
         party, reported = n.get("party_members", 0), n.get("party_members_reported", 0)
@@ -300,6 +346,10 @@ async def _metrics(
             points_meeting_standard=meeting.get(bucket_id, (0,))[0],
             reports_received=n_received,
             reports_accepted=n_accepted,
+            articles_submitted_quarter=q_submitted,
+            articles_published_quarter=q_published,
+            placements_quarter=n_placed,
+            placements_pending=n_pending,
             **{fact: n.get(fact, 0) for fact in FACTS},
         )
     return out

@@ -137,6 +137,10 @@ _METRICS = [
     Metric("points_meeting_standard", "达标点位"),
     Metric("reports_received", "本月随手拍"),
     Metric("reports_accepted", "本月随手拍已受理"),
+    Metric("articles_submitted_quarter", "本季度投稿"),
+    Metric("articles_published_quarter", "本季度用稿"),
+    Metric("placements_quarter", "本季度上稿（已认定）"),
+    Metric("placements_pending", "上稿待认定"),
 ]
 METRICS = {m.key: m for m in _METRICS}
 
@@ -193,6 +197,16 @@ PANELS: list[tuple[str, str | None, list[str]]] = [
             "points_meeting_standard",
             "reports_received",
             "reports_accepted",
+        ],
+    ),
+    (
+        "宣传（本季度）",
+        None,
+        [
+            "articles_submitted_quarter",
+            "articles_published_quarter",
+            "placements_quarter",
+            "placements_pending",
         ],
     ),
 ]

@@ -43,12 +43,14 @@ from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
 from app.models.pairing import Pairing, PairingStatus
 from app.models.problem import Point, PointKind, Problem, ProblemCategory, ProblemStatus
+from app.models.publicity import LEVEL_NAMES, PlacementLevel, PublicityRow, PublicityStats
 from app.models.report_in import ReportIn
 from app.models.task import Task
 from app.models.user import User
 from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.models.wish import CLAIMANT_STATES, Wish, WishStatus
 from app.services import problems as problem_service
+from app.services import publicity
 from app.services import wishes as wish_service
 from app.services.pairings import pairings_of
 from app.services.users import homes_in
@@ -67,6 +69,7 @@ class Dataset(StrEnum):
     problems = "problems"
     pairings = "pairings"
     inspections = "inspections"
+    publicity = "publicity"
 
 
 # What a unit's party secretary may export about their unit: its members and what
@@ -81,6 +84,7 @@ DATASET_NAMES = {
     Dataset.inspections: "督导巡查台账",
     Dataset.problems: "问题督办台账",
     Dataset.pairings: "结对共建台账",
+    Dataset.publicity: "宣传工作季度通报",
 }
 
 HOUR_STATUS_NAMES = {
@@ -145,9 +149,11 @@ class _Spec:
     period_label: str  # for the UTF-8 file name
     unit: str  # what the count counts: 人, 条
     columns: tuple[Column, ...]
-    stmt: Select[*tuple[Any, ...]]
-    to_row: Callable[[DbRow], list[Any]]
+    # The rows are read by `stmt`, or were computed already (`computed`: a ranking).
+    stmt: Select[*tuple[Any, ...]] | None
+    to_row: Callable[[Any], list[Any]]
     footer: Callable[[], list[list[Any]]] = field(default=lambda: [])
+    computed: Sequence[Any] = ()
 
 
 @dataclass(frozen=True)
@@ -190,7 +196,11 @@ def _parse_status(dataset: Dataset, status: str | None) -> tuple[StrEnum | None,
     return value, f"（{names[value]}）"
 
 
-def _check_filters(dataset: Dataset, month: str | None, year: int | None) -> None:
+def _check_filters(
+    dataset: Dataset, month: str | None, year: int | None, quarter: int | None = None
+) -> None:
+    if quarter is not None and dataset != Dataset.publicity:
+        raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按季度筛选")
     if month is not None and dataset not in (Dataset.report_ins, Dataset.inspections):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按月份筛选，请用 year")
     if year is not None and dataset in (Dataset.members, Dataset.report_ins):
@@ -692,6 +702,40 @@ def _inspections(org: Org, month: str | None, year: int | None) -> _Spec:
     )
 
 
+def _publicity(org: Org, stats: PublicityStats) -> _Spec:
+    """The quarterly bulletin (通报): one row per child org in rank order, 合计 last."""
+    levels = list(PlacementLevel)
+
+    def to_row(r: PublicityRow) -> list[Any]:
+        counts = [getattr(r.placements, level.value) for level in levels]
+        return [r.rank, r.org_name, r.submitted, r.published, *counts, r.score]
+
+    def footer() -> list[list[Any]]:
+        return [["合计", None, *to_row(stats.total)[2:]]]
+
+    period = f"{stats.year}年第{stats.quarter}季度"
+    weights = "，".join(f"{LEVEL_NAMES[lv]}{stats.weights[lv]:g}分" for lv in levels)
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.publicity],
+        title=f"{org.name} {period} 宣传工作通报（每篇上稿：{weights}）",
+        period_key=f"{stats.year}-Q{stats.quarter}",
+        period_label=period,
+        unit="个单位",
+        columns=(
+            Column("名次", 8, Kind.number),
+            Column("单位", 24),
+            Column("投稿", 10, Kind.number),
+            Column("用稿", 10, Kind.number),
+            *(Column(f"{LEVEL_NAMES[lv]}上稿", 12, Kind.number) for lv in levels),
+            Column("得分", 10, Kind.number),
+        ),
+        stmt=None,
+        to_row=to_row,
+        footer=footer,
+        computed=stats.children,
+    )
+
+
 POINT_KIND_NAMES = {
     PointKind.market: "农贸市场",
     PointKind.back_street: "背街小巷",
@@ -810,6 +854,14 @@ class _Sheet:
 
 async def _write(session: AsyncSession, spec: _Spec, path: str, now: datetime) -> int:
     sheet = await anyio.to_thread.run_sync(_Sheet, spec)
+    if spec.stmt is None:
+        stamp = local(now).strftime("%Y-%m-%d %H:%M")
+        await anyio.to_thread.run_sync(
+            sheet.head, f"导出时间：{stamp}　共 {len(spec.computed)} {spec.unit}"
+        )
+        await anyio.to_thread.run_sync(sheet.rows, spec.computed)
+        await anyio.to_thread.run_sync(sheet.finish, path)
+        return sheet.written
     result = await session.stream(spec.stmt.execution_options(yield_per=CHUNK_ROWS))
     try:
         chunks = result.partitions()
@@ -834,6 +886,7 @@ async def export_ledger(
     month: str | None = None,
     year: int | None = None,
     status: str | None = None,
+    quarter: int | None = None,
     now: datetime | None = None,
 ) -> Ledger:
     """Write the ledger of `dataset` for `org`'s subtree to a temporary file.
@@ -843,7 +896,7 @@ async def export_ledger(
     by creation (default all). The route checks `org` is in the caller's admin reach (404).
     """
     now = now or utcnow()
-    _check_filters(dataset, month, year)
+    _check_filters(dataset, month, year, quarter)
     status_value, status_label = _parse_status(dataset, status)
     match dataset:
         case Dataset.members:
@@ -863,6 +916,11 @@ async def export_ledger(
             spec = _problems(org, year, status_value, status_label, now)
         case Dataset.inspections:
             spec = _inspections(org, month, year)
+        case Dataset.publicity:
+            year = year or local(now).year
+            quarter = quarter or (local(now).month - 1) // 3 + 1
+            stats = await publicity.publicity_stats(session, org=org, year=year, quarter=quarter)
+            spec = _publicity(org, stats)
 
     fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".xlsx")
     os.close(fd)

@@ -107,6 +107,7 @@ async def test_the_scans_run_daily_at_the_reminder_hour_in_shanghai_and_the_swee
     assert set(schedules) == {
         "chuangwen.sweep_sends",
         "chuangwen.problem_scan",
+        "chuangwen.article_urgent_scan",
         "chuangwen.report_in_reminders",
         "chuangwen.wish_quota_reminders",
         "chuangwen.purge_idempotency",
@@ -123,6 +124,10 @@ async def test_the_scans_run_daily_at_the_reminder_hour_in_shanghai_and_the_swee
     photos = schedules["chuangwen.resubmit_media_checks"]
     assert is_cron_task_now(photos.cron or "", eight_in_shanghai.replace(minute=35))
     assert not is_cron_task_now(photos.cron or "", eight_in_shanghai.replace(minute=37))
+    # Urgent articles cannot wait for the morning: every quarter hour.
+    urgent = schedules["chuangwen.article_urgent_scan"]
+    assert is_cron_task_now(urgent.cron or "", eight_in_shanghai.replace(minute=45))
+    assert not is_cron_task_now(urgent.cron or "", eight_in_shanghai.replace(minute=46))
 
 
 async def test_the_daily_purge_drops_idempotency_records_past_their_ttl_and_keeps_the_rest(env):

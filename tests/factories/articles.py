@@ -7,7 +7,13 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from app.core.db import utcnow
-from app.models.article import Article, ArticleAction, ArticleEvent, ArticleStatus
+from app.models.article import (
+    Article,
+    ArticleAction,
+    ArticleEvent,
+    ArticleImportance,
+    ArticleStatus,
+)
 from app.models.org import Org
 from app.models.user import Role, User
 from tests.factories.users import make_user
@@ -39,6 +45,9 @@ async def insert_article(
     first_submitted_at: datetime | None = None,
     published_at: datetime | None = None,
     title: str = "东关社区开展背街小巷清洁行动",
+    importance: ArticleImportance = ArticleImportance.major,
+    urgent: bool = False,
+    review_level_at: datetime | None = None,
 ) -> Article:
     """An article in `status`; one in review waits at `review_org` (default: its own org)."""
     submitted = status != ArticleStatus.draft
@@ -51,6 +60,13 @@ async def insert_article(
             author_id=author.id,
             status=status,
             review_org_id=(review_org or org).id if status == ArticleStatus.in_review else None,
+            review_level_at=(
+                (review_level_at or first_submitted_at or now)
+                if status == ArticleStatus.in_review
+                else None
+            ),
+            importance=importance,
+            urgent=urgent,
             first_submitted_at=(first_submitted_at or now) if submitted else None,
             submitted_at=(first_submitted_at or now) if submitted else None,
             published_at=(published_at or now) if status == ArticleStatus.published else None,

@@ -46,10 +46,10 @@ async def get(client, world, who, article_id):
     return await client.get(f"/articles/{article_id}", headers=world.headers(who))
 
 
-async def submitted_article(client, world, who="info_officer", org="C1"):
+async def submitted_article(client, world, who="info_officer", org="C1", **fields):
     if who == "info_officer":
         await info_officer(world)
-    created = await post_article(client, world, who=who, org=org)
+    created = await post_article(client, world, who=who, org=org, **fields)
     assert created.status_code == 201, created.text
     submitted = await act(client, world, who, created.json()["id"], "submit")
     assert submitted.status_code == 200, submitted.text
@@ -256,6 +256,35 @@ async def test_a_community_article_climbs_community_street_district_then_is_publ
         ("approve", "published", world["D"].id),
     ]
     assert history[-1]["actor_name"] == "区管理员"
+
+
+async def test_importance_decides_how_far_an_article_climbs(client, world):
+    routine = await submitted_article(client, world, importance="routine", urgent=True)
+    assert (routine["importance"], routine["urgent"]) == ("routine", True)
+    assert routine["review_level_at"] is not None
+    done = await climb(client, world, routine, [("community_admin", "C1")])
+    assert (done["status"], done["review_level_at"]) == ("published", None)
+
+    important = await submitted_article(client, world, importance="important")
+    done = await climb(
+        client, world, important, [("community_admin", "C1"), ("street_admin", "S1")]
+    )
+    assert done["status"] == "published"
+
+    # A unit under the district has no street: important climbs to the district. A
+    # routine article of a level nobody staffs waits at the nearest staffed one above.
+    await info_officer(world, "district_unit_officer", "UD")
+    for importance in ("important", "routine"):
+        article = await submitted_article(
+            client, world, "district_unit_officer", "UD", importance=importance
+        )
+        assert (await climb(client, world, article, [("district_admin", "D")]))[
+            "status"
+        ] == "published"
+
+    # The grade is the author's while they may edit; a bad grade is refused.
+    draft = (await post_article(client, world, importance="minor")).json()
+    assert draft["code"] == "validation_error"
 
 
 async def test_a_street_article_climbs_street_then_district(client, world):

@@ -20,14 +20,16 @@ from app.core.db import table_of
 from app.models.article import ArticleAction, ArticleStatus
 from app.models.audit import AuditEntry
 from app.models.problem import ProblemAction, ProblemStatus
+from app.models.publicity import PlacementAction, PlacementStatus
 from app.models.report import ReportAction, ReportStatus
 from app.models.wish import CLAIMANT_STATES, WishAction, WishStatus
-from app.services import articles, problems, reports, wishes
+from app.services import articles, problems, publicity, reports, wishes
 from app.services.lifecycle import Lifecycle
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.lifecycle import paths_from
 from tests.factories.media import make_media
 from tests.factories.problems import insert_problem
+from tests.factories.publicity import insert_placement
 from tests.factories.reports import insert_report
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
@@ -138,6 +140,23 @@ async def take_on_report(client, world, report_id, action):
     return await post(client, world, "community_admin", f"{path}/reject", {"reason": "重复反映"})
 
 
+async def insert_a_placement(world: World, state: PlacementStatus) -> int | None:
+    author = await info_officer(world)
+    article = await insert_article(
+        world.app, org=world["C1"], author=author, status=ArticleStatus.published
+    )
+    office = world.user("street_admin") if state != PlacementStatus.pending else None
+    placement = await insert_placement(
+        world.app, article=article, by=author, verified_by=office, status=state
+    )
+    return placement.id
+
+
+async def take_on_placement(client, world, placement_id, action):
+    body = {"approve": action == PlacementAction.verify, "note": "未见刊发"}
+    return await post(client, world, "district_admin", f"/placements/{placement_id}/verify", body)
+
+
 @dataclass(frozen=True)
 class Domain:
     lifecycle: Lifecycle[Any, Any, Any]
@@ -162,6 +181,9 @@ DOMAINS = {
     ),
     "problem": Domain(problems.LIFECYCLE, ProblemStatus.open, insert_a_problem, take_on_problem),
     "report": Domain(reports.LIFECYCLE, ReportStatus.submitted, insert_a_report, take_on_report),
+    "placement": Domain(
+        publicity.LIFECYCLE, PlacementStatus.pending, insert_a_placement, take_on_placement
+    ),
     "article": Domain(
         articles.LIFECYCLE,
         ArticleStatus.draft,

@@ -14,12 +14,14 @@ from sqlmodel import select
 
 from app.core.db import utcnow
 from app.core.timeutil import local
+from app.models.article import ArticleImportance, ArticleStatus
 from app.models.notification import JobRun, Message
 from app.models.problem import ProblemStatus
 from app.models.user import User
 from app.models.wish import WishStatus
 from app.services.notifications import scans
 from app.services.notifications.scans import ScanResult
+from tests.factories.articles import info_officer, insert_article
 from tests.factories.problems import insert_problem, shanghai
 from tests.factories.tasks import make_report_in
 from tests.factories.users import make_user
@@ -249,5 +251,72 @@ async def test_party_members_without_a_kept_claim_this_year_are_reminded_in_q4(e
     assert not again.ran
 
 
+# --- urgent articles --------------------------------------------------------------------------
+
+
+async def test_a_late_urgent_article_is_chased_at_its_level_and_escalated_once_per_level(env):
+    now = utcnow()
+    author = await info_officer(env.world)
+    late = now - timedelta(hours=2, minutes=1)
+    article = await insert_article(
+        env.app,
+        org=env.world["C1"],
+        author=author,
+        status=ArticleStatus.in_review,
+        urgent=True,
+        importance=ArticleImportance.routine,
+        first_submitted_at=late,
+    )
+    # Not urgent, or urgent but not late yet: nothing.
+    await insert_article(
+        env.app,
+        org=env.world["C2"],
+        author=author,
+        status=ArticleStatus.in_review,
+        first_submitted_at=late,
+    )
+    await insert_article(
+        env.app,
+        org=env.world["C1"],
+        author=author,
+        status=ArticleStatus.in_review,
+        urgent=True,
+        first_submitted_at=now - timedelta(minutes=60),
+    )
+
+    await scan(env, "article_urgent_scan", now)
+    # The routine article's top is C1, yet a late one is the street's concern too.
+    assert await received(env) == Counter(
+        {
+            ("community_admin", "article_review_overdue"): 1,
+            ("street_admin", "article_review_escalated"): 1,
+        }
+    )
+    # Later quarter hours find it late again and say nothing new.
+    again = await scan(env, "article_urgent_scan", now + timedelta(minutes=15))
+    assert again.ran and again.notified == 0
+
+    # Approved up to the street (as a major one would be), late there too: the street
+    # is chased and the district told, each once.
+    async with env.app.state.sessionmaker() as session, session.begin():
+        row = await session.get(type(article), article.id)
+        assert row is not None
+        row.review_org_id, row.review_level_at = env.world["S1"].id, late
+    await scan(env, "article_urgent_scan", now + timedelta(minutes=30))
+    assert await received(env) == Counter(
+        {
+            ("community_admin", "article_review_overdue"): 1,
+            ("street_admin", "article_review_escalated"): 1,
+            ("street_admin", "article_review_overdue"): 1,
+            ("district_admin", "article_review_escalated"): 1,
+        }
+    )
+
+
 def test_every_domain_scan_is_found_and_each_name_is_one_scan():
-    assert set(SCANS) == {"problem_scan", "report_in_reminders", "wish_quota_reminders"}
+    assert set(SCANS) == {
+        "problem_scan",
+        "article_urgent_scan",
+        "report_in_reminders",
+        "wish_quota_reminders",
+    }

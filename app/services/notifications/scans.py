@@ -2,7 +2,9 @@
 and overdue in services/problems.py, the monthly report-in reminder in
 services/report_ins.py, the yearly wish-quota reminder in services/wishes.py) as a
 module-level `SCANS` of `Scan`s; `every_scan` finds them and app/jobs.py schedules each
-daily at REMINDER_HOUR (Shanghai). A new domain's scan is one more `Scan` beside it.
+daily at REMINDER_HOUR (Shanghai), or on its own `cron` where hours matter (urgent
+articles in services/articles.py, every quarter hour with `quarter_hourly` periods).
+A new domain's scan is one more `Scan` beside it.
 
 Each scan takes `now` (the scheduler's clock, or a test's) and runs in one
 transaction that first claims its period in `job_runs` (INSERT ... ON CONFLICT DO
@@ -53,10 +55,22 @@ class Scan:
     period: Callable[[datetime, Settings], str]
     work: Callable[[AsyncSession, Settings, datetime], Awaitable[int]]
     due: Callable[[datetime, Settings], bool] = lambda now, settings: True
+    # A cron line (Shanghai) for a scan that cannot wait a day; None: daily at
+    # REMINDER_HOUR. Its `period` must then be as fine as the schedule.
+    cron: str | None = None
 
 
 def daily(now: datetime, settings: Settings) -> str:
     return local(now).date().isoformat()
+
+
+QUARTER_HOURLY = "*/15 * * * *"
+
+
+def quarter_hourly(now: datetime, settings: Settings) -> str:
+    """The quarter hour of `now` (Shanghai), for scans run on QUARTER_HOURLY."""
+    t = local(now)
+    return f"{t:%Y-%m-%dT%H}:{t.minute // 15 * 15:02d}"
 
 
 def every_scan() -> list[Scan]:
