@@ -28,7 +28,7 @@ from app.models.common import Month, QueryText
 from app.models.dashboard import DashboardSort, SortOrder
 from app.models.dashboard_view import DashboardViewLink, DashboardViewLinkCreate
 from app.models.user import MAX_ID
-from app.routers.deps import AdminCaller, SessionDep, SettingsDep
+from app.routers.deps import AdminCaller, ReadingSessionDep, SessionDep, SettingsDep
 from app.services import dashboard_view as service
 
 router = APIRouter(tags=["dashboard_view"], route_class=AppRoute)
@@ -127,6 +127,7 @@ def _wants_html(request: Request) -> bool:
 async def dashboard_view(
     request: Request,
     session: SessionDep,
+    reading: ReadingSessionDep,
     settings: SettingsDep,
     token: Annotated[
         QueryText | None,
@@ -155,6 +156,7 @@ async def dashboard_view(
             month=month,
             sort=sort,
             order=order,
+            figures=reading,
         )
     except AppError as exc:
         if not _wants_html(request):

@@ -31,6 +31,7 @@ from app.routers.deps import (
     OrgInReach,
     Page,
     PageDep,
+    ReadingSessionDep,
     SessionDep,
     StatsReader,
     Visible,
@@ -108,7 +109,7 @@ async def delete_column(
 
 @router.get("/stats/columns", response_model=ColumnStats)
 async def column_stats(
-    session: SessionDep,
+    session: ReadingSessionDep,
     org: Annotated[Org, OrgInReach(StatsReader)],
     year: Year = None,
     quarter: Quarter = None,
@@ -219,7 +220,7 @@ async def set_weights(
 
 @router.get("/stats/publicity", response_model=PublicityStats)
 async def publicity_stats(
-    session: SessionDep,
+    session: ReadingSessionDep,
     org: Annotated[Org, OrgInReach(StatsReader)],
     year: Year = None,
     quarter: Quarter = None,

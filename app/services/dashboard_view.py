@@ -434,9 +434,12 @@ async def page(
     sort: DashboardSort,
     order: SortOrder,
     now: datetime | None = None,
+    figures: AsyncSession | None = None,
 ) -> DashboardPage:
     """The page a link opens (`token`, read into `caller` and `grant` by
-    app.edge.access.caller_for_view_link): its org or one below it."""
+    app.edge.access.caller_for_view_link): its org or one below it. Which org is
+    read from `session`; its figures from `figures` (the reading session) if given."""
+    reading = figures or session
     root = await org_in_reach(session, caller, grant.org_id)
     shown = root if org_id in (None, root.id) else await org_in_reach(session, caller, org_id)
     if not is_within(shown.path, root.path):
@@ -446,10 +449,10 @@ async def page(
     month = month or month_key(now)
     days = settings.problem_district_escalation_days
     d = await dashboard_service.dashboard(
-        session, org=shown, month=month, district_after_days=days, now=now
+        reading, org=shown, month=month, district_after_days=days, now=now
     )
     ranking = await dashboard_service.ranking(
-        session,
+        reading,
         org=shown,
         month=month,
         sort=sort,
