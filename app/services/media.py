@@ -1,12 +1,14 @@
-"""Photo uploads: checked by their bytes, re-encoded without EXIF, stored with a thumbnail.
+"""Uploads: photos checked by their bytes, re-encoded without EXIF, stored with a
+thumbnail; short videos remuxed without metadata, with a poster (app/services/videos.py).
 
 Phone photos carry GPS in their EXIF (and sometimes XMP): whereabouts of a person,
 so nothing of the uploaded metadata survives except the colour profile. The
 sha256 of the upload and a perceptual hash are kept so later reports can flag the
 same photo used for several records.
 
-Every upload also goes to WeChat's image check (app/services/content_check.py):
-until WeChat says `pass`, only the uploader sees the photo.
+Every upload also goes to WeChat's image check (app/services/content_check.py; a
+video's poster, WeChat checks no video): until WeChat says `pass`, only the uploader
+sees it.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import io
 import logging
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 import anyio.to_thread
@@ -28,6 +31,7 @@ import imagehash
 from PIL import Image, ImageOps
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
+from starlette.datastructures import UploadFile
 
 from app.core.config import Settings
 from app.core.db import utcnow
@@ -36,7 +40,7 @@ from app.core.scope import Caller
 from app.core.storage import Storage
 from app.core.wechat import WeChatGateway
 from app.models.media import Media
-from app.services import content_check
+from app.services import content_check, videos
 from app.services.photos import can_see_media
 
 logger = logging.getLogger(__name__)
@@ -54,6 +58,13 @@ FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
 # Decoding holds a few hundred MB at the pixel cap; a few at a time keeps memory
 # bounded and leaves the default worker threads free for everything else.
 _image_work = anyio.CapacityLimiter(max(1, min(4, os.cpu_count() or 1)))
+# A remux is mostly file IO; two at a time keep a burst of videos from taking every
+# worker thread.
+_video_work = anyio.CapacityLimiter(2)
+
+# Every extension a stored file may have (the orphan sweep maps a thumbnail's key
+# back to its upload's with each).
+EXTENSIONS = {ext for _, ext, _ in FORMATS.values()} | {videos.EXTENSION}
 
 
 @dataclass(frozen=True)
@@ -187,6 +198,104 @@ async def upload_photo(
     return media
 
 
+async def upload_media(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    storage: Storage,
+    settings: Settings,
+    wechat: WeChatGateway,
+    file: UploadFile,
+) -> Media:
+    """A photo or a short video, told apart by the bytes (never the file's name or
+    the part's content type)."""
+    head = await file.read(12)
+    await file.seek(0)
+    if videos.is_video(head):
+        return await upload_video(
+            session, caller=caller, storage=storage, settings=settings, wechat=wechat, file=file
+        )
+    # One byte past the cap is enough to know it is too large.
+    raw = await file.read(settings.media_max_bytes + 1)
+    return await upload_photo(
+        session, caller=caller, storage=storage, settings=settings, wechat=wechat, raw=raw
+    )
+
+
+def _remux(src: BinaryIO, settings: Settings) -> tuple[videos.ProcessedVideo, BinaryIO]:
+    """Blocking: the checked, remuxed video in a temporary file (the caller closes it)."""
+    dst = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the caller)
+    try:
+        return videos.process_video(
+            src,
+            dst,
+            max_seconds=settings.media_video_max_seconds,
+            thumbnail_px=settings.media_thumbnail_px,
+        ), dst
+    except BaseException:
+        dst.close()
+        raise
+
+
+async def upload_video(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    storage: Storage,
+    settings: Settings,
+    wechat: WeChatGateway,
+    file: UploadFile,
+) -> Media:
+    """Store an uploaded MP4 without its metadata, its poster as the thumbnail, and
+    submit the poster to WeChat's image check. Streamed from the upload's spooled
+    file to a remuxed temporary file to storage: never held whole in memory."""
+    size = (
+        file.size
+        if file.size is not None
+        else await anyio.to_thread.run_sync(lambda: file.file.seek(0, io.SEEK_END))
+    )
+    videos.check_size(size, settings.media_video_max_bytes)
+    await session.commit()  # no connection held meanwhile (see upload_photo)
+    await file.seek(0)
+    video, remuxed = await anyio.to_thread.run_sync(
+        partial(_remux, file.file, settings), limiter=_video_work
+    )
+    try:
+        token = secrets.token_hex(16)
+        media = Media(
+            uploader_id=caller.id,
+            storage_key=f"{token}.{videos.EXTENSION}",
+            thumbnail_key=f"{token}{THUMB_SUFFIX}.{videos.POSTER_EXTENSION}",
+            content_type=videos.CONTENT_TYPE,
+            size=video.size,
+            width=video.width,
+            height=video.height,
+            sha256=video.sha256,
+            phash=video.phash,
+        )
+        await storage.put_file(media.storage_key, remuxed, videos.CONTENT_TYPE)
+    finally:
+        await anyio.to_thread.run_sync(remuxed.close)
+    await storage.put(media.thumbnail_key, video.poster, videos.POSTER_CONTENT_TYPE)
+    await content_check.start_media_check(
+        content_check.media_checker(settings, wechat),
+        storage,
+        media=media,
+        openid=caller.user.openid,
+        now=utcnow(),
+    )
+    session.add(media)
+    await session.flush()
+    return media
+
+
+def thumbnail_type(media: Media) -> str:
+    """A photo's thumbnail is of its own format; a video's is its JPEG poster."""
+    if media.content_type == videos.CONTENT_TYPE:
+        return videos.POSTER_CONTENT_TYPE
+    return media.content_type
+
+
 async def get_visible_media(session: AsyncSession, caller: Caller, media_id: int) -> Media:
     media = await session.get(Media, media_id)
     if media is None or not await can_see_media(session, caller, media):
@@ -222,9 +331,14 @@ async def sweep_orphan_files(
     row names. Safe to run twice at once: a file already gone is no error."""
     removed = 0
     async for keys in storage.stored_before(now - ORPHAN_GRACE):
-        # A thumbnail's key is its photo's with THUMB_SUFFIX: one lookup on the
-        # unique storage_key finds the rows of both.
-        photos = {k.replace(f"{THUMB_SUFFIX}.", ".", 1) for k in keys}
+        # A thumbnail's key is its upload's with THUMB_SUFFIX and maybe another
+        # extension (a video's poster): one lookup on the unique storage_key finds
+        # the rows of both.
+        photos = set(keys)
+        for key in keys:
+            if THUMB_SUFFIX + "." in key:
+                token = key.split(THUMB_SUFFIX + ".", 1)[0]
+                photos.update(f"{token}.{ext}" for ext in EXTENSIONS)
         async with sessionmaker() as session:
             rows = await session.execute(
                 select(Media.storage_key, Media.thumbnail_key).where(
