@@ -13,11 +13,20 @@ from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.formparsers import MultiPartParser
 from starlette.types import Receive, Scope, Send
 
 from app.core.config import Settings
 from app.edge import admission, idempotency, transaction
 from app.services import audit
+
+# Starlette keeps a file part in memory up to MultiPartParser.spool_max_size (1 MiB),
+# then writes every further chunk of the body from a worker thread: some 60 thread
+# hops for a phone photo, which on a busy machine cost more than decoding it
+# (docs/PERFORMANCE.md "Photo uploads"). A photo stays in memory, as whole bodies
+# always did (up to MEDIA_MAX_BYTES); a video goes to disk past this size.
+UPLOAD_SPOOL_BYTES = 16 * 1024 * 1024
+MultiPartParser.spool_max_size = UPLOAD_SPOOL_BYTES
 
 # A route's direct path: its answer to the request, or None to leave the request to the
 # route's general path (the steps above, the dependencies, the endpoint).

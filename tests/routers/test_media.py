@@ -688,3 +688,20 @@ async def test_bad_videos_are_refused_and_nothing_is_stored(mclient, mworld):
     assert after == before
     async with mworld.app.state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Media)) == 0
+
+
+def test_a_photo_scaled_to_the_long_edge_keeps_the_hashes_of_the_original():
+    """MEDIA_PHOTO_MAX_EDGE: stored smaller and upright, hashed as the whole upload
+    (reuse detection compares it with photos stored before, at full size)."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # stored sideways, shown upright
+    gradient = Image.linear_gradient("L").resize((300, 200)).convert("RGB")
+    out = io.BytesIO()
+    gradient.save(out, "JPEG", exif=exif)
+    raw = out.getvalue()
+    whole = media_service.process_image(raw, max_pixels=10**6, thumbnail_px=40)
+    scaled = media_service.process_image(raw, max_pixels=10**6, thumbnail_px=40, max_edge=150)
+    assert ((whole.width, whole.height), (scaled.width, scaled.height)) == ((200, 300), (100, 150))
+    assert (scaled.sha256, scaled.phash) == (whole.sha256, whole.phash)
+    with Image.open(io.BytesIO(scaled.thumbnail)) as thumb:
+        assert thumb.size == (27, 40)
