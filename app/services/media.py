@@ -132,7 +132,7 @@ def process_image(
             grey = img.convert("L")
             ImageOps.exif_transpose(grey, in_place=True)
             phash = str(imagehash.phash(grey))
-            stored = img
+            stored: Image.Image = img
             if bounded := _bounded(img.size, max_edge):
                 stored = img.resize(bounded, Image.Resampling.LANCZOS, reducing_gap=3.0)
             # Scaled first, turned after: fewer pixels to move.
