@@ -68,16 +68,18 @@ def _sha256(src: BinaryIO) -> str:
     return h.hexdigest()
 
 
-def _poster(frame: av.VideoFrame, thumbnail_px: int) -> tuple[bytes, str]:
+def _poster(frame: av.VideoFrame, thumbnail_px: int) -> tuple[bytes, str, int]:
+    """The frame as a JPEG, upright, its perceptual hash, and the rotation applied."""
     img = frame.to_image()
-    # Phones record upright video as landscape frames with a rotation to apply.
-    rotation = getattr(frame, "rotation", 0) or 0
+    # Phones record a portrait video as landscape frames and a display matrix
+    # saying how to turn them (degrees counterclockwise, as PIL's rotate takes them).
+    rotation = int(frame.rotation or 0)
     if rotation:
         img = img.rotate(rotation, expand=True)
     img.thumbnail((thumbnail_px, thumbnail_px))
     out = io.BytesIO()
     img.save(out, "JPEG", quality=85)
-    return out.getvalue(), str(imagehash.phash(img))
+    return out.getvalue(), str(imagehash.phash(img)), rotation
 
 
 def process_video(
@@ -109,7 +111,7 @@ def process_video(
             raise Unprocessable("video_too_long", f"视频不能超过 {max_seconds:g} 秒")
         kept = [video, *audios]
         poster_at = min(POSTER_AT_S, duration_s / 2)
-        poster: tuple[bytes, str] | None = None
+        poster: tuple[bytes, str, int] | None = None
         counts = dict.fromkeys((s.index for s in kept), 0)
         try:
             # No tags are copied: the new container starts empty, and streams made
@@ -138,6 +140,9 @@ def process_video(
         if poster is None or any(s.frames and counts[s.index] < s.frames for s in kept):
             raise _damaged()
         width, height = video.width, video.height
+        if poster[2] % 180:
+            # Described as it is shown (the remux keeps the display matrix).
+            width, height = height, width
     size = dst.seek(0, io.SEEK_END)
     dst.seek(0)
     return ProcessedVideo(

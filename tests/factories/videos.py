@@ -4,6 +4,7 @@ kept in the repository."""
 from __future__ import annotations
 
 import io
+import struct
 import tempfile
 from pathlib import Path
 
@@ -64,3 +65,12 @@ def packets_of(data: bytes) -> list[tuple[str, bytes]]:
     """The coded packets (what a re-encode would change), stream type and bytes."""
     with av.open(io.BytesIO(data)) as c:
         return [(p.stream.type, bytes(p)) for p in c.demux() if p.size]
+
+
+def portrait(data: bytes) -> bytes:
+    """`data` (one track, no audio) as a phone stores a portrait video: landscape
+    frames and a track matrix that turns them 90° clockwise for display."""
+    out = bytearray(data)
+    matrix = out.index(b"tkhd") + 4 + 40  # version 0: the matrix after 40 bytes
+    out[matrix : matrix + 36] = struct.pack(">9I", 0, 0x10000, 0, 0xFFFF0000, 0, 0, 0, 0, 1 << 30)
+    return bytes(out)

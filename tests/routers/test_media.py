@@ -31,7 +31,7 @@ from app.services.photos import attach_photos, register_record_type
 from tests.conftest import empty_all_tables, make_settings
 from tests.core.test_storage import S3_BUCKET, S3_PUBLIC, s3_overrides, s3_server  # noqa: F401
 from tests.factories.media import make_media
-from tests.factories.videos import LOCATION, mp4, packets_of, tags_of
+from tests.factories.videos import LOCATION, mp4, packets_of, portrait, tags_of
 from tests.factories.world import World, build_world
 
 GPS_IFD = 0x8825
@@ -666,6 +666,15 @@ async def test_a_short_video_is_stored_without_where_and_when_it_was_shot(mclien
     if not is_s3(mworld.app):
         assert got.headers["content-type"] == "video/mp4"
         assert poster.headers["content-type"] == "image/jpeg"
+
+
+async def test_a_portrait_phone_video_is_described_and_postered_upright(mclient, mworld):
+    resp = await upload(mclient, mworld, portrait(mp4(audio=False)), name="v.mp4")
+    assert resp.status_code == 201, resp.text
+    assert (resp.json()["width"], resp.json()["height"]) == (48, 64)
+    poster = await fetch(mclient, mworld, resp.json()["thumbnail_url"])
+    with Image.open(io.BytesIO(poster.content)) as img:
+        assert img.size == (48, 64)
 
 
 async def test_bad_videos_are_refused_and_nothing_is_stored(mclient, mworld):
