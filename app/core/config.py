@@ -95,6 +95,15 @@ class Settings(BaseSettings):
     media_max_bytes: int = 10 * 1024 * 1024
     media_max_pixels: int = 40_000_000
     media_thumbnail_px: int = 400
+    # Photos stored with their long edge at most this many pixels (0: as they came).
+    # A 12 MP photo at 2560 px is a third of the bytes to store and send to phones,
+    # but scaling it costs more CPU than re-encoding it whole saves (docs/PERFORMANCE.md
+    # "Photo uploads"): off by default. The sha256 and perceptual hash are of the
+    # original either way, so reuse detection does not change with it.
+    media_photo_max_edge: int = Field(default=0, ge=0)
+    # Short videos (MP4, H.264/AAC): streamed to a temporary file, never held in memory.
+    media_video_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    media_video_max_seconds: float = Field(default=300, gt=0)
     media_url_ttl_s: int = Field(default=300, ge=30, le=7 * 24 * 3600)
 
     # Micro-wishes: unfulfilled claims one member may hold at once, and the

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import anyio.to_thread
 from fastapi import Request, Response
 from python_multipart.multipart import parse_options_header
 from sqlalchemy import String, bindparam, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from starlette.datastructures import FormData, UploadFile
 
 from app.core.config import Settings
 from app.core.db import Statement, table_of, utcnow
@@ -78,11 +80,34 @@ def principal_of(request: Request, settings: Settings) -> str | None:
     return None
 
 
-def request_hash_of(request: Request, body: bytes) -> str:
+def form_digest(form: FormData) -> bytes:
+    """The parts of a form an upload route parsed as it streamed (app/edge/route.py
+    UploadRoute), as the request hash takes them: blocking (reads the spooled
+    files), run in a worker thread."""
+    h = hashlib.sha256()
+    for name, value in form.multi_items():
+        h.update(name.encode() + b"\0")
+        if isinstance(value, UploadFile):
+            h.update(f"{value.filename}\0{value.content_type}\0".encode())
+            value.file.seek(0)
+            while chunk := value.file.read(1024 * 1024):
+                h.update(chunk)
+            value.file.seek(0)
+        else:
+            h.update(value.encode())
+        h.update(b"\0")
+    return h.digest()
+
+
+def request_hash_of(request: Request, body: bytes, *, boundary_free: bool = False) -> str:
     # A retried multipart upload carries a fresh random boundary; the same parts
     # under another boundary are the same request.
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
-    if content_type.startswith(b"multipart/") and (boundary := options.get(b"boundary")):
+    if (
+        not boundary_free
+        and content_type.startswith(b"multipart/")
+        and (boundary := options.get(b"boundary"))
+    ):
         body = body.replace(b"--" + boundary, b"--\0boundary")
     h = hashlib.sha256()
     h.update(request.method.encode())
@@ -209,7 +234,13 @@ async def answered(
     redacted: Mapping[str, str],
 ) -> Response:
     """The answer stored under `key`, or the endpoint's, stored in its transaction."""
-    request_hash = request_hash_of(request, await request.body())
+    form = getattr(request.state, "streamed_form", None)
+    if form is not None:
+        request_hash = request_hash_of(
+            request, await anyio.to_thread.run_sync(form_digest, form), boundary_free=True
+        )
+    else:
+        request_hash = request_hash_of(request, await request.body())
     record, caller = await _stored_and_caller(request, session, settings, principal, key)
     if record is not None:
         await session.rollback()

@@ -13,11 +13,20 @@ from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.formparsers import MultiPartParser
 from starlette.types import Receive, Scope, Send
 
 from app.core.config import Settings
 from app.edge import admission, idempotency, transaction
 from app.services import audit
+
+# Starlette keeps a file part in memory up to MultiPartParser.spool_max_size (1 MiB),
+# then writes every further chunk of the body from a worker thread: some 60 thread
+# hops for a phone photo, which on a busy machine cost more than decoding it
+# (docs/PERFORMANCE.md "Photo uploads"). A photo stays in memory, as whole bodies
+# always did (up to MEDIA_MAX_BYTES); a video goes to disk past this size.
+UPLOAD_SPOOL_BYTES = 16 * 1024 * 1024
+MultiPartParser.spool_max_size = UPLOAD_SPOOL_BYTES
 
 # A route's direct path: its answer to the request, or None to leave the request to the
 # route's general path (the steps above, the dependencies, the endpoint).
@@ -47,6 +56,11 @@ class AppRoute(APIRoute):
         """The most bytes this route's request bodies may have."""
         return admission.largest_body(settings)
 
+    async def take_body(self, request: Request) -> None:
+        """Read the whole body and keep it on the request (Starlette keeps it for
+        `request.body()`, `.json()` and `.form()`)."""
+        await request.body()
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings: Settings = scope["app"].state.settings
         gated = admission.gate(
@@ -65,8 +79,8 @@ class AppRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             # The whole body first, before any turn or connection is taken
-            # (app/edge/admission.py); the route then parses the bytes kept here.
-            await request.body()
+            # (app/edge/admission.py); the route then parses what is kept here.
+            await self.take_body(request)
             if direct is not None and (answer := await direct(request)) is not None:
                 return answer
             settings: Settings = request.app.state.settings
@@ -103,11 +117,25 @@ class StreamingRoute(AppRoute):
 
 
 class UploadRoute(AppRoute):
-    """Photo uploads: capped at the photo size, read from the settings per request
-    (a route-level `max_body_size` is fixed when the module is imported). Starlette
-    puts no cap on file parts; this one is counted on the receive channel while the
-    body streams in (app/edge/admission.py), so an oversized photo is refused as soon
-    as it passes the cap, never read whole."""
+    """Uploads (photos and short videos): capped at the largest upload, read from the
+    settings per request (a route-level `max_body_size` is fixed when the module is
+    imported). Starlette puts no cap on file parts; this one is counted on the
+    receive channel while the body streams in (app/edge/admission.py), so an
+    oversized upload is refused as soon as it passes the cap, never read whole.
+
+    The body is parsed as it streams rather than kept as bytes: Starlette spools a
+    file part to a temporary file past 1 MiB (writing from a worker thread), so a
+    100 MiB video is never held in memory, and no multi-megabyte chunk is parsed on
+    the event loop in one go."""
 
     def body_limit(self, settings: Settings) -> int:
-        return settings.media_max_bytes + admission.MULTIPART_ALLOWANCE
+        return (
+            max(settings.media_max_bytes, settings.media_video_max_bytes)
+            + admission.MULTIPART_ALLOWANCE
+        )
+
+    async def take_body(self, request: Request) -> None:
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            await request.body()
+            return
+        request.state.streamed_form = await request.form(max_files=1, max_fields=16)

@@ -21,8 +21,8 @@ router = APIRouter(
 )
 
 _PHOTO_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
-    307: {"description": "Redirect to a short-lived URL of the image (S3 storage)"},
+    200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}, "video/mp4": {}}},
+    307: {"description": "Redirect to a short-lived URL of the file (S3 storage)"},
 }
 
 
@@ -34,12 +34,14 @@ _PHOTO_RESPONSES: dict[int | str, dict[str, object]] = {
         413: {
             "model": Problem,
             "content": {PROBLEM_JSON: {}},
-            "description": "Larger than 10 MiB or too many pixels (`file_too_large`)",
+            "description": "A photo over 10 MiB or with too many pixels, a video over "
+            "100 MiB (`file_too_large`)",
         },
         415: {
             "model": Problem,
             "content": {PROBLEM_JSON: {}},
-            "description": "Not a JPEG, PNG or WebP image (`unsupported_media_type`)",
+            "description": "Not a JPEG, PNG or WebP image, nor an MP4 of H.264 video and "
+            "AAC audio (`unsupported_media_type`)",
         },
     },
 )
@@ -53,15 +55,17 @@ async def upload_media(
     wechat: WeChatDep,
 ) -> MediaPublic:
     """上传一张照片（JPEG、PNG 或 WebP，不超过 10 MiB）；保存时去除 EXIF（含位置信息）。
+    或上传一段短视频（MP4：H.264 画面、AAC 声音，不超过 100 MiB、300 秒）：不重新编码，
+    去除拍摄地点、时间与设备信息，缩略图为视频封面（JPEG）。视频损坏或不完整为 422
+    `invalid_video`，超过时长为 422 `video_too_long`。
 
-    照片随即送微信图片安全检测：结果为 pass 之前（`check_status`），只有上传者本人能看到。"""
+    随即送微信图片安全检测（视频送封面）：结果为 pass 之前（`check_status`），
+    只有上传者本人能看到。"""
     await request.app.state.ratelimiter.hit_per_minute(
         f"upload:{caller.id}", settings.upload_rate_per_minute
     )
-    # One byte past the cap is enough for the service to know it is too large.
-    raw = await file.read(settings.media_max_bytes + 1)
-    media = await service.upload_photo(
-        session, caller=caller, storage=storage, settings=settings, wechat=wechat, raw=raw
+    media = await service.upload_media(
+        session, caller=caller, storage=storage, settings=settings, wechat=wechat, file=file
     )
     return to_public(media)
 
@@ -82,10 +86,12 @@ def to_public(media: Media) -> MediaPublic:
     )
 
 
-def deliver(media: Media, target: str | Path) -> Response:
+def deliver(media: Media, target: str | Path, *, thumbnail: bool = False) -> Response:
     if isinstance(target, Path):
         return FileResponse(
-            target, media_type=media.content_type, headers={"Cache-Control": "private"}
+            target,
+            media_type=service.thumbnail_type(media) if thumbnail else media.content_type,
+            headers={"Cache-Control": "private"},
         )
     return RedirectResponse(target, status_code=307)
 
@@ -101,4 +107,6 @@ async def get_media_thumbnail(
     media: Visible[Media], storage: StorageDep, settings: SettingsDep
 ) -> Response:
     """照片缩略图，可见范围同原图。"""
-    return deliver(media, await service.locate(storage, settings, media, thumbnail=True))
+    return deliver(
+        media, await service.locate(storage, settings, media, thumbnail=True), thumbnail=True
+    )

@@ -127,7 +127,9 @@ async def submit_media_check(
     be submitted now (logged without URL or openid; a later run tries again)."""
     if not openid:
         return None
-    key = storage_key if size <= WECHAT_MEDIA_MAX_BYTES else thumbnail_key
+    # WeChat checks images only: a video is checked by its poster.
+    is_image = not storage_key.endswith(".mp4")
+    key = storage_key if is_image and size <= WECHAT_MEDIA_MAX_BYTES else thumbnail_key
     url = await storage.locate(key, ttl_s=CHECK_URL_TTL_S)
     if not isinstance(url, str):
         # A local file: media_checker never hands out a checker for local storage.

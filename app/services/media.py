@@ -1,12 +1,14 @@
-"""Photo uploads: checked by their bytes, re-encoded without EXIF, stored with a thumbnail.
+"""Uploads: photos checked by their bytes, re-encoded without EXIF, stored with a
+thumbnail; short videos remuxed without metadata, with a poster (app/services/videos.py).
 
 Phone photos carry GPS in their EXIF (and sometimes XMP): whereabouts of a person,
 so nothing of the uploaded metadata survives except the colour profile. The
 sha256 of the upload and a perceptual hash are kept so later reports can flag the
 same photo used for several records.
 
-Every upload also goes to WeChat's image check (app/services/content_check.py):
-until WeChat says `pass`, only the uploader sees the photo.
+Every upload also goes to WeChat's image check (app/services/content_check.py; a
+video's poster, WeChat checks no video): until WeChat says `pass`, only the uploader
+sees it.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import io
 import logging
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 import anyio.to_thread
@@ -28,6 +31,7 @@ import imagehash
 from PIL import Image, ImageOps
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
+from starlette.datastructures import UploadFile
 
 from app.core.config import Settings
 from app.core.db import utcnow
@@ -36,7 +40,7 @@ from app.core.scope import Caller
 from app.core.storage import Storage
 from app.core.wechat import WeChatGateway
 from app.models.media import Media
-from app.services import content_check
+from app.services import content_check, videos
 from app.services.photos import can_see_media
 
 logger = logging.getLogger(__name__)
@@ -54,6 +58,13 @@ FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
 # Decoding holds a few hundred MB at the pixel cap; a few at a time keeps memory
 # bounded and leaves the default worker threads free for everything else.
 _image_work = anyio.CapacityLimiter(max(1, min(4, os.cpu_count() or 1)))
+# A remux is mostly file IO; two at a time keep a burst of videos from taking every
+# worker thread.
+_video_work = anyio.CapacityLimiter(2)
+
+# Every extension a stored file may have (the orphan sweep maps a thumbnail's key
+# back to its upload's with each).
+EXTENSIONS = {ext for _, ext, _ in FORMATS.values()} | {videos.EXTENSION}
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,25 @@ def _encode(img: Image.Image, fmt: str, icc: bytes | None) -> bytes:
     return out.getvalue()
 
 
-def process_image(raw: bytes, *, max_pixels: int, thumbnail_px: int) -> ProcessedImage:
-    """Blocking (Pillow): run in a worker thread."""
+def _bounded(size: tuple[int, int], edge: int) -> tuple[int, int] | None:
+    """`size` scaled so its long edge is `edge`, or None when it is within it already."""
+    w, h = size
+    if edge <= 0 or max(w, h) <= edge:
+        return None
+    scale = edge / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def process_image(
+    raw: bytes, *, max_pixels: int, thumbnail_px: int, max_edge: int = 0
+) -> ProcessedImage:
+    """Blocking (Pillow): run in a worker thread.
+
+    Where the time goes at 12 MP (benchmarks/photo_uploads.py): decoding, encoding
+    and the perceptual hash; so every pixel is touched as few times as it can be:
+    no full-size copy for the thumbnail (resized from the stored image, reducing
+    first), and with `max_edge` the photo is scaled down before it is turned upright
+    and encoded."""
     try:
         img = Image.open(io.BytesIO(raw), formats=list(FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -97,14 +125,28 @@ def process_image(raw: bytes, *, max_pixels: int, thumbnail_px: int) -> Processe
             raise PayloadTooLarge("file_too_large", "照片像素过多")
         try:
             icc = img.info.get("icc_profile")
-            ImageOps.exif_transpose(img, in_place=True)
+            # The perceptual hash of the whole upright picture, as photos were always
+            # hashed: a photo stored scaled down still matches one stored before
+            # (app/services/photo_reuse.py). Grey first: the hash is of grey anyway,
+            # and turning one channel upright costs a third of three.
+            grey = img.convert("L")
+            ImageOps.exif_transpose(grey, in_place=True)
+            phash = str(imagehash.phash(grey))
+            stored: Image.Image = img
+            if bounded := _bounded(img.size, max_edge):
+                stored = img.resize(bounded, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            # Scaled first, turned after: fewer pixels to move.
+            ImageOps.exif_transpose(stored, in_place=True)
             # Whatever metadata the file carried (EXIF, XMP, text chunks) stays behind.
-            img.info = {}
-            data = _encode(img, fmt, icc)
-            thumb = img.copy()
-            thumb.thumbnail((thumbnail_px, thumbnail_px))
+            stored.info = {}
+            data = _encode(stored, fmt, icc)
+            thumb_size = _bounded(stored.size, thumbnail_px)
+            thumb = (
+                stored.resize(thumb_size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+                if thumb_size
+                else stored
+            )
             thumbnail = _encode(thumb, fmt, icc)
-            phash = str(imagehash.phash(img))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise PayloadTooLarge("file_too_large", "照片像素过多") from exc
         except Exception as exc:
@@ -114,8 +156,8 @@ def process_image(raw: bytes, *, max_pixels: int, thumbnail_px: int) -> Processe
             format=fmt,
             data=data,
             thumbnail=thumbnail,
-            width=img.width,
-            height=img.height,
+            width=stored.width,
+            height=stored.height,
             sha256=hashlib.sha256(raw).hexdigest(),
             phash=phash,
         )
@@ -170,6 +212,7 @@ async def upload_photo(
             raw,
             max_pixels=settings.media_max_pixels,
             thumbnail_px=settings.media_thumbnail_px,
+            max_edge=settings.media_photo_max_edge,
         ),
         limiter=_image_work,
     )
@@ -185,6 +228,104 @@ async def upload_photo(
     session.add(media)
     await session.flush()
     return media
+
+
+async def upload_media(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    storage: Storage,
+    settings: Settings,
+    wechat: WeChatGateway,
+    file: UploadFile,
+) -> Media:
+    """A photo or a short video, told apart by the bytes (never the file's name or
+    the part's content type)."""
+    head = await file.read(12)
+    await file.seek(0)
+    if videos.is_video(head):
+        return await upload_video(
+            session, caller=caller, storage=storage, settings=settings, wechat=wechat, file=file
+        )
+    # One byte past the cap is enough to know it is too large.
+    raw = await file.read(settings.media_max_bytes + 1)
+    return await upload_photo(
+        session, caller=caller, storage=storage, settings=settings, wechat=wechat, raw=raw
+    )
+
+
+def _remux(src: BinaryIO, settings: Settings) -> tuple[videos.ProcessedVideo, BinaryIO]:
+    """Blocking: the checked, remuxed video in a temporary file (the caller closes it)."""
+    dst = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the caller)
+    try:
+        return videos.process_video(
+            src,
+            dst,
+            max_seconds=settings.media_video_max_seconds,
+            thumbnail_px=settings.media_thumbnail_px,
+        ), dst
+    except BaseException:
+        dst.close()
+        raise
+
+
+async def upload_video(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    storage: Storage,
+    settings: Settings,
+    wechat: WeChatGateway,
+    file: UploadFile,
+) -> Media:
+    """Store an uploaded MP4 without its metadata, its poster as the thumbnail, and
+    submit the poster to WeChat's image check. Streamed from the upload's spooled
+    file to a remuxed temporary file to storage: never held whole in memory."""
+    size = (
+        file.size
+        if file.size is not None
+        else await anyio.to_thread.run_sync(lambda: file.file.seek(0, io.SEEK_END))
+    )
+    videos.check_size(size, settings.media_video_max_bytes)
+    await session.commit()  # no connection held meanwhile (see upload_photo)
+    await file.seek(0)
+    video, remuxed = await anyio.to_thread.run_sync(
+        partial(_remux, file.file, settings), limiter=_video_work
+    )
+    try:
+        token = secrets.token_hex(16)
+        media = Media(
+            uploader_id=caller.id,
+            storage_key=f"{token}.{videos.EXTENSION}",
+            thumbnail_key=f"{token}{THUMB_SUFFIX}.{videos.POSTER_EXTENSION}",
+            content_type=videos.CONTENT_TYPE,
+            size=video.size,
+            width=video.width,
+            height=video.height,
+            sha256=video.sha256,
+            phash=video.phash,
+        )
+        await storage.put_file(media.storage_key, remuxed, videos.CONTENT_TYPE)
+    finally:
+        await anyio.to_thread.run_sync(remuxed.close)
+    await storage.put(media.thumbnail_key, video.poster, videos.POSTER_CONTENT_TYPE)
+    await content_check.start_media_check(
+        content_check.media_checker(settings, wechat),
+        storage,
+        media=media,
+        openid=caller.user.openid,
+        now=utcnow(),
+    )
+    session.add(media)
+    await session.flush()
+    return media
+
+
+def thumbnail_type(media: Media) -> str:
+    """A photo's thumbnail is of its own format; a video's is its JPEG poster."""
+    if media.content_type == videos.CONTENT_TYPE:
+        return videos.POSTER_CONTENT_TYPE
+    return media.content_type
 
 
 async def get_visible_media(session: AsyncSession, caller: Caller, media_id: int) -> Media:
@@ -222,9 +363,14 @@ async def sweep_orphan_files(
     row names. Safe to run twice at once: a file already gone is no error."""
     removed = 0
     async for keys in storage.stored_before(now - ORPHAN_GRACE):
-        # A thumbnail's key is its photo's with THUMB_SUFFIX: one lookup on the
-        # unique storage_key finds the rows of both.
-        photos = {k.replace(f"{THUMB_SUFFIX}.", ".", 1) for k in keys}
+        # A thumbnail's key is its upload's with THUMB_SUFFIX and maybe another
+        # extension (a video's poster): one lookup on the unique storage_key finds
+        # the rows of both.
+        photos = set(keys)
+        for key in keys:
+            if THUMB_SUFFIX + "." in key:
+                token = key.split(THUMB_SUFFIX + ".", 1)[0]
+                photos.update(f"{token}.{ext}" for ext in EXTENSIONS)
         async with sessionmaker() as session:
             rows = await session.execute(
                 select(Media.storage_key, Media.thumbnail_key).where(

@@ -66,7 +66,7 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
 
 
 KEY = "0123456789abcdef0123456789abcdef.jpg"
-_KEY_SHAPE = re.compile(r"[0-9a-f]+(-thumb)?\.[a-z]+")
+_KEY_SHAPE = re.compile(r"[0-9a-f]+(-thumb)?\.[a-z0-9]+")
 
 
 async def test_stored_bytes_read_back_the_same(storage):

@@ -31,6 +31,7 @@ from app.services.photos import attach_photos, register_record_type
 from tests.conftest import empty_all_tables, make_settings
 from tests.core.test_storage import S3_BUCKET, S3_PUBLIC, s3_overrides, s3_server  # noqa: F401
 from tests.factories.media import make_media
+from tests.factories.videos import LOCATION, mp4, packets_of, portrait, tags_of
 from tests.factories.world import World, build_world
 
 GPS_IFD = 0x8825
@@ -76,9 +77,14 @@ def png_header_only(width: int, height: int) -> bytes:
 async def media_app(
     request: pytest.FixtureRequest, database_url, tmp_path_factory, wechat_stub
 ) -> AsyncIterator[FastAPI]:
-    overrides = {}
+    # Small video limits keep the refusals' tests small; the photo cap stays the
+    # body's cap.
+    overrides: dict[str, object] = {
+        "media_video_max_bytes": 1024 * 1024,
+        "media_video_max_seconds": 3,
+    }
     if request.param == "s3":
-        overrides = s3_overrides(request.getfixturevalue("s3_server"))
+        overrides |= s3_overrides(request.getfixturevalue("s3_server"))
     settings = make_settings(
         database_url, tmp_path_factory.mktemp("media-app"), wechat_stub[1], **overrides
     )
@@ -601,6 +607,9 @@ async def test_files_no_photo_row_names_are_removed_a_day_after_they_were_stored
     resp = await upload(mclient, mworld, jpeg())
     assert resp.status_code == 201, resp.text
     kept = await row(media_app, resp.json()["id"])
+    # A video's poster is a JPEG under the key of an MP4: still named by its row.
+    video = await upload(mclient, mworld, mp4(), name="v.mp4", ctype="video/mp4")
+    kept_video = await row(media_app, video.json()["id"])
     orphans = ["ab" * 16 + ".jpg", "ab" * 16 + "-thumb.jpg", "cd" * 16 + ".png"]
     for key in orphans:
         await storage.put(key, jpeg(), "image/jpeg")
@@ -609,11 +618,12 @@ async def test_files_no_photo_row_names_are_removed_a_day_after_they_were_stored
         far = utcnow() + timedelta(days=30)
         return {k async for batch in storage.stored_before(far) for k in batch}
 
-    assert await stored() == {kept.storage_key, kept.thumbnail_key, *orphans}
+    named = {kept.storage_key, kept.thumbnail_key, kept_video.storage_key, kept_video.thumbnail_key}
+    assert await stored() == {*named, *orphans}
     # Stored just now: a request could still be about to write their row.
     assert await sweep(now=utcnow()) == 0
     assert await sweep(now=utcnow() + timedelta(days=1, minutes=1)) == 3
-    assert await stored() == {kept.storage_key, kept.thumbnail_key}
+    assert await stored() == named
     got = await mclient.get(f"/media/{kept.id}", headers=mworld.headers("member"))
     assert got.status_code in (200, 307)
     # Twice at once, or again: nothing more to do, and no error.
@@ -629,3 +639,78 @@ async def test_a_photo_whose_file_is_gone_is_404_not_500(client, world):
         resp = await client.get(path, headers=world.headers("member"))
         assert resp.status_code == 404, (path, resp.text)
         assert resp.json()["code"] == "not_found"
+
+
+# --- short videos ----------------------------------------------------------------------
+
+
+async def test_a_short_video_is_stored_without_where_and_when_it_was_shot(mclient, mworld):
+    """Told from its bytes (not its name or part type), remuxed: the same coded
+    packets in a container without the phone's tags, a JPEG poster as thumbnail."""
+    data = mp4()
+    assert tags_of(data)["location"] == LOCATION
+    resp = await upload(mclient, mworld, data, name="clip.bin", ctype="application/octet-stream")
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert (body["content_type"], body["width"], body["height"]) == ("video/mp4", 64, 48)
+    assert body["sha256"] == hashlib.sha256(data).hexdigest()
+    got = await fetch(mclient, mworld, body["url"])
+    assert got.status_code == 200
+    assert body["size"] == len(got.content)
+    tags = tags_of(got.content)
+    assert not {k for k in tags if "location" in k or "creation_time" in k}, tags
+    assert packets_of(got.content) == packets_of(data)  # not re-encoded
+    poster = await fetch(mclient, mworld, body["thumbnail_url"])
+    with Image.open(io.BytesIO(poster.content)) as img:
+        assert (img.format, img.size) == ("JPEG", (64, 48))
+    if not is_s3(mworld.app):
+        assert got.headers["content-type"] == "video/mp4"
+        assert poster.headers["content-type"] == "image/jpeg"
+
+
+async def test_a_portrait_phone_video_is_described_and_postered_upright(mclient, mworld):
+    resp = await upload(mclient, mworld, portrait(mp4(audio=False)), name="v.mp4")
+    assert resp.status_code == 201, resp.text
+    assert (resp.json()["width"], resp.json()["height"]) == (48, 64)
+    poster = await fetch(mclient, mworld, resp.json()["thumbnail_url"])
+    with Image.open(io.BytesIO(poster.content)) as img:
+        assert img.size == (48, 64)
+
+
+async def test_bad_videos_are_refused_and_nothing_is_stored(mclient, mworld):
+    storage = mworld.app.state.storage
+    cap = mworld.app.state.settings.media_video_max_bytes
+    far = utcnow() + timedelta(days=30)
+    before = {k async for batch in storage.stored_before(far) for k in batch}
+    whole = mp4(faststart=True)  # its index first: a cut-off copy still opens
+    cases = {
+        "not H.264": (mp4(codec="mpeg4"), 415, "unsupported_media_type"),
+        "an ftyp box, then a zip": (whole[:32] + b"PK\3\4" * 64, 422, "invalid_video"),
+        "cut off": (whole[: len(whole) - 300], 422, "invalid_video"),
+        "longer than allowed": (mp4(frames=4, fps=1), 422, "video_too_long"),
+        "larger than allowed": (whole + b"\0" * cap, 413, "file_too_large"),
+    }
+    for case, (data, status, code) in cases.items():
+        resp = await upload(mclient, mworld, data, name="v.mp4", ctype="video/mp4")
+        assert (resp.status_code, resp.json()["code"]) == (status, code), case
+    after = {k async for batch in storage.stored_before(far) for k in batch}
+    assert after == before
+    async with mworld.app.state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Media)) == 0
+
+
+def test_a_photo_scaled_to_the_long_edge_keeps_the_hashes_of_the_original():
+    """MEDIA_PHOTO_MAX_EDGE: stored smaller and upright, hashed as the whole upload
+    (reuse detection compares it with photos stored before, at full size)."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # stored sideways, shown upright
+    gradient = Image.linear_gradient("L").resize((300, 200)).convert("RGB")
+    out = io.BytesIO()
+    gradient.save(out, "JPEG", exif=exif)
+    raw = out.getvalue()
+    whole = media_service.process_image(raw, max_pixels=10**6, thumbnail_px=40)
+    scaled = media_service.process_image(raw, max_pixels=10**6, thumbnail_px=40, max_edge=150)
+    assert ((whole.width, whole.height), (scaled.width, scaled.height)) == ((200, 300), (100, 150))
+    assert (scaled.sha256, scaled.phash) == (whole.sha256, whole.phash)
+    with Image.open(io.BytesIO(scaled.thumbnail)) as thumb:
+        assert thumb.size == (27, 40)

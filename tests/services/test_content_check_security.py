@@ -42,6 +42,7 @@ from tests.conftest import (
 )
 from tests.core.test_storage import S3_BUCKET, S3_PUBLIC, s3_overrides, s3_server  # noqa: F401
 from tests.factories.media import make_media
+from tests.factories.videos import mp4
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World, build_world
 from tests.routers.test_media import jpeg
@@ -344,6 +345,21 @@ async def test_a_photo_is_hidden_from_others_until_wechat_passes_it(cclient, cwo
     media = await row(cworld.app, photo["id"])
     assert media.check_status == MediaCheckStatus.passed
     assert media.checked_at is not None
+
+
+async def test_a_video_is_checked_by_its_poster(cclient, cworld, stub):
+    """WeChat checks images, not videos: it gets the poster's URL."""
+    resp = await cclient.post(
+        "/media",
+        files={"file": ("v.mp4", mp4(), "video/mp4")},
+        headers=cworld.headers("member"),
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["check_status"] == "pending"
+    (submitted,) = stub.media_checks
+    media = await row(cworld.app, resp.json()["id"])
+    assert urlsplit(submitted["media_url"]).path == f"/{S3_BUCKET}/{media.thumbnail_key}"
+    assert media.check_trace_id == submitted["trace_id"]
 
 
 @pytest.mark.parametrize("suggest", ["risky", "review"])
