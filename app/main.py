@@ -46,6 +46,7 @@ from app.routers import (
     tasks,
     users,
     volunteer_hours,
+    volunteers,
     wechat_callback,
     wishes,
 )
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wishes,
         pairings,
         volunteer_hours,
+        volunteers,
         problems,
         inspections,
         reports,

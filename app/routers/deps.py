@@ -29,6 +29,7 @@ from app.models.problem import Point, Problem
 from app.models.report import Report
 from app.models.task import Task
 from app.models.user import ADMIN_ROLES, MAX_ID, PEOPLE_ROLES, Role, User
+from app.models.volunteer import Volunteer
 from app.models.volunteer_hours import VolunteerHour
 from app.models.wish import Wish
 from app.services import articles as article_service
@@ -43,6 +44,7 @@ from app.services import reports as report_service
 from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
+from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 
 T = TypeVar("T")
@@ -237,6 +239,7 @@ _VISIBLE: dict[type, Any] = {
     Pairing: record("pairing_id", pairing_service.get_visible_pairing, PeopleCaller),
     Report: record("report_id", report_service.get_visible_report, CurrentCaller),
     InspectionTeam: record("team_id", team_service.get_visible_team, CurrentCaller),
+    Volunteer: record("volunteer_id", volunteer_service.get_visible_volunteer, CurrentCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.
