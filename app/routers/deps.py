@@ -27,7 +27,9 @@ from app.models.org import Org
 from app.models.pairing import Liaison, Pairing
 from app.models.problem import Point, Problem
 from app.models.report import Report
+from app.models.service_order import ServiceOrder
 from app.models.task import Task
+from app.models.team import Team
 from app.models.user import ADMIN_ROLES, MAX_ID, PEOPLE_ROLES, Role, User
 from app.models.volunteer import Volunteer
 from app.models.volunteer_hours import VolunteerHour
@@ -41,7 +43,9 @@ from app.services import orgs as org_service
 from app.services import pairings as pairing_service
 from app.services import problems as problem_service
 from app.services import reports as report_service
+from app.services import service_orders as order_service
 from app.services import tasks as task_service
+from app.services import teams as volunteer_team_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
 from app.services import volunteers as volunteer_service
@@ -240,6 +244,8 @@ _VISIBLE: dict[type, Any] = {
     Report: record("report_id", report_service.get_visible_report, CurrentCaller),
     InspectionTeam: record("team_id", team_service.get_visible_team, CurrentCaller),
     Volunteer: record("volunteer_id", volunteer_service.get_visible_volunteer, CurrentCaller),
+    Team: record("team_id", volunteer_team_service.get_visible_team, CurrentCaller),
+    ServiceOrder: record("order_id", order_service.get_visible_order, CurrentCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.
