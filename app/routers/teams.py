@@ -26,7 +26,7 @@ TeamsOrg = Annotated[Org | None, org_filter(CurrentCaller, service.get_org_of_te
 
 
 @router.post("/teams", status_code=201, response_model=TeamPublic)
-async def create_team(data: TeamCreate, session: SessionDep, caller: AdminCaller) -> TeamPublic:
+async def create_volunteer_team(data: TeamCreate, session: SessionDep, caller: AdminCaller) -> TeamPublic:
     """管理员为管理范围内的组织建立志愿服务队（品牌、队长、服务类型）。队长自动入队。"""
     team = await service.create_team(session, caller=caller, data=data)
     (public,) = await service.to_public(session, [team])
@@ -34,7 +34,7 @@ async def create_team(data: TeamCreate, session: SessionDep, caller: AdminCaller
 
 
 @router.get("/teams", response_model=Page[TeamPublic])
-async def list_teams(
+async def list_volunteer_teams(
     session: SessionDep, caller: CurrentCaller, paging: PageDep, org: TeamsOrg
 ) -> Page[TeamPublic]:
     """管理范围内的队伍，本人所在的队伍，以及本区（居住或志愿登记的社区所在区）的队伍。"""
@@ -45,13 +45,13 @@ async def list_teams(
 
 
 @router.get("/teams/{team_id}", response_model=TeamDetail)
-async def get_team(team: Visible[Team], session: SessionDep, caller: CurrentCaller) -> TeamDetail:
+async def get_volunteer_team(team: Visible[Team], session: SessionDep, caller: CurrentCaller) -> TeamDetail:
     """队伍、队员及其服务记录（完成的订单数和记入的志愿时长）。"""
     return await service.detail(session, caller=caller, team=team)
 
 
 @router.post("/teams/{team_id}/join", status_code=201, response_model=TeamMemberPublic)
-async def join_team(
+async def join_volunteer_team(
     team: Visible[Team], session: SessionDep, caller: CurrentCaller
 ) -> TeamMemberPublic:
     """审核通过的志愿者申请入队，由队长批准；非志愿者为 403 `not_volunteer`。"""
@@ -59,7 +59,7 @@ async def join_team(
 
 
 @router.post("/teams/{team_id}/members/{user_id}/review", response_model=TeamMemberPublic)
-async def review_member(
+async def review_team_member(
     team: Visible[Team],
     user_id: IdPath,
     data: MemberReview,
