@@ -26,7 +26,9 @@ TeamsOrg = Annotated[Org | None, org_filter(CurrentCaller, service.get_org_of_te
 
 
 @router.post("/teams", status_code=201, response_model=TeamPublic)
-async def create_volunteer_team(data: TeamCreate, session: SessionDep, caller: AdminCaller) -> TeamPublic:
+async def create_volunteer_team(
+    data: TeamCreate, session: SessionDep, caller: AdminCaller
+) -> TeamPublic:
     """管理员为管理范围内的组织建立志愿服务队（品牌、队长、服务类型）。队长自动入队。"""
     team = await service.create_team(session, caller=caller, data=data)
     (public,) = await service.to_public(session, [team])
@@ -45,7 +47,9 @@ async def list_volunteer_teams(
 
 
 @router.get("/teams/{team_id}", response_model=TeamDetail)
-async def get_volunteer_team(team: Visible[Team], session: SessionDep, caller: CurrentCaller) -> TeamDetail:
+async def get_volunteer_team(
+    team: Visible[Team], session: SessionDep, caller: CurrentCaller
+) -> TeamDetail:
     """队伍、队员及其服务记录（完成的订单数和记入的志愿时长）。"""
     return await service.detail(session, caller=caller, team=team)
 

@@ -51,6 +51,7 @@ from app.models.team import MemberStatus, Team, TeamMember
 from app.models.user import ADMIN_ROLES
 from app.models.volunteer_hours import HourSource
 from app.services import lifecycle, service_orders_messages, volunteer_hours
+from app.services import teams as team_service
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.notifications import scans
 from app.services.photos import (
@@ -354,10 +355,17 @@ def _text(value: str | None) -> str | None:
 async def create_order(
     session: AsyncSession, *, caller: Caller, cipher: PiiCipher, data: OrderCreate
 ) -> ServiceOrder:
-    """Anyone logged in orders for a community; its admins accept or reject."""
+    """Anyone logged in orders for a community of their district (where they live, or
+    volunteer), or one in their admin reach; someone on no roster and with no role,
+    anywhere. Its admins accept or reject it."""
     community = await session.get(Org, data.community_id)
     if community is None or community.level != OrgLevel.community:
         raise Unprocessable("invalid_community", "所选社区不存在")
+    if not caller.reaches(community):
+        district = await team_service.caller_district(session, caller)
+        homeless = district is None and not caller.grants
+        if not homeless and not (district and is_within(community.path, district)):
+            raise Unprocessable("invalid_community", "只能为本区的社区点单")
     if data.item_id is not None:
         item = await session.get(ServiceItem, data.item_id)
         if item is None or not item.active or item.org_id not in path_ids(community.path):

@@ -121,9 +121,11 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     # The menu is public to anyone logged in: it holds nobody's data.
     ("GET", "/api/v1/service-items"): Row("member", logged_in, _menu),
+    # For a community of one's own district; the units' secretaries live nowhere and
+    # reach no place.
     ("POST", "/api/v1/service-orders"): Row(
         "member",
-        statuses(401, 201, 201, 201, 201, unit_admin=201, other_unit_admin=201),
+        statuses(401, 201, 201, 201, 201, unit_admin=422, other_unit_admin=422),
         _create_order,
     ),
     ("GET", "/api/v1/service-orders"): Row("community_admin", logged_in, _list, _list_check),
