@@ -103,7 +103,10 @@ async def test_an_order_runs_from_submitted_to_rated_and_credits_the_taker_once(
     assert steps == 7
     team_record = (await client.get(f"/teams/{team.id}", headers=admin)).json()
     assert (team_record["minutes"], team_record["orders_completed"]) == (45, 1)
-    await client.patch(f"/orgs/{world['C1'].id}", json={"population": 2000}, headers=admin)
+    population = await client.patch(
+        f"/orgs/{world['C1'].id}", json={"population": 2000}, headers=admin
+    )
+    assert population.json()["population"] == 2000
     figures = (await client.get(f"/dashboard?org_id={world['C1'].id}", headers=admin)).json()
     assert figures["teams"] == 2
     assert (figures["service_orders_rated"], figures["service_order_rating"]) == (1, 5.0)

@@ -142,3 +142,16 @@ async def test_an_approved_volunteer_joins_only_what_is_open_to_everyone(client,
     resp = await client.post(f"/wishes/{wish['id']}/claim", headers=headers)
     assert resp.status_code == 200, resp.text
     assert resp.json()["claimed_by_id"] == person.id
+    # And they log hours at their volunteer community, as roster people do at home.
+    end = utcnow() - timedelta(hours=3)
+    logged = await client.post(
+        "/volunteer-hours",
+        json={
+            "org_id": world["C1"].id,
+            "activity": "陪老人聊天",
+            "started_at": (end - timedelta(hours=1)).isoformat(),
+            "ended_at": end.isoformat(),
+        },
+        headers=headers,
+    )
+    assert logged.status_code == 201, logged.text
