@@ -95,7 +95,10 @@ async def test_the_demo_district_has_activity_its_dashboards_show(db, client):
         boards.append(resp.json())
     this_month = boards[-1] if month_key(now) == months[-1] else boards[0]
     assert sum(b["check_ins"] for b in boards) == result["check_ins"] == 14
-    assert sum(b["approved_volunteer_minutes"] for b in boards) == 8 * 120
+    # The cleanup's two hours each, and the rated service order's 40 minutes.
+    assert sum(b["approved_volunteer_minutes"] for b in boards) == 8 * 120 + 40
+    assert (this_month["volunteers"], this_month["teams"]) == (4, 1)
+    assert (this_month["service_orders_submitted"], this_month["service_orders_rated"]) == (1, 1)
     assert this_month["report_ins"] == result["report_ins"] > 0
     assert this_month["members"] == result["people"]
     assert (

@@ -3,7 +3,8 @@ rankings and ledgers with something in them: tasks with check-ins and credited
 hours, this month's report-ins, hand-logged hours awaiting review, micro-wishes
 open, awaiting review and claimed, articles of each importance (one urgent, in
 review; two in the district's column, published and placed outside), the district's
-inspection checklists, inspection points and first supervision team.
+inspection checklists, inspection points and first supervision team, volunteers of
+东关社区 with their 红小帽 team, the menu and service orders in several states.
 
 Everything goes through the services, with the time given where a service takes
 one, exactly as the requests would have: every count the database keeps for the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -33,13 +35,21 @@ from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleCreate, ArticleImportance, ArticleReview
 from app.models.inspection import ChecklistPut, InspectionCreate, ResultInput, TeamCreate
 from app.models.media import MediaCheckStatus
-from app.models.org import Org
+from app.models.org import Org, OrgUpdate
 from app.models.pairing import LiaisonCreate, PairingCreate
 from app.models.problem import LocationInput, PointCreate, PointKind, ProblemCategory
 from app.models.publicity import ColumnCreate, PlacementCreate, PlacementLevel, PlacementVerify
 from app.models.report import ReportCreate
 from app.models.report_in import (
     ReportInCreate,
+)
+from app.models.service_order import (
+    OrderComplete,
+    OrderCreate,
+    OrderDispatch,
+    OrderRate,
+    OrderStatus,
+    ServiceItemCreate,
 )
 from app.models.task import (
     AttendanceInput,
@@ -48,7 +58,10 @@ from app.models.task import (
     TaskCreate,
     TaskLocationInput,
 )
+from app.models.team import MemberReview
+from app.models.team import TeamCreate as VolunteerTeamCreate
 from app.models.user import User
+from app.models.volunteer import VolunteerOptIn
 from app.models.volunteer_hours import VolunteerHourCreate
 from app.models.wish import WishCreate
 from app.services import (
@@ -62,10 +75,14 @@ from app.services import (
     publicity,
     report_ins,
     reports,
+    service_orders,
     tasks,
+    teams,
     volunteer_hours,
+    volunteers,
     wishes,
 )
+from app.services import orgs as org_service
 
 # The demo district's square, and a point about 80 m from it.
 PLACE = (34.2610, 108.9423)
@@ -406,8 +423,117 @@ async def seed_activity(
             now=now,
         )
         counts["reports"] = 1
+    counts.update(
+        await _seed_volunteers(
+            session,
+            cipher=cipher,
+            orgs=orgs,
+            admin=district_admin,
+            orderer=member,
+            residents=living_in("东关社区"),
+            caller=caller,
+            storage=storage,
+            now=now,
+        )
+    )
     await session.flush()
     return counts
+
+
+async def _seed_volunteers(
+    session: AsyncSession,
+    *,
+    cipher: PiiCipher,
+    orgs: dict[str, Org],
+    admin: Caller,
+    orderer: Caller,
+    residents: list[User],
+    caller: Callable[[User], Awaitable[Caller]],
+    storage: Storage | None,
+    now: datetime,
+) -> dict[str, int]:
+    """Volunteers of 东关社区 (roster people who opted in), the 红小帽 team, the menu
+    and orders in several states, and the populations the per-1,000 figure needs."""
+    for name, population in (("东关社区", 4200), ("东关街道", 38000), ("文明区", 520000)):
+        await org_service.update_org(
+            session, caller=admin, org=orgs[name], data=OrgUpdate(population=population)
+        )
+    leader = residents[0]
+    crew = [await caller(p) for p in residents[:4]]
+    for person in crew:
+        await volunteers.opt_in(
+            session, caller=person, data=VolunteerOptIn(consent=True, skills=["助老", "理发"])
+        )
+    assert leader.id is not None
+    team = await teams.create_team(
+        session,
+        caller=admin,
+        data=VolunteerTeamCreate(
+            name="红小帽",
+            org_id=orgs["东关社区"].id or 0,
+            leader_user_id=leader.id,
+            service_types=["助老", "理发", "维修"],
+            description="东关社区的红小帽志愿服务队，上门为老人理发、修家电。",
+        ),
+    )
+    for person in crew[1:]:
+        await teams.join(session, caller=person, team=team)
+        await teams.review_member(
+            session, caller=crew[0], team=team, user_id=person.id, data=MemberReview(approve=True)
+        )
+    street = orgs["东关街道"]
+    item = await service_orders.create_item(
+        session,
+        caller=admin,
+        org=street,
+        data=ServiceItemCreate(
+            org_id=street.id or 0, title="上门理发", service_type="理发", team_id=team.id
+        ),
+    )
+    plans = [
+        ("帮忙修理漏水的水龙头", OrderStatus.submitted),
+        ("陪老人去医院复诊", OrderStatus.accepted),
+        ("上门理发", OrderStatus.dispatched),
+        ("帮忙搬运旧家具", OrderStatus.taken),
+        ("上门理发（二）", OrderStatus.rated),
+    ]
+    for title, goal in plans:
+        if goal == OrderStatus.rated and storage is None:
+            continue  # completion needs a photo
+        order = await service_orders.create_order(
+            session,
+            caller=orderer,
+            cipher=cipher,
+            data=OrderCreate(
+                item_id=item.id if "理发" in title else None,
+                title=title,
+                description=f"{title}，谢谢志愿者。",
+                community_id=orgs["东关社区"].id or 0,
+                address="东关社区幸福里3栋2单元501",
+                wanted_at=now + timedelta(days=3),
+            ),
+        )
+        steps = list(OrderStatus).index(goal)
+        if steps >= 1:
+            await service_orders.accept(session, caller=admin, order=order)
+        if steps >= 2:
+            await service_orders.dispatch(
+                session, caller=admin, order=order, data=OrderDispatch(team_id=team.id or 0)
+            )
+        if steps >= 3:
+            await service_orders.take(session, caller=crew[1], order=order)
+        if steps >= 4 and storage is not None:
+            photo = await _demo_photo(session, storage, owner=crew[1].user, seed=21)
+            await service_orders.complete(
+                session,
+                caller=crew[1],
+                order=order,
+                data=OrderComplete(photo_ids=[photo], note="已上门理发", minutes=40),
+            )
+            await service_orders.rate(
+                session, caller=orderer, order=order, data=OrderRate(stars=5, comment="很满意")
+            )
+    return {"volunteers": len(crew), "teams": 1, "service_orders": len(plans)}
 
 
 def _demo_jpeg(seed: int) -> bytes:

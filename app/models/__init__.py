@@ -25,11 +25,14 @@ from app.models.report import Report, ReportEvent
 from app.models.report_in import (
     ReportIn,
 )
+from app.models.service_order import ServiceItem, ServiceOrder, ServiceOrderEvent
 from app.models.task import (
     CheckIn,
     Task,
 )
+from app.models.team import Team, TeamMember
 from app.models.user import Role, RoleGrant, User
+from app.models.volunteer import Volunteer, VolunteerEvent
 from app.models.volunteer_hours import VolunteerHour
 from app.models.wish import Wish, WishEvent
 
@@ -72,9 +75,16 @@ __all__ = [
     "ReportIn",
     "Role",
     "RoleGrant",
+    "ServiceItem",
+    "ServiceOrder",
+    "ServiceOrderEvent",
     "SubscribeGrant",
     "Task",
+    "Team",
+    "TeamMember",
     "User",
+    "Volunteer",
+    "VolunteerEvent",
     "VolunteerHour",
     "WeChatSend",
     "Wish",

@@ -59,6 +59,27 @@ class DashboardMetrics(SQLModel):
     articles_published_quarter: int = Field(description="本月所在季度发布的稿件（用稿）")
     placements_quarter: int = Field(description="本月所在季度刊发、已认定的上稿")
     placements_pending: int = Field(description="待宣传部门认定的上稿（此刻）")
+    volunteers: int = Field(description="审核通过的志愿者（此刻）：登记社区在该组织（含下级）内")
+    volunteers_per_1000: float | None = Field(
+        description="每千名常住人口的志愿者数；该组织未填写 population 时为 null"
+    )
+    volunteers_active: int = Field(description="本月有已审核志愿时长的志愿者")
+    teams: int = Field(description="志愿服务队（所属组织在该组织及下级）")
+    service_orders_submitted: int = Field(description="服务订单（此刻状态）：待受理")
+    service_orders_accepted: int = Field(description="已受理")
+    service_orders_dispatched: int = Field(description="已派单")
+    service_orders_taken: int = Field(description="已接单")
+    service_orders_completed: int = Field(description="已完成")
+    service_orders_rated: int = Field(description="已评价")
+    service_orders_rejected: int = Field(description="已驳回")
+    service_orders_cancelled: int = Field(description="已取消")
+    service_order_hours_to_take: float | None = Field(
+        description="本月提交并已接单的订单，从提交到接单的小时数中位数；无则为 null"
+    )
+    service_orders_on_time_rate: float | None = Field(
+        description="本月提交、设了希望时间且已完成的订单中按时完成的比例；无则为 null"
+    )
+    service_order_rating: float | None = Field(description="本月提交的订单的平均评分；无则为 null")
 
 
 class DashboardSort(StrEnum):
@@ -101,6 +122,21 @@ class DashboardSort(StrEnum):
     articles_published_quarter = "articles_published_quarter"
     placements_quarter = "placements_quarter"
     placements_pending = "placements_pending"
+    volunteers = "volunteers"
+    volunteers_per_1000 = "volunteers_per_1000"
+    volunteers_active = "volunteers_active"
+    teams = "teams"
+    service_orders_submitted = "service_orders_submitted"
+    service_orders_accepted = "service_orders_accepted"
+    service_orders_dispatched = "service_orders_dispatched"
+    service_orders_taken = "service_orders_taken"
+    service_orders_completed = "service_orders_completed"
+    service_orders_rated = "service_orders_rated"
+    service_orders_rejected = "service_orders_rejected"
+    service_orders_cancelled = "service_orders_cancelled"
+    service_order_hours_to_take = "service_order_hours_to_take"
+    service_orders_on_time_rate = "service_orders_on_time_rate"
+    service_order_rating = "service_order_rating"
 
 
 class SortOrder(StrEnum):

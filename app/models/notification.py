@@ -47,6 +47,15 @@ class NotificationKind(StrEnum):
     report_received = "report_received"
     report_accepted = "report_accepted"
     report_rejected = "report_rejected"
+    volunteer_registered = "volunteer_registered"
+    volunteer_reviewed = "volunteer_reviewed"
+    service_order_submitted = "service_order_submitted"
+    service_order_accepted = "service_order_accepted"
+    service_order_rejected = "service_order_rejected"
+    service_order_dispatched = "service_order_dispatched"
+    service_order_taken = "service_order_taken"
+    service_order_completed = "service_order_completed"
+    service_order_overdue = "service_order_overdue"
 
 
 class SendStatus(StrEnum):

@@ -39,6 +39,12 @@ class OrgCreate(OrgBase, StrictInput):
 class OrgUpdate(StrictInput):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     code: str | None = Field(default=None, max_length=50)
+    population: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000,
+        description="常住人口（社区、街道、区），用于每千人志愿者数",
+    )
 
 
 class Org(OrgBase, table=True):
@@ -59,6 +65,13 @@ class Org(OrgBase, table=True):
     )
     # "/<district id>/<street id>/.../<own id>/": X is inside Y iff X.path starts with Y.path.
     path: str = Field(sa_column=Column(PATH_TYPE, nullable=False, unique=True))
+    # Residents, set by the org's admins: the base of "volunteers per 1,000 residents".
+    population: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, CheckConstraint("population >= 0", name="population"), nullable=True
+        ),
+    )
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
@@ -67,3 +80,4 @@ class OrgPublic(OrgBase):
     id: int
     level: OrgLevel
     parent_id: int | None
+    population: int | None = None

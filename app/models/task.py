@@ -36,6 +36,7 @@ from app.models.common import (
     updated_at_field,
 )
 from app.models.user import MAX_ID
+from app.models.volunteer import OpenTo
 
 
 class TaskCategory(StrEnum):
@@ -116,6 +117,17 @@ class Task(SQLModel, table=True):
     # conditional UPDATE, so it always equals the number of check_ins rows.
     checked_in_count: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
+    )
+    # Who may attend: the roster (party members and the rest of it), or approved
+    # volunteers of the subtree as well.
+    open_to: OpenTo = Field(
+        default=OpenTo.party_members,
+        sa_column=Column(
+            String(20),
+            CheckConstraint("open_to IN ('everyone', 'party_members')", name="open_to"),
+            nullable=False,
+            server_default=OpenTo.party_members.value,
+        ),
     )
     created_by_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"))
@@ -210,6 +222,9 @@ class TaskCreate(StrictInput):
     pairing_id: int | None = Field(
         default=None, ge=1, le=MAX_ID, description="与结对单位共同组织：该社区进行中的结对"
     )
+    open_to: OpenTo = Field(
+        default=OpenTo.party_members, description="everyone：审核通过的志愿者也可签到"
+    )
 
 
 class AttendanceInput(StrictInput):
@@ -244,6 +259,7 @@ class TaskPublic(SQLModel):
     capacity: int | None
     checked_in_count: int
     pairing_id: int | None = None
+    open_to: OpenTo = OpenTo.party_members
     created_at: datetime
     my_check_in: CheckInPublic | None = Field(description="调用者本人在该任务的签到情况")
 

@@ -15,6 +15,7 @@ class HourSource(StrEnum):
     check_in = "check_in"  # credited at task check-out, approved at once
     wish = "wish"  # credited when a fulfilled wish is confirmed
     manual = "manual"  # logged by hand, pending until an admin reviews it
+    service_order = "service_order"  # credited when the taker completes a service order
 
 
 class HourStatus(StrEnum):
@@ -34,7 +35,7 @@ class VolunteerHour(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("ended_at > started_at", name="positive_span"),
         CheckConstraint("minutes > 0", name="positive_minutes"),
-        CheckConstraint("source IN ('check_in', 'wish', 'manual')", name="source"),
+        CheckConstraint("source IN ('check_in', 'wish', 'manual', 'service_order')", name="source"),
         CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
         # One credit per check-in or wish, whatever retries or races happen.
         Index(

@@ -14,6 +14,7 @@ from app.models.common import (
     updated_at_field,
 )
 from app.models.user import MAX_ID, PHONE_DESCRIPTION
+from app.models.volunteer import OpenTo
 
 
 class WishStatus(StrEnum):
@@ -101,6 +102,16 @@ class Wish(SQLModel, table=True):
     confirmed_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
+    # Who may claim it: party members, or approved volunteers as well.
+    open_to: OpenTo = Field(
+        default=OpenTo.party_members,
+        sa_column=Column(
+            String(20),
+            CheckConstraint("open_to IN ('everyone', 'party_members')", name="open_to"),
+            nullable=False,
+            server_default=OpenTo.party_members.value,
+        ),
+    )
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
@@ -146,6 +157,9 @@ class WishCreate(StrictInput):
         default=None, min_length=11, max_length=20, description=PHONE_DESCRIPTION
     )
     deadline: date | None = Field(default=None, description="最后期限（北京时间的日期，含当天）")
+    open_to: OpenTo = Field(
+        default=OpenTo.party_members, description="everyone：审核通过的志愿者也可认领"
+    )
 
 
 class WishReview(StrictInput):
@@ -183,6 +197,7 @@ class WishPublic(SQLModel):
     fulfilled_at: datetime | None
     fulfil_note: str | None
     confirmed_at: datetime | None
+    open_to: OpenTo = OpenTo.party_members
     photo_ids: list[int]
     created_at: datetime
     updated_at: datetime

@@ -68,6 +68,7 @@ from app.models.pairing import LiaisonCreate, PairingCreate, PairingEnd
 from app.models.problem import ProblemRectify, ProblemVerify
 from app.models.publicity import LEVEL_NAMES, PlacementVerify
 from app.models.report import ReportAccept, ReportReject, ReportStatus
+from app.models.service_order import OrderDispatch
 from app.models.task import TaskCategory, TaskCreate, TaskLocationInput, TaskStatus
 from app.models.user import (
     ADMIN_ROLES,
@@ -78,6 +79,7 @@ from app.models.user import (
     UserCreate,
     UserUpdate,
 )
+from app.models.volunteer import VolunteerReview
 from app.models.volunteer_hours import VolunteerHourReview
 from app.models.wish import WishReview
 from app.routers.deps import (
@@ -105,9 +107,11 @@ from app.services import problems as problem_service
 from app.services import publicity as publicity_service
 from app.services import report_ins as report_in_service
 from app.services import reports as report_service
+from app.services import service_orders as order_service
 from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
+from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 from app.services.orgs import org_names
 
@@ -1460,6 +1464,84 @@ async def console_reject_report(
         session, caller=caller, report=report, data=ReportReject(reason=form.reason)
     )
     return _done(request, "console_reports", "rejected")
+
+
+# --- volunteers, teams and the order board (issue 19) --------------------------------------
+
+
+@router.get("/reviews/volunteers", response_class=HTMLResponse, include_in_schema=False)
+async def console_volunteer_reviews(
+    request: Request, session: SessionDep, caller: ConsoleCaller
+) -> Response:
+    """志愿者审核：本人管理范围内待审核的志愿者登记，逐条通过或退回（须填原因）。"""
+    return _reviews(request, await service.volunteer_reviews(session, caller=caller))
+
+
+@router.post("/reviews/volunteers/{volunteer_id}", include_in_schema=False)
+async def console_review_volunteer(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    volunteer_id: IdPath,
+    form: Annotated[DecisionForm, Form()],
+) -> Response:
+    """POST /volunteers/{volunteer_id}/review, from a form."""
+    volunteer = await volunteer_service.get_visible_volunteer(session, caller, volunteer_id)
+    data = VolunteerReview(approve=form.approve, reason=form.reason or None)
+    await volunteer_service.review(session, caller=caller, volunteer=volunteer, data=data)
+    return _reviewed(request, "console_volunteer_reviews", form.decision)
+
+
+@router.get("/teams", response_class=HTMLResponse, include_in_schema=False)
+async def console_teams(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
+    """志愿服务队：本人管理范围内的队伍、队员人数和服务记录。"""
+    teams = await service.teams_in_reach(session, caller=caller)
+    names = await org_names(session, {t.org_id for t in teams})
+    return page(request, "console/teams.html", {"teams": teams, "org_names": names})
+
+
+class DispatchForm(ConsoleForm):
+    team_id: int = Field(ge=1, le=MAX_ID)
+
+
+@router.get("/service-orders", response_class=HTMLResponse, include_in_schema=False)
+async def console_service_orders(
+    request: Request, session: SessionDep, caller: ConsoleCaller, cipher: CipherDep
+) -> Response:
+    """派单台：本人管理范围内待处理的服务订单，一键受理、派单或改派。"""
+    board = await service.order_board(session, caller=caller, cipher=cipher)
+    done = request.query_params.get("done")
+    return page(request, "console/service_orders.html", {"board": board, "done": done})
+
+
+@router.post("/service-orders/{order_id}/accept", include_in_schema=False)
+async def console_accept_order(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    order_id: IdPath,
+    form: Annotated[ConsoleForm, Form()],
+) -> Response:
+    """POST /service-orders/{order_id}/accept, from a form."""
+    order = await order_service.get_visible_order(session, caller, order_id)
+    await order_service.accept(session, caller=caller, order=order)
+    return _done(request, "console_service_orders", "accepted")
+
+
+@router.post("/service-orders/{order_id}/dispatch", include_in_schema=False)
+async def console_dispatch_order(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    order_id: IdPath,
+    form: Annotated[DispatchForm, Form()],
+) -> Response:
+    """POST /service-orders/{order_id}/dispatch, from a form: one click per team."""
+    order = await order_service.get_visible_order(session, caller, order_id)
+    await order_service.dispatch(
+        session, caller=caller, order=order, data=OrderDispatch(team_id=form.team_id)
+    )
+    return _done(request, "console_service_orders", "dispatched")
 
 
 # --- the console's files ------------------------------------------------------------------

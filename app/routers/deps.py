@@ -28,8 +28,11 @@ from app.models.pairing import Liaison, Pairing
 from app.models.problem import Point, Problem
 from app.models.publicity import ArticleColumn, Placement
 from app.models.report import Report
+from app.models.service_order import ServiceOrder
 from app.models.task import Task
+from app.models.team import Team
 from app.models.user import ADMIN_ROLES, MAX_ID, PEOPLE_ROLES, Role, User
+from app.models.volunteer import Volunteer
 from app.models.volunteer_hours import VolunteerHour
 from app.models.wish import Wish
 from app.services import articles as article_service
@@ -42,9 +45,12 @@ from app.services import pairings as pairing_service
 from app.services import problems as problem_service
 from app.services import publicity as publicity_service
 from app.services import reports as report_service
+from app.services import service_orders as order_service
 from app.services import tasks as task_service
+from app.services import teams as volunteer_team_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
+from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 
 T = TypeVar("T")
@@ -254,6 +260,9 @@ _VISIBLE: dict[type, Any] = {
     Pairing: record("pairing_id", pairing_service.get_visible_pairing, PeopleCaller),
     Report: record("report_id", report_service.get_visible_report, CurrentCaller),
     InspectionTeam: record("team_id", team_service.get_visible_team, CurrentCaller),
+    Volunteer: record("volunteer_id", volunteer_service.get_visible_volunteer, CurrentCaller),
+    Team: record("team_id", volunteer_team_service.get_visible_team, CurrentCaller),
+    ServiceOrder: record("order_id", order_service.get_visible_order, CurrentCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.

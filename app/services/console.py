@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func
+from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import NotFound
-from app.core.scope import Caller, in_reach, org_ids_in
+from app.core.scope import Caller, in_reach, org_ids_in, path_ids
 from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleImportance, ArticleStatus
@@ -25,16 +25,22 @@ from app.models.org import Org, OrgLevel
 from app.models.problem import UNRESOLVED, Problem, ProblemPublic, ProblemStatus
 from app.models.publicity import LEVEL_NAMES
 from app.models.report import NearbyItem, Report, ReportStatus
+from app.models.service_order import OrderPublic, OrderStatus, ServiceOrder
 from app.models.task import TaskPublic, TaskStatus
+from app.models.team import Team, TeamPublic
 from app.models.user import ADMIN_ROLES, PEOPLE_ROLES, Role, RoleGrant, User, UserPublic
+from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import api_keys as api_key_service
 from app.services import problems as problem_service
 from app.services import publicity as publicity_service
 from app.services import reports as report_service
+from app.services import service_orders as order_service
 from app.services import tasks as task_service
+from app.services import teams as team_service
 from app.services import users as user_service
+from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 from app.services.orgs import org_names
 from app.services.users import user_names, users_in_reach
@@ -59,6 +65,9 @@ NAV = [
     ("console_liaisons", "包联"),
     ("console_inspections", "巡查记录"),
     ("console_reports", "随手拍受理"),
+    ("console_volunteer_reviews", "志愿者审核"),
+    ("console_teams", "志愿服务队"),
+    ("console_service_orders", "服务订单"),
 ]
 # Who may open each screen; a screen not named here is any admin's (the others'
 # menus go without it). A unit's party secretary reaches people, not places: only
@@ -104,6 +113,8 @@ LEDGERS = [
     ("volunteer-hours", "志愿服务时长台账", ("year", "status")),
     ("wishes", "微心愿台账", ("year", "status")),
     ("problems", "问题督办台账", ("year", "status")),
+    ("volunteers", "志愿者台账", ("status",)),
+    ("service-orders", "服务订单台账", ("year", "status")),
 ]
 
 CATEGORY_LABELS = {
@@ -632,3 +643,104 @@ async def dev_admin(session: AsyncSession, user_id: int) -> Caller:
     if user is None:
         raise NotFound()
     return await caller_for_person(session, user)
+
+
+# --- volunteers, teams and the order board (issue 19) --------------------------------------
+
+
+async def volunteer_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
+    pending = [
+        col(Volunteer.status) == VolunteerStatus.pending,
+        in_reach(col(Volunteer.community_id), caller.paths(ADMIN_ROLES)),
+    ]
+    rows, total = await _oldest_first(session, Volunteer, pending)
+    shown = await volunteer_service.to_public(session, rows)
+    orgs = await org_names(session, {v.community_id for v in shown})
+    items = [
+        ReviewItem(
+            id=v.id,
+            title=v.name,
+            detail=f"{v.phone_masked or ''} 技能：{'、'.join(v.skills) or '—'}",
+            org=orgs.get(v.community_id, ""),
+            person=v.name,
+            when=v.created_at,
+        )
+        for v in shown
+    ]
+    return ReviewScreen(
+        "volunteers",
+        "志愿者审核",
+        items,
+        total,
+        "console_review_volunteer",
+        "volunteer_id",
+        "驳回原因",
+    )
+
+
+BOARD_LIMIT = 100
+BOARD_STATES = (
+    OrderStatus.submitted,
+    OrderStatus.accepted,
+    OrderStatus.dispatched,
+    OrderStatus.taken,
+)
+
+
+@dataclass(frozen=True)
+class OrderBoard:
+    orders: list[OrderPublic]
+    total: int
+    # The teams an order may be dispatched to: those of orgs in reach, and of the orgs
+    # above the orders' communities.
+    teams: list[TeamPublic]
+    org_names: dict[int, str]
+    status_names: dict[Any, str]
+
+
+async def order_board(session: AsyncSession, *, caller: Caller, cipher: PiiCipher) -> OrderBoard:
+    """Orders in reach still to be handled, oldest first."""
+    conditions = [
+        in_reach(col(ServiceOrder.community_id), caller.paths(ADMIN_ROLES)),
+        col(ServiceOrder.status).in_(BOARD_STATES),
+    ]
+    total = await _count(session, ServiceOrder, *conditions)
+    rows = await session.execute(
+        select(ServiceOrder).where(*conditions).order_by(col(ServiceOrder.id)).limit(BOARD_LIMIT)
+    )
+    orders = list(rows.scalars())
+    shown = await order_service.to_public(session, caller=caller, cipher=cipher, orders=orders)
+    communities = {o.community_id for o in orders}
+    above = {
+        i
+        for path in (
+            await session.execute(select(Org.path).where(col(Org.id).in_(communities)))
+        ).scalars()
+        for i in path_ids(path)
+    }
+    teams = await session.execute(
+        select(Team)
+        .where(
+            or_(
+                in_reach(col(Team.org_id), caller.paths(ADMIN_ROLES)),
+                col(Team.org_id).in_(above),
+            )
+        )
+        .order_by(col(Team.id))
+    )
+    return OrderBoard(
+        orders=shown,
+        total=total,
+        teams=await team_service.to_public(session, list(teams.scalars())),
+        org_names=await org_names(session, communities),
+        status_names=order_service.STATUS_NAMES,
+    )
+
+
+async def teams_in_reach(session: AsyncSession, *, caller: Caller) -> list[TeamPublic]:
+    rows = await session.execute(
+        select(Team)
+        .where(in_reach(col(Team.org_id), caller.paths(ADMIN_ROLES)))
+        .order_by(col(Team.id))
+    )
+    return await team_service.to_public(session, list(rows.scalars()))

@@ -64,6 +64,18 @@ Snapshots at the moment of the request (`as_of`), whatever the month
   GET /problems?overdue=true&escalated_to= (app/services/problems).
 - points_meeting_standard: points of orgs in the subtree whose latest visit passed
   every item (`points.meets_standard`).
+- volunteers: approved volunteer registrations of communities in the subtree (GET
+  /volunteers?status=approved); volunteers_per_1000: per 1,000 of the org's own
+  `population`, null where it is not set; teams: teams of orgs in the subtree;
+  service_orders_<status>: orders of communities in the subtree by current status.
+
+Volunteers and service orders of the month
+- volunteers_active: approved volunteers with approved hours starting in the month at
+  orgs in the subtree, each once.
+- service_order_hours_to_take (median hours submitted → taken),
+  service_orders_on_time_rate (completed by `wanted_at`, among those that set one and
+  are completed), service_order_rating (mean stars): over the orders submitted in the
+  month to communities in the subtree; null when there are none.
 
 The ranking has one entry per direct child org, each with the same metrics over its
 own subtree. Records held by the org itself (a task posted by the street, a problem
@@ -92,6 +104,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from statistics import median
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -124,6 +137,10 @@ from app.models.org import Org, OrgLevel
 from app.models.problem import UNRESOLVED, EscalationLevel, Point, Problem, ProblemStatus
 from app.models.publicity import Placement, PlacementStatus
 from app.models.report import Report, ReportStatus
+from app.models.service_order import OrderStatus, ServiceOrder
+from app.models.team import Team
+from app.models.volunteer import Volunteer, VolunteerStatus
+from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import articles, publicity
 from app.services.problems import escalation_condition, overdue_condition
@@ -322,6 +339,7 @@ async def _metrics(
             or_(col(Placement.status) == PlacementStatus.pending, placed_in),
         ],
     )
+    service = await _service_figures(session, buckets, month_start, month_end)
 
     out = {}
     for bucket_id in buckets:
@@ -350,8 +368,102 @@ async def _metrics(
             articles_published_quarter=q_published,
             placements_quarter=n_placed,
             placements_pending=n_pending,
+            **service[bucket_id],
             **{fact: n.get(fact, 0) for fact in FACTS},
         )
+    return out
+
+
+async def _service_figures(
+    session: AsyncSession, buckets: Buckets, month_start: datetime, month_end: datetime
+) -> dict[int, dict[str, Any]]:
+    """Volunteers, teams and service orders (issue 19), counted from their rows: a
+    district's volunteers and orders are thousands, read through (community, status)."""
+    approved = col(Volunteer.status) == VolunteerStatus.approved
+    volunteers = await _grouped(
+        session,
+        buckets,
+        source=Volunteer,
+        org_id=col(Volunteer.community_id),
+        aggregates=[func.count()],
+        where=[approved],
+    )
+    teams = await _grouped(
+        session, buckets, source=Team, org_id=col(Team.org_id), aggregates=[func.count()], where=[]
+    )
+    by_state = await _grouped(
+        session,
+        buckets,
+        source=ServiceOrder,
+        org_id=col(ServiceOrder.community_id),
+        aggregates=[_count(col(ServiceOrder.status) == s) for s in OrderStatus],
+        where=[],
+    )
+    populations: dict[int, int | None] = dict(
+        (
+            await session.execute(select(Org.id, Org.population).where(col(Org.id).in_(buckets)))
+        ).all()
+    )
+    owners = _owners(buckets)
+    # Active: approved volunteers with approved hours starting in the month, each once
+    # per bucket however many orgs of it they served.
+    active: dict[int, set[int]] = {}
+    rows = await session.execute(
+        sa_select(col(VolunteerHour.org_id), col(VolunteerHour.user_id))
+        .where(
+            _held(col(VolunteerHour.org_id), buckets),
+            col(VolunteerHour.status) == HourStatus.approved,
+            col(VolunteerHour.started_at) >= month_start,
+            col(VolunteerHour.started_at) < month_end,
+            col(VolunteerHour.user_id).in_(select(Volunteer.user_id).where(approved)),
+        )
+        .distinct()
+    )
+    for org_id, user_id in rows.all():
+        active.setdefault(owners[org_id], set()).add(user_id)
+    # The month's orders: time to take, completion in time, rating.
+    month_orders: dict[int, list[Any]] = {}
+    rows = await session.execute(
+        sa_select(
+            col(ServiceOrder.community_id),
+            col(ServiceOrder.created_at),
+            col(ServiceOrder.taken_at),
+            col(ServiceOrder.completed_at),
+            col(ServiceOrder.wanted_at),
+            col(ServiceOrder.stars),
+        ).where(
+            _held(col(ServiceOrder.community_id), buckets),
+            col(ServiceOrder.created_at) >= month_start,
+            col(ServiceOrder.created_at) < month_end,
+        )
+    )
+    for row in rows.all():
+        month_orders.setdefault(owners[row[0]], []).append(row)
+    out: dict[int, dict[str, Any]] = {}
+    for bucket_id in buckets:
+        n_volunteers = volunteers.get(bucket_id, (0,))[0]
+        population = populations.get(bucket_id)
+        orders = month_orders.get(bucket_id, [])
+        hours = [(o[2] - o[1]).total_seconds() / 3600 for o in orders if o[2] is not None]
+        timed = [o for o in orders if o[3] is not None and o[4] is not None]
+        stars = [o[5] for o in orders if o[5] is not None]
+        out[bucket_id] = {
+            "volunteers": n_volunteers,
+            "volunteers_per_1000": (
+                round(n_volunteers * 1000 / population, 2) if population else None
+            ),
+            "volunteers_active": len(active.get(bucket_id, ())),
+            "teams": teams.get(bucket_id, (0,))[0],
+            **{
+                f"service_orders_{s.value}": int(v)
+                for s, v in zip(
+                    OrderStatus, by_state.get(bucket_id, (0,) * len(OrderStatus)), strict=True
+                )
+            },
+            "service_order_hours_to_take": round(median(hours), 2) if hours else None,
+            "service_orders_on_time_rate": _rate(sum(o[3] <= o[4] for o in timed), len(timed)),
+            "service_order_rating": round(sum(stars) / len(stars), 2) if stars else None,
+        }
     return out
 
 

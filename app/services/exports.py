@@ -45,12 +45,17 @@ from app.models.pairing import Pairing, PairingStatus
 from app.models.problem import Point, PointKind, Problem, ProblemCategory, ProblemStatus
 from app.models.publicity import LEVEL_NAMES, PlacementLevel, PublicityRow, PublicityStats
 from app.models.report_in import ReportIn
+from app.models.service_order import OrderStatus, ServiceOrder
 from app.models.task import Task
+from app.models.team import Team
 from app.models.user import User
+from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.models.wish import CLAIMANT_STATES, Wish, WishStatus
 from app.services import problems as problem_service
 from app.services import publicity
+from app.services import service_orders as order_service
+from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 from app.services.pairings import pairings_of
 from app.services.users import homes_in
@@ -70,6 +75,8 @@ class Dataset(StrEnum):
     pairings = "pairings"
     inspections = "inspections"
     publicity = "publicity"
+    volunteers = "volunteers"
+    service_orders = "service-orders"
 
 
 # What a unit's party secretary may export about their unit: its members and what
@@ -85,6 +92,8 @@ DATASET_NAMES = {
     Dataset.problems: "问题督办台账",
     Dataset.pairings: "结对共建台账",
     Dataset.publicity: "宣传工作季度通报",
+    Dataset.volunteers: "志愿者台账",
+    Dataset.service_orders: "服务订单台账",
 }
 
 HOUR_STATUS_NAMES = {
@@ -96,6 +105,7 @@ HOUR_SOURCE_NAMES = {
     HourSource.check_in: "任务签到",
     HourSource.wish: "微心愿",
     HourSource.manual: "手工登记",
+    HourSource.service_order: "服务订单",
 }
 CATEGORY_NAMES = {
     ProblemCategory.sanitation: "环境卫生",
@@ -115,6 +125,8 @@ STATUS_FILTERS: dict[Dataset, tuple[type[StrEnum], dict[Any, str]]] = {
     Dataset.volunteer_hours: (HourStatus, HOUR_STATUS_NAMES),
     Dataset.wishes: (WishStatus, wish_service.STATUS_NAMES),
     Dataset.problems: (ProblemStatus, problem_service.STATUS_NAMES),
+    Dataset.volunteers: (VolunteerStatus, volunteer_service.STATUS_NAMES),
+    Dataset.service_orders: (OrderStatus, order_service.STATUS_NAMES),
 }
 YES_NO = {True: "是", False: "否"}
 
@@ -203,7 +215,7 @@ def _check_filters(
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按季度筛选")
     if month is not None and dataset not in (Dataset.report_ins, Dataset.inspections):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按月份筛选，请用 year")
-    if year is not None and dataset in (Dataset.members, Dataset.report_ins):
+    if year is not None and dataset in (Dataset.members, Dataset.report_ins, Dataset.volunteers):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按年份筛选")
     if year is not None and month is not None:
         raise Unprocessable("invalid_filter", "month 和 year 只能选一个")
@@ -581,6 +593,124 @@ def _wishes(org: Org, year: int | None, status: StrEnum | None, status_label: st
     )
 
 
+def _volunteers(org: Org, status: StrEnum | None, status_label: str) -> _Spec:
+    """Volunteers of communities in the subtree; those who withdrew consent are on no
+    list (app/services/volunteers.py)."""
+    community = aliased(Org)
+    conditions = [
+        in_reach(col(Volunteer.community_id), [org.path]),
+        col(Volunteer.status) != VolunteerStatus.withdrawn,
+    ]
+    if status is not None:
+        conditions.append(col(Volunteer.status) == status)
+    stmt = (
+        sa_select(
+            Volunteer, col(User.name), col(User.phone_masked), col(community.name), _row_count()
+        )
+        .join(User, col(User.id) == col(Volunteer.user_id))
+        .join(community, col(community.id) == col(Volunteer.community_id))
+        .where(*conditions)
+        .order_by(col(Volunteer.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        v: Volunteer = r[0]
+        return [
+            r[1],
+            r[2],
+            r[3],
+            "、".join(v.skills),
+            volunteer_service.STATUS_NAMES[VolunteerStatus(v.status)],
+            "花名册" if v.on_roster else "自主登记",
+            v.consent_at,
+            v.consent_version,
+            v.reviewed_at,
+        ]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.volunteers],
+        title=f"{org.name} 志愿者台账{status_label}",
+        period_key="now",
+        period_label=f"现状{status_label}",
+        unit="人",
+        columns=(
+            Column("姓名", 12),
+            Column("手机号", 14),
+            Column("社区", 20),
+            Column("技能", 20),
+            Column("状态", 10),
+            Column("来源", 10),
+            Column("同意时间", 18, Kind.datetime),
+            Column("同意文本版本", 12),
+            Column("审核时间", 18, Kind.datetime),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
+def _service_orders(
+    org: Org, year: int | None, status: StrEnum | None, status_label: str, now: datetime
+) -> _Spec:
+    community, taker = aliased(Org), aliased(User)
+    conditions = [in_reach(col(ServiceOrder.community_id), [org.path])]
+    if year is not None:
+        start, end = year_bounds(year)
+        conditions += [col(ServiceOrder.created_at) >= start, col(ServiceOrder.created_at) < end]
+    if status is not None:
+        conditions.append(col(ServiceOrder.status) == status)
+    stmt = (
+        sa_select(ServiceOrder, col(community.name), col(Team.name), col(taker.name), _row_count())
+        .join(community, col(community.id) == col(ServiceOrder.community_id))
+        .outerjoin(Team, col(Team.id) == col(ServiceOrder.team_id))
+        .outerjoin(taker, col(taker.id) == col(ServiceOrder.taken_by_id))
+        .where(*conditions)
+        .order_by(col(ServiceOrder.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        o: ServiceOrder = r[0]
+        return [
+            o.title,
+            r[1],
+            o.address_masked,
+            order_service.STATUS_NAMES[OrderStatus(o.status)],
+            o.created_at,
+            r[2],
+            r[3],
+            o.taken_at,
+            o.completed_at,
+            o.minutes,
+            o.stars,
+            YES_NO[order_service.is_overdue(o, now)],
+        ]
+
+    in_title, key = _year_period(year)
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.service_orders],
+        title=f"{org.name} {in_title} 服务订单台账{status_label}",
+        period_key=key,
+        period_label=f"{in_title}{status_label}",
+        unit="单",
+        columns=(
+            Column("服务", 24),
+            Column("社区", 20),
+            Column("地址", 16),
+            Column("状态", 10),
+            Column("点单时间", 18, Kind.datetime),
+            Column("服务队", 14),
+            Column("接单人", 12),
+            Column("接单时间", 18, Kind.datetime),
+            Column("完成时间", 18, Kind.datetime),
+            Column("时长（分钟）", 10, Kind.number),
+            Column("评分", 8, Kind.number),
+            Column("是否逾期", 10),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
 def _problems(
     org: Org, year: int | None, status: StrEnum | None, status_label: str, now: datetime
 ) -> _Spec:
@@ -921,6 +1051,10 @@ async def export_ledger(
             quarter = quarter or (local(now).month - 1) // 3 + 1
             stats = await publicity.publicity_stats(session, org=org, year=year, quarter=quarter)
             spec = _publicity(org, stats)
+        case Dataset.volunteers:
+            spec = _volunteers(org, status_value, status_label)
+        case Dataset.service_orders:
+            spec = _service_orders(org, year, status_value, status_label, now)
 
     fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".xlsx")
     os.close(fd)

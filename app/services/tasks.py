@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    and_,
     bindparam,
     exists,
     false,
@@ -51,8 +52,9 @@ from app.models.task import (
     TaskStatus,
 )
 from app.models.user import ADMIN_ROLES
+from app.models.volunteer import OpenTo
 from app.models.volunteer_hours import HourSource
-from app.services import volunteer_hours
+from app.services import volunteer_hours, volunteers
 from app.services.orgs import get_visible_org
 from app.services.photos import (
     attach_photos,
@@ -125,6 +127,23 @@ async def home_ancestor_ids(session: AsyncSession, caller: Caller) -> list[int]:
     return path_ids(path)
 
 
+async def volunteer_ancestor_ids(session: AsyncSession, caller: Caller) -> list[int]:
+    """For a volunteer on no roster: their approved community and its ancestors, whose
+    tasks open to everyone are theirs to see and attend. Roster people, volunteers or
+    not, attend by their home (`home_ancestor_ids`)."""
+    if caller.user.community_id is not None or caller.is_api_key:
+        return []
+    community_id = await volunteers.approved_community(session, caller.id)
+    home = await session.get(Org, community_id) if community_id is not None else None
+    return path_ids(home.path) if home is not None else []
+
+
+def _open_to_volunteers(volunteer_ids: Sequence[int]) -> ColumnElement[bool]:
+    if not volunteer_ids:
+        return false()
+    return and_(col(Task.org_id).in_(volunteer_ids), col(Task.open_to) == OpenTo.everyone)
+
+
 async def get_org_of_tasks(session: AsyncSession, caller: Caller, org_id: int) -> Org:
     """An org whose tasks the caller sees (the `?org_id=` of GET /tasks): one in their
     admin reach, or their home community or one above it."""
@@ -142,8 +161,13 @@ def _visible(in_admin_reach: ColumnElement[bool], home_ids: Sequence[Any]) -> Co
     return or_(in_admin_reach, at_home)
 
 
-def visible_tasks(caller: Caller, home_ids: Sequence[int]) -> ColumnElement[bool]:
-    return _visible(in_reach(col(Task.org_id), caller.paths(ADMIN_ROLES)), home_ids)
+def visible_tasks(
+    caller: Caller, home_ids: Sequence[int], volunteer_ids: Sequence[int] = ()
+) -> ColumnElement[bool]:
+    return or_(
+        _visible(in_reach(col(Task.org_id), caller.paths(ADMIN_ROLES)), home_ids),
+        _open_to_volunteers(volunteer_ids),
+    )
 
 
 # Callers hold a handful of admin subtrees at most, and a home tree is three orgs; past
@@ -174,12 +198,15 @@ async def get_visible_task(session: AsyncSession, caller: Caller, task_id: int) 
         params: dict[str, Any] = {"task_id": task_id, **reach_params(paths)}
         params.update((f"home_{i}", home) for i, home in enumerate(home_ids))
         row = await _visible_task(len(paths), len(home_ids)).first(session, params)
-        if row is None:
+        if row is not None:
+            return as_loaded(session, Task, row._asdict())
+        if caller.user.community_id is not None:
             raise NotFound()
-        return as_loaded(session, Task, row._asdict())
+    # On no roster: perhaps a volunteer, who sees what is open to everyone.
+    volunteer_ids = await volunteer_ancestor_ids(session, caller)
     task = (
         await session.execute(
-            select(Task).where(Task.id == task_id, visible_tasks(caller, home_ids))
+            select(Task).where(Task.id == task_id, visible_tasks(caller, home_ids, volunteer_ids))
         )
     ).scalar_one_or_none()
     if task is None:
@@ -191,11 +218,13 @@ async def get_task_for_attendee(session: AsyncSession, caller: Caller, task_id: 
     """A visible task, or one the caller checked in to: someone whose home community
     changed mid-task can still check out and keep their hours."""
     home_ids = await home_ancestor_ids(session, caller)
+    volunteer_ids = await volunteer_ancestor_ids(session, caller)
     own = select(CheckIn.task_id).where(CheckIn.user_id == caller.id)
     task = (
         await session.execute(
             select(Task).where(
-                Task.id == task_id, or_(visible_tasks(caller, home_ids), col(Task.id).in_(own))
+                Task.id == task_id,
+                or_(visible_tasks(caller, home_ids, volunteer_ids), col(Task.id).in_(own)),
             )
         )
     ).scalar_one_or_none()
@@ -257,6 +286,7 @@ async def create_task(session: AsyncSession, *, caller: Caller, data: TaskCreate
     task = Task(
         org_id=org.id,
         pairing_id=data.pairing_id,
+        open_to=data.open_to,
         title=data.title,
         description=data.description,
         category=data.category,
@@ -290,7 +320,13 @@ async def list_tasks(
     offset: int,
     limit: int,
 ) -> tuple[list[Task], int]:
-    conditions = [visible_tasks(caller, await home_ancestor_ids(session, caller))]
+    conditions = [
+        visible_tasks(
+            caller,
+            await home_ancestor_ids(session, caller),
+            await volunteer_ancestor_ids(session, caller),
+        )
+    ]
     if org is not None:
         conditions.append(in_reach(col(Task.org_id), [org.path]))
     if status is not None:
@@ -406,6 +442,7 @@ async def tasks_public(
                 capacity=t.capacity,
                 checked_in_count=t.checked_in_count,
                 pairing_id=t.pairing_id,
+                open_to=t.open_to,
                 created_at=t.created_at,
                 my_check_in=mine.get(t.id),
             )
@@ -532,7 +569,10 @@ async def check_in(
 ) -> NewCheckIn:
     now = now or utcnow()
     if not_for_them := home_refusal(task, await home_ancestor_ids(session, caller)):
-        raise not_for_them
+        # A volunteer on no roster attends what is open to everyone in their community's tree.
+        volunteer_ids = await volunteer_ancestor_ids(session, caller)
+        if task.open_to != OpenTo.everyone or task.org_id not in volunteer_ids:
+            raise not_for_them
     photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
     if refusal := attendance_refusal(task, data, now):
         raise refusal

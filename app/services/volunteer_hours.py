@@ -28,6 +28,7 @@ from app.core.scope import Caller, by_members, in_reach, path_ids
 from app.core.timeutil import year_bounds
 from app.models.org import Org
 from app.models.user import ADMIN_ROLES, User
+from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import (
     HoursGroupBy,
     HourSource,
@@ -121,10 +122,20 @@ async def to_public(
 
 
 async def _orgs_one_may_log_for(session: AsyncSession, user: User) -> set[int]:
-    """The home community and every org above it, and the person's unit."""
+    """The home community and every org above it, and the person's unit; for a
+    volunteer on no roster, their approved volunteer community and above it."""
     allowed: set[int] = set()
-    if user.community_id is not None:
-        community = await session.get(Org, user.community_id)
+    community_id = user.community_id
+    if community_id is None:
+        community_id = (
+            await session.execute(
+                select(Volunteer.community_id).where(
+                    Volunteer.user_id == user.id, Volunteer.status == VolunteerStatus.approved
+                )
+            )
+        ).scalar_one_or_none()
+    if community_id is not None:
+        community = await session.get(Org, community_id)
         if community is not None:
             allowed.update(path_ids(community.path))
     if user.unit_id is not None:

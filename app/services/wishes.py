@@ -34,6 +34,7 @@ from app.core.timeutil import local
 from app.core.wechat import SCENE_COMMENT, WeChatGateway
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, User
+from app.models.volunteer import OpenTo
 from app.models.volunteer_hours import HourSource
 from app.models.wish import (
     CLAIMANT_STATES,
@@ -50,7 +51,13 @@ from app.models.wish import (
     WishReview,
     WishStatus,
 )
-from app.services import content_check, lifecycle, volunteer_hours, wishes_messages
+from app.services import (
+    content_check,
+    lifecycle,
+    volunteer_hours,
+    volunteers,
+    wishes_messages,
+)
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.notifications import scans
 from app.services.people_counts import lock_roster_shared
@@ -99,6 +106,30 @@ async def home_district(session: AsyncSession, user: User) -> str | None:
     return _district_root(home.path) if home is not None else None
 
 
+async def volunteer_district(session: AsyncSession, user: User) -> str | None:
+    """For a volunteer on no roster: the district of their approved community, whose
+    open wishes open to everyone are theirs to see and claim."""
+    if user.community_id is not None or user.unit_id is not None or user.id is None:
+        return None
+    community_id = await volunteers.approved_community(session, user.id)
+    community = await session.get(Org, community_id) if community_id is not None else None
+    return _district_root(community.path) if community is not None else None
+
+
+async def _districts(session: AsyncSession, user: User) -> tuple[str | None, str | None]:
+    return await home_district(session, user), await volunteer_district(session, user)
+
+
+def _open_to_volunteers(district: str | None) -> ColumnElement[bool]:
+    if district is None:
+        return false()
+    return and_(
+        col(Wish.status) == WishStatus.open,
+        col(Wish.open_to) == OpenTo.everyone,
+        in_reach(col(Wish.community_id), [district]),
+    )
+
+
 async def get_org_of_wishes(session: AsyncSession, caller: Caller, org_id: int) -> Org:
     """An org whose wishes the caller sees (the `?community_id=` of GET /wishes): one in
     their admin reach, or one of their home district, whose open wishes they see."""
@@ -112,8 +143,11 @@ async def get_org_of_wishes(session: AsyncSession, caller: Caller, org_id: int) 
     return org
 
 
-def _visible(caller: Caller, district: str | None) -> ColumnElement[bool]:
+def _visible(
+    caller: Caller, district: str | None, volunteers_district: str | None = None
+) -> ColumnElement[bool]:
     conditions = [
+        _open_to_volunteers(volunteers_district),
         in_reach(col(Wish.community_id), caller.paths(ADMIN_ROLES)),
         col(Wish.claimed_by_id) == caller.id,
         col(Wish.created_by_id) == caller.id,
@@ -131,9 +165,9 @@ def _visible(caller: Caller, district: str | None) -> ColumnElement[bool]:
 
 
 async def get_visible_wish(session: AsyncSession, caller: Caller, wish_id: int) -> Wish:
-    district = await home_district(session, caller.user)
+    districts = await _districts(session, caller.user)
     wish = (
-        await session.execute(select(Wish).where(Wish.id == wish_id, _visible(caller, district)))
+        await session.execute(select(Wish).where(Wish.id == wish_id, _visible(caller, *districts)))
     ).scalar_one_or_none()
     if wish is None:
         raise NotFound()
@@ -146,8 +180,14 @@ async def get_claimable_wish(session: AsyncSession, caller: Caller, wish_id: int
     Not only the open ones: someone who pressed "claim" a moment after the winner
     must learn that it was claimed (409), not that it vanished (404).
     """
-    district = await home_district(session, caller.user)
+    district, volunteers_district = await _districts(session, caller.user)
     in_district = in_reach(col(Wish.community_id), [district]) if district else false()
+    if volunteers_district is not None:
+        # A volunteer on no roster: the wishes open to everyone, in whatever state.
+        in_district = and_(
+            col(Wish.open_to) == OpenTo.everyone,
+            in_reach(col(Wish.community_id), [volunteers_district]),
+        )
     wish = (
         await session.execute(select(Wish).where(Wish.id == wish_id, in_district))
     ).scalar_one_or_none()
@@ -157,9 +197,9 @@ async def get_claimable_wish(session: AsyncSession, caller: Caller, wish_id: int
 
 
 async def _can_see_wish(session: AsyncSession, caller: Caller, wish_id: int) -> bool:
-    district = await home_district(session, caller.user)
+    districts = await _districts(session, caller.user)
     found = await session.execute(
-        select(Wish.id).where(Wish.id == wish_id, _visible(caller, district))
+        select(Wish.id).where(Wish.id == wish_id, _visible(caller, *districts))
     )
     return found.first() is not None
 
@@ -230,6 +270,7 @@ async def to_public(
                 fulfilled_at=w.fulfilled_at,
                 fulfil_note=w.fulfil_note,
                 confirmed_at=w.confirmed_at,
+                open_to=w.open_to,
                 photo_ids=photos.get(w.id, []),
                 created_at=w.created_at,
                 updated_at=w.updated_at,
@@ -257,7 +298,7 @@ async def list_wishes(
     offset: int,
     limit: int,
 ) -> tuple[list[Wish], int]:
-    conditions = [_visible(caller, await home_district(session, caller.user))]
+    conditions = [_visible(caller, *await _districts(session, caller.user))]
     if status is not None:
         conditions.append(col(Wish.status) == status)
     if community_id is not None:
@@ -392,6 +433,7 @@ async def create_wish(
         community_id=data.community_id,
         beneficiary_name=name,
         deadline=data.deadline,
+        open_to=data.open_to,
         status=status,
         created_by_id=caller.id,
     )
