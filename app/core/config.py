@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # Residents' reports (随手拍) one person may send a minute: enough for a walk that
     # finds several things, too few to flood an admin's inbox.
     report_rate_per_minute: int = Field(default=5, ge=1)
+    # Points (积分超市): the most points one manual award may give, and how long a
+    # shop reservation waits to be collected before it expires and gives all back.
+    points_award_cap: int = Field(default=50, ge=1, le=100_000)
+    shop_reservation_days: int = Field(default=7, ge=1, le=90)
 
     # WeChat content security: texts others will read go through msg_sec_check v2
     # when WeChat is configured; switched off, every check is skipped (dev without a

@@ -19,6 +19,7 @@ from app.models.org import Org, OrgLevel
 from app.models.pairing import Liaison, Pairing, PairingEvent
 from app.models.people_counts import PeopleCount, WishQuotaClaim
 from app.models.photo_reuse import PhotoPrint, PossibleReuse
+from app.models.points import PointsAccount, PointsEntry, PointsRules, Redemption, ShopItem
 from app.models.problem import Point, Problem, ProblemEvent
 from app.models.report import Report, ReportEvent
 from app.models.report_in import (
@@ -59,14 +60,19 @@ __all__ = [
     "PeopleCount",
     "PhotoPrint",
     "Point",
+    "PointsAccount",
+    "PointsEntry",
+    "PointsRules",
     "PossibleReuse",
     "Problem",
     "ProblemEvent",
+    "Redemption",
     "Report",
     "ReportEvent",
     "ReportIn",
     "Role",
     "RoleGrant",
+    "ShopItem",
     "SubscribeGrant",
     "Task",
     "User",

@@ -25,6 +25,7 @@ from app.models.inspection import Inspection, InspectionTeam
 from app.models.media import Media
 from app.models.org import Org
 from app.models.pairing import Liaison, Pairing
+from app.models.points import Redemption
 from app.models.problem import Point, Problem
 from app.models.report import Report
 from app.models.task import Task
@@ -40,6 +41,7 @@ from app.services import orgs as org_service
 from app.services import pairings as pairing_service
 from app.services import problems as problem_service
 from app.services import reports as report_service
+from app.services import shop as shop_service
 from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
@@ -237,6 +239,7 @@ _VISIBLE: dict[type, Any] = {
     Pairing: record("pairing_id", pairing_service.get_visible_pairing, PeopleCaller),
     Report: record("report_id", report_service.get_visible_report, CurrentCaller),
     InspectionTeam: record("team_id", team_service.get_visible_team, CurrentCaller),
+    Redemption: record("redemption_id", shop_service.get_visible_redemption, CurrentCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.

@@ -33,6 +33,7 @@ from app.core.security import PiiCipher, mask_phone, normalize_phone
 from app.core.timeutil import local
 from app.core.wechat import SCENE_COMMENT, WeChatGateway
 from app.models.org import Org, OrgLevel
+from app.models.points import SourceKind
 from app.models.user import ADMIN_ROLES, User
 from app.models.volunteer_hours import HourSource
 from app.models.wish import (
@@ -50,7 +51,7 @@ from app.models.wish import (
     WishReview,
     WishStatus,
 )
-from app.services import content_check, lifecycle, volunteer_hours, wishes_messages
+from app.services import content_check, lifecycle, points, volunteer_hours, wishes_messages
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.notifications import scans
 from app.services.people_counts import lock_roster_shared
@@ -610,6 +611,14 @@ async def confirm_wish(
         minutes=credit_minutes,
         source=HourSource.wish,
         source_id=wish.id,
+    )
+    await points.grant_for(
+        session,
+        source_kind=SourceKind.wish,
+        source_id=wish.id,
+        user_id=wish.claimed_by_id,
+        org_id=wish.community_id,
+        note=f"完成微心愿「{wish.title}」",
     )
     return wish
 
