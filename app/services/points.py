@@ -16,7 +16,7 @@ holds (points already spent stay spent; a balance never goes below zero).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -108,6 +108,20 @@ async def _move(
             raise refusal
 
 
+async def lock_accounts(
+    session: AsyncSession, ids: Iterable[int]
+) -> dict[int, tuple[AccountKind, int]]:
+    """Lock accounts in id order, the one order every transfer takes them in (on
+    PostgreSQL; SQLite's writers take turns anyway): their kind and balance."""
+    locked = await session.execute(
+        select(PointsAccount.id, PointsAccount.kind, PointsAccount.balance)
+        .where(col(PointsAccount.id).in_(sorted(set(ids))))
+        .order_by(col(PointsAccount.id))
+        .with_for_update(key_share=True)
+    )
+    return {i: (AccountKind(k), b) for i, k, b in locked.all()}
+
+
 INSUFFICIENT = Conflict("insufficient_points", "积分不足")
 
 
@@ -156,15 +170,10 @@ async def reverse(
     amount = entry.amount
     # Both accounts locked in id order, as `_move` takes them: the balance read here
     # is the one the reversal moves, and no transfer waits on us the other way round.
-    locked = await session.execute(
-        select(PointsAccount.id, PointsAccount.kind, PointsAccount.balance)
-        .where(col(PointsAccount.id).in_([entry.from_account_id, entry.to_account_id]))
-        .order_by(col(PointsAccount.id))
-        .with_for_update()
-    )
-    holder = {i: (k, b) for i, k, b in locked.all()}[entry.to_account_id]
-    if holder[0] == AccountKind.person:
-        amount = min(amount, holder[1])
+    locked = await lock_accounts(session, [entry.from_account_id, entry.to_account_id])
+    kind, balance = locked[entry.to_account_id]
+    if kind == AccountKind.person:
+        amount = min(amount, balance)
     if amount <= 0:
         return None
     try:

@@ -254,44 +254,73 @@ async def collect(
 
 async def _give_back(
     session: AsyncSession,
-    redemption: Redemption,
+    redemptions: Sequence[Redemption],
     *,
     status: RedemptionStatus,
     by_id: int | None,
     now: datetime,
-) -> bool:
-    """reserved → `status`, the stock and the points back; False if it had left
-    `reserved` already (collected, or cancelled by a twin)."""
-    if not await updated_one(
-        session,
-        update(Redemption)
-        .where(
-            col(Redemption.id) == redemption.id,
-            col(Redemption.status) == RedemptionStatus.reserved,
-        )
-        .values(status=status, closed_at=now, closed_by_id=by_id),
-    ):
-        return False
+) -> int:
+    """Each reservation still `reserved` → `status`, its stock and points back; how
+    many moved (one that left `reserved` already, collected or cancelled by a twin,
+    is left alone).
+
+    Locks are taken in the order every shop transaction takes them: items, then
+    accounts, each in id order (a redemption takes its item, then its accounts), so
+    an expiry of many reservations never deadlocks with a redemption or a cancel.
+    """
+    if not redemptions:
+        return 0
     await session.execute(
-        update(ShopItem)
-        .where(col(ShopItem.id) == redemption.item_id)
-        .values(stock=col(ShopItem.stock) + redemption.quantity),
-        execution_options={"synchronize_session": False},
+        select(ShopItem.id)
+        .where(col(ShopItem.id).in_(sorted({r.item_id for r in redemptions})))
+        .order_by(col(ShopItem.id))
+        .with_for_update(key_share=True)
     )
-    entry = await session.get(PointsEntry, redemption.entry_id)
-    assert entry is not None
+    entries = {
+        e.id: e
+        for e in (
+            await session.execute(
+                select(PointsEntry).where(
+                    col(PointsEntry.id).in_([r.entry_id for r in redemptions])
+                )
+            )
+        ).scalars()
+    }
+    await points.lock_accounts(
+        session,
+        [a for e in entries.values() for a in (e.from_account_id, e.to_account_id)],
+    )
     why = (
         "兑换已取消，积分退回" if status == RedemptionStatus.cancelled else "兑换逾期未取，积分退回"
     )
-    await points.reverse(session, entry, note=why, by_id=by_id)
-    return True
+    moved = 0
+    for redemption in redemptions:
+        if not await updated_one(
+            session,
+            update(Redemption)
+            .where(
+                col(Redemption.id) == redemption.id,
+                col(Redemption.status) == RedemptionStatus.reserved,
+            )
+            .values(status=status, closed_at=now, closed_by_id=by_id),
+        ):
+            continue
+        await session.execute(
+            update(ShopItem)
+            .where(col(ShopItem.id) == redemption.item_id)
+            .values(stock=col(ShopItem.stock) + redemption.quantity),
+            execution_options={"synchronize_session": False},
+        )
+        await points.reverse(session, entries[redemption.entry_id], note=why, by_id=by_id)
+        moved += 1
+    return moved
 
 
 async def cancel(session: AsyncSession, *, caller: Caller, redemption: Redemption) -> Redemption:
     if redemption.user_id != caller.id and not await _admin_over(session, caller, redemption):
         raise Forbidden("forbidden", "只有本人或社区管理员可以取消兑换")
     if not await _give_back(
-        session, redemption, status=RedemptionStatus.cancelled, by_id=caller.id, now=utcnow()
+        session, [redemption], status=RedemptionStatus.cancelled, by_id=caller.id, now=utcnow()
     ):
         raise Conflict("redemption_not_reserved", "该兑换已核销、取消或过期")
     await session.refresh(redemption)
@@ -305,12 +334,9 @@ async def expire_reservations(session: AsyncSession, settings: Settings, now: da
             Redemption.status == RedemptionStatus.reserved, col(Redemption.expires_at) <= now
         )
     )
-    expired = 0
-    for redemption in due.scalars().all():
-        expired += await _give_back(
-            session, redemption, status=RedemptionStatus.expired, by_id=None, now=now
-        )
-    return expired
+    return await _give_back(
+        session, due.scalars().all(), status=RedemptionStatus.expired, by_id=None, now=now
+    )
 
 
 SCANS = (scans.Scan(job="shop_reservations_expire", period=scans.daily, work=expire_reservations),)
