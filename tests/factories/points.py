@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from sqlalchemy import select
+from datetime import timedelta
 
-from app.core.db import write_transaction
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from app.core.db import utcnow, write_transaction
 from app.models.org import Org
-from app.models.points import AccountKind, EntryKind, PointsRules, ShopItem
+from app.models.points import (
+    AccountKind,
+    EntryKind,
+    PointsRules,
+    Redemption,
+    RedemptionStatus,
+    ShopItem,
+)
 from app.models.user import User
 from app.services import points
 
@@ -70,3 +79,45 @@ async def stock_of(app: FastAPI, item_id: int) -> int:
         return (
             await session.execute(select(ShopItem.stock).where(ShopItem.id == item_id))
         ).scalar_one()
+
+
+async def insert_redemption(
+    app: FastAPI, user: User, community: Org, *, code: str = "123456"
+) -> Redemption:
+    """A reservation of one item of a new item, paid from a fresh award."""
+    item = await insert_item(app, community, stock=1, price=10)
+    await fund(app, user, community, 10)
+    async with write_transaction(app.state.sessionmaker) as session:
+        mine = await points.account_id(session, AccountKind.person, user_id=user.id)
+        shop = await points.account_id(session, AccountKind.shop, org_id=community.id)
+        assert user.id is not None and community.id is not None and item.id is not None
+        entry = await points.transfer(
+            session,
+            from_id=mine,
+            to_id=shop,
+            amount=10,
+            kind=EntryKind.redeem,
+            user_id=user.id,
+            org_id=community.id,
+            note=f"兑换 {item.name} ×1",
+        )
+        await session.execute(
+            update(ShopItem).where(ShopItem.id == item.id).values(stock=ShopItem.stock - 1)
+        )
+        now = utcnow()
+        assert entry.id is not None
+        redemption = Redemption(
+            item_id=item.id,
+            user_id=user.id,
+            community_id=community.id,
+            quantity=1,
+            points=10,
+            status=RedemptionStatus.reserved,
+            pickup_code=code,
+            entry_id=entry.id,
+            reserved_at=now,
+            expires_at=now + timedelta(days=7),
+        )
+        session.add(redemption)
+        await session.flush()
+        return redemption
