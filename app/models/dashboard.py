@@ -55,6 +55,15 @@ class DashboardMetrics(SQLModel):
     points_meeting_standard: int = Field(description="最近一次巡查全部达标的点位（此刻）")
     reports_received: int = Field(description="本月收到的随手拍")
     reports_accepted: int = Field(description="本月收到的随手拍中此刻已受理（转为问题）的")
+    credits_issued: int = Field(
+        description="本月发放的积分（规则发放与奖励，减去撤销）：由该组织（含下级）发放"
+    )
+    credits_spent: int = Field(description="本月在该组织（含下级）积分超市兑换的积分（减去退回）")
+    credits_outstanding: int = Field(
+        description="此刻未花的积分：该组织（含下级）累计发放减去其超市累计收取（全区即居民余额之和）"
+    )
+    redemptions: int = Field(description="本月在该组织（含下级）积分超市的兑换预约")
+    redemptions_collected: int = Field(description="其中此刻已取货的")
 
 
 class DashboardSort(StrEnum):
@@ -93,6 +102,11 @@ class DashboardSort(StrEnum):
     points_meeting_standard = "points_meeting_standard"
     reports_received = "reports_received"
     reports_accepted = "reports_accepted"
+    credits_issued = "credits_issued"
+    credits_spent = "credits_spent"
+    credits_outstanding = "credits_outstanding"
+    redemptions = "redemptions"
+    redemptions_collected = "redemptions_collected"
 
 
 class SortOrder(StrEnum):

@@ -137,6 +137,11 @@ _METRICS = [
     Metric("points_meeting_standard", "达标点位"),
     Metric("reports_received", "本月随手拍"),
     Metric("reports_accepted", "本月随手拍已受理"),
+    Metric("credits_issued", "本月发放积分"),
+    Metric("credits_spent", "本月兑换积分"),
+    Metric("credits_outstanding", "未兑换积分"),
+    Metric("redemptions", "本月兑换预约"),
+    Metric("redemptions_collected", "本月兑换已取货"),
 ]
 METRICS = {m.key: m for m in _METRICS}
 
@@ -193,6 +198,17 @@ PANELS: list[tuple[str, str | None, list[str]]] = [
             "points_meeting_standard",
             "reports_received",
             "reports_accepted",
+        ],
+    ),
+    (
+        "积分超市",
+        None,
+        [
+            "credits_issued",
+            "credits_spent",
+            "credits_outstanding",
+            "redemptions",
+            "redemptions_collected",
         ],
     ),
 ]

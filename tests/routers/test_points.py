@@ -1,6 +1,9 @@
 """Points: earning rules, grants once per source, reversals, awards, the ledger's rules."""
 
+import io
+
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -8,7 +11,7 @@ from app.core.db import utcnow, write_transaction
 from app.core.timeutil import month_key
 from app.models.points import SourceKind
 from app.services import points
-from tests.factories.points import fund, set_rules
+from tests.factories.points import fund, insert_redemption, set_rules
 from tests.factories.users import auth
 from tests.factories.volunteer_hours import insert_entry
 from tests.support.points import assert_ledger_is_exact
@@ -142,3 +145,25 @@ async def test_a_reversal_takes_back_no_more_than_is_left(world):
         assert back is not None and back.amount == 5
         assert await points.balance_of(s, member.id) == 0
     await assert_ledger_is_exact(app)
+
+
+async def test_the_points_and_redemptions_ledgers_list_the_months_entries(client, world):
+    app, member = world.app, world.user("member")
+    await insert_redemption(app, member, world["C1"])
+    for dataset, rows in (
+        ("points", [("社区奖励", "测试奖励", 10), ("兑换", "兑换 大米 5 斤 ×1", -10)]),
+        ("redemptions", [("大米 5 斤", 1, 10, "待取货", None)]),
+    ):
+        resp = await client.get(
+            f"/exports/{dataset}.xlsx",
+            params={"org_id": world["S1"].id},
+            headers=auth(app, world.user("street_admin")),
+        )
+        assert resp.status_code == 200, resp.text[:300]
+        sheet = load_workbook(io.BytesIO(resp.content)).active
+        data = [r for r in sheet.iter_rows(min_row=4, values_only=True) if isinstance(r[0], int)]
+        if dataset == "points":
+            assert [(r[4], r[5], r[6]) for r in data] == rows
+            assert all(r[2] == "党员甲" for r in data)
+        else:
+            assert [r[4:] for r in data] == rows

@@ -98,6 +98,17 @@ async def test_a_reservation_is_collected_with_its_code_cancelled_or_expired_giv
     assert mine["entries"][0]["text"].endswith("兑换逾期未取，积分退回")
     await assert_ledger_is_exact(app)
 
+    # The figures: 50 issued, 20 spent (the cancelled and expired came back), 30 left.
+    board = await client.get("/dashboard", params={"org_id": world["C1"].id}, headers=admin)
+    figures = {k: v for k, v in board.json().items() if "credits" in k or "redemptions" in k}
+    assert figures == {
+        "credits_issued": 50,
+        "credits_spent": 20,
+        "credits_outstanding": 30,
+        "redemptions": 3,
+        "redemptions_collected": 1,
+    }
+
 
 async def _balance(app, user) -> int:
     async with app.state.sessionmaker() as s:
