@@ -17,11 +17,18 @@ from sqlmodel import col, select
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import NotFound
-from app.core.scope import Caller, in_reach, org_ids_in
+from app.core.scope import Caller, in_reach, org_ids_in, org_in_reach
 from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleStatus
 from app.models.org import Org, OrgLevel
+from app.models.points import (
+    EntryKind,
+    PointsEntry,
+    Redemption,
+    RedemptionStatus,
+    ShopItem,
+)
 from app.models.problem import UNRESOLVED, Problem, ProblemPublic, ProblemStatus
 from app.models.report import NearbyItem, Report, ReportStatus
 from app.models.task import TaskPublic, TaskStatus
@@ -31,6 +38,7 @@ from app.models.wish import Wish, WishStatus
 from app.services import api_keys as api_key_service
 from app.services import problems as problem_service
 from app.services import reports as report_service
+from app.services import shop as shop_service
 from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import wishes as wish_service
@@ -55,6 +63,7 @@ NAV = [
     ("console_liaisons", "包联"),
     ("console_inspections", "巡查记录"),
     ("console_reports", "随手拍受理"),
+    ("console_shop", "积分超市"),
 ]
 # Who may open each screen; a screen not named here is any admin's (the others'
 # menus go without it). A unit's party secretary reaches people, not places: only
@@ -99,6 +108,8 @@ LEDGERS = [
     ("volunteer-hours", "志愿服务时长台账", ("year", "status")),
     ("wishes", "微心愿台账", ("year", "status")),
     ("problems", "问题督办台账", ("year", "status")),
+    ("points", "积分台账", ("month",)),
+    ("redemptions", "积分兑换台账", ("month", "status")),
 ]
 
 CATEGORY_LABELS = {
@@ -562,3 +573,76 @@ async def dev_admin(session: AsyncSession, user_id: int) -> Caller:
     if user is None:
         raise NotFound()
     return await caller_for_person(session, user)
+
+
+# --- the community shop (积分超市) ---------------------------------------------------------
+
+SHOP_LIST = 100
+
+
+@dataclass
+class ShopScreen:
+    """One community's shop: its stock, the reservations waiting to be collected,
+    the recent awards, and the residents an award may go to."""
+
+    communities: list[OrgChoice]
+    community: Org | None
+    items: list[ShopItem]
+    waiting: list[tuple[Redemption, str, str]]  # the reservation, person, item
+    awards: list[tuple[PointsEntry, str]]  # the award, person
+    residents: list[tuple[int, str]]
+
+
+async def shop_screen(
+    session: AsyncSession, caller: Caller, community_id: int | None
+) -> ShopScreen:
+    communities = [o for o in await orgs_in_reach(session, caller) if o.level == OrgLevel.community]
+    wanted = community_id or (communities[0].id if communities else None)
+    if wanted is None:
+        return ShopScreen(communities, None, [], [], [], [])
+    community = await org_in_reach(session, caller, wanted)
+    items = await shop_service.list_items(session, community=community)
+    waiting = list(
+        (
+            await session.execute(
+                select(Redemption)
+                .where(
+                    Redemption.community_id == community.id,
+                    Redemption.status == RedemptionStatus.reserved,
+                )
+                .order_by(col(Redemption.expires_at))
+                .limit(SHOP_LIST)
+            )
+        ).scalars()
+    )
+    awards = list(
+        (
+            await session.execute(
+                select(PointsEntry)
+                .where(PointsEntry.org_id == community.id, PointsEntry.kind == EntryKind.award)
+                .order_by(col(PointsEntry.id).desc())
+                .limit(SHOP_LIST)
+            )
+        ).scalars()
+    )
+    residents = [
+        (i, n)
+        for i, n in (
+            await session.execute(
+                select(User.id, User.name)
+                .where(User.community_id == community.id)
+                .order_by(col(User.name), col(User.id))
+                .limit(2000)
+            )
+        ).all()
+    ]
+    names = await user_names(session, [r.user_id for r in waiting] + [a.user_id for a in awards])
+    item_names = {i.id: i.name for i in items}
+    return ShopScreen(
+        communities=communities,
+        community=community,
+        items=items,
+        waiting=[(r, names.get(r.user_id, ""), item_names.get(r.item_id, "")) for r in waiting],
+        awards=[(a, names.get(a.user_id, "")) for a in awards],
+        residents=residents,
+    )
