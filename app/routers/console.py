@@ -1552,5 +1552,7 @@ async def console_award_points(
 ) -> Response:
     """POST /points/awards, from a form."""
     data = AwardCreate(user_id=form.user_id, points=form.points, reason=form.reason)
-    entry = await points_service.award(session, caller=caller, data=data, settings=settings)
+    entry = await points_service.award(
+        session, caller=caller, data=data, cap=settings.points_award_cap
+    )
     return _to_shop(request, entry.org_id, "awarded")

@@ -56,7 +56,7 @@ async def award_points(
 ) -> EntryPublic:
     """社区管理员给本社区居民奖励积分，须填写原因，单次不超过 `POINTS_AWARD_CAP`
     （422 `award_over_cap`）；记入操作日志。"""
-    entry = await service.award(session, caller=caller, data=data, settings=settings)
+    entry = await service.award(session, caller=caller, data=data, cap=settings.points_award_cap)
     assert entry.id is not None
     return EntryPublic(
         id=entry.id,
@@ -124,7 +124,9 @@ async def redeem(
 ) -> RedemptionPublic:
     """兑换：同一事务内扣减库存并冻结积分，返回取货码；库存不足 409 `out_of_stock`，
     积分不足 409 `insufficient_points`。`SHOP_RESERVATION_DAYS` 天内未取自动取消。"""
-    redemption = await shop.redeem(session, caller=caller, data=data, settings=settings)
+    redemption = await shop.redeem(
+        session, caller=caller, data=data, reservation_days=settings.shop_reservation_days
+    )
     (public,) = await shop.redemptions_public(session, [redemption], viewer_id=caller.id)
     return public
 

@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.config import Settings
 from app.core.db import dialect_insert, table_of, updated_one, utcnow
 from app.core.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, path_ids
@@ -334,7 +333,7 @@ async def reverse_for(
 
 
 async def award(
-    session: AsyncSession, *, caller: Caller, data: AwardCreate, settings: Settings
+    session: AsyncSession, *, caller: Caller, data: AwardCreate, cap: int
 ) -> PointsEntry:
     """A community admin's award to a resident of their community, with a reason,
     capped at POINTS_AWARD_CAP, audited. Someone out of reach is 404."""
@@ -344,8 +343,8 @@ async def award(
         raise NotFound()
     if not caller.reaches(home, [Role.community_admin]):
         raise Forbidden("forbidden", "只有社区管理员可以奖励积分")
-    if data.points > settings.points_award_cap:
-        raise Unprocessable("award_over_cap", f"单次奖励不能超过 {settings.points_award_cap} 积分")
+    if data.points > cap:
+        raise Unprocessable("award_over_cap", f"单次奖励不能超过 {cap} 积分")
     reason = data.reason.strip()
     if not reason:
         raise Unprocessable("reason_required", "请填写奖励原因")

@@ -173,7 +173,7 @@ def _pickup_code() -> str:
 
 
 async def redeem(
-    session: AsyncSession, *, caller: Caller, data: RedemptionCreate, settings: Settings
+    session: AsyncSession, *, caller: Caller, data: RedemptionCreate, reservation_days: int
 ) -> Redemption:
     item = await session.get(ShopItem, data.item_id)
     if item is None or not await _can_see_item(session, caller, data.item_id):
@@ -211,7 +211,7 @@ async def redeem(
         pickup_code=_pickup_code(),
         entry_id=entry.id,
         reserved_at=now,
-        expires_at=now + timedelta(days=settings.shop_reservation_days),
+        expires_at=now + timedelta(days=reservation_days),
     )
     session.add(redemption)
     await session.flush()
