@@ -250,4 +250,9 @@ async def test_party_members_without_a_kept_claim_this_year_are_reminded_in_q4(e
 
 
 def test_every_domain_scan_is_found_and_each_name_is_one_scan():
-    assert set(SCANS) == {"problem_scan", "report_in_reminders", "wish_quota_reminders"}
+    assert set(SCANS) == {
+        "problem_scan",
+        "report_in_reminders",
+        "shop_reservations_expire",
+        "wish_quota_reminders",
+    }
