@@ -6,7 +6,7 @@ the API's routes do, so they are checked and audited the same way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleStatus
 from app.models.org import Org, OrgLevel
 from app.models.points import (
+    AccountPublic,
     EntryKind,
     PointsEntry,
     Redemption,
@@ -36,6 +37,7 @@ from app.models.user import ADMIN_ROLES, PEOPLE_ROLES, Role, RoleGrant, User, Us
 from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import api_keys as api_key_service
+from app.services import points as points_service
 from app.services import problems as problem_service
 from app.services import reports as report_service
 from app.services import shop as shop_service
@@ -591,6 +593,7 @@ class ShopScreen:
     waiting: list[tuple[Redemption, str, str]]  # the reservation, person, item
     awards: list[tuple[PointsEntry, str]]  # the award, person
     residents: list[tuple[int, str]]
+    top: list[AccountPublic] = field(default_factory=list)  # the largest balances
 
 
 async def shop_screen(
@@ -645,4 +648,7 @@ async def shop_screen(
         waiting=[(r, names.get(r.user_id, ""), item_names.get(r.item_id, "")) for r in waiting],
         awards=[(a, names.get(a.user_id, "")) for a in awards],
         residents=residents,
+        top=(
+            await points_service.accounts(session, caller=caller, org=community, offset=0, limit=10)
+        )[0],
     )
