@@ -18,7 +18,7 @@ async def test_the_demo_logs_in_through_the_mounted_wechat_stub(tmp_path):
     app = create_app(settings)
     async with app.state.sessionmaker() as session, session.begin():
         seeded = await seed_demo(session, app.state.cipher, app.state.storage)
-    assert (seeded["inspections"], seeded["reports"]) == (2, 1)
+    assert (seeded["inspections"], seeded["reports"], seeded["redemptions"]) == (2, 1, 1)
     with BackgroundServer(app) as server:
         app.state.wechat.client.api_base = server.url + "dev/wechat/"
         async with httpx.AsyncClient(base_url=server.url) as c:

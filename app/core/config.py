@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     # Publicity: an urgent article waiting this long at one review level is chased
     # there and escalated to the level above (services/articles.py, the urgent scan).
     urgent_review_hours: float = Field(default=2, gt=0, le=72)
+    # Points (积分超市): the most points one manual award may give, and how long a
+    # shop reservation waits to be collected before it expires and gives all back.
+    points_award_cap: int = Field(default=50, ge=1, le=100_000)
+    shop_reservation_days: int = Field(default=7, ge=1, le=90)
 
     # WeChat content security: texts others will read go through msg_sec_check v2
     # when WeChat is configured; switched off, every check is skipped (dev without a

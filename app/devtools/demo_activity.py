@@ -37,6 +37,7 @@ from app.models.inspection import ChecklistPut, InspectionCreate, ResultInput, T
 from app.models.media import MediaCheckStatus
 from app.models.org import Org, OrgUpdate
 from app.models.pairing import LiaisonCreate, PairingCreate
+from app.models.points import AwardCreate, RedemptionCreate, RulesPut, ShopItemCreate
 from app.models.problem import LocationInput, PointCreate, PointKind, ProblemCategory
 from app.models.publicity import ColumnCreate, PlacementCreate, PlacementLevel, PlacementVerify
 from app.models.report import ReportCreate
@@ -71,11 +72,13 @@ from app.services import (
     liaisons,
     media,
     pairings,
+    points,
     problems,
     publicity,
     report_ins,
     reports,
     service_orders,
+    shop,
     tasks,
     teams,
     volunteer_hours,
@@ -111,6 +114,15 @@ async def seed_activity(
     community_admin = await caller(by_openid["demo-community-admin"])
     member = await caller(by_openid["demo-member"])
     counts = {"tasks": 0, "check_ins": 0, "report_ins": 0, "hour_entries": 0, "wishes": 0}
+
+    # The district's points rules first: what follows earns by them.
+    await points.put_rules(
+        session,
+        caller=district_admin,
+        data=RulesPut(
+            per_volunteer_hour=10, per_confirmed_wish=20, per_completed_order=15, per_report_in=5
+        ),
+    )
 
     async def task(
         org: str, title: str, category: TaskCategory, start: datetime, hours: int
@@ -352,7 +364,7 @@ async def seed_activity(
             session, caller=district_admin, kind=kind, data=ChecklistPut(items=items), now=now
         )
         items_of[kind] = items
-    points = []
+    spots = []
     for name, kind, lat_offset in (
         ("东关农贸市场", PointKind.market, 0.0),
         ("东关背街", PointKind.back_street, 0.002),
@@ -367,7 +379,7 @@ async def seed_activity(
                 location=LocationInput(lat=PLACE[0] + lat_offset, lng=PLACE[1]),
             ),
         )
-        points.append((point, kind, items_of[kind]))
+        spots.append((point, kind, items_of[kind]))
     counts["checklists"], counts["points"] = 3, 2
 
     # The district's first supervision team (督导组): its inspector and street secretary.
@@ -389,7 +401,7 @@ async def seed_activity(
     # Visits and a resident's report need photos: written where the app keeps them.
     if storage is not None:
         inspector_caller = await caller(inspector)
-        for (point, _, items), failed, seed in zip(points, (1, None), (11, 12), strict=True):
+        for (point, _, items), failed, seed in zip(spots, (1, None), (11, 12), strict=True):
             photo = await _demo_photo(session, storage, owner=inspector, seed=seed)
             await inspections.record_visit(
                 session,
@@ -436,6 +448,33 @@ async def seed_activity(
             now=now,
         )
     )
+    # 东关社区's shop (积分超市), stocked by its paired school; the demo member, given
+    # an award, has reserved a bag of rice for the secretary to hand over.
+    rice = None
+    for name, price, stock in (("大米 5 斤", 30, 10), ("洗衣液", 20, 6), ("毛巾", 10, 0)):
+        item = await shop.create_item(
+            session,
+            caller=community_admin,
+            data=ShopItemCreate(
+                community_id=dongguan,
+                name=name,
+                points=price,
+                stock=stock,
+                donor_org_id=orgs["东关小学"].id,
+            ),
+        )
+        rice = rice or item
+    assert rice is not None and rice.id is not None
+    await points.award(
+        session,
+        caller=community_admin,
+        data=AwardCreate(user_id=member.id, points=40, reason="楼道堆物清理带头人"),
+        cap=50,
+    )
+    await shop.redeem(
+        session, caller=member, data=RedemptionCreate(item_id=rice.id), reservation_days=7
+    )
+    counts["shop_items"], counts["redemptions"] = 3, 1
     await session.flush()
     return counts
 

@@ -19,6 +19,7 @@ from app.models.org import Org, OrgLevel
 from app.models.pairing import Liaison, Pairing, PairingEvent
 from app.models.people_counts import PeopleCount, WishQuotaClaim
 from app.models.photo_reuse import PhotoPrint, PossibleReuse
+from app.models.points import PointsAccount, PointsEntry, PointsRules, Redemption, ShopItem
 from app.models.problem import Point, Problem, ProblemEvent
 from app.models.publicity import ArticleColumn, Placement, PlacementEvent, PublicityWeight
 from app.models.report import Report, ReportEvent
@@ -66,10 +67,14 @@ __all__ = [
     "Placement",
     "PlacementEvent",
     "Point",
+    "PointsAccount",
+    "PointsEntry",
+    "PointsRules",
     "PossibleReuse",
     "Problem",
     "ProblemEvent",
     "PublicityWeight",
+    "Redemption",
     "Report",
     "ReportEvent",
     "ReportIn",
@@ -78,6 +83,7 @@ __all__ = [
     "ServiceItem",
     "ServiceOrder",
     "ServiceOrderEvent",
+    "ShopItem",
     "SubscribeGrant",
     "Task",
     "Team",

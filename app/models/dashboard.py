@@ -80,6 +80,15 @@ class DashboardMetrics(SQLModel):
         description="本月提交、设了希望时间且已完成的订单中按时完成的比例；无则为 null"
     )
     service_order_rating: float | None = Field(description="本月提交的订单的平均评分；无则为 null")
+    credits_issued: int = Field(
+        description="本月发放的积分（规则发放与奖励，减去撤销）：由该组织（含下级）发放"
+    )
+    credits_spent: int = Field(description="本月在该组织（含下级）积分超市兑换的积分（减去退回）")
+    credits_outstanding: int = Field(
+        description="此刻未花的积分：该组织（含下级）累计发放减去其超市累计收取（全区即居民余额之和）"
+    )
+    redemptions: int = Field(description="本月在该组织（含下级）积分超市的兑换预约")
+    redemptions_collected: int = Field(description="其中此刻已取货的")
 
 
 class DashboardSort(StrEnum):
@@ -137,6 +146,11 @@ class DashboardSort(StrEnum):
     service_order_hours_to_take = "service_order_hours_to_take"
     service_orders_on_time_rate = "service_orders_on_time_rate"
     service_order_rating = "service_order_rating"
+    credits_issued = "credits_issued"
+    credits_spent = "credits_spent"
+    credits_outstanding = "credits_outstanding"
+    redemptions = "redemptions"
+    redemptions_collected = "redemptions_collected"
 
 
 class SortOrder(StrEnum):

@@ -65,6 +65,7 @@ from app.models.article import ArticleReview
 from app.models.common import IsoDate, Month, QueryText, StrictInput
 from app.models.inspection import InspectionPublic
 from app.models.pairing import LiaisonCreate, PairingCreate, PairingEnd
+from app.models.points import AwardCreate, ShopItemCreate
 from app.models.problem import ProblemRectify, ProblemVerify
 from app.models.publicity import LEVEL_NAMES, PlacementVerify
 from app.models.report import ReportAccept, ReportReject, ReportStatus
@@ -103,11 +104,13 @@ from app.services import inspections as inspection_service
 from app.services import liaisons as liaison_service
 from app.services import media as media_service
 from app.services import pairings as pairing_service
+from app.services import points as points_service
 from app.services import problems as problem_service
 from app.services import publicity as publicity_service
 from app.services import report_ins as report_in_service
 from app.services import reports as report_service
 from app.services import service_orders as order_service
+from app.services import shop as shop_service
 from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
@@ -229,6 +232,23 @@ class PersonForm(ConsoleForm):
 class GrantForm(ConsoleForm):
     role: Role
     org_id: int = Field(ge=1, le=MAX_ID)
+
+
+class ShopItemForm(ConsoleForm):
+    community_id: int = Field(ge=1, le=MAX_ID)
+    name: str = Field(min_length=1, max_length=100)
+    points: int = Field(ge=1, le=1_000_000)
+    stock: int = Field(ge=0, le=1_000_000)
+
+
+class CollectForm(ConsoleForm):
+    pickup_code: str = Field(min_length=1, max_length=6)
+
+
+class AwardForm(ConsoleForm):
+    user_id: int = Field(ge=1, le=MAX_ID)
+    points: int = Field(ge=1, le=MAX_ID)
+    reason: str = Field(min_length=1, max_length=200)
 
 
 class RectifyForm(ConsoleForm):
@@ -1614,3 +1634,79 @@ async def console_dev_login(
 
 
 router.include_router(files)
+
+
+# --- the community shop (积分超市) ---------------------------------------------------------
+
+
+@router.get("/shop", response_class=HTMLResponse, include_in_schema=False)
+async def console_shop(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    community_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+) -> Response:
+    """积分超市：库存和上架、待取货的兑换（凭取货码核销）、积分奖励。"""
+    screen = await service.shop_screen(session, caller, int(community_id) if community_id else None)
+    return page(
+        request,
+        "console/shop.html",
+        {
+            "screen": screen,
+            "shanghai": _shanghai,
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+def _to_shop(request: Request, community_id: int, what: str) -> RedirectResponse:
+    response = see_other(request, "console_shop")
+    response.headers["location"] += f"?community_id={community_id}&done={what}"
+    return response
+
+
+@router.post("/shop/items", include_in_schema=False)
+async def console_create_shop_item(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    form: Annotated[ShopItemForm, Form()],
+) -> Response:
+    """POST /shop/items, from a form (photos from the mini-program)."""
+    data = ShopItemCreate(
+        community_id=form.community_id, name=form.name, points=form.points, stock=form.stock
+    )
+    await shop_service.create_item(session, caller=caller, data=data)
+    return _to_shop(request, form.community_id, "item")
+
+
+@router.post("/shop/redemptions/{redemption_id}/collect", include_in_schema=False)
+async def console_collect_redemption(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    redemption_id: IdPath,
+    form: Annotated[CollectForm, Form()],
+) -> Response:
+    """POST /shop/redemptions/{redemption_id}/collect, from a form."""
+    redemption = await shop_service.get_visible_redemption(session, caller, redemption_id)
+    await shop_service.collect(
+        session, caller=caller, redemption=redemption, pickup_code=form.pickup_code
+    )
+    return _to_shop(request, redemption.community_id, "collected")
+
+
+@router.post("/shop/awards", include_in_schema=False)
+async def console_award_points(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    settings: SettingsDep,
+    form: Annotated[AwardForm, Form()],
+) -> Response:
+    """POST /points/awards, from a form."""
+    data = AwardCreate(user_id=form.user_id, points=form.points, reason=form.reason)
+    entry = await points_service.award(
+        session, caller=caller, data=data, cap=settings.points_award_cap
+    )
+    return _to_shop(request, entry.org_id, "awarded")

@@ -25,6 +25,7 @@ from app.models.inspection import Inspection, InspectionTeam
 from app.models.media import Media
 from app.models.org import Org
 from app.models.pairing import Liaison, Pairing
+from app.models.points import Redemption
 from app.models.problem import Point, Problem
 from app.models.publicity import ArticleColumn, Placement
 from app.models.report import Report
@@ -46,6 +47,7 @@ from app.services import problems as problem_service
 from app.services import publicity as publicity_service
 from app.services import reports as report_service
 from app.services import service_orders as order_service
+from app.services import shop as shop_service
 from app.services import tasks as task_service
 from app.services import teams as volunteer_team_service
 from app.services import users as user_service
@@ -263,6 +265,7 @@ _VISIBLE: dict[type, Any] = {
     Volunteer: record("volunteer_id", volunteer_service.get_visible_volunteer, CurrentCaller),
     Team: record("team_id", volunteer_team_service.get_visible_team, CurrentCaller),
     ServiceOrder: record("order_id", order_service.get_visible_order, CurrentCaller),
+    Redemption: record("redemption_id", shop_service.get_visible_redemption, CurrentCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.

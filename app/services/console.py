@@ -6,7 +6,7 @@ the API's routes do, so they are checked and audited the same way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,11 +17,19 @@ from sqlmodel import col, select
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import NotFound
-from app.core.scope import Caller, in_reach, org_ids_in, path_ids
+from app.core.scope import Caller, in_reach, org_ids_in, org_in_reach, path_ids
 from app.core.security import PiiCipher
 from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleImportance, ArticleStatus
 from app.models.org import Org, OrgLevel
+from app.models.points import (
+    AccountPublic,
+    EntryKind,
+    PointsEntry,
+    Redemption,
+    RedemptionStatus,
+    ShopItem,
+)
 from app.models.problem import UNRESOLVED, Problem, ProblemPublic, ProblemStatus
 from app.models.publicity import LEVEL_NAMES
 from app.models.report import NearbyItem, Report, ReportStatus
@@ -33,10 +41,12 @@ from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import api_keys as api_key_service
+from app.services import points as points_service
 from app.services import problems as problem_service
 from app.services import publicity as publicity_service
 from app.services import reports as report_service
 from app.services import service_orders as order_service
+from app.services import shop as shop_service
 from app.services import tasks as task_service
 from app.services import teams as team_service
 from app.services import users as user_service
@@ -68,6 +78,7 @@ NAV = [
     ("console_volunteer_reviews", "志愿者审核"),
     ("console_teams", "志愿服务队"),
     ("console_service_orders", "服务订单"),
+    ("console_shop", "积分超市"),
 ]
 # Who may open each screen; a screen not named here is any admin's (the others'
 # menus go without it). A unit's party secretary reaches people, not places: only
@@ -115,6 +126,8 @@ LEDGERS = [
     ("problems", "问题督办台账", ("year", "status")),
     ("volunteers", "志愿者台账", ("status",)),
     ("service-orders", "服务订单台账", ("year", "status")),
+    ("points", "积分台账", ("month",)),
+    ("redemptions", "积分兑换台账", ("month", "status")),
 ]
 
 CATEGORY_LABELS = {
@@ -744,3 +757,80 @@ async def teams_in_reach(session: AsyncSession, *, caller: Caller) -> list[TeamP
         .order_by(col(Team.id))
     )
     return await team_service.to_public(session, list(rows.scalars()))
+
+
+# --- the community shop (积分超市) ---------------------------------------------------------
+
+SHOP_LIST = 100
+
+
+@dataclass
+class ShopScreen:
+    """One community's shop: its stock, the reservations waiting to be collected,
+    the recent awards, and the residents an award may go to."""
+
+    communities: list[OrgChoice]
+    community: Org | None
+    items: list[ShopItem]
+    waiting: list[tuple[Redemption, str, str]]  # the reservation, person, item
+    awards: list[tuple[PointsEntry, str]]  # the award, person
+    residents: list[tuple[int, str]]
+    top: list[AccountPublic] = field(default_factory=list)  # the largest balances
+
+
+async def shop_screen(
+    session: AsyncSession, caller: Caller, community_id: int | None
+) -> ShopScreen:
+    communities = [o for o in await orgs_in_reach(session, caller) if o.level == OrgLevel.community]
+    wanted = community_id or (communities[0].id if communities else None)
+    if wanted is None:
+        return ShopScreen(communities, None, [], [], [], [])
+    community = await org_in_reach(session, caller, wanted)
+    items = await shop_service.list_items(session, community=community)
+    waiting = list(
+        (
+            await session.execute(
+                select(Redemption)
+                .where(
+                    Redemption.community_id == community.id,
+                    Redemption.status == RedemptionStatus.reserved,
+                )
+                .order_by(col(Redemption.expires_at))
+                .limit(SHOP_LIST)
+            )
+        ).scalars()
+    )
+    awards = list(
+        (
+            await session.execute(
+                select(PointsEntry)
+                .where(PointsEntry.org_id == community.id, PointsEntry.kind == EntryKind.award)
+                .order_by(col(PointsEntry.id).desc())
+                .limit(SHOP_LIST)
+            )
+        ).scalars()
+    )
+    residents = [
+        (i, n)
+        for i, n in (
+            await session.execute(
+                select(User.id, User.name)
+                .where(User.community_id == community.id)
+                .order_by(col(User.name), col(User.id))
+                .limit(2000)
+            )
+        ).all()
+    ]
+    names = await user_names(session, [r.user_id for r in waiting] + [a.user_id for a in awards])
+    item_names = {i.id: i.name for i in items}
+    return ShopScreen(
+        communities=communities,
+        community=community,
+        items=items,
+        waiting=[(r, names.get(r.user_id, ""), item_names.get(r.item_id, "")) for r in waiting],
+        awards=[(a, names.get(a.user_id, "")) for a in awards],
+        residents=residents,
+        top=(
+            await points_service.accounts(session, caller=caller, org=community, offset=0, limit=10)
+        )[0],
+    )

@@ -77,6 +77,15 @@ Volunteers and service orders of the month
   are completed), service_order_rating (mean stars): over the orders submitted in the
   month to communities in the subtree; null when there are none.
 
+Points and the shop (app/models/points.py; app/services/points.py)
+- credits_issued / credits_spent: points that left (issued) the issuing accounts, and
+  that came into (spent) the shops, of orgs in the subtree in the month, each net of
+  the month's reversals; credits_outstanding (a snapshot): what those accounts issued
+  and the shops have not taken in, minus the sum of their balances (the ledger sums
+  to zero, so for a district it is its residents' balances). redemptions /
+  redemptions_collected: the month's reservations at shops in the subtree, and those
+  of them collected by now. Top earners with names: GET /points/accounts (admins).
+
 The ranking has one entry per direct child org, each with the same metrics over its
 own subtree. Records held by the org itself (a task posted by the street, a problem
 of the street office) lie in no child, so the children's sums may fall short of
@@ -134,6 +143,13 @@ from app.models.dashboard import (
 from app.models.fact_counts import FactCount
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
+from app.models.points import (
+    AccountKind,
+    PointsAccount,
+    PointsEntry,
+    Redemption,
+    RedemptionStatus,
+)
 from app.models.problem import UNRESOLVED, EscalationLevel, Point, Problem, ProblemStatus
 from app.models.publicity import Placement, PlacementStatus
 from app.models.report import Report, ReportStatus
@@ -309,6 +325,7 @@ async def _metrics(
         aggregates=[func.count(), _count(col(Report.status) == ReportStatus.accepted)],
         where=[col(Report.created_at) >= month_start, col(Report.created_at) < month_end],
     )
+    credits, outstanding, redemptions = await _credits(session, buckets, month_start, month_end)
 
     year, mon = (int(x) for x in month.split("-"))
     quarter = (mon - 1) // 3 + 1
@@ -369,6 +386,11 @@ async def _metrics(
             placements_quarter=n_placed,
             placements_pending=n_pending,
             **service[bucket_id],
+            credits_issued=credits.get(bucket_id, (0, 0))[0],
+            credits_spent=credits.get(bucket_id, (0, 0))[1],
+            credits_outstanding=outstanding.get(bucket_id, (0,))[0],
+            redemptions=redemptions.get(bucket_id, (0, 0))[0],
+            redemptions_collected=redemptions.get(bucket_id, (0, 0))[1],
             **{fact: n.get(fact, 0) for fact in FACTS},
         )
     return out
@@ -465,6 +487,58 @@ async def _service_figures(
             "service_order_rating": round(sum(stars) / len(stars), 2) if stars else None,
         }
     return out
+
+
+async def _credits(
+    session: AsyncSession, buckets: Buckets, month_start: datetime, month_end: datetime
+) -> tuple[Counts, Counts, Counts]:
+    """Points (app/models/points.py) issued and spent in the month by the subtree's
+    issuing accounts and shops (an entry out of an issuing account is issued, one back
+    into it, a reversal, is not; likewise into and out of a shop), what they issued
+    and their shops have not taken in (minus their balances: the ledger sums to zero),
+    and the month's reservations at their shops."""
+    source = table_of(PointsAccount).alias("source")
+    target = table_of(PointsAccount).alias("target")
+    amount = col(PointsEntry.amount)
+
+    def net(kind: AccountKind) -> ColumnElement[int]:
+        return func.coalesce(
+            func.sum(
+                case((source.c.kind == kind, amount), (target.c.kind == kind, -amount), else_=0)
+            ),
+            0,
+        )
+
+    flows = await _grouped(
+        session,
+        buckets,
+        source=table_of(PointsEntry)
+        .join(source, source.c.id == col(PointsEntry.from_account_id))
+        .join(target, target.c.id == col(PointsEntry.to_account_id)),
+        org_id=col(PointsEntry.org_id),
+        aggregates=[net(AccountKind.issuing), -net(AccountKind.shop)],
+        where=[col(PointsEntry.created_at) >= month_start, col(PointsEntry.created_at) < month_end],
+    )
+    outstanding = await _grouped(
+        session,
+        buckets,
+        source=PointsAccount,
+        org_id=col(PointsAccount.org_id),
+        aggregates=[-func.coalesce(func.sum(col(PointsAccount.balance)), 0)],
+        where=[col(PointsAccount.kind).in_([AccountKind.issuing, AccountKind.shop])],
+    )
+    redemptions = await _grouped(
+        session,
+        buckets,
+        source=Redemption,
+        org_id=col(Redemption.community_id),
+        aggregates=[func.count(), _count(col(Redemption.status) == RedemptionStatus.collected)],
+        where=[
+            col(Redemption.reserved_at) >= month_start,
+            col(Redemption.reserved_at) < month_end,
+        ],
+    )
+    return flows, outstanding, redemptions
 
 
 async def _buckets(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) -> Buckets:

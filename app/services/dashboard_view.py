@@ -72,7 +72,7 @@ async def create_link(
 
 # --- how figures are written ---------------------------------------------------------
 
-Kind = Literal["count", "rate", "minutes"]
+Kind = Literal["count", "rate", "minutes", "decimal"]
 
 
 def _one_decimal(value: Decimal) -> Decimal:
@@ -87,6 +87,8 @@ def format_value(kind: Kind, value: float | None) -> str:
         return f"{_one_decimal(Decimal(str(value)) * 100)}%"
     if kind == "minutes":
         return f"{_one_decimal(Decimal(int(value)) / 60):,}"
+    if kind == "decimal":
+        return f"{_one_decimal(Decimal(str(value))):,}"
     return f"{int(value):,}"
 
 
@@ -100,7 +102,7 @@ class Metric:
 
     @property
     def unit(self) -> str:
-        return {"count": "", "rate": "", "minutes": "小时"}[self.kind]
+        return {"count": "", "rate": "", "minutes": "小时", "decimal": ""}[self.kind]
 
 
 _METRICS = [
@@ -141,6 +143,26 @@ _METRICS = [
     Metric("articles_published_quarter", "本季度用稿"),
     Metric("placements_quarter", "本季度上稿（已认定）"),
     Metric("placements_pending", "上稿待认定"),
+    Metric("volunteers", "志愿者"),
+    Metric("volunteers_per_1000", "每千人志愿者", "decimal"),
+    Metric("volunteers_active", "本月活跃志愿者"),
+    Metric("teams", "志愿服务队"),
+    Metric("service_orders_submitted", "订单待受理"),
+    Metric("service_orders_accepted", "订单已受理"),
+    Metric("service_orders_dispatched", "订单已派单"),
+    Metric("service_orders_taken", "订单已接单"),
+    Metric("service_orders_completed", "订单已完成"),
+    Metric("service_orders_rated", "订单已评价"),
+    Metric("service_orders_rejected", "订单已驳回"),
+    Metric("service_orders_cancelled", "订单已取消"),
+    Metric("service_order_hours_to_take", "本月接单用时中位数（小时）", "decimal"),
+    Metric("service_orders_on_time_rate", "本月按时完成率", "rate"),
+    Metric("service_order_rating", "本月平均评分", "decimal"),
+    Metric("credits_issued", "本月发放积分"),
+    Metric("credits_spent", "本月兑换积分"),
+    Metric("credits_outstanding", "未兑换积分"),
+    Metric("redemptions", "本月兑换预约"),
+    Metric("redemptions_collected", "本月兑换已取货"),
 ]
 METRICS = {m.key: m for m in _METRICS}
 
@@ -207,6 +229,38 @@ PANELS: list[tuple[str, str | None, list[str]]] = [
             "articles_published_quarter",
             "placements_quarter",
             "placements_pending",
+        ],
+    ),
+    (
+        "志愿服务与点单",
+        None,
+        [
+            "volunteers",
+            "volunteers_per_1000",
+            "volunteers_active",
+            "teams",
+            "service_orders_submitted",
+            "service_orders_accepted",
+            "service_orders_dispatched",
+            "service_orders_taken",
+            "service_orders_completed",
+            "service_orders_rated",
+            "service_orders_rejected",
+            "service_orders_cancelled",
+            "service_order_hours_to_take",
+            "service_orders_on_time_rate",
+            "service_order_rating",
+        ],
+    ),
+    (
+        "积分超市",
+        None,
+        [
+            "credits_issued",
+            "credits_spent",
+            "credits_outstanding",
+            "redemptions",
+            "redemptions_collected",
         ],
     ),
 ]

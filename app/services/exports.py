@@ -42,6 +42,15 @@ from app.core.timeutil import local, month_bounds, month_key, year_bounds
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
 from app.models.pairing import Pairing, PairingStatus
+from app.models.points import (
+    AccountKind,
+    EntryKind,
+    PointsAccount,
+    PointsEntry,
+    Redemption,
+    RedemptionStatus,
+    ShopItem,
+)
 from app.models.problem import Point, PointKind, Problem, ProblemCategory, ProblemStatus
 from app.models.publicity import LEVEL_NAMES, PlacementLevel, PublicityRow, PublicityStats
 from app.models.report_in import ReportIn
@@ -77,6 +86,8 @@ class Dataset(StrEnum):
     publicity = "publicity"
     volunteers = "volunteers"
     service_orders = "service-orders"
+    points = "points"
+    redemptions = "redemptions"
 
 
 # What a unit's party secretary may export about their unit: its members and what
@@ -94,6 +105,8 @@ DATASET_NAMES = {
     Dataset.publicity: "宣传工作季度通报",
     Dataset.volunteers: "志愿者台账",
     Dataset.service_orders: "服务订单台账",
+    Dataset.points: "积分台账",
+    Dataset.redemptions: "积分兑换台账",
 }
 
 HOUR_STATUS_NAMES = {
@@ -120,6 +133,18 @@ CATEGORY_NAMES = {
     ProblemCategory.food_safety: "食品安全",
     ProblemCategory.other: "其他",
 }
+ENTRY_KIND_NAMES = {
+    EntryKind.grant: "规则发放",
+    EntryKind.award: "社区奖励",
+    EntryKind.redeem: "兑换",
+    EntryKind.reversal: "撤销/退回",
+}
+REDEMPTION_STATUS_NAMES = {
+    RedemptionStatus.reserved: "待取货",
+    RedemptionStatus.collected: "已取货",
+    RedemptionStatus.cancelled: "已取消",
+    RedemptionStatus.expired: "逾期未取",
+}
 # Each dataset's statuses, for the `status=` filter and the status column.
 STATUS_FILTERS: dict[Dataset, tuple[type[StrEnum], dict[Any, str]]] = {
     Dataset.volunteer_hours: (HourStatus, HOUR_STATUS_NAMES),
@@ -127,6 +152,7 @@ STATUS_FILTERS: dict[Dataset, tuple[type[StrEnum], dict[Any, str]]] = {
     Dataset.problems: (ProblemStatus, problem_service.STATUS_NAMES),
     Dataset.volunteers: (VolunteerStatus, volunteer_service.STATUS_NAMES),
     Dataset.service_orders: (OrderStatus, order_service.STATUS_NAMES),
+    Dataset.redemptions: (RedemptionStatus, REDEMPTION_STATUS_NAMES),
 }
 YES_NO = {True: "是", False: "否"}
 
@@ -208,12 +234,15 @@ def _parse_status(dataset: Dataset, status: str | None) -> tuple[StrEnum | None,
     return value, f"（{names[value]}）"
 
 
+MONTHLY = (Dataset.report_ins, Dataset.inspections, Dataset.points, Dataset.redemptions)
+
+
 def _check_filters(
     dataset: Dataset, month: str | None, year: int | None, quarter: int | None = None
 ) -> None:
     if quarter is not None and dataset != Dataset.publicity:
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按季度筛选")
-    if month is not None and dataset not in (Dataset.report_ins, Dataset.inspections):
+    if month is not None and dataset not in MONTHLY:
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按月份筛选，请用 year")
     if year is not None and dataset in (Dataset.members, Dataset.report_ins, Dataset.volunteers):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按年份筛选")
@@ -866,6 +895,138 @@ def _publicity(org: Org, stats: PublicityStats) -> _Spec:
     )
 
 
+def _period(
+    month: str | None, year: int | None, now: datetime
+) -> tuple[datetime, datetime, str, str]:
+    """(start, end, in the title, ASCII key) of a month, a year or, by default, this month."""
+    if year is not None:
+        start, end = year_bounds(year)
+        return start, end, f"{year}年", str(year)
+    month = month or month_key(now)
+    start, end = month_bounds(month)
+    return start, end, _cn_month(month), month
+
+
+def _points(org: Org, month: str | None, year: int | None, now: datetime) -> _Spec:
+    """Every entry of the period at orgs in the subtree, signed for the person: what
+    they received is positive, what they gave (a redemption, a grant reversed) negative."""
+    start, end, in_title, key = _period(month, year, now)
+    held_by, target = aliased(Org), aliased(PointsAccount)
+    stmt = (
+        sa_select(
+            col(PointsEntry.created_at),
+            col(User.name),
+            col(held_by.name),
+            col(PointsEntry.kind),
+            col(PointsEntry.note),
+            col(PointsEntry.amount),
+            col(target.kind),
+            _row_count(),
+        )
+        .join(User, col(User.id) == col(PointsEntry.user_id))
+        .join(held_by, col(held_by.id) == col(PointsEntry.org_id))
+        .join(target, col(target.id) == col(PointsEntry.to_account_id))
+        .where(
+            in_reach(col(PointsEntry.org_id), [org.path]),
+            col(PointsEntry.created_at) >= start,
+            col(PointsEntry.created_at) < end,
+        )
+        .order_by(col(PointsEntry.id))
+    )
+    sums = {"in": 0, "out": 0}
+
+    def to_row(r: DbRow) -> list[Any]:
+        signed = int(r[5]) if r[6] == AccountKind.person else -int(r[5])
+        sums["in" if signed > 0 else "out"] += signed
+        return [r[0], r[1], r[2], ENTRY_KIND_NAMES[EntryKind(r[3])], r[4], signed]
+
+    def footer() -> list[list[Any]]:
+        return [
+            ["合计收入", None, None, None, None, None, sums["in"]],
+            ["合计支出", None, None, None, None, None, sums["out"]],
+        ]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.points],
+        title=f"{org.name} {in_title} 积分台账",
+        period_key=key,
+        period_label=in_title,
+        unit="条",
+        columns=(
+            Column("时间", 18, Kind.datetime),
+            Column("姓名", 12),
+            Column("组织", 20),
+            Column("类型", 10),
+            Column("说明", 36),
+            Column("积分", 10, Kind.number),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+        footer=footer,
+    )
+
+
+def _redemptions(
+    org: Org,
+    month: str | None,
+    year: int | None,
+    now: datetime,
+    status: StrEnum | None,
+    status_label: str,
+) -> _Spec:
+    start, end, in_title, key = _period(month, year, now)
+    community = aliased(Org)
+    conditions = [
+        in_reach(col(Redemption.community_id), [org.path]),
+        col(Redemption.reserved_at) >= start,
+        col(Redemption.reserved_at) < end,
+    ]
+    if status is not None:
+        conditions.append(col(Redemption.status) == status)
+    stmt = (
+        sa_select(
+            col(Redemption.reserved_at),
+            col(User.name),
+            col(community.name),
+            col(ShopItem.name),
+            col(Redemption.quantity),
+            col(Redemption.points),
+            col(Redemption.status),
+            col(Redemption.closed_at),
+            _row_count(),
+        )
+        .join(User, col(User.id) == col(Redemption.user_id))
+        .join(community, col(community.id) == col(Redemption.community_id))
+        .join(ShopItem, col(ShopItem.id) == col(Redemption.item_id))
+        .where(*conditions)
+        .order_by(col(Redemption.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        status_name = REDEMPTION_STATUS_NAMES[RedemptionStatus(r[6])]
+        return [r[0], r[1], r[2], r[3], r[4], r[5], status_name, r[7]]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.redemptions],
+        title=f"{org.name} {in_title} 积分兑换台账{status_label}",
+        period_key=key,
+        period_label=f"{in_title}{status_label}",
+        unit="条",
+        columns=(
+            Column("预约时间", 18, Kind.datetime),
+            Column("姓名", 12),
+            Column("社区", 20),
+            Column("物品", 24),
+            Column("数量", 8, Kind.number),
+            Column("积分", 10, Kind.number),
+            Column("状态", 10),
+            Column("取货/取消时间", 18, Kind.datetime),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
 POINT_KIND_NAMES = {
     PointKind.market: "农贸市场",
     PointKind.back_street: "背街小巷",
@@ -1055,6 +1216,10 @@ async def export_ledger(
             spec = _volunteers(org, status_value, status_label)
         case Dataset.service_orders:
             spec = _service_orders(org, year, status_value, status_label, now)
+        case Dataset.points:
+            spec = _points(org, month, year, now)
+        case Dataset.redemptions:
+            spec = _redemptions(org, month, year, now, status_value, status_label)
 
     fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".xlsx")
     os.close(fd)

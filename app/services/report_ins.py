@@ -16,6 +16,7 @@ from app.core.errors import Conflict
 from app.core.scope import Caller, by_members, in_reach, org_ids_within
 from app.core.timeutil import local, month_key
 from app.models.org import Org, OrgLevel
+from app.models.points import SourceKind
 from app.models.report_in import (
     NotReported,
     ReportIn,
@@ -24,7 +25,7 @@ from app.models.report_in import (
     ReportInPublic,
 )
 from app.models.user import ADMIN_ROLES, User
-from app.services import report_ins_messages
+from app.services import points, report_ins_messages
 from app.services.notifications import scans
 from app.services.people_counts import lock_roster_shared
 from app.services.photos import (
@@ -109,6 +110,13 @@ async def report_in(
         return existing, False
     assert record.id is not None
     await attach_photos(session, media=photos, record_type=REPORT_IN_RECORD, record_id=record.id)
+    await points.grant_for(
+        session,
+        source_kind=SourceKind.report_in,
+        source_id=record.id,
+        user_id=caller.id,
+        org_id=community_id,
+    )
     return record, True
 
 

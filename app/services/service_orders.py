@@ -30,6 +30,7 @@ from app.core.scope import Caller, in_reach, is_within, path_ids
 from app.core.security import PiiCipher
 from app.core.timeutil import local
 from app.models.org import Org, OrgLevel
+from app.models.points import SourceKind
 from app.models.service_order import (
     MAX_ORDER_MINUTES,
     TAKER_STATES,
@@ -50,7 +51,7 @@ from app.models.service_order import (
 from app.models.team import MemberStatus, Team, TeamMember
 from app.models.user import ADMIN_ROLES
 from app.models.volunteer_hours import HourSource
-from app.services import lifecycle, service_orders_messages, volunteer_hours
+from app.services import lifecycle, points, service_orders_messages, volunteer_hours
 from app.services import teams as team_service
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.notifications import scans
@@ -550,10 +551,9 @@ async def complete(
 async def rate(
     session: AsyncSession, *, caller: Caller, order: ServiceOrder, data: OrderRate
 ) -> ServiceOrder:
-    """The orderer rates once (a second rating is 409 `order_already_rated`).
-
-    Points for the taker (积分, the points issue) are granted here, after the move:
-    this is the one place an order's rating lands."""
+    """The orderer rates once (a second rating is 409 `order_already_rated`); the taker
+    then earns the district's `per_completed_order` points (once per order: the
+    ledger's unique source key)."""
     if order.orderer_id != caller.id:
         raise Forbidden("forbidden", "只有点单人可以评价")
     LIFECYCLE.require(order, OrderAction.rate)
@@ -567,6 +567,14 @@ async def rate(
         now=now,
         note=_text(data.comment),
         values={"stars": data.stars, "rating_comment": _text(data.comment), "rated_at": now},
+    )
+    assert order.id is not None and order.taken_by_id is not None  # rated implies taken
+    await points.grant_for(
+        session,
+        source_kind=SourceKind.service_order,
+        source_id=order.id,
+        user_id=order.taken_by_id,
+        org_id=order.community_id,
     )
     return order
 

@@ -27,6 +27,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, by_members, in_reach, path_ids
 from app.core.timeutil import year_bounds
 from app.models.org import Org
+from app.models.points import SourceKind
 from app.models.user import ADMIN_ROLES, User
 from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import (
@@ -41,7 +42,7 @@ from app.models.volunteer_hours import (
     VolunteerHourPublic,
     VolunteerHourReview,
 )
-from app.services import audit, volunteer_hours_messages
+from app.services import audit, points, volunteer_hours_messages
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -234,8 +235,23 @@ async def review_entry(
         reason=reason,
     )
     await session.refresh(entry)
+    if data.approve:
+        await points.grant_for(
+            session,
+            source_kind=SourceKind.volunteer_hour,
+            source_id=entry.id,
+            user_id=entry.user_id,
+            org_id=entry.org_id,
+            minutes=entry.minutes,
+            note=_hours_note(entry),
+        )
     await volunteer_hours_messages.hours_reviewed(session, entry=entry)
     return entry
+
+
+def _hours_note(entry: VolunteerHour) -> str:
+    hours = f"{entry.minutes / 60:.1f}".removesuffix(".0")
+    return f"志愿服务 {hours} 小时（{entry.activity}）"
 
 
 async def list_entries(
@@ -375,4 +391,15 @@ async def credit(
             )
         )
         return existing.scalar_one()
+    assert entry.id is not None
+    # Approved at once: the hours' points are earned with them.
+    await points.grant_for(
+        session,
+        source_kind=SourceKind.volunteer_hour,
+        source_id=entry.id,
+        user_id=user_id,
+        org_id=org_id,
+        minutes=minutes,
+        note=_hours_note(entry),
+    )
     return entry

@@ -33,6 +33,7 @@ from app.core.security import PiiCipher, mask_phone, normalize_phone
 from app.core.timeutil import local
 from app.core.wechat import SCENE_COMMENT, WeChatGateway
 from app.models.org import Org, OrgLevel
+from app.models.points import SourceKind
 from app.models.user import ADMIN_ROLES, User
 from app.models.volunteer import OpenTo
 from app.models.volunteer_hours import HourSource
@@ -54,6 +55,7 @@ from app.models.wish import (
 from app.services import (
     content_check,
     lifecycle,
+    points,
     volunteer_hours,
     volunteers,
     wishes_messages,
@@ -652,6 +654,14 @@ async def confirm_wish(
         minutes=credit_minutes,
         source=HourSource.wish,
         source_id=wish.id,
+    )
+    await points.grant_for(
+        session,
+        source_kind=SourceKind.wish,
+        source_id=wish.id,
+        user_id=wish.claimed_by_id,
+        org_id=wish.community_id,
+        note=f"完成微心愿「{wish.title}」",
     )
     return wish
 

@@ -695,6 +695,16 @@ COUNTED = {
 }
 
 
+# The points ledger's refusals of UPDATE and DELETE (app/models/points.py).
+APPEND_ONLY = {
+    "sqlite": {
+        ("points_entries", "points_entries_no_update"),
+        ("points_entries", "points_entries_no_delete"),
+    },
+    "postgresql": {("points_entries", "points_entries_append_only")},
+}
+
+
 def expected_triggers(dialect: str) -> set[tuple[str, str]]:
     events = ("insert", "delete", "update") if dialect == "sqlite" else ("write", "update")
     return {
@@ -702,7 +712,7 @@ def expected_triggers(dialect: str) -> set[tuple[str, str]]:
         for table, families in COUNTED.items()
         for family in families
         for event in events
-    }
+    } | APPEND_ONLY[dialect]
 
 
 async def triggers(conn: AsyncConnection) -> set[tuple[str, str]]:

@@ -110,6 +110,7 @@ async def test_the_scans_run_daily_at_the_reminder_hour_in_shanghai_and_the_swee
         "chuangwen.article_urgent_scan",
         "chuangwen.report_in_reminders",
         "chuangwen.service_order_scan",
+        "chuangwen.shop_reservations_expire",
         "chuangwen.wish_quota_reminders",
         "chuangwen.purge_idempotency",
         "chuangwen.resubmit_media_checks",

@@ -11,6 +11,7 @@ from app.models.service_order import OrderStatus, ServiceOrderEvent
 from app.models.volunteer_hours import HourSource, VolunteerHour
 from app.services.notifications import scans
 from tests.factories.media import make_media
+from tests.factories.points import set_rules
 from tests.factories.service_orders import ADDRESS, insert_order
 from tests.factories.teams import insert_team
 from tests.factories.users import auth, make_user
@@ -33,6 +34,7 @@ async def test_an_order_runs_from_submitted_to_rated_and_credits_the_taker_once(
 ):
     orderer, taker, mate, team = cast
     admin = world.headers("community_admin")
+    await set_rules(world.app, world["D"], hour=10, order=15)
     created = await client.post(
         "/service-orders",
         json={
@@ -82,6 +84,10 @@ async def test_an_order_runs_from_submitted_to_rated_and_credits_the_taker_once(
     assert (await client.post(rate, json={"stars": 5}, headers=mine)).json()["stars"] == 5
     again = await client.post(rate, json={"stars": 1}, headers=mine)
     assert again.status_code == 409 and again.json()["code"] == "order_already_rated"
+    # The taker's points: 45 minutes at 10 an hour (whole points) and 15 for the rated
+    # order, each once however often the orderer presses.
+    earned = (await client.get("/me/points", headers=auth(world.app, taker))).json()
+    assert earned["balance"] == 7 + 15
     async with world.app.state.sessionmaker() as s:
         hours = (
             (

@@ -319,5 +319,6 @@ def test_every_domain_scan_is_found_and_each_name_is_one_scan():
         "article_urgent_scan",
         "report_in_reminders",
         "service_order_scan",
+        "shop_reservations_expire",
         "wish_quota_reminders",
     }

@@ -31,6 +31,7 @@ from tests.contract.matrix_rows.inspections import _recorded as _recorded_visit
 from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.pairings import make_liaison, make_pairing
+from tests.factories.points import insert_redemption
 from tests.factories.problems import insert_problem
 from tests.factories.reports import insert_report
 from tests.factories.tasks import make_task
@@ -485,6 +486,35 @@ async def _reject_report(world: World, caller: str) -> Req:
     )
 
 
+async def _shop(world: World, caller: str) -> Req:
+    await insert_redemption(world.app, world.user("member"), world["C1"])
+    return Req(path="/console/shop")
+
+
+def _c1_reservation_only_if_in_reach(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert ("大米 5 斤" in page) == (caller == "right"), caller
+
+
+async def _shop_item(world: World, caller: str) -> Req:
+    return Req(
+        path="/console/shop/items",
+        data={"community_id": world["C1"].id, "name": "肥皂", "points": "5", "stock": "3"},
+    )
+
+
+async def _shop_collect(world: World, caller: str) -> Req:
+    r = await insert_redemption(world.app, world.user("member"), world["C1"])
+    return Req(path=f"/console/shop/redemptions/{r.id}/collect", data={"pickup_code": "123456"})
+
+
+async def _shop_award(world: World, caller: str) -> Req:
+    return Req(
+        path="/console/shop/awards",
+        data={"user_id": world.user("member").id, "points": "5", "reason": "义务清扫"},
+    )
+
+
 ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/auth/console-login"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), fixed("/api/v1/auth/console-login")
@@ -573,6 +603,22 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/console/roster/{user_id}/roles/{role_id}/revoke"): Row(
         "community_admin", statuses(401, 403, 404, 404, 303), _revoke, console=True
+    ),
+    ("GET", "/console/shop"): Row(
+        "community_admin",
+        statuses(401, 403, 200, 200, 200),
+        _shop,
+        _c1_reservation_only_if_in_reach,
+        console=True,
+    ),
+    ("POST", "/console/shop/items"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _shop_item, console=True
+    ),
+    ("POST", "/console/shop/redemptions/{redemption_id}/collect"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _shop_collect, console=True
+    ),
+    ("POST", "/console/shop/awards"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _shop_award, console=True
     ),
     ("GET", "/console/problems"): Row(
         "community_admin",
