@@ -24,6 +24,7 @@ from app.models.report import Report, ReportEvent
 from app.models.report_in import (
     ReportIn,
 )
+from app.models.survey import Survey, SurveyResponse
 from app.models.task import (
     CheckIn,
     Task,
@@ -68,6 +69,8 @@ __all__ = [
     "Role",
     "RoleGrant",
     "SubscribeGrant",
+    "Survey",
+    "SurveyResponse",
     "Task",
     "User",
     "VolunteerHour",

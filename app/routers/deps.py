@@ -27,6 +27,7 @@ from app.models.org import Org
 from app.models.pairing import Liaison, Pairing
 from app.models.problem import Point, Problem
 from app.models.report import Report
+from app.models.survey import Survey
 from app.models.task import Task
 from app.models.user import ADMIN_ROLES, MAX_ID, PEOPLE_ROLES, Role, User
 from app.models.volunteer_hours import VolunteerHour
@@ -40,6 +41,7 @@ from app.services import orgs as org_service
 from app.services import pairings as pairing_service
 from app.services import problems as problem_service
 from app.services import reports as report_service
+from app.services import surveys as survey_service
 from app.services import tasks as task_service
 from app.services import users as user_service
 from app.services import volunteer_hours as hours_service
@@ -237,6 +239,7 @@ _VISIBLE: dict[type, Any] = {
     Pairing: record("pairing_id", pairing_service.get_visible_pairing, PeopleCaller),
     Report: record("report_id", report_service.get_visible_report, CurrentCaller),
     InspectionTeam: record("team_id", team_service.get_visible_team, CurrentCaller),
+    Survey: record("survey_id", survey_service.get_visible_survey, CurrentCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.

@@ -13,7 +13,7 @@ from app.core.scope import Caller
 from app.edge.route import StreamingRoute
 from app.models.common import Month, QueryText
 from app.models.org import Org
-from app.models.user import PEOPLE_ROLES
+from app.models.user import MAX_ID, PEOPLE_ROLES
 from app.routers.deps import OrgInReach, PeopleCaller, SessionDep
 from app.services import audit
 from app.services import exports as service
@@ -73,9 +73,13 @@ async def export_ledger(
         QueryText | None,
         Query(max_length=20, description="volunteer-hours、wishes、problems：按状态筛选"),
     ] = None,
+    survey_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="survey-responses：哪份问卷（必填）")
+    ] = None,
 ) -> Response:
     """导出台账：members 花名册、report-ins 党员报到、volunteer-hours 志愿服务时长、
-    wishes 微心愿、problems 问题督办、pairings 结对共建（year，默认今年）、inspections 督导巡查。
+    wishes 微心愿、problems 问题督办、pairings 结对共建（year，默认今年）、inspections 督导巡查、
+    survey-responses 问卷答卷（survey_id；只列答卷人的社区和单位，不列姓名）。
 
     单位管理员只能导出本单位的 members、report-ins（本单位全部党员及本月报到情况，
     未报到者在前）和 pairings。
@@ -93,6 +97,7 @@ async def export_ledger(
         month=month,
         year=year,
         status=status,
+        survey_id=survey_id,
     )
 
 
@@ -106,6 +111,7 @@ async def ledger_download(
     month: str | None,
     year: int | None,
     status: str | None,
+    survey_id: int | None = None,
 ) -> Response:
     """A ledger as a download, its making in the audit log: for GET /exports/… and
     for the console's exports screen alike."""
@@ -120,6 +126,7 @@ async def ledger_download(
         month=month,
         year=year,
         status=status,
+        survey_id=survey_id,
     )
     # Exports carry personal data out of the system: each one is in the audit log.
     await audit.record_in_own_transaction(
@@ -132,6 +139,7 @@ async def ledger_download(
         month=month,
         year=year,
         status=status,
+        survey_id=survey_id,
     )
     return LedgerResponse(
         ledger.path,

@@ -421,3 +421,16 @@ def _kinds(children: Sequence[Org]) -> list[list[Org]]:
     places = [c for c in children if c.level != OrgLevel.unit]
     units = [c for c in children if c.level == OrgLevel.unit]
     return [group for group in (places, units) if group]
+
+
+async def subtrees(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) -> Buckets:
+    """Each of `bucket_orgs` (the org itself or its children) with the ids of its
+    subtree: for other domains' figures per child org (assessment)."""
+    return await _buckets(session, org, bucket_orgs)
+
+
+async def members_of_buckets(session: AsyncSession, buckets: Buckets) -> dict[int, int]:
+    """The `members` figure of each bucket, as the dashboard counts it (fact_counts):
+    the denominator of other domains' response and coverage rates."""
+    counts = await _counted(session, buckets, "")
+    return {b: counts.get(b, {}).get("members", 0) for b in buckets}

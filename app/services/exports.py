@@ -36,14 +36,15 @@ from sqlmodel import col
 
 from app.core import xlsx
 from app.core.db import utcnow
-from app.core.errors import Unprocessable
-from app.core.scope import in_reach, org_ids_within
+from app.core.errors import NotFound, Unprocessable
+from app.core.scope import in_reach, is_within, org_ids_within
 from app.core.timeutil import local, month_bounds, month_key, year_bounds
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
 from app.models.pairing import Pairing, PairingStatus
 from app.models.problem import Point, PointKind, Problem, ProblemCategory, ProblemStatus
 from app.models.report_in import ReportIn
+from app.models.survey import QuestionType, Survey, SurveyKind, SurveyResponse
 from app.models.task import Task
 from app.models.user import User
 from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
@@ -67,6 +68,7 @@ class Dataset(StrEnum):
     problems = "problems"
     pairings = "pairings"
     inspections = "inspections"
+    survey_responses = "survey-responses"
 
 
 # What a unit's party secretary may export about their unit: its members and what
@@ -81,6 +83,7 @@ DATASET_NAMES = {
     Dataset.inspections: "督导巡查台账",
     Dataset.problems: "问题督办台账",
     Dataset.pairings: "结对共建台账",
+    Dataset.survey_responses: "问卷答卷",
 }
 
 HOUR_STATUS_NAMES = {
@@ -692,6 +695,62 @@ def _inspections(org: Org, month: str | None, year: int | None) -> _Spec:
     )
 
 
+def _survey_responses(org: Org, subtree: list[int], survey: Survey) -> _Spec:
+    """The answers of the survey's respondents whose home lies in `org`'s subtree,
+    without their names: where they live and what they answered is the office's to
+    see, who answered what is not."""
+    community, unit = aliased(Org), aliased(Org)
+    stmt = (
+        sa_select(SurveyResponse, col(community.name), col(unit.name), _row_count())
+        .outerjoin(community, col(community.id) == col(SurveyResponse.community_id))
+        .outerjoin(unit, col(unit.id) == col(SurveyResponse.unit_id))
+        .where(
+            col(SurveyResponse.survey_id) == survey.id,
+            col(SurveyResponse.community_id).in_(subtree)
+            | col(SurveyResponse.unit_id).in_(subtree),
+        )
+        .order_by(col(SurveyResponse.submitted_at), col(SurveyResponse.id))
+    )
+    questions = survey.questions
+    quiz = survey.kind == SurveyKind.quiz
+
+    def shown(q: dict[str, Any], a: dict[str, Any] | None) -> Any:
+        if a is None:
+            return ""
+        if q["type"] in (QuestionType.single, QuestionType.multi):
+            return "、".join(q["options"][c] for c in a["choices"])
+        return a.get("scale", a.get("text", ""))
+
+    def to_row(r: DbRow) -> list[Any]:
+        response: SurveyResponse = r[0]
+        given = {a["question_id"]: a for a in response.answers}
+        score = [response.score] if quiz else []
+        return [
+            response.submitted_at,
+            r[1] or "",
+            r[2] or "",
+            *score,
+            *(shown(q, given.get(i)) for i, q in enumerate(questions)),
+        ]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.survey_responses],
+        title=f"{org.name} {survey.title} 答卷",
+        period_key=f"survey{survey.id}",
+        period_label=survey.title,
+        unit="份",
+        columns=(
+            Column("提交时间", 18, Kind.datetime),
+            Column("社区", 16),
+            Column("单位", 16),
+            *((Column("得分", 8, Kind.number),) if quiz else ()),
+            *(Column(f"{i + 1}. {q['text'][:30]}", 24) for i, q in enumerate(questions)),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
 POINT_KIND_NAMES = {
     PointKind.market: "农贸市场",
     PointKind.back_street: "背街小巷",
@@ -834,6 +893,7 @@ async def export_ledger(
     month: str | None = None,
     year: int | None = None,
     status: str | None = None,
+    survey_id: int | None = None,
     now: datetime | None = None,
 ) -> Ledger:
     """Write the ledger of `dataset` for `org`'s subtree to a temporary file.
@@ -863,6 +923,9 @@ async def export_ledger(
             spec = _problems(org, year, status_value, status_label, now)
         case Dataset.inspections:
             spec = _inspections(org, month, year)
+        case Dataset.survey_responses:
+            survey = await _survey_of(session, org, survey_id)
+            spec = _survey_responses(org, await org_ids_within(session, [org.path]), survey)
 
     fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".xlsx")
     os.close(fd)
@@ -878,6 +941,20 @@ async def export_ledger(
         ascii_filename=f"{dataset.value}-{org.id}-{spec.period_key}.xlsx",
         rows=rows,
     )
+
+
+async def _survey_of(session: AsyncSession, org: Org, survey_id: int | None) -> Survey:
+    """The survey whose answers are asked for: one of an org above or inside `org`
+    (the route has checked `org` is in reach), else missing."""
+    if survey_id is None:
+        raise Unprocessable("survey_required", "导出答卷须指定 survey_id")
+    survey = await session.get(Survey, survey_id)
+    own = await session.get(Org, survey.org_id) if survey else None
+    if survey is None or own is None:
+        raise NotFound()
+    if not (is_within(own.path, org.path) or is_within(org.path, own.path)):
+        raise NotFound()
+    return survey
 
 
 def remove_ledger(path: str) -> None:
