@@ -5,6 +5,7 @@ from app.models.article import Article, ArticleEvent
 from app.models.audit import AuditEntry
 from app.models.console import ConsoleLoginTicket, ConsoleSession
 from app.models.fact_counts import FactCount
+from app.models.household_visit import HouseholdVisit
 from app.models.idempotency import IdempotencyRecord
 from app.models.inspection import (
     Checklist,
@@ -43,6 +44,7 @@ __all__ = [
     "ConsoleLoginTicket",
     "ConsoleSession",
     "FactCount",
+    "HouseholdVisit",
     "IdempotencyRecord",
     "Inspection",
     "InspectionResult",
