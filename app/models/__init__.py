@@ -7,6 +7,7 @@ from app.models.console import ConsoleLoginTicket, ConsoleSession
 from app.models.fact_counts import FactCount
 from app.models.household_visit import HouseholdVisit
 from app.models.idempotency import IdempotencyRecord
+from app.models.indicator import Indicator, IndicatorEvent
 from app.models.inspection import (
     Checklist,
     Inspection,
@@ -46,6 +47,8 @@ __all__ = [
     "FactCount",
     "HouseholdVisit",
     "IdempotencyRecord",
+    "Indicator",
+    "IndicatorEvent",
     "Inspection",
     "InspectionResult",
     "InspectionTeam",

@@ -43,6 +43,8 @@ class NotificationKind(StrEnum):
     report_received = "report_received"
     report_accepted = "report_accepted"
     report_rejected = "report_rejected"
+    indicator_returned = "indicator_returned"
+    indicator_overdue = "indicator_overdue"
 
 
 class SendStatus(StrEnum):

@@ -21,6 +21,7 @@ from app.edge.access import caller_for_key, caller_for_token
 from app.edge.transaction import get_session
 from app.models.api_key import ApiScope
 from app.models.article import Article
+from app.models.indicator import Indicator
 from app.models.inspection import Inspection, InspectionTeam
 from app.models.media import Media
 from app.models.org import Org
@@ -33,6 +34,7 @@ from app.models.user import ADMIN_ROLES, MAX_ID, PEOPLE_ROLES, Role, User
 from app.models.volunteer_hours import VolunteerHour
 from app.models.wish import Wish
 from app.services import articles as article_service
+from app.services import indicators as indicator_service
 from app.services import inspection_teams as team_service
 from app.services import inspections as inspection_service
 from app.services import liaisons as liaison_service
@@ -240,6 +242,7 @@ _VISIBLE: dict[type, Any] = {
     Report: record("report_id", report_service.get_visible_report, CurrentCaller),
     InspectionTeam: record("team_id", team_service.get_visible_team, CurrentCaller),
     Survey: record("survey_id", survey_service.get_visible_survey, CurrentCaller),
+    Indicator: record("indicator_id", indicator_service.get_visible_indicator, CurrentCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.

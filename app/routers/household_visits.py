@@ -15,7 +15,7 @@ router = APIRouter(tags=["assessment"], route_class=AppRoute, responses=PROBLEM_
 
 
 @router.post("/household-visits", status_code=201, response_model=HouseholdVisitPublic)
-async def record_visit(
+async def record_household_visit(
     data: HouseholdVisitCreate, session: SessionDep, caller: CurrentCaller
 ) -> HouseholdVisitPublic:
     """入户调查：管理员或督导员（管理范围覆盖该社区）记录一户的知晓情况和满意程度。

@@ -74,7 +74,7 @@ async def get_survey(
 
 
 @router.post("/surveys/{survey_id}/responses", status_code=201, response_model=ResponsePublic)
-async def respond(
+async def answer_survey(
     survey: Visible[Survey], data: ResponseCreate, session: SessionDep, caller: CurrentCaller
 ) -> ResponsePublic:
     """作答，每人一次：再次提交为 409 `already_answered`（两部手机同时提交也只收一份）。

@@ -107,6 +107,7 @@ async def test_the_scans_run_daily_at_the_reminder_hour_in_shanghai_and_the_swee
     assert set(schedules) == {
         "chuangwen.sweep_sends",
         "chuangwen.problem_scan",
+        "chuangwen.indicator_scan",
         "chuangwen.report_in_reminders",
         "chuangwen.wish_quota_reminders",
         "chuangwen.purge_idempotency",

@@ -1,8 +1,12 @@
-"""assessment surveys household visits indicators
+"""assessment: surveys, household visits, indicators
 
-Revision ID: 6babf89543e1
+Issue 22. Surveys and quizzes with one response per person (unique survey, user);
+household visits, one per household, community and month; the indicators checklist
+with its history. media.content_type widens to 100 for the Office documents' types.
+
+Revision ID: 5bd075ad6c2c
 Revises: c9e8a6f0b009
-Create Date: 2026-12-05 21:24:58.933309+00:00
+Create Date: 2026-12-05 21:36:30.120429+00:00
 
 """
 from typing import Sequence, Union
@@ -12,7 +16,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '6babf89543e1'
+revision: str = '5bd075ad6c2c'
 down_revision: Union[str, Sequence[str], None] = 'c9e8a6f0b009'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -45,6 +49,35 @@ def upgrade() -> None:
         batch_op.create_index('ix_household_visits_month_community', ['month', 'community_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_household_visits_visitor_id'), ['visitor_id'], unique=False)
 
+    op.create_table('indicators',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=30), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('owner_id', sa.Integer(), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('evidence_note', sa.Text(), nullable=True),
+    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('review_comment', sa.Text(), nullable=True),
+    sa.Column('reviewed_by_id', sa.Integer(), nullable=True),
+    sa.Column('reviewed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("status IN ('accepted', 'pending', 'returned', 'submitted')", name=op.f('ck_indicators_status')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_indicators_created_by_id_users'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['org_id'], ['orgs.id'], name=op.f('fk_indicators_org_id_orgs'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_indicators_owner_id_users'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['reviewed_by_id'], ['users.id'], name=op.f('fk_indicators_reviewed_by_id_users'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_indicators')),
+    sa.UniqueConstraint('org_id', 'code', name='uq_indicators_org_code'),
+    sqlite_autoincrement=True
+    )
+    with op.batch_alter_table('indicators', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_indicators_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index('ix_indicators_status_due_on', ['status', 'due_on'], unique=False)
+
     op.create_table('surveys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
@@ -66,6 +99,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('surveys', schema=None) as batch_op:
         batch_op.create_index('ix_surveys_org_closes_at', ['org_id', 'closes_at'], unique=False)
+
+    op.create_table('indicator_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('indicator_id', sa.Integer(), nullable=False),
+    sa.Column('action', sa.String(length=20), nullable=False),
+    sa.Column('from_status', sa.String(length=20), nullable=True),
+    sa.Column('to_status', sa.String(length=20), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("action IN ('accept', 'create', 'return', 'submit')", name=op.f('ck_indicator_events_action')),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_indicator_events_actor_id_users'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['indicator_id'], ['indicators.id'], name=op.f('fk_indicator_events_indicator_id_indicators'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_indicator_events')),
+    sqlite_autoincrement=True
+    )
+    with op.batch_alter_table('indicator_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_indicator_events_indicator_id'), ['indicator_id'], unique=False)
 
     op.create_table('survey_responses',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -89,20 +140,43 @@ def upgrade() -> None:
     with op.batch_alter_table('survey_responses', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_survey_responses_user_id'), ['user_id'], unique=False)
 
+    with op.batch_alter_table('media', schema=None) as batch_op:
+        batch_op.alter_column('content_type',
+               existing_type=sa.VARCHAR(length=30),
+               type_=sa.String(length=100),
+               existing_nullable=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     # ### commands auto generated by Alembic - please adjust! ###
+    # The documents' types do not fit the old column: the documents go with it.
+    op.execute("DELETE FROM media WHERE length(content_type) > 30")
+    with op.batch_alter_table('media', schema=None) as batch_op:
+        batch_op.alter_column('content_type',
+               existing_type=sa.String(length=100),
+               type_=sa.VARCHAR(length=30),
+               existing_nullable=False)
+
     with op.batch_alter_table('survey_responses', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_survey_responses_user_id'))
 
     op.drop_table('survey_responses')
+    with op.batch_alter_table('indicator_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_indicator_events_indicator_id'))
+
+    op.drop_table('indicator_events')
     with op.batch_alter_table('surveys', schema=None) as batch_op:
         batch_op.drop_index('ix_surveys_org_closes_at')
 
     op.drop_table('surveys')
+    with op.batch_alter_table('indicators', schema=None) as batch_op:
+        batch_op.drop_index('ix_indicators_status_due_on')
+        batch_op.drop_index(batch_op.f('ix_indicators_owner_id'))
+
+    op.drop_table('indicators')
     with op.batch_alter_table('household_visits', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_household_visits_visitor_id'))
         batch_op.drop_index('ix_household_visits_month_community')
