@@ -9,6 +9,7 @@ from pydantic import StringConstraints
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    ColumnElement,
     Date,
     ForeignKey,
     Index,
@@ -16,8 +17,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
 )
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from app.core.db import UTCDateTime
 from app.models.common import NEVER_REUSED_IDS, PhotoId, StrictInput, updated_at_field
@@ -107,6 +109,12 @@ class IndicatorEvent(SQLModel, table=True):
     )
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def overdue_condition(today: date) -> ColumnElement[bool]:
+    """The one rule of "overdue" (lists, figures, the scan): not accepted, and its due
+    day is past (the due day itself is still in time)."""
+    return and_(col(Indicator.status) != IndicatorStatus.accepted, col(Indicator.due_on) < today)
 
 
 # --- API shapes ---------------------------------------------------------------

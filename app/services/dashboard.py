@@ -81,7 +81,7 @@ costs: docs/PERFORMANCE.md ("Dashboards at city scale").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -107,10 +107,14 @@ from app.models.dashboard import (
     SortOrder,
 )
 from app.models.fact_counts import FactCount
+from app.models.household_visit import SATISFIED_FROM, HouseholdVisit
+from app.models.indicator import Indicator, IndicatorStatus
+from app.models.indicator import overdue_condition as indicator_overdue
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
 from app.models.problem import UNRESOLVED, EscalationLevel, Point, Problem, ProblemStatus
 from app.models.report import Report, ReportStatus
+from app.models.survey import Survey, SurveyResponse
 from app.models.wish import Wish, WishStatus
 from app.services.problems import escalation_condition, overdue_condition
 
@@ -270,6 +274,7 @@ async def _metrics(
         aggregates=[func.count()],
         where=[col(Point.meets_standard).is_(True)],
     )
+    assessment = await _assessment(session, buckets, month, now)
     received = await _grouped(
         session,
         buckets,
@@ -300,9 +305,74 @@ async def _metrics(
             points_meeting_standard=meeting.get(bucket_id, (0,))[0],
             reports_received=n_received,
             reports_accepted=n_accepted,
+            **assessment(bucket_id),
             **{fact: n.get(fact, 0) for fact in FACTS},
         )
     return out
+
+
+async def _assessment(
+    session: AsyncSession, buckets: Buckets, month: str, now: datetime
+) -> Callable[[int], dict[str, Any]]:
+    """Assessment readiness (app/services/surveys.py, household_visits.py,
+    indicators.py): each a few grouped rows, whatever the number of children."""
+    start, end = month_bounds(month)
+    surveys = await _grouped(
+        session,
+        buckets,
+        source=Survey,
+        org_id=col(Survey.org_id),
+        aggregates=[func.count()],
+        where=[col(Survey.opens_at) <= now, col(Survey.closes_at) > now],
+    )
+    responses = await _grouped(
+        session,
+        buckets,
+        source=SurveyResponse,
+        org_id=col(SurveyResponse.community_id),
+        aggregates=[func.count()],
+        where=[col(SurveyResponse.submitted_at) >= start, col(SurveyResponse.submitted_at) < end],
+    )
+    visits = await _grouped(
+        session,
+        buckets,
+        source=HouseholdVisit,
+        org_id=col(HouseholdVisit.community_id),
+        aggregates=[
+            func.count(),
+            _count(col(HouseholdVisit.aware).is_(True)),
+            _count(col(HouseholdVisit.satisfaction) >= SATISFIED_FROM),
+        ],
+        where=[col(HouseholdVisit.month) == month],
+    )
+    items = await _grouped(
+        session,
+        buckets,
+        source=Indicator,
+        org_id=col(Indicator.org_id),
+        aggregates=[
+            func.count(),
+            _count(col(Indicator.status) == IndicatorStatus.accepted),
+            _count(indicator_overdue(local(now).date())),
+        ],
+        where=[],
+    )
+
+    def figures(bucket_id: int) -> dict[str, Any]:
+        n_visits, aware, satisfied = visits.get(bucket_id, (0, 0, 0))
+        total, accepted, overdue = items.get(bucket_id, (0, 0, 0))
+        return {
+            "surveys_open": surveys.get(bucket_id, (0,))[0],
+            "survey_responses": responses.get(bucket_id, (0,))[0],
+            "household_visits": n_visits,
+            "household_awareness_rate": _rate(aware, n_visits),
+            "household_satisfaction_rate": _rate(satisfied, n_visits),
+            "indicators": total,
+            "indicators_accepted": accepted,
+            "indicators_overdue": overdue,
+        }
+
+    return figures
 
 
 async def _buckets(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) -> Buckets:

@@ -137,6 +137,14 @@ _METRICS = [
     Metric("points_meeting_standard", "达标点位"),
     Metric("reports_received", "本月随手拍"),
     Metric("reports_accepted", "本月随手拍已受理"),
+    Metric("surveys_open", "正在作答的问卷"),
+    Metric("survey_responses", "本月答卷"),
+    Metric("household_visits", "本月入户调查", column="入户户数"),
+    Metric("household_awareness_rate", "入户知晓率", "rate"),
+    Metric("household_satisfaction_rate", "入户满意率", "rate", column="入户满意率"),
+    Metric("indicators", "申报指标"),
+    Metric("indicators_accepted", "指标已通过"),
+    Metric("indicators_overdue", "指标逾期", column="申报逾期"),
 ]
 METRICS = {m.key: m for m in _METRICS}
 
@@ -193,6 +201,20 @@ PANELS: list[tuple[str, str | None, list[str]]] = [
             "points_meeting_standard",
             "reports_received",
             "reports_accepted",
+        ],
+    ),
+    (
+        "测评准备",
+        None,
+        [
+            "surveys_open",
+            "survey_responses",
+            "household_visits",
+            "household_awareness_rate",
+            "household_satisfaction_rate",
+            "indicators",
+            "indicators_accepted",
+            "indicators_overdue",
         ],
     ),
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, or_
+from sqlalchemy import ColumnElement, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +43,7 @@ from app.models.indicator import (
     IndicatorReview,
     IndicatorStats,
     IndicatorStatus,
+    overdue_condition,
 )
 from app.models.media import Media
 from app.models.org import Org
@@ -94,11 +95,6 @@ LIFECYCLE = Lifecycle(
         ),
     ),
 )
-
-
-def overdue_condition(today: date) -> ColumnElement[bool]:
-    """Not accepted, and its due day is past (the due day itself is still in time)."""
-    return and_(col(Indicator.status) != IndicatorStatus.accepted, col(Indicator.due_on) < today)
 
 
 def is_overdue(indicator: Indicator, today: date) -> bool:

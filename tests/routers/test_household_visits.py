@@ -45,6 +45,15 @@ async def test_the_street_reads_coverage_awareness_and_satisfaction_per_communit
     c1 = next(c for c in stats["children"] if c["org_id"] == world["C1"].id)
     assert (c1["visits"], c1["awareness_rate"], c1["satisfaction_rate"]) == (2, 0.5, 0.5)
     assert c1["average_satisfaction"] == 4.0
+    # The same figures on the dashboard, and per community on its ranking.
+    ranking = await client.get(
+        "/dashboard/children",
+        params={"org_id": world["S1"].id, "sort": "household_satisfaction_rate"},
+        headers=world.headers("street_admin"),
+    )
+    first = ranking.json()["items"][0]
+    assert (first["org_id"], first["household_visits"]) == (world["C2"].id, 1)
+    assert first["household_satisfaction_rate"] == 1.0
 
 
 async def test_a_visit_is_to_a_community_in_reach_with_a_sane_score(client, world):

@@ -151,3 +151,7 @@ async def test_an_overdue_item_is_chased_once_and_completion_is_counted_per_comm
     c1 = by_org[world["C1"].id]
     assert (c1["total"], c1["pending"], c1["overdue"], c1["completion_rate"]) == (2, 2, 1, 0.0)
     assert stats.json()["total"]["total"] == 3
+    board = await client.get(
+        "/dashboard", params={"org_id": world["S1"].id}, headers=world.headers("street_admin")
+    )
+    assert (board.json()["indicators"], board.json()["indicators_overdue"]) == (3, 2)

@@ -163,6 +163,10 @@ async def test_the_street_reads_response_rates_scores_and_answers_per_community(
     first = stats["questions"][0]
     assert [o["count"] for o in first["options"]] == [1, 1] and first["correct"] == 1
     assert stats["questions"][2]["scale_average"] == 4.0
+    board = await client.get(
+        "/dashboard", params={"org_id": world["S1"].id}, headers=world.headers("street_admin")
+    )
+    assert (board.json()["surveys_open"], board.json()["survey_responses"]) == (1, 2)
     neighbour = await client.get(
         f"/stats/surveys/{survey.id}?org_id={world['C1'].id}",
         headers=world.headers("other_community_admin"),
