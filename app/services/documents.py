@@ -67,20 +67,14 @@ def content_type_of(raw: bytes) -> str:
     return mime
 
 
-async def upload_document(
-    session: AsyncSession, *, caller: Caller, storage: Storage, settings: Settings, raw: bytes
-) -> Media:
-    if len(raw) > settings.media_max_bytes:
-        raise PayloadTooLarge(
-            "file_too_large", f"文件不能超过 {settings.media_max_bytes / 1024 / 1024:g} MB"
-        )
+async def store_document(storage: Storage, *, uploader_id: int, raw: bytes) -> Media:
+    """A document's file written, and its row (not yet added to a session): for an
+    upload, and for the demo's evidence (app/devtools)."""
     content_type = content_type_of(raw)
-    # As for photos: nothing is written yet, so the connection goes back while storing.
-    await session.commit()
     key = f"{secrets.token_hex(16)}.{DOCUMENT_TYPES[content_type][0]}"
     await storage.put(key, raw, content_type)
-    media = Media(
-        uploader_id=caller.id,
+    return Media(
+        uploader_id=uploader_id,
         storage_key=key,
         thumbnail_key=key,  # no thumbnail: nothing renders a document
         content_type=content_type,
@@ -91,6 +85,19 @@ async def upload_document(
         phash="",
         check_status=MediaCheckStatus.passed,
     )
+
+
+async def upload_document(
+    session: AsyncSession, *, caller: Caller, storage: Storage, settings: Settings, raw: bytes
+) -> Media:
+    if len(raw) > settings.media_max_bytes:
+        raise PayloadTooLarge(
+            "file_too_large", f"文件不能超过 {settings.media_max_bytes / 1024 / 1024:g} MB"
+        )
+    content_type_of(raw)  # refused before anything is let go or written
+    # As for photos: nothing is written yet, so the connection goes back while storing.
+    await session.commit()
+    media = await store_document(storage, uploader_id=caller.id, raw=raw)
     session.add(media)
     await session.flush()
     return media
