@@ -31,6 +31,7 @@ from app.routers import (
     audit,
     auth,
     console,
+    console_assessment,
     dashboard,
     dashboard_view,
     documents,
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The PC console is a site of its own at /console/, beside the API.
     app.include_router(console.router)
+    app.include_router(console_assessment.router)
     if settings.app_env == "dev":
         app.include_router(console.dev)
 

@@ -55,6 +55,8 @@ NAV = [
     ("console_liaisons", "包联"),
     ("console_inspections", "巡查记录"),
     ("console_reports", "随手拍受理"),
+    ("console_surveys", "问卷测试"),
+    ("console_indicators", "申报指标"),
 ]
 # Who may open each screen; a screen not named here is any admin's (the others'
 # menus go without it). A unit's party secretary reaches people, not places: only
