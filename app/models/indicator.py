@@ -22,7 +22,13 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel, col
 
 from app.core.db import UTCDateTime
-from app.models.common import NEVER_REUSED_IDS, PhotoId, StrictInput, updated_at_field
+from app.models.common import (
+    NEVER_REUSED_IDS,
+    PhotoId,
+    StrictInput,
+    WrittenOut,
+    updated_at_field,
+)
 from app.models.problem import _in
 from app.models.user import MAX_ID
 
@@ -129,7 +135,7 @@ class IndicatorCreate(StrictInput):
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     org_id: int = Field(ge=1, le=MAX_ID)
     owner_user_id: int = Field(ge=1, le=MAX_ID, description="责任人")
-    due_on: date = Field(description="截止日期（北京时间，含当天）")
+    due_on: Annotated[date, WrittenOut] = Field(description="截止日期（北京时间，含当天）")
 
 
 class EvidenceCreate(StrictInput):

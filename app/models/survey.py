@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
-from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field
+from app.models.common import NEVER_REUSED_IDS, StrictInput, WrittenOut, created_at_field
 from app.models.problem import _in
 from app.models.user import MAX_ID
 
@@ -170,8 +170,8 @@ class SurveyCreate(StrictInput):
     kind: SurveyKind
     audience: SurveyAudience
     questions: list[SurveyQuestion] = Field(min_length=1, max_length=MAX_QUESTIONS)
-    opens_at: datetime
-    closes_at: datetime
+    opens_at: Annotated[datetime, WrittenOut]
+    closes_at: Annotated[datetime, WrittenOut]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -222,8 +222,8 @@ class SurveyPublic(SQLModel):
     kind: SurveyKind
     audience: SurveyAudience
     status: SurveyStatus
-    opens_at: datetime
-    closes_at: datetime
+    opens_at: Annotated[datetime, WrittenOut]
+    closes_at: Annotated[datetime, WrittenOut]
     questions: list[QuestionPublic]
     can_answer: bool = Field(description="本人在作答范围内且尚未作答")
     answered: bool
