@@ -56,7 +56,12 @@ async def export_ledger(
     org: Annotated[Org, OrgInReach(PeopleCaller, PEOPLE_ROLES)],
     month: Annotated[
         Month | None,
-        Query(description="report-ins：YYYY-MM，默认本月（北京时间）；inspections：按巡查时间"),
+        Query(
+            description=(
+                "report-ins、household-visits：YYYY-MM，默认本月（北京时间）；"
+                "inspections：按巡查时间"
+            )
+        ),
     ] = None,
     year: Annotated[
         int | None,
@@ -79,7 +84,8 @@ async def export_ledger(
 ) -> Response:
     """导出台账：members 花名册、report-ins 党员报到、volunteer-hours 志愿服务时长、
     wishes 微心愿、problems 问题督办、pairings 结对共建（year，默认今年）、inspections 督导巡查、
-    survey-responses 问卷答卷（survey_id；只列答卷人的社区和单位，不列姓名）。
+    survey-responses 问卷答卷（survey_id；只列答卷人的社区和单位，不列姓名）、
+    household-visits 入户调查（month，默认本月）。
 
     单位管理员只能导出本单位的 members、report-ins（本单位全部党员及本月报到情况，
     未报到者在前）和 pairings。

@@ -101,6 +101,7 @@ LEDGERS = [
     ("volunteer-hours", "志愿服务时长台账", ("year", "status")),
     ("wishes", "微心愿台账", ("year", "status")),
     ("problems", "问题督办台账", ("year", "status")),
+    ("household-visits", "入户调查台账", ("month",)),
 ]
 
 CATEGORY_LABELS = {

@@ -39,6 +39,7 @@ from app.core.db import utcnow
 from app.core.errors import NotFound, Unprocessable
 from app.core.scope import in_reach, is_within, org_ids_within
 from app.core.timeutil import local, month_bounds, month_key, year_bounds
+from app.models.household_visit import HouseholdVisit
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
 from app.models.pairing import Pairing, PairingStatus
@@ -69,6 +70,7 @@ class Dataset(StrEnum):
     pairings = "pairings"
     inspections = "inspections"
     survey_responses = "survey-responses"
+    household_visits = "household-visits"
 
 
 # What a unit's party secretary may export about their unit: its members and what
@@ -84,6 +86,7 @@ DATASET_NAMES = {
     Dataset.problems: "问题督办台账",
     Dataset.pairings: "结对共建台账",
     Dataset.survey_responses: "问卷答卷",
+    Dataset.household_visits: "入户调查台账",
 }
 
 HOUR_STATUS_NAMES = {
@@ -194,9 +197,17 @@ def _parse_status(dataset: Dataset, status: str | None) -> tuple[StrEnum | None,
 
 
 def _check_filters(dataset: Dataset, month: str | None, year: int | None) -> None:
-    if month is not None and dataset not in (Dataset.report_ins, Dataset.inspections):
+    if month is not None and dataset not in (
+        Dataset.report_ins,
+        Dataset.inspections,
+        Dataset.household_visits,
+    ):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按月份筛选，请用 year")
-    if year is not None and dataset in (Dataset.members, Dataset.report_ins):
+    if year is not None and dataset in (
+        Dataset.members,
+        Dataset.report_ins,
+        Dataset.household_visits,
+    ):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按年份筛选")
     if year is not None and month is not None:
         raise Unprocessable("invalid_filter", "month 和 year 只能选一个")
@@ -923,6 +934,8 @@ async def export_ledger(
             spec = _problems(org, year, status_value, status_label, now)
         case Dataset.inspections:
             spec = _inspections(org, month, year)
+        case Dataset.household_visits:
+            spec = _household_visits(org, month or month_key(now))
         case Dataset.survey_responses:
             survey = await _survey_of(session, org, survey_id)
             spec = _survey_responses(org, await org_ids_within(session, [org.path]), survey)
@@ -940,6 +953,51 @@ async def export_ledger(
         filename=f"{org.name}-{name}-{spec.period_label}.xlsx",
         ascii_filename=f"{dataset.value}-{org.id}-{spec.period_key}.xlsx",
         rows=rows,
+    )
+
+
+def _household_visits(org: Org, month: str) -> _Spec:
+    community, visitor = aliased(Org), aliased(User)
+    stmt = (
+        sa_select(HouseholdVisit, col(community.name), col(visitor.name), _row_count())
+        .join(community, col(community.id) == col(HouseholdVisit.community_id))
+        .join(visitor, col(visitor.id) == col(HouseholdVisit.visitor_id))
+        .where(
+            in_reach(col(HouseholdVisit.community_id), [org.path]),
+            col(HouseholdVisit.month) == month,
+        )
+        .order_by(col(HouseholdVisit.visited_at), col(HouseholdVisit.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        visit: HouseholdVisit = r[0]
+        return [
+            visit.visited_at,
+            r[1],
+            visit.household_label,
+            YES_NO[visit.aware],
+            visit.satisfaction,
+            r[2],
+            visit.note or "",
+        ]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.household_visits],
+        title=f"{org.name} {_cn_month(month)} 入户调查台账",
+        period_key=month,
+        period_label=_cn_month(month),
+        unit="户",
+        columns=(
+            Column("调查时间", 18, Kind.datetime),
+            Column("社区", 16),
+            Column("户", 20),
+            Column("是否知晓", 10),
+            Column("满意程度（1–5）", 14, Kind.number),
+            Column("调查人", 12),
+            Column("备注", 30),
+        ),
+        stmt=stmt,
+        to_row=to_row,
     )
 
 

@@ -1,6 +1,10 @@
 """Household visits (入户调查): recording a household once a month, and the office's
 coverage, awareness and satisfaction per child org."""
 
+import io
+
+from openpyxl import load_workbook
+
 from app.models.org import OrgLevel
 from tests.factories.orgs import make_org
 
@@ -54,6 +58,21 @@ async def test_the_street_reads_coverage_awareness_and_satisfaction_per_communit
     first = ranking.json()["items"][0]
     assert (first["org_id"], first["household_visits"]) == (world["C2"].id, 1)
     assert first["household_satisfaction_rate"] == 1.0
+    # The office's ledger of the month.
+    ledger = await client.get(
+        "/exports/household-visits.xlsx",
+        params={"org_id": world["S1"].id},
+        headers=world.headers("street_admin"),
+    )
+    assert ledger.status_code == 200, ledger.text
+    rows = list(
+        load_workbook(io.BytesIO(ledger.content)).active.iter_rows(min_row=4, values_only=True)
+    )
+    assert [r[2:6] for r in rows] == [
+        ("东关社区", "1栋101", "是", 5),
+        ("东关社区", "1栋102", "否", 3),
+        ("仓门社区", "5栋301", "是", 4),
+    ]
 
 
 async def test_a_visit_is_to_a_community_in_reach_with_a_sane_score(client, world):
