@@ -18,6 +18,7 @@ from app.core.db import create_engine, create_sessionmaker, utcnow
 from app.core.security import PiiCipher
 from app.core.storage import Storage, create_storage
 from app.devtools.demo_activity import seed_activity
+from app.devtools.demo_assessment import seed_assessment
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, RoleGrant, User
 from app.services.orgs import insert_org
@@ -196,12 +197,16 @@ async def seed_demo(
     activity = await seed_activity(
         session, cipher=cipher, orgs=orgs, people=people, now=utcnow(), storage=storage
     )
+    assessment = await seed_assessment(
+        session, orgs=orgs, people=people, now=utcnow(), storage=storage
+    )
     return {
         "seeded": True,
         "district_id": district.id,
         "orgs": len(orgs),
         "people": len(people),
         **activity,
+        **assessment,
     }
 
 

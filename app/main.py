@@ -32,10 +32,14 @@ from app.routers import (
     audit,
     auth,
     console,
+    console_assessment,
     dashboard,
     dashboard_view,
+    documents,
     exports,
     health,
+    household_visits,
+    indicators,
     inspections,
     media,
     notifications,
@@ -47,6 +51,7 @@ from app.routers import (
     report_ins,
     reports,
     service_orders,
+    surveys,
     tasks,
     teams,
     users,
@@ -139,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orgs,
         users,
         media,
+        documents,
         tasks,
         report_ins,
         wishes,
@@ -151,6 +157,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         problems,
         inspections,
         reports,
+        surveys,
+        household_visits,
+        indicators,
         articles,
         publicity,
         api_keys,
@@ -165,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The PC console is a site of its own at /console/, beside the API.
     app.include_router(console.router)
+    app.include_router(console_assessment.router)
     if settings.app_env == "dev":
         app.include_router(console.dev)
 

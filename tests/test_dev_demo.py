@@ -19,6 +19,7 @@ async def test_the_demo_logs_in_through_the_mounted_wechat_stub(tmp_path):
     async with app.state.sessionmaker() as session, session.begin():
         seeded = await seed_demo(session, app.state.cipher, app.state.storage)
     assert (seeded["inspections"], seeded["reports"], seeded["redemptions"]) == (2, 1, 1)
+    assert (seeded["survey_responses"], seeded["household_visits"]) == (24, 9)
     with BackgroundServer(app) as server:
         app.state.wechat.client.api_base = server.url + "dev/wechat/"
         async with httpx.AsyncClient(base_url=server.url) as c:

@@ -5,7 +5,9 @@ from app.models.article import Article, ArticleEvent
 from app.models.audit import AuditEntry
 from app.models.console import ConsoleLoginTicket, ConsoleSession
 from app.models.fact_counts import FactCount
+from app.models.household_visit import HouseholdVisit
 from app.models.idempotency import IdempotencyRecord
+from app.models.indicator import Indicator, IndicatorEvent
 from app.models.inspection import (
     Checklist,
     Inspection,
@@ -27,6 +29,7 @@ from app.models.report_in import (
     ReportIn,
 )
 from app.models.service_order import ServiceItem, ServiceOrder, ServiceOrderEvent
+from app.models.survey import Survey, SurveyResponse
 from app.models.task import (
     CheckIn,
     Task,
@@ -48,7 +51,10 @@ __all__ = [
     "ConsoleLoginTicket",
     "ConsoleSession",
     "FactCount",
+    "HouseholdVisit",
     "IdempotencyRecord",
+    "Indicator",
+    "IndicatorEvent",
     "Inspection",
     "InspectionResult",
     "InspectionTeam",
@@ -85,6 +91,8 @@ __all__ = [
     "ServiceOrderEvent",
     "ShopItem",
     "SubscribeGrant",
+    "Survey",
+    "SurveyResponse",
     "Task",
     "Team",
     "TeamMember",

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, field_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    field_validator,
+)
 from pydantic import Field as PydanticField
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -168,3 +174,14 @@ Month = Annotated[str, _Matches(MONTH_PATTERN, "月份应为 YYYY-MM，2000-01 �
 IsoWeek = Annotated[
     str, _Matches(WEEK_PATTERN, "周次应为 YYYY-Www（如 2026-W47）且该年有这一周", _iso_week_exists)
 ]
+
+
+def _written_out(value: Any) -> Any:
+    if isinstance(value, (int, float, bool)):
+        raise PydanticCustomError("written_out", "时间和日期须写成 ISO 8601 文本")
+    return value
+
+
+# A time or day in a body written out as text (ISO 8601), never a number that pydantic
+# would take as seconds since 1970.
+WrittenOut = BeforeValidator(_written_out)

@@ -89,6 +89,18 @@ class DashboardMetrics(SQLModel):
     )
     redemptions: int = Field(description="本月在该组织（含下级）积分超市的兑换预约")
     redemptions_collected: int = Field(description="其中此刻已取货的")
+    surveys_open: int = Field(description="此刻正在作答期内的问卷和测试（由该组织及下级发起）")
+    survey_responses: int = Field(description="本月提交的答卷：答卷人现住社区在该组织内")
+    household_visits: int = Field(description="本月入户调查的户数")
+    household_awareness_rate: float | None = Field(
+        description="本月入户调查的知晓率；无入户时为 null"
+    )
+    household_satisfaction_rate: float | None = Field(
+        description="本月入户调查的满意率（4、5 分的占比）；无入户时为 null"
+    )
+    indicators: int = Field(description="申报指标总数（此刻）")
+    indicators_accepted: int = Field(description="其中已通过审核的")
+    indicators_overdue: int = Field(description="其中已过截止日期仍未通过的")
 
 
 class DashboardSort(StrEnum):
@@ -151,6 +163,14 @@ class DashboardSort(StrEnum):
     credits_outstanding = "credits_outstanding"
     redemptions = "redemptions"
     redemptions_collected = "redemptions_collected"
+    surveys_open = "surveys_open"
+    survey_responses = "survey_responses"
+    household_visits = "household_visits"
+    household_awareness_rate = "household_awareness_rate"
+    household_satisfaction_rate = "household_satisfaction_rate"
+    indicators = "indicators"
+    indicators_accepted = "indicators_accepted"
+    indicators_overdue = "indicators_overdue"
 
 
 class SortOrder(StrEnum):

@@ -50,7 +50,8 @@ class Media(SQLModel, table=True):
     )
     storage_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
     thumbnail_key: str = Field(sa_column=Column(String(200), nullable=False))
-    content_type: str = Field(sa_column=Column(String(30), nullable=False))
+    # Long enough for the Office types (app/services/documents.py).
+    content_type: str = Field(sa_column=Column(String(100), nullable=False))
     size: int = Field(sa_column=Column(Integer, nullable=False))
     width: int = Field(sa_column=Column(Integer, nullable=False))
     height: int = Field(sa_column=Column(Integer, nullable=False))

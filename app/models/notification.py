@@ -56,6 +56,8 @@ class NotificationKind(StrEnum):
     service_order_taken = "service_order_taken"
     service_order_completed = "service_order_completed"
     service_order_overdue = "service_order_overdue"
+    indicator_returned = "indicator_returned"
+    indicator_overdue = "indicator_overdue"
 
 
 class SendStatus(StrEnum):

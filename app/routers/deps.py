@@ -21,6 +21,7 @@ from app.edge.access import caller_for_key, caller_for_token
 from app.edge.transaction import get_session
 from app.models.api_key import ApiScope
 from app.models.article import Article
+from app.models.indicator import Indicator
 from app.models.inspection import Inspection, InspectionTeam
 from app.models.media import Media
 from app.models.org import Org
@@ -30,6 +31,7 @@ from app.models.problem import Point, Problem
 from app.models.publicity import ArticleColumn, Placement
 from app.models.report import Report
 from app.models.service_order import ServiceOrder
+from app.models.survey import Survey
 from app.models.task import Task
 from app.models.team import Team
 from app.models.user import ADMIN_ROLES, MAX_ID, PEOPLE_ROLES, Role, User
@@ -37,6 +39,7 @@ from app.models.volunteer import Volunteer
 from app.models.volunteer_hours import VolunteerHour
 from app.models.wish import Wish
 from app.services import articles as article_service
+from app.services import indicators as indicator_service
 from app.services import inspection_teams as team_service
 from app.services import inspections as inspection_service
 from app.services import liaisons as liaison_service
@@ -48,6 +51,7 @@ from app.services import publicity as publicity_service
 from app.services import reports as report_service
 from app.services import service_orders as order_service
 from app.services import shop as shop_service
+from app.services import surveys as survey_service
 from app.services import tasks as task_service
 from app.services import teams as volunteer_team_service
 from app.services import users as user_service
@@ -266,6 +270,8 @@ _VISIBLE: dict[type, Any] = {
     Team: record("team_id", volunteer_team_service.get_visible_team, CurrentCaller),
     ServiceOrder: record("order_id", order_service.get_visible_order, CurrentCaller),
     Redemption: record("redemption_id", shop_service.get_visible_redemption, CurrentCaller),
+    Survey: record("survey_id", survey_service.get_visible_survey, CurrentCaller),
+    Indicator: record("indicator_id", indicator_service.get_visible_indicator, CurrentCaller),
 }
 _IN_REACH: dict[type, Any] = {
     # Admins act on the people their roles reach.

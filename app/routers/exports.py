@@ -13,7 +13,7 @@ from app.core.scope import Caller
 from app.edge.route import StreamingRoute
 from app.models.common import Month, QueryText
 from app.models.org import Org
-from app.models.user import PEOPLE_ROLES
+from app.models.user import MAX_ID, PEOPLE_ROLES
 from app.routers.deps import OrgInReach, PeopleCaller, ReadingSessionDep
 from app.services import audit
 from app.services import exports as service
@@ -56,7 +56,12 @@ async def export_ledger(
     org: Annotated[Org, OrgInReach(PeopleCaller, PEOPLE_ROLES)],
     month: Annotated[
         Month | None,
-        Query(description="report-ins：YYYY-MM，默认本月（北京时间）；inspections：按巡查时间"),
+        Query(
+            description=(
+                "report-ins、household-visits：YYYY-MM，默认本月（北京时间）；"
+                "inspections：按巡查时间"
+            )
+        ),
     ] = None,
     year: Annotated[
         int | None,
@@ -76,11 +81,16 @@ async def export_ledger(
     quarter: Annotated[
         int | None, Query(ge=1, le=4, description="publicity：季度，默认本季度（北京时间）")
     ] = None,
+    survey_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="survey-responses：哪份问卷（必填）")
+    ] = None,
 ) -> Response:
     """导出台账：members 花名册、report-ins 党员报到、volunteer-hours 志愿服务时长、
     wishes 微心愿、problems 问题督办、pairings 结对共建（year，默认今年）、inspections 督导巡查、
     publicity 宣传工作季度通报（year、quarter，默认本季度：各直属下级的投稿、用稿、
     各级上稿、得分、名次）。
+    survey-responses 问卷答卷（survey_id；只列答卷人的社区和单位，不列姓名）、
+    household-visits 入户调查（month，默认本月）。
 
     单位管理员只能导出本单位的 members、report-ins（本单位全部党员及本月报到情况，
     未报到者在前）和 pairings。
@@ -99,6 +109,7 @@ async def export_ledger(
         year=year,
         status=status,
         quarter=quarter,
+        survey_id=survey_id,
     )
 
 
@@ -113,6 +124,7 @@ async def ledger_download(
     year: int | None,
     status: str | None,
     quarter: int | None = None,
+    survey_id: int | None = None,
 ) -> Response:
     """A ledger as a download, its making in the audit log: for GET /exports/… and
     for the console's exports screen alike."""
@@ -128,6 +140,7 @@ async def ledger_download(
         year=year,
         status=status,
         quarter=quarter,
+        survey_id=survey_id,
     )
     # Exports carry personal data out of the system: each one is in the audit log.
     await audit.record_in_own_transaction(
@@ -141,6 +154,7 @@ async def ledger_download(
         year=year,
         status=status,
         quarter=quarter,
+        survey_id=survey_id,
     )
     return LedgerResponse(
         ledger.path,

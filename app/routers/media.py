@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from app.core.errors import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
+from app.core.storage import Storage
 from app.edge.route import UploadRoute
 from app.models.media import Media, MediaPublic
 from app.routers.deps import (
@@ -14,6 +15,7 @@ from app.routers.deps import (
     Visible,
     WeChatDep,
 )
+from app.services import documents
 from app.services import media as service
 
 router = APIRouter(
@@ -96,9 +98,25 @@ def deliver(media: Media, target: str | Path, *, thumbnail: bool = False) -> Res
     return RedirectResponse(target, status_code=307)
 
 
+async def attachment(storage: Storage, media: Media) -> Response:
+    """An evidence document's bytes as a download, whatever the storage: never shown
+    inline, so no browser renders it from our origin (app/services/documents.py)."""
+    return Response(
+        await storage.get(media.storage_key),
+        media_type=media.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{documents.download_name(media)}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private",
+        },
+    )
+
+
 @router.get("/{media_id}", response_class=Response, responses=_PHOTO_RESPONSES)
 async def get_media(media: Visible[Media], storage: StorageDep, settings: SettingsDep) -> Response:
     """照片原图：上传者本人随时可见；其他人须能查看其所附记录，且照片已通过微信图片安全检测。"""
+    if documents.is_document(media):  # evidence documents only ever go out as downloads
+        return await attachment(storage, media)
     return deliver(media, await service.locate(storage, settings, media, thumbnail=False))
 
 
@@ -107,6 +125,8 @@ async def get_media_thumbnail(
     media: Visible[Media], storage: StorageDep, settings: SettingsDep
 ) -> Response:
     """照片缩略图，可见范围同原图。"""
+    if documents.is_document(media):
+        return await attachment(storage, media)
     return deliver(
         media, await service.locate(storage, settings, media, thumbnail=True), thumbnail=True
     )

@@ -79,6 +79,8 @@ NAV = [
     ("console_teams", "志愿服务队"),
     ("console_service_orders", "服务订单"),
     ("console_shop", "积分超市"),
+    ("console_surveys", "问卷测试"),
+    ("console_indicators", "申报指标"),
 ]
 # Who may open each screen; a screen not named here is any admin's (the others'
 # menus go without it). A unit's party secretary reaches people, not places: only
@@ -128,6 +130,7 @@ LEDGERS = [
     ("service-orders", "服务订单台账", ("year", "status")),
     ("points", "积分台账", ("month",)),
     ("redemptions", "积分兑换台账", ("month", "status")),
+    ("household-visits", "入户调查台账", ("month",)),
 ]
 
 CATEGORY_LABELS = {

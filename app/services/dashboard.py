@@ -111,7 +111,7 @@ costs: docs/PERFORMANCE.md ("Dashboards at city scale").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from statistics import median
 from typing import Any, cast
@@ -141,6 +141,9 @@ from app.models.dashboard import (
     SortOrder,
 )
 from app.models.fact_counts import FactCount
+from app.models.household_visit import SATISFIED_FROM, HouseholdVisit
+from app.models.indicator import Indicator, IndicatorStatus
+from app.models.indicator import overdue_condition as indicator_overdue
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
 from app.models.points import (
@@ -154,6 +157,7 @@ from app.models.problem import UNRESOLVED, EscalationLevel, Point, Problem, Prob
 from app.models.publicity import Placement, PlacementStatus
 from app.models.report import Report, ReportStatus
 from app.models.service_order import OrderStatus, ServiceOrder
+from app.models.survey import Survey, SurveyResponse
 from app.models.team import Team
 from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourStatus, VolunteerHour
@@ -317,6 +321,7 @@ async def _metrics(
         aggregates=[func.count()],
         where=[col(Point.meets_standard).is_(True)],
     )
+    assessment = await _assessment(session, buckets, month, now)
     received = await _grouped(
         session,
         buckets,
@@ -391,6 +396,7 @@ async def _metrics(
             credits_outstanding=outstanding.get(bucket_id, (0,))[0],
             redemptions=redemptions.get(bucket_id, (0, 0))[0],
             redemptions_collected=redemptions.get(bucket_id, (0, 0))[1],
+            **assessment(bucket_id),
             **{fact: n.get(fact, 0) for fact in FACTS},
         )
     return out
@@ -541,6 +547,70 @@ async def _credits(
     return flows, outstanding, redemptions
 
 
+async def _assessment(
+    session: AsyncSession, buckets: Buckets, month: str, now: datetime
+) -> Callable[[int], dict[str, Any]]:
+    """Assessment readiness (app/services/surveys.py, household_visits.py,
+    indicators.py): each a few grouped rows, whatever the number of children."""
+    start, end = month_bounds(month)
+    surveys = await _grouped(
+        session,
+        buckets,
+        source=Survey,
+        org_id=col(Survey.org_id),
+        aggregates=[func.count()],
+        where=[col(Survey.opens_at) <= now, col(Survey.closes_at) > now],
+    )
+    responses = await _grouped(
+        session,
+        buckets,
+        source=SurveyResponse,
+        org_id=col(SurveyResponse.community_id),
+        aggregates=[func.count()],
+        where=[col(SurveyResponse.submitted_at) >= start, col(SurveyResponse.submitted_at) < end],
+    )
+    visits = await _grouped(
+        session,
+        buckets,
+        source=HouseholdVisit,
+        org_id=col(HouseholdVisit.community_id),
+        aggregates=[
+            func.count(),
+            _count(col(HouseholdVisit.aware).is_(True)),
+            _count(col(HouseholdVisit.satisfaction) >= SATISFIED_FROM),
+        ],
+        where=[col(HouseholdVisit.month) == month],
+    )
+    items = await _grouped(
+        session,
+        buckets,
+        source=Indicator,
+        org_id=col(Indicator.org_id),
+        aggregates=[
+            func.count(),
+            _count(col(Indicator.status) == IndicatorStatus.accepted),
+            _count(indicator_overdue(local(now).date())),
+        ],
+        where=[],
+    )
+
+    def figures(bucket_id: int) -> dict[str, Any]:
+        n_visits, aware, satisfied = visits.get(bucket_id, (0, 0, 0))
+        total, accepted, overdue = items.get(bucket_id, (0, 0, 0))
+        return {
+            "surveys_open": surveys.get(bucket_id, (0,))[0],
+            "survey_responses": responses.get(bucket_id, (0,))[0],
+            "household_visits": n_visits,
+            "household_awareness_rate": _rate(aware, n_visits),
+            "household_satisfaction_rate": _rate(satisfied, n_visits),
+            "indicators": total,
+            "indicators_accepted": accepted,
+            "indicators_overdue": overdue,
+        }
+
+    return figures
+
+
 async def _buckets(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) -> Buckets:
     """Each bucket (the org itself, or its children) with the ids of its subtree."""
     if not bucket_orgs:
@@ -657,3 +727,16 @@ def _kinds(children: Sequence[Org]) -> list[list[Org]]:
     places = [c for c in children if c.level != OrgLevel.unit]
     units = [c for c in children if c.level == OrgLevel.unit]
     return [group for group in (places, units) if group]
+
+
+async def subtrees(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) -> Buckets:
+    """Each of `bucket_orgs` (the org itself or its children) with the ids of its
+    subtree: for other domains' figures per child org (assessment)."""
+    return await _buckets(session, org, bucket_orgs)
+
+
+async def members_of_buckets(session: AsyncSession, buckets: Buckets) -> dict[int, int]:
+    """The `members` figure of each bucket, as the dashboard counts it (fact_counts):
+    the denominator of other domains' response and coverage rates."""
+    counts = await _counted(session, buckets, "")
+    return {b: counts.get(b, {}).get("members", 0) for b in buckets}

@@ -163,6 +163,14 @@ _METRICS = [
     Metric("credits_outstanding", "未兑换积分"),
     Metric("redemptions", "本月兑换预约"),
     Metric("redemptions_collected", "本月兑换已取货"),
+    Metric("surveys_open", "正在作答的问卷"),
+    Metric("survey_responses", "本月答卷"),
+    Metric("household_visits", "本月入户调查", column="入户户数"),
+    Metric("household_awareness_rate", "入户知晓率", "rate"),
+    Metric("household_satisfaction_rate", "入户满意率", "rate", column="入户满意率"),
+    Metric("indicators", "申报指标"),
+    Metric("indicators_accepted", "指标已通过"),
+    Metric("indicators_overdue", "指标逾期", column="申报逾期"),
 ]
 METRICS = {m.key: m for m in _METRICS}
 
@@ -261,6 +269,20 @@ PANELS: list[tuple[str, str | None, list[str]]] = [
             "credits_outstanding",
             "redemptions",
             "redemptions_collected",
+        ],
+    ),
+    (
+        "测评准备",
+        None,
+        [
+            "surveys_open",
+            "survey_responses",
+            "household_visits",
+            "household_awareness_rate",
+            "household_satisfaction_rate",
+            "indicators",
+            "indicators_accepted",
+            "indicators_overdue",
         ],
     ),
 ]

@@ -36,9 +36,10 @@ from sqlmodel import col
 
 from app.core import xlsx
 from app.core.db import utcnow
-from app.core.errors import Unprocessable
-from app.core.scope import in_reach, org_ids_within
+from app.core.errors import NotFound, Unprocessable
+from app.core.scope import in_reach, is_within, org_ids_within
 from app.core.timeutil import local, month_bounds, month_key, year_bounds
+from app.models.household_visit import HouseholdVisit
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
 from app.models.pairing import Pairing, PairingStatus
@@ -55,6 +56,7 @@ from app.models.problem import Point, PointKind, Problem, ProblemCategory, Probl
 from app.models.publicity import LEVEL_NAMES, PlacementLevel, PublicityRow, PublicityStats
 from app.models.report_in import ReportIn
 from app.models.service_order import OrderStatus, ServiceOrder
+from app.models.survey import QuestionType, Survey, SurveyKind, SurveyResponse
 from app.models.task import Task
 from app.models.team import Team
 from app.models.user import User
@@ -88,6 +90,8 @@ class Dataset(StrEnum):
     service_orders = "service-orders"
     points = "points"
     redemptions = "redemptions"
+    survey_responses = "survey-responses"
+    household_visits = "household-visits"
 
 
 # What a unit's party secretary may export about their unit: its members and what
@@ -107,6 +111,8 @@ DATASET_NAMES = {
     Dataset.service_orders: "服务订单台账",
     Dataset.points: "积分台账",
     Dataset.redemptions: "积分兑换台账",
+    Dataset.survey_responses: "问卷答卷",
+    Dataset.household_visits: "入户调查台账",
 }
 
 HOUR_STATUS_NAMES = {
@@ -234,7 +240,13 @@ def _parse_status(dataset: Dataset, status: str | None) -> tuple[StrEnum | None,
     return value, f"（{names[value]}）"
 
 
-MONTHLY = (Dataset.report_ins, Dataset.inspections, Dataset.points, Dataset.redemptions)
+MONTHLY = (
+    Dataset.report_ins,
+    Dataset.inspections,
+    Dataset.points,
+    Dataset.redemptions,
+    Dataset.household_visits,
+)
 
 
 def _check_filters(
@@ -244,7 +256,12 @@ def _check_filters(
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按季度筛选")
     if month is not None and dataset not in MONTHLY:
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按月份筛选，请用 year")
-    if year is not None and dataset in (Dataset.members, Dataset.report_ins, Dataset.volunteers):
+    if year is not None and dataset in (
+        Dataset.members,
+        Dataset.report_ins,
+        Dataset.volunteers,
+        Dataset.household_visits,
+    ):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按年份筛选")
     if year is not None and month is not None:
         raise Unprocessable("invalid_filter", "month 和 year 只能选一个")
@@ -1027,6 +1044,62 @@ def _redemptions(
     )
 
 
+def _survey_responses(org: Org, subtree: list[int], survey: Survey) -> _Spec:
+    """The answers of the survey's respondents whose home lies in `org`'s subtree,
+    without their names: where they live and what they answered is the office's to
+    see, who answered what is not."""
+    community, unit = aliased(Org), aliased(Org)
+    stmt = (
+        sa_select(SurveyResponse, col(community.name), col(unit.name), _row_count())
+        .outerjoin(community, col(community.id) == col(SurveyResponse.community_id))
+        .outerjoin(unit, col(unit.id) == col(SurveyResponse.unit_id))
+        .where(
+            col(SurveyResponse.survey_id) == survey.id,
+            col(SurveyResponse.community_id).in_(subtree)
+            | col(SurveyResponse.unit_id).in_(subtree),
+        )
+        .order_by(col(SurveyResponse.submitted_at), col(SurveyResponse.id))
+    )
+    questions = survey.questions
+    quiz = survey.kind == SurveyKind.quiz
+
+    def shown(q: dict[str, Any], a: dict[str, Any] | None) -> Any:
+        if a is None:
+            return ""
+        if q["type"] in (QuestionType.single, QuestionType.multi):
+            return "、".join(q["options"][c] for c in a["choices"])
+        return a.get("scale", a.get("text", ""))
+
+    def to_row(r: DbRow) -> list[Any]:
+        response: SurveyResponse = r[0]
+        given = {a["question_id"]: a for a in response.answers}
+        score = [response.score] if quiz else []
+        return [
+            response.submitted_at,
+            r[1] or "",
+            r[2] or "",
+            *score,
+            *(shown(q, given.get(i)) for i, q in enumerate(questions)),
+        ]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.survey_responses],
+        title=f"{org.name} {survey.title} 答卷",
+        period_key=f"survey{survey.id}",
+        period_label=survey.title,
+        unit="份",
+        columns=(
+            Column("提交时间", 18, Kind.datetime),
+            Column("社区", 16),
+            Column("单位", 16),
+            *((Column("得分", 8, Kind.number),) if quiz else ()),
+            *(Column(f"{i + 1}. {q['text'][:30]}", 24) for i, q in enumerate(questions)),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
 POINT_KIND_NAMES = {
     PointKind.market: "农贸市场",
     PointKind.back_street: "背街小巷",
@@ -1178,6 +1251,7 @@ async def export_ledger(
     year: int | None = None,
     status: str | None = None,
     quarter: int | None = None,
+    survey_id: int | None = None,
     now: datetime | None = None,
 ) -> Ledger:
     """Write the ledger of `dataset` for `org`'s subtree to a temporary file.
@@ -1220,6 +1294,11 @@ async def export_ledger(
             spec = _points(org, month, year, now)
         case Dataset.redemptions:
             spec = _redemptions(org, month, year, now, status_value, status_label)
+        case Dataset.household_visits:
+            spec = _household_visits(org, month or month_key(now))
+        case Dataset.survey_responses:
+            survey = await _survey_of(session, org, survey_id)
+            spec = _survey_responses(org, await org_ids_within(session, [org.path]), survey)
 
     fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".xlsx")
     os.close(fd)
@@ -1235,6 +1314,65 @@ async def export_ledger(
         ascii_filename=f"{dataset.value}-{org.id}-{spec.period_key}.xlsx",
         rows=rows,
     )
+
+
+def _household_visits(org: Org, month: str) -> _Spec:
+    community, visitor = aliased(Org), aliased(User)
+    stmt = (
+        sa_select(HouseholdVisit, col(community.name), col(visitor.name), _row_count())
+        .join(community, col(community.id) == col(HouseholdVisit.community_id))
+        .join(visitor, col(visitor.id) == col(HouseholdVisit.visitor_id))
+        .where(
+            in_reach(col(HouseholdVisit.community_id), [org.path]),
+            col(HouseholdVisit.month) == month,
+        )
+        .order_by(col(HouseholdVisit.visited_at), col(HouseholdVisit.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        visit: HouseholdVisit = r[0]
+        return [
+            visit.visited_at,
+            r[1],
+            visit.household_label,
+            YES_NO[visit.aware],
+            visit.satisfaction,
+            r[2],
+            visit.note or "",
+        ]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.household_visits],
+        title=f"{org.name} {_cn_month(month)} 入户调查台账",
+        period_key=month,
+        period_label=_cn_month(month),
+        unit="户",
+        columns=(
+            Column("调查时间", 18, Kind.datetime),
+            Column("社区", 16),
+            Column("户", 20),
+            Column("是否知晓", 10),
+            Column("满意程度（1–5）", 14, Kind.number),
+            Column("调查人", 12),
+            Column("备注", 30),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
+async def _survey_of(session: AsyncSession, org: Org, survey_id: int | None) -> Survey:
+    """The survey whose answers are asked for: one of an org above or inside `org`
+    (the route has checked `org` is in reach), else missing."""
+    if survey_id is None:
+        raise Unprocessable("survey_required", "导出答卷须指定 survey_id")
+    survey = await session.get(Survey, survey_id)
+    own = await session.get(Org, survey.org_id) if survey else None
+    if survey is None or own is None:
+        raise NotFound()
+    if not (is_within(own.path, org.path) or is_within(org.path, own.path)):
+        raise NotFound()
+    return survey
 
 
 def remove_ledger(path: str) -> None:

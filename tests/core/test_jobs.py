@@ -108,6 +108,7 @@ async def test_the_scans_run_daily_at_the_reminder_hour_in_shanghai_and_the_swee
         "chuangwen.sweep_sends",
         "chuangwen.problem_scan",
         "chuangwen.article_urgent_scan",
+        "chuangwen.indicator_scan",
         "chuangwen.report_in_reminders",
         "chuangwen.service_order_scan",
         "chuangwen.shop_reservations_expire",
