@@ -7,7 +7,7 @@ from app.edge.route import AppRoute
 from app.models.common import Month
 from app.models.household_visit import HouseholdStats, HouseholdVisitCreate, HouseholdVisitPublic
 from app.models.org import Org
-from app.routers.deps import CurrentCaller, OrgInReach, SessionDep, StatsReader
+from app.routers.deps import CurrentCaller, OrgInReach, ReadingSessionDep, SessionDep, StatsReader
 from app.services import household_visits as service
 
 # /household-visits: household surveys (入户调查) and their figures.
@@ -26,7 +26,7 @@ async def record_household_visit(
 
 @router.get("/stats/household-visits", response_model=HouseholdStats)
 async def household_stats(
-    session: SessionDep,
+    session: ReadingSessionDep,
     caller: StatsReader,
     org: Annotated[Org, OrgInReach(StatsReader)],
     month: Month | None = None,

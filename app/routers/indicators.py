@@ -19,6 +19,7 @@ from app.routers.deps import (
     OrgInReach,
     Page,
     PageDep,
+    ReadingSessionDep,
     SessionDep,
     StatsReader,
     Visible,
@@ -99,7 +100,7 @@ async def review_indicator(
 
 @router.get("/stats/indicators", response_model=IndicatorStats)
 async def indicator_stats(
-    session: SessionDep,
+    session: ReadingSessionDep,
     caller: StatsReader,
     org: Annotated[Org, OrgInReach(StatsReader)],
 ) -> IndicatorStats:

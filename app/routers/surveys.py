@@ -20,6 +20,7 @@ from app.routers.deps import (
     CurrentCaller,
     Page,
     PageDep,
+    ReadingSessionDep,
     SessionDep,
     Visible,
     org_filter,
@@ -89,6 +90,7 @@ async def answer_survey(
 async def survey_stats(
     survey: Visible[Survey],
     session: SessionDep,
+    reading: ReadingSessionDep,
     caller: AdminCaller,
     org_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="默认为发起问卷的组织")
@@ -97,4 +99,4 @@ async def survey_stats(
     """问卷统计（管理员）：该组织及各下级组织的应答人数、应答率（对花名册人数）、
     测试平均得分，以及各题的作答情况（选项计数、答对人数、量表平均分）。"""
     org = await service.stats_org(session, caller, survey, org_id)
-    return await service.survey_stats(session, survey=survey, org=org)
+    return await service.survey_stats(reading, survey=survey, org=org)

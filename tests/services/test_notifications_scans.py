@@ -317,6 +317,7 @@ def test_every_domain_scan_is_found_and_each_name_is_one_scan():
     assert set(SCANS) == {
         "problem_scan",
         "article_urgent_scan",
+        "indicator_scan",
         "report_in_reminders",
         "service_order_scan",
         "shop_reservations_expire",
