@@ -29,6 +29,12 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def previous_month(month: str) -> str:
+    """The 'YYYY-MM' before a 'YYYY-MM'."""
+    year, mon = (int(x) for x in month.split("-"))
+    return f"{year - 1}-12" if mon == 1 else f"{year}-{mon - 1:02d}"
+
+
 def year_bounds(year: int) -> tuple[datetime, datetime]:
     """[start, end) in UTC of a Shanghai calendar year."""
     start = datetime(year, 1, 1, tzinfo=SHANGHAI)

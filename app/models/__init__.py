@@ -28,6 +28,7 @@ from app.models.report import Report, ReportEvent
 from app.models.report_in import (
     ReportIn,
 )
+from app.models.scoring import MonthlyReview, ScoringWeights
 from app.models.service_order import ServiceItem, ServiceOrder, ServiceOrderEvent
 from app.models.survey import Survey, SurveyResponse
 from app.models.task import (
@@ -64,6 +65,7 @@ __all__ = [
     "Media",
     "MediaAttachment",
     "Message",
+    "MonthlyReview",
     "Org",
     "OrgLevel",
     "Pairing",
@@ -86,6 +88,7 @@ __all__ = [
     "ReportIn",
     "Role",
     "RoleGrant",
+    "ScoringWeights",
     "ServiceItem",
     "ServiceOrder",
     "ServiceOrderEvent",

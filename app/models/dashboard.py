@@ -104,7 +104,8 @@ class DashboardMetrics(SQLModel):
 
 
 class DashboardSort(StrEnum):
-    """The ranking's `sort=` keys: every numeric field of DashboardMetrics."""
+    """The ranking's `sort=` keys: every numeric field of DashboardMetrics, and the
+    composite score of the ranking's rows (`score`)."""
 
     members = "members"
     party_members = "party_members"
@@ -171,6 +172,7 @@ class DashboardSort(StrEnum):
     indicators = "indicators"
     indicators_accepted = "indicators_accepted"
     indicators_overdue = "indicators_overdue"
+    score = "score"
 
 
 class SortOrder(StrEnum):
@@ -192,6 +194,10 @@ class Dashboard(DashboardOrg):
 class DashboardRankingItem(DashboardOrg):
     rank: int = Field(
         description="名次：指标相同者名次相同（1, 2, 2, 4）；无值者排在最后。单位只与单位排名"
+    )
+    score: float | None = Field(
+        default=None,
+        description="综合评分 0–100（区设定的权重，见 GET /stats/scores）；未设定权重为 null",
     )
 
 

@@ -130,7 +130,7 @@ from sqlmodel import col, select
 
 from app.core.db import table_of, utcnow
 from app.core.scope import is_within, path_within
-from app.core.timeutil import local, month_bounds, month_key
+from app.core.timeutil import local, month_bounds, month_key, previous_month
 from app.models.article import Article
 from app.models.dashboard import (
     Dashboard,
@@ -156,13 +156,14 @@ from app.models.points import (
 from app.models.problem import UNRESOLVED, EscalationLevel, Point, Problem, ProblemStatus
 from app.models.publicity import Placement, PlacementStatus
 from app.models.report import Report, ReportStatus
+from app.models.scoring import ScoreMetric, ScoreTable
 from app.models.service_order import OrderStatus, ServiceOrder
 from app.models.survey import Survey, SurveyResponse
 from app.models.team import Team
 from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
-from app.services import articles, publicity
+from app.services import articles, publicity, scoring
 from app.services.problems import escalation_condition, overdue_condition
 
 Counts = dict[int, Sequence[Any]]
@@ -655,29 +656,35 @@ async def dashboard(
 
 
 def _ranked(
-    items: list[tuple[Org, DashboardMetrics]], sort: DashboardSort, order: SortOrder
+    items: list[tuple[Org, DashboardMetrics]],
+    sort: DashboardSort,
+    order: SortOrder,
+    weights: dict[ScoreMetric, float],
 ) -> list[DashboardRankingItem]:
     sign = -1 if order == SortOrder.desc else 1
+    scored = zip(items, scoring.scores_of([m for _, m in items], weights), strict=True)
+    rows = [(org, m, score) for (org, m), score in scored]
 
-    def value(m: DashboardMetrics) -> float | None:
-        v: float | None = getattr(m, sort.value)
+    def value(m: DashboardMetrics, score: float | None) -> float | None:
+        v: float | None = score if sort == DashboardSort.score else getattr(m, sort.value)
         return v
 
-    def key(item: tuple[Org, DashboardMetrics]) -> tuple[bool, float, str, int]:
-        org, m = item
-        v = value(m)
+    def key(row: tuple[Org, DashboardMetrics, float | None]) -> tuple[bool, float, str, int]:
+        org, m, score = row
+        v = value(m, score)
         return (v is None, sign * v if v is not None else 0.0, org.name, org.id or 0)
 
     out: list[DashboardRankingItem] = []
-    for position, (org, m) in enumerate(sorted(items, key=key), start=1):
+    for position, (org, m, score) in enumerate(sorted(rows, key=key), start=1):
         assert org.id is not None
-        tied = bool(out) and value(out[-1]) == value(m)
+        tied = bool(out) and value(out[-1], out[-1].score) == value(m, score)
         out.append(
             DashboardRankingItem(
                 rank=out[-1].rank if tied else position,
                 org_id=org.id,
                 org_name=org.name,
                 org_level=org.level,
+                score=score,
                 **m.model_dump(),
             )
         )
@@ -705,6 +712,9 @@ async def ranking(
         now=now,
         district_after_days=district_after_days,
     )
+    _, weights = await scoring.weights_in_force(
+        session, scoring.district_of(org), month_bounds(month)[1]
+    )
     return DashboardRanking(
         org_id=org.id,
         org_name=org.name,
@@ -715,7 +725,47 @@ async def ranking(
         items=[
             item
             for group in _kinds(children)
-            for item in _ranked([(c, metrics[c.id or 0]) for c in group], sort, order)
+            for item in _ranked([(c, metrics[c.id or 0]) for c in group], sort, order, weights)
+        ],
+    )
+
+
+async def scores(
+    session: AsyncSession,
+    *,
+    org: Org,
+    month: str | None,
+    district_after_days: int,
+    now: datetime | None = None,
+) -> ScoreTable:
+    """The monthly score table of `org`'s children (GET /stats/scores): the ranking's
+    figures of the month and of the month before, weighed by app/services/scoring.py."""
+    now = now or utcnow()
+    month = month or month_key(now)
+    assert org.id is not None
+    version, weights = await scoring.weights_in_force(
+        session, scoring.district_of(org), month_bounds(month)[1]
+    )
+    children = list((await session.execute(select(Org).where(Org.parent_id == org.id))).scalars())
+    buckets = await _buckets(session, org, children)
+    figures = [
+        await _metrics(
+            session, buckets=buckets, month=m, now=now, district_after_days=district_after_days
+        )
+        for m in (month, previous_month(month))
+    ]
+    return ScoreTable(
+        org_id=org.id,
+        org_name=org.name,
+        month=month,
+        version=version,
+        weights=weights,
+        items=[
+            row
+            for group in _kinds(children)
+            for row in scoring.score_rows(
+                [(c, figures[0][c.id or 0], figures[1][c.id or 0]) for c in group], weights
+            )
         ],
     )
 

@@ -501,12 +501,15 @@ async def weights_of(session: AsyncSession, district_id: int) -> dict[PlacementL
     return weights
 
 
-async def district_for_weights(session: AsyncSession, caller: Caller, org_id: int | None) -> Org:
-    """The district whose weights a district admin sets: the one named, or their only one."""
+async def district_for_weights(
+    session: AsyncSession, caller: Caller, org_id: int | None, *, what: str = "上稿分值"
+) -> Org:
+    """The district whose weights (`what`: these, or the composite score's) a district
+    admin sets: the one named, or their only one."""
     districts = [g.org_id for g in caller.grants if g.role == Role.district_admin]
     if org_id is None:
         if not districts:
-            raise Forbidden("forbidden", "只有区级管理员可以设定上稿分值")
+            raise Forbidden("forbidden", f"只有区级管理员可以设定{what}")
         if len(set(districts)) > 1:
             raise Unprocessable("district_required", "您管理多个区，请用 org_id 指明")
         org_id = districts[0]
@@ -514,7 +517,7 @@ async def district_for_weights(session: AsyncSession, caller: Caller, org_id: in
     if org is None or not caller.reaches(org, [Role.district_admin]):
         raise NotFound()
     if org.level != OrgLevel.district:
-        raise Unprocessable("not_a_district", "上稿分值由区设定，org_id 须是区")
+        raise Unprocessable("not_a_district", f"{what}由区设定，org_id 须是区")
     return org
 
 

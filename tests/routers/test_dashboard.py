@@ -469,7 +469,8 @@ async def test_a_community_has_no_children_to_rank(client, world):
 
 async def test_every_sort_key_is_a_numeric_metric(client, world):
     numeric = set(DashboardMetrics.model_fields)
-    assert {s.value for s in DashboardSort} == numeric
+    # And the composite score (tests/routers/test_scoring.py).
+    assert {s.value for s in DashboardSort} == numeric | {"score"}
     resp = await client.get(
         "/dashboard/children",
         params={"org_id": world["D"].id, "sort": "org_name"},
