@@ -285,6 +285,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 session,
                 dataset=dataset,
                 org=org,
+                district_after_days=settings.problem_district_escalation_days,
                 now=now,
                 **period,
             )

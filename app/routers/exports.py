@@ -14,7 +14,7 @@ from app.edge.route import StreamingRoute
 from app.models.common import Month, QueryText
 from app.models.org import Org
 from app.models.user import MAX_ID, PEOPLE_ROLES
-from app.routers.deps import OrgInReach, PeopleCaller, ReadingSessionDep
+from app.routers.deps import OrgInReach, PeopleCaller, ReadingSessionDep, get_settings
 from app.services import audit
 from app.services import exports as service
 from app.services.bulletins import XLSX_MEDIA_TYPE
@@ -90,7 +90,8 @@ async def export_ledger(
     publicity 宣传工作季度通报（year、quarter，默认本季度：各直属下级的投稿、用稿、
     各级上稿、得分、名次）。
     survey-responses 问卷答卷（survey_id；只列答卷人的社区和单位，不列姓名）、
-    household-visits 入户调查（month，默认本月）。
+    household-visits 入户调查（month，默认本月）、scores 月度综合评分排名（month，默认本月：
+    各直属下级的各项指标、得分、名次、较上月变化及当月点评）。
 
     单位管理员只能导出本单位的 members、report-ins（本单位全部党员及本月报到情况，
     未报到者在前）和 pairings。
@@ -141,6 +142,7 @@ async def ledger_download(
         status=status,
         quarter=quarter,
         survey_id=survey_id,
+        district_after_days=(await get_settings(request)).problem_district_escalation_days,
     )
     # Exports carry personal data out of the system: each one is in the audit log.
     await audit.record_in_own_transaction(

@@ -171,6 +171,8 @@ _METRICS = [
     Metric("indicators", "申报指标"),
     Metric("indicators_accepted", "指标已通过"),
     Metric("indicators_overdue", "指标逾期", column="申报逾期"),
+    # Of the ranking's rows only (app/services/scoring.py), where the district set weights.
+    Metric("score", "综合评分", "decimal"),
 ]
 METRICS = {m.key: m for m in _METRICS}
 
@@ -448,8 +450,11 @@ def lay_out(
     """
     prev, following = _months_around(d.month, now)
     current = month_key(now)
+    columns = TABLE_COLUMNS + (
+        ["score"] if any(item.score is not None for item in ranking.items) else []
+    )
     headers = []
-    for key in TABLE_COLUMNS:
+    for key in columns:
         is_sorted = ranking.sort.value == key
         flip = SortOrder.asc if ranking.order == SortOrder.desc else SortOrder.desc
         headers.append(
@@ -483,7 +488,7 @@ def lay_out(
                 org_id=item.org_id,
                 org_name=item.org_name,
                 href=href(org_id=item.org_id),
-                cells=[_figure(item, k) for k in TABLE_COLUMNS],
+                cells=[_figure(item, k) for k in columns],
             )
             for item in ranking.items
         ],

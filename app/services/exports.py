@@ -55,6 +55,7 @@ from app.models.points import (
 from app.models.problem import Point, PointKind, Problem, ProblemCategory, ProblemStatus
 from app.models.publicity import LEVEL_NAMES, PlacementLevel, PublicityRow, PublicityStats
 from app.models.report_in import ReportIn
+from app.models.scoring import METRIC_NAMES, MonthlyReview, ScoreRow, ScoreTable
 from app.models.service_order import OrderStatus, ServiceOrder
 from app.models.survey import QuestionType, Survey, SurveyKind, SurveyResponse
 from app.models.task import Task
@@ -63,8 +64,8 @@ from app.models.user import User
 from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.models.wish import CLAIMANT_STATES, Wish, WishStatus
+from app.services import dashboard, publicity, scoring
 from app.services import problems as problem_service
-from app.services import publicity
 from app.services import service_orders as order_service
 from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
@@ -92,6 +93,7 @@ class Dataset(StrEnum):
     redemptions = "redemptions"
     survey_responses = "survey-responses"
     household_visits = "household-visits"
+    scores = "scores"
 
 
 # What a unit's party secretary may export about their unit: its members and what
@@ -113,6 +115,7 @@ DATASET_NAMES = {
     Dataset.redemptions: "积分兑换台账",
     Dataset.survey_responses: "问卷答卷",
     Dataset.household_visits: "入户调查台账",
+    Dataset.scores: "月度综合评分排名",
 }
 
 HOUR_STATUS_NAMES = {
@@ -246,6 +249,7 @@ MONTHLY = (
     Dataset.points,
     Dataset.redemptions,
     Dataset.household_visits,
+    Dataset.scores,
 )
 
 
@@ -261,6 +265,7 @@ def _check_filters(
         Dataset.report_ins,
         Dataset.volunteers,
         Dataset.household_visits,
+        Dataset.scores,
     ):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按年份筛选")
     if year is not None and month is not None:
@@ -912,6 +917,41 @@ def _publicity(org: Org, stats: PublicityStats) -> _Spec:
     )
 
 
+def _scores(org: Org, table: ScoreTable, reviews: Sequence[MonthlyReview]) -> _Spec:
+    """The office's monthly ranking table (月点评): one row per child org in rank
+    order, its components, score, change, and the month's comments on it."""
+    metrics = list(table.weights)
+    said: dict[int, list[str]] = {}
+    for review in sorted(reviews, key=lambda r: r.id or 0):
+        said.setdefault(review.org_id, []).append(review.comment)
+
+    def to_row(r: ScoreRow) -> list[Any]:
+        values = [r.components.get(m) for m in metrics]
+        cells = [None if v is None else round(v * 100, 2) for v in values]
+        comments = "；".join(said.get(r.org_id, []))
+        return [r.rank, r.org_name, *cells, r.score, r.change, comments]
+
+    weights = "，".join(f"{METRIC_NAMES[m]}{table.weights[m]:g}" for m in metrics) or "未设定"
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.scores],
+        title=f"{org.name} {_cn_month(table.month)} 综合评分排名（权重：{weights}）",
+        period_key=table.month,
+        period_label=_cn_month(table.month),
+        unit="个单位",
+        columns=(
+            Column("名次", 8, Kind.number),
+            Column("单位", 24),
+            *(Column(f"{METRIC_NAMES[m]}（%）", 14, Kind.number) for m in metrics),
+            Column("综合得分", 10, Kind.number),
+            Column("较上月", 10, Kind.number),
+            Column("月点评", 40),
+        ),
+        stmt=None,
+        to_row=to_row,
+        computed=table.items,
+    )
+
+
 def _period(
     month: str | None, year: int | None, now: datetime
 ) -> tuple[datetime, datetime, str, str]:
@@ -1252,6 +1292,7 @@ async def export_ledger(
     status: str | None = None,
     quarter: int | None = None,
     survey_id: int | None = None,
+    district_after_days: int,
     now: datetime | None = None,
 ) -> Ledger:
     """Write the ledger of `dataset` for `org`'s subtree to a temporary file.
@@ -1296,6 +1337,18 @@ async def export_ledger(
             spec = _redemptions(org, month, year, now, status_value, status_label)
         case Dataset.household_visits:
             spec = _household_visits(org, month or month_key(now))
+        case Dataset.scores:
+            table = await dashboard.scores(
+                session,
+                org=org,
+                month=month,
+                district_after_days=district_after_days,
+                now=now,
+            )
+            reviews, _ = await scoring.list_reviews(
+                session, org=org, subtree=True, month=table.month, offset=0, limit=1000
+            )
+            spec = _scores(org, table, reviews)
         case Dataset.survey_responses:
             survey = await _survey_of(session, org, survey_id)
             spec = _survey_responses(org, await org_ids_within(session, [org.path]), survey)

@@ -2,6 +2,11 @@
 an office's children and its column on the dashboard's ranking, and the monthly
 comments (月点评) of the offices above."""
 
+import io
+
+from openpyxl import load_workbook
+
+from tests.routers.test_dashboard_view import BROWSER_HTML, make_link, page_url
 from tests.routers.test_household_visits import visit
 
 
@@ -96,3 +101,18 @@ async def test_only_an_office_above_comments_and_the_org_reads_its_comments(clie
         headers=world.headers("other_community_admin"),
     )
     assert neighbour.status_code == 404
+    # The office's monthly ranking table, with the month's comment beside the street.
+    review = {"org_id": world["S1"].id, "month": table["month"], "comment": "知晓率领先"}
+    assert (await client.post("/reviews", json=review, headers=district)).status_code == 201
+    ledger = await client.get(
+        "/exports/scores.xlsx", params={"org_id": world["D"].id}, headers=district
+    )
+    assert ledger.status_code == 200, ledger.text
+    sheet = load_workbook(io.BytesIO(ledger.content)).active
+    rows = list(sheet.iter_rows(min_row=4, values_only=True))
+    assert rows[0][1:] == (1, "东关街道", 100, 50, None, 87.5, None, "知晓率领先")
+    assert rows[1][1:4] == (2, "西湖街道", 0)
+    # The district's page has the score as a column of its children's table.
+    link = await make_link(client, world, "district_admin", "D")
+    html = (await client.get(page_url(link, sort="score"), headers=BROWSER_HTML)).text
+    assert 'data-metric="score" data-value="87.5">87.5</td>' in html
