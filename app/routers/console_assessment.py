@@ -1,5 +1,6 @@
-"""The console's assessment screens (测评准备): survey results, and the indicators'
-checklist board with its review. Beside app/routers/console.py, with its machinery
+"""The console's assessment screens (测评准备): survey results, the indicators'
+checklist board with its review, and the monthly ranking by the composite score with
+the office's comments (月点评). Beside app/routers/console.py, with its machinery
 (caller, pages, forms); the actions call the same services as the API routes."""
 
 from __future__ import annotations
@@ -7,12 +8,28 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import Field
 
+from app.core.db import utcnow
+from app.core.scope import org_in_reach
+from app.core.timeutil import month_key
+from app.models.common import Month
 from app.models.indicator import IndicatorReview, IndicatorStatus
-from app.routers.console import ConsoleCaller, ConsoleRoute, DecisionForm, _done, page
-from app.routers.deps import IdPath, SessionDep
+from app.models.scoring import METRIC_NAMES, MonthlyReviewCreate
+from app.routers.console import (
+    ConsoleCaller,
+    ConsoleForm,
+    ConsoleRoute,
+    DecisionForm,
+    _done,
+    page,
+)
+from app.routers.deps import IdPath, SessionDep, SettingsDep
+from app.services import console as console_service
+from app.services import dashboard as dashboard_service
 from app.services import indicators as indicator_service
+from app.services import scoring as scoring_service
 from app.services import surveys as survey_service
 from app.services.orgs import org_names
 
@@ -100,3 +117,70 @@ async def console_review_indicator(
     data = IndicatorReview(approve=form.approve, comment=form.reason or None)
     await indicator_service.review(session, caller=caller, indicator=indicator, data=data)
     return _done(request, "console_indicators", "accepted" if form.approve else "returned")
+
+
+# --- the monthly ranking (月点评) --------------------------------------------------------------
+
+
+class ReviewForm(ConsoleForm):
+    org_id: int = Field(ge=1, le=2**31 - 1)
+    month: Month
+    comment: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/scores", response_class=HTMLResponse, include_in_schema=False)
+async def console_scores(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    settings: SettingsDep,
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    month: Annotated[Month | None, Query()] = None,
+) -> Response:
+    """月度综合评分：所选组织（默认本人管理的最高一级）各直属下级的各项指标、得分、
+    名次和较上月变化，同 GET /stats/scores；每行可写月点评（同 POST /reviews）；可导出 Excel。"""
+    month = month or month_key(utcnow())
+    picked = int(org_id) if org_id else console_service.top_org(caller)
+    org = await org_in_reach(session, caller, picked)
+    table = await dashboard_service.scores(
+        session,
+        org=org,
+        month=month,
+        district_after_days=settings.problem_district_escalation_days,
+    )
+    reviews, _ = await scoring_service.list_reviews(
+        session, org=org, subtree=True, month=month, offset=0, limit=500
+    )
+    said: dict[int, list[str]] = {}
+    for review in await scoring_service.reviews_public(session, reviews):
+        said.setdefault(review.org_id, []).append(f"{review.comment}（{review.author_name}）")
+    return page(
+        request,
+        "console/scores.html",
+        {
+            "table": table,
+            "orgs": await console_service.orgs_in_reach(session, caller),
+            "picked": picked,
+            "month": month,
+            "metric_names": METRIC_NAMES,
+            "said": said,
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/scores/reviews", include_in_schema=False)
+async def console_review_month(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    form: Annotated[ReviewForm, Form()],
+) -> Response:
+    """POST /reviews, from the ranking's form; back to the ranking of the org's parent."""
+    data = MonthlyReviewCreate(org_id=form.org_id, month=form.month, comment=form.comment)
+    review = await scoring_service.create_review(session, caller=caller, data=data)
+    org = await org_in_reach(session, caller, review.org_id)
+    back = request.url_for("console_scores").include_query_params(
+        org_id=org.parent_id or org.id, month=review.month, done="commented"
+    )
+    return RedirectResponse(str(back), 303)

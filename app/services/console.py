@@ -81,6 +81,7 @@ NAV = [
     ("console_shop", "积分超市"),
     ("console_surveys", "问卷测试"),
     ("console_indicators", "申报指标"),
+    ("console_scores", "月度评分"),
 ]
 # Who may open each screen; a screen not named here is any admin's (the others'
 # menus go without it). A unit's party secretary reaches people, not places: only
@@ -131,6 +132,7 @@ LEDGERS = [
     ("points", "积分台账", ("month",)),
     ("redemptions", "积分兑换台账", ("month", "status")),
     ("household-visits", "入户调查台账", ("month",)),
+    ("scores", "月度综合评分排名", ("month",)),
 ]
 
 CATEGORY_LABELS = {

@@ -72,6 +72,21 @@ async def test_the_district_ranks_its_streets_by_the_weighted_score(client, worl
         (world["S2"].id, 25.0),
         (world["S1"].id, 87.5),
     ]
+    # The office's monthly ranking table, with the month's comment beside the street.
+    review = {"org_id": world["S1"].id, "month": table["month"], "comment": "知晓率领先"}
+    assert (await client.post("/reviews", json=review, headers=district)).status_code == 201
+    ledger = await client.get(
+        "/exports/scores.xlsx", params={"org_id": world["D"].id}, headers=district
+    )
+    assert ledger.status_code == 200, ledger.text
+    sheet = load_workbook(io.BytesIO(ledger.content)).active
+    rows = list(sheet.iter_rows(min_row=4, values_only=True))
+    assert rows[0][1:] == (1, "东关街道", 100, 50, None, 87.5, None, "知晓率领先")
+    assert rows[1][1:4] == (2, "西湖街道", 0)
+    # The district's page has the score as a column of its children's table.
+    link = await make_link(client, world, "district_admin", "D")
+    html = (await client.get(page_url(link, sort="score"), headers=BROWSER_HTML)).text
+    assert 'data-metric="score" data-value="87.5">87.5</td>' in html
 
 
 async def test_only_an_office_above_comments_and_the_org_reads_its_comments(client, world):
@@ -101,18 +116,3 @@ async def test_only_an_office_above_comments_and_the_org_reads_its_comments(clie
         headers=world.headers("other_community_admin"),
     )
     assert neighbour.status_code == 404
-    # The office's monthly ranking table, with the month's comment beside the street.
-    review = {"org_id": world["S1"].id, "month": table["month"], "comment": "知晓率领先"}
-    assert (await client.post("/reviews", json=review, headers=district)).status_code == 201
-    ledger = await client.get(
-        "/exports/scores.xlsx", params={"org_id": world["D"].id}, headers=district
-    )
-    assert ledger.status_code == 200, ledger.text
-    sheet = load_workbook(io.BytesIO(ledger.content)).active
-    rows = list(sheet.iter_rows(min_row=4, values_only=True))
-    assert rows[0][1:] == (1, "东关街道", 100, 50, None, 87.5, None, "知晓率领先")
-    assert rows[1][1:4] == (2, "西湖街道", 0)
-    # The district's page has the score as a column of its children's table.
-    link = await make_link(client, world, "district_admin", "D")
-    html = (await client.get(page_url(link, sort="score"), headers=BROWSER_HTML)).text
-    assert 'data-metric="score" data-value="87.5">87.5</td>' in html

@@ -1,5 +1,6 @@
-"""Rows for the console's assessment screens: survey results and the indicators'
-board (app/routers/console_assessment.py). The records are C1's, as in the API rows."""
+"""Rows for the console's assessment screens: survey results, the indicators'
+board and the monthly ranking with its comments (app/routers/console_assessment.py).
+The records are C1's, as in the API rows; the ranking is S1's, commented by its office."""
 
 from __future__ import annotations
 
@@ -36,6 +37,19 @@ async def _review(world: World, caller: str) -> Req:
     return Req(path=f"/console/indicators/{item.id}/review", data={"decision": "approve"})
 
 
+async def _scores(world: World, caller: str) -> Req:
+    return Req(path="/console/scores", params={"org_id": world["S1"].id})
+
+
+def _ranks_s1_children(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str) and f'data-org="{world["C1"].id}"' in page
+
+
+async def _comment(world: World, caller: str) -> Req:
+    form = {"org_id": str(world["C1"].id), "month": "2026-11", "comment": "整改偏慢"}
+    return Req(path="/console/scores/reviews", data=form)
+
+
 def _only_in_reach(title: str) -> Any:
     def check(world: World, caller: str, page: object) -> None:
         assert isinstance(page, str)
@@ -61,5 +75,15 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/console/indicators/{indicator_id}/review"): Row(
         "community_admin", statuses(401, 403, 404, 404, 303, **UNITS_403), _review, console=True
+    ),
+    ("GET", "/console/scores"): Row(
+        "street_admin",
+        statuses(401, 403, 404, 404, 200, **UNITS_403),
+        _scores,
+        _ranks_s1_children,
+        console=True,
+    ),
+    ("POST", "/console/scores/reviews"): Row(
+        "street_admin", statuses(401, 403, 404, 404, 303, **UNITS_403), _comment, console=True
     ),
 }
