@@ -39,6 +39,14 @@ async def test_the_demo_logs_in_through_the_mounted_wechat_stub(tmp_path):
             reports = (await c.get("/api/v1/reports", headers=auth)).json()["items"]
             assert [r["status"] for r in reports] == ["submitted"]
             assert not any(v.get("possible_reuse") for v in visits)
+            # The monthly ranking is scored, and the office has commented on it.
+            district = {"org_id": seeded["district_id"]}
+            scores = (await c.get("/api/v1/stats/scores", params=district, headers=auth)).json()
+            assert scores["weights"] and scores["items"][0]["score"] is not None
+            reviews = await c.get(
+                "/api/v1/reviews", params={**district, "subtree": True}, headers=auth
+            )
+            assert reviews.json()["total"] == seeded["monthly_reviews"] == 2
             # Demo codes may be reused, unlike in tests, so the demo can log in again.
             again = await c.post("/api/v1/auth/wechat-login", json={"code": "demo-district-admin"})
             assert again.status_code == 200

@@ -1,7 +1,8 @@
 """Assessment readiness in the demo district, so that `make run` shows it: a quiz of
 东关街道 and a satisfaction questionnaire of the district with answers, this month's
-household visits in two communities, and 东关社区's indicators in every state (one
-overdue, one with a PDF as evidence).
+household visits in two communities, 东关社区's indicators in every state (one
+overdue, one with a PDF as evidence), the district's weights of the composite score
+and this month's comments (月点评) on a street and a community.
 
 Through the services, as requests would, at the time given."""
 
@@ -13,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.scope import Caller
 from app.core.storage import Storage
-from app.core.timeutil import local
+from app.core.timeutil import local, month_key
 from app.edge.access import caller_for_person
 from app.models.household_visit import HouseholdVisitCreate
 from app.models.indicator import EvidenceCreate, IndicatorCreate, IndicatorReview
 from app.models.org import Org
+from app.models.scoring import MonthlyReviewCreate, ScoringUpdate
 from app.models.survey import (
     Answer,
     QuestionType,
@@ -28,7 +30,7 @@ from app.models.survey import (
     SurveyQuestion,
 )
 from app.models.user import User
-from app.services import documents, household_visits, indicators, surveys
+from app.services import documents, household_visits, indicators, scoring, surveys
 
 QUIZ = [
     SurveyQuestion(
@@ -53,6 +55,16 @@ QUESTIONNAIRE = [
     ),
     SurveyQuestion(text="你对创建文明城市有什么建议？", type=QuestionType.text),
 ]
+# The district's composite score: the household survey's rates weigh most, as in
+# the assessment itself.
+DEMO_WEIGHTS = {
+    "report_in_rate": 2.0,
+    "rectification_rate": 2.0,
+    "household_awareness_rate": 3.0,
+    "household_satisfaction_rate": 3.0,
+    "indicator_completion_rate": 1.0,
+    "service_orders_on_time_rate": 1.0,
+}
 # A one-page PDF, as small as a real one gets.
 DEMO_PDF = (
     b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
@@ -216,10 +228,30 @@ async def seed_assessment(
                 ),
                 now=now - timedelta(days=1),
             )
+
+    district_org = await session.get(Org, district.grants[0].org_id)
+    assert district_org is not None
+    await scoring.set_weights(
+        session,
+        caller=district,
+        district=district_org,
+        data=ScoringUpdate(weights=DEMO_WEIGHTS),
+    )
+    month = month_key(now)
+    for reviewer, org_name, comment in (
+        (district, "东关街道", "入户知晓率、满意率领先，申报材料进度需加快"),
+        (street, "东关社区", "入户调查覆盖较好；文明家庭评选材料已逾期，请尽快补报"),
+    ):
+        await scoring.create_review(
+            session,
+            caller=reviewer,
+            data=MonthlyReviewCreate(org_id=orgs[org_name].id or 0, month=month, comment=comment),
+        )
     await session.flush()
     return {
         "surveys": 2,
         "survey_responses": responses,
         "household_visits": visits,
         "indicators": 5,
+        "monthly_reviews": 2,
     }
