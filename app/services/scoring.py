@@ -161,15 +161,21 @@ async def version_in_force(
     session: AsyncSession, district_id: int, at: datetime | None
 ) -> ScoringWeights | None:
     """The district's version set last before `at` (the latest if `at` is None);
-    before any was set, the earliest one."""
-    by_district = select(ScoringWeights).where(col(ScoringWeights.district_id) == district_id)
-    newest_first = (col(ScoringWeights.set_at).desc(), col(ScoringWeights.id).desc())
-    before = by_district if at is None else by_district.where(col(ScoringWeights.set_at) < at)
-    found = (await session.execute(before.order_by(*newest_first).limit(1))).scalar_one_or_none()
-    if found is None and at is not None:
-        oldest = by_district.order_by(col(ScoringWeights.set_at), col(ScoringWeights.id))
-        found = (await session.execute(oldest.limit(1))).scalar_one_or_none()
-    return found
+    before any was set, the earliest one. One query: a district keeps a few versions
+    a year, so all are read and the one is picked here."""
+    versions = list(
+        (
+            await session.execute(
+                select(ScoringWeights)
+                .where(col(ScoringWeights.district_id) == district_id)
+                .order_by(col(ScoringWeights.set_at), col(ScoringWeights.id))
+            )
+        ).scalars()
+    )
+    if not versions:
+        return None
+    before = [v for v in versions if at is None or v.set_at < at]
+    return before[-1] if before else versions[0]
 
 
 async def weights_in_force(

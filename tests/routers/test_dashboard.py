@@ -501,7 +501,8 @@ async def test_the_number_of_queries_does_not_grow_with_the_children(client, wor
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert counts["S2"] == counts["S1"] == counts["D"]
-    assert len(statements) == counts["D"] - 1  # no list of children to load
+    # No list of children to load, no composite score's weights to read.
+    assert len(statements) == counts["D"] - 2
 
 
 # --- months, emptiness ------------------------------------------------------------------
