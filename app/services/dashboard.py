@@ -740,3 +740,17 @@ async def members_of_buckets(session: AsyncSession, buckets: Buckets) -> dict[in
     the denominator of other domains' response and coverage rates."""
     counts = await _counted(session, buckets, "")
     return {b: counts.get(b, {}).get("members", 0) for b in buckets}
+
+
+async def credits_of_buckets(
+    session: AsyncSession, buckets: Buckets, month: str
+) -> dict[int, tuple[int, int, int]]:
+    """Each bucket's credits_issued, credits_spent (in the month) and
+    credits_outstanding (now), exactly as the dashboard counts them: GET /stats/points."""
+    start, end = month_bounds(month)
+    flows, outstanding, _ = await _credits(session, buckets, start, end)
+    out = {}
+    for b in buckets:
+        issued, spent = flows.get(b, (0, 0))
+        out[b] = (int(issued), int(spent), int(outstanding.get(b, (0,))[0]))
+    return out
