@@ -84,7 +84,8 @@ Points and the shop (app/models/points.py; app/services/points.py)
   and the shops have not taken in, minus the sum of their balances (the ledger sums
   to zero, so for a district it is its residents' balances). redemptions /
   redemptions_collected: the month's reservations at shops in the subtree, and those
-  of them collected by now. Top earners with names: GET /points/accounts (admins).
+  of them collected by now. Top earners with names: GET /points/accounts (admins),
+  and per community for the month: GET /stats/points.
 
 The ranking has one entry per direct child org, each with the same metrics over its
 own subtree. Records held by the org itself (a task posted by the street, a problem
