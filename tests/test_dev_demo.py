@@ -36,6 +36,11 @@ async def test_the_demo_logs_in_through_the_mounted_wechat_stub(tmp_path):
             photo = visits[0]["photo_ids"][0]
             shown = await c.get(f"/api/v1/media/{photo}/thumbnail", headers=auth)
             assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+            # The routine article carries the demo's short video, served as MP4.
+            listed = (await c.get("/api/v1/articles", headers=auth)).json()["items"]
+            (clip,) = [a["photo_ids"][0] for a in listed if a["photo_ids"]]
+            video = await c.get(f"/api/v1/media/{clip}", headers=auth)
+            assert video.headers["content-type"] == "video/mp4", video.text
             reports = (await c.get("/api/v1/reports", headers=auth)).json()["items"]
             assert [r["status"] for r in reports] == ["submitted"]
             assert not any(v.get("possible_reuse") for v in visits)

@@ -260,7 +260,7 @@ class RulesPublic(SQLModel):
     per_confirmed_wish: int
     per_completed_order: int
     per_report_in: int
-    updated_at: datetime
+    updated_at: datetime | None = Field(description="从未设置过时为 null（各项为 0：不发积分）")
 
 
 class AwardCreate(StrictInput):
@@ -281,6 +281,34 @@ class EntryPublic(SQLModel):
 class MyPoints(SQLModel):
     balance: int
     entries: list[EntryPublic]
+
+
+class TopEarner(SQLModel):
+    user_id: int | None = Field(description="只给管理员；统计接口密钥为 null")
+    name: str = Field(description="管理员看到全名；统计接口密钥看到打码的姓名")
+    earned: int = Field(description="当月在该社区获得的积分（扣除冲正）")
+
+
+class CommunityTopEarners(SQLModel):
+    org_id: int
+    org_name: str
+    earners: list[TopEarner]
+
+
+class PointsFlow(SQLModel):
+    org_id: int
+    org_name: str
+    issued: int = Field(description="当月发放（扣除冲正），同工作台 credits_issued")
+    spent: int = Field(description="当月兑换花掉的（扣除退回），同 credits_spent")
+    outstanding: int = Field(description="此刻已发放未花掉的，同 credits_outstanding")
+
+
+class PointsStats(PointsFlow):
+    month: str
+    children: list[PointsFlow] = Field(description="各直属下级组织（含其全部下级）")
+    top_earners: list[CommunityTopEarners] = Field(
+        description="子树内每个社区当月获得积分最多的居民（前 TOP_EARNERS 名）"
+    )
 
 
 class AccountPublic(SQLModel):

@@ -196,6 +196,7 @@ class ServiceItemPublic(SQLModel):
     description: str
     service_type: str
     team_id: int | None
+    active: bool = Field(description="下架后为 false：不再列入服务清单，也不能再点")
     created_at: datetime
 
 
@@ -225,6 +226,20 @@ class OrderComplete(StrictInput):
 class OrderRate(StrictInput):
     stars: int = Field(ge=1, le=5)
     comment: str | None = Field(default=None, max_length=500)
+
+
+class OrderEventPublic(SQLModel):
+    id: int
+    action: OrderAction
+    from_status: OrderStatus | None
+    to_status: OrderStatus
+    actor_id: int
+    actor_name: str = Field(
+        description="点单人、接单人和社区管理员看到全名；派单队伍的其他队员看到打码的姓名"
+    )
+    team_id: int | None = Field(description="派单、改派时派给的队伍")
+    note: str | None
+    at: datetime
 
 
 class OrderPublic(SQLModel):

@@ -30,7 +30,7 @@ from app.models.points import Redemption
 from app.models.problem import Point, Problem
 from app.models.publicity import ArticleColumn, Placement
 from app.models.report import Report
-from app.models.service_order import ServiceOrder
+from app.models.service_order import ServiceItem, ServiceOrder
 from app.models.survey import Survey
 from app.models.task import Task
 from app.models.team import Team
@@ -284,6 +284,8 @@ _IN_REACH: dict[type, Any] = {
     Task: record("task_id", task_service.get_task_for_attendee, CurrentCaller),
     # Liaisons are the district's arrangement: admins over the org act on them.
     Liaison: record("liaison_id", liaison_service.get_liaison_in_reach, AdminCaller),
+    # A menu item is its org's admins' (and those above).
+    ServiceItem: record("item_id", order_service.get_item_in_reach, AdminCaller),
 }
 
 if TYPE_CHECKING:

@@ -4,14 +4,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.core.db import utcnow
 from app.core.errors import PROBLEM_RESPONSES
+from app.core.timeutil import month_key
 from app.edge.route import AppRoute
+from app.models.common import Month
 from app.models.org import Org
 from app.models.points import (
     AccountPublic,
     AwardCreate,
     EntryPublic,
     MyPoints,
+    PointsStats,
     Redemption,
     RedemptionCollect,
     RedemptionCreate,
@@ -24,11 +28,14 @@ from app.models.points import (
 )
 from app.models.user import MAX_ID, PEOPLE_ROLES
 from app.routers.deps import (
+    AdminCaller,
     CurrentCaller,
     OrgInReach,
     Page,
     PageDep,
     PeopleCaller,
+    PeopleStatsReader,
+    ReadingSessionDep,
     SessionDep,
     SettingsDep,
     Visible,
@@ -36,7 +43,7 @@ from app.routers.deps import (
     page_of,
 )
 from app.services import points as service
-from app.services import shop
+from app.services import points_figures, shop
 
 router = APIRouter(tags=["points"], route_class=AppRoute, responses=PROBLEM_RESPONSES)
 
@@ -48,6 +55,14 @@ async def put_points_rules(
     """区管理员设置本区的积分规则：每小时志愿服务、每个确认的微心愿、每个已评价的服务订单、
     每次到社区报到各得多少积分。此后发生的来源按新规则计，已发放的不变。"""
     return service.rules_public(await service.put_rules(session, caller=caller, data=data))
+
+
+@router.get("/points/rules", response_model=RulesPublic)
+async def get_points_rules(
+    session: SessionDep, org: Annotated[Org, OrgInReach(AdminCaller)]
+) -> RulesPublic:
+    """管理范围内某组织所在区的积分规则（区管理员及其下各级管理员可看）；从未设置时各项为 0。"""
+    return await service.rules_for(session, org)
 
 
 @router.post("/points/awards", status_code=201, response_model=EntryPublic)
@@ -86,6 +101,20 @@ async def points_accounts(
         session, caller=caller, org=org, offset=paging.offset, limit=paging.page_size
     )
     return page_of(items, total, paging)
+
+
+@router.get("/stats/points", response_model=PointsStats)
+async def points_stats(
+    session: ReadingSessionDep,
+    caller: PeopleStatsReader,
+    org: Annotated[Org, OrgInReach(PeopleStatsReader, PEOPLE_ROLES)],
+    month: Annotated[Month | None, Query(description="YYYY-MM，默认本月（北京时间）")] = None,
+) -> PointsStats:
+    """组织及各直属下级的积分发放、兑换、结余（同工作台口径），子树内每个社区当月积分最多的居民
+    （管理员看到姓名，统计接口密钥看到打码的姓名）。"""
+    return await points_figures.stats(
+        session, caller=caller, org=org, month=month or month_key(utcnow())
+    )
 
 
 # --- the shop -----------------------------------------------------------------------------

@@ -10,10 +10,12 @@ from app.models.service_order import (
     OrderComplete,
     OrderCreate,
     OrderDispatch,
+    OrderEventPublic,
     OrderPublic,
     OrderRate,
     OrderReject,
     OrderStatus,
+    ServiceItem,
     ServiceItemCreate,
     ServiceItemPublic,
     ServiceOrder,
@@ -22,6 +24,7 @@ from app.routers.deps import (
     AdminCaller,
     CipherDep,
     CurrentCaller,
+    InReach,
     Page,
     PageDep,
     SessionDep,
@@ -48,6 +51,15 @@ async def create_item(
     """管理员为管理范围内的组织发布服务项目；其下各社区的居民都可点单。"""
     org = await org_in_reach(session, caller, data.org_id)
     item = await service.create_item(session, caller=caller, org=org, data=data)
+    return service.item_public(item)
+
+
+@router.post("/service-items/{item_id}/withdraw", response_model=ServiceItemPublic)
+async def withdraw_item(
+    item: InReach[ServiceItem], session: SessionDep, caller: AdminCaller
+) -> ServiceItemPublic:
+    """下架服务项目：不再列入服务清单，也不能再点（409 `item_withdrawn`）；已点的订单照常办理。"""
+    item = await service.withdraw_item(session, caller=caller, item=item)
     return service.item_public(item)
 
 
@@ -100,6 +112,14 @@ async def get_order(
     order: Visible[ServiceOrder], session: SessionDep, caller: CurrentCaller, cipher: CipherDep
 ) -> OrderPublic:
     return await service.to_public_one(session, caller=caller, cipher=cipher, order=order)
+
+
+@router.get("/service-orders/{order_id}/history", response_model=list[OrderEventPublic])
+async def get_order_history(
+    order: Visible[ServiceOrder], session: SessionDep, caller: CurrentCaller
+) -> list[OrderEventPublic]:
+    """订单的处理记录（谁在何时做了什么），由早到晚；看到打码地址的人看到打码的姓名。"""
+    return await service.history(session, caller=caller, order=order)
 
 
 @router.post("/service-orders/{order_id}/accept", response_model=OrderPublic)

@@ -133,6 +133,7 @@ LEDGERS = [
     ("redemptions", "积分兑换台账", ("month", "status")),
     ("household-visits", "入户调查台账", ("month",)),
     ("scores", "月度综合评分排名", ("month",)),
+    ("publicity", "宣传工作季度通报", ("year", "quarter")),
 ]
 
 CATEGORY_LABELS = {
@@ -205,6 +206,24 @@ def articles_to_review(caller: Caller) -> list[ColumnElement[bool]]:
     ]
 
 
+async def _placements_todo(session: AsyncSession, caller: Caller) -> list[TodoItem]:
+    """Placements awaiting the office, for the offices (district, street) alone: the
+    same list as their screen (GET /placements?to_verify=true)."""
+    if not caller.paths(publicity_service.OFFICE_ROLES):
+        return []
+    _, total = await publicity_service.list_placements(
+        session,
+        caller=caller,
+        article=None,
+        org=None,
+        status=None,
+        to_verify=True,
+        offset=0,
+        limit=0,
+    )
+    return [TodoItem("placements", "待认定的上稿", total, "console_placement_reviews")]
+
+
 async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> list[TodoItem]:
     """The person's to-do list across domains, counted in their reach."""
     paths = caller.paths(ADMIN_ROLES)
@@ -229,6 +248,7 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
             await _count(session, Article, *articles_to_review(caller)),
             "console_article_reviews",
         ),
+        *await _placements_todo(session, caller),
         TodoItem(
             "problems_overdue",
             "已逾期的问题",

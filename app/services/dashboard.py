@@ -84,7 +84,8 @@ Points and the shop (app/models/points.py; app/services/points.py)
   and the shops have not taken in, minus the sum of their balances (the ledger sums
   to zero, so for a district it is its residents' balances). redemptions /
   redemptions_collected: the month's reservations at shops in the subtree, and those
-  of them collected by now. Top earners with names: GET /points/accounts (admins).
+  of them collected by now. Top earners with names: GET /points/accounts (admins),
+  and per community for the month: GET /stats/points.
 
 The ranking has one entry per direct child org, each with the same metrics over its
 own subtree. Records held by the org itself (a task posted by the street, a problem
@@ -790,3 +791,17 @@ async def members_of_buckets(session: AsyncSession, buckets: Buckets) -> dict[in
     the denominator of other domains' response and coverage rates."""
     counts = await _counted(session, buckets, "")
     return {b: counts.get(b, {}).get("members", 0) for b in buckets}
+
+
+async def credits_of_buckets(
+    session: AsyncSession, buckets: Buckets, month: str
+) -> dict[int, tuple[int, int, int]]:
+    """Each bucket's credits_issued, credits_spent (in the month) and
+    credits_outstanding (now), exactly as the dashboard counts them: GET /stats/points."""
+    start, end = month_bounds(month)
+    flows, outstanding, _ = await _credits(session, buckets, start, end)
+    out = {}
+    for b in buckets:
+        issued, spent = flows.get(b, (0, 0))
+        out[b] = (int(issued), int(spent), int(outstanding.get(b, (0,))[0]))
+    return out

@@ -254,19 +254,46 @@ async def upload_media(
     )
 
 
-def _remux(src: BinaryIO, settings: Settings) -> tuple[videos.ProcessedVideo, BinaryIO]:
+def _remux(
+    src: BinaryIO, max_seconds: float, thumbnail_px: int
+) -> tuple[videos.ProcessedVideo, BinaryIO]:
     """Blocking: the checked, remuxed video in a temporary file (the caller closes it)."""
     dst = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the caller)
     try:
         return videos.process_video(
-            src,
-            dst,
-            max_seconds=settings.media_video_max_seconds,
-            thumbnail_px=settings.media_thumbnail_px,
+            src, dst, max_seconds=max_seconds, thumbnail_px=thumbnail_px
         ), dst
     except BaseException:
         dst.close()
         raise
+
+
+async def store_video(
+    storage: Storage, *, uploader_id: int, src: BinaryIO, max_seconds: float, thumbnail_px: int
+) -> Media:
+    """Check and remux `src` (an MP4 in a seekable file) into storage without its
+    metadata, with its poster as the thumbnail: the Media row, not yet added."""
+    video, remuxed = await anyio.to_thread.run_sync(
+        partial(_remux, src, max_seconds, thumbnail_px), limiter=_video_work
+    )
+    try:
+        token = secrets.token_hex(16)
+        media = Media(
+            uploader_id=uploader_id,
+            storage_key=f"{token}.{videos.EXTENSION}",
+            thumbnail_key=f"{token}{THUMB_SUFFIX}.{videos.POSTER_EXTENSION}",
+            content_type=videos.CONTENT_TYPE,
+            size=video.size,
+            width=video.width,
+            height=video.height,
+            sha256=video.sha256,
+            phash=video.phash,
+        )
+        await storage.put_file(media.storage_key, remuxed, videos.CONTENT_TYPE)
+    finally:
+        await anyio.to_thread.run_sync(remuxed.close)
+    await storage.put(media.thumbnail_key, video.poster, videos.POSTER_CONTENT_TYPE)
+    return media
 
 
 async def upload_video(
@@ -289,26 +316,13 @@ async def upload_video(
     videos.check_size(size, settings.media_video_max_bytes)
     await session.commit()  # no connection held meanwhile (see upload_photo)
     await file.seek(0)
-    video, remuxed = await anyio.to_thread.run_sync(
-        partial(_remux, file.file, settings), limiter=_video_work
+    media = await store_video(
+        storage,
+        uploader_id=caller.id,
+        src=file.file,
+        max_seconds=settings.media_video_max_seconds,
+        thumbnail_px=settings.media_thumbnail_px,
     )
-    try:
-        token = secrets.token_hex(16)
-        media = Media(
-            uploader_id=caller.id,
-            storage_key=f"{token}.{videos.EXTENSION}",
-            thumbnail_key=f"{token}{THUMB_SUFFIX}.{videos.POSTER_EXTENSION}",
-            content_type=videos.CONTENT_TYPE,
-            size=video.size,
-            width=video.width,
-            height=video.height,
-            sha256=video.sha256,
-            phash=video.phash,
-        )
-        await storage.put_file(media.storage_key, remuxed, videos.CONTENT_TYPE)
-    finally:
-        await anyio.to_thread.run_sync(remuxed.close)
-    await storage.put(media.thumbnail_key, video.poster, videos.POSTER_CONTENT_TYPE)
     await content_check.start_media_check(
         content_check.media_checker(settings, wechat),
         storage,

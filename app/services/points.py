@@ -245,6 +245,22 @@ def rules_public(rules: PointsRules) -> RulesPublic:
     return RulesPublic.model_validate(rules, from_attributes=True)
 
 
+async def rules_for(session: AsyncSession, org: Org) -> RulesPublic:
+    """The rules of the district `org` lies in; all zero (no points) until set."""
+    district_id = _district_id(org)
+    rules = await rules_of(session, district_id)
+    if rules is None:
+        return RulesPublic(
+            district_id=district_id,
+            per_volunteer_hour=0,
+            per_confirmed_wish=0,
+            per_completed_order=0,
+            per_report_in=0,
+            updated_at=None,
+        )
+    return rules_public(rules)
+
+
 async def grant_for(
     session: AsyncSession,
     *,

@@ -18,14 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.errors import Forbidden, NotFound, Unprocessable
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids
 from app.core.security import PiiCipher
 from app.core.timeutil import local
@@ -38,6 +38,7 @@ from app.models.service_order import (
     OrderComplete,
     OrderCreate,
     OrderDispatch,
+    OrderEventPublic,
     OrderPublic,
     OrderRate,
     OrderReject,
@@ -49,9 +50,9 @@ from app.models.service_order import (
     ServiceOrderEvent,
 )
 from app.models.team import MemberStatus, Team, TeamMember
-from app.models.user import ADMIN_ROLES
+from app.models.user import ADMIN_ROLES, User
 from app.models.volunteer_hours import HourSource
-from app.services import lifecycle, points, service_orders_messages, volunteer_hours
+from app.services import audit, lifecycle, points, service_orders_messages, volunteer_hours
 from app.services import teams as team_service
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.notifications import scans
@@ -61,6 +62,7 @@ from app.services.photos import (
     register_record_type,
     require_own_photos,
 )
+from app.services.wishes import mask_name
 from app.services.workdays import CalendarYearUnknown, add_working_days
 
 RECORD_TYPE = "service_order"
@@ -201,6 +203,14 @@ def mask_address(address: str) -> str:
     return address[:keep] + "****"
 
 
+def _sees_whole(caller: Caller, order: ServiceOrder, community_path: str) -> bool:
+    """The orderer, the taker and the community's admins; not the team's other members."""
+    return caller.sees_personal_data and (
+        caller.id in (order.orderer_id, order.taken_by_id)
+        or any(is_within(community_path, p) for p in caller.paths(ADMIN_ROLES))
+    )
+
+
 async def to_public(
     session: AsyncSession, *, caller: Caller, cipher: PiiCipher, orders: Sequence[ServiceOrder]
 ) -> list[OrderPublic]:
@@ -213,15 +223,11 @@ async def to_public(
             )
         ).all()
     )
-    admin_paths = caller.paths(ADMIN_ROLES)
     now = utcnow()
     out = []
     for o in orders:
         assert o.id is not None
-        whole = caller.sees_personal_data and (
-            caller.id in (o.orderer_id, o.taken_by_id)
-            or any(is_within(paths.get(o.community_id, ""), p) for p in admin_paths)
-        )
+        whole = _sees_whole(caller, o, paths.get(o.community_id, ""))
         if whole:
             address = cipher.decrypt(o.address_cipher) if o.address_cipher else None
             phone = cipher.decrypt(o.phone_cipher) if o.phone_cipher else None
@@ -248,6 +254,39 @@ async def to_public_one(
 ) -> OrderPublic:
     (public,) = await to_public(session, caller=caller, cipher=cipher, orders=[order])
     return public
+
+
+async def history(
+    session: AsyncSession, *, caller: Caller, order: ServiceOrder
+) -> list[OrderEventPublic]:
+    """Every step of the order, oldest first, with who took it. Whoever sees the order
+    sees its history; who sees its address masked sees the names masked too (the
+    orderer's and the taker's are a resident's and a volunteer's)."""
+    community = await session.get(Org, order.community_id)
+    whole = _sees_whole(caller, order, community.path if community else "")
+    rows = await session.execute(
+        select(ServiceOrderEvent, User.name)
+        .join(User, col(User.id) == col(ServiceOrderEvent.actor_id))
+        .where(ServiceOrderEvent.service_order_id == order.id)
+        .order_by(col(ServiceOrderEvent.id))
+    )
+    out = []
+    for event, name in rows.all():
+        assert event.id is not None
+        out.append(
+            OrderEventPublic(
+                id=event.id,
+                action=OrderAction(event.action),
+                from_status=OrderStatus(event.from_status) if event.from_status else None,
+                to_status=OrderStatus(event.to_status),
+                actor_id=event.actor_id,
+                actor_name=name if whole or event.actor_id == caller.id else mask_name(name),
+                team_id=event.team_id,
+                note=event.note,
+                at=event.at,
+            )
+        )
+    return out
 
 
 # --- the menu ---------------------------------------------------------------------------
@@ -286,6 +325,37 @@ async def create_item(
     )
     session.add(item)
     await session.flush()
+    return item
+
+
+async def get_item_in_reach(session: AsyncSession, caller: Caller, item_id: int) -> ServiceItem:
+    """An item of an org in the admin's reach (404 otherwise, as missing)."""
+    item = await session.get(ServiceItem, item_id)
+    org = await session.get(Org, item.org_id) if item is not None else None
+    if item is None or org is None or not caller.reaches(org):
+        raise NotFound()
+    return item
+
+
+async def withdraw_item(session: AsyncSession, *, caller: Caller, item: ServiceItem) -> ServiceItem:
+    """Off the menu for good: no longer listed nor orderable (409 `item_withdrawn`);
+    orders already placed for it go on. The row stays, as the orders point at it."""
+    moved = await session.execute(
+        update(ServiceItem)
+        .where(col(ServiceItem.id) == item.id, col(ServiceItem.active).is_(True))
+        .values(active=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("item_withdrawn", "该服务项目已下架")
+    await session.refresh(item)
+    await audit.record(
+        session,
+        caller=caller,
+        action="service_item.withdraw",
+        target_type="service_item",
+        target_id=item.id,
+        org_id=item.org_id,
+    )
     return item
 
 
@@ -369,8 +439,10 @@ async def create_order(
             raise Unprocessable("invalid_community", "只能为本区的社区点单")
     if data.item_id is not None:
         item = await session.get(ServiceItem, data.item_id)
-        if item is None or not item.active or item.org_id not in path_ids(community.path):
+        if item is None or item.org_id not in path_ids(community.path):
             raise Unprocessable("invalid_item", "该社区没有这项服务")
+        if not item.active:
+            raise Conflict("item_withdrawn", "该服务项目已下架")
     title, description = _text(data.title), _text(data.description)
     if not (title and description):
         raise Unprocessable("validation_error", "标题和内容不能为空")

@@ -13,6 +13,7 @@ from app.models.service_order import (
     TAKER_STATES,
     OrderAction,
     OrderStatus,
+    ServiceItem,
     ServiceOrder,
     ServiceOrderEvent,
 )
@@ -81,3 +82,12 @@ async def insert_order(
             )
             state = to
     return order
+
+
+async def insert_item(app: FastAPI, *, org: Org, by: User, title: str = "上门理发") -> ServiceItem:
+    async with app.state.sessionmaker() as session, session.begin():
+        item = ServiceItem(
+            org_id=org.id, title=title, description="", service_type="助老", created_by_id=by.id
+        )
+        session.add(item)
+    return item

@@ -167,3 +167,41 @@ async def test_the_points_and_redemptions_ledgers_list_the_months_entries(client
             assert all(r[2] == "党员甲" for r in data)
         else:
             assert [r[4:] for r in data] == rows
+
+
+async def test_admins_below_read_the_districts_rules_and_a_big_screen_sees_earners_masked(
+    client, world
+):
+    await set_rules(world.app, world["D"], hour=10, order=15)
+    rules = await client.get(
+        "/points/rules", params={"org_id": world["C1"].id}, headers=world.headers("community_admin")
+    )
+    assert (rules.json()["district_id"], rules.json()["per_volunteer_hour"]) == (world["D"].id, 10)
+    await fund(world.app, world.user("member"), world["C1"], 12)
+    await fund(world.app, world.user("community_admin"), world["C1"], 5)
+    as_admin = await client.get(
+        "/stats/points", params={"org_id": world["S1"].id}, headers=world.headers("street_admin")
+    )
+    body = as_admin.json()
+    c1 = next(c for c in body["children"] if c["org_id"] == world["C1"].id)
+    assert (body["issued"], c1["issued"], c1["outstanding"], c1["spent"]) == (17, 17, 17, 0)
+    (earners,) = body["top_earners"]
+    assert [(e["name"], e["earned"]) for e in earners["earners"]] == [
+        (world.user("member").name, 12),
+        (world.user("community_admin").name, 5),
+    ]
+    # The same figure on a big screen (an API key with read:stats): names masked, no ids.
+    key = await client.post(
+        "/api-keys",
+        json={"name": "大屏", "org_id": world["S1"].id, "scopes": ["read:stats"]},
+        headers=world.headers("street_admin"),
+    )
+    screen = await client.get(
+        "/stats/points",
+        params={"org_id": world["S1"].id},
+        headers={"X-API-Key": key.json()["key"]},
+    )
+    (earners,) = screen.json()["top_earners"]
+    first = earners["earners"][0]
+    assert first["user_id"] is None and first["name"] != world.user("member").name
+    assert first["name"].endswith("*")

@@ -154,6 +154,15 @@ async def test_the_office_verifies_a_placement_once_and_the_history_says_who(cli
         "/placements", params={"to_verify": True}, headers=world.headers("district_admin")
     )
     assert [p["id"] for p in queue.json()["items"]] == [placement.id]
+    # The same queue on the console's to-do list: the district office's, not the street
+    # admin's who recorded it, nor the community's (no office).
+    for who, count in (("district_admin", "1"), ("street_admin", "0"), ("community_admin", None)):
+        headers = {**await console_headers(world.app, world.user(who)), **HTML}
+        home = (await client.get("http://test/console/", headers=headers)).text
+        found = re.search(r'data-todo="placements".*?data-count>(\d+)<', home, re.S)
+        assert (found and found.group(1)) == count, who
+    exports = (await client.get("http://test/console/exports", headers=headers)).text
+    assert 'data-ledger="publicity"' in exports and 'name="quarter"' in exports
     done = await client.post(path, json={"approve": True}, headers=world.headers("district_admin"))
     assert done.json()["status"] == "verified"
     twice = await client.post(path, json={"approve": True}, headers=world.headers("district_admin"))

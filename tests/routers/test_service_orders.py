@@ -107,6 +107,21 @@ async def test_an_order_runs_from_submitted_to_rated_and_credits_the_taker_once(
     assert [(h.user_id, h.minutes) for h in hours] == [(taker.id, 45)]
     # submit, accept, dispatch twice, take, complete, rate.
     assert steps == 7
+    # The history reads as the order does: whole for the orderer, masked names for the
+    # team's other member (who sees the address masked).
+    for who, names in ((orderer, ["李大爷", "志愿者甲"]), (mate, ["李**", "志***"])):
+        steps_seen = (await client.get(f"{base}/history", headers=auth(world.app, who))).json()
+        assert [e["action"] for e in steps_seen] == [
+            "submit",
+            "accept",
+            "dispatch",
+            "dispatch",
+            "take",
+            "complete",
+            "rate",
+        ]
+        assert [steps_seen[0]["actor_name"], steps_seen[4]["actor_name"]] == names
+        assert steps_seen[3]["team_id"] == team.id
     team_record = (await client.get(f"/teams/{team.id}", headers=admin)).json()
     assert (team_record["minutes"], team_record["orders_completed"]) == (45, 1)
     population = await client.patch(
@@ -161,6 +176,27 @@ async def test_the_menu_of_a_community_holds_its_own_and_its_ancestors_items(cli
         f"/service-items?community_id={world['C1'].id}", headers=world.headers("member")
     )
     assert [i["title"] for i in menu.json()] == ["D的服务", "S1的服务", "C1的服务"]
+    district_item, _, c1_item = (i["id"] for i in menu.json())
+    # Withdrawn: off the menu, not orderable, not withdrawn twice; the district's item
+    # is out of a community admin's reach.
+    admin = world.headers("community_admin")
+    withdraw = f"/service-items/{c1_item}/withdraw"
+    assert (await client.post(withdraw, headers=admin)).json()["active"] is False
+    assert (await client.post(withdraw, headers=admin)).json()["code"] == "item_withdrawn"
+    outside = await client.post(f"/service-items/{district_item}/withdraw", headers=admin)
+    assert outside.status_code == 404
+    menu = await client.get(
+        f"/service-items?community_id={world['C1'].id}", headers=world.headers("member")
+    )
+    assert [i["title"] for i in menu.json()] == ["D的服务", "S1的服务"]
+    order = {
+        "item_id": c1_item,
+        "title": "理发",
+        "description": "上门",
+        "community_id": world["C1"].id,
+    }
+    resp = await client.post("/service-orders", json=order, headers=world.headers("member"))
+    assert (resp.status_code, resp.json()["code"]) == (409, "item_withdrawn")
 
 
 async def test_an_order_not_accepted_within_two_working_days_is_overdue_and_chased(

@@ -36,6 +36,25 @@ def _accounts_check(world: World, caller: str, body: Any) -> None:
     ], caller
 
 
+async def _rules(world: World, caller: str) -> Req:
+    return Req(path="/api/v1/points/rules", params={"org_id": world["C1"].id})
+
+
+async def _stats(world: World, caller: str) -> Req:
+    await fund(world.app, world.user("member"), world["C1"], 12)
+    org = "U1" if caller in ("unit_admin", "other_unit_admin") else "C1"
+    return Req(path="/api/v1/stats/points", params={"org_id": world[org].id})
+
+
+def _stats_check(world: World, caller: str, body: Any) -> None:
+    if caller == "right":
+        assert (body["issued"], body["outstanding"]) == (12, 12)
+        (c1,) = body["top_earners"]
+        assert [(e["user_id"], e["earned"]) for e in c1["earners"]] == [
+            (world.user("member").id, 12)
+        ]
+
+
 async def _item(world: World, caller: str) -> Req:
     return Req(
         path="/api/v1/shop/items",
@@ -93,6 +112,18 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/v1/me/points"): Row(
         "member", statuses(401, 200, 200, 200, 200), fixed("/api/v1/me/points")
+    ),
+    # A district's rules, read by its admins at every level below.
+    ("GET", "/api/v1/points/rules"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 200),
+        _rules,
+    ),
+    ("GET", "/api/v1/stats/points"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 200, unit_admin=200, other_unit_admin=404),
+        _stats,
+        _stats_check,
     ),
     ("GET", "/api/v1/points/accounts"): Row(
         "community_admin",

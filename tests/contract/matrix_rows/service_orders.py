@@ -7,7 +7,7 @@ from typing import Any
 from app.models.service_order import OrderStatus
 from tests.contract.matrix_rows.common import Req, Row, statuses, world_key
 from tests.factories.media import make_media
-from tests.factories.service_orders import insert_order
+from tests.factories.service_orders import insert_item, insert_order
 from tests.factories.teams import insert_team
 from tests.factories.users import make_user
 from tests.factories.world import World
@@ -35,6 +35,15 @@ async def _create_item(world: World, caller: str) -> Req:
         path="/api/v1/service-items",
         json={"org_id": world["C1"].id, "title": "上门理发", "service_type": "助老"},
     )
+
+
+async def _withdraw(world: World, caller: str) -> Req:
+    item = await insert_item(world.app, org=world["C1"], by=world.user("community_admin"))
+    return Req(path=f"/api/v1/service-items/{item.id}/withdraw")
+
+
+async def _history(world: World, caller: str) -> Req:
+    return Req(path=f"/api/v1/service-orders/{(await _order(world)).id}/history")
 
 
 async def _menu(world: World, caller: str) -> Req:
@@ -119,6 +128,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/service-items"): Row(
         "community_admin", statuses(401, 403, 404, 404, 201), _create_item
     ),
+    ("POST", "/api/v1/service-items/{item_id}/withdraw"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 200), _withdraw
+    ),
     # The menu is public to anyone logged in: it holds nobody's data.
     ("GET", "/api/v1/service-items"): Row("member", logged_in, _menu),
     # For a community of one's own district; the units' secretaries live nowhere and
@@ -130,6 +142,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/v1/service-orders"): Row("community_admin", logged_in, _list, _list_check),
     ("GET", "/api/v1/service-orders/{order_id}"): Row("community_admin", in_c1_only, _one),
+    ("GET", "/api/v1/service-orders/{order_id}/history"): Row(
+        "community_admin", in_c1_only, _history
+    ),
     ("POST", "/api/v1/service-orders/{order_id}/accept"): Row(
         "community_admin", in_c1_only, _step("accept", OrderStatus.submitted)
     ),
