@@ -81,7 +81,7 @@ async def list_points(
     return page_of(await service.points_public(session, points), total, paging)
 
 
-@router.get("/points/{point_id}", response_model=PointPublic)
+@router.get("/points/{point_id:int}", response_model=PointPublic)
 async def get_point(point: Visible[Point], session: SessionDep) -> PointPublic:
     (public,) = await service.points_public(session, [point])
     return public

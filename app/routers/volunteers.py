@@ -70,7 +70,7 @@ async def list_volunteers(
     return page_of(await service.to_public(session, rows), total, paging)
 
 
-@router.get("/volunteers/{volunteer_id}", response_model=VolunteerPublic)
+@router.get("/volunteers/{volunteer_id:int}", response_model=VolunteerPublic)
 async def get_volunteer(volunteer: Visible[Volunteer], session: SessionDep) -> VolunteerPublic:
     return await service.to_public_one(session, volunteer)
 
