@@ -75,6 +75,12 @@ from app.services.users import homes_in
 CHUNK_ROWS = 1000
 TEMP_PREFIX = "chuangwen-ledger-"
 
+
+def _temp_prefix() -> str:
+    # The process id in the name tells whose file a leftover is when several
+    # processes (app nodes, test workers) share one temporary folder.
+    return f"{TEMP_PREFIX}{os.getpid()}-"
+
 DbRow = Row[*tuple[Any, ...]]
 
 
@@ -1353,7 +1359,7 @@ async def export_ledger(
             survey = await _survey_of(session, org, survey_id)
             spec = _survey_responses(org, await org_ids_within(session, [org.path]), survey)
 
-    fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".xlsx")
+    fd, path = tempfile.mkstemp(prefix=_temp_prefix(), suffix=".xlsx")
     os.close(fd)
     try:
         rows = await _write(session, spec, path, now)

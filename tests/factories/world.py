@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, User
-from tests.factories.orgs import make_org
-from tests.factories.users import auth, make_user
+from app.services.orgs import insert_org
+from tests.factories.users import add_user, auth
 
 
 @dataclass
@@ -41,15 +42,27 @@ class World:
 
 
 async def build_world(app: FastAPI) -> World:
+    # One transaction for the whole scene: most tests build it, and twenty small
+    # transactions cost SQLite's thread hops a fifth of a second a test.
+    async with app.state.sessionmaker() as session, session.begin():
+        return await _build(session, app)
+
+
+async def _build(session: AsyncSession, app: FastAPI) -> World:
     w = World(app)
-    d = w.orgs["D"] = await make_org(app, "文明区", OrgLevel.district)
-    s1 = w.orgs["S1"] = await make_org(app, "东关街道", OrgLevel.street, d)
-    s2 = w.orgs["S2"] = await make_org(app, "西湖街道", OrgLevel.street, d)
-    c1 = w.orgs["C1"] = await make_org(app, "东关社区", OrgLevel.community, s1)
-    c2 = w.orgs["C2"] = await make_org(app, "仓门社区", OrgLevel.community, s1)
-    c3 = w.orgs["C3"] = await make_org(app, "西湖社区", OrgLevel.community, s2)
-    w.orgs["U1"] = await make_org(app, "东关小学", OrgLevel.unit, s1)
-    w.orgs["UD"] = await make_org(app, "区委宣传部", OrgLevel.unit, d)
+
+    async def org(key: str, name: str, level: OrgLevel, parent: Org | None = None) -> Org:
+        w.orgs[key] = await insert_org(session, name=name, level=level, parent=parent)
+        return w.orgs[key]
+
+    d = await org("D", "文明区", OrgLevel.district)
+    s1 = await org("S1", "东关街道", OrgLevel.street, d)
+    s2 = await org("S2", "西湖街道", OrgLevel.street, d)
+    c1 = await org("C1", "东关社区", OrgLevel.community, s1)
+    c2 = await org("C2", "仓门社区", OrgLevel.community, s1)
+    c3 = await org("C3", "西湖社区", OrgLevel.community, s2)
+    await org("U1", "东关小学", OrgLevel.unit, s1)
+    await org("UD", "区委宣传部", OrgLevel.unit, d)
     cast = {
         "district_admin": ("区管理员", c1, [(Role.district_admin, d)]),
         "street_admin": ("街道管理员", c1, [(Role.street_admin, s1)]),
@@ -62,13 +75,15 @@ async def build_world(app: FastAPI) -> World:
     for key, (name, home, roles) in cast.items():
         # The member works at U1: what they do in C1 is what U1's secretary follows.
         unit = w.orgs["U1"] if key == "member" else None
-        w.people[key] = await make_user(
-            app, name, community=home, unit=unit, party=True, roles=roles
+        w.people[key] = await add_user(
+            session, app, name, community=home, unit=unit, party=True, roles=roles
         )
     # Units' party secretaries, on no roster (so in no count): U1's, whose member
     # lives and acts in C1, and UD's, another unit's.
-    w.people["unit_admin"] = await make_user(app, "单位书记", roles=[(Role.unit_admin, w["U1"])])
-    w.people["other_unit_admin"] = await make_user(
-        app, "外单位书记", roles=[(Role.unit_admin, w["UD"])]
+    w.people["unit_admin"] = await add_user(
+        session, app, "单位书记", roles=[(Role.unit_admin, w["U1"])]
+    )
+    w.people["other_unit_admin"] = await add_user(
+        session, app, "外单位书记", roles=[(Role.unit_admin, w["UD"])]
     )
     return w

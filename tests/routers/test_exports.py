@@ -2,6 +2,7 @@
 with what the matching list endpoint shows an admin for the same org and period."""
 
 import io
+import os
 import tempfile
 import zipfile
 from datetime import UTC, date, datetime, timedelta
@@ -514,7 +515,8 @@ async def test_the_file_is_named_in_chinese_with_an_ascii_fallback(client, world
 
 
 def _leftovers() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"))
+    # This process's files only: other test workers export at the same time.
+    return set(Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}{os.getpid()}-*"))
 
 
 async def test_the_temporary_file_is_removed_after_sending(client, world):
