@@ -81,6 +81,7 @@ def _temp_prefix() -> str:
     # processes (app nodes, test workers) share one temporary folder.
     return f"{TEMP_PREFIX}{os.getpid()}-"
 
+
 DbRow = Row[*tuple[Any, ...]]
 
 
