@@ -55,7 +55,9 @@ async def _replica_sql(clusters, sql: str):
 async def _caught_up(clusters) -> None:
     primary = await asyncpg.connect(clusters.primary.url())
     try:
-        target = await primary.fetchval("SELECT pg_current_wal_lsn()::text")
+        # The insert position, not the write position: this primary commits
+        # asynchronously, so a commit may still sit in its WAL buffers.
+        target = await primary.fetchval("SELECT pg_current_wal_insert_lsn()::text")
     finally:
         await primary.close()
     deadline = time.monotonic() + 20
