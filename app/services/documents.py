@@ -21,7 +21,9 @@ import hashlib
 import io
 import secrets
 import zipfile
+from dataclasses import dataclass
 
+import anyio
 import filetype
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,21 +69,39 @@ def content_type_of(raw: bytes) -> str:
     return mime
 
 
-async def store_document(storage: Storage, *, uploader_id: int, raw: bytes) -> Media:
+@dataclass(frozen=True)
+class Checked:
+    content_type: str
+    sha256: str
+
+
+def _check(raw: bytes) -> Checked:
+    return Checked(content_type_of(raw), hashlib.sha256(raw).hexdigest())
+
+
+async def check(raw: bytes) -> Checked:
+    """Type and digest of a document, read once, in a worker thread: an upload may be
+    megabytes of zip to open and hash."""
+    return await anyio.to_thread.run_sync(_check, raw)
+
+
+async def store_document(
+    storage: Storage, *, uploader_id: int, raw: bytes, checked: Checked | None = None
+) -> Media:
     """A document's file written, and its row (not yet added to a session): for an
-    upload, and for the demo's evidence (app/devtools)."""
-    content_type = content_type_of(raw)
-    key = f"{secrets.token_hex(16)}.{DOCUMENT_TYPES[content_type][0]}"
-    await storage.put(key, raw, content_type)
+    upload (already `checked`), and for the demo's evidence (app/devtools)."""
+    checked = checked or await check(raw)
+    key = f"{secrets.token_hex(16)}.{DOCUMENT_TYPES[checked.content_type][0]}"
+    await storage.put(key, raw, checked.content_type)
     return Media(
         uploader_id=uploader_id,
         storage_key=key,
         thumbnail_key=key,  # no thumbnail: nothing renders a document
-        content_type=content_type,
+        content_type=checked.content_type,
         size=len(raw),
         width=0,
         height=0,
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=checked.sha256,
         phash="",
         check_status=MediaCheckStatus.passed,
     )
@@ -94,10 +114,10 @@ async def upload_document(
         raise PayloadTooLarge(
             "file_too_large", f"文件不能超过 {settings.media_max_bytes / 1024 / 1024:g} MB"
         )
-    content_type_of(raw)  # refused before anything is let go or written
+    checked = await check(raw)  # refused before anything is let go or written
     # As for photos: nothing is written yet, so the connection goes back while storing.
     await session.commit()
-    media = await store_document(storage, uploader_id=caller.id, raw=raw)
+    media = await store_document(storage, uploader_id=caller.id, raw=raw, checked=checked)
     session.add(media)
     await session.flush()
     return media
