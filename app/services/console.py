@@ -140,6 +140,7 @@ LEDGERS = [
     ("household-visits", "入户调查台账", ("month",)),
     ("scores", "月度综合评分排名", ("month",)),
     ("publicity", "宣传工作季度通报", ("year", "quarter")),
+    ("indicators", "网上资料申报台账", ("status",)),
 ]
 
 CATEGORY_LABELS = {
