@@ -351,3 +351,35 @@ async def test_a_secretary_records_visits_and_the_street_reads_the_months_rates(
     assert outside.status_code == 404
     own = (await client.get("http://test/console/household-visits", headers=neighbour)).text
     assert "3栋501" not in own
+
+
+async def test_another_district_and_an_inspector_reach_no_visit_and_build_no_survey_here(
+    client, world
+):
+    other = await make_org(world.app, "邻区", OrgLevel.district)
+    other_admin = await make_user(world.app, "邻区管理员", roles=[(Role.district_admin, other)])
+    theirs = await console_headers(world.app, other_admin)
+    c1 = world["C1"].id
+    assert (
+        await client.get(f"http://test/console/household-visits?org_id={c1}", headers=theirs)
+    ).status_code == 404
+    visit = {
+        "community_id": str(c1),
+        "household_label": "1栋101",
+        "aware": "no",
+        "satisfaction": "2",
+    }
+    resp = await client.post("http://test/console/household-visits", data=visit, headers=theirs)
+    assert resp.status_code == 404
+    built = await client.post(
+        "http://test/console/surveys", data=_builder_form(world), headers=theirs
+    )
+    assert built.status_code == 404
+    inspector = await console_headers(world.app, world.user("inspector"))
+    for path in ("/console/household-visits", "/console/surveys/new"):
+        assert (await client.get(f"http://test{path}", headers=inspector)).status_code == 403
+    assert await _surveys_in_db(world) == []
+    stats = await client.get(
+        "/stats/household-visits", params={"org_id": c1}, headers=world.headers("community_admin")
+    )
+    assert stats.json()["total"]["visits"] == 0

@@ -126,6 +126,17 @@ async def test_the_ledger_filters_by_state_refuses_a_year_and_keeps_to_reach(cli
         assert (await export(client, world, "indicators", who=who, org=org)).status_code == 404
     refused = await export(client, world, "indicators", who="unit_admin", org="U1")
     assert refused.status_code == 404
+    key = await client.post(
+        "/api-keys",
+        json={"name": "大屏", "org_id": world["S1"].id, "scopes": ["read:stats"]},
+        headers=world.headers("street_admin"),
+    )
+    by_key = await client.get(
+        "/exports/indicators.xlsx",
+        params={"org_id": world["S1"].id},
+        headers={"X-API-Key": key.json()["key"]},
+    )
+    assert by_key.status_code == 401
 
 
 async def test_a_formula_like_title_comes_out_of_the_ledger_as_text(client, world):
