@@ -33,6 +33,7 @@ from app.routers import (
     auth,
     console,
     console_assessment,
+    console_volunteers,
     dashboard,
     dashboard_view,
     documents,
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The PC console is a site of its own at /console/, beside the API.
     app.include_router(console.router)
     app.include_router(console_assessment.router)
+    app.include_router(console_volunteers.router)
     if settings.app_env == "dev":
         app.include_router(console.dev)
 

@@ -76,7 +76,10 @@ async def export_ledger(
     ] = None,
     status: Annotated[
         QueryText | None,
-        Query(max_length=20, description="volunteer-hours、wishes、problems：按状态筛选"),
+        Query(
+            max_length=20,
+            description="volunteer-hours、wishes、problems、indicators 等：按状态筛选",
+        ),
     ] = None,
     quarter: Annotated[
         int | None, Query(ge=1, le=4, description="publicity：季度，默认本季度（北京时间）")
@@ -91,7 +94,9 @@ async def export_ledger(
     各级上稿、得分、名次）。
     survey-responses 问卷答卷（survey_id；只列答卷人的社区和单位，不列姓名）、
     household-visits 入户调查（month，默认本月）、scores 月度综合评分排名（month，默认本月：
-    各直属下级的各项指标、得分、名次、较上月变化及当月点评）。
+    各直属下级的各项指标、得分、名次、较上月变化及当月点评）、
+    indicators 网上资料申报（现状，可按 status 筛选：各项指标的责任人、截止日期、状态、
+    是否逾期、证明材料数、提交和审核时间）。
 
     单位管理员只能导出本单位的 members、report-ins（本单位全部党员及本月报到情况，
     未报到者在前）和 pairings。

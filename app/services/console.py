@@ -82,6 +82,10 @@ NAV = [
     ("console_surveys", "问卷测试"),
     ("console_indicators", "申报指标"),
     ("console_scores", "月度评分"),
+    # The volunteers' menu (console_volunteers.py), visits and weights (console_assessment.py).
+    ("console_service_items", "服务清单"),
+    ("console_household_visits", "入户调查"),
+    ("console_scoring", "评分权重"),
 ]
 # Who may open each screen; a screen not named here is any admin's (the others'
 # menus go without it). A unit's party secretary reaches people, not places: only
@@ -92,6 +96,8 @@ NAV_ROLES = {
     "console_unit_members": PEOPLE_ROLES,
     "console_pairings": PEOPLE_ROLES,
     "console_placement_reviews": publicity_service.OFFICE_ROLES,
+    # The composite score's weights are the district's (PUT /scoring).
+    "console_scoring": frozenset({Role.district_admin}),
 }
 SCOPE_LABELS = {
     "read:orgs": "组织",
@@ -134,6 +140,7 @@ LEDGERS = [
     ("household-visits", "入户调查台账", ("month",)),
     ("scores", "月度综合评分排名", ("month",)),
     ("publicity", "宣传工作季度通报", ("year", "quarter")),
+    ("indicators", "网上资料申报台账", ("status",)),
 ]
 
 CATEGORY_LABELS = {

@@ -40,7 +40,9 @@ from app.core.errors import NotFound, Unprocessable
 from app.core.scope import in_reach, is_within, org_ids_within
 from app.core.timeutil import local, month_bounds, month_key, year_bounds
 from app.models.household_visit import HouseholdVisit
+from app.models.indicator import Indicator, IndicatorStatus, overdue_condition
 from app.models.inspection import Inspection
+from app.models.media import Media, MediaAttachment
 from app.models.org import Org, OrgLevel
 from app.models.pairing import Pairing, PairingStatus
 from app.models.points import (
@@ -65,11 +67,13 @@ from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.models.wish import CLAIMANT_STATES, Wish, WishStatus
 from app.services import dashboard, publicity, scoring
+from app.services import indicators as indicator_service
 from app.services import problems as problem_service
 from app.services import service_orders as order_service
 from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 from app.services.pairings import pairings_of
+from app.services.photos import shown_to
 from app.services.users import homes_in
 
 CHUNK_ROWS = 1000
@@ -101,6 +105,7 @@ class Dataset(StrEnum):
     survey_responses = "survey-responses"
     household_visits = "household-visits"
     scores = "scores"
+    indicators = "indicators"
 
 
 # What a unit's party secretary may export about their unit: its members and what
@@ -123,6 +128,7 @@ DATASET_NAMES = {
     Dataset.survey_responses: "问卷答卷",
     Dataset.household_visits: "入户调查台账",
     Dataset.scores: "月度综合评分排名",
+    Dataset.indicators: "网上资料申报台账",
 }
 
 HOUR_STATUS_NAMES = {
@@ -169,6 +175,7 @@ STATUS_FILTERS: dict[Dataset, tuple[type[StrEnum], dict[Any, str]]] = {
     Dataset.volunteers: (VolunteerStatus, volunteer_service.STATUS_NAMES),
     Dataset.service_orders: (OrderStatus, order_service.STATUS_NAMES),
     Dataset.redemptions: (RedemptionStatus, REDEMPTION_STATUS_NAMES),
+    Dataset.indicators: (IndicatorStatus, indicator_service.STATUS_NAMES),
 }
 YES_NO = {True: "是", False: "否"}
 
@@ -273,6 +280,7 @@ def _check_filters(
         Dataset.volunteers,
         Dataset.household_visits,
         Dataset.scores,
+        Dataset.indicators,
     ):
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按年份筛选")
     if year is not None and month is not None:
@@ -1359,6 +1367,8 @@ async def export_ledger(
         case Dataset.survey_responses:
             survey = await _survey_of(session, org, survey_id)
             spec = _survey_responses(org, await org_ids_within(session, [org.path]), survey)
+        case Dataset.indicators:
+            spec = _indicators(org, status_value, status_label, now)
 
     fd, path = tempfile.mkstemp(prefix=_temp_prefix(), suffix=".xlsx")
     os.close(fd)
@@ -1415,6 +1425,82 @@ def _household_visits(org: Org, month: str) -> _Spec:
             Column("满意程度（1–5）", 14, Kind.number),
             Column("调查人", 12),
             Column("备注", 30),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
+def _indicators(org: Org, status: StrEnum | None, status_label: str, now: datetime) -> _Spec:
+    """网上资料申报: every indicator item of the orgs in the subtree as it stands, in
+    the board's order (due day, code). Overdue is the one rule (overdue_condition)."""
+    held_by, owner = aliased(Org), aliased(User)
+    conditions = [in_reach(col(Indicator.org_id), [org.path])]
+    if status is not None:
+        conditions.append(col(Indicator.status) == status)
+    # The evidence everyone who sees the item sees (shown_to(None)): a photo WeChat
+    # has not passed counts for no one but its uploader, so not in an office's table.
+    evidence = (
+        sa_select(func.count())
+        .select_from(MediaAttachment)
+        .join(Media, col(Media.id) == col(MediaAttachment.media_id))
+        .where(
+            col(MediaAttachment.record_type) == indicator_service.INDICATOR_RECORD,
+            col(MediaAttachment.record_id) == col(Indicator.id),
+            shown_to(None),
+        )
+        .scalar_subquery()
+    )
+    stmt = (
+        sa_select(
+            Indicator,
+            col(held_by.name),
+            col(owner.name),
+            evidence,
+            overdue_condition(local(now).date()),
+            _row_count(),
+        )
+        .join(held_by, col(held_by.id) == col(Indicator.org_id))
+        .join(owner, col(owner.id) == col(Indicator.owner_id))
+        .where(*conditions)
+        .order_by(col(Indicator.due_on), col(Indicator.code), col(Indicator.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        item: Indicator = r[0]
+        return [
+            item.code,
+            item.title,
+            r[1],
+            r[2],
+            item.due_on,
+            indicator_service.STATUS_NAMES[IndicatorStatus(item.status)],
+            YES_NO[bool(r[4])],
+            int(r[3]),
+            item.submitted_at,
+            item.reviewed_at,
+            item.review_comment or "",
+        ]
+
+    today = local(now).date()
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.indicators],
+        title=f"{org.name} 网上资料申报台账{status_label}（截至{_cn_date(today)}）",
+        period_key=today.strftime("%Y%m%d"),
+        period_label=f"{today.isoformat()}{status_label}",
+        unit="项",
+        columns=(
+            Column("指标编号", 12),
+            Column("指标名称", 36),
+            Column("责任组织", 18),
+            Column("责任人", 12),
+            Column("截止日期", 12, Kind.date),
+            Column("状态", 10),
+            Column("是否逾期", 10),
+            Column("证明材料数", 10, Kind.number),
+            Column("提交时间", 18, Kind.datetime),
+            Column("审核时间", 18, Kind.datetime),
+            Column("审核意见", 30),
         ),
         stmt=stmt,
         to_row=to_row,

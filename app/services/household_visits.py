@@ -10,6 +10,7 @@ the share of a child org's communities with at least one visit in the month.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func
@@ -20,7 +21,7 @@ from sqlmodel import col, select
 
 from app.core.db import utcnow
 from app.core.errors import Conflict, Unprocessable
-from app.core.scope import Caller, org_in_reach
+from app.core.scope import Caller, in_reach, org_in_reach
 from app.core.timeutil import month_key
 from app.models.household_visit import (
     SATISFIED_FROM,
@@ -31,6 +32,7 @@ from app.models.household_visit import (
     HouseholdVisitPublic,
 )
 from app.models.org import Org, OrgLevel
+from app.models.user import User
 from app.services import audit, dashboard
 from app.services.problems import SUPERVISION_ROLES
 
@@ -152,3 +154,36 @@ async def household_stats(
         total=figures(org),
         children=[figures(c) for c in children],
     )
+
+
+@dataclass(frozen=True)
+class VisitLine:
+    """A visit as the office's list shows it: what the `household-visits` ledger
+    shows the same admins (the household is a door label, never a name or phone)."""
+
+    visit: HouseholdVisitPublic
+    community_name: str
+    visitor_name: str
+
+
+async def list_visits(
+    session: AsyncSession, *, org: Org, month: str, limit: int
+) -> tuple[list[VisitLine], int]:
+    """The month's visits in `org`'s subtree (the caller reaches `org`: checked by the
+    route), newest first."""
+    condition = [
+        in_reach(col(HouseholdVisit.community_id), [org.path]),
+        col(HouseholdVisit.month) == month,
+    ]
+    total = (
+        await session.execute(select(func.count()).select_from(HouseholdVisit).where(*condition))
+    ).scalar_one()
+    rows = await session.execute(
+        sa_select(HouseholdVisit, col(Org.name), col(User.name))
+        .join(Org, col(Org.id) == col(HouseholdVisit.community_id))
+        .join(User, col(User.id) == col(HouseholdVisit.visitor_id))
+        .where(*condition)
+        .order_by(col(HouseholdVisit.visited_at).desc(), col(HouseholdVisit.id).desc())
+        .limit(limit)
+    )
+    return [VisitLine(visit_public(v), c, u) for v, c, u in rows.all()], total

@@ -381,6 +381,24 @@ async def menu(session: AsyncSession, *, community: Org) -> list[ServiceItem]:
     return list(rows.scalars())
 
 
+async def items_in_reach(
+    session: AsyncSession, *, caller: Caller, limit: int
+) -> tuple[list[ServiceItem], int]:
+    """The menu items of the orgs in the admin's reach (those `get_item_in_reach`
+    finds), on the menu first, then newest first: the admin's list to withdraw from."""
+    condition = in_reach(col(ServiceItem.org_id), caller.paths(ADMIN_ROLES))
+    total = (
+        await session.execute(select(func.count()).select_from(ServiceItem).where(condition))
+    ).scalar_one()
+    rows = await session.execute(
+        select(ServiceItem)
+        .where(condition)
+        .order_by(col(ServiceItem.active).desc(), col(ServiceItem.id).desc())
+        .limit(limit)
+    )
+    return list(rows.scalars()), total
+
+
 def item_public(item: ServiceItem) -> ServiceItemPublic:
     return ServiceItemPublic.model_validate(item, from_attributes=True)
 

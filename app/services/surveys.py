@@ -352,6 +352,33 @@ async def surveys_public(
 # --- figures ------------------------------------------------------------------------------
 
 
+async def response_counts(
+    session: AsyncSession, surveys: Sequence[Survey], *, caller: Caller
+) -> dict[int, int]:
+    """How many answered each survey the caller administers (its org in their reach:
+    a survey from above that they may answer counts people outside their reach); the
+    others are left out."""
+    orgs = {
+        o.id: o
+        for o in (
+            await session.execute(select(Org).where(col(Org.id).in_({s.org_id for s in surveys})))
+        ).scalars()
+    }
+    ids = [
+        s.id
+        for s in surveys
+        if s.id is not None and s.org_id in orgs and caller.reaches(orgs[s.org_id])
+    ]
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(SurveyResponse.survey_id, func.count())
+        .where(col(SurveyResponse.survey_id).in_(ids))
+        .group_by(col(SurveyResponse.survey_id))
+    )
+    return {i: 0 for i in ids} | {survey_id: int(n) for survey_id, n in rows.all()}
+
+
 async def stats_org(
     session: AsyncSession, caller: Caller, survey: Survey, org_id: int | None
 ) -> Org:

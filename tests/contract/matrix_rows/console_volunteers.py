@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.models.service_order import OrderStatus
 from tests.contract.matrix_rows.common import Req, Row, statuses
-from tests.factories.service_orders import insert_order
+from tests.factories.service_orders import insert_item, insert_order
 from tests.factories.teams import insert_team
 from tests.factories.users import make_user
 from tests.factories.volunteers import insert_volunteer
@@ -64,7 +64,33 @@ async def _dispatch(world: World, caller: str) -> Req:
     return Req(path=f"/console/service-orders/{order.id}/dispatch", data={"team_id": team.id})
 
 
+# The service menu (服务清单): C1's item is the only one in the world.
+MENU_ITEM = "矩阵里东关社区的服务"
+
+
+async def _menu(world: World, caller: str) -> Req:
+    await insert_item(world.app, org=world["C1"], by=world.user("community_admin"), title=MENU_ITEM)
+    return Req(path="/console/service-items")
+
+
+async def _offer(world: World, caller: str) -> Req:
+    form = {"org_id": world["C1"].id, "title": "代买药品", "service_type": "代办", "team_id": ""}
+    return Req(path="/console/service-items", data=form)
+
+
+async def _withdraw(world: World, caller: str) -> Req:
+    item = await insert_item(world.app, org=world["C1"], by=world.user("community_admin"))
+    return Req(path=f"/console/service-items/{item.id}/withdraw", data={})
+
+
 ROWS: dict[tuple[str, str], Row] = {
+    ("GET", "/console/service-items"): Row(
+        "community_admin", screen, _menu, _only_right_sees(MENU_ITEM), console=True
+    ),
+    ("POST", "/console/service-items"): Row("community_admin", action, _offer, console=True),
+    ("POST", "/console/service-items/{item_id}/withdraw"): Row(
+        "community_admin", action, _withdraw, console=True
+    ),
     ("GET", "/console/reviews/volunteers"): Row(
         "community_admin", screen, _reviews, _only_right_sees("data-item="), console=True
     ),
