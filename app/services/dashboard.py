@@ -110,7 +110,9 @@ Assessment readiness (app/services/surveys.py, household_visits.py, indicators.p
   GET /stats/surveys?org_id= gives it, pooled. The audience is the roster for both
   audiences: a survey for `everyone` is also answered by residents with no roster
   home, but they belong to no org and count on neither side. Null when no survey was
-  open in the month; a month with several surveys weighs each by its audience.
+  open in the month; a month with several surveys weighs each by its audience. The
+  roster is today's and a response keeps the home its respondent had when answering,
+  so people who answered and then moved can lift a rate above 1 (the score caps it).
 - household_visits, household_awareness_rate, household_satisfaction_rate: the
   month's visits of communities in the subtree; household_communities_visited and
   household_coverage = communities visited / communities of the subtree (null
