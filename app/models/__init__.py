@@ -30,7 +30,7 @@ from app.models.report_in import (
 )
 from app.models.scoring import MonthlyReview, ScoringWeights
 from app.models.service_order import ServiceItem, ServiceOrder, ServiceOrderEvent
-from app.models.survey import Survey, SurveyResponse
+from app.models.survey import Survey, SurveyAnswer, SurveyResponse
 from app.models.task import (
     CheckIn,
     Task,
@@ -95,6 +95,7 @@ __all__ = [
     "ShopItem",
     "SubscribeGrant",
     "Survey",
+    "SurveyAnswer",
     "SurveyResponse",
     "Task",
     "Team",

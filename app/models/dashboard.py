@@ -53,6 +53,12 @@ class DashboardMetrics(SQLModel):
     inspections: int = Field(description="本月巡查次数（点位属该组织及下级）")
     points_inspected: int = Field(description="本月巡查过的点位")
     points_meeting_standard: int = Field(description="最近一次巡查全部达标的点位（此刻）")
+    points: int = Field(description="点位总数：该组织（含下级）本月底前已设立的点位")
+    points_passed: int = Field(description="本月最后一次巡查全部达标的点位")
+    points_pass_rate: float | None = Field(
+        description="点位达标率 = points_passed / points（本月未巡查的点位算未达标）；"
+        "无点位时为 null"
+    )
     reports_received: int = Field(description="本月收到的随手拍")
     reports_accepted: int = Field(description="本月收到的随手拍中此刻已受理（转为问题）的")
     articles_submitted_quarter: int = Field(description="本月所在季度首次提交审核的稿件（投稿）")
@@ -91,7 +97,22 @@ class DashboardMetrics(SQLModel):
     redemptions_collected: int = Field(description="其中此刻已取货的")
     surveys_open: int = Field(description="此刻正在作答期内的问卷和测试（由该组织及下级发起）")
     survey_responses: int = Field(description="本月提交的答卷：答卷人现住社区在该组织内")
+    survey_respondents: int = Field(
+        description="本月作答期内面向该组织人员的问卷（由该组织、其上级或下级发起）"
+        "收到的答卷：答卷人现住社区或单位在该组织内（含月后提交的）"
+    )
+    survey_audience: int = Field(
+        description="这些问卷面向的人数之和：每份问卷按其覆盖的那部分组织的花名册人数计"
+    )
+    survey_response_rate: float | None = Field(
+        description="问卷参与率 = survey_respondents / survey_audience；本月无问卷时为 null"
+    )
     household_visits: int = Field(description="本月入户调查的户数")
+    household_communities_visited: int = Field(description="本月有入户调查的社区")
+    household_coverage: float | None = Field(
+        description="入户覆盖率 = household_communities_visited / 该组织（含下级）的社区数；"
+        "无社区时为 null"
+    )
     household_awareness_rate: float | None = Field(
         description="本月入户调查的知晓率；无入户时为 null"
     )
@@ -138,6 +159,9 @@ class DashboardSort(StrEnum):
     inspections = "inspections"
     points_inspected = "points_inspected"
     points_meeting_standard = "points_meeting_standard"
+    points = "points"
+    points_passed = "points_passed"
+    points_pass_rate = "points_pass_rate"
     reports_received = "reports_received"
     reports_accepted = "reports_accepted"
     articles_submitted_quarter = "articles_submitted_quarter"
@@ -166,7 +190,12 @@ class DashboardSort(StrEnum):
     redemptions_collected = "redemptions_collected"
     surveys_open = "surveys_open"
     survey_responses = "survey_responses"
+    survey_respondents = "survey_respondents"
+    survey_audience = "survey_audience"
+    survey_response_rate = "survey_response_rate"
     household_visits = "household_visits"
+    household_communities_visited = "household_communities_visited"
+    household_coverage = "household_coverage"
     household_awareness_rate = "household_awareness_rate"
     household_satisfaction_rate = "household_satisfaction_rate"
     indicators = "indicators"

@@ -4,6 +4,7 @@ from enum import StrEnum
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -55,6 +56,9 @@ class Media(SQLModel, table=True):
     size: int = Field(sa_column=Column(Integer, nullable=False))
     width: int = Field(sa_column=Column(Integer, nullable=False))
     height: int = Field(sa_column=Column(Integer, nullable=False))
+    # A video's length as PyAV read it at upload (app/services/videos.py), the very
+    # value its duration limit was checked against; None for photos and documents.
+    duration_s: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     # Of the bytes as uploaded: the same file sent again is the same photo.
     sha256: str = Field(sa_column=Column(String(64), nullable=False, index=True))
     # Perceptual hash (imagehash.phash, 16 hex digits): the same picture re-saved
@@ -108,7 +112,11 @@ class MediaPublic(SQLModel):
     content_type: str
     size: int
     width: int
-    height: int
+    height: int = Field(description="照片的像素宽高；视频为显示时的宽高（已按旋转信息换算）")
+    duration_s: float | None = Field(
+        default=None,
+        description="视频时长（秒，上传时读取，时长上限即按此值检查）；照片和文件为 null",
+    )
     sha256: str
     url: str
     thumbnail_url: str

@@ -31,6 +31,8 @@ class ScoreMetric(StrEnum):
     service_orders_on_time_rate = "service_orders_on_time_rate"
     service_order_rating = "service_order_rating"
     volunteers_per_1000 = "volunteers_per_1000"
+    points_pass_rate = "points_pass_rate"
+    survey_response_rate = "survey_response_rate"
 
 
 METRIC_NAMES = {
@@ -44,6 +46,8 @@ METRIC_NAMES = {
     ScoreMetric.service_orders_on_time_rate: "服务订单按时完成率",
     ScoreMetric.service_order_rating: "服务订单评分",
     ScoreMetric.volunteers_per_1000: "每千人志愿者数",
+    ScoreMetric.points_pass_rate: "点位达标率",
+    ScoreMetric.survey_response_rate: "问卷参与率",
 }
 
 

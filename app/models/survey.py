@@ -8,11 +8,13 @@ from typing import Annotated, Any, Self
 from pydantic import StringConstraints, model_validator
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     UniqueConstraint,
 )
@@ -121,6 +123,41 @@ class SurveyResponse(SQLModel, table=True):
     score: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     max_score: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     submitted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+# The `choice` of an answer row that is no option (a scale or text answer): the key
+# has no NULLs, as people_counts' NO_ORG.
+NO_CHOICE = -1
+
+
+class SurveyAnswer(SQLModel, table=True):
+    """A response's answers as rows, written with it, so that the figures are counted
+    by the database (GROUP BY) rather than by reading every response's JSON: one row
+    per option chosen, and one per scale or text answer (choice NO_CHOICE). The
+    response's `answers` stays what the respondent reads back; these rows are
+    derived from it once, never changed (responses are never edited)."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        PrimaryKeyConstraint("response_id", "question_id", "choice"),
+        # The figures of a survey: its rows per question (and option).
+        Index("ix_survey_answers_survey_question", "survey_id", "question_id", "choice"),
+    )
+
+    response_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("survey_responses.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    survey_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("surveys.id", ondelete="CASCADE"), nullable=False)
+    )
+    question_id: int = Field(sa_column=Column(Integer, nullable=False))
+    choice: int = Field(sa_column=Column(Integer, nullable=False))
+    scale: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    # A quiz's keyed question: whether this response answered it right (all the right
+    # options and none other), on every row of the answer; NULL where unkeyed.
+    correct: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
 
 
 # --- API shapes ---------------------------------------------------------------

@@ -81,6 +81,7 @@ def to_public(media: Media) -> MediaPublic:
         size=media.size,
         width=media.width,
         height=media.height,
+        duration_s=media.duration_s,
         sha256=media.sha256,
         url=url,
         thumbnail_url=f"{url}/thumbnail",

@@ -42,6 +42,15 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
   subtree; reports_accepted: those of them accepted by now. Counted from the rows
   through the (org, time) indexes: a month's visits and reports of a district are
   hundreds, not the tens of thousands fact_counts exists for.
+- points: points of orgs in the subtree set up before the month's end (points are
+  never removed); points_passed: those whose latest visit of the month (by
+  visited_at, then id, the order `points.meets_standard` follows) passed every item;
+  points_pass_rate = points_passed / points, null without points. The denominator
+  is every point, not the points visited: a point nobody checked this month is not
+  known to meet the standard, and the assessment's field check may land on any
+  point, so visiting only the good ones cannot raise the rate. A point passed in an
+  earlier month counts again once it is visited again: the month's work is what the
+  rate, and the composite score built on it, judges.
 
 The month's quarter (publicity is reckoned by quarters, 季度通报)
 - articles_submitted_quarter / articles_published_quarter: as articles_submitted /
@@ -87,6 +96,29 @@ Points and the shop (app/models/points.py; app/services/points.py)
   of them collected by now. Top earners with names: GET /points/accounts (admins),
   and per community for the month: GET /stats/points.
 
+Assessment readiness (app/services/surveys.py, household_visits.py, indicators.py)
+- surveys_open (a snapshot): surveys and quizzes of orgs in the subtree open now;
+  survey_responses: responses submitted in the month from homes (community) in the
+  subtree.
+- survey_respondents / survey_audience / survey_response_rate (参与率): over the
+  surveys open at some time in the month (up to now) that are for the org's people:
+  those set by the org or an org above it (for all its people) and those set by an
+  org inside it (for that org's people). survey_audience sums, per survey, the roster
+  (`members`) of the part of the subtree it is for; survey_respondents sums its
+  responses from people whose home community or unit lies in that part (the rule
+  `members` counts by), whenever they answered: each survey's own rate, as
+  GET /stats/surveys?org_id= gives it, pooled. The audience is the roster for both
+  audiences: a survey for `everyone` is also answered by residents with no roster
+  home, but they belong to no org and count on neither side. Null when no survey was
+  open in the month; a month with several surveys weighs each by its audience. The
+  roster is today's and a response keeps the home its respondent had when answering,
+  so people who answered and then moved can lift a rate above 1 (the score caps it).
+- household_visits, household_awareness_rate, household_satisfaction_rate: the
+  month's visits of communities in the subtree; household_communities_visited and
+  household_coverage = communities visited / communities of the subtree (null
+  without communities), as GET /stats/household-visits counts them.
+- indicators, indicators_accepted, indicators_overdue (snapshots).
+
 The ranking has one entry per direct child org, each with the same metrics over its
 own subtree. Records held by the org itself (a task posted by the street, a problem
 of the street office) lie in no child, so the children's sums may fall short of
@@ -130,7 +162,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.db import table_of, utcnow
-from app.core.scope import is_within, path_within
+from app.core.scope import is_within, path_ids, path_within
 from app.core.timeutil import local, month_bounds, month_key, previous_month
 from app.models.article import Article
 from app.models.dashboard import (
@@ -320,9 +352,13 @@ async def _metrics(
         buckets,
         source=Point,
         org_id=col(Point.org_id),
-        aggregates=[func.count()],
-        where=[col(Point.meets_standard).is_(True)],
+        aggregates=[
+            _count(col(Point.meets_standard).is_(True)),
+            _count(col(Point.created_at) < month_end),
+        ],
+        where=[],
     )
+    passed = await _points_passed(session, buckets, month_start, month_end)
     assessment = await _assessment(session, buckets, month, now)
     received = await _grouped(
         session,
@@ -385,7 +421,12 @@ async def _metrics(
             rectification_rate=_rate(found_closed, found),
             inspections=n_visits,
             points_inspected=n_points,
-            points_meeting_standard=meeting.get(bucket_id, (0,))[0],
+            points_meeting_standard=meeting.get(bucket_id, (0, 0))[0],
+            points=meeting.get(bucket_id, (0, 0))[1],
+            points_passed=passed.get(bucket_id, (0,))[0],
+            points_pass_rate=_rate(
+                passed.get(bucket_id, (0,))[0], meeting.get(bucket_id, (0, 0))[1]
+            ),
             reports_received=n_received,
             reports_accepted=n_accepted,
             articles_submitted_quarter=q_submitted,
@@ -402,6 +443,42 @@ async def _metrics(
             **{fact: n.get(fact, 0) for fact in FACTS},
         )
     return out
+
+
+async def _points_passed(
+    session: AsyncSession, buckets: Buckets, month_start: datetime, month_end: datetime
+) -> Counts:
+    """The points whose latest visit of the month met the standard: each point's visits
+    of the month numbered from the latest (by visited_at, then id, the order that
+    sets `points.meets_standard`), the first kept. A month's visits of a district are
+    hundreds, read through (org, visited_at)."""
+    visited_at = col(Inspection.visited_at)
+    latest = (
+        sa_select(
+            col(Inspection.org_id).label("org_id"),
+            col(Inspection.meets_standard).label("meets_standard"),
+            func.row_number()
+            .over(
+                partition_by=col(Inspection.point_id),
+                order_by=(visited_at.desc(), col(Inspection.id).desc()),
+            )
+            .label("n"),
+        )
+        .where(
+            _held(col(Inspection.org_id), buckets),
+            visited_at >= month_start,
+            visited_at < month_end,
+        )
+        .subquery("latest")
+    )
+    return await _grouped(
+        session,
+        buckets,
+        source=latest,
+        org_id=latest.c.org_id,
+        aggregates=[_count(latest.c.meets_standard.is_(True))],
+        where=[latest.c.n == 1],
+    )
 
 
 async def _service_figures(
@@ -580,6 +657,8 @@ async def _assessment(
             func.count(),
             _count(col(HouseholdVisit.aware).is_(True)),
             _count(col(HouseholdVisit.satisfaction) >= SATISFIED_FROM),
+            # Grouped by community (or one bucket): the communities visited.
+            func.count(func.distinct(col(HouseholdVisit.community_id))),
         ],
         where=[col(HouseholdVisit.month) == month],
     )
@@ -595,14 +674,23 @@ async def _assessment(
         ],
         where=[],
     )
+    orgs = await _orgs_of(session, buckets)
+    rates = await _survey_rates(session, buckets, orgs, start, min(end, now))
 
     def figures(bucket_id: int) -> dict[str, Any]:
-        n_visits, aware, satisfied = visits.get(bucket_id, (0, 0, 0))
+        n_visits, aware, satisfied, visited = visits.get(bucket_id, (0, 0, 0, 0))
         total, accepted, overdue = items.get(bucket_id, (0, 0, 0))
+        respondents, audience = rates.get(bucket_id, (0, 0))
+        communities = sum(1 for i in buckets[bucket_id] if orgs[i][1] == OrgLevel.community)
         return {
             "surveys_open": surveys.get(bucket_id, (0,))[0],
             "survey_responses": responses.get(bucket_id, (0,))[0],
+            "survey_respondents": respondents,
+            "survey_audience": audience,
+            "survey_response_rate": _rate(respondents, audience),
             "household_visits": n_visits,
+            "household_communities_visited": visited,
+            "household_coverage": _rate(visited, communities),
             "household_awareness_rate": _rate(aware, n_visits),
             "household_satisfaction_rate": _rate(satisfied, n_visits),
             "indicators": total,
@@ -611,6 +699,69 @@ async def _assessment(
         }
 
     return figures
+
+
+async def _orgs_of(session: AsyncSession, buckets: Buckets) -> dict[int, tuple[str, OrgLevel]]:
+    """The path and level of every org of the buckets' subtrees (a few hundred at most)."""
+    ids = {i for ids in buckets.values() for i in ids}
+    rows = await session.execute(
+        sa_select(col(Org.id), col(Org.path), col(Org.level)).where(col(Org.id).in_(ids))
+    )
+    found = cast("list[tuple[int, str, str]]", rows.all())
+    return {i: (path, OrgLevel(level)) for i, path, level in found}
+
+
+async def _survey_rates(
+    session: AsyncSession,
+    buckets: Buckets,
+    orgs: dict[int, tuple[str, OrgLevel]],
+    start: datetime,
+    until: datetime,
+) -> dict[int, tuple[int, int]]:
+    """Each bucket's (survey_respondents, survey_audience): over the surveys open at
+    some time in the month (up to now) that reach its people, which are those set by
+    the bucket org or an org above it (for all its people) and those set by an org
+    inside it (for that org's people). Per survey, the audience is the roster of the
+    part of the bucket it is for (`members`, the people counts of fact_counts; a
+    survey for `everyone` is answered by residents without a roster home too, but
+    those belong to no org, so they count neither above nor below the line) and the
+    respondents are its responses from homes in the bucket, at any time (the
+    survey's rate, as GET /stats/surveys gives it)."""
+    above = {b: set(path_ids(orgs[b][0])) for b in buckets}
+    candidates = set().union(*above.values()) | set(orgs)
+    found = cast(
+        "list[tuple[int, int]]",
+        (
+            await session.execute(
+                sa_select(col(Survey.id), col(Survey.org_id)).where(
+                    col(Survey.org_id).in_(candidates),
+                    col(Survey.opens_at) < until,
+                    col(Survey.closes_at) > start,
+                )
+            )
+        ).all(),
+    )
+    if not found:
+        return {}
+    members = await _members_per_org(session, set(orgs))
+    everyone = sorted(set(orgs))
+    pairs = await response_pairs(session, [s for s, _ in found], everyone)
+    out: dict[int, tuple[int, int]] = {}
+    for b, ids in buckets.items():
+        held = set(ids)
+        respondents = audience = 0
+        for survey_id, org_id in found:
+            if org_id in above[b]:
+                people = held
+            elif org_id in held:
+                path = orgs[org_id][0]
+                people = {i for i in held if is_within(orgs[i][0], path)}
+            else:
+                continue
+            audience += sum(members.get(i, 0) for i in people)
+            respondents += in_bucket(pairs.get(survey_id, {}), people)[0]
+        out[b] = (respondents, audience)
+    return out
 
 
 async def _buckets(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) -> Buckets:
@@ -788,9 +939,72 @@ async def subtrees(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) 
 
 async def members_of_buckets(session: AsyncSession, buckets: Buckets) -> dict[int, int]:
     """The `members` figure of each bucket, as the dashboard counts it (fact_counts):
-    the denominator of other domains' response and coverage rates."""
-    counts = await _counted(session, buckets, "")
-    return {b: counts.get(b, {}).get("members", 0) for b in buckets}
+    the denominator of other domains' response and coverage rates. The buckets may
+    overlap (an org and its children): each org's count is read once and added up
+    per bucket here."""
+    per_org = await _members_per_org(session, {i for ids in buckets.values() for i in ids})
+    return {b: sum(per_org.get(i, 0) for i in ids) for b, ids in buckets.items()}
+
+
+async def _members_per_org(session: AsyncSession, ids: set[int]) -> dict[int, int]:
+    """fact_counts' `members` of each org (its +1s and the -1 of the pairs it holds:
+    summed over any subtree they give its members, each person once)."""
+    if not ids:
+        return {}
+    counts = table_of(FactCount)
+    rows = await session.execute(
+        sa_select(counts.c.org_id, func.sum(counts.c.n))
+        .where(counts.c.org_id.in_(ids), counts.c.period == "", counts.c.fact == "members")
+        .group_by(counts.c.org_id)
+    )
+    return {org_id: int(n) for org_id, n in rows.all()}
+
+
+def held_by_homes(ids: Sequence[int]) -> ColumnElement[bool]:
+    """A response whose respondent's home (community or unit) lies among `ids`: the
+    rule the roster's `members` count by, so a rate's parts are of the same people."""
+    return or_(col(SurveyResponse.community_id).in_(ids), col(SurveyResponse.unit_id).in_(ids))
+
+
+HomePairs = dict[tuple[int | None, int | None], Sequence[int | None]]
+
+
+async def response_pairs(
+    session: AsyncSession, survey_ids: Sequence[int], ids: Sequence[int]
+) -> dict[int, HomePairs]:
+    """Per survey, its responses from homes among `ids` counted per home pair
+    (community, unit): responses, the sum of their scores, scored responses. A few
+    rows a survey (its respondents' home pairs), whatever the number of responses;
+    each bucket adds up the pairs it holds (`in_bucket`)."""
+    if not survey_ids or not ids:
+        return {}
+    community, unit = col(SurveyResponse.community_id), col(SurveyResponse.unit_id)
+    rows = await session.execute(
+        sa_select(
+            col(SurveyResponse.survey_id),
+            community,
+            unit,
+            func.count(),
+            func.coalesce(func.sum(col(SurveyResponse.score)), 0),
+            func.count(col(SurveyResponse.score)),
+        )
+        .where(col(SurveyResponse.survey_id).in_(survey_ids), held_by_homes(ids))
+        .group_by(col(SurveyResponse.survey_id), community, unit)
+    )
+    out: dict[int, HomePairs] = {}
+    for survey_id, c, u, *numbers in rows.all():
+        out.setdefault(survey_id, {})[(c, u)] = numbers
+    return out
+
+
+def in_bucket(pairs: HomePairs, ids: set[int]) -> list[int]:
+    """The sums of the pairs with their community or unit in `ids` (each pair once)."""
+    total = [0, 0, 0]
+    for (c, u), numbers in pairs.items():
+        if c in ids or u in ids:
+            for i, n in enumerate(numbers):
+                total[i] += int(n or 0)
+    return total
 
 
 async def credits_of_buckets(

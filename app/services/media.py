@@ -306,6 +306,7 @@ async def store_video(
             size=video.size,
             width=video.width,
             height=video.height,
+            duration_s=video.duration_s,
             sha256=video.sha256,
             phash=video.phash,
         )

@@ -4,7 +4,14 @@ Components (ScoreMetric), each a value from 0 to 1 read off the dashboard's figu
 of a child org for the month (app/services/dashboard.py says what each figure counts;
 nothing is counted again here):
 - report_in_rate, rectification_rate, household_awareness_rate,
-  household_satisfaction_rate, service_orders_on_time_rate: the dashboard's rates.
+  household_satisfaction_rate, service_orders_on_time_rate, survey_response_rate
+  (问卷参与率): the dashboard's rates.
+- points_pass_rate (点位达标率) = points_passed / points: the share of *all* the org's
+  points whose latest inspection of the month met the standard, an unvisited point
+  counting as not met. Not "passed / inspected": that rewards inspecting only the
+  good points (one visit, one pass: 100%), while the national field check may pick
+  any point; a point is only known to be up to standard if someone looked this
+  month. Null without points.
 - reports_accepted_rate = reports_accepted / reports_received;
   wish_quota_rate = wish_quota_claimed / party_members;
   indicator_completion_rate = indicators_accepted / indicators.
@@ -77,6 +84,11 @@ _READ: dict[ScoreMetric, Callable[[DashboardMetrics], float | None]] = {
         None if m.service_order_rating is None else round(m.service_order_rating / 5, 4)
     ),
     ScoreMetric.volunteers_per_1000: lambda m: m.volunteers_per_1000,
+    ScoreMetric.points_pass_rate: lambda m: m.points_pass_rate,
+    ScoreMetric.survey_response_rate: lambda m: (
+        # Can pass 1 when people answered and then moved out: a component stays 0–1.
+        None if m.survey_response_rate is None else min(m.survey_response_rate, 1.0)
+    ),
 }
 
 

@@ -13,7 +13,9 @@ Who does what:
   options and none other); the key is shown only to the admins over the org, and
   to the people answering once it has closed;
 - admins over the org (or an org above or inside it) read the figures: response
-  rate against the people of each child org, average score, answers per question.
+  rate against the people of each child org, average score, answers per question,
+  all counted by the database (`survey_stats`): a response's answers are also kept
+  as survey_answers rows (`answer_rows`), written with it.
 """
 
 from __future__ import annotations
@@ -22,16 +24,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_
+from sqlalchemy import ColumnElement, and_, case, false, func, insert, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import table_of, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, org_in_reach, path_ids
 from app.models.org import Org
 from app.models.survey import (
+    NO_CHOICE,
     SCALE_MAX,
     Answer,
     OptionCount,
@@ -41,6 +45,7 @@ from app.models.survey import (
     ResponseCreate,
     ResponsePublic,
     Survey,
+    SurveyAnswer,
     SurveyAudience,
     SurveyCreate,
     SurveyKind,
@@ -192,12 +197,42 @@ def _checked(survey: Survey, answers: Sequence[Answer]) -> list[dict[str, Any]]:
     return [seen[i] for i in sorted(seen)]
 
 
+def _keys(survey: Survey) -> dict[int, list[int]]:
+    """A quiz's key: the right options of each keyed question (none for a questionnaire)."""
+    if survey.kind != SurveyKind.quiz:
+        return {}
+    return {i: sorted(q["answer"]) for i, q in enumerate(survey.questions) if q.get("answer")}
+
+
 def _score(survey: Survey, answers: list[dict[str, Any]]) -> tuple[int | None, int | None]:
     if survey.kind != SurveyKind.quiz:
         return None, None
-    keyed = {i: sorted(q["answer"]) for i, q in enumerate(survey.questions) if q.get("answer")}
+    keyed = _keys(survey)
     given = {a["question_id"]: a.get("choices") for a in answers}
     return sum(given.get(i) == key for i, key in keyed.items()), len(keyed)
+
+
+def answer_rows(
+    survey: Survey, response_id: int, answers: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The survey_answers rows of checked answers (app/models/survey.SurveyAnswer)."""
+    assert survey.id is not None
+    keyed = _keys(survey)
+    rows = []
+    for a in answers:
+        i = a["question_id"]
+        key = keyed.get(i)
+        base = {
+            "response_id": response_id,
+            "survey_id": survey.id,
+            "question_id": i,
+            "correct": None if key is None else a.get("choices") == key,
+        }
+        if "choices" in a:
+            rows += [{**base, "choice": c, "scale": None} for c in a["choices"]]
+        else:
+            rows.append({**base, "choice": NO_CHOICE, "scale": a.get("scale")})
+    return rows
 
 
 async def respond(
@@ -232,6 +267,9 @@ async def respond(
             await session.flush()
     except IntegrityError:
         raise Conflict("already_answered", "你已经提交过这份问卷") from None
+    assert response.id is not None
+    if rows := answer_rows(survey, response.id, answers):
+        await session.execute(insert(SurveyAnswer), rows)
     return response
 
 
@@ -397,58 +435,81 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 async def survey_stats(session: AsyncSession, *, survey: Survey, org: Org) -> SurveyStats:
+    """The figures, counted by the database: responses per home pair (for each child
+    org's rate and average score), answers per question and per option from
+    survey_answers. Nothing reads the responses themselves."""
     assert survey.id is not None and org.id is not None
     children = list((await session.execute(select(Org).where(Org.parent_id == org.id))).scalars())
     buckets = await dashboard.subtrees(session, org, [org, *children])
     members = await dashboard.members_of_buckets(session, buckets)
-    subtree = set(buckets[org.id])
-    responses = [
-        r
-        for r in (
-            await session.execute(
-                select(SurveyResponse).where(col(SurveyResponse.survey_id) == survey.id)
-            )
-        ).scalars()
-        if r.community_id in subtree or r.unit_id in subtree
-    ]
+    subtree = buckets[org.id]
+    pairs = (await dashboard.response_pairs(session, [survey.id], subtree)).get(survey.id, {})
 
     def figures(o: Org) -> SurveyOrgStats:
         assert o.id is not None
-        ids = set(buckets[o.id])
-        mine = [r for r in responses if r.community_id in ids or r.unit_id in ids]
-        scores = [r.score for r in mine if r.score is not None]
+        responses, points, scored = dashboard.in_bucket(pairs, set(buckets[o.id]))
         return SurveyOrgStats(
             org_id=o.id,
             org_name=o.name,
             members=members[o.id],
-            responses=len(mine),
-            response_rate=_rate(len(mine), members[o.id]),
-            average_score=round(sum(scores) / len(scores), 2) if scores else None,
+            responses=responses,
+            response_rate=_rate(responses, members[o.id]),
+            average_score=round(points / scored, 2) if scored else None,
         )
+
+    answer = table_of(SurveyAnswer)
+    mine = and_(
+        answer.c.survey_id == survey.id,
+        answer.c.response_id.in_(
+            select(col(SurveyResponse.id)).where(
+                col(SurveyResponse.survey_id) == survey.id, dashboard.held_by_homes(subtree)
+            )
+        ),
+    )
+    per_question = {
+        q: numbers
+        for q, *numbers in (
+            await session.execute(
+                sa_select(
+                    answer.c.question_id,
+                    func.count(func.distinct(answer.c.response_id)),
+                    func.count(func.distinct(case((answer.c.correct, answer.c.response_id)))),
+                    func.sum(answer.c.scale),
+                    func.count(answer.c.scale),
+                )
+                .where(mine)
+                .group_by(answer.c.question_id)
+            )
+        ).all()
+    }
+    chosen = {
+        (q, c): n
+        for q, c, n in (
+            await session.execute(
+                sa_select(answer.c.question_id, answer.c.choice, func.count())
+                .where(mine, answer.c.choice != NO_CHOICE)
+                .group_by(answer.c.question_id, answer.c.choice)
+            )
+        ).all()
+    }
 
     questions = []
     for i, q in enumerate(survey.questions):
-        given = [a for r in responses for a in r.answers if a["question_id"] == i]
-        options = None
-        if q.get("options") is not None:
-            counts = [0] * len(q["options"])
-            for a in given:
-                for c in a["choices"]:
-                    counts[c] += 1
-            options = [
-                OptionCount(option=t, count=n) for t, n in zip(q["options"], counts, strict=True)
-            ]
-        scales = [a["scale"] for a in given if "scale" in a]
-        key = sorted(q["answer"]) if q.get("answer") else None
+        answered, correct, scale_sum, scales = per_question.get(i, (0, 0, None, 0))
+        options = (
+            [OptionCount(option=t, count=chosen.get((i, k), 0)) for k, t in enumerate(q["options"])]
+            if q.get("options") is not None
+            else None
+        )
         questions.append(
             QuestionStats(
                 id=i,
                 text=q["text"],
                 type=q["type"],
-                answered=len(given),
+                answered=answered,
                 options=options,
-                correct=sum(a["choices"] == key for a in given) if key is not None else None,
-                scale_average=round(sum(scales) / len(scales), 2) if scales else None,
+                correct=correct if q.get("answer") else None,
+                scale_average=round(int(scale_sum or 0) / scales, 2) if scales else None,
             )
         )
     keyed = sum(1 for q in survey.questions if q.get("answer"))

@@ -572,7 +572,9 @@ async def test_an_empty_org_gives_zeros_and_null_rates(client, world):
         k for k, f in DashboardMetrics.model_fields.items() if type(None) in get_args(f.annotation)
     }
     assert {"report_in_rate", "rectification_rate", "volunteers_per_1000"} <= nullable
-    assert all(body[k] is None for k in nullable)
+    # Except coverage: the community is one community to visit, and none was visited.
+    assert body["household_coverage"] == 0.0
+    assert all(body[k] is None for k in nullable - {"household_coverage"})
     assert all(body[k] == 0 for k in DashboardMetrics.model_fields if k not in nullable)
 
 

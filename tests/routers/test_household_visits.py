@@ -57,7 +57,14 @@ async def test_the_street_reads_coverage_awareness_and_satisfaction_per_communit
     )
     first = ranking.json()["items"][0]
     assert (first["org_id"], first["household_visits"]) == (world["C2"].id, 1)
-    assert first["household_satisfaction_rate"] == 1.0
+    assert (first["household_satisfaction_rate"], first["household_coverage"]) == (1.0, 1.0)
+    board = await client.get(
+        "/dashboard", params={"org_id": world["S1"].id}, headers=world.headers("street_admin")
+    )
+    assert (board.json()["household_communities_visited"], board.json()["household_coverage"]) == (
+        total["communities_visited"],
+        total["coverage"],
+    )
     # The office's ledger of the month.
     ledger = await client.get(
         "/exports/household-visits.xlsx",

@@ -152,11 +152,13 @@ async def test_upload_answers_201_with_the_photo_description(mclient, mworld):
         "size",
         "width",
         "height",
+        "duration_s",
         "sha256",
         "url",
         "thumbnail_url",
         "check_status",
     }
+    assert body["duration_s"] is None  # a photo has no length
     # This app checks no images (no push token): the photo is shown at once.
     assert body["check_status"] == "pass"
     assert body["content_type"] == "image/jpeg"
@@ -653,6 +655,9 @@ async def test_a_short_video_is_stored_without_where_and_when_it_was_shot(mclien
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert (body["content_type"], body["width"], body["height"]) == ("video/mp4", 64, 48)
+    # Five frames at five a second: the length read at upload, kept on the row.
+    assert body["duration_s"] == pytest.approx(1.0, abs=0.05)
+    assert (await row(mworld.app, body["id"])).duration_s == body["duration_s"]
     assert body["sha256"] == hashlib.sha256(data).hexdigest()
     got = await fetch(mclient, mworld, body["url"])
     assert got.status_code == 200

@@ -6,8 +6,11 @@ import io
 
 from openpyxl import load_workbook
 
+from tests.factories.inspections import make_checklist
+from tests.factories.problems import make_point
 from tests.routers.test_dashboard_view import BROWSER_HTML, make_link, page_url
 from tests.routers.test_household_visits import visit
+from tests.routers.test_inspections import post_visit
 
 
 async def test_the_district_ranks_its_streets_by_the_weighted_score(client, world):
@@ -116,3 +119,49 @@ async def test_only_an_office_above_comments_and_the_org_reads_its_comments(clie
         headers=world.headers("other_community_admin"),
     )
     assert neighbour.status_code == 404
+
+
+async def test_the_pass_rate_of_points_counts_each_points_latest_visit_of_the_month(client, world):
+    """点位达标率: of all the org's points, those whose latest visit this month met the
+    standard; a point nobody visited this month counts as not met."""
+    await make_checklist(world.app, world["D"], world.user("district_admin"))
+    recovered, relapsed, _unvisited = [
+        await make_point(world.app, world["C1"], name=name)
+        for name in ("甲市场", "乙市场", "丙市场")
+    ]
+    kept = await make_point(world.app, world["C2"], name="丁市场")
+    for point, results in (
+        (recovered, (False, True, True)),
+        (recovered, (True, True, True)),
+        (relapsed, (True, True, True)),
+        (relapsed, (True, False, True)),
+        (kept, (True, True, True)),
+    ):
+        resp = await post_visit(client, world, point=point, passed=results)
+        assert resp.status_code == 201, resp.text
+    district, street = world.headers("district_admin"), world.headers("street_admin")
+    weights = {"points_pass_rate": 1}
+    assert (await client.put("/scoring", json={"weights": weights}, headers=district)).is_success
+
+    board = (
+        await client.get("/dashboard", params={"org_id": world["S1"].id}, headers=street)
+    ).json()
+    assert (board["points"], board["points_passed"], board["points_pass_rate"]) == (4, 2, 0.5)
+    assert board["points_meeting_standard"] == 2  # now, whatever the month
+    table = (
+        await client.get("/stats/scores", params={"org_id": world["S1"].id}, headers=street)
+    ).json()
+    rows = {r["org_id"]: r for r in table["items"]}
+    c1, c2 = rows[world["C1"].id], rows[world["C2"].id]
+    assert (c2["components"], c2["score"], c2["rank"]) == ({"points_pass_rate": 1.0}, 100.0, 1)
+    assert (c1["components"], c1["score"], c1["rank"]) == ({"points_pass_rate": 0.3333}, 33.33, 2)
+    # The points were set up this month: last month had none, so no score (null, not 0).
+    assert c1["last_month_score"] is None
+    ledger = await client.get(
+        "/exports/scores.xlsx", params={"org_id": world["S1"].id}, headers=street
+    )
+    sheet = load_workbook(io.BytesIO(ledger.content)).active
+    lines = list(sheet.iter_rows(min_row=3, values_only=True))
+    assert "点位达标率（%）" in lines[0]
+    assert lines[1][1:5] == (1, "仓门社区", 100, 100)
+    assert lines[2][1:5] == (2, "东关社区", 33.33, 33.33)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from app.core.db import utcnow
 from app.models.survey import SurveyKind, SurveyResponse
+from tests.conftest import downgrade_and_back
 from tests.factories.surveys import QUIZ, insert_survey, quiz_answers
 from tests.factories.users import auth, make_user
 
@@ -204,3 +205,82 @@ async def test_the_answers_ledger_shows_where_people_live_and_what_they_answered
         headers=world.headers("other_street_admin"),
     )
     assert elsewhere.status_code == 404
+
+
+async def test_each_child_orgs_participation_counts_the_surveys_for_its_people(client, world):
+    """问卷参与率 on the dashboard: per child org, the responses of its people to the
+    surveys of the month that were for them, against the roster those surveys were
+    for; the same figures as GET /stats/surveys."""
+    street_admin = world.headers("street_admin")
+    for_street = await insert_survey(world.app, org=world["S1"], creator=world.user("street_admin"))
+    for_c1 = await insert_survey(
+        world.app, org=world["C1"], creator=world.user("community_admin"), title="社区问卷"
+    )
+    # Not for S1's people: another street's, and one closed two months ago.
+    await insert_survey(world.app, org=world["S2"], creator=world.user("other_street_admin"))
+    long_ago = utcnow() - timedelta(days=90)
+    await insert_survey(
+        world.app,
+        org=world["S1"],
+        creator=world.user("street_admin"),
+        opens_at=long_ago,
+        closes_at=long_ago + timedelta(days=7),
+    )
+    for survey, who in (
+        (for_street, "member"),  # lives in C1, works at U1
+        (for_street, "other_community_admin"),  # lives in C2
+        (for_c1, "member"),
+    ):
+        resp = await client.post(
+            f"/surveys/{survey.id}/responses",
+            json={"answers": quiz_answers()},
+            headers=world.headers(who),
+        )
+        assert resp.status_code == 201, resp.text
+
+    board = await client.get("/dashboard", params={"org_id": world["S1"].id}, headers=street_admin)
+    figures = board.json()
+    # The street's survey is for its six people, C1's for C1's five.
+    assert (figures["survey_respondents"], figures["survey_audience"]) == (3, 6 + 5)
+    assert figures["survey_response_rate"] == round(3 / 11, 4)
+    ranking = await client.get(
+        "/dashboard/children", params={"org_id": world["S1"].id}, headers=street_admin
+    )
+    rows = {r["org_id"]: r for r in ranking.json()["items"]}
+    c1, c2, u1 = rows[world["C1"].id], rows[world["C2"].id], rows[world["U1"].id]
+    assert (c1["survey_respondents"], c1["survey_audience"], c1["survey_response_rate"]) == (
+        2,
+        10,
+        0.2,
+    )
+    assert (c2["survey_respondents"], c2["survey_audience"]) == (1, 1)
+    # The member works at U1: the street's survey counts for the unit too, C1's does not.
+    assert (u1["survey_respondents"], u1["survey_audience"]) == (1, 1)
+
+    stats = await client.get(f"/stats/surveys/{for_street.id}", headers=street_admin)
+    by_org = {c["org_id"]: c for c in stats.json()["children"]}
+    assert stats.json()["total"]["members"] == figures["members"] == 6
+    assert by_org[world["C2"].id]["response_rate"] == c2["survey_response_rate"] == 1.0
+    earlier = await client.get(
+        "/dashboard", params={"org_id": world["S1"].id, "month": "2020-01"}, headers=street_admin
+    )
+    assert earlier.json()["survey_response_rate"] is None  # no survey that month
+
+
+async def test_the_figures_survive_a_downgrade_and_are_rebuilt_from_the_responses(client, world):
+    """survey_answers is filled from the responses kept so far when it is created."""
+    survey = await insert_survey(world.app, org=world["S1"], creator=world.user("street_admin"))
+    for who, right in (("member", True), ("other_community_admin", False)):
+        resp = await client.post(
+            f"/surveys/{survey.id}/responses",
+            json={"answers": [*quiz_answers(right), {"question_id": 3, "text": "多种树"}]},
+            headers=world.headers(who),
+        )
+        assert resp.status_code == 201, resp.text
+    path, admin = f"/stats/surveys/{survey.id}", world.headers("street_admin")
+    before = (await client.get(path, headers=admin)).json()
+    assert [q["answered"] for q in before["questions"]] == [2, 2, 2, 2]
+    assert [o["count"] for o in before["questions"][1]["options"]] == [2, 2, 2, 0]
+    assert [q["correct"] for q in before["questions"]] == [1, 2, None, None]
+    await downgrade_and_back(world.app, "e9a3af1f155a")
+    assert (await client.get(path, headers=admin)).json() == before
