@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.db import dialect_insert, table_of, updated_one, utcnow
@@ -321,16 +322,12 @@ def _hours(minutes: int) -> str:
     return f"{minutes / 60:.1f}".removesuffix(".0")
 
 
-async def reverse_for(
-    session: AsyncSession,
-    *,
-    source_kind: SourceKind,
-    source_id: int,
-    reason: str,
-    by_id: int | None = None,
-) -> PointsEntry | None:
-    """Undo the grant of a source that was undone (an approval withdrawn, a
-    confirmation taken back): a reversing entry, once."""
+async def _live_of(
+    session: AsyncSession, source_kind: SourceKind, source_id: int
+) -> tuple[PointsEntry, PointsEntry] | None:
+    """A source's grant and the entry of its chain that no other entry reverses: the
+    grant itself, its reversal (the source undone), or that reversal's reversal (the
+    source done again), ... None when the source was never granted."""
     grant = (
         await session.execute(
             select(PointsEntry).where(
@@ -342,7 +339,60 @@ async def reverse_for(
     ).scalar_one_or_none()
     if grant is None:
         return None
-    return await reverse(session, grant, note=f"撤销：{grant.note}（{reason}）", by_id=by_id)
+    undone = aliased(PointsEntry)
+    live = (
+        await session.execute(
+            select(PointsEntry)
+            .where(
+                PointsEntry.source_kind == source_kind,
+                PointsEntry.source_id == source_id,
+                col(PointsEntry.kind).in_([EntryKind.grant, EntryKind.reversal]),
+                ~select(undone.id).where(undone.reverses_id == PointsEntry.id).exists(),
+            )
+            .order_by(col(PointsEntry.id).desc())
+            .limit(1)
+        )
+    ).scalar_one()
+    return grant, live
+
+
+async def reverse_for(
+    session: AsyncSession,
+    *,
+    source_kind: SourceKind,
+    source_id: int,
+    reason: str,
+    by_id: int | None = None,
+) -> PointsEntry | None:
+    """Undo the grant of a source that was undone (an approval revoked, a confirmation
+    withdrawn): a reversing entry of whatever of the chain still stands to the person,
+    once (the unique `reverses_id` decides between racers). None when nothing stands."""
+    found = await _live_of(session, source_kind, source_id)
+    if found is None:
+        return None
+    grant, live = found
+    if live.to_account_id != grant.to_account_id:
+        return None  # undone already
+    return await reverse(session, live, note=f"撤销：{grant.note}（{reason}）", by_id=by_id)
+
+
+async def regrant_for(
+    session: AsyncSession,
+    *,
+    source_kind: SourceKind,
+    source_id: int,
+    by_id: int | None = None,
+) -> PointsEntry | None:
+    """A source done again after it was undone (a wish confirmed again): what its
+    reversal took back, given back by reversing that reversal (the grant itself stays
+    the one per source). None when nothing was taken back."""
+    found = await _live_of(session, source_kind, source_id)
+    if found is None:
+        return None
+    grant, live = found
+    if live.to_account_id == grant.to_account_id:
+        return None
+    return await reverse(session, live, note=f"恢复：{grant.note}", by_id=by_id)
 
 
 # --- manual awards -------------------------------------------------------------------------
