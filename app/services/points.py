@@ -10,8 +10,10 @@ lock them in opposite orders (PostgreSQL deadlocks).
 Grants come from the sources (`grant_for`): an approved hour entry, a confirmed wish,
 a rated service order, a report-in; each is granted at most once (the unique index on
 source among grants decides, whatever retries or races happen). `reverse_for` undoes a
-source's grant with a reversing entry; it takes back at most what the balance still
-holds (points already spent stay spent; a balance never goes below zero).
+source's grant with a reversing entry (an hour entry revoked, a wish confirmation
+withdrawn); it takes back at most what the balance still holds (points already spent
+stay spent; a balance never goes below zero). `regrant_for` gives back what was taken
+when the source is done again (a wish confirmed again), by reversing the reversal.
 """
 
 from __future__ import annotations

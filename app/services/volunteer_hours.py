@@ -1,8 +1,9 @@
 """The volunteer-hours ledger (志愿服务时长): hand-logged entries, reviews, totals.
 
-Automatic credits (task check-out, confirmed wishes) come through `credit`. The
-ledger is append-only: a review changes an entry's status once, with who, when and
-why; anything else is a new entry.
+Automatic credits (task check-out, confirmed wishes, completed orders) come through
+`credit`. The ledger is append-only: a review changes an entry's status once, and an
+approval may be revoked once within REVOKE_WINDOW (its points reversed with it), each
+on the one lifecycle with who, when and why; anything else is a new entry.
 A year's minutes are the entries that *start* in that Shanghai year.
 
 Who sees an entry: its owner, and admins whose reach covers the entry's org. A list
