@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.db import dialect_insert, table_of, updated_one, utcnow
@@ -341,20 +340,15 @@ async def _live_of(
     ).scalar_one_or_none()
     if grant is None:
         return None
-    undone = aliased(PointsEntry)
-    live = (
-        await session.execute(
-            select(PointsEntry)
-            .where(
-                PointsEntry.source_kind == source_kind,
-                PointsEntry.source_id == source_id,
-                col(PointsEntry.kind).in_([EntryKind.grant, EntryKind.reversal]),
-                ~select(undone.id).where(undone.reverses_id == PointsEntry.id).exists(),
-            )
-            .order_by(col(PointsEntry.id).desc())
-            .limit(1)
-        )
-    ).scalar_one()
+    # Walked link by link on the unique index of `reverses_id` (a chain is a few long).
+    live = grant
+    while True:
+        after = (
+            await session.execute(select(PointsEntry).where(PointsEntry.reverses_id == live.id))
+        ).scalar_one_or_none()
+        if after is None:
+            break
+        live = after
     return grant, live
 
 
