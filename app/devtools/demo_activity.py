@@ -64,7 +64,7 @@ from app.models.team import MemberReview
 from app.models.team import TeamCreate as VolunteerTeamCreate
 from app.models.user import User
 from app.models.volunteer import VolunteerOptIn
-from app.models.volunteer_hours import VolunteerHourCreate
+from app.models.volunteer_hours import VolunteerHourCreate, VolunteerHourReview
 from app.models.wish import WishCreate
 from app.services import (
     articles,
@@ -196,6 +196,32 @@ async def seed_activity(
                 started_at=start,
                 ended_at=start + timedelta(hours=2),
             ),
+        )
+        counts["hour_entries"] += 1
+
+    # An entry of 东关社区 approved and then revoked (a duplicate): its history has
+    # both steps, its minutes and points are gone (POST /volunteer-hours/{id}/revoke).
+    for person in [u for u in living_in("东关社区") if u.id != community_admin.id][:1]:
+        assert person.community_id is not None
+        start = now - timedelta(days=2, hours=5)
+        logged = await volunteer_hours.log_entry(
+            session,
+            caller=await caller(person),
+            data=VolunteerHourCreate(
+                org_id=person.community_id,
+                activity="社区文明劝导（重复登记）",
+                started_at=start,
+                ended_at=start + timedelta(hours=1),
+            ),
+        )
+        await volunteer_hours.review_entry(
+            session,
+            caller=community_admin,
+            entry=logged,
+            data=VolunteerHourReview(approve=True),
+        )
+        await volunteer_hours.revoke_entry(
+            session, caller=community_admin, entry=logged, reason="与前一天的登记重复"
         )
         counts["hour_entries"] += 1
 

@@ -38,7 +38,7 @@ from app.models.task import (
 from app.models.team import Team, TeamMember
 from app.models.user import Role, RoleGrant, User
 from app.models.volunteer import Volunteer, VolunteerEvent
-from app.models.volunteer_hours import VolunteerHour
+from app.models.volunteer_hours import VolunteerHour, VolunteerHourEvent
 from app.models.wish import Wish, WishEvent
 
 __all__ = [
@@ -104,6 +104,7 @@ __all__ = [
     "Volunteer",
     "VolunteerEvent",
     "VolunteerHour",
+    "VolunteerHourEvent",
     "WeChatSend",
     "Wish",
     "WishEvent",

@@ -29,6 +29,8 @@ class NotificationKind(StrEnum):
     wish_confirmed = "wish_confirmed"
     hours_approved = "hours_approved"
     hours_rejected = "hours_rejected"
+    hours_revoked = "hours_revoked"
+    wish_unconfirmed = "wish_unconfirmed"
     problem_assigned = "problem_assigned"
     problem_due_soon = "problem_due_soon"
     problem_overdue = "problem_overdue"

@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -6,9 +7,13 @@ from pydantic import AwareDatetime
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Text, text
 from sqlmodel import Field, SQLModel
 
-from app.core.db import UTCDateTime
+from app.core.db import UTCDateTime, utcnow
 from app.models.common import NEVER_REUSED_IDS, StrictInput, created_at_field
 from app.models.user import MAX_ID
+
+
+def _in(values: Iterable[StrEnum]) -> str:
+    return ", ".join(f"'{v.value}'" for v in sorted(values))
 
 
 class HourSource(StrEnum):
@@ -21,7 +26,23 @@ class HourSource(StrEnum):
 class HourStatus(StrEnum):
     pending = "pending"
     approved = "approved"
+    # Refused at review, or revoked after approval (the history says which).
     rejected = "rejected"
+
+
+STATUS_NAMES = {
+    HourStatus.pending: "待审核",
+    HourStatus.approved: "已通过",
+    HourStatus.rejected: "已驳回",
+}
+
+
+class HourAction(StrEnum):
+    log = "log"  # the entry was written (hand-logged, or credited approved)
+    approve = "approve"
+    reject = "reject"
+    # An approved entry taken back (rejected after approval): its minutes and points go.
+    revoke = "revoke"
 
 
 class VolunteerHour(SQLModel, table=True):
@@ -73,6 +94,40 @@ class VolunteerHour(SQLModel, table=True):
     )
     review_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = created_at_field()
+    # Moved by the lifecycle (app/services/lifecycle.py); null on rows older than it.
+    updated_at: datetime | None = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class VolunteerHourEvent(SQLModel, table=True):
+    """The history of an entry's reviews: approval, rejection, revocation, who and when."""
+
+    __tablename__ = "volunteer_hour_events"
+    __table_args__ = (
+        CheckConstraint(f"action IN ({_in(HourAction)})", name="action"),
+        NEVER_REUSED_IDS,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    volunteer_hour_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("volunteer_hours.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    action: HourAction = Field(sa_column=Column(String(20), nullable=False))
+    from_status: HourStatus | None = Field(
+        default=None, sa_column=Column(String(20), nullable=True)
+    )
+    to_status: HourStatus = Field(sa_column=Column(String(20), nullable=False))
+    actor_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    )
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: datetime = created_at_field()
 
 
 # --- API shapes ---------------------------------------------------------------
@@ -93,6 +148,10 @@ class VolunteerHourReview(StrictInput):
     reason: str | None = Field(default=None, max_length=500, description="驳回时必填")
 
 
+class VolunteerHourRevoke(StrictInput):
+    reason: str = Field(min_length=1, max_length=500, description="撤销原因，告知本人")
+
+
 class VolunteerHourPublic(SQLModel):
     id: int
     user_id: int
@@ -110,6 +169,17 @@ class VolunteerHourPublic(SQLModel):
     review_reason: str | None
     photo_ids: list[int]
     created_at: datetime
+
+
+class VolunteerHourEventPublic(SQLModel):
+    id: int
+    action: HourAction
+    from_status: HourStatus | None
+    to_status: HourStatus
+    actor_id: int
+    actor_name: str
+    note: str | None
+    at: datetime
 
 
 class HoursSummary(SQLModel):

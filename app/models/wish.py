@@ -35,6 +35,8 @@ class WishAction(StrEnum):
     release = "release"
     fulfill = "fulfill"
     confirm = "confirm"
+    # A confirmation withdrawn (POST /wishes/{id}/withdraw-confirmation): back to fulfilled.
+    unconfirm = "unconfirm"
     cancel = "cancel"
 
 
@@ -174,6 +176,10 @@ class WishFulfill(StrictInput):
 
 class WishCancel(StrictInput):
     reason: str | None = Field(default=None, max_length=500)
+
+
+class WishUnconfirm(StrictInput):
+    reason: str = Field(min_length=1, max_length=500, description="撤回确认的原因，告知认领人")
 
 
 class WishPublic(SQLModel):

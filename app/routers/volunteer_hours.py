@@ -14,8 +14,10 @@ from app.models.volunteer_hours import (
     HoursTotals,
     VolunteerHour,
     VolunteerHourCreate,
+    VolunteerHourEventPublic,
     VolunteerHourPublic,
     VolunteerHourReview,
+    VolunteerHourRevoke,
 )
 from app.routers.deps import (
     AdminCaller,
@@ -103,6 +105,33 @@ async def review_volunteer_hours(
     entry = await service.review_entry(session, caller=caller, entry=entry, data=data)
     (public,) = await service.to_public(session, [entry], viewer_id=caller.id)
     return public
+
+
+@router.post("/volunteer-hours/{entry_id}/revoke", response_model=VolunteerHourPublic)
+async def revoke_volunteer_hours(
+    entry: Visible[VolunteerHour],
+    data: VolunteerHourRevoke,
+    session: SessionDep,
+    caller: CurrentCaller,
+) -> VolunteerHourPublic:
+    """撤销已审核通过的记录（审核通过后发现不实、重复等）：状态改为已驳回并填写原因，
+    时长不再计入，所得积分以冲正分录扣回（至多扣至余额为零），并通知本人。
+
+    可审核该记录的管理员（不能是本人）在审核通过后 30 天内可撤销；超过期限
+    `revoke_window_closed`、记录不是已通过（含已撤销过）`invalid_volunteer_hour_state`，
+    均为 409。
+    """
+    entry = await service.revoke_entry(session, caller=caller, entry=entry, reason=data.reason)
+    (public,) = await service.to_public(session, [entry], viewer_id=caller.id)
+    return public
+
+
+@router.get("/volunteer-hours/{entry_id}/history", response_model=list[VolunteerHourEventPublic])
+async def volunteer_hours_history(
+    entry: Visible[VolunteerHour], session: SessionDep
+) -> list[VolunteerHourEventPublic]:
+    """记录的审核经过：通过、驳回、撤销，谁、何时、原因。"""
+    return await service.history(session, entry)
 
 
 @router.get("/me/volunteer-hours/summary", response_model=HoursSummary)

@@ -16,6 +16,7 @@ from app.models.wish import (
     WishQuota,
     WishReview,
     WishStatus,
+    WishUnconfirm,
 )
 from app.routers.deps import (
     AdminCaller,
@@ -184,6 +185,25 @@ async def confirm_wish(
     wish = await service.confirm_wish(
         session, caller=caller, wish=wish, credit_minutes=settings.wish_confirm_minutes
     )
+    return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
+
+
+@router.post("/wishes/{wish_id}/withdraw-confirmation", response_model=WishPublic)
+async def withdraw_wish_confirmation(
+    wish: Visible[Wish],
+    data: WishUnconfirm,
+    session: SessionDep,
+    caller: CurrentCaller,
+    cipher: CipherDep,
+) -> WishPublic:
+    """撤回心愿的完成确认（心愿其实未完成）：回到“已完成待确认”，确认所得积分以冲正
+    分录扣回（至多扣至余额为零），并通知认领人。再次确认时积分恢复。
+
+    确认人或社区管理员在确认后 7 天内可撤回；超过期限 `unconfirm_window_closed`、
+    心愿不是已确认 `invalid_wish_state`，均为 409。确认时记入的志愿时长不随之撤销，
+    如服务并未发生，请另行撤销该时长记录。
+    """
+    wish = await service.unconfirm_wish(session, caller=caller, wish=wish, data=data)
     return await service.to_public_one(session, caller=caller, cipher=cipher, wish=wish)
 
 

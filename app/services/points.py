@@ -10,8 +10,10 @@ lock them in opposite orders (PostgreSQL deadlocks).
 Grants come from the sources (`grant_for`): an approved hour entry, a confirmed wish,
 a rated service order, a report-in; each is granted at most once (the unique index on
 source among grants decides, whatever retries or races happen). `reverse_for` undoes a
-source's grant with a reversing entry; it takes back at most what the balance still
-holds (points already spent stay spent; a balance never goes below zero).
+source's grant with a reversing entry (an hour entry revoked, a wish confirmation
+withdrawn); it takes back at most what the balance still holds (points already spent
+stay spent; a balance never goes below zero). `regrant_for` gives back what was taken
+when the source is done again (a wish confirmed again), by reversing the reversal.
 """
 
 from __future__ import annotations
@@ -321,16 +323,12 @@ def _hours(minutes: int) -> str:
     return f"{minutes / 60:.1f}".removesuffix(".0")
 
 
-async def reverse_for(
-    session: AsyncSession,
-    *,
-    source_kind: SourceKind,
-    source_id: int,
-    reason: str,
-    by_id: int | None = None,
-) -> PointsEntry | None:
-    """Undo the grant of a source that was undone (an approval withdrawn, a
-    confirmation taken back): a reversing entry, once."""
+async def _live_of(
+    session: AsyncSession, source_kind: SourceKind, source_id: int
+) -> tuple[PointsEntry, PointsEntry] | None:
+    """A source's grant and the entry of its chain that no other entry reverses: the
+    grant itself, its reversal (the source undone), or that reversal's reversal (the
+    source done again), ... None when the source was never granted."""
     grant = (
         await session.execute(
             select(PointsEntry).where(
@@ -342,7 +340,55 @@ async def reverse_for(
     ).scalar_one_or_none()
     if grant is None:
         return None
-    return await reverse(session, grant, note=f"撤销：{grant.note}（{reason}）", by_id=by_id)
+    # Walked link by link on the unique index of `reverses_id` (a chain is a few long).
+    live = grant
+    while True:
+        after = (
+            await session.execute(select(PointsEntry).where(PointsEntry.reverses_id == live.id))
+        ).scalar_one_or_none()
+        if after is None:
+            break
+        live = after
+    return grant, live
+
+
+async def reverse_for(
+    session: AsyncSession,
+    *,
+    source_kind: SourceKind,
+    source_id: int,
+    reason: str,
+    by_id: int | None = None,
+) -> PointsEntry | None:
+    """Undo the grant of a source that was undone (an approval revoked, a confirmation
+    withdrawn): a reversing entry of whatever of the chain still stands to the person,
+    once (the unique `reverses_id` decides between racers). None when nothing stands."""
+    found = await _live_of(session, source_kind, source_id)
+    if found is None:
+        return None
+    grant, live = found
+    if live.to_account_id != grant.to_account_id:
+        return None  # undone already
+    return await reverse(session, live, note=f"撤销：{grant.note}（{reason}）", by_id=by_id)
+
+
+async def regrant_for(
+    session: AsyncSession,
+    *,
+    source_kind: SourceKind,
+    source_id: int,
+    by_id: int | None = None,
+) -> PointsEntry | None:
+    """A source done again after it was undone (a wish confirmed again): what its
+    reversal took back, given back by reversing that reversal (the grant itself stays
+    the one per source). None when nothing was taken back."""
+    found = await _live_of(session, source_kind, source_id)
+    if found is None:
+        return None
+    grant, live = found
+    if live.to_account_id == grant.to_account_id:
+        return None
+    return await reverse(session, live, note=f"恢复：{grant.note}", by_id=by_id)
 
 
 # --- manual awards -------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The volunteer-hours ledger (志愿服务时长): hand-logged entries, reviews, totals.
 
-Automatic credits (task check-out, confirmed wishes) come through `credit`. The
-ledger is append-only: a review changes an entry's status once, with who, when and
-why; anything else is a new entry.
+Automatic credits (task check-out, confirmed wishes, completed orders) come through
+`credit`. The ledger is append-only: a review changes an entry's status once, and an
+approval may be revoked once within REVOKE_WINDOW (its points reversed with it), each
+on the one lifecycle with who, when and why; anything else is a new entry.
 A year's minutes are the entries that *start* in that Shanghai year.
 
 Who sees an entry: its owner, and admins whose reach covers the entry's org. A list
@@ -16,13 +17,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, or_, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.core.db import updated_one, utcnow
+from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, by_members, in_reach, path_ids
 from app.core.timeutil import year_bounds
@@ -31,6 +32,8 @@ from app.models.points import SourceKind
 from app.models.user import ADMIN_ROLES, User
 from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import (
+    STATUS_NAMES,
+    HourAction,
     HoursGroupBy,
     HourSource,
     HoursSummary,
@@ -39,10 +42,13 @@ from app.models.volunteer_hours import (
     HoursTotals,
     VolunteerHour,
     VolunteerHourCreate,
+    VolunteerHourEvent,
+    VolunteerHourEventPublic,
     VolunteerHourPublic,
     VolunteerHourReview,
 )
-from app.services import audit, points, volunteer_hours_messages
+from app.services import lifecycle, points, volunteer_hours_messages
+from app.services.lifecycle import Lifecycle, Transition
 from app.services.photos import (
     attach_photos,
     photo_ids_by_record,
@@ -197,44 +203,81 @@ async def log_entry(
     return entry
 
 
-async def review_entry(
-    session: AsyncSession, *, caller: Caller, entry: VolunteerHour, data: VolunteerHourReview
-) -> VolunteerHour:
-    """Approve or reject a pending entry, once. `entry` comes through
+# --- reviews and revocations, on the one lifecycle ------------------------------------
+
+# How long after its approval an entry may be revoked: a month's figures and ledgers
+# (volunteer hours, points) are read by the office in the weeks after it, and an entry
+# taken back later would change what they already reported. 30 days from the approval
+# covers the month after any entry; older mistakes are corrected by hand-logged
+# entries. The guard is in the UPDATE, so the clock is read once, in SQL's terms.
+REVOKE_WINDOW = timedelta(days=30)
+
+_ALREADY_REVIEWED = ("entry_already_reviewed", "该记录已审核过")
+
+LIFECYCLE = Lifecycle(
+    name="volunteer_hour",
+    model=VolunteerHour,
+    history=VolunteerHourEvent,
+    org_key="org_id",
+    code="invalid_volunteer_hour_state",
+    called="该服务时长",
+    names=STATUS_NAMES,
+    # The only guard of a call: revoke's window (`reviewed_at`) closed in between.
+    stale=("revoke_window_closed", f"审核通过已超过 {REVOKE_WINDOW.days} 天，不能再撤销"),
+    transitions=(
+        Transition(
+            HourAction.approve,
+            {HourStatus.pending},
+            HourStatus.approved,
+            "审核",
+            refusals=dict.fromkeys((HourStatus.approved, HourStatus.rejected), _ALREADY_REVIEWED),
+        ),
+        Transition(
+            HourAction.reject,
+            {HourStatus.pending},
+            HourStatus.rejected,
+            "审核",
+            refusals=dict.fromkeys((HourStatus.approved, HourStatus.rejected), _ALREADY_REVIEWED),
+        ),
+        Transition(HourAction.revoke, {HourStatus.approved}, HourStatus.rejected, "撤销"),
+    ),
+)
+
+
+async def _require_reviewer(session: AsyncSession, caller: Caller, entry: VolunteerHour) -> None:
+    """An admin over the entry's org who is not its owner. `entry` came through
     get_visible_entry: its owner, an admin over its org, or the owner's unit's party
     secretary, who sees it but reviews nothing (the place's office does)."""
-    assert entry.id is not None
     if entry.user_id == caller.id:
         raise Forbidden("cannot_review_own_entry", "不能审核自己登记的服务时长")
     org = await session.get(Org, entry.org_id)
     if org is None or not caller.reaches(org):
         raise Forbidden("forbidden", "只有该组织的管理员可以审核")
+
+
+async def review_entry(
+    session: AsyncSession, *, caller: Caller, entry: VolunteerHour, data: VolunteerHourReview
+) -> VolunteerHour:
+    """Approve or reject a pending entry, once (the lifecycle's conditional UPDATE)."""
+    assert entry.id is not None
+    await _require_reviewer(session, caller, entry)
+    action = HourAction.approve if data.approve else HourAction.reject
+    LIFECYCLE.require(entry, action)
     reason = (data.reason or "").strip() or None
     if not data.approve and reason is None:
         raise Unprocessable("reason_required", "驳回时请填写原因")
-    if not await updated_one(
+    now = utcnow()
+    await lifecycle.move(
         session,
-        update(VolunteerHour)
-        .where(col(VolunteerHour.id) == entry.id, col(VolunteerHour.status) == HourStatus.pending)
-        .values(
-            status=HourStatus.approved if data.approve else HourStatus.rejected,
-            reviewed_by_id=caller.id,
-            reviewed_at=utcnow(),
-            review_reason=reason,
-        ),
-    ):
-        raise Conflict("entry_already_reviewed", "该记录已审核过")
-    await audit.record(
-        session,
+        LIFECYCLE,
+        entry,
         caller=caller,
-        action="hours.review",
-        target_type="volunteer_hour",
-        target_id=entry.id,
-        org_id=entry.org_id,
-        approve=data.approve,
-        reason=reason,
+        action=action,
+        note=reason,
+        now=now,
+        values={"reviewed_by_id": caller.id, "reviewed_at": now, "review_reason": reason},
+        audit_detail={"approve": data.approve, "reason": reason},
     )
-    await session.refresh(entry)
     if data.approve:
         await points.grant_for(
             session,
@@ -247,6 +290,81 @@ async def review_entry(
         )
     await volunteer_hours_messages.hours_reviewed(session, entry=entry)
     return entry
+
+
+async def revoke_entry(
+    session: AsyncSession, *, caller: Caller, entry: VolunteerHour, reason: str
+) -> VolunteerHour:
+    """An approved entry rejected after all (found false, a duplicate), by an admin who
+    could have approved it, within REVOKE_WINDOW of its approval.
+
+    One conditional UPDATE `approved → rejected` (also `reviewed_at` still in the
+    window): of two revocations, or a revocation racing anything else, one moves it
+    and the rest hear 409. In the same transaction its minutes leave the kept sums
+    (the fact_counts trigger on status) and its points are reversed, once."""
+    assert entry.id is not None
+    await _require_reviewer(session, caller, entry)
+    LIFECYCLE.require(entry, HourAction.revoke)
+    reason = reason.strip()
+    if not reason:
+        raise Unprocessable("reason_required", "撤销时请填写原因")
+    now = utcnow()
+    since = now - REVOKE_WINDOW
+    approved_at = entry.reviewed_at or entry.created_at
+    if approved_at < since:
+        assert LIFECYCLE.stale is not None
+        raise Conflict(*LIFECYCLE.stale)
+    await lifecycle.move(
+        session,
+        LIFECYCLE,
+        entry,
+        caller=caller,
+        action=HourAction.revoke,
+        note=reason,
+        now=now,
+        # Rows credited before reviewed_at was kept count from their creation.
+        guard=[
+            func.coalesce(col(VolunteerHour.reviewed_at), col(VolunteerHour.created_at)) >= since
+        ],
+        values={"reviewed_by_id": caller.id, "reviewed_at": now, "review_reason": reason},
+        notify=lambda: volunteer_hours_messages.hours_revoked(session, entry=entry),
+    )
+    await points.reverse_for(
+        session,
+        source_kind=SourceKind.volunteer_hour,
+        source_id=entry.id,
+        reason=reason,
+        by_id=caller.id,
+    )
+    return entry
+
+
+async def history(session: AsyncSession, entry: VolunteerHour) -> list[VolunteerHourEventPublic]:
+    rows = (
+        (
+            await session.execute(
+                select(VolunteerHourEvent)
+                .where(VolunteerHourEvent.volunteer_hour_id == entry.id)
+                .order_by(col(VolunteerHourEvent.id))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    names = await user_names(session, (r.actor_id for r in rows))
+    return [
+        VolunteerHourEventPublic(
+            id=r.id or 0,
+            action=r.action,
+            from_status=r.from_status,
+            to_status=r.to_status,
+            actor_id=r.actor_id,
+            actor_name=names.get(r.actor_id, ""),
+            note=r.note,
+            at=r.at,
+        )
+        for r in rows
+    ]
 
 
 def _hours_note(entry: VolunteerHour) -> str:

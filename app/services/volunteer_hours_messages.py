@@ -38,3 +38,24 @@ async def hours_reviewed(session: AsyncSession, *, entry: VolunteerHour) -> None
             target_id=entry.id,
         ),
     )
+
+
+async def hours_revoked(session: AsyncSession, *, entry: VolunteerHour) -> None:
+    """To the entry's owner: an approved entry taken back, with the reason."""
+    assert entry.id is not None
+    reason = entry.review_reason or ""
+    await notify(
+        session,
+        user_ids=[entry.user_id],
+        content=Content(
+            kind=NotificationKind.hours_revoked,
+            title="志愿时长已撤销",
+            body=f"你的{quoted(entry.activity)}{entry.minutes}分钟已被撤销：{reason}",
+            subject=entry.activity,
+            status="已撤销",
+            note=reason or "请联系管理员",
+            at=entry.reviewed_at or utcnow(),
+            target_type="volunteer_hour",
+            target_id=entry.id,
+        ),
+    )

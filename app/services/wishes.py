@@ -34,7 +34,7 @@ from app.core.timeutil import local
 from app.core.wechat import SCENE_COMMENT, WeChatGateway
 from app.models.org import Org, OrgLevel
 from app.models.points import SourceKind
-from app.models.user import ADMIN_ROLES, User
+from app.models.user import ADMIN_ROLES, Role, User
 from app.models.volunteer import OpenTo
 from app.models.volunteer_hours import HourSource
 from app.models.wish import (
@@ -51,6 +51,7 @@ from app.models.wish import (
     WishQuota,
     WishReview,
     WishStatus,
+    WishUnconfirm,
 )
 from app.services import (
     content_check,
@@ -379,6 +380,8 @@ LIFECYCLE = Lifecycle(
         Transition(WishAction.release, {WishStatus.claimed}, WishStatus.open, "放弃认领"),
         Transition(WishAction.fulfill, {WishStatus.claimed}, WishStatus.fulfilled, "提交完成"),
         Transition(WishAction.confirm, {WishStatus.fulfilled}, WishStatus.confirmed, "确认完成"),
+        # The confirmer, or the community's admin, within UNCONFIRM_WINDOW (unconfirm_wish).
+        Transition(WishAction.unconfirm, {WishStatus.confirmed}, WishStatus.fulfilled, "撤回确认"),
         # The poster alone may cancel only before anyone claims it (cancel_wish).
         Transition(
             WishAction.cancel,
@@ -655,7 +658,7 @@ async def confirm_wish(
         source=HourSource.wish,
         source_id=wish.id,
     )
-    await points.grant_for(
+    granted = await points.grant_for(
         session,
         source_kind=SourceKind.wish,
         source_id=wish.id,
@@ -663,7 +666,81 @@ async def confirm_wish(
         org_id=wish.community_id,
         note=f"完成微心愿「{wish.title}」",
     )
+    if granted is None:
+        # Confirmed again after a withdrawal: the wish's one grant stands again.
+        await points.regrant_for(
+            session, source_kind=SourceKind.wish, source_id=wish.id, by_id=caller.id
+        )
     return wish
+
+
+# How long a confirmation may be withdrawn: long enough for a beneficiary's complaint
+# to reach the office, short enough that a month's figures settle.
+UNCONFIRM_WINDOW = timedelta(days=7)
+
+
+async def unconfirm_wish(
+    session: AsyncSession, *, caller: Caller, wish: Wish, data: WishUnconfirm
+) -> Wish:
+    """confirmed → fulfilled: a confirmation withdrawn (the wish was not really done),
+    by whoever confirmed it or the community's admin, within UNCONFIRM_WINDOW.
+
+    The points the confirmation granted are reversed in the same transaction, once (the
+    lifecycle's conditional UPDATE lets one withdrawal through; the ledger's unique
+    `reverses_id` backs it). The hours credited at confirmation stay: they are the
+    claimant's service, credited once per wish (a confirmation again credits none);
+    an admin who finds the service never happened revokes that entry
+    (POST /volunteer-hours/{id}/revoke)."""
+    await _require_admin_in_reach(session, caller, wish)
+    LIFECYCLE.require(wish, WishAction.unconfirm)
+    assert wish.id is not None
+    community = await session.get(Org, wish.community_id)
+    assert community is not None
+    if not caller.reaches(community, [Role.community_admin]):
+        confirmer = (
+            await session.execute(
+                select(WishEvent.actor_id)
+                .where(WishEvent.wish_id == wish.id, WishEvent.action == WishAction.confirm)
+                .order_by(col(WishEvent.id).desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if confirmer != caller.id:
+            raise Forbidden("forbidden", "只有确认人或社区管理员可以撤回确认")
+    reason = data.reason.strip()
+    if not reason:
+        raise Unprocessable("reason_required", "请填写撤回确认的原因")
+    now = utcnow()
+    since = now - UNCONFIRM_WINDOW
+    if wish.confirmed_at is None or wish.confirmed_at < since:
+        raise _unconfirm_too_late()
+    try:
+        await lifecycle.move(
+            session,
+            LIFECYCLE,
+            wish,
+            caller=caller,
+            action=WishAction.unconfirm,
+            note=reason,
+            now=now,
+            guard=[col(Wish.confirmed_at) >= since],
+            values={"confirmed_at": None},
+            notify=lambda: wishes_messages.wish_unconfirmed(session, wish=wish, reason=reason),
+        )
+    except Conflict as refused:
+        # Still confirmed: the window closed between our read and the UPDATE.
+        status = (await session.execute(select(Wish.status).where(Wish.id == wish.id))).scalar_one()
+        if status == WishStatus.confirmed:
+            raise _unconfirm_too_late() from refused
+        raise
+    await points.reverse_for(
+        session, source_kind=SourceKind.wish, source_id=wish.id, reason=reason, by_id=caller.id
+    )
+    return wish
+
+
+def _unconfirm_too_late() -> Conflict:
+    return Conflict("unconfirm_window_closed", f"确认已超过 {UNCONFIRM_WINDOW.days} 天，不能再撤回")
 
 
 async def cancel_wish(

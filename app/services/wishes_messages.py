@@ -88,6 +88,26 @@ async def wish_confirmed(session: AsyncSession, *, wish: Wish, credit_minutes: i
     )
 
 
+async def wish_unconfirmed(session: AsyncSession, *, wish: Wish, reason: str) -> None:
+    """To the claimant: the confirmation withdrawn, and why."""
+    assert wish.id is not None
+    await notify(
+        session,
+        user_ids=[wish.claimed_by_id],
+        content=Content(
+            kind=NotificationKind.wish_unconfirmed,
+            title="心愿确认已撤回",
+            body=f"你认领的心愿{quoted(wish.title)}的完成确认已撤回：{reason}",
+            subject=wish.title,
+            status="待确认",
+            note=reason,
+            at=wish.updated_at or utcnow(),
+            target_type="wish",
+            target_id=wish.id,
+        ),
+    )
+
+
 async def wish_quota_reminder(session: AsyncSession, *, now: datetime) -> int:
     """The yearly reminder, to party members (with a home community or unit) who have
     not kept a wish claim in `now`'s Shanghai year, counted as GET /stats/wish-quota

@@ -46,7 +46,7 @@ async def test_reviews_and_key_creation_are_logged(client, world):
         headers=world.headers("street_admin"),
     )
     actions = {e["action"]: e for e in await log(client, world)}
-    assert actions["hours.review"]["detail"] == {"approve": False, "reason": "时间不符"}
+    assert actions["volunteer_hour.reject"]["detail"] == {"approve": False, "reason": "时间不符"}
     assert "api_key.create" in actions
     assert "key" not in actions["api_key.create"]["detail"]
 

@@ -182,7 +182,8 @@ async def test_the_naive_read_then_write_redemption_oversells(world):
 async def test_random_concurrent_grants_reversals_redemptions_and_expiries_keep_the_ledger_exact(
     client, world
 ):
-    """Many clients at once, each a random sequence; afterwards every balance is the
+    """Many clients at once, each a random sequence (a source undone and done again
+    follows its chain of reversals); afterwards every balance is the
     sum of its entries, the ledger sums to zero, nothing is negative, every source was
     granted at most once."""
     app = world.app
@@ -196,9 +197,16 @@ async def test_random_concurrent_grants_reversals_redemptions_and_expiries_keep_
         r = random.Random(seed)
         h = auth(app, person)
         for _ in range(8):
-            op = r.choice(("grant", "grant", "reverse", "redeem", "redeem", "cancel", "expire"))
+            op = r.choice(
+                ("grant", "grant", "reverse", "regrant", "redeem", "redeem", "cancel", "expire")
+            )
             source = r.randrange(6)  # few sources: clients grant the same ones at once
-            if op in ("grant", "reverse"):
+            if op == "regrant":  # a source done again after it was undone
+                async with write_transaction(app.state.sessionmaker) as s:
+                    await points.regrant_for(
+                        s, source_kind=SourceKind.service_order, source_id=person.id * 100 + source
+                    )
+            elif op in ("grant", "reverse"):
                 async with write_transaction(app.state.sessionmaker) as s:
                     if op == "grant":
                         await points.grant_for(

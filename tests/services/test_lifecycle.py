@@ -23,8 +23,17 @@ from app.models.problem import ProblemAction, ProblemStatus
 from app.models.publicity import PlacementAction, PlacementStatus
 from app.models.report import ReportAction, ReportStatus
 from app.models.service_order import TAKER_STATES, OrderAction, OrderStatus
+from app.models.volunteer_hours import HourAction, HourStatus
 from app.models.wish import CLAIMANT_STATES, WishAction, WishStatus
-from app.services import articles, problems, publicity, reports, service_orders, wishes
+from app.services import (
+    articles,
+    problems,
+    publicity,
+    reports,
+    service_orders,
+    volunteer_hours,
+    wishes,
+)
 from app.services.lifecycle import Lifecycle
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.lifecycle import paths_from
@@ -34,6 +43,7 @@ from tests.factories.publicity import insert_placement
 from tests.factories.reports import insert_report
 from tests.factories.service_orders import insert_order
 from tests.factories.teams import insert_team
+from tests.factories.volunteer_hours import insert_entry
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
 
@@ -77,6 +87,11 @@ async def take_on_wish(client, world, wish_id, action):
             return await post(client, world, "member", f"{path}/fulfill", body)
         case WishAction.release:
             return await post(client, world, "member", f"{path}/release")
+        case WishAction.unconfirm:
+            body = {"reason": "受助人反映未收到"}
+            return await post(
+                client, world, "community_admin", f"{path}/withdraw-confirmation", body
+            )
         case _:
             return await post(client, world, "community_admin", f"{path}/{action}", {})
 
@@ -194,6 +209,22 @@ async def take_on_order(client, world, order_id, action):
             return await post(client, world, "member", f"{path}/{action}")
 
 
+async def insert_an_hour_entry(world: World, state: HourStatus) -> int | None:
+    entry = await insert_entry(world.app, user=world.user("member"), org=world["C1"], status=state)
+    return entry.id
+
+
+async def take_on_hour_entry(client, world, entry_id, action):
+    path = f"/volunteer-hours/{entry_id}"
+    match action:
+        case HourAction.revoke:
+            body = {"reason": "重复登记"}
+            return await post(client, world, "community_admin", f"{path}/revoke", body)
+        case _:
+            body = {"approve": action == HourAction.approve, "reason": "时间不符"}
+            return await post(client, world, "community_admin", f"{path}/review", body)
+
+
 @dataclass(frozen=True)
 class Domain:
     lifecycle: Lifecycle[Any, Any, Any]
@@ -242,6 +273,13 @@ DOMAINS = {
         # Completing is the taker's, and only these states have one.
         lambda state, action: action == OrderAction.complete and state not in TAKER_STATES,
         creating=OrderAction.submit,
+    ),
+    "volunteer_hour": Domain(
+        volunteer_hours.LIFECYCLE,
+        HourStatus.pending,
+        insert_an_hour_entry,
+        take_on_hour_entry,
+        creating=HourAction.log,
     ),
 }
 

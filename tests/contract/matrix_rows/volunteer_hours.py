@@ -35,6 +35,18 @@ async def _review(world: World, caller: str) -> Req:
     return Req(path=f"/api/v1/volunteer-hours/{entry.id}/review", json={"approve": True})
 
 
+async def _revoke(world: World, caller: str) -> Req:
+    entry = await insert_entry(
+        world.app, user=world.user("inspector"), org=world["C1"], status=HourStatus.approved
+    )
+    return Req(path=f"/api/v1/volunteer-hours/{entry.id}/revoke", json={"reason": "重复登记"})
+
+
+async def _members_history(world: World, caller: str) -> Req:
+    req = await _members_entry(world, caller)
+    return Req(path=req.path + "/history")
+
+
 async def _list(world: World, caller: str) -> Req:
     await insert_entry(world.app, user=world.user("member"), org=world["C1"])
     return Req(path="/api/v1/volunteer-hours", params={"page_size": 100})
@@ -82,6 +94,16 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/api/v1/volunteer-hours/{entry_id}/review"): Row(
         "community_admin", statuses(401, 404, 404, 404, 200), _review
+    ),
+    # Revoking is the reviewers' (an admin over the entry's org): the inspector's entry
+    # is nobody else's to see.
+    ("POST", "/api/v1/volunteer-hours/{entry_id}/revoke"): Row(
+        "community_admin", statuses(401, 404, 404, 404, 200), _revoke
+    ),
+    ("GET", "/api/v1/volunteer-hours/{entry_id}/history"): Row(
+        "community_admin",
+        statuses(401, 200, 404, 404, 200, unit_admin=200, other_unit_admin=404),
+        _members_history,
     ),
     ("GET", "/api/v1/me/volunteer-hours/summary"): Row(
         "member", statuses(401, 200, 200, 200, 200), fixed("/api/v1/me/volunteer-hours/summary")

@@ -152,6 +152,13 @@ ROWS: dict[tuple[str, str], Row] = {
         statuses(401, 404, 404, 404, 200),
         _action(WishStatus.fulfilled, "/confirm"),
     ),
+    # The confirmer (the C1 admin, in the factory's history) withdraws; the inspector,
+    # who claimed it, sees it but is no admin: the member and the neighbours do not.
+    ("POST", "/api/v1/wishes/{wish_id}/withdraw-confirmation"): Row(
+        "community_admin",
+        statuses(401, 404, 404, 404, 200),
+        _action(WishStatus.confirmed, "/withdraw-confirmation", {"reason": "受助人反映未收到"}),
+    ),
     ("POST", "/api/v1/wishes/{wish_id}/cancel"): Row(
         "street_admin",
         statuses(401, 404, 404, 404, 200),
