@@ -91,7 +91,9 @@ async def export_ledger(
     各级上稿、得分、名次）。
     survey-responses 问卷答卷（survey_id；只列答卷人的社区和单位，不列姓名）、
     household-visits 入户调查（month，默认本月）、scores 月度综合评分排名（month，默认本月：
-    各直属下级的各项指标、得分、名次、较上月变化及当月点评）。
+    各直属下级的各项指标、得分、名次、较上月变化及当月点评）、
+    reports 随手拍（month 或 year 按上报时间，默认全部；status：submitted、accepted、rejected；
+    含处理用时和受理后的问题，上报人只显示打码手机号）。
 
     单位管理员只能导出本单位的 members、report-ins（本单位全部党员及本月报到情况，
     未报到者在前）和 pairings。

@@ -134,6 +134,8 @@ LEDGERS = [
     ("household-visits", "入户调查台账", ("month",)),
     ("scores", "月度综合评分排名", ("month",)),
     ("publicity", "宣传工作季度通报", ("year", "quarter")),
+    # issues 18, 21 (r2s4-units)
+    ("reports", "随手拍台账", ("month", "status")),
 ]
 
 CATEGORY_LABELS = {

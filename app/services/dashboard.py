@@ -125,6 +125,7 @@ from sqlalchemy import (
     func,
     or_,
 )
+from sqlalchemy import join as sa_join
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -147,6 +148,7 @@ from app.models.indicator import Indicator, IndicatorStatus
 from app.models.indicator import overdue_condition as indicator_overdue
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
+from app.models.pairing import Pairing, PairingStatus
 from app.models.points import (
     AccountKind,
     PointsAccount,
@@ -157,10 +159,12 @@ from app.models.points import (
 from app.models.problem import UNRESOLVED, EscalationLevel, Point, Problem, ProblemStatus
 from app.models.publicity import Placement, PlacementStatus
 from app.models.report import Report, ReportStatus
+from app.models.report_in import ReportIn
 from app.models.scoring import ScoreMetric, ScoreTable
 from app.models.service_order import OrderStatus, ServiceOrder
 from app.models.survey import Survey, SurveyResponse
 from app.models.team import Team
+from app.models.user import User
 from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
@@ -364,6 +368,9 @@ async def _metrics(
         ],
     )
     service = await _service_figures(session, buckets, month_start, month_end)
+    units_and_reports = await _pairing_and_report_figures(
+        session, buckets, month, month_start, month_end
+    )
 
     out = {}
     for bucket_id in buckets:
@@ -393,6 +400,7 @@ async def _metrics(
             placements_quarter=n_placed,
             placements_pending=n_pending,
             **service[bucket_id],
+            **units_and_reports[bucket_id],
             credits_issued=credits.get(bucket_id, (0, 0))[0],
             credits_spent=credits.get(bucket_id, (0, 0))[1],
             credits_outstanding=outstanding.get(bucket_id, (0,))[0],
@@ -493,6 +501,88 @@ async def _service_figures(
             "service_order_hours_to_take": round(median(hours), 2) if hours else None,
             "service_orders_on_time_rate": _rate(sum(o[3] <= o[4] for o in timed), len(timed)),
             "service_order_rating": round(sum(stars) / len(stars), 2) if stars else None,
+        }
+    return out
+
+
+async def _pairing_and_report_figures(
+    session: AsyncSession,
+    buckets: Buckets,
+    month: str,
+    month_start: datetime,
+    month_end: datetime,
+) -> dict[int, dict[str, Any]]:
+    """Issues 18 and 21: active pairings and their units' report-ins of the month (a
+    place counts the pairings of its communities; a unit, its own: a district holding
+    both counts each pairing once), and the hours residents' reports of the month
+    waited to be accepted or handled."""
+    levels: dict[int, OrgLevel] = dict(
+        (await session.execute(select(Org.id, Org.level).where(col(Org.id).in_(buckets)))).all()
+    )
+    unit_buckets = {b: ids for b, ids in buckets.items() if levels.get(b) == OrgLevel.unit}
+    place_buckets = {b: ids for b, ids in buckets.items() if b not in unit_buckets}
+    active = col(Pairing.status) == PairingStatus.active
+    pairings: Counts = {}
+    paired_report_ins: Counts = {}
+    for chosen, side in ((place_buckets, Pairing.community_id), (unit_buckets, Pairing.unit_id)):
+        if not chosen:
+            continue
+        pairings |= await _grouped(
+            session,
+            chosen,
+            source=Pairing,
+            org_id=col(side),
+            aggregates=[func.count()],
+            where=[active],
+        )
+        # Report-ins of the month to a paired community by members of the unit paired
+        # with it (the rule of GET /stats/pairings: the person's own unit).
+        by = col(ReportIn.community_id) if side is Pairing.community_id else col(User.unit_id)
+        paired_report_ins |= await _grouped(
+            session,
+            chosen,
+            source=sa_join(ReportIn, User, col(User.id) == col(ReportIn.user_id)).join(
+                Pairing,
+                and_(
+                    col(Pairing.community_id) == col(ReportIn.community_id),
+                    col(Pairing.unit_id) == col(User.unit_id),
+                    active,
+                ),
+            ),
+            org_id=by,
+            aggregates=[func.count()],
+            where=[col(ReportIn.month) == month],
+        )
+    owners = _owners(buckets)
+    waits: dict[int, tuple[list[float], list[float]]] = {}
+    rows = await session.execute(
+        sa_select(
+            col(Report.org_id), col(Report.status), col(Report.created_at), col(Report.handled_at)
+        ).where(
+            _held(col(Report.org_id), buckets),
+            col(Report.created_at) >= month_start,
+            col(Report.created_at) < month_end,
+            col(Report.handled_at).is_not(None),
+        )
+    )
+    for org_id, status, created_at, handled_at in rows.all():
+        accepted, handled = waits.setdefault(owners[org_id], ([], []))
+        assert handled_at is not None
+        hours = (handled_at - created_at).total_seconds() / 3600
+        handled.append(hours)
+        if status == ReportStatus.accepted:
+            accepted.append(hours)
+    out: dict[int, dict[str, Any]] = {}
+    for bucket_id in buckets:
+        accepted, handled = waits.get(bucket_id, ([], []))
+        out[bucket_id] = {
+            "pairings_active": pairings.get(bucket_id, (0,))[0],
+            "pairing_report_ins": paired_report_ins.get(bucket_id, (0,))[0],
+            "report_hours_to_accept": round(median(accepted), 2) if accepted else None,
+            "report_hours_to_accept_avg": (
+                round(sum(accepted) / len(accepted), 2) if accepted else None
+            ),
+            "report_hours_to_handle": round(median(handled), 2) if handled else None,
         }
     return out
 
