@@ -525,8 +525,7 @@ async def _pairing_and_report_figures(
     pairings: Counts = {}
     paired_report_ins: Counts = {}
     for chosen, side in ((place_buckets, Pairing.community_id), (unit_buckets, Pairing.unit_id)):
-        if not chosen:
-            continue
+        # Run even when empty: the number of queries stays that of any dashboard.
         pairings |= await _grouped(
             session,
             chosen,
