@@ -39,9 +39,14 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
 - inspections / points_inspected: visits (GET /inspections) whose visited_at lies in
   the month, at points of orgs in the subtree, and the distinct points they visited;
   reports_received: residents' reports of the month made to communities in the
-  subtree; reports_accepted: those of them accepted by now. Counted from the rows
-  through the (org, time) indexes: a month's visits and reports of a district are
-  hundreds, not the tens of thousands fact_counts exists for.
+  subtree; reports_accepted: those of them accepted by now; report_hours_to_accept
+  (median, and _avg) / report_hours_to_handle (median, accepted or rejected): hours
+  from report to handling of the month's reports handled by now, null when none.
+  Counted from the rows through the (org, time) indexes: a month's visits and
+  reports of a district are hundreds, not the tens of thousands fact_counts exists for.
+- pairings_active (a snapshot): active pairings of the subtree's communities, or of
+  a unit's subtree for a unit; pairing_report_ins: the month's report-ins to a paired
+  community by members of the unit actively paired with it.
 
 The month's quarter (publicity is reckoned by quarters, 季度通报)
 - articles_submitted_quarter / articles_published_quarter: as articles_submitted /
