@@ -29,6 +29,10 @@ async def point(world):
     return await make_point(world.app, world["C1"])
 
 
+def _cells(sheet):
+    return [c for row in sheet.iter_rows(values_only=True) for c in row if c]
+
+
 def week_ago():
     return (local(utcnow()).date() - timedelta(days=7)).isoformat()
 
@@ -64,6 +68,14 @@ async def test_a_unit_in_liaison_has_its_members_visits_counted_for_it(client, w
     ).json()
     (row,) = stats["liaison_visits"]
     assert (row["kind"], row["unit_id"], row["visits"]) == ("unit", world["U1"].id, 1)
+    bulletin = await client.get(
+        "/bulletins/weekly.xlsx",
+        params={"org_id": world["S1"].id},
+        headers=world.headers("street_admin"),
+    )
+    assert bulletin.status_code == 200, bulletin.text
+    cells = [c for r in load_workbook(io.BytesIO(bulletin.content)).worksheets for c in _cells(r)]
+    assert "东关小学（单位）" in cells
 
     listed = await client.get(
         "/liaisons", params={"kind": "unit"}, headers=world.headers("district_admin")
