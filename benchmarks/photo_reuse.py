@@ -9,17 +9,31 @@ real photos' hashes cluster, which lengthens the busiest bands.
         python -m benchmarks.photo_reuse --rows 1000000
 (the database must exist and be empty; the script runs the migrations.
 `--probe-only` times a database seeded before, without seeding it again.)
+
+`--real-photos DIR` instead measures the threshold (`MAX_DISTANCE`) on real camera
+photographs, hashed as an upload is (`media.process_image`): each photo against itself
+recompressed, resized and both (must match), and against a second view of its scene
+(must not): the frame panned by 1-5 % and, where DIR holds one, a stereo pair
+(`motorcycle_left.png` / `motorcycle_right.png`). scikit-image's wheel ships such
+photos (`skimage/data/`, no network needed); unzip it, no install:
+
+    pip download --no-deps scikit-image -d /tmp/sk
+    unzip -q /tmp/sk/*.whl 'skimage/data/*' -d /tmp/sk
+    python -m benchmarks.photo_reuse --real-photos /tmp/sk/skimage/data
+(findings: docs/DESIGN.md "Reused photos".)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import random
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +41,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.services import photo_reuse
+from app.services.media import process_image
+
+# Camera photographs among scikit-image's bundled data (the rest are drawings, scans,
+# micrographs or single textures).
+REAL_PHOTOS = (
+    "astronaut.png",
+    "coffee.png",
+    "chelsea.png",
+    "rocket.jpg",
+    "camera.png",
+    "coins.png",
+    "motorcycle_left.png",
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+)
+STEREO_PAIR = ("motorcycle_left.png", "motorcycle_right.png")
 
 
 async def seed(sessions: async_sessionmaker[AsyncSession], rows: int) -> list[int]:
@@ -107,12 +138,86 @@ async def main(rows: int, probes: int, probe_only: bool) -> None:
     await engine.dispose()
 
 
+def _hash(img: object) -> int:
+    from PIL import Image
+
+    assert isinstance(img, Image.Image)
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    processed = process_image(buffer.getvalue(), max_pixels=50_000_000, thumbnail_px=256)
+    return int(processed.phash, 16)
+
+
+def _jpeg(img: object, quality: int) -> object:
+    from PIL import Image
+
+    assert isinstance(img, Image.Image)
+    buffer = io.BytesIO()
+    img.convert("RGB").save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def calibrate(folder: Path) -> None:
+    """Distances on real photos: what must match and what must not, per photo."""
+    from PIL import Image
+
+    def scaled(img: Image.Image, edge: int) -> Image.Image:
+        f = edge / max(img.size)
+        return img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)
+
+    same = {
+        "jpeg q85": lambda i: _jpeg(i, 85),
+        "jpeg q60": lambda i: _jpeg(i, 60),
+        "jpeg q30": lambda i: _jpeg(i, 30),
+        "1080 px q80 (chat app)": lambda i: _jpeg(scaled(i, 1080), 80),
+        "half size": lambda i: scaled(i, max(i.size) // 2),
+        "0.6x q50 twice (forwarded)": lambda i: _jpeg(
+            _jpeg(scaled(i, int(max(i.size) * 0.6)), 50), 50
+        ),
+    }
+    limit = photo_reuse.MAX_DISTANCE
+    photos = {
+        n: Image.open(folder / n).convert("RGB") for n in REAL_PHOTOS if (folder / n).exists()
+    }
+    hashes = {n: _hash(i) for n, i in photos.items()}
+    print(f"MAX_DISTANCE={limit}; {len(photos)} photos")
+    print("the same photo (must match):")
+    for label, change in same.items():
+        d = {n: (hashes[n] ^ _hash(change(i))).bit_count() for n, i in photos.items()}
+        missed = [n for n, v in d.items() if v > limit]
+        mean = statistics.mean(d.values())
+        print(f"  {label:28} max {max(d.values()):2} mean {mean:.1f} missed {missed}")
+    print("a second view of the scene (should not match):")
+    for shift in (0.01, 0.02, 0.03, 0.05):
+        d = {}
+        for n, i in photos.items():
+            w, h = i.size
+            cw, ch = int(w * 0.9), int(h * 0.9)
+            dx, dy = int(w * shift), int(h * shift / 2)
+            a = _hash(i.crop((0, 0, cw, ch)))
+            b = _hash(i.crop((dx, dy, dx + cw, dy + ch)))
+            d[n] = (a ^ b).bit_count()
+        flagged = [n for n, v in d.items() if v <= limit]
+        mean = statistics.mean(d.values())
+        print(f"  panned {shift:.0%}: min {min(d.values()):2} mean {mean:.1f} flagged {flagged}")
+    left, right = (folder / n for n in STEREO_PAIR)
+    if left.exists() and right.exists():
+        pair = _hash(Image.open(left).convert("RGB")) ^ _hash(Image.open(right).convert("RGB"))
+        print(f"  stereo pair {STEREO_PAIR}: {pair.bit_count()}")
+    others = sorted((hashes[a] ^ hashes[b]).bit_count() for a in hashes for b in hashes if a < b)
+    print(f"different photos: min {others[0]} (of {len(others)} pairs)")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--probes", type=int, default=400)
     parser.add_argument("--probe-only", action="store_true", help="time a database seeded before")
+    parser.add_argument("--real-photos", type=Path, help="measure the threshold on photos in DIR")
     args = parser.parse_args()
+    if args.real_photos is not None:
+        calibrate(args.real_photos)
+        sys.exit(0)
     if not args.probe_only:
         subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], check=True)
     asyncio.run(main(args.rows, args.probes, args.probe_only))

@@ -116,7 +116,7 @@ async def test_the_demo_district_has_activity_its_dashboards_show(db, client):
     tasks = await client.get("/tasks", headers=headers)
     # The three above and the pairing's joint task.
     assert tasks.json()["total"] == result["tasks"] == 4
-    assert (result["pairings"], result["liaisons"]) == (3, 1)
+    assert (result["pairings"], result["liaisons"]) == (3, 2)
     # 东关小学's secretary follows the school's members and its pairing.
     async with db.state.sessionmaker() as s:
         secretary = (

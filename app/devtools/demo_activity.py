@@ -383,7 +383,17 @@ async def seed_activity(
             starts_on=year_start,
         ),
     )
-    counts["liaisons"] = 1
+    # A unit in liaison too: its members' visits count for it.
+    await liaisons.create_liaison(
+        session,
+        caller=district_admin,
+        data=LiaisonCreate(
+            unit_id=orgs["区委宣传部"].id or 0,
+            org_id=orgs["西湖社区"].id or 0,
+            starts_on=year_start,
+        ),
+    )
+    counts["liaisons"] = 2
 
     # The district's checklists (测评细则) for its commonest points, and points to visit.
     items_of: dict[PointKind, list[str]] = {}
@@ -421,7 +431,7 @@ async def seed_activity(
     inspector = by_openid["demo-inspector"]
     street_admin = by_openid["demo-street-admin"]
     assert inspector.id is not None and street_admin.id is not None
-    await inspection_teams.create_team(
+    team = await inspection_teams.create_team(
         session,
         caller=district_admin,
         data=TeamCreate(
@@ -450,6 +460,7 @@ async def seed_activity(
                     ],
                     photo_ids=[photo],
                     note="例行巡查",
+                    team_id=team.id,
                 ),
                 now=now - timedelta(days=1),
             )

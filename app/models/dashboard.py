@@ -122,6 +122,20 @@ class DashboardMetrics(SQLModel):
     indicators: int = Field(description="申报指标总数（此刻）")
     indicators_accepted: int = Field(description="其中已通过审核的")
     indicators_overdue: int = Field(description="其中已过截止日期仍未通过的")
+    # issues 18, 21 (r2s4-units): pairings, residents' reports' time to accept
+    pairings_active: int = Field(
+        description="进行中的结对共建（社区及以上：其社区的结对；单位：本单位的结对）（此刻）"
+    )
+    pairing_report_ins: int = Field(
+        description="本月结对单位党员向结对社区的报到（按进行中的结对，同 GET /stats/pairings）"
+    )
+    report_hours_to_accept: float | None = Field(
+        description="本月收到并已受理的随手拍，从上报到受理的小时数中位数；无则为 null"
+    )
+    report_hours_to_accept_avg: float | None = Field(description="同上，平均小时数；无则为 null")
+    report_hours_to_handle: float | None = Field(
+        description="本月收到并已处理（受理或不受理）的随手拍，从上报到处理的小时数中位数"
+    )
 
 
 class DashboardSort(StrEnum):
@@ -201,6 +215,12 @@ class DashboardSort(StrEnum):
     indicators = "indicators"
     indicators_accepted = "indicators_accepted"
     indicators_overdue = "indicators_overdue"
+    # issues 18, 21 (r2s4-units)
+    pairings_active = "pairings_active"
+    pairing_report_ins = "pairing_report_ins"
+    report_hours_to_accept = "report_hours_to_accept"
+    report_hours_to_accept_avg = "report_hours_to_accept_avg"
+    report_hours_to_handle = "report_hours_to_handle"
     score = "score"
 
 

@@ -98,6 +98,14 @@ class Inspection(SQLModel, table=True):
             Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False, index=True
         )
     )
+    # The supervision team (督导组) the visit was made for, one the inspector was a
+    # member of when recording it (kept if they leave the team later).
+    team_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("inspection_teams.id", ondelete="RESTRICT"), nullable=True
+        ),
+    )
     lat: float = Field(sa_column=Column(Float, nullable=False))
     lng: float = Field(sa_column=Column(Float, nullable=False))
     distance_m: float = Field(sa_column=Column(Float, nullable=False))
@@ -176,6 +184,9 @@ class VisitProblemInput(StrictInput):
 
 class InspectionCreate(StrictInput):
     point_id: int = Field(ge=1, le=MAX_ID)
+    team_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="代表的督导组（须是其成员）"
+    )
     lat: Latitude
     lng: Longitude
     results: list[ResultInput] = Field(min_length=1, max_length=MAX_CHECKLIST_ITEMS)
@@ -201,6 +212,8 @@ class InspectionPublic(SQLModel):
     checklist_version: int
     inspector_id: int
     inspector_name: str
+    team_id: int | None = Field(description="代表的督导组")
+    team_name: str | None
     location: Location
     distance_m: float = Field(description="与点位的距离（米）")
     meets_standard: bool = Field(description="全部检查项通过")

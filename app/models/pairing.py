@@ -135,20 +135,35 @@ class PairingEventPublic(SQLModel):
     at: datetime
 
 
+class LiaisonKind(StrEnum):
+    leader = "leader"
+    unit = "unit"
+
+
 class Liaison(SQLModel, table=True):
-    """A leader assigned to a street or community (包联), for a period."""
+    """A leader or a unit assigned to a street or community (包联), for a period.
+    Exactly one of `user_id` (a leader) and `unit_id` (a unit: its members go and
+    their visits count for it) is set."""
 
     __tablename__ = "liaisons"
     __table_args__ = (
         CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="period"),
+        CheckConstraint("(user_id IS NULL) <> (unit_id IS NULL)", name="one_party"),
         NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(
+    user_id: int | None = Field(
+        default=None,
         sa_column=Column(
-            Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False, index=True
-        )
+            Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
+    )
+    unit_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("orgs.id", ondelete="RESTRICT"), nullable=True, index=True
+        ),
     )
     org_id: int = Field(
         sa_column=Column(
@@ -164,7 +179,15 @@ class Liaison(SQLModel, table=True):
 
 
 class LiaisonCreate(StrictInput):
-    user_id: int = Field(ge=1, le=MAX_ID, description="包联的领导（须在本区花名册上）")
+    user_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="包联的领导（须在本区花名册上）"
+    )
+    unit_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="或：包联的单位（与 user_id 二选一；其党员的巡查计入该单位）",
+    )
     org_id: int = Field(ge=1, le=MAX_ID, description="街道或社区")
     starts_on: date
     ends_on: date | None = Field(default=None, description="不早于 starts_on")
@@ -178,8 +201,11 @@ class LiaisonEnd(StrictInput):
 
 class LiaisonPublic(SQLModel):
     id: int
-    user_id: int
-    user_name: str
+    kind: LiaisonKind = Field(description="leader：领导包联；unit：单位包联")
+    user_id: int | None
+    user_name: str | None
+    unit_id: int | None
+    unit_name: str | None
     org_id: int
     org_name: str
     starts_on: date

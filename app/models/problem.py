@@ -30,6 +30,7 @@ from app.models.common import (
     created_at_field,
     updated_at_field,
 )
+from app.models.pairing import LiaisonKind
 from app.models.user import MAX_ID
 
 # A visit counts within this distance of the point unless the point says otherwise:
@@ -388,8 +389,11 @@ class InspectionStatsRow(InspectionCounts):
 
 
 class LiaisonVisits(SQLModel):
-    user_id: int
-    user_name: str
+    kind: LiaisonKind = Field(description="leader：领导包联；unit：单位包联（其党员的巡查）")
+    user_id: int | None
+    user_name: str | None
+    unit_id: int | None
+    unit_name: str | None
     org_id: int = Field(description="包联的街道或社区")
     org_name: str
     visits: int = Field(description="本周在包联组织内的巡查次数")

@@ -105,3 +105,31 @@ class ReportInPublic(SQLModel):
     note: str | None
     has_location: bool
     photo_ids: list[int]
+
+
+class ReportInMonth(SQLModel):
+    month: str
+    reported: int = Field(description="该月已向任一社区报到的党员人数")
+    rate: float | None = Field(description="reported / members，无党员时为 null")
+
+
+class YearNotReported(NotReported):
+    months_reported: int = Field(description="当年已报到的月数（截至本月）")
+    months_missed: list[str] = Field(description="当年未报到的月份（截至本月）")
+
+
+class ReportInYearFigures(SQLModel):
+    org_id: int
+    org_name: str
+    year: int
+    members: int = Field(description="党员人数（此刻的花名册：单位为本单位含下级，其他为本组织）")
+    months: list[ReportInMonth] = Field(
+        description="当年各月（今年只到本月，北京时间），每月报到人数和报到率"
+    )
+    rate: float | None = Field(
+        description="全年报到率 = 各月报到人次之和 / (党员人数 × 月数)；无党员时为 null"
+    )
+    not_reported: list[YearNotReported] | None = Field(
+        description="当年有月份未报到的党员（手机号打码，缺得多者在前，最多 500 人）；"
+        "API 密钥调用时为 null"
+    )

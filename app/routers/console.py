@@ -1199,7 +1199,9 @@ class PairingEndForm(ConsoleForm):
 
 
 class LiaisonForm(ConsoleForm):
-    user_id: int = Field(ge=1, le=MAX_ID)
+    # A leader or a unit (one of the two; the service says which is missing).
+    user_id: OptionalId = None
+    unit_id: OptionalId = None
     org_id: int = Field(ge=1, le=MAX_ID)
     starts_on: date
     ends_on: OptionalDate = None
@@ -1299,7 +1301,11 @@ async def console_create_liaison(
 ) -> Response:
     """POST /liaisons, from a form."""
     data = LiaisonCreate(
-        user_id=form.user_id, org_id=form.org_id, starts_on=form.starts_on, ends_on=form.ends_on
+        user_id=form.user_id,
+        unit_id=form.unit_id,
+        org_id=form.org_id,
+        starts_on=form.starts_on,
+        ends_on=form.ends_on,
     )
     await liaison_service.create_liaison(session, caller=caller, data=data)
     return _done(request, "console_liaisons", "created")

@@ -97,6 +97,8 @@ async def export_ledger(
     各直属下级的各项指标、得分、名次、较上月变化及当月点评）、
     indicators 网上资料申报（现状，可按 status 筛选：各项指标的责任人、截止日期、状态、
     是否逾期、证明材料数、提交和审核时间）。
+    reports 随手拍（month 或 year 按上报时间，默认全部；status：submitted、accepted、rejected；
+    含处理用时和受理后的问题，上报人只显示打码手机号）。
 
     单位管理员只能导出本单位的 members、report-ins（本单位全部党员及本月报到情况，
     未报到者在前）和 pairings。

@@ -79,7 +79,8 @@ async def record_visit(
 
     须在点位的定位范围内（422 `outside_geofence`），逐项填写该类点位现行检查标准的结果
     （不在标准中的项 422 `unknown_checklist_item`，漏填 422 `incomplete_results`）；
-    未通过的检查项可在 `problems` 中当场提交问题，与巡查记录同一事务保存。"""
+    未通过的检查项可在 `problems` 中当场提交问题，与巡查记录同一事务保存。
+    `team_id`：代表的督导组，须是其成员且该组负责点位（否则 422 `invalid_team`）。"""
     visit = await service.record_visit(session, caller=caller, data=data)
     (public,) = await service.inspections_public(
         session, [visit], viewer_id=caller.id, supervisor=service.supervises(caller)
@@ -94,6 +95,7 @@ async def list_inspections(
     paging: PageDep,
     org: InspectedOrg,
     point_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    team_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="某督导组的巡查")] = None,
     since: Annotated[
         IsoDate | None, Query(alias="from", description="起始日期（北京时间，含）")
     ] = (None),
@@ -107,6 +109,7 @@ async def list_inspections(
         caller=caller,
         org=org,
         point_id=point_id,
+        team_id=team_id,
         since=date.fromisoformat(since) if since else None,
         until=date.fromisoformat(until) if until else None,
         offset=paging.offset,

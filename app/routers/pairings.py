@@ -10,6 +10,7 @@ from app.models.pairing import (
     Liaison,
     LiaisonCreate,
     LiaisonEnd,
+    LiaisonKind,
     LiaisonPublic,
     Pairing,
     PairingCreate,
@@ -96,7 +97,9 @@ async def pairing_history(
 async def create_liaison(
     data: LiaisonCreate, session: SessionDep, caller: AdminCaller
 ) -> LiaisonPublic:
-    """安排领导包联街道或社区（区管理员）。"""
+    """安排领导（`user_id`）或单位（`unit_id`，二选一）包联街道或社区（区管理员）。
+    两者都填或都不填：422 `invalid_liaison_party`；单位不在范围内：422 `invalid_unit`。
+    单位包联由其党员（单位在其子树内的人员）巡查，计入该单位。"""
     liaison = await liaison_service.create_liaison(session, caller=caller, data=data)
     (public,) = await liaison_service.to_public(session, [liaison])
     return public
@@ -118,10 +121,19 @@ async def list_liaisons(
     caller: AdminCaller,
     paging: PageDep,
     org: Annotated[Org | None, org_filter(AdminCaller)],
+    kind: LiaisonKind | None = None,
+    unit_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Page[LiaisonPublic]:
-    """管理范围内（或 `org_id` 子树内）街道、社区的包联安排。"""
+    """管理范围内（或 `org_id` 子树内）街道、社区的包联安排；`kind`：领导或单位包联，
+    `unit_id`：某单位的包联。"""
     items, total = await liaison_service.list_liaisons(
-        session, caller=caller, org=org, offset=paging.offset, limit=paging.page_size
+        session,
+        caller=caller,
+        org=org,
+        offset=paging.offset,
+        limit=paging.page_size,
+        kind=kind,
+        unit_id=unit_id,
     )
     return page_of(await liaison_service.to_public(session, items), total, paging)
 

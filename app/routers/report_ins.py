@@ -3,10 +3,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.core.errors import PROBLEM_RESPONSES
+from app.core.timeutil import current_year
 from app.edge.route import AppRoute
 from app.models.common import Month
 from app.models.org import Org
-from app.models.report_in import ReportInCreate, ReportInFigures, ReportInPublic
+from app.models.report_in import (
+    ReportInCreate,
+    ReportInFigures,
+    ReportInPublic,
+    ReportInYearFigures,
+)
 from app.models.user import PEOPLE_ROLES
 from app.routers.deps import (
     CurrentCaller,
@@ -77,3 +83,17 @@ async def report_in_figures(
     """单位（本单位党员，无论住在哪个社区）、社区或以上组织的党员本月报到率，以及尚未
     报到的党员名单（手机号打码）。"""
     return await report_service.report_in_figures(session, caller=caller, org=org, month=month)
+
+
+@router.get("/stats/report-ins/year", response_model=ReportInYearFigures)
+async def report_in_year_figures(
+    session: ReadingSessionDep,
+    caller: PeopleStatsReader,
+    org: Annotated[Org, OrgInReach(PeopleStatsReader, PEOPLE_ROLES)],
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="默认今年（北京时间）")] = None,
+) -> ReportInYearFigures:
+    """单位（本单位党员）、社区或以上组织的党员当年逐月报到情况：各月报到人数和报到率、
+    全年报到率，以及有月份未报到的党员及其缺报月份（手机号打码；今年只算到本月）。"""
+    return await report_service.report_in_year_figures(
+        session, caller=caller, org=org, year=year or current_year()
+    )

@@ -231,9 +231,10 @@ def _render_inspections(wb: Workbook, bulletin: WeeklyBulletin, border: Border) 
         cell.font = Font(bold=True)
     if seen.liaison_visits:
         ws.append([])
-        ws.append(xlsx.row(ws, ["包联领导", "包联组织", "本周巡查", "应巡查", "是否落后"]))
+        ws.append(xlsx.row(ws, ["包联领导或单位", "包联组织", "本周巡查", "应巡查", "是否落后"]))
         for v in seen.liaison_visits:
-            values = [v.user_name, v.org_name, v.visits, v.quota, "是" if v.behind else "否"]
+            who = v.user_name if v.unit_id is None else f"{v.unit_name}（单位）"
+            values = [who, v.org_name, v.visits, v.quota, "是" if v.behind else "否"]
             ws.append(xlsx.row(ws, values))
     ws.column_dimensions["A"].width = 28
     for i in range(2, len(INSPECTION_HEADERS) + 1):

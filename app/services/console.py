@@ -141,6 +141,8 @@ LEDGERS = [
     ("scores", "月度综合评分排名", ("month",)),
     ("publicity", "宣传工作季度通报", ("year", "quarter")),
     ("indicators", "网上资料申报台账", ("status",)),
+    # issues 18, 21 (r2s4-units)
+    ("reports", "随手拍台账", ("month", "status")),
 ]
 
 CATEGORY_LABELS = {

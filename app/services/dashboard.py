@@ -39,9 +39,11 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
 - inspections / points_inspected: visits (GET /inspections) whose visited_at lies in
   the month, at points of orgs in the subtree, and the distinct points they visited;
   reports_received: residents' reports of the month made to communities in the
-  subtree; reports_accepted: those of them accepted by now. Counted from the rows
-  through the (org, time) indexes: a month's visits and reports of a district are
-  hundreds, not the tens of thousands fact_counts exists for.
+  subtree; reports_accepted: those of them accepted by now; report_hours_to_accept
+  (median, and _avg) / report_hours_to_handle (median, accepted or rejected): hours
+  from report to handling of the month's reports handled by now, null when none.
+  Counted from the rows through the (org, time) indexes: a month's visits and
+  reports of a district are hundreds, not the tens of thousands fact_counts exists for.
 - points: points of orgs in the subtree set up before the month's end (points are
   never removed); points_passed: those whose latest visit of the month (by
   visited_at, then id, the order `points.meets_standard` follows) passed every item;
@@ -51,6 +53,9 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
   point, so visiting only the good ones cannot raise the rate. A point passed in an
   earlier month counts again once it is visited again: the month's work is what the
   rate, and the composite score built on it, judges.
+- pairings_active (a snapshot): active pairings of the subtree's communities, or of
+  a unit's subtree for a unit; pairing_report_ins: the month's report-ins to a paired
+  community by members of the unit actively paired with it.
 
 The month's quarter (publicity is reckoned by quarters, 季度通报)
 - articles_submitted_quarter / articles_published_quarter: as articles_submitted /
@@ -157,6 +162,7 @@ from sqlalchemy import (
     func,
     or_,
 )
+from sqlalchemy import join as sa_join
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -179,6 +185,7 @@ from app.models.indicator import Indicator, IndicatorStatus
 from app.models.indicator import overdue_condition as indicator_overdue
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
+from app.models.pairing import Pairing, PairingStatus
 from app.models.points import (
     AccountKind,
     PointsAccount,
@@ -189,10 +196,12 @@ from app.models.points import (
 from app.models.problem import UNRESOLVED, EscalationLevel, Point, Problem, ProblemStatus
 from app.models.publicity import Placement, PlacementStatus
 from app.models.report import Report, ReportStatus
+from app.models.report_in import ReportIn
 from app.models.scoring import ScoreMetric, ScoreTable
 from app.models.service_order import OrderStatus, ServiceOrder
 from app.models.survey import Survey, SurveyResponse
 from app.models.team import Team
+from app.models.user import User
 from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
@@ -400,6 +409,9 @@ async def _metrics(
         ],
     )
     service = await _service_figures(session, buckets, month_start, month_end)
+    units_and_reports = await _pairing_and_report_figures(
+        session, buckets, month, month_start, month_end
+    )
 
     out = {}
     for bucket_id in buckets:
@@ -434,6 +446,7 @@ async def _metrics(
             placements_quarter=n_placed,
             placements_pending=n_pending,
             **service[bucket_id],
+            **units_and_reports[bucket_id],
             credits_issued=credits.get(bucket_id, (0, 0))[0],
             credits_spent=credits.get(bucket_id, (0, 0))[1],
             credits_outstanding=outstanding.get(bucket_id, (0,))[0],
@@ -570,6 +583,87 @@ async def _service_figures(
             "service_order_hours_to_take": round(median(hours), 2) if hours else None,
             "service_orders_on_time_rate": _rate(sum(o[3] <= o[4] for o in timed), len(timed)),
             "service_order_rating": round(sum(stars) / len(stars), 2) if stars else None,
+        }
+    return out
+
+
+async def _pairing_and_report_figures(
+    session: AsyncSession,
+    buckets: Buckets,
+    month: str,
+    month_start: datetime,
+    month_end: datetime,
+) -> dict[int, dict[str, Any]]:
+    """Issues 18 and 21: active pairings and their units' report-ins of the month (a
+    place counts the pairings of its communities; a unit, its own: a district holding
+    both counts each pairing once), and the hours residents' reports of the month
+    waited to be accepted or handled."""
+    levels: dict[int, OrgLevel] = dict(
+        (await session.execute(select(Org.id, Org.level).where(col(Org.id).in_(buckets)))).all()
+    )
+    unit_buckets = {b: ids for b, ids in buckets.items() if levels.get(b) == OrgLevel.unit}
+    place_buckets = {b: ids for b, ids in buckets.items() if b not in unit_buckets}
+    active = col(Pairing.status) == PairingStatus.active
+    pairings: Counts = {}
+    paired_report_ins: Counts = {}
+    for chosen, side in ((place_buckets, Pairing.community_id), (unit_buckets, Pairing.unit_id)):
+        # Run even when empty: the number of queries stays that of any dashboard.
+        pairings |= await _grouped(
+            session,
+            chosen,
+            source=Pairing,
+            org_id=col(side),
+            aggregates=[func.count()],
+            where=[active],
+        )
+        # Report-ins of the month to a paired community by members of the unit paired
+        # with it (the rule of GET /stats/pairings: the person's own unit).
+        by = col(ReportIn.community_id) if side is Pairing.community_id else col(User.unit_id)
+        paired_report_ins |= await _grouped(
+            session,
+            chosen,
+            source=sa_join(ReportIn, User, col(User.id) == col(ReportIn.user_id)).join(
+                Pairing,
+                and_(
+                    col(Pairing.community_id) == col(ReportIn.community_id),
+                    col(Pairing.unit_id) == col(User.unit_id),
+                    active,
+                ),
+            ),
+            org_id=by,
+            aggregates=[func.count()],
+            where=[col(ReportIn.month) == month],
+        )
+    owners = _owners(buckets)
+    waits: dict[int, tuple[list[float], list[float]]] = {}
+    rows = await session.execute(
+        sa_select(
+            col(Report.org_id), col(Report.status), col(Report.created_at), col(Report.handled_at)
+        ).where(
+            _held(col(Report.org_id), buckets),
+            col(Report.created_at) >= month_start,
+            col(Report.created_at) < month_end,
+            col(Report.handled_at).is_not(None),
+        )
+    )
+    for org_id, status, created_at, handled_at in rows.all():
+        accepted, handled = waits.setdefault(owners[org_id], ([], []))
+        assert handled_at is not None
+        hours = (handled_at - created_at).total_seconds() / 3600
+        handled.append(hours)
+        if status == ReportStatus.accepted:
+            accepted.append(hours)
+    out: dict[int, dict[str, Any]] = {}
+    for bucket_id in buckets:
+        accepted, handled = waits.get(bucket_id, ([], []))
+        out[bucket_id] = {
+            "pairings_active": pairings.get(bucket_id, (0,))[0],
+            "pairing_report_ins": paired_report_ins.get(bucket_id, (0,))[0],
+            "report_hours_to_accept": round(median(accepted), 2) if accepted else None,
+            "report_hours_to_accept_avg": (
+                round(sum(accepted) / len(accepted), 2) if accepted else None
+            ),
+            "report_hours_to_handle": round(median(handled), 2) if handled else None,
         }
     return out
 

@@ -179,6 +179,12 @@ _METRICS = [
     Metric("indicators", "申报指标"),
     Metric("indicators_accepted", "指标已通过"),
     Metric("indicators_overdue", "指标逾期", column="申报逾期"),
+    # issues 18, 21 (r2s4-units)
+    Metric("pairings_active", "进行中的结对", column="结对数"),
+    Metric("pairing_report_ins", "本月结对单位党员报到"),
+    Metric("report_hours_to_accept", "随手拍受理用时中位数（小时）", "decimal"),
+    Metric("report_hours_to_accept_avg", "随手拍受理平均用时（小时）", "decimal"),
+    Metric("report_hours_to_handle", "随手拍处理用时中位数（小时）", "decimal"),
     # Of the ranking's rows only (app/services/scoring.py), where the district set weights.
     Metric("score", "综合评分", "decimal"),
 ]
@@ -302,6 +308,13 @@ PANELS: list[tuple[str, str | None, list[str]]] = [
             "indicators_accepted",
             "indicators_overdue",
         ],
+    ),
+    # issues 18, 21 (r2s4-units)
+    ("结对共建", None, ["pairings_active", "pairing_report_ins"]),
+    (
+        "随手拍受理",
+        None,
+        ["report_hours_to_accept", "report_hours_to_accept_avg", "report_hours_to_handle"],
     ),
 ]
 WISH_STATES = [

@@ -28,7 +28,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from sqlalchemy import Row, Select, func
+from sqlalchemy import Row, Select, case, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -41,7 +41,7 @@ from app.core.scope import in_reach, is_within, org_ids_within
 from app.core.timeutil import local, month_bounds, month_key, year_bounds
 from app.models.household_visit import HouseholdVisit
 from app.models.indicator import Indicator, IndicatorStatus, overdue_condition
-from app.models.inspection import Inspection
+from app.models.inspection import Inspection, InspectionTeam
 from app.models.media import Media, MediaAttachment
 from app.models.org import Org, OrgLevel
 from app.models.pairing import Pairing, PairingStatus
@@ -56,6 +56,7 @@ from app.models.points import (
 )
 from app.models.problem import Point, PointKind, Problem, ProblemCategory, ProblemStatus
 from app.models.publicity import LEVEL_NAMES, PlacementLevel, PublicityRow, PublicityStats
+from app.models.report import Report, ReportStatus
 from app.models.report_in import ReportIn
 from app.models.scoring import METRIC_NAMES, MonthlyReview, ScoreRow, ScoreTable
 from app.models.service_order import OrderStatus, ServiceOrder
@@ -69,11 +70,13 @@ from app.models.wish import CLAIMANT_STATES, Wish, WishStatus
 from app.services import dashboard, publicity, scoring
 from app.services import indicators as indicator_service
 from app.services import problems as problem_service
+from app.services import reports as report_service
 from app.services import service_orders as order_service
 from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 from app.services.pairings import pairings_of
 from app.services.photos import shown_to
+from app.services.report_ins import months_of
 from app.services.users import homes_in
 
 CHUNK_ROWS = 1000
@@ -106,6 +109,7 @@ class Dataset(StrEnum):
     household_visits = "household-visits"
     scores = "scores"
     indicators = "indicators"
+    reports = "reports"
 
 
 # What a unit's party secretary may export about their unit: its members and what
@@ -129,6 +133,7 @@ DATASET_NAMES = {
     Dataset.household_visits: "入户调查台账",
     Dataset.scores: "月度综合评分排名",
     Dataset.indicators: "网上资料申报台账",
+    Dataset.reports: "随手拍台账",
 }
 
 HOUR_STATUS_NAMES = {
@@ -176,6 +181,7 @@ STATUS_FILTERS: dict[Dataset, tuple[type[StrEnum], dict[Any, str]]] = {
     Dataset.service_orders: (OrderStatus, order_service.STATUS_NAMES),
     Dataset.redemptions: (RedemptionStatus, REDEMPTION_STATUS_NAMES),
     Dataset.indicators: (IndicatorStatus, indicator_service.STATUS_NAMES),
+    Dataset.reports: (ReportStatus, report_service.STATUS_NAMES),
 }
 YES_NO = {True: "是", False: "否"}
 
@@ -260,6 +266,7 @@ def _parse_status(dataset: Dataset, status: str | None) -> tuple[StrEnum | None,
 MONTHLY = (
     Dataset.report_ins,
     Dataset.inspections,
+    Dataset.reports,
     Dataset.points,
     Dataset.redemptions,
     Dataset.household_visits,
@@ -276,7 +283,6 @@ def _check_filters(
         raise Unprocessable("invalid_filter", f"{DATASET_NAMES[dataset]}不能按月份筛选，请用 year")
     if year is not None and dataset in (
         Dataset.members,
-        Dataset.report_ins,
         Dataset.volunteers,
         Dataset.household_visits,
         Dataset.scores,
@@ -369,6 +375,53 @@ def _unit_report_ins(org: Org, subtree: list[int], month: str) -> _Spec:
         ),
         stmt=stmt,
         to_row=lambda r: [r[0], r[1], r[2], r[3] or "未报到", r[4]],
+    )
+
+
+def _unit_report_ins_year(org: Org, subtree: list[int], year: int, months: list[str]) -> _Spec:
+    """A unit's year: every party member of the unit, a column per month so far (✓
+    reported to a community that month), the months reported; those who missed the
+    most first."""
+    community = aliased(Org)
+    marks = [
+        func.max(case((col(ReportIn.month) == m, 1), else_=0)).label(f"m{i}")
+        for i, m in enumerate(months)
+    ]
+    reported = func.count(func.distinct(col(ReportIn.month)))
+    stmt = (
+        sa_select(
+            col(User.name),
+            col(User.phone_masked),
+            col(community.name),
+            *marks,
+            reported,
+            _row_count(),
+        )
+        .outerjoin(community, col(community.id) == col(User.community_id))
+        .outerjoin(
+            ReportIn,
+            (col(ReportIn.user_id) == col(User.id)) & col(ReportIn.month).in_(months),
+        )
+        .where(col(User.unit_id).in_(subtree), col(User.is_party_member).is_(True))
+        .group_by(col(User.id), col(User.name), col(User.phone_masked), col(community.name))
+        .order_by(reported, col(User.id))
+    )
+    n = len(months)
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.report_ins],
+        title=f"{org.name} {year}年 党员到社区报到台账（逐月）",
+        period_key=str(year),
+        period_label=f"{year}年",
+        unit="人",
+        columns=(
+            Column("姓名", 12),
+            Column("手机号", 15),
+            Column("所属社区", 20),
+            *(Column(f"{int(m[5:])}月", 6) for m in months),
+            Column("报到月数", 10, Kind.number),
+        ),
+        stmt=stmt,
+        to_row=lambda r: [r[0], r[1], r[2], *("✓" if r[3 + i] else "" for i in range(n)), r[3 + n]],
     )
 
 
@@ -835,7 +888,7 @@ def _problems(
 
 
 def _inspections(org: Org, month: str | None, year: int | None) -> _Spec:
-    held_by, inspector = aliased(Org), aliased(User)
+    held_by, inspector, team = aliased(Org), aliased(User), aliased(InspectionTeam)
     conditions = [in_reach(col(Inspection.org_id), [org.path])]
     if month is not None:
         start, end = month_bounds(month)
@@ -853,11 +906,13 @@ def _inspections(org: Org, month: str | None, year: int | None) -> _Spec:
             col(Point.kind),
             col(held_by.name),
             col(inspector.name),
+            col(team.name),
             _row_count(),
         )
         .join(Point, col(Point.id) == col(Inspection.point_id))
         .join(held_by, col(held_by.id) == col(Inspection.org_id))
         .join(inspector, col(inspector.id) == col(Inspection.inspector_id))
+        .outerjoin(team, col(team.id) == col(Inspection.team_id))
         .where(*conditions)
         .order_by(col(Inspection.visited_at), col(Inspection.id))
     )
@@ -870,6 +925,7 @@ def _inspections(org: Org, month: str | None, year: int | None) -> _Spec:
             POINT_KIND_NAMES[PointKind(r[2])],
             r[3],
             r[4],
+            r[5] or "",
             YES_NO[visit.meets_standard],
             visit.failed_count,
             round(visit.distance_m),
@@ -888,10 +944,98 @@ def _inspections(org: Org, month: str | None, year: int | None) -> _Spec:
             Column("点位类型", 12),
             Column("所属单位", 20),
             Column("巡查人", 12),
+            Column("督导组", 16),
             Column("是否达标", 10),
             Column("未通过项", 10, Kind.number),
             Column("距点位（米）", 12, Kind.number),
             Column("备注", 30),
+        ),
+        stmt=stmt,
+        to_row=to_row,
+    )
+
+
+def _reports(
+    org: Org,
+    month: str | None,
+    year: int | None,
+    status: StrEnum | None,
+    status_label: str,
+) -> _Spec:
+    """Residents' reports (随手拍) made to the org's communities: when, where, what,
+    who reported it (masked phone only: a resident, not an office's person), how it
+    was handled and how long that took, and the problem it was accepted into."""
+    community, reporter, handler = aliased(Org), aliased(User), aliased(User)
+    conditions = [in_reach(col(Report.org_id), [org.path])]
+    if month is not None:
+        start, end = month_bounds(month)
+        in_title, key = _cn_month(month), month
+    else:
+        in_title, key = _year_period(year)
+        if year is not None:
+            start, end = year_bounds(year)
+    if month is not None or year is not None:
+        conditions += [col(Report.created_at) >= start, col(Report.created_at) < end]
+    if status is not None:
+        conditions.append(col(Report.status) == status)
+    stmt = (
+        sa_select(
+            Report,
+            col(community.name),
+            col(reporter.phone_masked),
+            col(handler.name),
+            col(Problem.status),
+            _row_count(),
+        )
+        .join(community, col(community.id) == col(Report.org_id))
+        .join(reporter, col(reporter.id) == col(Report.reporter_id))
+        .outerjoin(handler, col(handler.id) == col(Report.handled_by_id))
+        .outerjoin(Problem, col(Problem.id) == col(Report.problem_id))
+        .where(*conditions)
+        .order_by(col(Report.created_at), col(Report.id))
+    )
+
+    def to_row(r: DbRow) -> list[Any]:
+        report: Report = r[0]
+        hours = (
+            round((report.handled_at - report.created_at).total_seconds() / 3600, 1)
+            if report.handled_at is not None
+            else None
+        )
+        return [
+            report.created_at,
+            r[1],
+            CATEGORY_NAMES[ProblemCategory(report.category)],
+            report.description,
+            r[2] or "",
+            report_service.STATUS_NAMES[ReportStatus(report.status)],
+            report.handled_at,
+            hours,
+            r[3] or "",
+            report.problem_id,
+            problem_service.STATUS_NAMES[ProblemStatus(r[4])] if r[4] else "",
+            report.reject_reason or "",
+        ]
+
+    return _Spec(
+        sheet_name=DATASET_NAMES[Dataset.reports],
+        title=f"{org.name} {in_title} 随手拍台账{status_label}",
+        period_key=key,
+        period_label=f"{in_title}{status_label}",
+        unit="条",
+        columns=(
+            Column("上报时间", 18, Kind.datetime),
+            Column("社区", 16),
+            Column("类别", 12),
+            Column("描述", 40),
+            Column("上报人手机", 14),
+            Column("状态", 10),
+            Column("处理时间", 18, Kind.datetime),
+            Column("处理用时（小时）", 14, Kind.number),
+            Column("处理人", 12),
+            Column("受理问题编号", 12, Kind.number),
+            Column("问题状态", 12),
+            Column("未受理原因", 30),
         ),
         stmt=stmt,
         to_row=to_row,
@@ -1322,9 +1466,14 @@ async def export_ledger(
     match dataset:
         case Dataset.members:
             spec = _members(org, await org_ids_within(session, [org.path]), now)
+        case Dataset.report_ins if org.level == OrgLevel.unit and year is not None:
+            subtree = await org_ids_within(session, [org.path])
+            spec = _unit_report_ins_year(org, subtree, year, months_of(year, now))
         case Dataset.report_ins if org.level == OrgLevel.unit:
             subtree = await org_ids_within(session, [org.path])
             spec = _unit_report_ins(org, subtree, month or month_key(now))
+        case Dataset.report_ins if year is not None:
+            raise Unprocessable("invalid_filter", "只有单位的党员报到台账可以按年份导出")
         case Dataset.report_ins:
             spec = _report_ins(org, month or month_key(now))
         case Dataset.pairings:
@@ -1337,6 +1486,8 @@ async def export_ledger(
             spec = _problems(org, year, status_value, status_label, now)
         case Dataset.inspections:
             spec = _inspections(org, month, year)
+        case Dataset.reports:
+            spec = _reports(org, month, year, status_value, status_label)
         case Dataset.publicity:
             year = year or local(now).year
             quarter = quarter or (local(now).month - 1) // 3 + 1

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 import anyio
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
-from sqlalchemy import ColumnElement, and_, case, func, or_, update
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,10 +42,12 @@ from app.models.inspection import (
     InspectionCreate,
     InspectionPublic,
     InspectionResult,
+    InspectionTeam,
+    InspectionTeamMember,
     ResultPublic,
 )
 from app.models.org import Org
-from app.models.pairing import Liaison
+from app.models.pairing import Liaison, LiaisonKind
 from app.models.problem import (
     InspectionCounts,
     InspectionStats,
@@ -58,7 +60,7 @@ from app.models.problem import (
     Problem,
     ProblemCreate,
 )
-from app.models.user import Role
+from app.models.user import Role, User
 from app.services import audit, photo_reuse, problems
 from app.services.photos import (
     attach_photos,
@@ -77,13 +79,38 @@ INSPECTION_RECORD = "inspection"
 
 async def liaison_org_paths(session: AsyncSession, user_id: int, on_date: date) -> list[str]:
     """The paths of the orgs `user_id` is in liaison with (包联) on `on_date`
-    (app/services/liaisons.py: a leader assigned to a street or community)."""
+    (app/services/liaisons.py): as the leader assigned, or as a member of a unit
+    assigned (their unit inside the liaison unit's subtree)."""
+    home_unit = (
+        await session.execute(
+            sa_select(col(Org.path))
+            .join(User, col(User.unit_id) == col(Org.id))
+            .where(col(User.id) == user_id)
+        )
+    ).scalar_one_or_none()
+    # The units the person is a member of: their unit and the units above it.
+    units = _ancestor_paths(home_unit) if home_unit else []
+    unit = aliased(Org)
+    as_member = (
+        sa_select(col(Liaison.id))
+        .join(unit, col(unit.id) == col(Liaison.unit_id))
+        .where(col(unit.path).in_(units))
+    )
     rows = await session.execute(
         select(Org.path)
         .join(Liaison, col(Liaison.org_id) == col(Org.id))
-        .where(col(Liaison.user_id) == user_id, _liaison_on(on_date))
+        .where(
+            or_(col(Liaison.user_id) == user_id, col(Liaison.id).in_(as_member)),
+            _liaison_on(on_date),
+        )
     )
     return list(rows.scalars())
+
+
+def _ancestor_paths(path: str) -> list[str]:
+    """`/1/5/9/` → `/1/`, `/1/5/`, `/1/5/9/`: the subtrees holding `path`."""
+    ids = path_ids(path)
+    return ["/" + "/".join(str(i) for i in ids[: n + 1]) + "/" for n in range(len(ids))]
 
 
 def _liaison_on(on_date: date) -> ColumnElement[bool]:
@@ -261,6 +288,8 @@ async def record_visit(
         raise Unprocessable(
             "outside_geofence", f"当前位置距点位约 {round(distance)} 米，须在 {point.radius_m} 米内"
         )
+    if data.team_id is not None:
+        await _require_own_team(session, caller, data.team_id, row[1])
     photos = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
 
     assert checklist.id is not None
@@ -269,6 +298,7 @@ async def record_visit(
         org_id=point.org_id,
         checklist_id=checklist.id,
         inspector_id=caller.id,
+        team_id=data.team_id,
         lat=data.lat,
         lng=data.lng,
         distance_m=round(distance, 1),
@@ -328,6 +358,26 @@ async def record_visit(
     return inspection
 
 
+async def _require_own_team(
+    session: AsyncSession, caller: Caller, team_id: int, point_path: str
+) -> None:
+    """A visit is made for a team the inspector is a member of, whose office (district
+    or street) holds the point; anything else, a team out of reach included, is 422."""
+    found = await session.execute(
+        select(InspectionTeam.id)
+        .join(Org, col(Org.id) == col(InspectionTeam.org_id))
+        .join(InspectionTeamMember, col(InspectionTeamMember.team_id) == col(InspectionTeam.id))
+        .where(
+            col(InspectionTeam.id) == team_id,
+            col(InspectionTeamMember.user_id) == caller.id,
+        )
+        .add_columns(col(Org.path))
+    )
+    row = found.first()
+    if row is None or not is_within(point_path, row[1]):
+        raise Unprocessable("invalid_team", "只能代表自己所在、且负责该点位的督导组巡查")
+
+
 async def _keep_latest(session: AsyncSession, point_id: int, visit: Inspection) -> None:
     """The point takes this visit's result unless a later visit (by time, then id) is
     already on it: one conditional UPDATE, so concurrent visits cannot leave an
@@ -374,8 +424,11 @@ async def list_inspections(
     until: date | None,
     offset: int,
     limit: int,
+    team_id: int | None = None,
 ) -> tuple[list[Inspection], int]:
     conditions = [_visible(caller), *period_bounds(since, until)]
+    if team_id is not None:
+        conditions.append(col(Inspection.team_id) == team_id)
     if org is not None:
         conditions.append(in_reach(col(Inspection.org_id), [org.path]))
     if point_id is not None:
@@ -438,6 +491,20 @@ async def inspections_public(
     for r in result_rows:
         results.setdefault(r.inspection_id, []).append(r)
     names = await user_names(session, (v.inspector_id for v in visits))
+    team_ids = {v.team_id for v in visits if v.team_id is not None}
+    teams: dict[int, str] = (
+        dict(
+            (
+                await session.execute(
+                    select(InspectionTeam.id, InspectionTeam.name).where(
+                        col(InspectionTeam.id).in_(team_ids)
+                    )
+                )
+            ).all()
+        )
+        if team_ids
+        else {}
+    )
     photos = await photo_ids_by_record(session, INSPECTION_RECORD, ids, viewer_id=viewer_id)
     reuses = await photo_reuse.reuses_of(session, INSPECTION_RECORD, ids)
     out = []
@@ -456,6 +523,8 @@ async def inspections_public(
                 checklist_version=versions[v.checklist_id],
                 inspector_id=v.inspector_id,
                 inspector_name=names.get(v.inspector_id, ""),
+                team_id=v.team_id,
+                team_name=teams.get(v.team_id) if v.team_id is not None else None,
                 location=Location(lat=v.lat, lng=v.lng),
                 distance_m=v.distance_m,
                 meets_standard=v.meets_standard,
@@ -477,15 +546,18 @@ async def inspections_public(
 # --- weekly figures ---------------------------------------------------------------------------
 
 
-async def liaisons_within(session: AsyncSession, path: str, on_date: date) -> list[tuple[int, int]]:
-    """(user id, org id) of the liaisons (包联) on `on_date` with orgs inside `path`."""
+async def liaisons_within(
+    session: AsyncSession, path: str, on_date: date
+) -> list[tuple[int | None, int | None, int]]:
+    """(user id, unit id, org id) of the liaisons (包联) on `on_date` with orgs inside
+    `path`: a leader's, or a unit's."""
     rows = await session.execute(
-        select(Liaison.user_id, Liaison.org_id)
+        select(Liaison.user_id, Liaison.unit_id, Liaison.org_id)
         .join(Org, col(Org.id) == col(Liaison.org_id))
         .where(path_within(col(Org.path), path), _liaison_on(on_date))
         .order_by(col(Liaison.id))
     )
-    return [(user_id, org_id) for user_id, org_id in rows.all()]
+    return [(user_id, unit_id, org_id) for user_id, unit_id, org_id in rows.all()]
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -595,38 +667,73 @@ async def weekly_stats(
 async def _liaison_visits(
     session: AsyncSession, org: Org, start: datetime, end: datetime, quota: int, monday: date
 ) -> list[LiaisonVisits]:
-    pairs = await liaisons_within(session, org.path, monday + timedelta(days=6))
-    if not pairs:
+    """Each liaison's visits of the week inside its org: a leader's own; a unit's, those
+    of its members (people whose unit lies in its subtree, app/services/liaisons.py)."""
+    liaisons = await liaisons_within(session, org.path, monday + timedelta(days=6))
+    if not liaisons:
         return []
     orgs = {
         o.id: o
         for o in (
-            await session.execute(select(Org).where(col(Org.id).in_({o for _, o in pairs})))
+            await session.execute(
+                select(Org).where(
+                    col(Org.id).in_(
+                        {o for _, _, o in liaisons} | {u for _, u, _ in liaisons if u is not None}
+                    )
+                )
+            )
         ).scalars()
     }
-    names = await user_names(session, (u for u, _ in pairs))
-    # The week's visits of these people, with where each was: one read, however many
-    # liaisons; each assignment then counts those inside its org.
-    held_by = aliased(Org)
+    names = await user_names(session, (u for u, _, _ in liaisons if u is not None))
+    # The week's visits inside these liaisons' orgs, with who made them, where, and the
+    # inspector's unit: one read, however many liaisons; each assignment then counts
+    # its own.
+    held_by, home_unit = aliased(Org), aliased(Org)
     visited = (
         await session.execute(
-            sa_select(col(Inspection.inspector_id), col(held_by.path))
+            sa_select(col(Inspection.inspector_id), col(held_by.path), col(home_unit.path))
             .join(held_by, col(held_by.id) == col(Inspection.org_id))
+            .join(User, col(User.id) == col(Inspection.inspector_id))
+            .outerjoin(home_unit, col(home_unit.id) == col(User.unit_id))
             .where(
-                col(Inspection.inspector_id).in_({u for u, _ in pairs}),
+                path_within(col(held_by.path), org.path),
+                or_(
+                    col(Inspection.inspector_id).in_({u for u, _, _ in liaisons if u}),
+                    col(User.unit_id).is_not(None)
+                    if any(u is not None for _, u, _ in liaisons)
+                    else false(),
+                ),
                 col(Inspection.visited_at) >= start,
                 col(Inspection.visited_at) < end,
             )
         )
     ).all()
     out = []
-    for user_id, org_id in pairs:
+    for user_id, unit_id, org_id in liaisons:
         liaison_org = orgs[org_id]
-        n = sum(1 for who, path in visited if who == user_id and is_within(path, liaison_org.path))
+        if user_id is not None:
+            n = sum(
+                1
+                for who, path, _ in visited
+                if who == user_id and is_within(path, liaison_org.path)
+            )
+        else:
+            assert unit_id is not None
+            unit_path = orgs[unit_id].path
+            n = sum(
+                1
+                for _, path, unit in visited
+                if unit is not None
+                and is_within(unit, unit_path)
+                and is_within(path, liaison_org.path)
+            )
         out.append(
             LiaisonVisits(
+                kind=LiaisonKind.leader if user_id is not None else LiaisonKind.unit,
                 user_id=user_id,
-                user_name=names.get(user_id, ""),
+                user_name=names.get(user_id, "") if user_id is not None else None,
+                unit_id=unit_id,
+                unit_name=orgs[unit_id].name if unit_id is not None else None,
                 org_id=org_id,
                 org_name=liaison_org.name,
                 visits=n,
@@ -634,7 +741,7 @@ async def _liaison_visits(
                 behind=n < quota,
             )
         )
-    return sorted(out, key=lambda v: (not v.behind, v.visits, v.user_id))
+    return sorted(out, key=lambda v: (not v.behind, v.visits, v.user_id or 0, v.unit_id or 0))
 
 
 # --- the visit's record (纪实表) -------------------------------------------------------------
@@ -661,6 +768,7 @@ def _visit_sheet(visit: InspectionPublic, org_name: str, problems_text: dict[int
     for label, value, label2, value2 in (
         ("点位", visit.point_name, "所属单位", org_name),
         ("巡查时间", when, "巡查人", visit.inspector_name),
+        ("督导组", visit.team_name or "（个人巡查）", "", ""),
         (
             "巡查位置",
             f"{visit.location.lat:.6f}, {visit.location.lng:.6f}",

@@ -1,4 +1,10 @@
-"""Liaisons (包联): a leader assigned to a street or community for a period."""
+"""Liaisons (包联): a leader or a unit assigned to a street or community for a period.
+
+A unit's liaison is carried out by its members (people whose unit lies in the unit's
+subtree, the reach of its party secretary, `members_of`): any of them may record a
+visit in the liaison's org, and their visits count as the unit's in the weekly
+figures (app/services/inspections.py). The party secretary counts when on the unit's
+roster, as every member does; holding the role alone records nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, org_in_reach
 from app.core.timeutil import local
 from app.models.org import Org, OrgLevel
-from app.models.pairing import Liaison, LiaisonCreate, LiaisonEnd, LiaisonPublic
+from app.models.pairing import Liaison, LiaisonCreate, LiaisonEnd, LiaisonKind, LiaisonPublic
 from app.models.user import ADMIN_ROLES, Role
 from app.services import audit
 from app.services.orgs import org_names
@@ -31,10 +37,21 @@ async def create_liaison(session: AsyncSession, *, caller: Caller, data: Liaison
     org = await org_in_reach(session, caller, data.org_id, ASSIGNERS)
     if org.level not in LIAISON_LEVELS:
         raise Unprocessable("invalid_liaison_org", "包联的对象只能是街道或社区")
-    # The leader must be on a roster the district admin reaches (404 otherwise).
-    leader = await get_user_in_reach(session, caller, data.user_id)
+    if (data.user_id is None) == (data.unit_id is None):
+        raise Unprocessable("invalid_liaison_party", "包联的一方须是一位领导或一个单位（二选一）")
+    user_id = unit_id = None
+    if data.user_id is not None:
+        # The leader must be on a roster the district admin reaches (404 otherwise).
+        user_id = (await get_user_in_reach(session, caller, data.user_id)).id
+    else:
+        assert data.unit_id is not None
+        unit = await session.get(Org, data.unit_id)
+        if unit is None or unit.level != OrgLevel.unit or not caller.reaches(unit, ASSIGNERS):
+            raise Unprocessable("invalid_unit", "所选单位不存在或不在你的管理范围内")
+        unit_id = unit.id
     liaison = Liaison(
-        user_id=leader.id or 0,
+        user_id=user_id,
+        unit_id=unit_id,
         org_id=org.id or 0,
         starts_on=data.starts_on,
         ends_on=data.ends_on,
@@ -50,6 +67,7 @@ async def create_liaison(session: AsyncSession, *, caller: Caller, data: Liaison
         target_id=liaison.id,
         org_id=liaison.org_id,
         user_id=liaison.user_id,
+        unit_id=liaison.unit_id,
     )
     return liaison
 
@@ -104,12 +122,25 @@ async def end_liaison(
 
 
 async def list_liaisons(
-    session: AsyncSession, *, caller: Caller, org: Org | None, offset: int, limit: int
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    org: Org | None,
+    offset: int,
+    limit: int,
+    kind: LiaisonKind | None = None,
+    unit_id: int | None = None,
 ) -> tuple[list[Liaison], int]:
     """Liaisons at orgs in the caller's admin reach (a street sees who is assigned to
-    it and its communities), within `org` when given."""
+    it and its communities), within `org` when given; of one kind, or one unit."""
     paths = [org.path] if org is not None else caller.paths(ADMIN_ROLES)
     conditions = [in_reach(col(Liaison.org_id), paths)]
+    if kind is LiaisonKind.leader:
+        conditions.append(col(Liaison.user_id).is_not(None))
+    elif kind is LiaisonKind.unit:
+        conditions.append(col(Liaison.unit_id).is_not(None))
+    if unit_id is not None:
+        conditions.append(col(Liaison.unit_id) == unit_id)
     total = (
         await session.execute(select(func.count()).select_from(Liaison).where(*conditions))
     ).scalar_one()
@@ -120,13 +151,18 @@ async def list_liaisons(
 
 
 async def to_public(session: AsyncSession, liaisons: Sequence[Liaison]) -> list[LiaisonPublic]:
-    orgs = await org_names(session, (x.org_id for x in liaisons))
-    names = await user_names(session, (x.user_id for x in liaisons))
+    orgs = await org_names(
+        session, [*(x.org_id for x in liaisons), *(x.unit_id for x in liaisons if x.unit_id)]
+    )
+    names = await user_names(session, (x.user_id for x in liaisons if x.user_id))
     return [
         LiaisonPublic(
             id=x.id or 0,
+            kind=LiaisonKind.leader if x.user_id is not None else LiaisonKind.unit,
             user_id=x.user_id,
-            user_name=names.get(x.user_id, ""),
+            user_name=names.get(x.user_id, "") if x.user_id is not None else None,
+            unit_id=x.unit_id,
+            unit_name=orgs.get(x.unit_id, "") if x.unit_id is not None else None,
             org_id=x.org_id,
             org_name=orgs.get(x.org_id, ""),
             starts_on=x.starts_on,

@@ -4,8 +4,10 @@ record of the same district marks the new record `possible_reuse` for admins.
 The perceptual hash (imagehash pHash, 64 bits) each upload stores changes little when
 a photo is recompressed, resized or stripped of metadata, and a lot between two shots
 of one street. MAX_DISTANCE is where the two meet (tests/services/test_photo_reuse.py
-measures both on generated street-like images; calibrating on real phone photos is
-still to do). The lookup is multi-index hashing: the hash's five bands are indexed
+measures both on generated street-like images; `benchmarks/photo_reuse.py
+--real-photos` on real camera photographs, findings in docs/DESIGN.md "Reused photos":
+recompressed or resized copies reach 4 bits, so 4 is the least that matches them).
+The lookup is multi-index hashing: the hash's five bands are indexed
 (with the district) in `photo_prints`; any hash within MAX_DISTANCE shares a whole
 band with it (app/models/photo_reuse.py), so a lookup probes each band's value
 exactly and checks the whole distance of the few candidates. Its speed at 1M

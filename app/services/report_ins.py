@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, func, or_, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -22,7 +22,10 @@ from app.models.report_in import (
     ReportIn,
     ReportInCreate,
     ReportInFigures,
+    ReportInMonth,
     ReportInPublic,
+    ReportInYearFigures,
+    YearNotReported,
 )
 from app.models.user import ADMIN_ROLES, User
 from app.services import points, report_ins_messages
@@ -215,6 +218,89 @@ async def report_in_figures(
         members=total,
         reported=done,
         rate=round(done / total, 4) if total else None,
+        not_reported=missing,
+    )
+
+
+def months_of(year: int, now: datetime) -> list[str]:
+    """The months of `year` counted so far: all twelve of a past year, this year's up
+    to this month (Shanghai), none of a year to come."""
+    this = local(now)
+    last = 12 if year < this.year else (this.month if year == this.year else 0)
+    return [f"{year}-{m:02d}" for m in range(1, last + 1)]
+
+
+async def report_in_year_figures(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    org: Org,
+    year: int,
+    now: datetime | None = None,
+) -> ReportInYearFigures:
+    """The year's report-ins of an org's party members, month by month (the rule of
+    `report_in_figures`, over today's roster: who is a member now, not who was then),
+    the year's rate, and the members who missed a month with the months missed."""
+    months = months_of(year, now or utcnow())
+    org_ids = await org_ids_within(session, [org.path])
+    on_roster = col(User.unit_id).in_(org_ids) if org.level == OrgLevel.unit else homes_in(org_ids)
+    members = [col(User.is_party_member).is_(True), on_roster]
+    total = (
+        await session.execute(select(func.count()).select_from(User).where(*members))
+    ).scalar_one()
+    # Who reported in which month: one row per person and month (a person reports
+    # once a month), of these members only.
+    rows = (
+        await session.execute(
+            select(col(ReportIn.user_id), col(ReportIn.month))
+            .join(User, col(User.id) == col(ReportIn.user_id))
+            .where(*members, col(ReportIn.month).in_(months))
+            .distinct()
+        )
+    ).all()
+    by_month: dict[str, int] = {}
+    by_person: dict[int, set[str]] = {}
+    for user_id, month in rows:
+        by_month[month] = by_month.get(month, 0) + 1
+        by_person.setdefault(user_id, set()).add(month)
+    slots = total * len(months)
+    missing = None
+    if caller.sees_personal_data and months:
+        full = [uid for uid, seen in by_person.items() if len(seen) == len(months)]
+        people = await session.execute(
+            select(User)
+            .where(*members, col(User.id).not_in(full) if full else true())
+            .order_by(col(User.id))
+        )
+        owing = [
+            YearNotReported(
+                user_id=u.id or 0,
+                name=u.name,
+                phone_masked=u.phone_masked,
+                community_id=u.community_id,
+                months_reported=len(by_person.get(u.id or 0, ())),
+                months_missed=[m for m in months if m not in by_person.get(u.id or 0, ())],
+            )
+            for u in people.scalars()
+        ]
+        missing = sorted(owing, key=lambda p: (-len(p.months_missed), p.user_id))[
+            :NOT_REPORTED_SHOWN
+        ]
+    assert org.id is not None
+    return ReportInYearFigures(
+        org_id=org.id,
+        org_name=org.name,
+        year=year,
+        members=total,
+        months=[
+            ReportInMonth(
+                month=m,
+                reported=by_month.get(m, 0),
+                rate=round(by_month.get(m, 0) / total, 4) if total else None,
+            )
+            for m in months
+        ],
+        rate=round(sum(by_month.values()) / slots, 4) if slots else None,
         not_reported=missing,
     )
 

@@ -164,3 +164,17 @@ async def test_the_district_assigns_a_liaison_and_a_street_sees_it_but_not_the_f
         },
     )
     assert resp.status_code == 422 and 'data-code="invalid_liaison_org"' in resp.text
+    # A unit in liaison, picked instead of a leader, is listed as the unit.
+    resp = await client.post(
+        "http://test/console/liaisons",
+        headers=headers,
+        data={
+            "user_id": "",
+            "unit_id": str(world["U1"].id),
+            "org_id": str(world["C2"].id),
+            "starts_on": "2026-03-01",
+        },
+    )
+    assert resp.status_code == 303
+    page = (await client.get("http://test/console/liaisons", headers=street)).text
+    assert "东关小学（单位）" in page

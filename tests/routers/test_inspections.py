@@ -350,7 +350,7 @@ async def test_the_ledger_and_the_visits_record_are_spreadsheets(client, world, 
     assert ledger.status_code == 200, ledger.text
     rows = list(load_workbook(BytesIO(ledger.content)).active.iter_rows(values_only=True))
     assert rows[2][:3] == ("序号", "巡查时间", "点位")
-    assert rows[3][2] == "东关农贸市场" and rows[3][6] == "否"
+    assert rows[3][2] == "东关农贸市场" and rows[3][7] == "否"
 
 
 async def test_a_visit_whose_photo_matches_an_earlier_visits_is_marked(client, world, point):

@@ -38,6 +38,13 @@ def _figures_check(world: World, caller: str, body: Any) -> None:
 UNITS_OUT = {"unit_admin": 404, "other_unit_admin": 404}
 
 
+def _year_figures_check(world: World, caller: str, body: Any) -> None:
+    assert (body["org_id"], body["members"]) == (world["C1"].id, 5)
+    assert all(m["reported"] == 0 for m in body["months"])
+    assert len(body["not_reported"]) == 5
+    assert all("*" in p["phone_masked"] for p in body["not_reported"])
+
+
 ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/dashboard"): Row(
         "community_admin",
@@ -56,5 +63,12 @@ ROWS: dict[tuple[str, str], Row] = {
         statuses(401, 403, 404, 404, 200, **UNITS_OUT),
         _about_c1("/api/v1/stats/report-ins"),
         _figures_check,
+    ),
+    # issue 18 (r2s4-units): the year's report-ins, month by month
+    ("GET", "/api/v1/stats/report-ins/year"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 200, **UNITS_OUT),
+        _about_c1("/api/v1/stats/report-ins/year"),
+        _year_figures_check,
     ),
 }
