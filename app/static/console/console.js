@@ -1,6 +1,16 @@
 // The console's one script: the login page polls its ticket and, once the admin has
 // confirmed in the mini-program, goes to the console (the poll's answer set the
-// session cookie). Every other screen is plain links and forms.
+// session cookie). Every other screen is plain links and forms; a filter that narrows
+// another one's choices (a street, then its communities) is applied as soon as it is
+// picked, where without script the form's button does the same.
+(function () {
+  "use strict";
+  var narrowing = document.querySelectorAll("select[data-submit-on-change]");
+  Array.prototype.forEach.call(narrowing, function (el) {
+    el.addEventListener("change", function () { el.form.submit(); });
+  });
+})();
+
 (function () {
   "use strict";
   var box = document.getElementById("login");
