@@ -132,9 +132,8 @@ LOGIN_COOKIE = "__Host-console-login"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 
-# Who may log in to the console at all: admins, units' party secretaries (their unit's
-# screens) and inspectors (the problems they verify, their inspections).
-CONSOLE_ROLES = PEOPLE_ROLES | problem_service.SUPERVISION_ROLES
+# Who may log in to the console at all (app.services.console_login).
+CONSOLE_ROLES = console_login.CONSOLE_ROLES
 
 CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{images}; "

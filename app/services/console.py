@@ -890,12 +890,16 @@ async def nearby_of(
 
 
 async def dev_admins(session: AsyncSession) -> list[tuple[int, str]]:
-    """Everyone who may log in (admins, units' party secretaries), for the dev
+    """Everyone who may log in (admins, units' party secretaries, inspectors), for the dev
     login's list (APP_ENV=dev only)."""
     rows = await session.execute(
         select(User.id, User.name)
         .where(
-            col(User.id).in_(select(RoleGrant.user_id).where(col(RoleGrant.role).in_(PEOPLE_ROLES)))
+            col(User.id).in_(
+                select(RoleGrant.user_id).where(
+                    col(RoleGrant.role).in_(PEOPLE_ROLES | {Role.inspector})
+                )
+            )
         )
         .order_by(col(User.id))
         .limit(50)

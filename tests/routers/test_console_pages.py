@@ -27,6 +27,7 @@ from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.problems import insert_problem
 from tests.factories.reports import insert_report
+from tests.factories.users import add_user
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
 from tests.support.browser import Tab
@@ -227,3 +228,82 @@ async def test_a_secretary_accepts_a_residents_report_seeing_its_duplicate_besid
     async with world.app.state.sessionmaker() as s:
         accepted = await s.get(Report, report.id)
     assert accepted is not None and accepted.status == ReportStatus.accepted
+
+
+async def test_an_inspector_logs_in_with_the_phone_and_verifies_on_their_own_small_console(
+    served, world, tab
+):
+    done = await insert_problem(
+        world.app,
+        org=world["C1"],
+        reporter=world.user("street_admin"),
+        rectifier=world.user("community_admin"),
+        status=ProblemStatus.rectified,
+    )
+    await log_in(tab, served, world, "inspector")
+    page = tab.page
+    assert await page.text_content('[data-todo="problems_to_verify"] [data-count]') == "1"
+    assert await page.locator(".bar nav a").all_text_contents() == ["待办", "问题督办", "巡查记录"]
+    async with page.expect_navigation():
+        await page.click('nav a:text("问题督办")')
+    assert await page.locator("form[data-rectify]").count() == 0
+    async with page.expect_navigation():
+        await page.click(f'[data-problem="{done.id}"] button[value="approve"]')
+    assert await page.text_content('[role="status"]') == "已复核销号。"
+    async with page.expect_navigation():
+        await page.click('nav a:text("巡查记录")')
+    assert await page.locator("h1").text_content() is not None
+    assert tab.errors == []
+
+
+async def test_a_secretary_rectifies_with_three_photos_then_reads_the_dashboard_in_the_menu(
+    served, world, tab, tmp_path
+):
+    problem = await insert_problem(world.app, org=world["C1"], reporter=world.user("inspector"))
+    photos = []
+    for i in range(3):
+        photos.append(tmp_path / f"after{i}.jpg")
+        photos[-1].write_bytes(_jpeg())
+    await log_in(tab, served, world, "community_admin")
+    page = tab.page
+    async with page.expect_navigation():
+        await page.click('nav a:text("问题督办")')
+    form = page.locator(f'[data-problem="{problem.id}"] form[data-rectify]')
+    await form.locator('input[name="note"]').fill("已清理完毕")
+    await form.locator('input[type="file"]').set_input_files([str(p) for p in photos])
+    async with page.expect_navigation():
+        await form.locator("button").click()
+    assert await page.text_content('[role="status"]') == "已提交整改。"
+    card = page.locator(f'[data-column="rectified"] [data-problem="{problem.id}"]')
+    assert await card.locator("img.after").count() == 3
+
+    async with page.expect_navigation():
+        await page.click('nav a:text("数据看板")')
+    # The menu bar stays; the dashboard page's charts are drawn under the console's CSP.
+    assert await page.locator('.bar nav a[aria-current="page"]').text_content() == "数据看板"
+    await page.wait_for_selector("[data-chart] svg", timeout=10_000)
+    assert await page.locator("#org-name").text_content() == "东关社区"
+    assert tab.errors == []
+
+
+async def test_a_district_admin_narrows_the_roster_to_a_street_and_turns_its_pages(
+    served, world, tab
+):
+    async with world.app.state.sessionmaker() as session, session.begin():
+        for i in range(50):
+            await add_user(session, world.app, f"居民{i:02d}", community=world["C2"])
+    await log_in(tab, served, world, "district_admin")
+    page = tab.page
+    async with page.expect_navigation():
+        await page.click('nav a:text("花名册")')
+    # Picking the street applies it at once; the community picker is then the street's.
+    async with page.expect_navigation():
+        await page.select_option('select[name="street_id"]', str(world["S1"].id))
+    options = await page.locator('select[name="org_id"] option').all_text_contents()
+    assert any("仓门社区" in o for o in options) and not any("西湖社区" in o for o in options)
+    assert await page.locator("tr[data-person]").count() == 50
+    async with page.expect_navigation():
+        await page.click("a[data-next]")
+    assert await page.locator("tr[data-person]").count() == 6
+    assert await page.locator('select[name="street_id"]').input_value() == str(world["S1"].id)
+    assert tab.errors == []
