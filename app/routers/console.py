@@ -25,7 +25,6 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from annotated_types import MaxLen
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
@@ -55,6 +54,7 @@ from app.core.errors import (
     Unauthorized,
     Unprocessable,
 )
+from app.core.http import map_origin, photo_origin
 from app.core.scope import Caller, org_in_reach
 from app.core.text import displayable
 from app.core.timeutil import SHANGHAI, local
@@ -141,25 +141,13 @@ CONSOLE_CSP = (
 )
 
 
-def photo_origin(settings: Settings) -> str:
-    """Where thumbnails come from besides this host: with S3 storage, a photo is a
-    redirect to a short-lived URL of the bucket's public host."""
-    if settings.storage_backend != "s3":
-        return ""
-    host = settings.s3_public_endpoint or settings.s3_endpoint
-    if "://" not in host:
-        host = f"{'https' if settings.s3_secure else 'http'}://{host}"
-    parts = urlsplit(host)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def page_headers(settings: Settings) -> dict[str, str]:
-    origin = photo_origin(settings)
+    images = "".join(f" {o}" for o in (photo_origin(settings), map_origin(settings)) if o)
     return {
         "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer",
         "X-Robots-Tag": "noindex, nofollow",
-        "Content-Security-Policy": CONSOLE_CSP.format(images=f" {origin}" if origin else ""),
+        "Content-Security-Policy": CONSOLE_CSP.format(images=images),
         "Vary": "Accept, Cookie",
     }
 
@@ -1088,8 +1076,11 @@ async def console_export(
 # --- tasks -------------------------------------------------------------------------------
 
 
-def _task_context(orgs: list[service.OrgChoice]) -> dict[str, Any]:
+def _task_context(orgs: list[service.OrgChoice], settings: Settings) -> dict[str, Any]:
     return {
+        # The place picker's map: none unless tiles are configured.
+        "map_tiles": settings.console_map_tiles_url,
+        "map_attribution": settings.console_map_attribution,
         "orgs": orgs,
         "org_names": {o.id: o.name for o in orgs},
         "categories": service.TASK_CATEGORY_LABELS,
@@ -1115,7 +1106,7 @@ async def console_tasks(
         request,
         "console/tasks.html",
         {
-            **_task_context(orgs),
+            **_task_context(orgs, request.app.state.settings),
             "tasks": tasks,
             "total": pages.total,
             "status": picked,
@@ -1172,7 +1163,7 @@ async def console_task(
         request,
         "console/task.html",
         {
-            **_task_context(orgs),
+            **_task_context(orgs, request.app.state.settings),
             "task": shown,
             "check_ins": check_ins,
             "total": total,
@@ -1750,6 +1741,9 @@ _ASSET_FILES = {
     "dashboard_view.js": ("dashboard_view/dashboard_view.js", "text/javascript; charset=utf-8"),
     "dashboard_view.css": ("dashboard_view/dashboard_view.css", "text/css; charset=utf-8"),
     "echarts.min.js": ("vendor/echarts/echarts.min.js", "text/javascript; charset=utf-8"),
+    # The task form's map picker (only when CONSOLE_MAP_TILES_URL names tiles).
+    "leaflet.js": ("vendor/leaflet/leaflet.js", "text/javascript; charset=utf-8"),
+    "leaflet.css": ("vendor/leaflet/leaflet.css", "text/css; charset=utf-8"),
 }
 
 

@@ -5,8 +5,10 @@ tests/contract/test_console_inspector.py)."""
 
 from __future__ import annotations
 
+from app.core.http import _csp
 from app.models.article import ArticleStatus
 from app.models.problem import ProblemStatus
+from app.routers.console import page_headers
 from app.services.console import Paging
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.console import console_headers
@@ -145,3 +147,14 @@ async def test_an_inspector_works_on_the_problems_of_their_street_and_sees_nothi
     assert resp.status_code == 303
     roster = await client.get("http://test/console/roster", headers=headers)
     assert roster.status_code == 403 and "不能打开工作台的这一页" in roster.text
+
+
+def test_the_map_s_tile_host_is_admitted_by_both_policies_and_only_when_configured(settings):
+    tiles = "https://t{s}.tianditu.gov.cn/vec_w/wmts?TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=k"
+    mapped = settings.model_copy(update={"console_map_tiles_url": tiles})
+    # The console page's own policy and the app-wide one, which the browser enforces too.
+    for policy in (page_headers(mapped)["Content-Security-Policy"], _csp(mapped).header_value):
+        images = next(d for d in policy.split(";") if d.strip().startswith("img-src"))
+        assert "https://*.tianditu.gov.cn" in images.split()
+    for policy in (page_headers(settings)["Content-Security-Policy"], _csp(settings).header_value):
+        assert "tianditu" not in policy
