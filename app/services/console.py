@@ -782,8 +782,7 @@ async def problems_board(
     pagings: dict[ProblemStatus, Paging],
 ) -> list[BoardColumn]:
     """GET /problems by status, as columns: to rectify, to verify, closed lately;
-    the unresolved ones by deadline, the nearest first (within the page: the API's
-    list pages by id)."""
+    the unresolved ones paged by deadline, the nearest (the overdue) first."""
     columns = []
     for status, title in BOARD_COLUMNS:
         paging = pagings[status]
@@ -797,6 +796,7 @@ async def problems_board(
             district_after_days=settings.problem_district_escalation_days,
             offset=paging.offset,
             limit=paging.size,
+            by_deadline=status != ProblemStatus.closed,
         )
         shown = await problem_service.problems_public(
             session,
@@ -804,8 +804,6 @@ async def problems_board(
             district_after_days=settings.problem_district_escalation_days,
             viewer_id=caller.id,
         )
-        if status != ProblemStatus.closed:
-            shown.sort(key=lambda p: (p.deadline_at, p.id))
         columns.append(BoardColumn(status, title, shown, paging.of(total)))
     return columns
 

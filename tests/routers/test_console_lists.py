@@ -5,7 +5,11 @@ tests/contract/test_console_inspector.py)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from app.core.db import utcnow
 from app.core.http import _csp
+from app.core.timeutil import local
 from app.models.article import ArticleStatus
 from app.models.problem import ProblemStatus
 from app.routers.console import page_headers
@@ -158,3 +162,25 @@ def test_the_map_s_tile_host_is_admitted_by_both_policies_and_only_when_configur
         assert "https://*.tianditu.gov.cn" in images.split()
     for policy in (page_headers(settings)["Content-Security-Policy"], _csp(settings).header_value):
         assert "tianditu" not in policy
+
+
+async def test_the_board_pages_its_open_column_by_deadline_the_overdue_first(client, world):
+    today = local(utcnow()).date()
+    c1, inspector = world["C1"], world.user("inspector")
+    late = await insert_problem(
+        world.app, org=c1, reporter=inspector, deadline=today - timedelta(days=2)
+    )
+    for _ in range(50):
+        await insert_problem(world.app, org=c1, reporter=inspector, deadline=today + timedelta(10))
+    headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    board = await client.get("http://test/console/problems", headers=headers)
+    column = board.text.split('data-column="open"', 1)[1].split("</section>", 1)[0]
+    # The oldest record, but the most pressing: first on the first page.
+    assert column.split("data-problem=", 2)[1].startswith(f'"{late.id}"')
+    assert 'data-paging="1-50/51"' in column
+    assert "open_page=2" in column
+    second = await client.get(
+        "http://test/console/problems", params={"open_page": 2}, headers=headers
+    )
+    column = second.text.split('data-column="open"', 1)[1].split("</section>", 1)[0]
+    assert column.count("data-problem=") == 1 and f'"{late.id}"' not in column
