@@ -259,10 +259,9 @@ async def unstaffed_levels(session: AsyncSession, caller: Caller) -> set[int]:
     and for which the person's level is the nearest staffed one above: the review
     service lets that level act for them (app.services.articles `review_article`), so
     they are on its list rather than stuck unseen."""
-    mine = {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
-    below = [
-        g.org_path for g in caller.grants if g.role in ADMIN_ROLES
-    ]  # their subtrees; their own levels are left out below
+    mine = _review_levels(caller)
+    # Their subtrees, their own levels left out.
+    below = [g.org_path for g in caller.grants if g.role in ADMIN_ROLES]
     if not below:
         return set()
     waiting = set(
@@ -304,23 +303,51 @@ async def unstaffed_levels(session: AsyncSession, caller: Caller) -> set[int]:
     return covered
 
 
-async def articles_to_review(
-    session: AsyncSession, caller: Caller, *, unstaffed: bool | None = None
-) -> list[ColumnElement[bool]]:
-    """Articles waiting at a level where the person is an admin, and those waiting
-    at a level below with no admin at all, which the person's level reviews for it
-    (`unstaffed_levels`). `unstaffed`: only the latter (True), only the former
-    (False), both (None)."""
-    review_orgs: set[int] = set()
-    if unstaffed is not True:
-        review_orgs |= {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
-    if unstaffed is not False:
-        review_orgs |= await unstaffed_levels(session, caller)
+def _review_levels(caller: Caller) -> set[int]:
+    return {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
+
+
+def _articles_at(caller: Caller, levels: set[int]) -> list[ColumnElement[bool]]:
     return [
         col(Article.status) == ArticleStatus.in_review,
-        col(Article.review_org_id).in_(review_orgs),
+        col(Article.review_org_id).in_(levels),
         col(Article.author_id) != caller.id,
     ]
+
+
+async def articles_to_review(session: AsyncSession, caller: Caller) -> list[ColumnElement[bool]]:
+    """Articles waiting at a level where the person is an admin, and those waiting
+    at a level below with no admin at all, which the person's level reviews for it
+    (`unstaffed_levels`)."""
+    return _articles_at(caller, _review_levels(caller) | await unstaffed_levels(session, caller))
+
+
+async def _articles_todo(session: AsyncSession, caller: Caller) -> list[TodoItem]:
+    """Articles at the person's levels, and of those the ones waiting at a level below
+    that has no reviewer, named apart when there are any: the level below may not
+    know it has none."""
+    unstaffed = await unstaffed_levels(session, caller)
+    mine = _review_levels(caller) | unstaffed
+    items = [
+        TodoItem(
+            "articles",
+            "待本级审核的稿件",
+            await _count(session, Article, *_articles_at(caller, mine)),
+            "console_article_reviews",
+        )
+    ]
+    if unstaffed:
+        count = await _count(session, Article, *_articles_at(caller, unstaffed))
+        if count:
+            items.append(
+                TodoItem(
+                    "articles_unstaffed",
+                    "其中下级无审核人、由本级代审的稿件",
+                    count,
+                    "console_article_reviews",
+                )
+            )
+    return items
 
 
 async def _placements_todo(session: AsyncSession, caller: Caller) -> list[TodoItem]:
@@ -341,23 +368,6 @@ async def _placements_todo(session: AsyncSession, caller: Caller) -> list[TodoIt
     return [TodoItem("placements", "待认定的上稿", total, "console_placement_reviews")]
 
 
-async def _unstaffed_todo(session: AsyncSession, caller: Caller) -> list[TodoItem]:
-    """Of the articles above, those waiting at a level below that has no reviewer,
-    named apart, when there are any: the level below may not know it has none."""
-    conditions = await articles_to_review(session, caller, unstaffed=True)
-    count = await _count(session, Article, *conditions)
-    if not count:
-        return []
-    return [
-        TodoItem(
-            "articles_unstaffed",
-            "其中下级无审核人、由本级代审的稿件",
-            count,
-            "console_article_reviews",
-        )
-    ]
-
-
 async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> list[TodoItem]:
     """The person's to-do list across domains, counted in their reach."""
     paths = caller.paths(ADMIN_ROLES)
@@ -376,13 +386,7 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
             await _count(session, VolunteerHour, *hours_to_review(caller)),
             "console_hour_reviews",
         ),
-        TodoItem(
-            "articles",
-            "待本级审核的稿件",
-            await _count(session, Article, *await articles_to_review(session, caller)),
-            "console_article_reviews",
-        ),
-        *await _unstaffed_todo(session, caller),
+        *await _articles_todo(session, caller),
         *await _placements_todo(session, caller),
         TodoItem(
             "problems_overdue",
@@ -596,7 +600,7 @@ async def article_reviews(session: AsyncSession, *, caller: Caller, paging: Pagi
             )
         ).scalars()
     )
-    mine = {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
+    mine = _review_levels(caller)
     orgs = await org_names(session, {a.org_id for a in articles})
     people = await user_names(session, {a.author_id for a in articles})
     items = [
