@@ -14,7 +14,7 @@ SHUTDOWN_DRAIN_SECONDS ?= 20
 DEV_ENV := APP_ENV=dev WECHAT_DEV_STUB=true WECHAT_APPID=demo-appid WECHAT_SECRET=demo-secret \
 	WECHAT_API_BASE=http://$(HOST):$(PORT)/dev/wechat/
 
-.PHONY: run test test-quick lint openapi migrate clean browser echarts scale-tools
+.PHONY: run test test-quick lint openapi migrate clean browser echarts leaflet scale-tools
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -95,6 +95,24 @@ echarts:
 	cp "$$pkg/dist/echarts.min.js" "$$pkg/LICENSE" "$$pkg/NOTICE" "$$pkg/licenses/LICENSE-d3" \
 		"$$tmp/package.json" "$$tmp/package-lock.json" $(ECHARTS_DIR)/ && \
 	echo "ECharts $$(sed -n 's/.*"version": "\([^"]*\)".*/\1/p' "$$pkg/package.json") is in $(ECHARTS_DIR)"
+
+# Leaflet for the console's map picker (a task's place), committed the same way
+# (app/static/vendor/leaflet): `make leaflet` fetches the version its package.json pins.
+# No marker images: the picker draws its place and radius as vector layers.
+# The map's tiles come from CONSOLE_MAP_TILES_URL (none by default: no map is drawn).
+LEAFLET_DIR := app/static/vendor/leaflet
+LEAFLET_VERSION ?= $(shell sed -n 's/.*"leaflet": "\([^"]*\)".*/\1/p' $(LEAFLET_DIR)/package.json)
+
+leaflet:
+	@command -v npm >/dev/null || { echo "make leaflet needs npm (Node.js)"; exit 1; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp $(LEAFLET_DIR)/package*.json "$$tmp"/ && \
+	npm install --prefix "$$tmp" --save-exact --ignore-scripts --no-audit --no-fund \
+		--omit-lockfile-registry-resolved "leaflet@$(LEAFLET_VERSION)" && \
+	pkg="$$tmp/node_modules/leaflet" && \
+	cp "$$pkg/dist/leaflet.js" "$$pkg/dist/leaflet.css" "$$pkg/LICENSE" \
+		"$$tmp/package.json" "$$tmp/package-lock.json" $(LEAFLET_DIR)/ && \
+	echo "Leaflet $$(sed -n 's/.*"version": "\([^"]*\)".*/\1/p' "$$pkg/package.json") is in $(LEAFLET_DIR)"
 
 openapi: $(BIN)/.installed
 	$(BIN)/python -m app.cli openapi

@@ -45,6 +45,7 @@ from app.core.scope import LEVEL_ADMIN_ROLE, Caller, Grant
 from app.core.timeutil import local, month_key
 from app.models.dashboard import DashboardSort, SortOrder
 from app.models.org import Org, OrgLevel
+from app.models.report import ReportStatus
 from app.models.report_in import (
     ReportIn,
 )
@@ -53,7 +54,7 @@ from app.models.task import (
 )
 from app.models.user import User
 from app.models.volunteer_hours import VolunteerHour
-from app.services import console, dashboard, exports
+from app.services import console, dashboard, exports, inspections, pairings, report_ins, reports
 
 DISTRICT_AFTER_DAYS = 7
 
@@ -309,7 +310,60 @@ async def main_async(args: argparse.Namespace) -> None:
 
     def console_roster(session: AsyncSession, org: Org) -> Awaitable[Any]:
         return console.roster_page(
-            session, caller=admin_of(org), org=None, name=None, unbound=True, page=1
+            session,
+            caller=admin_of(org),
+            org=None,
+            name=None,
+            unbound=True,
+            paging=console.Paging(1, console.ROSTER_PAGE),
+        )
+
+    # The screens of units (issue 18) and inspections (issue 21), first pages as the
+    # console asks them (app/routers/console.py).
+    async def console_inspections(session: AsyncSession, org: Org) -> Any:
+        today = local(datetime.now(UTC)).date()
+        caller = admin_of(org)
+        visits, _ = await inspections.list_inspections(
+            session,
+            caller=caller,
+            org=None,
+            point_id=None,
+            since=today - timedelta(days=console.INSPECTION_DAYS - 1),
+            until=today,
+            offset=0,
+            limit=console.LONG_PAGE,
+        )
+        return await inspections.inspections_public(session, visits, viewer_id=0)
+
+    async def console_reports(session: AsyncSession, org: Org) -> Any:
+        caller = admin_of(org)
+        found, _ = await reports.list_reports(
+            session,
+            caller=caller,
+            org=None,
+            status=ReportStatus.submitted,
+            mine=False,
+            offset=0,
+            limit=console.INBOX_PAGE,
+        )
+        await reports.reports_public(session, found, caller=caller)
+        return await console.nearby_of(session, caller=caller, reports=found)
+
+    async def console_pairings(session: AsyncSession, org: Org) -> Any:
+        found, _ = await pairings.list_pairings(
+            session,
+            caller=admin_of(org),
+            unit_id=None,
+            community_id=None,
+            status=None,
+            offset=0,
+            limit=console.PAGE_SIZE,
+        )
+        return await pairings.to_public(session, found)
+
+    async def console_unit_members(session: AsyncSession, org: Org) -> Any:
+        return await report_ins.report_in_figures(
+            session, caller=admin_of(org), org=org, month=month
         )
 
     async def as_int(aw: Awaitable[Any]) -> int:
@@ -344,6 +398,20 @@ async def main_async(args: argparse.Namespace) -> None:
     ]
     cases += [
         Case("console roster", level, sample[level], lambda s, o: as_int(console_roster(s, o)))
+        for level in ("street", "district")
+    ]
+
+    def screen_case(name: str, level: str, screen: Callable[..., Awaitable[Any]]) -> Case:
+        return Case(f"console {name}", level, sample[level], lambda s, o: as_int(screen(s, o)))
+
+    cases += [
+        screen_case(name, level, screen)
+        for name, screen in (
+            ("inspections", console_inspections),
+            ("reports inbox", console_reports),
+            ("pairings", console_pairings),
+            ("unit members", console_unit_members),
+        )
         for level in ("street", "district")
     ]
     export_cases = [

@@ -162,6 +162,15 @@ class Settings(BaseSettings):
     # this long after login.
     console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     console_max_hours: int = Field(default=12, ge=1, le=7 * 24)
+    # The console's map picker (a task's place): an XYZ tile URL template with {z},
+    # {x}, {y} and optionally {s} (subdomains 0-7), key included, e.g. Tianditu's
+    # https://t{s}.tianditu.gov.cn/vec_w/wmts?...&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=KEY.
+    # Empty: no map is drawn; the place is typed or taken from "use my location".
+    # The console's CSP admits images from its host alone.
+    console_map_tiles_url: str = Field(
+        default="", max_length=1000, pattern=r"^(https?://[^/\s]+/\S*\{z\}\S*)?$"
+    )
+    console_map_attribution: str = Field(default="", max_length=200)
     # Sends retried after transient WeChat errors, with exponential backoff.
     wechat_send_max_attempts: int = Field(default=5, ge=1, le=20)
     # The Redis stream the job queue uses when REDIS_URL is set.

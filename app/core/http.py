@@ -4,6 +4,7 @@ the origins configured."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from secure import (
@@ -51,21 +52,50 @@ class App(FastAPI):
 # JSON needs no sources at all; /docs and /redoc load Swagger UI and ReDoc from
 # jsDelivr with an inline bootstrap script, so those (and nothing else) are allowed.
 _CDN = "https://cdn.jsdelivr.net"
-_CSP = (
-    ContentSecurityPolicy()
-    .default_src("'self'")
-    .script_src("'self'", "'unsafe-inline'", _CDN)
-    .style_src("'self'", "'unsafe-inline'", _CDN)
-    .img_src("'self'", "data:", "https://fastapi.tiangolo.com")
-    .object_src("'none'")
-    .frame_ancestors("'none'")
-    .base_uri("'none'")
-)
+
+
+def photo_origin(settings: Settings) -> str:
+    """Where thumbnails come from besides this host: with S3 storage, a photo is a
+    redirect to a short-lived URL of the bucket's public host."""
+    if settings.storage_backend != "s3":
+        return ""
+    host = settings.s3_public_endpoint or settings.s3_endpoint
+    if "://" not in host:
+        host = f"{'https' if settings.s3_secure else 'http'}://{host}"
+    parts = urlsplit(host)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def map_origin(settings: Settings) -> str:
+    """Where the map picker's tiles come from (CONSOLE_MAP_TILES_URL): its host, a
+    subdomain placeholder (`t{s}.example.cn`) widened to the domain's subdomains."""
+    if not settings.console_map_tiles_url:
+        return ""
+    parts = urlsplit(settings.console_map_tiles_url)
+    host = ".".join("*" if "{s}" in label else label for label in parts.netloc.split("."))
+    return f"{parts.scheme}://{host}"
+
+
+def _csp(settings: Settings) -> ContentSecurityPolicy:
+    # The browser enforces this policy beside a page's own (the console's, the
+    # dashboard page's), so the images those pages load from elsewhere (S3 photos,
+    # the console map's tiles) must pass here too.
+    extra = [o for o in (photo_origin(settings), map_origin(settings)) if o]
+    return (
+        ContentSecurityPolicy()
+        .default_src("'self'")
+        .script_src("'self'", "'unsafe-inline'", _CDN)
+        .style_src("'self'", "'unsafe-inline'", _CDN)
+        .img_src("'self'", "data:", "https://fastapi.tiangolo.com", *extra)
+        .object_src("'none'")
+        .frame_ancestors("'none'")
+        .base_uri("'none'")
+    )
 
 
 def install_http_headers(app: App, settings: Settings) -> None:
     headers = Secure(
-        csp=_CSP,
+        csp=_csp(settings),
         hsts=StrictTransportSecurity().max_age(31536000).include_subdomains(),
         referrer=ReferrerPolicy().no_referrer(),
         xcto=XContentTypeOptions().nosniff(),

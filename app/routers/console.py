@@ -25,8 +25,8 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
+from annotated_types import MaxLen
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -54,6 +54,7 @@ from app.core.errors import (
     Unauthorized,
     Unprocessable,
 )
+from app.core.http import map_origin, photo_origin
 from app.core.scope import Caller, org_in_reach
 from app.core.text import displayable
 from app.core.timeutil import SHANGHAI, local
@@ -63,10 +64,12 @@ from app.edge.route import AppRoute
 from app.models.api_key import ApiKeyCreate, ApiKeyCreated, ApiScope
 from app.models.article import ArticleReview
 from app.models.common import IsoDate, Month, QueryText, StrictInput
+from app.models.dashboard import DashboardSort, SortOrder
 from app.models.inspection import InspectionPublic
+from app.models.org import OrgLevel
 from app.models.pairing import LiaisonCreate, PairingCreate, PairingEnd
 from app.models.points import AwardCreate, ShopItemCreate
-from app.models.problem import ProblemRectify, ProblemVerify
+from app.models.problem import ProblemRectify, ProblemStatus, ProblemVerify
 from app.models.publicity import LEVEL_NAMES, PlacementVerify
 from app.models.report import ReportAccept, ReportReject, ReportStatus
 from app.models.service_order import OrderDispatch
@@ -129,31 +132,22 @@ LOGIN_COOKIE = "__Host-console-login"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 
+# Who may log in to the console at all (app.services.console_login).
+CONSOLE_ROLES = console_login.CONSOLE_ROLES
+
 CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{images}; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 
 
-def photo_origin(settings: Settings) -> str:
-    """Where thumbnails come from besides this host: with S3 storage, a photo is a
-    redirect to a short-lived URL of the bucket's public host."""
-    if settings.storage_backend != "s3":
-        return ""
-    host = settings.s3_public_endpoint or settings.s3_endpoint
-    if "://" not in host:
-        host = f"{'https' if settings.s3_secure else 'http'}://{host}"
-    parts = urlsplit(host)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def page_headers(settings: Settings) -> dict[str, str]:
-    origin = photo_origin(settings)
+    images = "".join(f" {o}" for o in (photo_origin(settings), map_origin(settings)) if o)
     return {
         "Cache-Control": "no-store",
         "Referrer-Policy": "no-referrer",
         "X-Robots-Tag": "noindex, nofollow",
-        "Content-Security-Policy": CONSOLE_CSP.format(images=f" {origin}" if origin else ""),
+        "Content-Security-Policy": CONSOLE_CSP.format(images=images),
         "Vary": "Accept, Cookie",
     }
 
@@ -251,9 +245,16 @@ class AwardForm(ConsoleForm):
     reason: str = Field(min_length=1, max_length=200)
 
 
+# As many photos as POST /problems/{id}/rectify takes.
+RECTIFY_MAX_PHOTOS = next(
+    m.max_length for m in ProblemRectify.model_fields["photo_ids"].metadata if isinstance(m, MaxLen)
+)
+
+
 class RectifyForm(ConsoleForm):
     note: str = Field(min_length=1, max_length=2000)
-    photo: UploadFile
+    # One file input that takes several (`multiple`): a field per file.
+    photos: list[UploadFile] = Field(min_length=1, max_length=RECTIFY_MAX_PHOTOS)
 
 
 OptionalFloat = Annotated[float | None, BeforeValidator(_blank_is_none)]
@@ -333,9 +334,9 @@ def console_caller(roles: frozenset[Role]) -> Callable[[Request], Coroutine[Any,
         if caller is None or raw is None:
             raise Unauthorized("not_authenticated", "请先用小程序扫码登录")
         if not caller.paths(roles):
-            if caller.reaches_people:
+            if caller.paths(CONSOLE_ROLES):
                 raise Forbidden("forbidden", "您的角色不能打开工作台的这一页")
-            raise Forbidden("forbidden", "只有管理员和单位党组织书记可以使用电脑端工作台")
+            raise Forbidden("forbidden", "只有管理员、督导员和单位党组织书记可以使用电脑端工作台")
         if request.method not in ("GET", "HEAD"):
             sent = request.headers.get(CSRF_HEADER)
             if sent is None:
@@ -352,6 +353,12 @@ def console_caller(roles: frozenset[Role]) -> Callable[[Request], Coroutine[Any,
 
 
 ConsoleCaller = Annotated[Caller, Depends(console_caller(ADMIN_ROLES))]
+# Admins and inspectors (督导员): the problems board, the inspections and points.
+SupervisorConsoleCaller = Annotated[
+    Caller, Depends(console_caller(problem_service.SUPERVISION_ROLES))
+]
+# Everyone the console admits: the home page and logging out.
+AnyConsoleCaller = Annotated[Caller, Depends(console_caller(CONSOLE_ROLES))]
 # Admins and units' party secretaries (reach by membership): the home page, logging
 # out, and the units' screens.
 PeopleConsoleCaller = Annotated[Caller, Depends(console_caller(PEOPLE_ROLES))]
@@ -423,6 +430,19 @@ def page(
     return response
 
 
+# A list screen's page number (`?page=`), 1 when absent.
+PageNumber = Annotated[int, Query(alias="page", ge=1, le=100_000)]
+
+
+def paging(
+    request: Request, number: int, size: int = service.PAGE_SIZE, param: str = "page"
+) -> service.Paging:
+    """The page `number` of a list screen, whose links keep the screen's other query
+    parameters (its filters) but not a done-notice."""
+    query = tuple((k, v) for k, v in request.query_params.multi_items() if k not in (param, "done"))
+    return service.Paging(number, size, param=param, query=query)
+
+
 def see_other(request: Request, name: str, **params: Any) -> RedirectResponse:
     return RedirectResponse(str(request.url_for(name, **params)), 303)
 
@@ -459,7 +479,7 @@ async def console_login_page(
 
 @router.post("/logout", include_in_schema=False)
 async def console_logout(
-    request: Request, session: SessionDep, caller: PeopleConsoleCaller
+    request: Request, session: SessionDep, caller: AnyConsoleCaller
 ) -> Response:
     raw = request.cookies.get(SESSION_COOKIE)
     assert raw is not None  # the caller dependency found it
@@ -473,13 +493,14 @@ async def console_logout(
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def console_home(
-    request: Request, session: SessionDep, caller: PeopleConsoleCaller
-) -> Response:
-    """首页：待办事项及其数量，只计本人管理范围内的。单位党组织书记（不管理社区）
-    的首页即本单位党员报到情况。"""
+async def console_home(request: Request, session: SessionDep, caller: AnyConsoleCaller) -> Response:
+    """首页：待办事项及其数量，只计本人管理范围内的。督导员的待办是其督导范围内待复核、
+    逾期和将到期的问题；单位党组织书记（不管理社区）的首页即本单位党员报到情况。"""
     if not caller.is_admin:
-        return see_other(request, "console_unit_members")
+        if not caller.paths(problem_service.SUPERVISION_ROLES):
+            return see_other(request, "console_unit_members")
+        todo = await service.inspector_todo(session, caller=caller)
+        return page(request, "console/home.html", {"todo": todo})
     todo = await service.todo(session, settings=request.app.state.settings, caller=caller)
     return page(request, "console/home.html", {"todo": todo})
 
@@ -501,10 +522,19 @@ def _reviewed(request: Request, name: str, decision: str) -> RedirectResponse:
 
 @router.get("/reviews/wishes", response_class=HTMLResponse, include_in_schema=False)
 async def console_wish_reviews(
-    request: Request, session: SessionDep, caller: ConsoleCaller, cipher: CipherDep
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    cipher: CipherDep,
+    page_number: PageNumber = 1,
 ) -> Response:
     """心愿审核：本人管理范围内待审核的微心愿，逐条通过或退回（须填原因）。"""
-    return _reviews(request, await service.wish_reviews(session, caller=caller, cipher=cipher))
+    return _reviews(
+        request,
+        await service.wish_reviews(
+            session, caller=caller, cipher=cipher, paging=paging(request, page_number)
+        ),
+    )
 
 
 @router.post("/reviews/wishes/{wish_id}", include_in_schema=False)
@@ -524,10 +554,11 @@ async def console_review_wish(
 
 @router.get("/reviews/hours", response_class=HTMLResponse, include_in_schema=False)
 async def console_hour_reviews(
-    request: Request, session: SessionDep, caller: ConsoleCaller
+    request: Request, session: SessionDep, caller: ConsoleCaller, page_number: PageNumber = 1
 ) -> Response:
     """时长审核：本人管理范围内待审核的志愿时长（本人的除外）。"""
-    return _reviews(request, await service.hour_reviews(session, caller=caller))
+    screen = await service.hour_reviews(session, caller=caller, paging=paging(request, page_number))
+    return _reviews(request, screen)
 
 
 @router.post("/reviews/hours/{entry_id}", include_in_schema=False)
@@ -547,10 +578,13 @@ async def console_review_hours(
 
 @router.get("/reviews/articles", response_class=HTMLResponse, include_in_schema=False)
 async def console_article_reviews(
-    request: Request, session: SessionDep, caller: ConsoleCaller
+    request: Request, session: SessionDep, caller: ConsoleCaller, page_number: PageNumber = 1
 ) -> Response:
-    """稿件审核：等待本人这一级审核的稿件。"""
-    return _reviews(request, await service.article_reviews(session, caller=caller))
+    """稿件审核：等待本人这一级审核的稿件，以及在下级等待、而下级无人审核（由本级代审）的稿件。"""
+    screen = await service.article_reviews(
+        session, caller=caller, paging=paging(request, page_number)
+    )
+    return _reviews(request, screen)
 
 
 @router.post("/reviews/articles/{article_id}", include_in_schema=False)
@@ -570,10 +604,16 @@ async def console_review_article(
 
 @router.get("/reviews/placements", response_class=HTMLResponse, include_in_schema=False)
 async def console_placement_reviews(
-    request: Request, session: SessionDep, caller: OfficeConsoleCaller
+    request: Request,
+    session: SessionDep,
+    caller: OfficeConsoleCaller,
+    page_number: PageNumber = 1,
 ) -> Response:
     """上稿认定：管理范围内待认定的上稿（本人登记的除外），逐条认定或不予认定（须填原因）。"""
-    return _reviews(request, await service.placement_reviews(session, caller=caller))
+    screen = await service.placement_reviews(
+        session, caller=caller, paging=paging(request, page_number)
+    )
+    return _reviews(request, screen)
 
 
 @router.post("/reviews/placements/{placement_id}", include_in_schema=False)
@@ -643,28 +683,52 @@ async def console_roster(
     name: Annotated[QueryText | None, Query(max_length=50)] = None,
     # Text, as the form's "all" option sends it empty.
     org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    street_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
     unbound: bool = False,
-    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    page_number: PageNumber = 1,
 ) -> Response:
-    """花名册：按姓名搜索、按社区或单位筛选、只看未绑定微信的；新增、导入、编辑、授予和撤销角色。"""
+    """花名册：按姓名搜索、按街道及其社区或单位筛选、只看未绑定微信的；新增、导入、编辑、
+    授予和撤销角色。区管理员先选街道，社区和单位的选项即为该街道的。"""
     picked = int(org_id) if org_id else None
     org = await org_in_reach(session, caller, picked) if picked else None
-    people, total = await service.roster_page(
-        session, caller=caller, org=org, name=name or None, unbound=unbound, page=page_number
+    street = await org_in_reach(session, caller, int(street_id)) if street_id else None
+    if street is not None and street.level != OrgLevel.street:
+        raise Unprocessable("validation_error", "请选择街道")
+    if org is not None and street is not None and not org.path.startswith(street.path):
+        # A community of another street, left from before the street changed.
+        org, picked = None, None
+    people, pages = await service.roster_page(
+        session,
+        caller=caller,
+        org=org,
+        name=name or None,
+        unbound=unbound,
+        paging=paging(request, page_number, service.ROSTER_PAGE),
+        street=street,
     )
     context = await _roster_context(session, caller)
     names = {o.id: o.name for o in context["orgs"]}
+    streets = [o for o in context["orgs"] if o.level == OrgLevel.street]
     return page(
         request,
         "console/roster.html",
         {
             **context,
             "people": people,
-            "total": total,
+            "total": pages.total,
+            "paging": pages,
             "org_names": names,
-            "filters": {"name": name or "", "org_id": picked, "unbound": unbound},
-            "page_number": page_number,
-            "pages": max(1, -(-total // service.ROSTER_PAGE)),
+            "streets": streets,
+            # The community and unit picker: the street's, when one is picked.
+            "picker": [
+                o for o in context["orgs"] if street is None or o.path.startswith(street.path)
+            ],
+            "filters": {
+                "name": name or "",
+                "org_id": picked,
+                "street_id": street.id if street else None,
+                "unbound": unbound,
+            },
             "done": request.query_params.get("done"),
         },
     )
@@ -807,15 +871,35 @@ def _done(request: Request, name: str, what: str, **params: Any) -> RedirectResp
 async def console_problems(
     request: Request,
     session: SessionDep,
-    caller: ConsoleCaller,
+    caller: SupervisorConsoleCaller,
     settings: SettingsDep,
     org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    open_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    rectified_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    closed_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    """问题督办：按状态分栏，待整改和待复核按期限排列，逾期标红；提交整改、复核。"""
+    """问题督办：按状态分栏（各栏分页），待整改和待复核按期限排列，逾期标红；管理员提交整改，
+    督导员和上级管理员复核。督导员看其督导范围内的。"""
     picked = int(org_id) if org_id else None
     org = await problem_service.get_supervised_org(session, caller, picked) if picked else None
-    columns = await service.problems_board(session, settings=settings, caller=caller, org=org)
-    orgs = await service.orgs_in_reach(session, caller)
+    numbers = {
+        ProblemStatus.open: open_page,
+        ProblemStatus.rectified: rectified_page,
+        ProblemStatus.closed: closed_page,
+    }
+    pagings = {
+        status: paging(
+            request,
+            number,
+            service.BOARD_PAGE if status != ProblemStatus.closed else 20,
+            param=f"{status.value}_page",
+        )
+        for status, number in numbers.items()
+    }
+    columns = await service.problems_board(
+        session, settings=settings, caller=caller, org=org, pagings=pagings
+    )
+    orgs = await service.orgs_in_reach(session, caller, problem_service.SUPERVISION_ROLES)
     return page(
         request,
         "console/problems.html",
@@ -826,6 +910,7 @@ async def console_problems(
             "picked": picked,
             "categories": service.CATEGORY_LABELS,
             "actions": await service.board_actions(session, caller, columns),
+            "max_photos": RECTIFY_MAX_PHOTOS,
             "done": request.query_params.get("done"),
         },
     )
@@ -842,14 +927,18 @@ async def console_rectify_problem(
     problem_id: IdPath,
     form: Annotated[RectifyForm, Form()],
 ) -> Response:
-    """POST /media then POST /problems/{problem_id}/rectify, from one form (one photo)."""
+    """POST /media for each photo, then POST /problems/{problem_id}/rectify, from one
+    form (one to nine photos, as the API takes)."""
     problem = await problem_service.get_visible_problem(session, caller, problem_id)
-    raw = await form.photo.read(settings.media_max_bytes + 1)
-    photo = await media_service.upload_photo(
-        session, caller=caller, storage=storage, settings=settings, wechat=wechat, raw=raw
-    )
-    assert photo.id is not None
-    data = ProblemRectify(photo_ids=[photo.id], note=form.note)
+    photo_ids = []
+    for upload in form.photos:
+        raw = await upload.read(settings.media_max_bytes + 1)
+        photo = await media_service.upload_photo(
+            session, caller=caller, storage=storage, settings=settings, wechat=wechat, raw=raw
+        )
+        assert photo.id is not None
+        photo_ids.append(photo.id)
+    data = ProblemRectify(photo_ids=photo_ids, note=form.note)
     await problem_service.rectify_problem(session, caller=caller, problem=problem, data=data)
     return _done(request, "console_problems", "rectified")
 
@@ -858,7 +947,7 @@ async def console_rectify_problem(
 async def console_verify_problem(
     request: Request,
     session: SessionDep,
-    caller: ConsoleCaller,
+    caller: SupervisorConsoleCaller,
     problem_id: IdPath,
     form: Annotated[DecisionForm, Form()],
 ) -> Response:
@@ -872,7 +961,7 @@ async def console_verify_problem(
 @router.get("/media/{media_id}/thumbnail", include_in_schema=False)
 async def console_thumbnail(
     session: SessionDep,
-    caller: ConsoleCaller,
+    caller: SupervisorConsoleCaller,
     storage: StorageDep,
     settings: SettingsDep,
     media_id: IdPath,
@@ -885,23 +974,59 @@ async def console_thumbnail(
 # --- dashboards and exports ----------------------------------------------------------------
 
 
-@router.get("/dashboard", include_in_schema=False)
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def console_dashboard(
+    request: Request,
+    session: SessionDep,
+    reading: ReadingSessionDep,
+    caller: ConsoleCaller,
+    settings: SettingsDep,
+    org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    month: Annotated[QueryText | None, Query(max_length=7)] = None,
+    sort: DashboardSort = DashboardSort.report_in_rate,
+    order: SortOrder = SortOrder.desc,
+) -> Response:
+    """数据看板：与工作台网页（GET /dashboard/view）相同的数字、图表和下级排名，在工作台的
+    菜单之内；默认本人管理的最高一级，可逐级下钻；可生成 10 分钟内有效的分享链接。"""
+    try:
+        checked_month = MONTH.validate_python(month) if month else None
+    except ValidationError as exc:
+        raise Unprocessable("validation_error", "月份应为 YYYY-MM") from exc
+    shown = await service.dashboard_screen(
+        session,
+        settings=settings,
+        caller=caller,
+        org_id=int(org_id) if org_id else None,
+        month=checked_month,
+        sort=sort,
+        order=order,
+        figures=reading,
+    )
+    return page(request, "console/dashboard.html", {"page": shown})
+
+
+@router.get("/dashboard/share", include_in_schema=False)
+async def console_dashboard_share(
     request: Request,
     session: SessionDep,
     caller: ConsoleCaller,
     settings: SettingsDep,
     org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    month: Annotated[QueryText | None, Query(max_length=7)] = None,
 ) -> Response:
-    """数据看板：打开工作台网页（GET /dashboard/view），链接可在 10 分钟内分享。
-
-    The page stays the one page: the console makes its link (POST /dashboard/view-links,
-    audited) for the person's highest org, or the org picked, and opens it."""
+    """The dashboard page's link to share (POST /dashboard/view-links, audited), for
+    the org shown (the person's highest by default), opened at once: it works in any
+    browser for its ten minutes."""
+    try:
+        checked_month = MONTH.validate_python(month) if month else None
+    except ValidationError as exc:
+        raise Unprocessable("validation_error", "月份应为 YYYY-MM") from exc
     target = int(org_id) if org_id else service.top_org(caller)
     token, _ = await dashboard_view_service.create_link(
         session, settings=settings, caller=caller, org_id=target
     )
-    url = request.url_for("dashboard_view").include_query_params(token=token)
+    params = {"token": token, **({"month": checked_month} if checked_month else {})}
+    url = request.url_for("dashboard_view").include_query_params(**params)
     return RedirectResponse(f"{url.path}?{url.query}", 303)
 
 
@@ -951,8 +1076,11 @@ async def console_export(
 # --- tasks -------------------------------------------------------------------------------
 
 
-def _task_context(orgs: list[service.OrgChoice]) -> dict[str, Any]:
+def _task_context(orgs: list[service.OrgChoice], settings: Settings) -> dict[str, Any]:
     return {
+        # The place picker's map: none unless tiles are configured.
+        "map_tiles": settings.console_map_tiles_url,
+        "map_attribution": settings.console_map_attribution,
         "orgs": orgs,
         "org_names": {o.id: o.name for o in orgs},
         "categories": service.TASK_CATEGORY_LABELS,
@@ -966,22 +1094,23 @@ async def console_tasks(
     session: SessionDep,
     caller: ConsoleCaller,
     status: Annotated[QueryText | None, Query(max_length=10)] = None,
-    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    page_number: PageNumber = 1,
 ) -> Response:
     """任务：管理范围内的任务列表（按状态筛选）和发布表单。"""
     picked = TaskStatus(status) if status in set(TaskStatus) else None
-    tasks, total = await service.tasks_page(session, caller=caller, status=picked, page=page_number)
+    tasks, pages = await service.tasks_page(
+        session, caller=caller, status=picked, paging=paging(request, page_number)
+    )
     orgs = await service.orgs_in_reach(session, caller)
     return page(
         request,
         "console/tasks.html",
         {
-            **_task_context(orgs),
+            **_task_context(orgs, request.app.state.settings),
             "tasks": tasks,
-            "total": total,
+            "total": pages.total,
             "status": picked,
-            "page_number": page_number,
-            "pages": max(1, -(-total // service.TASK_PAGE)),
+            "paging": pages,
         },
     )
 
@@ -1016,23 +1145,29 @@ async def console_create_task(
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse, include_in_schema=False)
 async def console_task(
-    request: Request, session: SessionDep, caller: ConsoleCaller, task_id: IdPath
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    task_id: IdPath,
+    page_number: PageNumber = 1,
 ) -> Response:
-    """一个任务及其签到名单（前 200 人）。"""
+    """一个任务及其签到名单（分页）。"""
     task = await task_service.get_visible_task(session, caller, task_id)
     (shown,) = await task_service.tasks_public(session, caller=caller, tasks=[task])
+    pages = paging(request, page_number, service.LONG_PAGE)
     check_ins, total = await task_service.list_check_ins(
-        session, caller=caller, task=task, offset=0, limit=200
+        session, caller=caller, task=task, offset=pages.offset, limit=pages.size
     )
     orgs = await service.orgs_in_reach(session, caller)
     return page(
         request,
         "console/task.html",
         {
-            **_task_context(orgs),
+            **_task_context(orgs, request.app.state.settings),
             "task": shown,
             "check_ins": check_ins,
             "total": total,
+            "paging": pages.of(total),
             "done": request.query_params.get("done"),
         },
     )
@@ -1042,10 +1177,15 @@ async def console_task(
 
 
 async def _api_keys_page(
-    request: Request, session: AsyncSession, caller: Caller, created: ApiKeyCreated | None
+    request: Request,
+    session: AsyncSession,
+    caller: Caller,
+    created: ApiKeyCreated | None,
+    page_number: int = 1,
 ) -> HTMLResponse:
+    pages = paging(request, page_number)
     keys, total = await api_key_service.list_keys(
-        session, caller=caller, issuer_revoked=None, offset=0, limit=200
+        session, caller=caller, issuer_revoked=None, offset=pages.offset, limit=pages.size
     )
     orgs = await service.orgs_in_reach(session, caller)
     return page(
@@ -1054,6 +1194,7 @@ async def _api_keys_page(
         {
             "keys": keys,
             "total": total,
+            "paging": pages.of(total),
             "created": created,
             "orgs": orgs,
             "org_names": {o.id: o.name for o in orgs},
@@ -1065,10 +1206,10 @@ async def _api_keys_page(
 
 @router.get("/api-keys", response_class=HTMLResponse, include_in_schema=False)
 async def console_api_keys(
-    request: Request, session: SessionDep, caller: ConsoleCaller
+    request: Request, session: SessionDep, caller: ConsoleCaller, page_number: PageNumber = 1
 ) -> Response:
-    """API 密钥（区、街道管理员）：列表、创建、撤销，同 /api-keys。"""
-    return await _api_keys_page(request, session, caller, None)
+    """API 密钥（区、街道管理员）：列表（分页）、创建、撤销，同 /api-keys。"""
+    return await _api_keys_page(request, session, caller, None, page_number)
 
 
 @router.post("/api-keys", response_class=HTMLResponse, include_in_schema=False)
@@ -1113,9 +1254,10 @@ async def console_audit(
     caller: ConsoleCaller,
     action: Annotated[QueryText | None, Query(max_length=50)] = None,
     target_type: Annotated[QueryText | None, Query(max_length=30)] = None,
-    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    page_number: PageNumber = 1,
 ) -> Response:
     """操作日志（区级管理员）：同 GET /audit-log，按动作、对象类型筛选。"""
+    pages = paging(request, page_number, service.AUDIT_PAGE)
     entries, total = await audit.list_entries(
         session,
         caller=caller,
@@ -1123,8 +1265,8 @@ async def console_audit(
         actor_id=None,
         target_type=target_type or None,
         target_id=None,
-        offset=(page_number - 1) * service.AUDIT_PAGE,
-        limit=service.AUDIT_PAGE,
+        offset=pages.offset,
+        limit=pages.size,
     )
     return page(
         request,
@@ -1133,8 +1275,7 @@ async def console_audit(
             "entries": entries,
             "total": total,
             "filters": {"action": action or "", "target_type": target_type or ""},
-            "page_number": page_number,
-            "pages": max(1, -(-total // service.AUDIT_PAGE)),
+            "paging": pages.of(total),
         },
     )
 
@@ -1209,18 +1350,19 @@ class LiaisonForm(ConsoleForm):
 
 @router.get("/pairings", response_class=HTMLResponse, include_in_schema=False)
 async def console_pairings(
-    request: Request, session: SessionDep, caller: PeopleConsoleCaller
+    request: Request, session: SessionDep, caller: PeopleConsoleCaller, page_number: PageNumber = 1
 ) -> Response:
     """结对共建：管理范围内（单位党组织书记：本单位）的结对，同 GET /pairings；
     区、街道管理员可在此结对和结束结对。"""
+    pages = paging(request, page_number)
     pairings, total = await pairing_service.list_pairings(
         session,
         caller=caller,
         unit_id=None,
         community_id=None,
         status=None,
-        offset=0,
-        limit=service.UNIT_LIST_LIMIT,
+        offset=pages.offset,
+        limit=pages.size,
     )
     manages = bool(caller.paths(pairing_service.MANAGER_ROLES))
     return page(
@@ -1229,6 +1371,7 @@ async def console_pairings(
         {
             "pairings": await pairing_service.to_public(session, pairings),
             "total": total,
+            "paging": pages.of(total),
             "manages": manages,
             "orgs": await service.orgs_in_reach(session, caller) if manages else [],
             "done": request.query_params.get("done"),
@@ -1272,11 +1415,12 @@ async def console_end_pairing(
 
 @router.get("/liaisons", response_class=HTMLResponse, include_in_schema=False)
 async def console_liaisons(
-    request: Request, session: SessionDep, caller: ConsoleCaller
+    request: Request, session: SessionDep, caller: ConsoleCaller, page_number: PageNumber = 1
 ) -> Response:
     """包联：管理范围内街道、社区的包联安排，同 GET /liaisons；区管理员可在此安排。"""
+    pages = paging(request, page_number)
     liaisons, total = await liaison_service.list_liaisons(
-        session, caller=caller, org=None, offset=0, limit=service.UNIT_LIST_LIMIT
+        session, caller=caller, org=None, offset=pages.offset, limit=pages.size
     )
     assigns = bool(caller.paths(liaison_service.ASSIGNERS))
     return page(
@@ -1285,6 +1429,7 @@ async def console_liaisons(
         {
             "liaisons": await liaison_service.to_public(session, liaisons),
             "total": total,
+            "paging": pages.of(total),
             "assigns": assigns,
             "orgs": await service.orgs_in_reach(session, caller) if assigns else [],
             "done": request.query_params.get("done"),
@@ -1327,13 +1472,15 @@ def _day(value: str | None, default: date) -> date:
 async def console_inspections(
     request: Request,
     session: SessionDep,
-    caller: ConsoleCaller,
+    caller: SupervisorConsoleCaller,
     org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
     since: Annotated[QueryText | None, Query(alias="from", max_length=10)] = None,
     until: Annotated[QueryText | None, Query(alias="to", max_length=10)] = None,
+    page_number: PageNumber = 1,
 ) -> Response:
-    """巡查记录：管理范围内一段日期（北京时间，默认近 7 天）的巡查，按日分组，
-    同 GET /inspections。"""
+    """巡查记录：管理（督导）范围内一段日期（北京时间，默认近 7 天）的巡查，按日分组，
+    分页，同 GET /inspections。"""
+    pages = paging(request, page_number, service.LONG_PAGE)
     last = _day(until, local(utcnow()).date())
     first = _day(since, last - timedelta(days=service.INSPECTION_DAYS - 1))
     picked = int(org_id) if org_id else None
@@ -1345,8 +1492,8 @@ async def console_inspections(
         point_id=None,
         since=first,
         until=last,
-        offset=0,
-        limit=service.INSPECTION_LIMIT,
+        offset=pages.offset,
+        limit=pages.size,
     )
     shown = await inspection_service.inspections_public(
         session, visits, viewer_id=caller.id, supervisor=inspection_service.supervises(caller)
@@ -1354,13 +1501,14 @@ async def console_inspections(
     days: dict[date, list[InspectionPublic]] = {}
     for visit in shown:
         days.setdefault(local(visit.visited_at).date(), []).append(visit)
-    orgs = await service.orgs_in_reach(session, caller)
+    orgs = await service.orgs_in_reach(session, caller, problem_service.SUPERVISION_ROLES)
     return page(
         request,
         "console/inspections.html",
         {
             "days": days,
             "total": total,
+            "paging": pages.of(total),
             "since": first.isoformat(),
             "until": last.isoformat(),
             "orgs": orgs,
@@ -1373,9 +1521,14 @@ async def console_inspections(
 
 @router.get("/points/{point_id}", response_class=HTMLResponse, include_in_schema=False)
 async def console_point(
-    request: Request, session: SessionDep, caller: ConsoleCaller, point_id: IdPath
+    request: Request,
+    session: SessionDep,
+    caller: SupervisorConsoleCaller,
+    point_id: IdPath,
+    page_number: PageNumber = 1,
 ) -> Response:
-    """点位档案：点位、最近一次巡查的逐项结果和历次巡查（最近 200 次）。"""
+    """点位档案：点位、最近一次巡查的逐项结果和历次巡查（分页，最近的在前）。"""
+    pages = paging(request, page_number, service.LONG_PAGE)
     point = await problem_service.get_visible_point(session, caller, point_id)
     (shown,) = await problem_service.points_public(session, [point])
     visits, total = await inspection_service.list_inspections(
@@ -1385,8 +1538,8 @@ async def console_point(
         point_id=point_id,
         since=None,
         until=None,
-        offset=0,
-        limit=service.INSPECTION_LIMIT,
+        offset=pages.offset,
+        limit=pages.size,
     )
     history = await inspection_service.inspections_public(
         session, visits, viewer_id=caller.id, supervisor=inspection_service.supervises(caller)
@@ -1399,8 +1552,9 @@ async def console_point(
             "point": shown,
             "org_name": names.get(point.org_id, ""),
             "visits": history,
-            "latest": history[0] if history else None,
+            "latest": history[0] if history and pages.number == 1 else None,
             "total": total,
+            "paging": pages.of(total),
             "kinds": service.POINT_KIND_LABELS,
         },
     )
@@ -1422,18 +1576,20 @@ async def console_reports(
     session: SessionDep,
     caller: ConsoleCaller,
     status: Annotated[QueryText | None, Query(max_length=10)] = None,
+    page_number: PageNumber = 1,
 ) -> Response:
-    """随手拍受理：管理范围内的随手拍（默认待受理，最近 50 条），每条旁列出 50 米内、
+    """随手拍受理：管理范围内的随手拍（默认待受理，分页），每条旁列出 50 米内、
     近 7 天可能重复的线索；受理转为督办问题（责任单位和期限），或不予受理（须写原因）。"""
     picked = ReportStatus(status) if status in set(ReportStatus) else ReportStatus.submitted
+    pages = paging(request, page_number, service.INBOX_PAGE)
     reports, total = await report_service.list_reports(
         session,
         caller=caller,
         org=None,
         status=picked,
         mine=False,
-        offset=0,
-        limit=service.INBOX_LIMIT,
+        offset=pages.offset,
+        limit=pages.size,
     )
     orgs = await service.orgs_in_reach(session, caller)
     return page(
@@ -1443,6 +1599,7 @@ async def console_reports(
             "reports": await report_service.reports_public(session, reports, caller=caller),
             "nearby": await service.nearby_of(session, caller=caller, reports=reports),
             "total": total,
+            "paging": pages.of(total),
             "status": picked,
             "statuses": service.REPORT_STATUS_LABELS,
             "problem_statuses": service.PROBLEM_STATUS_LABELS,
@@ -1497,10 +1654,13 @@ async def console_reject_report(
 
 @router.get("/reviews/volunteers", response_class=HTMLResponse, include_in_schema=False)
 async def console_volunteer_reviews(
-    request: Request, session: SessionDep, caller: ConsoleCaller
+    request: Request, session: SessionDep, caller: ConsoleCaller, page_number: PageNumber = 1
 ) -> Response:
     """志愿者审核：本人管理范围内待审核的志愿者登记，逐条通过或退回（须填原因）。"""
-    return _reviews(request, await service.volunteer_reviews(session, caller=caller))
+    screen = await service.volunteer_reviews(
+        session, caller=caller, paging=paging(request, page_number)
+    )
+    return _reviews(request, screen)
 
 
 @router.post("/reviews/volunteers/{volunteer_id}", include_in_schema=False)
@@ -1583,6 +1743,13 @@ class Asset:
 _ASSET_FILES = {
     "console.js": ("console/console.js", "text/javascript; charset=utf-8"),
     "console.css": ("console/console.css", "text/css; charset=utf-8"),
+    # The dashboard screen draws the dashboard page's charts with its files.
+    "dashboard_view.js": ("dashboard_view/dashboard_view.js", "text/javascript; charset=utf-8"),
+    "dashboard_view.css": ("dashboard_view/dashboard_view.css", "text/css; charset=utf-8"),
+    "echarts.min.js": ("vendor/echarts/echarts.min.js", "text/javascript; charset=utf-8"),
+    # The task form's map picker (only when CONSOLE_MAP_TILES_URL names tiles).
+    "leaflet.js": ("vendor/leaflet/leaflet.js", "text/javascript; charset=utf-8"),
+    "leaflet.css": ("vendor/leaflet/leaflet.css", "text/css; charset=utf-8"),
 }
 
 

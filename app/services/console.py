@@ -6,9 +6,10 @@ the API's routes do, so they are checked and audited the same way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +20,10 @@ from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.core.scope import Caller, in_reach, org_ids_in, org_in_reach, path_ids
 from app.core.security import PiiCipher
+from app.core.timeutil import month_key
 from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleImportance, ArticleStatus
+from app.models.dashboard import DashboardSort, SortOrder
 from app.models.org import Org, OrgLevel
 from app.models.points import (
     AccountPublic,
@@ -41,6 +44,8 @@ from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import api_keys as api_key_service
+from app.services import dashboard as dashboard_service
+from app.services import dashboard_view
 from app.services import points as points_service
 from app.services import problems as problem_service
 from app.services import publicity as publicity_service
@@ -52,6 +57,7 @@ from app.services import teams as team_service
 from app.services import users as user_service
 from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
+from app.services.dashboard_view import DashboardPage
 from app.services.orgs import org_names
 from app.services.users import user_names, users_in_reach
 
@@ -91,6 +97,10 @@ NAV = [
 # menus go without it). A unit's party secretary reaches people, not places: only
 # their unit's members and pairings (their home page sends them to the first).
 NAV_ROLES = {
+    # Inspectors (督导员): their to-do, the problems they verify, the inspections.
+    "console_home": ADMIN_ROLES | problem_service.SUPERVISION_ROLES,
+    "console_problems": problem_service.SUPERVISION_ROLES,
+    "console_inspections": problem_service.SUPERVISION_ROLES,
     "console_audit": frozenset({Role.district_admin}),
     "console_api_keys": frozenset(api_key_service.ISSUERS),
     "console_unit_members": PEOPLE_ROLES,
@@ -113,8 +123,57 @@ def nav_for(caller: Caller) -> list[tuple[str, str]]:
     return [(name, label) for name, label in NAV if caller.paths(NAV_ROLES.get(name, ADMIN_ROLES))]
 
 
-AUDIT_PAGE = 50
-TASK_PAGE = 50
+# --- paging: one helper for every list screen -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Where one page of a console list sits in the whole: offset paging, as the API's
+    lists take it (`offset`, `limit`), so a screen asks its service for exactly the
+    page. `query` is the screen's other parameters (its filters), kept by the links to
+    the neighbouring pages; `param` names the page number (a board of several lists
+    pages each on its own parameter)."""
+
+    number: int
+    size: int
+    total: int = 0
+    param: str = "page"
+    query: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    def of(self, total: int) -> Paging:
+        return replace(self, total=total)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def start(self) -> int:
+        return min(self.offset + 1, self.total)
+
+    @property
+    def end(self) -> int:
+        return min(self.offset + self.size, self.total)
+
+    def href(self, number: int) -> str:
+        return "?" + urlencode([*self.query, (self.param, str(number))])
+
+    @property
+    def prev_href(self) -> str | None:
+        return self.href(min(self.number - 1, self.pages)) if self.number > 1 else None
+
+    @property
+    def next_href(self) -> str | None:
+        return self.href(self.number + 1) if self.number < self.pages else None
+
+
+PAGE_SIZE = 50
+AUDIT_PAGE = PAGE_SIZE
+TASK_PAGE = PAGE_SIZE
 TASK_CATEGORY_LABELS = {
     "sanitation": "环境卫生",
     "traffic": "文明交通",
@@ -157,7 +216,6 @@ CATEGORY_LABELS = {
     "traffic_order": "交通秩序",
     "food_safety": "食品安全",
 }
-BOARD_LIMIT = 100
 
 ROLE_LABELS = {
     Role.district_admin: "区管理员",
@@ -166,10 +224,12 @@ ROLE_LABELS = {
     Role.inspector: "督导员",
     Role.info_officer: "信息员",
 }
-ROSTER_PAGE = 50
+ROSTER_PAGE = PAGE_SIZE
 
 # Problems due within this many days count as "due soon" on the to-do list.
 DUE_SOON_DAYS = 3
+# A page of the problems board's unresolved columns (the closed one shows 20).
+BOARD_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -203,16 +263,100 @@ def hours_to_review(caller: Caller) -> list[ColumnElement[bool]]:
     ]
 
 
-def articles_to_review(caller: Caller) -> list[ColumnElement[bool]]:
-    """Articles waiting at a level where the person is an admin. (An article stored
-    at a level nobody staffs is acted on by the next staffed level above; those are
-    not listed here yet.)"""
-    review_orgs = [g.org_id for g in caller.grants if g.role in ADMIN_ROLES]
+async def unstaffed_levels(session: AsyncSession, caller: Caller) -> set[int]:
+    """The levels below the person's where articles wait with no admin to review them,
+    and for which the person's level is the nearest staffed one above: the review
+    service lets that level act for them (app.services.articles `review_article`), so
+    they are on its list rather than stuck unseen."""
+    mine = _review_levels(caller)
+    # Their subtrees, their own levels left out.
+    below = [g.org_path for g in caller.grants if g.role in ADMIN_ROLES]
+    if not below:
+        return set()
+    waiting = set(
+        (
+            await session.execute(
+                select(col(Article.review_org_id))
+                .where(
+                    col(Article.status) == ArticleStatus.in_review,
+                    in_reach(col(Article.review_org_id), below),
+                    col(Article.review_org_id).not_in(mine),
+                )
+                .distinct()
+            )
+        ).scalars()
+    )
+    if not waiting:
+        return set()
+    paths = {
+        int(i): str(p)
+        for i, p in (
+            await session.execute(select(Org.id, Org.path).where(col(Org.id).in_(waiting)))
+        ).all()
+    }
+    on_paths = {i for p in paths.values() for i in path_ids(p)}
+    staffed = set(
+        (
+            await session.execute(
+                select(col(RoleGrant.org_id)).where(
+                    col(RoleGrant.org_id).in_(on_paths), col(RoleGrant.role).in_(ADMIN_ROLES)
+                )
+            )
+        ).scalars()
+    )
+    covered = set()
+    for org_id, path in paths.items():
+        acting = next((i for i in reversed(path_ids(path)) if i in staffed), None)
+        if acting in mine:
+            covered.add(org_id)
+    return covered
+
+
+def _review_levels(caller: Caller) -> set[int]:
+    return {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
+
+
+def _articles_at(caller: Caller, levels: set[int]) -> list[ColumnElement[bool]]:
     return [
         col(Article.status) == ArticleStatus.in_review,
-        col(Article.review_org_id).in_(review_orgs),
+        col(Article.review_org_id).in_(levels),
         col(Article.author_id) != caller.id,
     ]
+
+
+async def articles_to_review(session: AsyncSession, caller: Caller) -> list[ColumnElement[bool]]:
+    """Articles waiting at a level where the person is an admin, and those waiting
+    at a level below with no admin at all, which the person's level reviews for it
+    (`unstaffed_levels`)."""
+    return _articles_at(caller, _review_levels(caller) | await unstaffed_levels(session, caller))
+
+
+async def _articles_todo(session: AsyncSession, caller: Caller) -> list[TodoItem]:
+    """Articles at the person's levels, and of those the ones waiting at a level below
+    that has no reviewer, named apart when there are any: the level below may not
+    know it has none."""
+    unstaffed = await unstaffed_levels(session, caller)
+    mine = _review_levels(caller) | unstaffed
+    items = [
+        TodoItem(
+            "articles",
+            "待本级审核的稿件",
+            await _count(session, Article, *_articles_at(caller, mine)),
+            "console_article_reviews",
+        )
+    ]
+    if unstaffed:
+        count = await _count(session, Article, *_articles_at(caller, unstaffed))
+        if count:
+            items.append(
+                TodoItem(
+                    "articles_unstaffed",
+                    "其中下级无审核人、由本级代审的稿件",
+                    count,
+                    "console_article_reviews",
+                )
+            )
+    return items
 
 
 async def _placements_todo(session: AsyncSession, caller: Caller) -> list[TodoItem]:
@@ -251,12 +395,7 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
             await _count(session, VolunteerHour, *hours_to_review(caller)),
             "console_hour_reviews",
         ),
-        TodoItem(
-            "articles",
-            "待本级审核的稿件",
-            await _count(session, Article, *articles_to_review(caller)),
-            "console_article_reviews",
-        ),
+        *await _articles_todo(session, caller),
         *await _placements_todo(session, caller),
         TodoItem(
             "problems_overdue",
@@ -305,9 +444,48 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
     ]
 
 
-# --- the review screens ----------------------------------------------------------------
+async def inspector_todo(session: AsyncSession, *, caller: Caller) -> list[TodoItem]:
+    """An inspector's to-do (督导员, no admin role): the problems in their reach
+    awaiting their verification, and those overdue or due soon, which they chase."""
+    paths = caller.paths(problem_service.SUPERVISION_ROLES)
+    now = utcnow()
+    unresolved = (col(Problem.status).in_(UNRESOLVED), in_reach(col(Problem.org_id), paths))
+    return [
+        TodoItem(
+            "problems_to_verify",
+            "待复核的问题",
+            await _count(
+                session,
+                Problem,
+                col(Problem.status) == ProblemStatus.rectified,
+                in_reach(col(Problem.org_id), paths),
+            ),
+            "console_problems",
+        ),
+        TodoItem(
+            "problems_overdue",
+            "已逾期的问题",
+            await _count(session, Problem, *unresolved, col(Problem.deadline_at) <= now),
+            "console_problems",
+        ),
+        TodoItem(
+            "problems_due_soon",
+            f"{DUE_SOON_DAYS} 天内到期的问题",
+            await _count(
+                session,
+                Problem,
+                *unresolved,
+                and_(
+                    col(Problem.deadline_at) > now,
+                    col(Problem.deadline_at) <= now + timedelta(days=DUE_SOON_DAYS),
+                ),
+            ),
+            "console_problems",
+        ),
+    ]
 
-REVIEW_LIMIT = 50
+
+# --- the review screens ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -327,25 +505,38 @@ class ReviewScreen:
     kind: str  # wishes, hours, articles
     title: str
     items: list[ReviewItem]
-    total: int
+    paging: Paging
     # The POST route that takes the decision, and the field name of its reason.
     decide: str
     id_param: str
     reason_label: str
 
+    # Lines whose level has no reviewer of its own (the person's level acts for it).
+    unstaffed: frozenset[int] = frozenset()
+
+    @property
+    def total(self) -> int:
+        return self.paging.total
+
 
 async def _oldest_first(
-    session: AsyncSession, model: Any, conditions: list[ColumnElement[bool]]
-) -> tuple[list[Any], int]:
+    session: AsyncSession, model: Any, conditions: list[ColumnElement[bool]], paging: Paging
+) -> tuple[list[Any], Paging]:
     total = await _count(session, model, *conditions)
     rows = await session.execute(
-        select(model).where(*conditions).order_by(col(model.id)).limit(REVIEW_LIMIT)
+        select(model)
+        .where(*conditions)
+        .order_by(col(model.id))
+        .offset(paging.offset)
+        .limit(paging.size)
     )
-    return list(rows.scalars()), total
+    return list(rows.scalars()), paging.of(total)
 
 
-async def wish_reviews(session: AsyncSession, *, caller: Caller, cipher: PiiCipher) -> ReviewScreen:
-    wishes, total = await _oldest_first(session, Wish, wishes_to_review(caller))
+async def wish_reviews(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, paging: Paging
+) -> ReviewScreen:
+    wishes, paging = await _oldest_first(session, Wish, wishes_to_review(caller), paging)
     # As the API shows them (names masked unless in reach: here they all are).
     shown = await wish_service.to_public(session, caller=caller, cipher=cipher, wishes=wishes)
     orgs = await org_names(session, {w.community_id for w in shown})
@@ -362,12 +553,12 @@ async def wish_reviews(session: AsyncSession, *, caller: Caller, cipher: PiiCiph
         for w in shown
     ]
     return ReviewScreen(
-        "wishes", "心愿审核", items, total, "console_review_wish", "wish_id", "退回原因"
+        "wishes", "心愿审核", items, paging, "console_review_wish", "wish_id", "退回原因"
     )
 
 
-async def hour_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
-    entries, total = await _oldest_first(session, VolunteerHour, hours_to_review(caller))
+async def hour_reviews(session: AsyncSession, *, caller: Caller, paging: Paging) -> ReviewScreen:
+    entries, paging = await _oldest_first(session, VolunteerHour, hours_to_review(caller), paging)
     orgs = await org_names(session, {e.org_id for e in entries})
     people = await user_names(session, {e.user_id for e in entries})
     items = [
@@ -382,7 +573,7 @@ async def hour_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen
         for e in entries
     ]
     return ReviewScreen(
-        "hours", "时长审核", items, total, "console_review_hours", "entry_id", "驳回原因"
+        "hours", "时长审核", items, paging, "console_review_hours", "entry_id", "驳回原因"
     )
 
 
@@ -399,25 +590,34 @@ _WEIGHT = case(
 )
 
 
-async def article_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
-    conditions = articles_to_review(caller)
-    total = await _count(session, Article, *conditions)
+async def article_reviews(session: AsyncSession, *, caller: Caller, paging: Paging) -> ReviewScreen:
+    conditions = await articles_to_review(session, caller)
+    paging = paging.of(await _count(session, Article, *conditions))
     articles: list[Any] = list(
         (
             await session.execute(
                 select(Article)
                 .where(*conditions)
-                .order_by(col(Article.urgent).desc(), _WEIGHT, col(Article.review_level_at))
-                .limit(REVIEW_LIMIT)
+                .order_by(
+                    col(Article.urgent).desc(),
+                    _WEIGHT,
+                    col(Article.review_level_at),
+                    col(Article.id),
+                )
+                .offset(paging.offset)
+                .limit(paging.size)
             )
         ).scalars()
     )
+    mine = _review_levels(caller)
     orgs = await org_names(session, {a.org_id for a in articles})
     people = await user_names(session, {a.author_id for a in articles})
     items = [
         ReviewItem(
             id=a.id,
-            title=("【紧急】" if a.urgent else "") + a.title,
+            title=("【紧急】" if a.urgent else "")
+            + ("【下级无审核人】" if a.review_org_id not in mine else "")
+            + a.title,
             detail=f"{IMPORTANCE_LABELS[a.importance]} · "
             + a.body[:200]
             + ("…" if len(a.body) > 200 else ""),
@@ -428,12 +628,22 @@ async def article_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScr
         for a in articles
     ]
     return ReviewScreen(
-        "articles", "稿件审核", items, total, "console_review_article", "article_id", "修改意见"
+        "articles",
+        "稿件审核",
+        items,
+        paging,
+        "console_review_article",
+        "article_id",
+        "修改意见",
+        frozenset(a.id for a in articles if a.review_org_id not in mine),
     )
 
 
-async def placement_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
-    """Placements awaiting the office (GET /placements?to_verify=true), oldest first."""
+async def placement_reviews(
+    session: AsyncSession, *, caller: Caller, paging: Paging
+) -> ReviewScreen:
+    """Placements awaiting the office (GET /placements?to_verify=true), as that list
+    orders them (the newest first)."""
     placements, total = await publicity_service.list_placements(
         session,
         caller=caller,
@@ -441,10 +651,10 @@ async def placement_reviews(session: AsyncSession, *, caller: Caller) -> ReviewS
         org=None,
         status=None,
         to_verify=True,
-        offset=0,
-        limit=REVIEW_LIMIT,
+        offset=paging.offset,
+        limit=paging.size,
     )
-    placements.reverse()
+    paging = paging.of(total)
     shown = await publicity_service.placements_public(session, placements)
     orgs = await org_names(session, {p.org_id for p in shown})
     people = await user_names(session, {p.recorded_by_id for p in shown})
@@ -464,7 +674,7 @@ async def placement_reviews(session: AsyncSession, *, caller: Caller) -> ReviewS
         "placements",
         "上稿认定",
         items,
-        total,
+        paging,
         "console_verify_placement",
         "placement_id",
         "不予认定原因",
@@ -480,6 +690,7 @@ class OrgChoice:
     name: str
     level: OrgLevel
     depth: int
+    path: str = ""
 
 
 async def orgs_in_reach(
@@ -493,7 +704,8 @@ async def orgs_in_reach(
         .order_by(col(Org.path))
     )
     return [
-        OrgChoice(int(i), str(n), OrgLevel(lv), str(p).count("/") - 2) for i, n, lv, p in rows.all()
+        OrgChoice(int(i), str(n), OrgLevel(lv), str(p).count("/") - 2, str(p))
+        for i, n, lv, p in rows.all()
     ]
 
 
@@ -504,10 +716,12 @@ async def roster_page(
     org: Org | None,
     name: str | None,
     unbound: bool,
-    page: int,
-) -> tuple[list[UserPublic], int]:
+    paging: Paging,
+    street: Org | None = None,
+) -> tuple[list[UserPublic], Paging]:
     """GET /users as the roster screen asks it: an org picked is a community or a
-    unit (the people living there or working there)."""
+    unit (the people living there or working there); a street picked (and no org)
+    is everyone at home in its communities and units."""
     users, total = await user_service.list_users(
         session,
         caller,
@@ -516,10 +730,11 @@ async def roster_page(
         is_party_member=None,
         name=name,
         wechat_bound=False if unbound else None,
-        offset=(page - 1) * ROSTER_PAGE,
-        limit=ROSTER_PAGE,
+        offset=paging.offset,
+        limit=paging.size,
+        within=street if org is None else None,
     )
-    return await user_service.to_public(session, users), total
+    return await user_service.to_public(session, users), paging.of(total)
 
 
 def top_org(caller: Caller) -> int:
@@ -532,8 +747,8 @@ def top_org(caller: Caller) -> int:
 
 
 async def tasks_page(
-    session: AsyncSession, *, caller: Caller, status: TaskStatus | None, page: int
-) -> tuple[list[TaskPublic], int]:
+    session: AsyncSession, *, caller: Caller, status: TaskStatus | None, paging: Paging
+) -> tuple[list[TaskPublic], Paging]:
     """GET /tasks, limited to the person's admin reach: the tasks they publish and
     follow (those from above, which they see as members too, are the mini-program's)."""
     top = await session.get(Org, top_org(caller))
@@ -542,10 +757,10 @@ async def tasks_page(
         caller=caller,
         status=status,
         org=top,
-        offset=(page - 1) * TASK_PAGE,
-        limit=TASK_PAGE,
+        offset=paging.offset,
+        limit=paging.size,
     )
-    return await task_service.tasks_public(session, caller=caller, tasks=tasks), total
+    return await task_service.tasks_public(session, caller=caller, tasks=tasks), paging.of(total)
 
 
 # --- the problems board ------------------------------------------------------------------
@@ -556,20 +771,34 @@ class BoardColumn:
     status: ProblemStatus
     title: str
     problems: list[ProblemPublic]
-    total: int
+    paging: Paging
+
+    @property
+    def total(self) -> int:
+        return self.paging.total
+
+
+# The board's columns, each paged on its own parameter (`open_page`, ...).
+BOARD_COLUMNS = (
+    (ProblemStatus.open, "待整改"),
+    (ProblemStatus.rectified, "待复核"),
+    (ProblemStatus.closed, "已销号（最近）"),
+)
 
 
 async def problems_board(
-    session: AsyncSession, *, settings: Settings, caller: Caller, org: Org | None
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    caller: Caller,
+    org: Org | None,
+    pagings: dict[ProblemStatus, Paging],
 ) -> list[BoardColumn]:
     """GET /problems by status, as columns: to rectify, to verify, closed lately;
-    the unresolved ones by deadline, the nearest first."""
+    the unresolved ones paged by deadline, the nearest (the overdue) first."""
     columns = []
-    for status, title in (
-        (ProblemStatus.open, "待整改"),
-        (ProblemStatus.rectified, "待复核"),
-        (ProblemStatus.closed, "已销号（最近）"),
-    ):
+    for status, title in BOARD_COLUMNS:
+        paging = pagings[status]
         found, total = await problem_service.list_problems(
             session,
             caller=caller,
@@ -578,8 +807,9 @@ async def problems_board(
             escalated_to=None,
             org=org,
             district_after_days=settings.problem_district_escalation_days,
-            offset=0,
-            limit=BOARD_LIMIT if status != ProblemStatus.closed else 20,
+            offset=paging.offset,
+            limit=paging.size,
+            by_deadline=status != ProblemStatus.closed,
         )
         shown = await problem_service.problems_public(
             session,
@@ -587,9 +817,7 @@ async def problems_board(
             district_after_days=settings.problem_district_escalation_days,
             viewer_id=caller.id,
         )
-        if status != ProblemStatus.closed:
-            shown.sort(key=lambda p: (p.deadline_at, p.id))
-        columns.append(BoardColumn(status, title, shown, total))
+        columns.append(BoardColumn(status, title, shown, paging.of(total)))
     return columns
 
 
@@ -622,9 +850,10 @@ async def board_actions(
 
 # --- units (issue 18) and inspections (issue 21) ------------------------------------------
 
-UNIT_LIST_LIMIT = 200
-INSPECTION_LIMIT = 200
-INBOX_LIMIT = 50
+# The inbox shows each waiting report's nearby duplicates (a query pair each).
+INBOX_PAGE = 20
+# Lists of short lines (check-ins, visits): longer pages.
+LONG_PAGE = 100
 # The inspection calendar's default period: the last week, today included.
 INSPECTION_DAYS = 7
 
@@ -660,7 +889,7 @@ async def nearby_of(
     session: AsyncSession, *, caller: Caller, reports: Sequence[Report]
 ) -> dict[int, list[NearbyItem]]:
     """GET /reports/{id}/nearby for each report still waiting: the inbox shows its
-    possible duplicates beside it (at most INBOX_LIMIT reports, one query pair each)."""
+    possible duplicates beside it (a page of INBOX_PAGE reports, one query pair each)."""
     out = {}
     for report in reports:
         if report.status == ReportStatus.submitted and report.id is not None:
@@ -672,12 +901,16 @@ async def nearby_of(
 
 
 async def dev_admins(session: AsyncSession) -> list[tuple[int, str]]:
-    """Everyone who may log in (admins, units' party secretaries), for the dev
+    """Everyone who may log in (admins, units' party secretaries, inspectors), for the dev
     login's list (APP_ENV=dev only)."""
     rows = await session.execute(
         select(User.id, User.name)
         .where(
-            col(User.id).in_(select(RoleGrant.user_id).where(col(RoleGrant.role).in_(PEOPLE_ROLES)))
+            col(User.id).in_(
+                select(RoleGrant.user_id).where(
+                    col(RoleGrant.role).in_(PEOPLE_ROLES | {Role.inspector})
+                )
+            )
         )
         .order_by(col(User.id))
         .limit(50)
@@ -695,12 +928,14 @@ async def dev_admin(session: AsyncSession, user_id: int) -> Caller:
 # --- volunteers, teams and the order board (issue 19) --------------------------------------
 
 
-async def volunteer_reviews(session: AsyncSession, *, caller: Caller) -> ReviewScreen:
+async def volunteer_reviews(
+    session: AsyncSession, *, caller: Caller, paging: Paging
+) -> ReviewScreen:
     pending = [
         col(Volunteer.status) == VolunteerStatus.pending,
         in_reach(col(Volunteer.community_id), caller.paths(ADMIN_ROLES)),
     ]
-    rows, total = await _oldest_first(session, Volunteer, pending)
+    rows, paging = await _oldest_first(session, Volunteer, pending, paging)
     shown = await volunteer_service.to_public(session, rows)
     orgs = await org_names(session, {v.community_id for v in shown})
     items = [
@@ -718,7 +953,7 @@ async def volunteer_reviews(session: AsyncSession, *, caller: Caller) -> ReviewS
         "volunteers",
         "志愿者审核",
         items,
-        total,
+        paging,
         "console_review_volunteer",
         "volunteer_id",
         "驳回原因",
@@ -867,4 +1102,61 @@ async def shop_screen(
         top=(
             await points_service.accounts(session, caller=caller, org=community, offset=0, limit=10)
         )[0],
+    )
+
+
+# --- the dashboard screen -------------------------------------------------------------------
+
+
+async def dashboard_screen(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    caller: Caller,
+    org_id: int | None,
+    month: str | None,
+    sort: DashboardSort,
+    order: SortOrder,
+    figures: AsyncSession,
+) -> DashboardPage:
+    """The dashboard page's figures and charts (app.services.dashboard_view), as a
+    console screen: any org in the person's reach (their highest by default), its
+    links to this screen rather than to a link's token. `figures`: the reading session."""
+    shown = await org_in_reach(session, caller, org_id or top_org(caller))
+    assert shown.id is not None
+    now = utcnow()
+    month = month or month_key(now)
+    days = settings.problem_district_escalation_days
+    d = await dashboard_service.dashboard(
+        figures, org=shown, month=month, district_after_days=days, now=now
+    )
+    ranking = await dashboard_service.ranking(
+        figures,
+        org=shown,
+        month=month,
+        sort=sort,
+        order=order,
+        district_after_days=days,
+        now=now,
+    )
+    params: dict[str, Any] = {
+        "org_id": shown.id,
+        "month": month,
+        "sort": sort.value,
+        "order": order.value,
+    }
+
+    def href(**changes: Any) -> str:
+        return "?" + urlencode({**params, **changes})
+
+    # The breadcrumbs: the orgs above the one shown that the person reaches too.
+    reach = caller.paths(ADMIN_ROLES)
+    above = (
+        await session.execute(select(Org).where(col(Org.id).in_(path_ids(shown.path))))
+    ).scalars()
+    crumbs = sorted(
+        (o for o in above if any(o.path.startswith(p) for p in reach)), key=lambda o: len(o.path)
+    )
+    return dashboard_view.lay_out(
+        d, ranking, breadcrumbs=crumbs, expires_at=now, href=href, now=now
     )

@@ -43,7 +43,7 @@ from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.scope import Caller
 from app.core.wechat import WeChatGateway
 from app.models.console import ConsoleLoginTicket, ConsoleSession
-from app.models.user import PEOPLE_ROLES
+from app.models.user import PEOPLE_ROLES, Role
 from app.services import audit
 
 logger = logging.getLogger("app.console")
@@ -106,11 +106,16 @@ async def create_ticket(session: AsyncSession, *, gateway: WeChatGateway) -> New
     return NewTicket(ticket, browser_secret, expires_at, image)
 
 
+# Who may log in to the console: admins, units' party secretaries (their unit's
+# screens) and inspectors (督导员: the problems they verify, their inspections); which
+# screens each opens is app/routers/console.py's.
+CONSOLE_ROLES = PEOPLE_ROLES | frozenset({Role.inspector})
+
+
 async def confirm_ticket(session: AsyncSession, *, caller: Caller, ticket: str) -> None:
     """The admin's confirmation from the mini-program: the ticket now names them."""
-    # Units' party secretaries too: their unit's screens are theirs (app/routers/console.py).
-    if caller.is_api_key or not caller.reaches_people:
-        raise Forbidden("forbidden", "只有管理员和单位党组织书记可以登录电脑端工作台")
+    if caller.is_api_key or not caller.paths(CONSOLE_ROLES):
+        raise Forbidden("forbidden", "只有管理员、督导员和单位党组织书记可以登录电脑端工作台")
     now = utcnow()
     confirmed = await session.execute(
         update(ConsoleLoginTicket)
@@ -127,7 +132,7 @@ async def confirm_ticket(session: AsyncSession, *, caller: Caller, ticket: str) 
         if found is None or found.expires_at <= now:
             raise NotFound(EXPIRED_TICKET, code="console_ticket_expired")
         raise Conflict("console_ticket_used", "该二维码已被确认过，请在电脑上刷新后重新扫码")
-    admin_org = next(g.org_id for g in caller.grants if g.role in PEOPLE_ROLES)
+    admin_org = next(g.org_id for g in caller.grants if g.role in CONSOLE_ROLES)
     await audit.record(
         session,
         caller=caller,

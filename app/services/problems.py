@@ -388,7 +388,10 @@ async def list_problems(
     offset: int,
     limit: int,
     now: datetime | None = None,
+    by_deadline: bool = False,
 ) -> tuple[list[Problem], int]:
+    """The newest first; `by_deadline`: the nearest deadline first (the console's
+    board pages its unresolved columns so, the most pressing on its first page)."""
     _require_supervisor(caller)
     now = now or utcnow()
     conditions = [_visible_problems(caller)]
@@ -406,7 +409,13 @@ async def list_problems(
     rows = await session.execute(
         select(Problem)
         .where(*conditions)
-        .order_by(col(Problem.id).desc())
+        .order_by(
+            *(
+                (col(Problem.deadline_at), col(Problem.id))
+                if by_deadline
+                else (col(Problem.id).desc(),)
+            )
+        )
         .offset(offset)
         .limit(limit)
     )

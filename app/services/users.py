@@ -125,9 +125,16 @@ async def list_users(
     offset: int,
     limit: int,
     wechat_bound: bool | None = None,
+    within: Org | None = None,
 ) -> tuple[list[User], int]:
+    """`within`: only the people at home in that org's subtree (an org in reach: the
+    caller checks), as a district's roster narrowed to one street."""
     org_ids = await org_ids_within(session, caller.paths(ADMIN_ROLES))
     unit_ids = await org_ids_within(session, caller.member_paths())
+    if within is not None:
+        inside = set(await org_ids_within(session, [within.path]))
+        org_ids = [i for i in org_ids if i in inside]
+        unit_ids = [i for i in unit_ids if i in inside]
     if not org_ids and not unit_ids:
         return [], 0
     conditions: list[ColumnElement[bool]] = []

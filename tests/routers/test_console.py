@@ -64,20 +64,30 @@ async def test_the_roster_filters_by_org_and_by_not_bound(client, world):
     assert resp.status_code == 404
 
 
-async def test_a_secretary_rectifies_with_a_photo_and_sees_its_thumbnail_on_the_board(
+async def test_a_secretary_rectifies_with_several_photos_and_sees_their_thumbnails_on_the_board(
     client, world
 ):
     problem = await insert_problem(world.app, org=world["C1"], reporter=world.user("inspector"))
     headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    # As POST /problems/{id}/rectify: at most nine photos; ten are refused whole.
+    too_many = [("photos", (f"{i}.jpg", _jpeg(), "image/jpeg")) for i in range(10)]
     resp = await client.post(
         f"http://test/console/problems/{problem.id}/rectify",
         headers=headers,
         data={"note": "已清理完毕"},
-        files={"photo": ("after.jpg", _jpeg(), "image/jpeg")},
+        files=too_many,
+    )
+    assert resp.status_code == 422
+    resp = await client.post(
+        f"http://test/console/problems/{problem.id}/rectify",
+        headers=headers,
+        data={"note": "已清理完毕"},
+        files=too_many[:3],
     )
     assert resp.status_code == 303, resp.text
     board = await client.get("http://test/console/problems", headers=headers)
     card = board.text.split(f'data-problem="{problem.id}"', 1)[1].split("</article>", 1)[0]
+    assert card.count('class="after"') == 3
     thumb = card.split('class="after"', 1)[0].rsplit('src="', 1)[1].split('"', 1)[0]
     assert thumb.startswith("/console/media/")
     image = await client.get(f"http://test{thumb}", headers=headers)
@@ -109,15 +119,32 @@ async def test_a_ledger_downloads_from_the_console_as_from_the_api_and_is_audite
     assert bad.status_code == 422
 
 
-async def test_the_dashboard_screen_opens_the_dashboard_page_by_a_fresh_shareable_link(
+async def test_the_dashboard_screen_is_a_console_page_with_the_menu_and_shares_a_fresh_link(
     client, world
 ):
     headers = {**await console_headers(world.app, world.user("street_admin")), **HTML}
     resp = await client.get("http://test/console/dashboard", headers=headers)
+    assert resp.status_code == 200
+    # The menu bar as on every screen, the dashboard page's figures within it.
+    assert 'class="bar"' in resp.text and 'aria-current="page">数据看板' in resp.text
+    assert "东关街道" in resp.text and 'id="dashboard-data"' in resp.text
+    # Drilling down to a community of the street stays on the console's screen.
+    c1 = f"?org_id={world['C1'].id}&"
+    assert c1 in resp.text
+    down = await client.get(
+        "http://test/console/dashboard", params={"org_id": world["C1"].id}, headers=headers
+    )
+    assert down.status_code == 200 and "东关社区" in down.text
+    # Outside reach: missing, as on the API.
+    other = await client.get(
+        "http://test/console/dashboard", params={"org_id": world["S2"].id}, headers=headers
+    )
+    assert other.status_code == 404
+    # The share link: a fresh dashboard page link, working on its own, in any browser.
+    resp = await client.get("http://test/console/dashboard/share", headers=headers)
     assert resp.status_code == 303
     link = resp.headers["location"]
     assert link.startswith("/api/v1/dashboard/view?token=")
-    # The link works on its own, in any browser, for its ten minutes.
     page = await client.get(f"http://test{link}", headers=HTML)
     assert page.status_code == 200 and "东关街道" in page.text
 

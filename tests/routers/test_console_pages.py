@@ -5,12 +5,14 @@ is a console error, and every test ends with none)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from app.core.config import Settings
@@ -22,11 +24,13 @@ from app.models.audit import AuditEntry
 from app.models.media import Media
 from app.models.problem import ProblemStatus
 from app.models.report import Report, ReportStatus
+from app.models.task import Task
 from app.models.wish import Wish, WishStatus
 from tests.contract.matrix_rows.media import _jpeg
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.problems import insert_problem
 from tests.factories.reports import insert_report
+from tests.factories.users import add_user
 from tests.factories.wishes import insert_wish
 from tests.factories.world import World
 from tests.support.browser import Tab
@@ -227,3 +231,145 @@ async def test_a_secretary_accepts_a_residents_report_seeing_its_duplicate_besid
     async with world.app.state.sessionmaker() as s:
         accepted = await s.get(Report, report.id)
     assert accepted is not None and accepted.status == ReportStatus.accepted
+
+
+async def test_an_inspector_logs_in_with_the_phone_and_verifies_on_their_own_small_console(
+    served, world, tab
+):
+    done = await insert_problem(
+        world.app,
+        org=world["C1"],
+        reporter=world.user("street_admin"),
+        rectifier=world.user("community_admin"),
+        status=ProblemStatus.rectified,
+    )
+    await log_in(tab, served, world, "inspector")
+    page = tab.page
+    assert await page.text_content('[data-todo="problems_to_verify"] [data-count]') == "1"
+    assert await page.locator(".bar nav a").all_text_contents() == ["待办", "问题督办", "巡查记录"]
+    async with page.expect_navigation():
+        await page.click('nav a:text("问题督办")')
+    assert await page.locator("form[data-rectify]").count() == 0
+    async with page.expect_navigation():
+        await page.click(f'[data-problem="{done.id}"] button[value="approve"]')
+    assert await page.text_content('[role="status"]') == "已复核销号。"
+    async with page.expect_navigation():
+        await page.click('nav a:text("巡查记录")')
+    assert await page.locator("h1").text_content() is not None
+    assert tab.errors == []
+
+
+async def test_a_secretary_rectifies_with_three_photos_then_reads_the_dashboard_in_the_menu(
+    served, world, tab, tmp_path
+):
+    problem = await insert_problem(world.app, org=world["C1"], reporter=world.user("inspector"))
+    photos = []
+    for i in range(3):
+        photos.append(tmp_path / f"after{i}.jpg")
+        photos[-1].write_bytes(_jpeg())
+    await log_in(tab, served, world, "community_admin")
+    page = tab.page
+    async with page.expect_navigation():
+        await page.click('nav a:text("问题督办")')
+    form = page.locator(f'[data-problem="{problem.id}"] form[data-rectify]')
+    await form.locator('input[name="note"]').fill("已清理完毕")
+    await form.locator('input[type="file"]').set_input_files([str(p) for p in photos])
+    async with page.expect_navigation():
+        await form.locator("button").click()
+    assert await page.text_content('[role="status"]') == "已提交整改。"
+    card = page.locator(f'[data-column="rectified"] [data-problem="{problem.id}"]')
+    assert await card.locator("img.after").count() == 3
+
+    async with page.expect_navigation():
+        await page.click('nav a:text("数据看板")')
+    # The menu bar stays; the dashboard page's charts are drawn under the console's CSP.
+    assert await page.locator('.bar nav a[aria-current="page"]').text_content() == "数据看板"
+    await page.wait_for_selector("[data-chart] svg", timeout=10_000)
+    assert await page.locator("#org-name").text_content() == "东关社区"
+    assert tab.errors == []
+
+
+async def test_a_district_admin_narrows_the_roster_to_a_street_and_turns_its_pages(
+    served, world, tab
+):
+    async with world.app.state.sessionmaker() as session, session.begin():
+        for i in range(50):
+            await add_user(session, world.app, f"居民{i:02d}", community=world["C2"])
+    await log_in(tab, served, world, "district_admin")
+    page = tab.page
+    async with page.expect_navigation():
+        await page.click('nav a:text("花名册")')
+    # Picking the street applies it at once; the community picker is then the street's.
+    async with page.expect_navigation():
+        await page.select_option('select[name="street_id"]', str(world["S1"].id))
+    options = await page.locator('select[name="org_id"] option').all_text_contents()
+    assert any("仓门社区" in o for o in options) and not any("西湖社区" in o for o in options)
+    assert await page.locator("tr[data-person]").count() == 50
+    async with page.expect_navigation():
+        await page.click("a[data-next]")
+    assert await page.locator("tr[data-person]").count() == 6
+    assert await page.locator('select[name="street_id"]').input_value() == str(world["S1"].id)
+    assert tab.errors == []
+
+
+TILES = "https://t{s}.tiles.test/{z}/{x}/{y}.png"
+
+
+def _tile() -> bytes:
+    image = io.BytesIO()
+    Image.new("RGB", (256, 256), (230, 236, 240)).save(image, "PNG")
+    return image.getvalue()
+
+
+async def test_a_task_takes_its_place_from_my_location_where_no_map_is_configured(
+    served, world, tab
+):
+    page = tab.page
+    await page.context.grant_permissions(["geolocation"])
+    await page.context.set_geolocation({"latitude": 23.129112, "longitude": 113.264385})
+    await log_in(tab, served, world, "community_admin")
+    async with page.expect_navigation():
+        await page.click('nav a:text("任务")')
+    # No tiles configured: no map and no map library, the fields and the button.
+    assert await page.locator("[data-map]").count() == 0
+    assert await page.evaluate("typeof window.L") == "undefined"
+    await page.click("button[data-locate]")
+    await page.wait_for_function("document.querySelector('[data-lat]').value !== ''")
+    assert await page.input_value("[data-lat]") == "23.129112"
+    assert await page.input_value("[data-lng]") == "113.264385"
+    assert tab.errors == []
+
+
+async def test_a_task_s_place_is_picked_on_the_map_from_the_configured_tiles(settings, world, tab):
+    mapped = settings.model_copy(update={"console_map_tiles_url": TILES})
+    page = tab.page
+    tile = _tile()
+    # The tiles' host, answered here: the console's CSP admits it, and only it.
+    await page.route(
+        "https://*.tiles.test/**",
+        lambda route: route.fulfill(status=200, content_type="image/png", body=tile),
+    )
+    with AppServer(create_app(mapped)) as server:
+        served = server.url.rstrip("/")
+        await log_in(tab, served, world, "community_admin")
+        async with page.expect_navigation():
+            await page.click('nav a:text("任务")')
+        assert await page.locator("[data-map]").is_visible()
+        await page.wait_for_selector(".leaflet-tile-loaded", timeout=10_000)
+        await page.fill("[data-radius]", "150")
+        await page.click("[data-map]", position={"x": 320, "y": 160})
+        lat, lng = await page.input_value("[data-lat]"), await page.input_value("[data-lng]")
+        assert lat and lng
+        # The place and its check-in circle are drawn.
+        assert await page.locator("[data-map] path.leaflet-interactive").count() == 2
+        form = page.locator("form[data-create-task]")
+        await form.locator('input[name="title"]').fill("地图上选的任务")
+        await form.locator('input[name="starts_at"]').fill("2030-01-05T09:00")
+        await form.locator('input[name="ends_at"]').fill("2030-01-05T11:00")
+        async with page.expect_navigation():
+            await form.locator('button[type="submit"]').click()
+        assert tab.errors == []
+    async with world.app.state.sessionmaker() as s:
+        task = (await s.execute(select(Task).where(Task.title == "地图上选的任务"))).scalar_one()
+    assert task.radius_m == 150
+    assert (round(task.lat, 6), round(task.lng, 6)) == (float(lat), float(lng))

@@ -218,6 +218,9 @@ async def _problem_in_c1(world: World, status: ProblemStatus = ProblemStatus.ope
         world.app,
         org=world["C1"],
         reporter=world.user("inspector"),
+        # Rectified by C1's secretary, as the board's flow goes (so the inspector who
+        # filed it may verify it).
+        rectifier=world.user("community_admin"),
         status=status,
         description=PROBLEM_TEXT,
     )
@@ -240,7 +243,7 @@ async def _rectify(world: World, caller: str) -> Req:
     return Req(
         path=f"/console/problems/{problem_id}/rectify",
         data={"note": "已清理"},
-        files={"photo": ("p.jpg", _jpeg(), "image/jpeg")},
+        files=[("photos", ("p.jpg", _jpeg(), "image/jpeg"))],
     )
 
 
@@ -269,6 +272,15 @@ async def _ledger(world: World, caller: str) -> Req:
 
 async def _dashboard(world: World, caller: str) -> Req:
     return Req(path="/console/dashboard", params={"org_id": world["C1"].id})
+
+
+async def _share_dashboard(world: World, caller: str) -> Req:
+    return Req(path="/console/dashboard/share", params={"org_id": world["C1"].id})
+
+
+def _c1_dashboard_in_the_menu(world: World, caller: str, page: object) -> None:
+    assert isinstance(page, str)
+    assert 'class="bar"' in page and f'data-dashboard="{world["C1"].id}"' in page
 
 
 TASK_TITLE = "矩阵任务"
@@ -646,9 +658,17 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/console/exports/{dataset}.xlsx"): Row(
         "community_admin", statuses(401, 403, 404, 404, 200), _ledger, console=True
     ),
-    # The console makes the dashboard page's link (audited) and opens it.
+    # The dashboard page's figures as a console screen; an org outside reach is 404.
     ("GET", "/console/dashboard"): Row(
-        "community_admin", statuses(401, 403, 404, 404, 303), _dashboard, console=True
+        "community_admin",
+        statuses(401, 403, 404, 404, 200),
+        _dashboard,
+        _c1_dashboard_in_the_menu,
+        console=True,
+    ),
+    # The console makes the dashboard page's link (audited) and opens it.
+    ("GET", "/console/dashboard/share"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _share_dashboard, console=True
     ),
     # As GET /audit-log: district admins only.
     ("GET", "/console/audit"): Row(
@@ -751,4 +771,20 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/console/assets/{digest}/{name}"): Row(
         "community_admin", statuses(200, 200, 200, 200, 200), _asset
     ),
+}
+
+
+# The inspector (督导员, of street S1, over C1) on every console route: admitted to
+# their to-do, the problems board (verifying, not rectifying) and the inspections, in
+# their reach; every console route not named here is 403 to them (an admin's screen).
+# tests/contract/test_console_inspector.py asks each route with the row's request.
+INSPECTOR: dict[tuple[str, str], int] = {
+    ("GET", "/console/"): 200,
+    ("POST", "/console/logout"): 303,
+    ("GET", "/console/problems"): 200,
+    ("POST", "/console/problems/{problem_id}/verify"): 303,
+    # The row's photo is the community secretary's own upload, attached to nothing.
+    ("GET", "/console/media/{media_id}/thumbnail"): 404,
+    ("GET", "/console/inspections"): 200,
+    ("GET", "/console/points/{point_id}"): 200,
 }
