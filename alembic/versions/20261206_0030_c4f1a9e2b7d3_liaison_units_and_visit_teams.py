@@ -5,7 +5,7 @@ Issues 18 and 21. liaisons: a unit may be the liaison party instead of a leader
 the supervision team a visit was made for (`team_id`, nullable).
 
 Revision ID: c4f1a9e2b7d3
-Revises: e9a3af1f155a
+Revises: a7c41e9d2b15
 Create Date: 2026-12-06 00:30:00+00:00
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = 'c4f1a9e2b7d3'
-down_revision: Union[str, Sequence[str], None] = 'e9a3af1f155a'
+down_revision: Union[str, Sequence[str], None] = 'a7c41e9d2b15'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

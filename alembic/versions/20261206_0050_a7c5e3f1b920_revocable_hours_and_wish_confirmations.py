@@ -8,7 +8,7 @@ on SQLite a rebuild, its triggers read first and created again after (as in
 37eb2caac8ed). A downgrade forgets the withdrawals' history rows.
 
 Revision ID: a7c5e3f1b920
-Revises: e9a3af1f155a
+Revises: c4f1a9e2b7d3
 Create Date: 2026-12-06 00:50:00.000000+00:00
 
 """
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = 'a7c5e3f1b920'
-down_revision: Union[str, Sequence[str], None] = 'e9a3af1f155a'
+down_revision: Union[str, Sequence[str], None] = 'c4f1a9e2b7d3'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

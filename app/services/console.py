@@ -62,36 +62,68 @@ from app.services.orgs import org_names
 from app.services.users import user_names, users_in_reach
 
 # The screens, in the order of the menu: (route name, label).
-NAV = [
-    ("console_home", "待办"),
-    ("console_wish_reviews", "心愿审核"),
-    ("console_hour_reviews", "时长审核"),
-    ("console_article_reviews", "稿件审核"),
-    ("console_placement_reviews", "上稿认定"),
-    ("console_publicity", "宣传通报"),
-    ("console_roster", "花名册"),
-    ("console_problems", "问题督办"),
-    ("console_tasks", "任务"),
-    ("console_dashboard", "数据看板"),
-    ("console_exports", "台账导出"),
-    ("console_api_keys", "API 密钥"),
-    ("console_audit", "操作日志"),
-    ("console_unit_members", "党员报到"),
-    ("console_pairings", "结对共建"),
-    ("console_liaisons", "包联"),
-    ("console_inspections", "巡查记录"),
-    ("console_reports", "随手拍受理"),
-    ("console_volunteer_reviews", "志愿者审核"),
-    ("console_teams", "志愿服务队"),
-    ("console_service_orders", "服务订单"),
-    ("console_shop", "积分超市"),
-    ("console_surveys", "问卷测试"),
-    ("console_indicators", "申报指标"),
-    ("console_scores", "月度评分"),
-    # The volunteers' menu (console_volunteers.py), visits and weights (console_assessment.py).
-    ("console_service_items", "服务清单"),
-    ("console_household_visits", "入户调查"),
-    ("console_scoring", "评分权重"),
+# The menu, in the groups an office works by: a left column that holds every screen
+# at 1366 px (one bar across the top could not: 28 screens).
+NAV_GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("工作台", [("console_home", "待办"), ("console_dashboard", "数据看板")]),
+    (
+        "审核",
+        [
+            ("console_wish_reviews", "心愿审核"),
+            ("console_hour_reviews", "时长审核"),
+            ("console_article_reviews", "稿件审核"),
+            ("console_volunteer_reviews", "志愿者审核"),
+        ],
+    ),
+    (
+        "组织与人员",
+        [
+            ("console_roster", "花名册"),
+            ("console_tasks", "任务"),
+            ("console_unit_members", "党员报到"),
+            ("console_pairings", "结对共建"),
+            ("console_liaisons", "包联"),
+        ],
+    ),
+    (
+        "督查",
+        [
+            ("console_problems", "问题督办"),
+            ("console_inspections", "巡查记录"),
+            ("console_reports", "随手拍受理"),
+        ],
+    ),
+    (
+        "志愿服务",
+        [
+            ("console_teams", "志愿服务队"),
+            ("console_service_items", "服务清单"),
+            ("console_service_orders", "服务订单"),
+            ("console_shop", "积分超市"),
+        ],
+    ),
+    (
+        "宣传",
+        [("console_placement_reviews", "上稿认定"), ("console_publicity", "宣传通报")],
+    ),
+    (
+        "测评",
+        [
+            ("console_surveys", "问卷测试"),
+            ("console_household_visits", "入户调查"),
+            ("console_indicators", "申报指标"),
+            ("console_scores", "月度评分"),
+            ("console_scoring", "评分权重"),
+        ],
+    ),
+    (
+        "系统",
+        [
+            ("console_exports", "台账导出"),
+            ("console_api_keys", "API 密钥"),
+            ("console_audit", "操作日志"),
+        ],
+    ),
 ]
 # Who may open each screen; a screen not named here is any admin's (the others'
 # menus go without it). A unit's party secretary reaches people, not places: only
@@ -119,8 +151,14 @@ SCOPE_LABELS = {
 }
 
 
-def nav_for(caller: Caller) -> list[tuple[str, str]]:
-    return [(name, label) for name, label in NAV if caller.paths(NAV_ROLES.get(name, ADMIN_ROLES))]
+def nav_for(caller: Caller) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The caller's menu: the groups holding a screen they may open, each with those."""
+    menu = []
+    for group, items in NAV_GROUPS:
+        mine = [(n, label) for n, label in items if caller.paths(NAV_ROLES.get(n, ADMIN_ROLES))]
+        if mine:
+            menu.append((group, mine))
+    return menu
 
 
 # --- paging: one helper for every list screen -------------------------------------------

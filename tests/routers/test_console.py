@@ -36,6 +36,23 @@ async def test_a_record_out_of_reach_is_a_not_found_page_with_no_menu(client, wo
     assert resp.status_code == 404 and "<nav>" not in resp.text
 
 
+async def test_the_menu_groups_every_screen_and_holds_only_what_the_person_may_open(client, world):
+    def menu_of(text: str) -> tuple[list[str], list[str]]:
+        menu = text.split("<nav>", 1)[1].split("</nav>", 1)[0]
+        groups = [part.split("</h2>", 1)[0] for part in menu.split("<h2>")[1:]]
+        links = [line.split(">")[-1] for line in menu.split("</a>")[:-1]]
+        return groups, links
+
+    district = {**await console_headers(world.app, world.user("district_admin")), **HTML}
+    groups, links = menu_of((await client.get("http://test/console/", headers=district)).text)
+    assert groups == ["工作台", "审核", "组织与人员", "督查", "志愿服务", "宣传", "测评", "系统"]
+    # Every screen of the menu, once (28 at the time of writing: a column holds them).
+    assert len(links) == len(set(links)) and {"评分权重", "操作日志", "入户调查"} <= set(links)
+    community = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    _, links = menu_of((await client.get("http://test/console/", headers=community)).text)
+    assert "评分权重" not in links and "操作日志" not in links and "花名册" in links
+
+
 async def test_a_bad_form_is_a_page_saying_so(client, world):
     headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
     resp = await client.post(

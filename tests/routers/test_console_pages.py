@@ -246,7 +246,7 @@ async def test_an_inspector_logs_in_with_the_phone_and_verifies_on_their_own_sma
     await log_in(tab, served, world, "inspector")
     page = tab.page
     assert await page.text_content('[data-todo="problems_to_verify"] [data-count]') == "1"
-    assert await page.locator(".bar nav a").all_text_contents() == ["待办", "问题督办", "巡查记录"]
+    assert await page.locator("nav a").all_text_contents() == ["待办", "问题督办", "巡查记录"]
     async with page.expect_navigation():
         await page.click('nav a:text("问题督办")')
     assert await page.locator("form[data-rectify]").count() == 0
@@ -283,7 +283,7 @@ async def test_a_secretary_rectifies_with_three_photos_then_reads_the_dashboard_
     async with page.expect_navigation():
         await page.click('nav a:text("数据看板")')
     # The menu bar stays; the dashboard page's charts are drawn under the console's CSP.
-    assert await page.locator('.bar nav a[aria-current="page"]').text_content() == "数据看板"
+    assert await page.locator('nav a[aria-current="page"]').text_content() == "数据看板"
     await page.wait_for_selector("[data-chart] svg", timeout=10_000)
     assert await page.locator("#org-name").text_content() == "东关社区"
     assert tab.errors == []
