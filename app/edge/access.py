@@ -40,12 +40,17 @@ from app.core.config import Settings
 from app.core.db import Statement, as_loaded, keep_read_ahead, table_of
 from app.core.errors import Forbidden, Unauthorized
 from app.core.scope import LEVEL_ADMIN_ROLE, Caller, Grant, acts_as, token_params
-from app.core.security import INVALID_VIEW_LINK, TokenClaims, ViewGrant, read_view_token
+from app.core.security import (
+    INVALID_VIEW_LINK,
+    TokenClaims,
+    ViewGrant,
+    api_key_hash,
+    read_view_token,
+)
 from app.models.api_key import ApiKey
 from app.models.org import Org, OrgLevel
 from app.models.user import MAX_ID, Role, RoleGrant, User
 from app.services import console_login
-from app.services.api_keys import hash_key
 
 E = TypeVar("E", bound=Callable[..., Any])
 _READS_WITH_CALLER = "__reads_with_caller__"
@@ -228,7 +233,7 @@ _KEY_QUERY = (
 async def caller_for_key(session: AsyncSession, raw: str) -> tuple[Caller, ApiKey] | None:
     """The Caller an API key acts as and the key (for its rate limit), or None for an
     unknown or revoked key. Every call looks the key up, so a revoke bites at once."""
-    rows = (await session.execute(_KEY_QUERY, {"key_hash": hash_key(raw)})).all()
+    rows = (await session.execute(_KEY_QUERY, {"key_hash": api_key_hash(raw)})).all()
     if not rows:
         return None
     key = rows[0][0]

@@ -17,8 +17,8 @@ from starlette.formparsers import MultiPartParser
 from starlette.types import Receive, Scope, Send
 
 from app.core.config import Settings
+from app.core.http import client_ip
 from app.edge import admission, idempotency, transaction
-from app.services import audit
 
 # Starlette keeps a file part in memory up to MultiPartParser.spool_max_size (1 MiB),
 # then writes every further chunk of the body from a worker thread: some 60 thread
@@ -64,7 +64,7 @@ class AppRoute(APIRoute):
             await self.take_body(request)
             settings: Settings = request.app.state.settings
             # Services record "from where" in audit rows without knowing of HTTP.
-            audit.client_ip.set(request.client.host if request.client else None)
+            client_ip.set(request.client.host if request.client else None)
             key = idempotency.key_of(request) if idempotent_method else None
             principal = idempotency.principal_of(request, settings) if key else None
             async with (
