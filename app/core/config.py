@@ -22,10 +22,6 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./var/app.db"
     # Seconds a SQLite writer waits for the lock before giving up.
     sqlite_busy_timeout_s: float = 15.0
-    # PostgreSQL: a plain check-in is answered on asyncpg directly, past SQLAlchemy's
-    # execution (app/services/check_in_direct.py); off, every check-in takes the
-    # general path. For comparing the two, or if the direct path ever misbehaves.
-    check_in_direct: bool = True
     # PostgreSQL connections a process may hold (opened as needed, then kept), and how
     # many more it may open under a burst, each closed again as it comes back. No
     # overflow by default: at the pool's edge, overflow connections were opened and

@@ -150,8 +150,8 @@ def postgres_connect_args(settings: Settings) -> dict[str, Any]:
         # connection that is free, and keeps no prepared statement across them.
         # With both caches off asyncpg prepares every statement unnamed and parses it
         # again with its Bind (one Parse/Bind/Execute/Sync), which is correct even
-        # outside a transaction (a reading request's autocommit); the Statement and
-        # pg_direct paths run on the same asyncpg connection and so the same way.
+        # outside a transaction (a reading request's autocommit); Statements run on
+        # the same asyncpg connection and so the same way.
         # SQLAlchemy's name function stays its default (no name: unnamed).
         # PgBouncer refuses startup parameters it does not track (jit, ...): the
         # role or the database carries them (README "Scaling out").
@@ -504,3 +504,27 @@ def as_loaded(session: AsyncSession, model: type[M], values: Mapping[str, Any]) 
 
 def _primary_key(model: type[Any], values: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(values[c.key] for c in table_of(model).primary_key.columns)
+
+
+# --- rows read ahead ------------------------------------------------------------------
+# A route whose path names one record may have it read in the same round trip as the
+# caller (app.edge.access `reads_with_caller`); the row waits here, in the request's
+# session, until the route's loader asks for it.
+
+_READ_AHEAD = "chuangwen.read_ahead"
+
+
+def keep_read_ahead(
+    session: AsyncSession, model: type[Any], record_id: int, values: Mapping[str, Any], **extra: Any
+) -> None:
+    """Keep a row of `model` (every column of its table, by key) and what was read
+    with it (`extra`: the org path of its org) for this request's loader."""
+    session.info.setdefault(_READ_AHEAD, {})[(model, record_id)] = (values, extra)
+
+
+def read_ahead(
+    session: AsyncSession, model: type[Any], record_id: int
+) -> tuple[Mapping[str, Any], dict[str, Any]] | None:
+    """The row of `model` read ahead for this request, if any; given out once."""
+    kept: dict[Any, Any] | None = session.info.get(_READ_AHEAD)
+    return kept.pop((model, record_id), None) if kept else None

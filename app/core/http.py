@@ -3,6 +3,7 @@ the origins configured."""
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from app.core.config import Settings
+
+# The address of the request being served, set by the edge (app.edge.route) so that
+# services record "from where" in audit rows without knowing of HTTP.
+client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
 
 
 class App(FastAPI):

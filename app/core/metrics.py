@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -96,13 +96,4 @@ def install_metrics(app: FastAPI) -> CollectorRegistry:
     ).instrument(app)
     app.state.metrics_registry = registry
     app.state.business_gauges = BusinessGauges(registry)
-    # How check-ins went on the direct path (app/services/check_in_direct.py):
-    # answered or replayed there, declined to the general path, or failed there (a
-    # database error; the general path then answered): a rising `failed` is a bug.
-    app.state.direct_check_ins = Counter(
-        "chuangwen_check_in_direct",
-        "Check-ins tried on the direct path, by outcome",
-        ["outcome"],
-        registry=registry,
-    )
     return registry

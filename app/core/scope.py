@@ -142,7 +142,11 @@ class Caller:
         return any(g.role in ADMIN_ROLES for g in self.grants)
 
     def reaches(self, org: Org, roles: Iterable[Role] = ADMIN_ROLES) -> bool:
-        return any(is_within(org.path, p) for p in self.paths(roles))
+        return self.reaches_path(org.path, roles)
+
+    def reaches_path(self, org_path: str, roles: Iterable[Role] = ADMIN_ROLES) -> bool:
+        """`reaches` for an org of which only the path was read."""
+        return any(is_within(org_path, p) for p in self.paths(roles))
 
     def member_paths(self) -> list[str]:
         """The units whose members this caller reaches by membership (`by_members`)."""
@@ -206,28 +210,6 @@ async def org_ids_within(session: AsyncSession, paths: list[str]) -> list[int]:
     return [i for i in rows.scalars() if i is not None]
 
 
-def in_reach_bound(org_id_column: SQLColumnExpression[Any], count: int) -> ColumnElement[bool]:
-    """`in_reach` in a statement compiled once (app.core.db.Statement, whose SQL is
-    fixed): the bounds of `count` paths are bind parameters, filled in by
-    `reach_params` with the paths themselves. A hot statement is built once per
-    number of paths (see app.services.tasks `_visible_task`)."""
-    if not count:
-        return false()
-    bounds = (
-        _path_between(col(Org.path), bindparam(f"reach_from_{i}"), bindparam(f"reach_to_{i}"))
-        for i in range(count)
-    )
-    return org_id_column.in_(select(Org.id).where(or_(*bounds)))
-
-
-def reach_params(paths: list[str]) -> dict[str, str]:
-    return {
-        key: value
-        for i, p in enumerate(paths)
-        for key, value in ((f"reach_from_{i}", p), (f"reach_to_{i}", path_upper_bound(p)))
-    }
-
-
 # --- the token rule ---------------------------------------------------------------------
 
 _NAMED = table_of(User).alias("token_named")
@@ -246,8 +228,8 @@ def acts_as(person_id: SQLColumnExpression[Any]) -> ColumnElement[bool]:
     come to name a row it was not issued for, whatever is deleted or created later.
 
     A condition on `person_id`, so each statement that starts from a token (the
-    Caller's, app.edge.access; the dashboard link's; the check-in's direct path) reads
-    the person in the same round trip.
+    Caller's, app.edge.access, with what is read along with it; the dashboard link's)
+    reads the person in the same round trip.
     """
     return person_id == (
         sa_select(func.coalesce(_NAMED.c.merged_into_id, _NAMED.c.id))

@@ -247,3 +247,9 @@ class PiiCipher:
 
 def _derive(secret: str, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())
+
+
+def api_key_hash(raw: str) -> str:
+    """What is stored of an API key, and what a presented key is looked up by
+    (app.edge.access): its SHA-256."""
+    return hashlib.sha256(raw.encode()).hexdigest()

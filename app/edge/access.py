@@ -17,29 +17,43 @@ Each reads its rows in one round trip and builds the Caller with the one builder
 `caller_from_rows`. What a Caller reaches is app.core.scope's.
 
 The person's rows are read by `CALLER_QUERY`, a statement compiled once
-(app.core.db.Statement): it runs on every request that names a person.
+(app.core.db.Statement): it runs on every request that names a person. A route whose
+path names one record (`reads_with_caller`: the check-in's task, a task's page) has
+that record and its org's path read in the same round trip (`caller_query`), kept
+for the route's loader (app.core.db.read_ahead), which still decides whether the
+caller may see it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any, TypeVar
 
+from fastapi import Request
 from sqlalchemy import Integer, Select, bindparam, case, literal, null
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from app.core.config import Settings
-from app.core.db import Statement, as_loaded, table_of
+from app.core.db import Statement, as_loaded, keep_read_ahead, table_of
 from app.core.errors import Forbidden, Unauthorized
 from app.core.scope import LEVEL_ADMIN_ROLE, Caller, Grant, acts_as, token_params
-from app.core.security import INVALID_VIEW_LINK, TokenClaims, ViewGrant, read_view_token
+from app.core.security import (
+    INVALID_VIEW_LINK,
+    TokenClaims,
+    ViewGrant,
+    api_key_hash,
+    read_view_token,
+)
 from app.models.api_key import ApiKey
 from app.models.org import Org, OrgLevel
-from app.models.user import Role, RoleGrant, User
+from app.models.user import MAX_ID, Role, RoleGrant, User
 from app.services import console_login
-from app.services.api_keys import hash_key
+
+E = TypeVar("E", bound=Callable[..., Any])
+_READS_WITH_CALLER = "__reads_with_caller__"
 
 _USERS = table_of(User)
 _GRANTS = table_of(RoleGrant)
@@ -68,9 +82,78 @@ CALLER_ROWS: Select[Any] = (
 # The person a token acts as, by the token rule (bind `token_params`).
 # app.edge.idempotency adds the Idempotency-Key lookup to it on creating POSTs.
 CALLER_QUERY = CALLER_ROWS.where(acts_as(_USERS.c.id))
-_CALLER = Statement(CALLER_QUERY)
 # A person by id (bind `person_id`), for code acting without a credential.
 _PERSON = Statement(CALLER_ROWS.where(_USERS.c.id == bindparam("person_id", type_=Integer)))
+
+
+# --- a record read along with the caller ---------------------------------------------
+# (model, id): the record of `model` that the request's path names.
+Along = tuple[type[SQLModel], int]
+
+
+def reads_with_caller(model: type[SQLModel], id_param: str) -> Callable[[E], E]:
+    """Marks an endpoint whose path parameter `id_param` names a record of `model`
+    (a table with an `org_id`), read in the caller's round trip. Place it below the
+    route decorator. Saves the loader a round trip; whether the caller may see the
+    record is still the loader's to decide."""
+
+    def mark(endpoint: E) -> E:
+        setattr(endpoint, _READS_WITH_CALLER, (model, id_param))
+        return endpoint
+
+    return mark
+
+
+def record_named(request: Request) -> Along | None:
+    """The record the request's path names, if its route reads it with the caller
+    and the id is one FastAPI will accept (else FastAPI answers 422 as ever)."""
+    marked = getattr(request.scope.get("endpoint"), _READS_WITH_CALLER, None)
+    if marked is None:
+        return None
+    model, id_param = marked
+    raw = request.path_params.get(id_param)
+    if not isinstance(raw, str) or not (raw.isascii() and raw.isdigit()):
+        return None
+    record_id = int(raw)
+    return (model, record_id) if 1 <= record_id <= MAX_ID else None
+
+
+@cache
+def caller_query(model: type[SQLModel] | None) -> Select[Any]:
+    """CALLER_QUERY, with the record of `model` whose id is bound as `record_id` (its
+    columns labelled `record_<key>`, NULLs when there is none) and its org's path
+    (`record_org_path`) on every row."""
+    if model is None:
+        return CALLER_QUERY
+    table = table_of(model)
+    record_org = _ORGS.alias("record_org")
+    return (
+        CALLER_QUERY.outerjoin(table, table.c.id == bindparam("record_id", type_=Integer))
+        .outerjoin(record_org, record_org.c.id == table.c.org_id)
+        .add_columns(
+            *(c.label(f"record_{c.key}") for c in table.c),
+            record_org.c.path.label("record_org_path"),
+        )
+    )
+
+
+def along_params(along: Along | None) -> dict[str, int]:
+    return {"record_id": along[1]} if along is not None else {}
+
+
+def keep_along(session: AsyncSession, along: Along | None, first: Any) -> None:
+    """The record read with the caller (first of `caller_query`'s rows), kept for the
+    route's loader; nothing kept when there is no such record."""
+    if along is None or first.record_id is None:
+        return
+    model, record_id = along
+    values = {c.key: getattr(first, f"record_{c.key}") for c in table_of(model).c}
+    keep_read_ahead(session, model, record_id, values, org_path=first.record_org_path)
+
+
+@cache
+def _caller_statement(model: type[SQLModel] | None) -> Statement:
+    return Statement(caller_query(model))
 
 
 def caller_from_rows(
@@ -107,11 +190,18 @@ def caller_from_rows(
     )
 
 
-async def caller_for_token(session: AsyncSession, claims: TokenClaims) -> Caller | None:
-    """The person the token acts as, with their roles and home community. None when
-    the token acts as nobody (any more)."""
-    rows = await _CALLER.rows(session, token_params(claims))
-    return caller_from_rows(session, rows) if rows else None
+async def caller_for_token(
+    session: AsyncSession, claims: TokenClaims, along: Along | None = None
+) -> Caller | None:
+    """The person the token acts as, with their roles and home community (and the
+    record `along` names, kept for its loader). None when the token acts as nobody
+    (any more)."""
+    params = {**token_params(claims), **along_params(along)}
+    rows = await _caller_statement(along[0] if along else None).rows(session, params)
+    if not rows:
+        return None
+    keep_along(session, along, rows[0])
+    return caller_from_rows(session, rows)
 
 
 async def caller_for_person(session: AsyncSession, user: User) -> Caller:
@@ -143,7 +233,7 @@ _KEY_QUERY = (
 async def caller_for_key(session: AsyncSession, raw: str) -> tuple[Caller, ApiKey] | None:
     """The Caller an API key acts as and the key (for its rate limit), or None for an
     unknown or revoked key. Every call looks the key up, so a revoke bites at once."""
-    rows = (await session.execute(_KEY_QUERY, {"key_hash": hash_key(raw)})).all()
+    rows = (await session.execute(_KEY_QUERY, {"key_hash": api_key_hash(raw)})).all()
     if not rows:
         return None
     key = rows[0][0]

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -25,7 +26,7 @@ from python_multipart.multipart import parse_options_header
 from sqlalchemy import String, bindparam, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from starlette.datastructures import FormData, UploadFile
 
 from app.core.config import Settings
@@ -34,7 +35,14 @@ from app.core.errors import AppError, Conflict, Unprocessable
 from app.core.scope import Caller, token_params
 from app.core.security import PiiCipher, bearer_token
 from app.edge import request_state, transaction
-from app.edge.access import CALLER_QUERY, caller_from_rows
+from app.edge.access import (
+    Along,
+    along_params,
+    caller_from_rows,
+    caller_query,
+    keep_along,
+    record_named,
+)
 from app.models.idempotency import IdempotencyRecord
 
 IDEMPOTENCY_HEADER = "idempotency-key"
@@ -159,14 +167,17 @@ _INSERT_RECORD = Statement(
 )
 
 
-# A person's key is looked up in the same round trip as the person and their roles,
+# A person's key is looked up in the same round trip as the person and their roles
+# (and the record the route reads with them, app.edge.access `reads_with_caller`),
 # which every such route reads next (handed to app.routers.deps.get_caller through
 # request_state.keep_caller): the stored answer joined on, or NULLs.
-_CALLER_AND_STORED = Statement(
-    CALLER_QUERY.outerjoin(RECORDS, _THIS_KEY).add_columns(
-        RECORDS.c.request_hash, RECORDS.c.status_code, RECORDS.c.response_body
+@cache
+def _caller_and_stored(model: type[SQLModel] | None) -> Statement:
+    return Statement(
+        caller_query(model)
+        .outerjoin(RECORDS, _THIS_KEY)
+        .add_columns(RECORDS.c.request_hash, RECORDS.c.status_code, RECORDS.c.response_body)
     )
-)
 
 
 async def _stored(session: AsyncSession, principal: str, key: str) -> StoredAnswer | None:
@@ -185,8 +196,9 @@ async def _stored_and_caller(
     )
     if claims is None:
         return await _stored(session, principal, key), None
-    params = {**token_params(claims), "principal": principal, "key": key}
-    rows = await _CALLER_AND_STORED.rows(session, params)
+    along: Along | None = record_named(request)
+    params = {**token_params(claims), **along_params(along), "principal": principal, "key": key}
+    rows = await _caller_and_stored(along[0] if along else None).rows(session, params)
     if not rows:
         # The token acts as nobody (any more: ended, or its person removed): it
         # gets nothing replayed, and a route that wants a person answers 401.
@@ -195,6 +207,7 @@ async def _stored_and_caller(
     request_state.keep_caller(request, caller)
     first = rows[0]
     if first.request_hash is None:
+        keep_along(session, along, first)
         return None, caller
     return StoredAnswer(first.request_hash, first.status_code, first.response_body), caller
 

@@ -8,8 +8,8 @@ inside that transaction.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -17,8 +17,8 @@ from starlette.formparsers import MultiPartParser
 from starlette.types import Receive, Scope, Send
 
 from app.core.config import Settings
+from app.core.http import client_ip
 from app.edge import admission, idempotency, transaction
-from app.services import audit
 
 # Starlette keeps a file part in memory up to MultiPartParser.spool_max_size (1 MiB),
 # then writes every further chunk of the body from a worker thread: some 60 thread
@@ -27,24 +27,6 @@ from app.services import audit
 # always did (up to MEDIA_MAX_BYTES); a video goes to disk past this size.
 UPLOAD_SPOOL_BYTES = 16 * 1024 * 1024
 MultiPartParser.spool_max_size = UPLOAD_SPOOL_BYTES
-
-# A route's direct path: its answer to the request, or None to leave the request to the
-# route's general path (the steps above, the dependencies, the endpoint).
-DirectPath = Callable[[Request], Awaitable[Response | None]]
-_DIRECT_PATH = "__direct_path__"
-E = TypeVar("E", bound=Callable[..., Any])
-
-
-def tried_first(direct: DirectPath) -> Callable[[E], E]:
-    """Marks an endpoint whose requests `direct` tries to answer before the general
-    path runs. `direct` must answer only what the general path would answer the same
-    way, and leave everything else (every refusal included) to it."""
-
-    def mark(endpoint: E) -> E:
-        setattr(endpoint, _DIRECT_PATH, direct)
-        return endpoint
-
-    return mark
 
 
 class AppRoute(APIRoute):
@@ -75,17 +57,14 @@ class AppRoute(APIRoute):
         endpoint = super().get_route_handler()
         idempotent_method = "POST" in (self.methods or set())
         redacted = idempotency.redactions_of(self.endpoint)
-        direct: DirectPath | None = getattr(self.endpoint, _DIRECT_PATH, None)
 
         async def handler(request: Request) -> Response:
             # The whole body first, before any turn or connection is taken
             # (app/edge/admission.py); the route then parses what is kept here.
             await self.take_body(request)
-            if direct is not None and (answer := await direct(request)) is not None:
-                return answer
             settings: Settings = request.app.state.settings
             # Services record "from where" in audit rows without knowing of HTTP.
-            audit.client_ip.set(request.client.host if request.client else None)
+            client_ip.set(request.client.host if request.client else None)
             key = idempotency.key_of(request) if idempotent_method else None
             principal = idempotency.principal_of(request, settings) if key else None
             async with (

@@ -17,7 +17,7 @@ from app.core.security import PiiCipher
 from app.core.storage import Storage
 from app.core.wechat import WeChatGateway
 from app.edge import request_state
-from app.edge.access import caller_for_key, caller_for_token
+from app.edge.access import caller_for_key, caller_for_token, record_named
 from app.edge.transaction import get_session
 from app.models.api_key import ApiScope
 from app.models.article import Article
@@ -121,7 +121,7 @@ async def get_caller(request: Request) -> Caller:
     # together with the user and their home community in one query (with the
     # Idempotency-Key lookup on creating POSTs, by app.edge.idempotency).
     session = request_state.session(request)
-    caller = await caller_for_token(session, claims) if claims else None
+    caller = await caller_for_token(session, claims, record_named(request)) if claims else None
     if caller is None:
         raise Unauthorized("not_authenticated", "请先登录")
     request_state.keep_caller(request, caller)

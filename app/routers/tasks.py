@@ -3,7 +3,8 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from app.core.errors import PROBLEM_RESPONSES
-from app.edge.route import AppRoute, tried_first
+from app.edge.access import reads_with_caller
+from app.edge.route import AppRoute
 from app.models.org import Org
 from app.models.task import (
     AttendanceInput,
@@ -26,7 +27,6 @@ from app.routers.deps import (
     org_filter,
     page_of,
 )
-from app.services import check_in_direct
 from app.services import tasks as service
 
 # /tasks, /tasks/{id}/check-ins and /tasks/{id}/check-out; /report-ins: routers/report_ins.py.
@@ -62,13 +62,14 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
+@reads_with_caller(Task, "task_id")
 async def get_task(task: Visible[Task], session: SessionDep, caller: TasksReader) -> TaskPublic:
     (public,) = await service.tasks_public(session, caller=caller, tasks=[task])
     return public
 
 
 @router.post("/tasks/{task_id}/check-ins", status_code=201, response_model=CheckInPublic)
-@tried_first(check_in_direct.check_in)
+@reads_with_caller(Task, "task_id")
 async def check_in(
     task: Visible[Task], data: AttendanceInput, session: SessionDep, caller: CurrentCaller
 ) -> CheckInPublic:

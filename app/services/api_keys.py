@@ -14,7 +14,6 @@ now await review (app/services/users.revoke_role).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from sqlalchemy import ColumnElement, case, exists, func, update
@@ -25,6 +24,7 @@ from sqlmodel import col, select
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import LEVEL_ADMIN_ROLE, Caller, in_reach
+from app.core.security import api_key_hash
 from app.models.api_key import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiScope
 from app.models.org import Org
 from app.models.user import Role, RoleGrant
@@ -36,9 +36,8 @@ KEY_PREFIX = "cw_"
 ISSUERS = (Role.district_admin, Role.street_admin)
 
 
-def hash_key(raw: str) -> str:
-    # Only this is stored of a key; app.edge.access finds a key by it.
-    return hashlib.sha256(raw.encode()).hexdigest()
+# Only this is stored of a key; app.edge.access finds a key by it.
+hash_key = api_key_hash
 
 
 def _issuer_paths(caller: Caller) -> list[str]:

@@ -3,7 +3,6 @@ key creation...), readable by district admins in reach, never editable."""
 
 from __future__ import annotations
 
-import contextvars
 import json
 from typing import Any
 
@@ -13,12 +12,10 @@ from sqlmodel import col, select
 
 from app.core.db import sqlite_write_transaction
 from app.core.errors import Forbidden
+from app.core.http import client_ip
 from app.core.scope import Caller, in_reach
 from app.models.audit import AuditEntry, AuditEntryPublic
 from app.models.user import Role
-
-# Set per request by AppRoute, so services can record "from where" without HTTP.
-client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
 
 
 def _entry(

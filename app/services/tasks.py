@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -35,9 +34,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import Statement, as_loaded, dialect_of, table_of, updated_one, utcnow
+from app.core.db import (
+    Statement,
+    as_loaded,
+    dialect_of,
+    read_ahead,
+    table_of,
+    updated_one,
+    utcnow,
+)
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, in_reach_bound, path_ids, reach_params
+from app.core.scope import Caller, in_reach, path_ids
 from app.models.org import Org, OrgLevel
 from app.models.pairing import Pairing, PairingStatus
 from app.models.task import (
@@ -78,8 +85,8 @@ def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 
 class TaskWhenWhere(Protocol):
-    """What attending a task is checked against: a Task, or the columns of one read
-    by the check-in's direct path (app/services/check_in_direct.py)."""
+    """What attending a task is checked against (a Task; a protocol, so that a row
+    of its columns would do)."""
 
     @property
     def org_id(self) -> int: ...
@@ -170,38 +177,16 @@ def visible_tasks(
     )
 
 
-# Callers hold a handful of admin subtrees at most, and a home tree is three orgs; past
-# that the statement is built per request as elsewhere.
-_PREBUILT_REACHES = 8
-_PREBUILT_HOMES = 4
-
-
-@cache
-def _visible_task(reaches: int, homes: int) -> Statement:
-    """The one task of `task_id` if within `visible_tasks`, built once per number of
-    admin subtrees and home orgs (a Statement: building and keying it anew cost a
-    check-in ~0.2 ms, executing it through the ORM as much again)."""
-    home_ids = [bindparam(f"home_{i}", type_=Integer) for i in range(homes)]
-    tasks = table_of(Task)
-    return Statement(
-        sa_select(tasks).where(
-            tasks.c.id == bindparam("task_id", type_=Integer),
-            _visible(in_reach_bound(tasks.c.org_id, reaches), home_ids),
-        )
-    )
-
-
 async def get_visible_task(session: AsyncSession, caller: Caller, task_id: int) -> Task:
     home_ids = await home_ancestor_ids(session, caller)
-    paths = caller.paths(ADMIN_ROLES)
-    if len(paths) <= _PREBUILT_REACHES and len(home_ids) <= _PREBUILT_HOMES:
-        params: dict[str, Any] = {"task_id": task_id, **reach_params(paths)}
-        params.update((f"home_{i}", home) for i, home in enumerate(home_ids))
-        row = await _visible_task(len(paths), len(home_ids)).first(session, params)
-        if row is not None:
-            return as_loaded(session, Task, row._asdict())
-        if caller.user.community_id is not None:
-            raise NotFound()
+    # Read with the caller (app.edge.access `reads_with_caller`): one round trip fewer.
+    # `visible_tasks` for one row whose org path is known: in an admin's subtree, or of
+    # the home tree; anything else (a volunteer's, or none) is for the query to say.
+    ahead = read_ahead(session, Task, task_id)
+    if ahead is not None:
+        values, extra = ahead
+        if caller.reaches_path(extra["org_path"]) or values["org_id"] in home_ids:
+            return as_loaded(session, Task, values)
     # On no roster: perhaps a volunteer, who sees what is open to everyone.
     volunteer_ids = await volunteer_ancestor_ids(session, caller)
     task = (

@@ -98,7 +98,7 @@ async def test_route_answers_each_caller_as_the_matrix_says(client, world, route
 # Through PgBouncer in transaction mode (DATABASE_POOLER=pgbouncer): every other route
 # in path order (every domain, reads and writes alike), by the caller who may, which
 # takes the route's whole path through the database layer (reads in autocommit,
-# writes, the Statement and direct paths, server-side cursors). The refused callers
+# writes, Statements, server-side cursors). The refused callers
 # add time (a world each), not paths: a refusal reads what the right caller's request
 # reads, and less. All 153 routes took 4.6 min on a loaded machine; this half, half.
 @pytest.mark.parametrize("database_url", ["pgbouncer"], indirect=True, scope="session")

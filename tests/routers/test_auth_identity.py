@@ -126,8 +126,8 @@ async def test_an_ended_token_gets_no_stored_answer_replayed(client, world):
 
 
 async def test_a_check_in_with_the_login_token_after_bind_is_the_roster_entrys(client, world):
-    # On PostgreSQL the check-in answers from its direct path, which reads the person
-    # itself: by the same token rule.
+    # The check-in reads the person together with the task (app.edge.access
+    # `reads_with_caller`): by the same token rule.
     entry = await add_entry(client, world, "13955550005")
     first = await login(client, "o-checker")
     assert (await bind(client, first["access_token"], "13955550005")).status_code == 200

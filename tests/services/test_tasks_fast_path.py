@@ -118,3 +118,31 @@ async def test_a_pooled_connection_the_server_closed_is_not_given_to_a_request(d
                 assert (await conn.get_raw_connection()).driver_connection is not pooled
     finally:
         await app.state.engine.dispose()
+
+
+async def test_a_check_in_reads_the_caller_the_task_and_the_stored_answer_in_one_round_trip(
+    client, world, monkeypatch
+):
+    """BEGIN, the caller with the task and the stored answer, the row and seat, the
+    key's record, COMMIT: five round trips on PostgreSQL (docs/PERFORMANCE.md)."""
+    if world.app.state.settings.is_sqlite:
+        pytest.skip("round trips to PostgreSQL")
+    task = await make_task(world.app, world["C1"])
+    sent: list[str] = []  # the first word of each statement sent
+    do_execute, execute = asyncpg.Connection._do_execute, asyncpg.Connection.execute
+
+    async def extended(self, query, *args, **kwargs):  # every statement with arguments
+        sent.append(query.split(None, 1)[0].upper())
+        return await do_execute(self, query, *args, **kwargs)
+
+    async def simple(self, query, *args, **kwargs):  # with arguments it goes to the above
+        if not args:
+            sent.append(query.split(None, 1)[0].upper())
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "_do_execute", extended)
+    monkeypatch.setattr(asyncpg.Connection, "execute", simple)
+    headers = {**world.headers("member"), "Idempotency-Key": "five-trips"}
+    resp = await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=headers)
+    assert resp.status_code == 201, resp.text
+    assert sent == ["BEGIN;", "SELECT", "WITH", "INSERT", "COMMIT;"]

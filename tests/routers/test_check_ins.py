@@ -1,8 +1,8 @@
-"""The check-in's direct path on PostgreSQL (app/services/check_in_direct.py) answers
-only what the general path would answer, the same way, and leaves everything else to
-it. Every other check-in test runs through it too on PostgreSQL; these check that it
-really answered, that its answer is the general path's, and that each refusal reads
-the same whichever path the request started on."""
+"""The check-in, POST /tasks/{id}/check-ins: one path on both databases (the edge's
+steps, the dependencies, app.services.tasks.check_in). The caller, the task and the
+answer stored under the Idempotency-Key are read in one round trip
+(app.edge.access `reads_with_caller`); these check that what it answers, keeps and
+refuses is the same with a key and without one, for members, admins and volunteers."""
 
 import asyncio
 import json
@@ -15,11 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.core.pg_direct import DirectStatement, driver_connection
 from app.edge import admission
 from app.main import create_app
 from app.models.idempotency import IdempotencyRecord
-from app.services import check_in_direct
 from app.services.tasks import EARTH_RADIUS_M
 from tests.factories.media import make_media
 from tests.factories.tasks import PLACE, make_check_in, make_task
@@ -30,83 +28,7 @@ from tests.factories.world import World, build_world
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
 HERE = {"lat": PLACE[0], "lng": PLACE[1]}
-OUTCOMES = ("answered", "replayed", "declined", "failed")
-
-
-def outcomes(world: World) -> dict[str, float]:
-    registry = world.app.state.metrics_registry
-    return {
-        o: registry.get_sample_value("chuangwen_check_in_direct_total", {"outcome": o}) or 0.0
-        for o in OUTCOMES
-    }
-
-
-def on_postgres(world: World) -> None:
-    if world.app.state.settings.is_sqlite:
-        pytest.skip("the direct path is for PostgreSQL")
-
-
-def direct_path(monkeypatch: pytest.MonkeyPatch, world: World, on: bool) -> None:
-    monkeypatch.setattr(world.app.state.settings, "check_in_direct", on)
-
-
-async def test_a_plain_check_in_is_answered_directly_with_the_general_paths_answer(
-    client, world, monkeypatch
-):
-    on_postgres(world)
-    task = await make_task(world.app, world["C1"], location=(PLACE[0], PLACE[1], 300))
-    near = {"lat": PLACE[0] + math.degrees(120 / EARTH_RADIUS_M), "lng": PLACE[1]}
-    before = outcomes(world)
-    key = {"Idempotency-Key": "direct-1"}
-    direct = await client.post(
-        f"/tasks/{task.id}/check-ins", json=near, headers={**world.headers("member"), **key}
-    )
-    assert direct.status_code == 201, direct.text
-    assert outcomes(world)["answered"] == before["answered"] + 1
-
-    direct_path(monkeypatch, world, on=False)
-    general = await client.post(
-        f"/tasks/{task.id}/check-ins", json=near, headers=world.headers("community_admin")
-    )
-    assert general.status_code == 201, general.text
-    assert outcomes(world)["answered"] == before["answered"] + 1
-
-    mine, theirs = direct.json(), general.json()
-    assert mine.keys() == theirs.keys()
-    assert mine["user_name"] == "党员甲" and mine["task_id"] == task.id
-    assert mine["check_in_distance_m"] == theirs["check_in_distance_m"] == 120.0
-    assert mine["photo_ids"] == theirs["photo_ids"] == []
-    # The same serializer: the same JSON text, datetimes in the same form.
-    same_form = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
-    assert same_form.fullmatch(mine["checked_in_at"]) and same_form.fullmatch(
-        theirs["checked_in_at"]
-    )
-    assert direct.headers["content-type"] == general.headers["content-type"]
-    # What the member reads back afterwards is what the direct path answered.
-    shown = await client.get(f"/tasks/{task.id}", headers=world.headers("member"))
-    assert shown.json()["my_check_in"] == mine
-    assert shown.json()["checked_in_count"] == 2
-    # The answer kept for a retry is the answer sent.
-    sealed, status = await stored_answer(world, "direct-1")
-    assert (world.app.state.cipher.decrypt(sealed), status) == (direct.text, 201)
-
-
-async def test_a_retry_is_replayed_on_the_direct_path(client, world):
-    on_postgres(world)
-    task = await make_task(world.app, world["C1"])
-    h = {**world.headers("member"), "Idempotency-Key": "direct-retry"}
-    first = await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h)
-    before = outcomes(world)
-    second = await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h)
-    assert (first.status_code, second.status_code) == (201, 201)
-    assert second.text == first.text
-    assert second.headers["Idempotent-Replayed"] == "true"
-    assert outcomes(world)["replayed"] == before["replayed"] + 1
-    reused = await client.post(
-        f"/tasks/{task.id}/check-ins", json={**HERE, "lat": PLACE[0] + 0.0001}, headers=h
-    )
-    assert reused.status_code == 422
-    assert reused.json()["code"] == "idempotency_key_reused"
+SAME_FORM = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
 async def stored_answer(world: World, key: str) -> tuple[str, int]:
@@ -121,38 +43,51 @@ async def stored_answer(world: World, key: str) -> tuple[str, int]:
     return row.response_body, row.status_code
 
 
-async def test_an_answer_kept_on_the_direct_path_is_sealed_and_still_replays(client, world):
-    on_postgres(world)
-    task = await make_task(world.app, world["C1"])
-    h = {**world.headers("member"), "Idempotency-Key": "direct-sealed"}
-    before = outcomes(world)
-    first = await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h)
-    assert first.status_code == 201
-    assert first.json()["user_name"] == "党员甲"
-    sealed, _ = await stored_answer(world, "direct-sealed")
+async def test_a_check_in_answers_what_the_member_reads_back_and_keeps_it_sealed_for_a_retry(
+    client, world
+):
+    task = await make_task(world.app, world["C1"], location=(PLACE[0], PLACE[1], 300))
+    near = {"lat": PLACE[0] + math.degrees(120 / EARTH_RADIUS_M), "lng": PLACE[1]}
+    h = {**world.headers("member"), "Idempotency-Key": "check-in-1"}
+    first = await client.post(f"/tasks/{task.id}/check-ins", json=near, headers=h)
+    assert first.status_code == 201, first.text
+    mine = first.json()
+    assert mine["user_name"] == "党员甲" and mine["task_id"] == task.id
+    assert mine["check_in_distance_m"] == 120.0 and mine["photo_ids"] == []
+    assert SAME_FORM.fullmatch(mine["checked_in_at"])
+    assert first.headers["content-type"] == "application/json"
+    # What the member reads back afterwards is what the check-in answered.
+    shown = await client.get(f"/tasks/{task.id}", headers=world.headers("member"))
+    assert shown.json()["my_check_in"] == mine
+    assert shown.json()["checked_in_count"] == 1
+    # The answer kept for a retry is the answer sent, sealed: no name in the clear.
+    sealed, status = await stored_answer(world, "check-in-1")
+    assert (world.app.state.cipher.decrypt(sealed), status) == (first.text, 201)
     assert "党员甲" not in sealed and "user_name" not in sealed
-    second = await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h)
-    assert second.text == first.text
-    after = outcomes(world)
-    assert (after["answered"], after["replayed"]) == (
-        before["answered"] + 1,
-        before["replayed"] + 1,
-    )
+    # A retry is replayed, a different request under the same key refused.
+    second = await client.post(f"/tasks/{task.id}/check-ins", json=near, headers=h)
+    assert (second.status_code, second.text) == (201, first.text)
+    assert second.headers["Idempotent-Replayed"] == "true"
+    reused = await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h)
+    assert reused.status_code == 422
+    assert reused.json()["code"] == "idempotency_key_reused"
+    shown = await client.get(f"/tasks/{task.id}", headers=world.headers("member"))
+    assert shown.json()["checked_in_count"] == 1
 
 
-async def test_on_sqlite_every_check_in_takes_the_general_path(client, world):
-    if not world.app.state.settings.is_sqlite:
-        pytest.skip("SQLite only")
-    task = await make_task(world.app, world["C1"])
-    before = outcomes(world)
-    resp = await client.post(
-        f"/tasks/{task.id}/check-ins", json=HERE, headers=world.headers("member")
-    )
-    assert resp.status_code == 201
-    assert outcomes(world) == before
+async def test_a_member_checks_in_to_a_task_of_the_district_above_with_a_key_or_without(
+    client, world
+):
+    for n, key in enumerate((None, "above-1")):
+        task = await make_task(world.app, world["D"])
+        member = await make_user(world.app, f"成员{n}", community=world["C1"])
+        h = auth(world.app, member) | ({"Idempotency-Key": key} if key else {})
+        resp = await client.post(f"/tasks/{task.id}/check-ins", json=HERE, headers=h)
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["user_name"] == f"成员{n}"
 
 
-# Each case: the request to send, given the world; set up afresh for each path.
+# Each case: the request to send, given the world; set up afresh each time it is sent.
 Case = Callable[[httpx.AsyncClient, World], Awaitable[httpx.Response]]
 
 
@@ -322,88 +257,24 @@ REFUSALS: dict[str, tuple[Case, int, str]] = {
 }
 
 
+@pytest.mark.parametrize("keyed", [False, True], ids=["no key", "a key"])
 @pytest.mark.parametrize("case", REFUSALS, ids=list(REFUSALS))
-async def test_a_refusal_reads_the_same_whichever_path_the_check_in_started_on(
-    client, world, monkeypatch, case
+async def test_a_refusal_reads_the_same_with_an_idempotency_key_or_without(
+    client, world, case, keyed
 ):
     send, status, code = REFUSALS[case]
-    answers = {}
-    for on in (False, True):
-        direct_path(monkeypatch, world, on=on)
-        before = outcomes(world)
-        resp = await send(client, world)
-        answers[on] = (resp.status_code, resp.json().get("code"), resp.json().get("detail"))
-        assert outcomes(world)["answered"] == before["answered"]
-        assert outcomes(world)["failed"] == before["failed"]
-    assert answers[True] == answers[False]
-    assert answers[True][:2] == (status, code)
-
-
-async def test_a_database_error_on_the_direct_path_leaves_the_check_in_to_the_general_path(
-    client, world, monkeypatch
-):
-    on_postgres(world)
-    broken = DirectStatement(sql="SELECT * FROM no_such_table", names=(), fixed={}, defaults={})
-    monkeypatch.setattr(check_in_direct, "_READ", broken)
-    task = await make_task(world.app, world["C1"])
-    before = outcomes(world)
-    resp = await client.post(
-        f"/tasks/{task.id}/check-ins", json=HERE, headers=world.headers("member")
-    )
-    assert resp.status_code == 201
-    assert outcomes(world)["failed"] == before["failed"] + 1
-    shown = await client.get(f"/tasks/{task.id}", headers=world.headers("member"))
-    assert shown.json()["checked_in_count"] == 1
-
-
-async def test_a_connection_given_back_inside_a_transaction_is_not_pooled(db):
-    if db.state.settings.is_sqlite:
-        pytest.skip("the direct path is for PostgreSQL")
-    async with driver_connection(db.state.engine) as connection:
-        await connection.execute("BEGIN")
-        await connection.execute("CREATE TEMPORARY TABLE leftover (x int)")
-        left = connection
-    assert left.is_closed()
-    async with driver_connection(db.state.engine) as connection:
-        assert not connection.is_in_transaction()
-        assert await connection.fetchval("SELECT to_regclass('pg_temp.leftover')") is None
-
-
-def test_every_parameter_of_the_direct_statements_is_supplied_as_sqlalchemy_would():
-    read = check_in_direct._READ
-    given = {"token_sub": 1, "token_ver": 0, "task_id": 2, "principal": None, "key": None}
-    assert dict(zip(read.names, read.args(given), strict=True)) == given
-    now = datetime.now(UTC)
-    given = {
-        "new_task_id": 1,
-        "new_org_id": 2,
-        "new_user_id": 3,
-        "new_checked_in_at": now,
-        "new_lat": 1.0,
-        "new_lng": 2.0,
-        "new_created_at": now,
-    }
-    seat = check_in_direct._ROW_AND_SEAT
-    sent = dict(zip(seat.names, seat.args(given), strict=True))
-    # The seat's +1 bound in the statement, and the task's updated_at (its onupdate).
-    assert sent.pop("checked_in_count_1") == 1
-    updated_at = sent.pop("updated_at")
-    assert updated_at.tzinfo is not None and abs(updated_at - now) < timedelta(minutes=1)
-    assert sent == given
-    record = check_in_direct._RECORD
-    assert set(record.names) == {
-        "principal",
-        "key",
-        "request_hash",
-        "status_code",
-        "response_body",
-        "created_at",
-    }
+    if keyed:
+        # With a key the caller, the task and the stored answer are read by the
+        # idempotency step; without, by the caller dependency.
+        client.headers["Idempotency-Key"] = f"refused-{case}"
+    resp = await send(client, world)
+    assert (resp.status_code, resp.json().get("code")) == (status, code), resp.text
+    assert "Idempotent-Replayed" not in resp.headers
 
 
 async def test_a_burst_larger_than_the_pool_is_served_in_turn(db, tmp_path):
     """Requests wait for a connection at app.edge.admission.connection_turn, one turn per
-    pooled connection, so every request of a burst gets one, direct or general."""
+    pooled connection, so every request of a burst gets one."""
     settings = db.state.settings
     if settings.is_sqlite:
         pytest.skip("SQLite pools no connections")
