@@ -28,7 +28,8 @@ metric of the same name in app/services/dashboard.py:
   each person once and each child of a ranking everyone with a home in it;
 - check_ins: check-ins by the month of checked_in_at, at their task's org;
 - approved_volunteer_minutes: minutes of approved entries by the month of
-  started_at, at the entry's org;
+  started_at, at the entry's org (an entry revoked after approval leaves it, and
+  with the same rule a team's minutes: app/services/teams.py);
 - report_ins: reports by month, at the community reported to;
 - wishes_<status>, problems_<status>: records by current status, at their
   community / org;

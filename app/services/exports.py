@@ -72,6 +72,7 @@ from app.services import indicators as indicator_service
 from app.services import problems as problem_service
 from app.services import reports as report_service
 from app.services import service_orders as order_service
+from app.services import teams as team_service
 from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 from app.services.pairings import pairings_of
@@ -779,7 +780,14 @@ def _service_orders(
     if status is not None:
         conditions.append(col(ServiceOrder.status) == status)
     stmt = (
-        sa_select(ServiceOrder, col(community.name), col(Team.name), col(taker.name), _row_count())
+        sa_select(
+            ServiceOrder,
+            col(community.name),
+            col(Team.name),
+            col(taker.name),
+            team_service.credited_minutes(),
+            _row_count(),
+        )
         .join(community, col(community.id) == col(ServiceOrder.community_id))
         .outerjoin(Team, col(Team.id) == col(ServiceOrder.team_id))
         .outerjoin(taker, col(taker.id) == col(ServiceOrder.taken_by_id))
@@ -800,6 +808,9 @@ def _service_orders(
             o.taken_at,
             o.completed_at,
             o.minutes,
+            # Reported on completion; credited while its hour entry stands approved
+            # (0 once revoked): the team's minutes sum the credited ones.
+            int(r[4]) if o.minutes is not None else None,
             o.stars,
             YES_NO[order_service.is_overdue(o, now)],
         ]
@@ -822,6 +833,7 @@ def _service_orders(
             Column("接单时间", 18, Kind.datetime),
             Column("完成时间", 18, Kind.datetime),
             Column("时长（分钟）", 10, Kind.number),
+            Column("计入时长（分钟）", 12, Kind.number),
             Column("评分", 8, Kind.number),
             Column("是否逾期", 10),
         ),

@@ -2,6 +2,16 @@
 by volunteers on request and the leader's approval; their record is the service orders
 their members completed and the minutes those credited.
 
+A team's minutes are the approved volunteer-hour entries credited for its completed
+orders (source `service_order`, one entry per order: volunteer_hours.credit), not the
+minutes the taker reported on the order: an entry revoked after approval (approved →
+rejected, app/services/volunteer_hours.py) takes its minutes out of the team's record
+exactly as it takes them out of the volunteer's hours, the dashboard and the
+volunteer-hours ledger. `orders_completed` still counts the order: the service order
+ran its course (completed, rated), and the orderer's side of it stands; only the
+credit for the time was withdrawn. The service-orders ledger shows both, the minutes
+reported and the minutes credited.
+
 Who sees a team: admins whose reach covers its org, its members, and anyone whose
 home (roster community, or approved volunteer community) lies in the team's district,
 who may ask to join.
@@ -11,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, false, func, or_, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -32,6 +42,7 @@ from app.models.team import (
     TeamPublic,
 )
 from app.models.user import ADMIN_ROLES, User
+from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.services import audit, volunteers
 from app.services.wishes import home_district, volunteer_district
 
@@ -84,6 +95,44 @@ async def get_org_of_teams(session: AsyncSession, caller: Caller, org_id: int) -
 # --- public shapes ---------------------------------------------------------------------
 
 
+def credited_minutes() -> ColumnElement[int]:
+    """An order's minutes as they count for its team: those of its approved hour entry
+    (volunteer_hours.credit writes one per completed order), 0 once that entry is
+    revoked (approved → rejected) or was never approved."""
+    return (
+        select(func.coalesce(func.sum(col(VolunteerHour.minutes)), 0))
+        .where(
+            col(VolunteerHour.source) == HourSource.service_order,
+            col(VolunteerHour.source_id) == col(ServiceOrder.id),
+            col(VolunteerHour.status) == HourStatus.approved,
+        )
+        .scalar_subquery()
+    )
+
+
+async def minutes_of_teams(session: AsyncSession, team_ids: Sequence[int | None]) -> dict[int, int]:
+    """A team's minutes: the approved hour entries credited for its completed orders
+    (the rule in this module's docstring). One grouped query through the
+    (source, source_id) unique index."""
+    rows = await session.execute(
+        select(ServiceOrder.team_id, func.sum(col(VolunteerHour.minutes)))
+        .join(
+            VolunteerHour,
+            and_(
+                col(VolunteerHour.source) == HourSource.service_order,
+                col(VolunteerHour.source_id) == col(ServiceOrder.id),
+            ),
+        )
+        .where(
+            col(ServiceOrder.team_id).in_(team_ids),
+            col(ServiceOrder.status).in_(DONE),
+            col(VolunteerHour.status) == HourStatus.approved,
+        )
+        .group_by(col(ServiceOrder.team_id))
+    )
+    return {int(team_id): int(n or 0) for team_id, n in rows.all()}
+
+
 async def to_public(session: AsyncSession, teams: Sequence[Team]) -> list[TeamPublic]:
     ids = [t.id for t in teams]
     members: dict[int, int] = dict(
@@ -95,16 +144,16 @@ async def to_public(session: AsyncSession, teams: Sequence[Team]) -> list[TeamPu
             )
         ).all()
     )
-    record = {
-        team_id: (minutes or 0, done)
-        for team_id, minutes, done in (
+    done: dict[int, int] = dict(
+        (
             await session.execute(
-                select(ServiceOrder.team_id, func.sum(ServiceOrder.minutes), func.count())
+                select(ServiceOrder.team_id, func.count())
                 .where(col(ServiceOrder.team_id).in_(ids), col(ServiceOrder.status).in_(DONE))
                 .group_by(col(ServiceOrder.team_id))
             )
         ).all()
-    }
+    )
+    credited = await minutes_of_teams(session, ids)
     leaders: dict[int, str] = dict(
         (
             await session.execute(
@@ -117,7 +166,6 @@ async def to_public(session: AsyncSession, teams: Sequence[Team]) -> list[TeamPu
     out = []
     for t in teams:
         assert t.id is not None
-        minutes, done = record.get(t.id, (0, 0))
         out.append(
             TeamPublic(
                 id=t.id,
@@ -128,8 +176,8 @@ async def to_public(session: AsyncSession, teams: Sequence[Team]) -> list[TeamPu
                 service_types=list(t.service_types),
                 description=t.description,
                 members=members.get(t.id, 0),
-                minutes=int(minutes),
-                orders_completed=done,
+                minutes=credited.get(t.id, 0),
+                orders_completed=done.get(t.id, 0),
                 created_at=t.created_at,
             )
         )
