@@ -1,4 +1,4 @@
-"""Operator commands: `python -m app.cli bootstrap|seed-demo|openapi`."""
+"""Operator commands: `python -m app.cli bootstrap|seed-demo|openapi|backfill-video-durations`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from app.devtools.demo_activity import seed_activity
 from app.devtools.demo_assessment import seed_assessment
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, RoleGrant, User
+from app.services import video_durations
 from app.services.orgs import insert_org
 from app.services.users import set_phone
 
@@ -227,6 +228,16 @@ async def _in_transaction(settings: Settings, fn: Any) -> Any:
         await engine.dispose()
 
 
+async def _backfill_video_durations(settings: Settings, batch: int) -> dict[str, int]:
+    engine = create_engine(settings)
+    try:
+        return await video_durations.backfill_video_durations(
+            create_sessionmaker(engine), create_storage(settings), batch=max(batch, 1)
+        )
+    finally:
+        await engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -237,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("seed-demo", help="fill an empty database with a demo district")
     openapi = sub.add_parser("openapi", help="write openapi/openapi.json from the app")
     openapi.add_argument("--output", type=Path, default=OPENAPI_PATH)
+    durations = sub.add_parser(
+        "backfill-video-durations",
+        help="measure stored videos whose media.duration_s is empty (stored before it existed)",
+    )
+    durations.add_argument("--batch", type=int, default=video_durations.BATCH)
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -256,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         cipher = PiiCipher(settings.pii_key)
         storage = create_storage(settings)
         result = asyncio.run(_in_transaction(settings, lambda s: seed_demo(s, cipher, storage)))
+    elif args.command == "backfill-video-durations":
+        result = asyncio.run(_backfill_video_durations(settings, args.batch))
     else:
         write_openapi(args.output)
         result = {"written": str(args.output)}

@@ -167,3 +167,15 @@ def _duration_s(container: Any, video: Any) -> float | None:
 def check_size(size: int, max_bytes: int) -> None:
     if size > max_bytes:
         raise PayloadTooLarge("file_too_large", f"视频不能超过 {max_bytes / 1024 / 1024:g} MB")
+
+
+def read_duration_s(src: str | BinaryIO) -> float | None:
+    """The length of a stored video (a path or a file), read as at upload, or None when
+    PyAV cannot read one. Blocking: run in a worker thread."""
+    try:
+        with av.open(src, mode="r") as container:
+            if not container.streams.video:
+                return None
+            return _duration_s(container, container.streams.video[0])
+    except av.FFmpegError:
+        return None
