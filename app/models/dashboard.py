@@ -136,6 +136,16 @@ class DashboardMetrics(SQLModel):
     report_hours_to_handle: float | None = Field(
         description="本月收到并已处理（受理或不受理）的随手拍，从上报到处理的小时数中位数"
     )
+    # issues 19, 21 (r2s4-figures): what the issues list that was not yet here
+    service_orders_overdue: int = Field(
+        description="此刻逾期的服务订单：提交后 2 个工作日未受理，或过了希望完成时间仍未完成"
+        "（同 GET /service-orders 的 overdue）"
+    )
+    service_order_minutes: int = Field(
+        description="本月服务订单计入的志愿时长（分钟）：为已完成订单记入、此刻仍审核通过的时长"
+        "（撤销的不计），即各服务队的时长"
+    )
+    reports_rejected: int = Field(description="本月收到的随手拍中此刻已不予受理的")
 
 
 class DashboardSort(StrEnum):
@@ -221,6 +231,10 @@ class DashboardSort(StrEnum):
     report_hours_to_accept = "report_hours_to_accept"
     report_hours_to_accept_avg = "report_hours_to_accept_avg"
     report_hours_to_handle = "report_hours_to_handle"
+    # issues 19, 21 (r2s4-figures)
+    service_orders_overdue = "service_orders_overdue"
+    service_order_minutes = "service_order_minutes"
+    reports_rejected = "reports_rejected"
     score = "score"
 
 

@@ -39,7 +39,8 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
 - inspections / points_inspected: visits (GET /inspections) whose visited_at lies in
   the month, at points of orgs in the subtree, and the distinct points they visited;
   reports_received: residents' reports of the month made to communities in the
-  subtree; reports_accepted: those of them accepted by now; report_hours_to_accept
+  subtree; reports_accepted / reports_rejected: those of them accepted (turned into
+  a problem) / rejected by now; report_hours_to_accept
   (median, and _avg) / report_hours_to_handle (median, accepted or rejected): hours
   from report to handling of the month's reports handled by now, null when none.
   Counted from the rows through the (org, time) indexes: a month's visits and
@@ -81,7 +82,10 @@ Snapshots at the moment of the request (`as_of`), whatever the month
 - volunteers: approved volunteer registrations of communities in the subtree (GET
   /volunteers?status=approved); volunteers_per_1000: per 1,000 of the org's own
   `population`, null where it is not set; teams: teams of orgs in the subtree;
-  service_orders_<status>: orders of communities in the subtree by current status.
+  service_orders_<status>: orders of communities in the subtree by current status;
+  service_orders_overdue: those overdue now, the `overdue` flag of GET /service-orders
+  (not accepted within 2 working days, or not completed by `wanted_at`), counted in
+  SQL by app/services/service_orders.overdue_condition.
 
 Volunteers and service orders of the month
 - volunteers_active: approved volunteers with approved hours starting in the month at
@@ -90,6 +94,10 @@ Volunteers and service orders of the month
   service_orders_on_time_rate (completed by `wanted_at`, among those that set one and
   are completed), service_order_rating (mean stars): over the orders submitted in the
   month to communities in the subtree; null when there are none.
+- service_order_minutes: the teams' minutes of the month, by the rule of a team's
+  record (app/services/teams.py): approved hour entries credited for service orders
+  (one per completed order), starting in the month, at communities in the subtree.
+  An entry revoked after approval leaves it, as it leaves approved_volunteer_minutes.
 
 Points and the shop (app/models/points.py; app/services/points.py)
 - credits_issued / credits_spent: points that left (issued) the issuing accounts, and
@@ -203,9 +211,10 @@ from app.models.survey import Survey, SurveyResponse
 from app.models.team import Team
 from app.models.user import User
 from app.models.volunteer import Volunteer, VolunteerStatus
-from app.models.volunteer_hours import HourStatus, VolunteerHour
+from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import articles, publicity, scoring
+from app.services import service_orders as order_service
 from app.services.problems import escalation_condition, overdue_condition
 
 Counts = dict[int, Sequence[Any]]
@@ -374,7 +383,11 @@ async def _metrics(
         buckets,
         source=Report,
         org_id=col(Report.org_id),
-        aggregates=[func.count(), _count(col(Report.status) == ReportStatus.accepted)],
+        aggregates=[
+            func.count(),
+            _count(col(Report.status) == ReportStatus.accepted),
+            _count(col(Report.status) == ReportStatus.rejected),
+        ],
         where=[col(Report.created_at) >= month_start, col(Report.created_at) < month_end],
     )
     credits, outstanding, redemptions = await _credits(session, buckets, month_start, month_end)
@@ -408,7 +421,7 @@ async def _metrics(
             or_(col(Placement.status) == PlacementStatus.pending, placed_in),
         ],
     )
-    service = await _service_figures(session, buckets, month_start, month_end)
+    service = await _service_figures(session, buckets, month_start, month_end, now)
     units_and_reports = await _pairing_and_report_figures(
         session, buckets, month, month_start, month_end
     )
@@ -419,7 +432,7 @@ async def _metrics(
         q_submitted, q_published = quarter_articles.get(bucket_id, (0, 0))
         n_placed, n_pending = placed.get(bucket_id, (0, 0))
         n_visits, n_points = visits.get(bucket_id, (0, 0))
-        n_received, n_accepted = received.get(bucket_id, (0, 0))
+        n_received, n_accepted, n_rejected = received.get(bucket_id, (0, 0, 0))
         party, reported = n.get("party_members", 0), n.get("party_members_reported", 0)
         p_overdue, p_street, p_district = problems_due.get(bucket_id, (0, 0, 0))
         found, found_closed = n.get("problems_found", 0), n.get("problems_found_closed", 0)
@@ -441,6 +454,7 @@ async def _metrics(
             ),
             reports_received=n_received,
             reports_accepted=n_accepted,
+            reports_rejected=n_rejected,
             articles_submitted_quarter=q_submitted,
             articles_published_quarter=q_published,
             placements_quarter=n_placed,
@@ -495,7 +509,11 @@ async def _points_passed(
 
 
 async def _service_figures(
-    session: AsyncSession, buckets: Buckets, month_start: datetime, month_end: datetime
+    session: AsyncSession,
+    buckets: Buckets,
+    month_start: datetime,
+    month_end: datetime,
+    now: datetime,
 ) -> dict[int, dict[str, Any]]:
     """Volunteers, teams and service orders (issue 19), counted from their rows: a
     district's volunteers and orders are thousands, read through (community, status)."""
@@ -516,8 +534,27 @@ async def _service_figures(
         buckets,
         source=ServiceOrder,
         org_id=col(ServiceOrder.community_id),
-        aggregates=[_count(col(ServiceOrder.status) == s) for s in OrderStatus],
+        aggregates=[
+            *(_count(col(ServiceOrder.status) == s) for s in OrderStatus),
+            _count(order_service.overdue_condition(now)),
+        ],
         where=[],
+    )
+    # A team's minutes, as app/services/teams.py counts them: approved hour entries
+    # credited for service orders (a revoked one is rejected and out), by the month
+    # they start, at the order's community; read through (org, started_at).
+    order_minutes = await _grouped(
+        session,
+        buckets,
+        source=VolunteerHour,
+        org_id=col(VolunteerHour.org_id),
+        aggregates=[func.coalesce(func.sum(col(VolunteerHour.minutes)), 0)],
+        where=[
+            col(VolunteerHour.source) == HourSource.service_order,
+            col(VolunteerHour.status) == HourStatus.approved,
+            col(VolunteerHour.started_at) >= month_start,
+            col(VolunteerHour.started_at) < month_end,
+        ],
     )
     populations: dict[int, int | None] = dict(
         (
@@ -567,6 +604,7 @@ async def _service_figures(
         hours = [(o[2] - o[1]).total_seconds() / 3600 for o in orders if o[2] is not None]
         timed = [o for o in orders if o[3] is not None and o[4] is not None]
         stars = [o[5] for o in orders if o[5] is not None]
+        states = by_state.get(bucket_id, (0,) * (len(OrderStatus) + 1))
         out[bucket_id] = {
             "volunteers": n_volunteers,
             "volunteers_per_1000": (
@@ -576,10 +614,10 @@ async def _service_figures(
             "teams": teams.get(bucket_id, (0,))[0],
             **{
                 f"service_orders_{s.value}": int(v)
-                for s, v in zip(
-                    OrderStatus, by_state.get(bucket_id, (0,) * len(OrderStatus)), strict=True
-                )
+                for s, v in zip(OrderStatus, states[: len(OrderStatus)], strict=True)
             },
+            "service_orders_overdue": int(states[len(OrderStatus)]),
+            "service_order_minutes": int(order_minutes.get(bucket_id, (0,))[0]),
             "service_order_hours_to_take": round(median(hours), 2) if hours else None,
             "service_orders_on_time_rate": _rate(sum(o[3] <= o[4] for o in timed), len(timed)),
             "service_order_rating": round(sum(stars) / len(stars), 2) if stars else None,

@@ -185,6 +185,10 @@ _METRICS = [
     Metric("report_hours_to_accept", "随手拍受理用时中位数（小时）", "decimal"),
     Metric("report_hours_to_accept_avg", "随手拍受理平均用时（小时）", "decimal"),
     Metric("report_hours_to_handle", "随手拍处理用时中位数（小时）", "decimal"),
+    # issues 19, 21 (r2s4-figures)
+    Metric("service_orders_overdue", "订单逾期", column="订单逾期"),
+    Metric("service_order_minutes", "本月服务队时长", "minutes"),
+    Metric("reports_rejected", "本月随手拍不予受理"),
     # Of the ranking's rows only (app/services/scoring.py), where the district set weights.
     Metric("score", "综合评分", "decimal"),
 ]
@@ -246,6 +250,7 @@ PANELS: list[tuple[str, str | None, list[str]]] = [
             "points_pass_rate",
             "reports_received",
             "reports_accepted",
+            "reports_rejected",
         ],
     ),
     (
@@ -274,6 +279,8 @@ PANELS: list[tuple[str, str | None, list[str]]] = [
             "service_orders_rated",
             "service_orders_rejected",
             "service_orders_cancelled",
+            "service_orders_overdue",
+            "service_order_minutes",
             "service_order_hours_to_take",
             "service_orders_on_time_rate",
             "service_order_rating",
@@ -350,6 +357,12 @@ TABLE_COLUMNS = [
     "articles_submitted",
     "articles_published",
     "survey_response_rate",
+    # issues 19, 20, 21 (r2s4-figures): what offices compare their children by
+    "volunteers_per_1000",
+    "service_orders_overdue",
+    "points_pass_rate",
+    "reports_accepted",
+    "credits_issued",
 ]
 LEVEL_NAMES = {
     OrgLevel.district: "区",

@@ -28,7 +28,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids
 from app.core.security import PiiCipher
-from app.core.timeutil import local
+from app.core.timeutil import day_start, local
 from app.models.org import Org, OrgLevel
 from app.models.points import SourceKind
 from app.models.service_order import (
@@ -193,6 +193,31 @@ def is_overdue(order: ServiceOrder, now: datetime) -> bool:
     if order.status in (OrderStatus.accepted, OrderStatus.dispatched, OrderStatus.taken):
         return order.wanted_at is not None and now > order.wanted_at
     return False
+
+
+def overdue_condition(now: datetime) -> ColumnElement[bool]:
+    """`is_overdue` in SQL, for counting (the dashboard's service_orders_overdue).
+    `accept_by` never goes back as the submission day goes forward, so the orders
+    overdue for acceptance are those submitted before the first day whose
+    `accept_by` is not yet past: found by stepping back from today (a few days,
+    more over a long holiday)."""
+    today = local(now).date()
+    first_in_time = today
+    while accept_by(day_start(first_in_time - timedelta(days=1))) >= today:
+        first_in_time -= timedelta(days=1)
+    return or_(
+        and_(
+            col(ServiceOrder.status) == OrderStatus.submitted,
+            col(ServiceOrder.created_at) < day_start(first_in_time),
+        ),
+        and_(
+            col(ServiceOrder.status).in_(
+                [OrderStatus.accepted, OrderStatus.dispatched, OrderStatus.taken]
+            ),
+            col(ServiceOrder.wanted_at).is_not(None),
+            col(ServiceOrder.wanted_at) < now,
+        ),
+    )
 
 
 # --- public shapes --------------------------------------------------------------------------

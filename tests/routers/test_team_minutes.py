@@ -45,7 +45,8 @@ async def test_a_revoked_order_entry_leaves_the_team_minutes_but_not_its_orders(
     record = (await client.get(f"/teams/{team.id}", headers=admin)).json()
     assert (record["minutes"], record["orders_completed"]) == (105, 2)
     c1 = f"/dashboard?org_id={world['C1'].id}"
-    assert (await client.get(c1, headers=admin)).json()["approved_volunteer_minutes"] == 105
+    before = (await client.get(c1, headers=admin)).json()
+    assert (before["approved_volunteer_minutes"], before["service_order_minutes"]) == (105, 105)
 
     async with world.app.state.sessionmaker() as s:
         entry = (
@@ -65,7 +66,8 @@ async def test_a_revoked_order_entry_leaves_the_team_minutes_but_not_its_orders(
     assert (record["minutes"], record["orders_completed"]) == (60, 2)
     listed = (await client.get(f"/teams?org_id={world['C1'].id}", headers=admin)).json()
     assert [t["minutes"] for t in listed["items"]] == [60]
-    assert (await client.get(c1, headers=admin)).json()["approved_volunteer_minutes"] == 60
+    after = (await client.get(c1, headers=admin)).json()
+    assert (after["approved_volunteer_minutes"], after["service_order_minutes"]) == (60, 60)
     # The ledger keeps what the taker reported and shows what still counts.
     rows = {r[0]: r for r in body(read(await export(client, world, "service-orders")))}
     assert len(rows) == 2

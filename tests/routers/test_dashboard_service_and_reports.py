@@ -1,0 +1,99 @@
+"""The dashboard's figures for service orders and residents' reports that the volunteer
+and inspection issues list: orders overdue now (the list's own `overdue` flag), reports
+rejected, each a sortable column of the ranking."""
+
+from datetime import timedelta
+
+import pytest
+
+from app.core.db import utcnow
+from app.models.report import ReportStatus
+from app.models.service_order import OrderStatus
+from tests.factories.reports import insert_report
+from tests.factories.service_orders import insert_order
+from tests.factories.teams import insert_team
+from tests.factories.users import make_user
+
+pytestmark = pytest.mark.usefixtures("counts_stay_exact")
+
+
+async def figures(client, world, org: str) -> dict:
+    resp = await client.get(
+        "/dashboard", params={"org_id": world[org].id}, headers=world.headers("district_admin")
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def ranking(client, world, sort: str, order: str = "desc") -> list[tuple[str, int, int]]:
+    resp = await client.get(
+        "/dashboard/children",
+        params={"org_id": world["D"].id, "sort": sort, "order": order},
+        headers=world.headers("district_admin"),
+    )
+    assert resp.status_code == 200, resp.text
+    # The streets (units are ranked among units, after them).
+    items = [i for i in resp.json()["items"] if i["org_level"] == "street"]
+    return [(i["org_name"], i[sort], i["rank"]) for i in items]
+
+
+async def test_overdue_orders_and_rejected_reports_are_counted_and_ranked(client, world):
+    app, now = world.app, utcnow()
+    orderer = world.user("member")
+    taker = await make_user(app, "志愿者甲", community=world["C1"])
+    team = await insert_team(app, org=world["C1"], leader=taker)
+    taken = {"status": OrderStatus.taken, "team": team, "taker": taker}
+    # C1: left unaccepted for ten days, and taken but past the time wanted: overdue.
+    await insert_order(
+        app, community=world["C1"], orderer=orderer, created_at=now - timedelta(days=10)
+    )
+    await insert_order(
+        app, community=world["C1"], orderer=orderer, wanted_at=now - timedelta(hours=1), **taken
+    )
+    # In time: just submitted, wanted tomorrow, completed late (done is done).
+    await insert_order(app, community=world["C1"], orderer=orderer)
+    await insert_order(
+        app, community=world["C1"], orderer=orderer, wanted_at=now + timedelta(days=1), **taken
+    )
+    await insert_order(
+        app,
+        community=world["C1"],
+        orderer=orderer,
+        status=OrderStatus.completed,
+        team=team,
+        taker=taker,
+        wanted_at=now - timedelta(days=2),
+    )
+    await insert_order(
+        app, community=world["C3"], orderer=orderer, created_at=now - timedelta(days=10)
+    )
+    for community, status in (
+        (world["C1"], ReportStatus.accepted),
+        (world["C1"], ReportStatus.rejected),
+        (world["C1"], ReportStatus.submitted),
+        (world["C3"], ReportStatus.rejected),
+    ):
+        await insert_report(app, community=community, reporter=orderer, status=status)
+
+    district = await figures(client, world, "D")
+    assert (district["service_orders_overdue"], district["reports_rejected"]) == (3, 2)
+    assert (district["reports_received"], district["reports_accepted"]) == (4, 1)
+    # The dashboard counts what the list flags.
+    listed = await client.get(
+        "/service-orders",
+        params={"community_id": world["C1"].id, "page_size": 100},
+        headers=world.headers("community_admin"),
+    )
+    assert listed.status_code == 200, listed.text
+    flagged = sum(o["overdue"] for o in listed.json()["items"])
+    assert flagged == (await figures(client, world, "C1"))["service_orders_overdue"] == 2
+
+    assert await ranking(client, world, "service_orders_overdue") == [
+        ("东关街道", 2, 1),
+        ("西湖街道", 1, 2),
+    ]
+    # Equal values share the rank, listed by name.
+    assert [r[1:] for r in await ranking(client, world, "reports_rejected", "asc")] == [
+        (1, 1),
+        (1, 1),
+    ]
