@@ -146,6 +146,10 @@ class DashboardMetrics(SQLModel):
         "（撤销的不计），即各服务队的时长"
     )
     reports_rejected: int = Field(description="本月收到的随手拍中此刻已不予受理的")
+    liaison_visits: int = Field(
+        description="本月巡查中包联领导（或包联单位的成员）所做的：点位属该组织（含下级），"
+        "巡查人当天包联该点位所属组织或其上级（同 GET /stats/inspections 的 liaison_visits）"
+    )
 
 
 class DashboardSort(StrEnum):
@@ -235,6 +239,7 @@ class DashboardSort(StrEnum):
     service_orders_overdue = "service_orders_overdue"
     service_order_minutes = "service_order_minutes"
     reports_rejected = "reports_rejected"
+    liaison_visits = "liaison_visits"
     score = "score"
 
 

@@ -45,6 +45,9 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
   from report to handling of the month's reports handled by now, null when none.
   Counted from the rows through the (org, time) indexes: a month's visits and
   reports of a district are hundreds, not the tens of thousands fact_counts exists for.
+- liaison_visits: those visits made in liaison (包联): by a leader in liaison with the
+  point's org or an org above it, or by a member of a unit in such liaison, on a day
+  the liaison ran (GET /stats/inspections' liaison_visits, by the month); each once.
 - points: points of orgs in the subtree set up before the month's end (points are
   never removed); points_passed: those whose latest visit of the month (by
   visited_at, then id, the order `points.meets_standard` follows) passed every item;
@@ -173,6 +176,7 @@ from sqlalchemy import (
 from sqlalchemy import join as sa_join
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.db import table_of, utcnow
@@ -193,7 +197,7 @@ from app.models.indicator import Indicator, IndicatorStatus
 from app.models.indicator import overdue_condition as indicator_overdue
 from app.models.inspection import Inspection
 from app.models.org import Org, OrgLevel
-from app.models.pairing import Pairing, PairingStatus
+from app.models.pairing import Liaison, Pairing, PairingStatus
 from app.models.points import (
     AccountKind,
     PointsAccount,
@@ -377,6 +381,7 @@ async def _metrics(
         where=[],
     )
     passed = await _points_passed(session, buckets, month_start, month_end)
+    in_liaison = await _liaison_visits(session, buckets, month_start, month_end)
     assessment = await _assessment(session, buckets, month, now)
     received = await _grouped(
         session,
@@ -455,6 +460,7 @@ async def _metrics(
             reports_received=n_received,
             reports_accepted=n_accepted,
             reports_rejected=n_rejected,
+            liaison_visits=in_liaison.get(bucket_id, 0),
             articles_submitted_quarter=q_submitted,
             articles_published_quarter=q_published,
             placements_quarter=n_placed,
@@ -469,6 +475,76 @@ async def _metrics(
             **assessment(bucket_id),
             **{fact: n.get(fact, 0) for fact in FACTS},
         )
+    return out
+
+
+async def _liaison_visits(
+    session: AsyncSession, buckets: Buckets, month_start: datetime, month_end: datetime
+) -> dict[int, int]:
+    """Issue 21's leaders' visits (领导包联): the month's visits at points of the
+    subtree made in liaison, i.e. by a leader in liaison (包联) with the point's org or
+    an org above it, or by a member of a unit in such liaison (their unit inside the
+    liaison unit's subtree), the liaison running on the visit's day; each visit once,
+    however many liaisons it answers. The rule of GET /stats/inspections'
+    liaison_visits, per month and per visit. Two reads: the month's visits (hundreds)
+    with who made them, then the liaisons of the orgs above them (tens)."""
+    held_by, home_unit = aliased(Org), aliased(Org)
+    visits = (
+        await session.execute(
+            sa_select(
+                col(Inspection.org_id),
+                col(Inspection.inspector_id),
+                col(Inspection.visited_at),
+                col(held_by.path),
+                col(home_unit.path),
+            )
+            .join(held_by, col(held_by.id) == col(Inspection.org_id))
+            .join(User, col(User.id) == col(Inspection.inspector_id))
+            .outerjoin(home_unit, col(home_unit.id) == col(User.unit_id))
+            .where(
+                _held(col(Inspection.org_id), buckets),
+                col(Inspection.visited_at) >= month_start,
+                col(Inspection.visited_at) < month_end,
+            )
+        )
+    ).all()
+    # Read even without visits: a dashboard's statements are the same whatever it holds.
+    above = {i for v in visits for i in path_ids(v[3])}
+    liaison_org, liaison_unit = aliased(Org), aliased(Org)
+    liaisons = (
+        await session.execute(
+            sa_select(
+                col(Liaison.user_id),
+                col(liaison_unit.path),
+                col(liaison_org.path),
+                col(Liaison.starts_on),
+                col(Liaison.ends_on),
+            )
+            .join(liaison_org, col(liaison_org.id) == col(Liaison.org_id))
+            .outerjoin(liaison_unit, col(liaison_unit.id) == col(Liaison.unit_id))
+            .where(col(Liaison.org_id).in_(above))
+        )
+    ).all()
+    owners = _owners(buckets)
+    out: dict[int, int] = {}
+    for org_id, inspector, visited_at, path, unit_path in visits:
+        day = local(visited_at).date()
+        if any(
+            starts <= day
+            and (ends is None or ends >= day)
+            and is_within(path, org_path)
+            and (
+                leader == inspector
+                or (
+                    leader is None
+                    and unit is not None
+                    and unit_path is not None
+                    and is_within(unit_path, unit)
+                )
+            )
+            for leader, unit, org_path, starts, ends in liaisons
+        ):
+            out[owners[org_id]] = out.get(owners[org_id], 0) + 1
     return out
 
 

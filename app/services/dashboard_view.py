@@ -189,6 +189,7 @@ _METRICS = [
     Metric("service_orders_overdue", "订单逾期", column="订单逾期"),
     Metric("service_order_minutes", "本月服务队时长", "minutes"),
     Metric("reports_rejected", "本月随手拍不予受理"),
+    Metric("liaison_visits", "本月包联领导巡查", column="包联巡查"),
     # Of the ranking's rows only (app/services/scoring.py), where the district set weights.
     Metric("score", "综合评分", "decimal"),
 ]
@@ -243,6 +244,7 @@ PANELS: list[tuple[str, str | None, list[str]]] = [
         None,
         [
             "inspections",
+            "liaison_visits",
             "points_inspected",
             "points_meeting_standard",
             "points",
@@ -361,6 +363,7 @@ TABLE_COLUMNS = [
     "volunteers_per_1000",
     "service_orders_overdue",
     "points_pass_rate",
+    "liaison_visits",
     "reports_accepted",
     "credits_issued",
 ]

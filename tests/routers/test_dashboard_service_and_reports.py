@@ -1,18 +1,23 @@
-"""The dashboard's figures for service orders and residents' reports that the volunteer
-and inspection issues list: orders overdue now (the list's own `overdue` flag), reports
-rejected, each a sortable column of the ranking."""
+"""The dashboard's figures for service orders, residents' reports and leaders' visits
+that the volunteer and inspection issues list: orders overdue now (the list's own
+`overdue` flag), reports rejected, visits made in liaison (包联), each a sortable column
+of the ranking."""
 
 from datetime import timedelta
 
 import pytest
 
 from app.core.db import utcnow
+from app.core.timeutil import local
 from app.models.report import ReportStatus
 from app.models.service_order import OrderStatus
+from tests.factories.inspections import make_checklist
+from tests.factories.problems import make_point
 from tests.factories.reports import insert_report
 from tests.factories.service_orders import insert_order
 from tests.factories.teams import insert_team
 from tests.factories.users import make_user
+from tests.routers.test_inspections import post_visit
 
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
@@ -96,4 +101,30 @@ async def test_overdue_orders_and_rejected_reports_are_counted_and_ranked(client
     assert [r[1:] for r in await ranking(client, world, "reports_rejected", "asc")] == [
         (1, 1),
         (1, 1),
+    ]
+
+
+async def test_visits_made_in_liaison_are_counted_once_for_the_points_org(client, world):
+    await make_checklist(world.app, world["D"], world.user("district_admin"))
+    point = await make_point(world.app, world["C1"])
+    since = (local(utcnow()).date() - timedelta(days=7)).isoformat()
+    member = world.user("member")  # lives in C1, works at U1
+    for party in ({"user_id": member.id}, {"unit_id": world["U1"].id}):
+        resp = await client.post(
+            "/liaisons",
+            json={**party, "org_id": world["S1"].id, "starts_on": since},
+            headers=world.headers("district_admin"),
+        )
+        assert resp.status_code == 201, resp.text
+    # The member answers both liaisons: one visit. The inspector is in none.
+    for who in ("member", "inspector"):
+        visit = await post_visit(client, world, who=who, point=point)
+        assert visit.status_code == 201, visit.text
+
+    district = await figures(client, world, "D")
+    assert (district["inspections"], district["liaison_visits"]) == (2, 1)
+    assert (await figures(client, world, "C2"))["liaison_visits"] == 0
+    assert await ranking(client, world, "liaison_visits") == [
+        ("东关街道", 1, 1),
+        ("西湖街道", 0, 2),
     ]
