@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
 )
@@ -64,6 +65,13 @@ class Media(SQLModel, table=True):
     # Perceptual hash (imagehash.phash, 16 hex digits): the same picture re-saved
     # or resized still matches, a cheap signal of reused photos.
     phash: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    # The picture the hash is taken from, 48 x 48 grey (2,304 bytes,
+    # app/services/photo_reuse.fine_print): tells a copy of a photo from a retake a
+    # few percent off, which the 64-bit hash cannot. None for documents, videos and
+    # photos uploaded before it was kept: those are compared by the hash alone.
+    fine_print: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary, nullable=True), repr=False
+    )
     # The WeChat image check (app/services/content_check.py). A photo nobody decided
     # on is hidden: the default is `pending`, never `pass`.
     check_status: MediaCheckStatus = Field(

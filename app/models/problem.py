@@ -381,6 +381,11 @@ class InspectionCounts(SQLModel):
     pass_rate: float | None = Field(description="达标率 = visits_meeting_standard / visits")
     items_failed: int = Field(description="未通过的检查项（次）")
     problems_opened: int = Field(description="巡查当场提交的问题")
+    reports_accepted: int = Field(default=0, description="本周受理的随手拍（转为问题）")
+    report_hours_to_accept: float | None = Field(
+        default=None,
+        description="本周受理的随手拍从提交到受理用时的中位数（小时）；本周无受理则为 null",
+    )
 
 
 class InspectionStatsRow(InspectionCounts):

@@ -39,7 +39,16 @@ from app.services.problems import RESPONSIBLE_LEVELS
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADERS = ("单位", "发现问题", "已整改", "已销号", "逾期未整改")
-INSPECTION_HEADERS = ("单位", "巡查点位", "巡查次数", "达标率", "未通过项", "当场提交问题")
+INSPECTION_HEADERS = (
+    "单位",
+    "巡查点位",
+    "巡查次数",
+    "达标率",
+    "未通过项",
+    "当场提交问题",
+    "受理随手拍",
+    "受理用时中位数（小时）",
+)
 WEEKDAYS = "一二三四五六日"
 
 
@@ -220,7 +229,17 @@ def _render_inspections(wb: Workbook, bulletin: WeeklyBulletin, border: Border) 
     lines: list[tuple[str, InspectionCounts]] = [(r.org_name, r) for r in seen.rows]
     for name, c in [*lines, ("合计", seen.totals)]:
         rate = f"{c.pass_rate:.0%}" if c.pass_rate is not None else "—"
-        values = [name, c.points_inspected, c.visits, rate, c.items_failed, c.problems_opened]
+        hours = c.report_hours_to_accept
+        values = [
+            name,
+            c.points_inspected,
+            c.visits,
+            rate,
+            c.items_failed,
+            c.problems_opened,
+            c.reports_accepted,
+            hours if hours is not None else "—",
+        ]
         ws.append(xlsx.row(ws, values))
     for row in ws.iter_rows(min_row=2, max_row=ws.max_row):
         for cell in row:

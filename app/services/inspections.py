@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from statistics import median
 
 import anyio
 from openpyxl import Workbook
@@ -60,6 +61,7 @@ from app.models.problem import (
     Problem,
     ProblemCreate,
 )
+from app.models.report import Report, ReportStatus
 from app.models.user import Role, User
 from app.services import audit, photo_reuse, problems
 from app.services.photos import (
@@ -564,6 +566,10 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _median_hours(hours: list[float]) -> float | None:
+    return round(median(hours), 2) if hours else None
+
+
 async def weekly_stats(
     session: AsyncSession,
     *,
@@ -574,7 +580,8 @@ async def weekly_stats(
 ) -> InspectionStats:
     """Per child org (and the org's own points), the visits of the ISO week: points
     inspected, visits, visits meeting the standard, items failed, problems opened on
-    a visit; and each liaison's visits against the weekly quota. One grouped query per
+    a visit; residents' reports accepted and the median hours to accept them; and
+    each liaison's visits against the weekly quota. One grouped query per
     figure, each visit in the bucket of the child whose subtree holds its point's org,
     as the weekly bulletin buckets problems (app/services/bulletins.py)."""
     now = now or utcnow()
@@ -617,6 +624,23 @@ async def weekly_stats(
             )
         ).all()
     )
+    # Residents' reports accepted in the week (the figure is final once the week is
+    # over), in the bucket of their responsible org; hours from report to acceptance,
+    # the rule of the dashboard's report_hours_to_accept.
+    waits: dict[int, list[float]] = {}
+    for bucket_id, created_at, handled_at in await session.execute(
+        sa_select(col(bucket.id), col(Report.created_at), col(Report.handled_at))
+        .select_from(Report)
+        .join(held_by, col(held_by.id) == col(Report.org_id))
+        .join(bucket, in_bucket)
+        .where(
+            col(Report.status) == ReportStatus.accepted,
+            col(Report.handled_at) >= start,
+            col(Report.handled_at) < end,
+        )
+    ):
+        assert bucket_id is not None and handled_at is not None
+        waits.setdefault(bucket_id, []).append((handled_at - created_at).total_seconds() / 3600)
     children = list(
         (
             await session.execute(
@@ -639,6 +663,8 @@ async def weekly_stats(
                 pass_rate=_rate(passed, n),
                 items_failed=int(failed),
                 problems_opened=opened.get(b.id, 0),
+                reports_accepted=len(waits.get(b.id, [])),
+                report_hours_to_accept=_median_hours(waits.get(b.id, [])),
             )
         )
     total_visits = sum(r.visits for r in rows)
@@ -650,6 +676,8 @@ async def weekly_stats(
         pass_rate=_rate(total_passed, total_visits),
         items_failed=sum(r.items_failed for r in rows),
         problems_opened=sum(r.problems_opened for r in rows),
+        reports_accepted=sum(r.reports_accepted for r in rows),
+        report_hours_to_accept=_median_hours([h for hours in waits.values() for h in hours]),
     )
     assert org.id is not None
     return InspectionStats(

@@ -7,6 +7,11 @@ of one street. MAX_DISTANCE is where the two meet (tests/services/test_photo_reu
 measures both on generated street-like images; `benchmarks/photo_reuse.py
 --real-photos` on real camera photographs, findings in docs/DESIGN.md "Reused photos":
 recompressed or resized copies reach 4 bits, so 4 is the least that matches them).
+Within 4 bits are also retakes from the same spot with the frame a few percent off
+(and a stereo pair), so a candidate the hash finds is a match only when the photos'
+48 x 48 grey pictures (`fine_print`, kept on the media row) agree too: a copy is the
+same frame, pixel for pixel at that size, a retake is not (FINE_LIMIT). Photos
+without one (uploaded before it was kept, video posters) keep the hash's rule alone.
 The lookup is multi-index hashing: the hash's five bands are indexed
 (with the district) in `photo_prints`; any hash within MAX_DISTANCE shares a whole
 band with it (app/models/photo_reuse.py), so a lookup probes each band's value
@@ -16,8 +21,11 @@ photos: benchmarks/photo_reuse.py.
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Iterable, Sequence
 
+from PIL import Image
 from sqlalchemy import and_, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +40,41 @@ _BAND_COLUMNS = [col(getattr(PhotoPrint, f"b{i}")) for i in range(BANDS)]
 # Exact band probes find every match up to BANDS - 1 bits (pigeonhole).
 MAX_DISTANCE = 4
 assert MAX_DISTANCE < BANDS
+
+# The fine check: the grey picture the hash is taken from, scaled to FINE_EDGE x
+# FINE_EDGE, compared by correlation at the same position (no alignment: a copy is
+# the same frame; being off by a fraction of a pixel is what a retake is). On real
+# photographs, as an upload takes them (docs/DESIGN.md "Reused photos"), 1 -
+# correlation is at most 0.0013 for copies as phones and chat apps make them and
+# 0.0047 for the harshest (JPEG quality 15; 0.3x at quality 40); at least 0.024 for
+# the frame panned by 1 %, 0.32 for the stereo pair, 0.77 for different photos.
+# 0.01 (a correlation of 0.99) sits between the harshest copy and the nearest
+# retake with a factor of two to each.
+FINE_EDGE = 48
+FINE_LIMIT = 0.01
+
+
+def fine_print(grey: Image.Image) -> bytes:
+    """The grey ("L") upright picture as FINE_EDGE x FINE_EDGE bytes, row by row."""
+    assert grey.mode == "L"
+    return grey.resize((FINE_EDGE, FINE_EDGE), Image.Resampling.LANCZOS).tobytes()
+
+
+def fine_difference(a: bytes, b: bytes) -> float:
+    """1 - the correlation of two fine prints: 0 for the same picture (also brighter
+    or with more contrast), 1 for unrelated ones. A flat picture (one grey) has no
+    correlation: 0, the hash's rule decides alone. Exact integer sums: 2,304 pixels
+    take about a millisecond, and only candidates within MAX_DISTANCE are compared."""
+    n = len(a)
+    if n != len(b) or n == 0:
+        return 0.0
+    sa, sb = sum(a), sum(b)
+    var_a = n * sum(map(operator.mul, a, a)) - sa * sa
+    var_b = n * sum(map(operator.mul, b, b)) - sb * sb
+    if var_a == 0 or var_b == 0:
+        return 0.0
+    cov = n * sum(map(operator.mul, a, b)) - sa * sb
+    return 1.0 - cov / math.sqrt(var_a * var_b)
 
 
 def bands_of(phash: str) -> list[int]:
@@ -48,11 +91,18 @@ def distance(a: str, b: str) -> int:
 
 
 async def matches(
-    session: AsyncSession, *, district_id: int, phash: str, exclude: tuple[str, int] | None = None
+    session: AsyncSession,
+    *,
+    district_id: int,
+    phash: str,
+    fine: bytes | None = None,
+    exclude: tuple[str, int] | None = None,
 ) -> list[tuple[str, int, int]]:
     """(record type, record id, distance) of the district's prints within MAX_DISTANCE
-    of `phash`, nearest first. Plain columns, not ORM rows: a lookup at city scale
-    reads a few hundred candidates to keep a handful."""
+    of `phash` whose photos' fine prints, where both have one, are within FINE_LIMIT
+    of `fine`; nearest first. Plain columns, not ORM rows: a lookup at city scale
+    reads a few hundred candidates to keep a handful; only those few have their fine
+    prints read (one more query, by primary key)."""
     probe = or_(
         *(
             and_(col(PhotoPrint.district_id) == district_id, column == band)
@@ -61,17 +111,35 @@ async def matches(
     )
     rows = await session.execute(
         sa_select(
-            col(PhotoPrint.phash), col(PhotoPrint.record_type), col(PhotoPrint.record_id)
+            col(PhotoPrint.phash),
+            col(PhotoPrint.record_type),
+            col(PhotoPrint.record_id),
+            col(PhotoPrint.media_id),
         ).where(probe)
     )
     wanted = int(phash, 16)
-    out = []
-    for other, record_type, record_id in rows.all():
+    near = []
+    for other, record_type, record_id, media_id in rows.all():
         if exclude is not None and (record_type, record_id) == exclude:
             continue
         d = (int(other, 16) ^ wanted).bit_count()
         if d <= MAX_DISTANCE:
-            out.append((record_type, record_id, d))
+            near.append((record_type, record_id, d, media_id))
+    prints: dict[int, bytes | None] = {}
+    if fine is not None and near:
+        found = await session.execute(
+            sa_select(col(Media.id), col(Media.fine_print)).where(
+                col(Media.id).in_({m[3] for m in near})
+            )
+        )
+        prints = {media_id: other_fine for media_id, other_fine in found.all() if media_id}
+    out = [
+        (record_type, record_id, d)
+        for record_type, record_id, d, media_id in near
+        if fine is None
+        or (other_fine := prints.get(media_id)) is None
+        or fine_difference(fine, other_fine) <= FINE_LIMIT
+    ]
     return sorted(out, key=lambda m: (m[2], m[0], m[1]))
 
 
@@ -84,14 +152,19 @@ async def fingerprint(
     district_id: int,
 ) -> None:
     """Print the record's photos and mark the record if any nearly matches a photo on
-    another record of the district. The same upload on two records is a match too
-    (distance 0): a photo taken once stands for one visit or one report."""
+    another record of the district (MAX_DISTANCE, then FINE_LIMIT). The same upload on
+    two records is a match too (distance 0): a photo taken once stands for one visit
+    or one report."""
     now = utcnow()
     found: dict[tuple[str, int], int] = {}
     for m in media:
         assert m.id is not None
         for other_type, other_id, d in await matches(
-            session, district_id=district_id, phash=m.phash, exclude=(record_type, record_id)
+            session,
+            district_id=district_id,
+            phash=m.phash,
+            fine=m.fine_print,
+            exclude=(record_type, record_id),
         ):
             key = (other_type, other_id)
             found[key] = min(d, found.get(key, d))

@@ -18,6 +18,7 @@ async def make_media(
     *,
     sha256: str | None = None,
     phash: str = "0" * 16,
+    fine_print: bytes | None = None,
     check_status: MediaCheckStatus = MediaCheckStatus.passed,
 ) -> Media:
     """A photo row as an upload would leave it (no file behind it: for record tests),
@@ -34,6 +35,7 @@ async def make_media(
             height=10,
             sha256=sha256 or f"{n:064d}",
             phash=phash,
+            fine_print=fine_print,
             check_status=check_status,
         )
         session.add(media)

@@ -259,6 +259,54 @@ async def test_the_dashboard_tells_how_long_reports_waited_to_be_accepted(client
     assert empty["report_hours_to_accept"] is None
 
 
+async def test_the_weekly_figures_and_bulletin_tell_how_long_reports_waited_this_week(
+    client, world
+):
+    reports = [(await post_report(client, world)).json() for _ in range(4)]
+    for report, verb, body in (
+        (reports[0], "accept", {"org_id": world["C1"].id, "deadline": due()}),
+        (reports[1], "accept", {"org_id": world["C1"].id, "deadline": due()}),
+        (reports[2], "accept", {"org_id": world["C1"].id, "deadline": due()}),
+        (reports[3], "reject", {"reason": "不在本社区"}),
+    ):
+        resp = await client.post(
+            f"/reports/{report['id']}/{verb}", json=body, headers=world.headers("community_admin")
+        )
+        assert resp.status_code == 200, resp.text
+    # Waited 2 and 5 hours, accepted this week; the third accepted eight days ago
+    # (another week); the rejection is no acceptance.
+    async with world.app.state.sessionmaker() as session, session.begin():
+        for report, hours, days_ago in (
+            (reports[0], 2, 0),
+            (reports[1], 5, 0),
+            (reports[2], 1, 8),
+            (reports[3], 9, 0),
+        ):
+            row = await session.get(Report, report["id"])
+            handled = row.handled_at - timedelta(days=days_ago)
+            await session.execute(
+                update(Report)
+                .where(Report.id == report["id"])
+                .values(handled_at=handled, created_at=handled - timedelta(hours=hours))
+            )
+    street = {"org_id": world["S1"].id}
+    headers = world.headers("street_admin")
+    body = (await client.get("/stats/inspections", params=street, headers=headers)).json()
+    rows = {r["org_id"]: r for r in body["rows"]}
+    c1, c2 = rows[world["C1"].id], rows[world["C2"].id]
+    assert (c1["reports_accepted"], c1["report_hours_to_accept"]) == (2, 3.5)
+    assert (c2["reports_accepted"], c2["report_hours_to_accept"]) == (0, None)
+    totals = body["totals"]
+    assert (totals["reports_accepted"], totals["report_hours_to_accept"]) == (2, 3.5)
+    bulletin = (await client.get("/bulletins/weekly", params=street, headers=headers)).json()
+    assert bulletin["inspections"]["totals"] == totals
+    sheet = await client.get("/bulletins/weekly.xlsx", params=street, headers=headers)
+    inspected = load_workbook(io.BytesIO(sheet.content))["督导巡查"]
+    lines = [[c.value for c in row] for row in inspected.iter_rows(min_row=2)]
+    assert lines[0][-2:] == ["受理随手拍", "受理用时中位数（小时）"]
+    assert lines[-1][0] == "合计" and lines[-1][-2:] == [2, 3.5]
+
+
 # --- the 随手拍 ledger ------------------------------------------------------------------------
 
 
