@@ -301,16 +301,22 @@ def hours_to_review(caller: Caller) -> list[ColumnElement[bool]]:
     ]
 
 
-async def unstaffed_levels(session: AsyncSession, caller: Caller) -> set[int]:
-    """The levels below the person's where articles wait with no admin to review them,
+async def unstaffed_articles(session: AsyncSession, caller: Caller) -> ColumnElement[bool] | None:
+    """The articles waiting at a level below the person's with no one to review them,
     and for which the person's level is the nearest staffed one above: the review
     service lets that level act for them (app.services.articles `review_article`), so
-    they are on its list rather than stuck unseen."""
+    they are on its list rather than stuck unseen. None: there are none.
+
+    Staffed means as the review ladder means it (articles `_ladder`): an admin other
+    than the article's author, who cannot review their own text. So a level whose one
+    admin wrote the article is unstaffed for that article alone, and where the author
+    is also the admin above, the level above that acts. Only admins on the path can
+    make an author special, so the condition names them apart and no one else."""
     mine = _review_levels(caller)
     # Their subtrees, their own levels left out.
     below = [g.org_path for g in caller.grants if g.role in ADMIN_ROLES]
     if not below:
-        return set()
+        return None
     waiting = set(
         (
             await session.execute(
@@ -325,39 +331,53 @@ async def unstaffed_levels(session: AsyncSession, caller: Caller) -> set[int]:
         ).scalars()
     )
     if not waiting:
-        return set()
+        return None
     paths = {
-        int(i): str(p)
+        int(i): path_ids(str(p))
         for i, p in (
             await session.execute(select(Org.id, Org.path).where(col(Org.id).in_(waiting)))
         ).all()
     }
-    on_paths = {i for p in paths.values() for i in path_ids(p)}
-    staffed = set(
-        (
-            await session.execute(
-                select(col(RoleGrant.org_id)).where(
-                    col(RoleGrant.org_id).in_(on_paths), col(RoleGrant.role).in_(ADMIN_ROLES)
-                )
-            )
-        ).scalars()
-    )
-    covered = set()
+    on_paths = {i for p in paths.values() for i in p}
+    admins: dict[int, set[int]] = {}
+    for org_id, user_id in (
+        await session.execute(
+            select(col(RoleGrant.org_id), col(RoleGrant.user_id))
+            .where(col(RoleGrant.org_id).in_(on_paths), col(RoleGrant.role).in_(ADMIN_ROLES))
+            .distinct()
+        )
+    ).all():
+        admins.setdefault(int(org_id), set()).add(int(user_id))
+
+    def acting(path: list[int], author: int | None) -> int | None:
+        # The nearest level at or above the article's with an admin besides its author.
+        return next((i for i in reversed(path) if admins.get(i, set()) - {author}), None)
+
+    parts: list[ColumnElement[bool]] = []
     for org_id, path in paths.items():
-        acting = next((i for i in reversed(path_ids(path)) if i in staffed), None)
-        if acting in mine:
-            covered.add(org_id)
-    return covered
+        at = col(Article.review_org_id) == org_id
+        # Authors who are admins on the path: the acting level may differ for them.
+        special = {u for i in path for u in admins.get(i, set())}
+        ours = {u for u in special if acting(path, u) in mine and acting(path, u) != org_id}
+        if acting(path, None) in mine and acting(path, None) != org_id:
+            others = [col(Article.author_id).not_in(special - ours)] if special - ours else []
+            parts.append(and_(at, *others))
+        elif ours:
+            parts.append(and_(at, col(Article.author_id).in_(ours)))
+    return or_(*parts) if parts else None
 
 
 def _review_levels(caller: Caller) -> set[int]:
     return {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
 
 
-def _articles_at(caller: Caller, levels: set[int]) -> list[ColumnElement[bool]]:
+def _articles_at(
+    caller: Caller, levels: set[int], unstaffed: ColumnElement[bool] | None = None
+) -> list[ColumnElement[bool]]:
+    at = col(Article.review_org_id).in_(levels)
     return [
         col(Article.status) == ArticleStatus.in_review,
-        col(Article.review_org_id).in_(levels),
+        or_(at, unstaffed) if unstaffed is not None else at,
         col(Article.author_id) != caller.id,
     ]
 
@@ -365,26 +385,27 @@ def _articles_at(caller: Caller, levels: set[int]) -> list[ColumnElement[bool]]:
 async def articles_to_review(session: AsyncSession, caller: Caller) -> list[ColumnElement[bool]]:
     """Articles waiting at a level where the person is an admin, and those waiting
     at a level below with no admin at all, which the person's level reviews for it
-    (`unstaffed_levels`)."""
-    return _articles_at(caller, _review_levels(caller) | await unstaffed_levels(session, caller))
+    (`unstaffed_articles`)."""
+    return _articles_at(caller, _review_levels(caller), await unstaffed_articles(session, caller))
 
 
 async def _articles_todo(session: AsyncSession, caller: Caller) -> list[TodoItem]:
     """Articles at the person's levels, and of those the ones waiting at a level below
     that has no reviewer, named apart when there are any: the level below may not
     know it has none."""
-    unstaffed = await unstaffed_levels(session, caller)
-    mine = _review_levels(caller) | unstaffed
+    unstaffed = await unstaffed_articles(session, caller)
     items = [
         TodoItem(
             "articles",
             "待本级审核的稿件",
-            await _count(session, Article, *_articles_at(caller, mine)),
+            await _count(
+                session, Article, *_articles_at(caller, _review_levels(caller), unstaffed)
+            ),
             "console_article_reviews",
         )
     ]
-    if unstaffed:
-        count = await _count(session, Article, *_articles_at(caller, unstaffed))
+    if unstaffed is not None:
+        count = await _count(session, Article, *_articles_at(caller, set(), unstaffed))
         if count:
             items.append(
                 TodoItem(

@@ -114,6 +114,41 @@ async def test_an_article_waiting_where_nobody_reviews_is_on_the_next_level_ups_
     assert f'data-item="{article.id}"' in screen.text
 
 
+async def test_an_article_by_its_levels_only_admin_is_on_the_level_aboves_list(client, world):
+    # C1's secretary wrote it and is C1's one admin: nobody at C1 may review it.
+    secretary = world.user("community_admin")
+    article = await insert_article(
+        world.app, org=world["C1"], author=secretary, status=ArticleStatus.in_review
+    )
+    # Another author's article at C1 is the secretary's own, not the street's.
+    other = await insert_article(
+        world.app,
+        org=world["C1"],
+        author=await info_officer(world),
+        status=ArticleStatus.in_review,
+        title="另一篇",
+    )
+    street = {**await console_headers(world.app, world.user("street_admin")), **HTML}
+    screen = await client.get("http://test/console/reviews/articles", headers=street)
+    assert f'data-item="{article.id}" data-unstaffed' in screen.text
+    assert f'data-item="{other.id}"' not in screen.text
+    home = await client.get("http://test/console/", headers=street)
+    count = home.text.split('data-todo="articles_unstaffed"', 1)[1].split("data-count>", 1)[1]
+    assert count.split("<", 1)[0] == "1"
+    mine = {**await console_headers(world.app, secretary), **HTML}
+    screen = await client.get("http://test/console/reviews/articles", headers=mine)
+    assert (
+        f'data-item="{other.id}"' in screen.text and f'data-item="{article.id}"' not in screen.text
+    )
+    # The review service agrees: the street acts for C1 on it.
+    resp = await client.post(
+        f"http://test/console/reviews/articles/{article.id}",
+        data={"decision": "approve"},
+        headers=street,
+    )
+    assert resp.status_code == 303
+
+
 async def test_an_inspector_works_on_the_problems_of_their_street_and_sees_nothing_else(
     client, world
 ):
