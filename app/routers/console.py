@@ -85,7 +85,7 @@ from app.models.user import (
 )
 from app.models.volunteer import VolunteerReview
 from app.models.volunteer_hours import VolunteerHourReview
-from app.models.wish import WishReview
+from app.models.wish import WishReview, WishUnconfirm
 from app.routers.deps import (
     CipherDep,
     IdPath,
@@ -514,10 +514,16 @@ def _reviews(request: Request, screen: service.ReviewScreen) -> HTMLResponse:
     return page(request, "console/reviews.html", {"screen": screen, "done": done})
 
 
-def _reviewed(request: Request, name: str, decision: str) -> RedirectResponse:
+def _reviewed(request: Request, name: str, decision: str, view: str = "") -> RedirectResponse:
     response = see_other(request, name)
-    response.headers["location"] += f"?done={decision}"
+    response.headers["location"] += f"?view={view}&done={decision}" if view else f"?done={decision}"
     return response
+
+
+class UndoForm(ConsoleForm):
+    """An approval or confirmation taken back: the reason is told to the person."""
+
+    reason: str = Field(min_length=1, max_length=500)
 
 
 @router.get("/reviews/wishes", response_class=HTMLResponse, include_in_schema=False)
@@ -527,11 +533,14 @@ async def console_wish_reviews(
     caller: ConsoleCaller,
     cipher: CipherDep,
     page_number: PageNumber = 1,
+    view: Literal["pending", "confirmed"] = "pending",
 ) -> Response:
-    """心愿审核：本人管理范围内待审核的微心愿，逐条通过或退回（须填原因）。"""
+    """心愿审核：本人管理范围内待审核的微心愿，逐条通过或退回（须填原因）；
+    `view=confirmed`：近 7 天内确认、本人可撤回确认的心愿（须填原因）。"""
+    screens = {"pending": service.wish_reviews, "confirmed": service.confirmed_wishes}
     return _reviews(
         request,
-        await service.wish_reviews(
+        await screens[view](
             session, caller=caller, cipher=cipher, paging=paging(request, page_number)
         ),
     )
@@ -552,12 +561,33 @@ async def console_review_wish(
     return _reviewed(request, "console_wish_reviews", form.decision)
 
 
+@router.post("/reviews/wishes/{wish_id}/withdraw-confirmation", include_in_schema=False)
+async def console_withdraw_wish_confirmation(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    wish_id: IdPath,
+    form: Annotated[UndoForm, Form()],
+) -> Response:
+    """POST /wishes/{wish_id}/withdraw-confirmation, from a form (409 past the window)."""
+    wish = await wish_service.get_visible_wish(session, caller, wish_id)
+    data = WishUnconfirm(reason=form.reason)
+    await wish_service.unconfirm_wish(session, caller=caller, wish=wish, data=data)
+    return _reviewed(request, "console_wish_reviews", "withdraw", "confirmed")
+
+
 @router.get("/reviews/hours", response_class=HTMLResponse, include_in_schema=False)
 async def console_hour_reviews(
-    request: Request, session: SessionDep, caller: ConsoleCaller, page_number: PageNumber = 1
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    page_number: PageNumber = 1,
+    view: Literal["pending", "approved"] = "pending",
 ) -> Response:
-    """时长审核：本人管理范围内待审核的志愿时长（本人的除外）。"""
-    screen = await service.hour_reviews(session, caller=caller, paging=paging(request, page_number))
+    """时长审核：本人管理范围内待审核的志愿时长（本人的除外）；`view=approved`：
+    30 天内审核通过、本人可撤销的（须填原因）。"""
+    screens = {"pending": service.hour_reviews, "approved": service.approved_hours}
+    screen = await screens[view](session, caller=caller, paging=paging(request, page_number))
     return _reviews(request, screen)
 
 
@@ -574,6 +604,20 @@ async def console_review_hours(
     data = VolunteerHourReview(approve=form.approve, reason=form.reason or None)
     await hours_service.review_entry(session, caller=caller, entry=entry, data=data)
     return _reviewed(request, "console_hour_reviews", form.decision)
+
+
+@router.post("/reviews/hours/{entry_id}/revoke", include_in_schema=False)
+async def console_revoke_hours(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    entry_id: IdPath,
+    form: Annotated[UndoForm, Form()],
+) -> Response:
+    """POST /volunteer-hours/{entry_id}/revoke, from a form (409 past the window)."""
+    entry = await hours_service.get_visible_entry(session, caller, entry_id)
+    await hours_service.revoke_entry(session, caller=caller, entry=entry, reason=form.reason)
+    return _reviewed(request, "console_hour_reviews", "revoke", "approved")
 
 
 @router.get("/reviews/articles", response_class=HTMLResponse, include_in_schema=False)

@@ -20,7 +20,7 @@ from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.core.scope import Caller, in_reach, org_ids_in, org_in_reach, path_ids
 from app.core.security import PiiCipher
-from app.core.timeutil import month_key
+from app.core.timeutil import local, month_key
 from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleImportance, ArticleStatus
 from app.models.dashboard import DashboardSort, SortOrder
@@ -42,7 +42,7 @@ from app.models.team import Team, TeamPublic
 from app.models.user import ADMIN_ROLES, PEOPLE_ROLES, Role, RoleGrant, User, UserPublic
 from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourStatus, VolunteerHour
-from app.models.wish import Wish, WishStatus
+from app.models.wish import Wish, WishAction, WishEvent, WishStatus
 from app.services import api_keys as api_key_service
 from app.services import dashboard as dashboard_service
 from app.services import dashboard_view
@@ -55,6 +55,7 @@ from app.services import shop as shop_service
 from app.services import tasks as task_service
 from app.services import teams as team_service
 from app.services import users as user_service
+from app.services import volunteer_hours as hours_service
 from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 from app.services.dashboard_view import DashboardPage
@@ -572,6 +573,11 @@ class ReviewScreen:
 
     # Lines whose level has no reviewer of its own (the person's level acts for it).
     unstaffed: frozenset[int] = frozenset()
+    # The screen's views, (label, query, current): what awaits review, and what may
+    # still be undone. `undo`: the lines are decided already and each has one form,
+    # a reason and this button, posting to `decide`.
+    views: tuple[tuple[str, str, bool], ...] = ()
+    undo: str | None = None
 
     @property
     def total(self) -> int:
@@ -590,6 +596,32 @@ async def _oldest_first(
         .limit(paging.size)
     )
     return list(rows.scalars()), paging.of(total)
+
+
+async def _newest_first(
+    session: AsyncSession,
+    model: Any,
+    conditions: list[ColumnElement[bool]],
+    paging: Paging,
+    by: Any,
+) -> tuple[list[Any], Paging]:
+    total = await _count(session, model, *conditions)
+    rows = await session.execute(
+        select(model)
+        .where(*conditions)
+        .order_by(by.desc(), col(model.id).desc())
+        .offset(paging.offset)
+        .limit(paging.size)
+    )
+    return list(rows.scalars()), paging.of(total)
+
+
+def _views(*views: tuple[str, str], current: str) -> tuple[tuple[str, str, bool], ...]:
+    return tuple((label, query, query == current) for label, query in views)
+
+
+WISH_VIEWS = (("待审核", ""), ("近 7 天已确认（可撤回确认）", "?view=confirmed"))
+HOUR_VIEWS = (("待审核", ""), ("已通过（30 天内可撤销）", "?view=approved"))
 
 
 async def wish_reviews(
@@ -612,7 +644,72 @@ async def wish_reviews(
         for w in shown
     ]
     return ReviewScreen(
-        "wishes", "心愿审核", items, paging, "console_review_wish", "wish_id", "退回原因"
+        "wishes",
+        "心愿审核",
+        items,
+        paging,
+        "console_review_wish",
+        "wish_id",
+        "退回原因",
+        views=_views(*WISH_VIEWS, current=""),
+    )
+
+
+def wishes_to_withdraw(caller: Caller, now: datetime) -> list[ColumnElement[bool]]:
+    """Confirmations the person may still withdraw (wishes `unconfirm_wish`): within
+    UNCONFIRM_WINDOW, in their admin reach, and theirs to withdraw: the community's
+    own admin, or whoever confirmed it."""
+    confirmed_by_me = (
+        select(WishEvent.id)
+        .where(
+            col(WishEvent.wish_id) == col(Wish.id),
+            col(WishEvent.action) == WishAction.confirm,
+            col(WishEvent.actor_id) == caller.id,
+        )
+        .exists()
+    )
+    return [
+        col(Wish.status) == WishStatus.confirmed,
+        col(Wish.confirmed_at) >= now - wish_service.UNCONFIRM_WINDOW,
+        in_reach(col(Wish.community_id), caller.paths(ADMIN_ROLES)),
+        or_(
+            in_reach(col(Wish.community_id), caller.paths(frozenset({Role.community_admin}))),
+            confirmed_by_me,
+        ),
+    ]
+
+
+async def confirmed_wishes(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, paging: Paging
+) -> ReviewScreen:
+    """Wishes confirmed lately whose confirmation the person may withdraw, the latest
+    first (POST /wishes/{id}/withdraw-confirmation)."""
+    conditions = wishes_to_withdraw(caller, utcnow())
+    wishes, paging = await _newest_first(session, Wish, conditions, paging, col(Wish.confirmed_at))
+    shown = await wish_service.to_public(session, caller=caller, cipher=cipher, wishes=wishes)
+    orgs = await org_names(session, {w.community_id for w in shown})
+    people = await user_names(session, {w.claimed_by_id for w in shown if w.claimed_by_id})
+    items = [
+        ReviewItem(
+            id=w.id,
+            title=w.title,
+            detail=f"{w.description}（受助人：{w.beneficiary_name}）",
+            org=orgs.get(w.community_id, ""),
+            person=people.get(w.claimed_by_id, "") if w.claimed_by_id else "",
+            when=w.confirmed_at,
+        )
+        for w in shown
+    ]
+    return ReviewScreen(
+        "wishes",
+        "心愿审核",
+        items,
+        paging,
+        "console_withdraw_wish_confirmation",
+        "wish_id",
+        "撤回原因",
+        views=_views(*WISH_VIEWS, current="?view=confirmed"),
+        undo="撤回确认",
     )
 
 
@@ -632,7 +729,63 @@ async def hour_reviews(session: AsyncSession, *, caller: Caller, paging: Paging)
         for e in entries
     ]
     return ReviewScreen(
-        "hours", "时长审核", items, paging, "console_review_hours", "entry_id", "驳回原因"
+        "hours",
+        "时长审核",
+        items,
+        paging,
+        "console_review_hours",
+        "entry_id",
+        "驳回原因",
+        views=_views(*HOUR_VIEWS, current=""),
+    )
+
+
+def hours_to_revoke(caller: Caller, now: datetime) -> list[ColumnElement[bool]]:
+    """Approved entries the person may still revoke (volunteer_hours `revoke_entry`):
+    approved within REVOKE_WINDOW, in their admin reach, not their own."""
+    approved_at = func.coalesce(col(VolunteerHour.reviewed_at), col(VolunteerHour.created_at))
+    return [
+        col(VolunteerHour.status) == HourStatus.approved,
+        approved_at >= now - hours_service.REVOKE_WINDOW,
+        in_reach(col(VolunteerHour.org_id), caller.paths(ADMIN_ROLES)),
+        col(VolunteerHour.user_id) != caller.id,
+    ]
+
+
+async def approved_hours(session: AsyncSession, *, caller: Caller, paging: Paging) -> ReviewScreen:
+    """Entries approved lately that the person may revoke, the latest approved first
+    (POST /volunteer-hours/{id}/revoke)."""
+    entries, paging = await _newest_first(
+        session,
+        VolunteerHour,
+        hours_to_revoke(caller, utcnow()),
+        paging,
+        func.coalesce(col(VolunteerHour.reviewed_at), col(VolunteerHour.created_at)),
+    )
+    orgs = await org_names(session, {e.org_id for e in entries})
+    people = await user_names(session, {e.user_id for e in entries})
+    items = [
+        ReviewItem(
+            id=e.id,
+            title=e.activity,
+            detail=f"{e.minutes / 60:.1f} 小时 · 通过于 "
+            + local(e.reviewed_at or e.created_at).strftime("%Y-%m-%d %H:%M"),
+            org=orgs.get(e.org_id, ""),
+            person=people.get(e.user_id, ""),
+            when=e.started_at,
+        )
+        for e in entries
+    ]
+    return ReviewScreen(
+        "hours",
+        "时长审核",
+        items,
+        paging,
+        "console_revoke_hours",
+        "entry_id",
+        "撤销原因",
+        views=_views(*HOUR_VIEWS, current="?view=approved"),
+        undo="撤销",
     )
 
 
