@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from annotated_types import MaxLen
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
@@ -1559,6 +1560,28 @@ async def console_inspections(
             "org_names": {o.id: o.name for o in orgs},
             "picked": picked,
             "kinds": service.POINT_KIND_LABELS,
+        },
+    )
+
+
+@router.get("/inspections/{inspection_id}.xlsx", include_in_schema=False)
+async def console_inspection_sheet(
+    session: SessionDep, caller: SupervisorConsoleCaller, inspection_id: IdPath
+) -> Response:
+    """GET /inspections/{inspection_id}.xlsx: the visit's record (纪实表), its
+    supervision team named, for the office to print and sign."""
+    visit = await inspection_service.get_visible_inspection(session, caller, inspection_id)
+    content = await inspection_service.visit_record_xlsx(
+        session, inspection=visit, viewer_id=caller.id
+    )
+    utf8 = quote(f"巡查纪实表-{visit.id}.xlsx")
+    return Response(
+        content,
+        media_type=inspection_service.XLSX_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="inspection-{visit.id}.xlsx"; '
+            f"filename*=UTF-8''{utf8}",
+            "Cache-Control": "no-store",
         },
     )
 

@@ -486,6 +486,10 @@ def _c1_visit_only_if_in_reach(world: World, caller: str, page: object) -> None:
     assert ("矩阵里的巡查点位" in page) == (caller == "right"), caller
 
 
+async def _inspection_sheet(world: World, caller: str) -> Req:
+    return Req(path=f"/console/inspections/{await _recorded_visit(world)}.xlsx")
+
+
 async def _point(world: World, caller: str) -> Req:
     await _recorded_visit(world)
     async with world.app.state.sessionmaker() as s:
@@ -791,6 +795,13 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/console/points/{point_id}"): Row(
         "community_admin", statuses(401, 403, 404, 404, 200, **UNITS_403), _point, console=True
     ),
+    # The visit's record (纪实表), as GET /inspections/{id}.xlsx (r2s4-console2).
+    ("GET", "/console/inspections/{inspection_id}.xlsx"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 200, **UNITS_403),
+        _inspection_sheet,
+        console=True,
+    ),
     ("GET", "/console/reports"): Row(
         "community_admin",
         statuses(401, 403, 200, 200, 200, **UNITS_403),
@@ -829,4 +840,5 @@ INSPECTOR: dict[tuple[str, str], int] = {
     ("GET", "/console/media/{media_id}/thumbnail"): 404,
     ("GET", "/console/inspections"): 200,
     ("GET", "/console/points/{point_id}"): 200,
+    ("GET", "/console/inspections/{inspection_id}.xlsx"): 200,
 }
