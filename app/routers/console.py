@@ -1746,11 +1746,17 @@ async def console_review_volunteer(
 
 
 @router.get("/teams", response_class=HTMLResponse, include_in_schema=False)
-async def console_teams(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
-    """志愿服务队：本人管理范围内的队伍、队员人数和服务记录。"""
-    teams = await service.teams_in_reach(session, caller=caller)
+async def console_teams(
+    request: Request, session: SessionDep, caller: ConsoleCaller, page_number: PageNumber = 1
+) -> Response:
+    """志愿服务队：本人管理范围内的队伍、队员人数和服务记录（分页）。"""
+    teams, pages = await service.teams_page(
+        session, caller=caller, paging=paging(request, page_number)
+    )
     names = await org_names(session, {t.org_id for t in teams})
-    return page(request, "console/teams.html", {"teams": teams, "org_names": names})
+    return page(
+        request, "console/teams.html", {"teams": teams, "org_names": names, "paging": pages}
+    )
 
 
 class DispatchForm(ConsoleForm):
@@ -1759,10 +1765,16 @@ class DispatchForm(ConsoleForm):
 
 @router.get("/service-orders", response_class=HTMLResponse, include_in_schema=False)
 async def console_service_orders(
-    request: Request, session: SessionDep, caller: ConsoleCaller, cipher: CipherDep
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    cipher: CipherDep,
+    page_number: PageNumber = 1,
 ) -> Response:
-    """派单台：本人管理范围内待处理的服务订单，一键受理、派单或改派。"""
-    board = await service.order_board(session, caller=caller, cipher=cipher)
+    """派单台：本人管理范围内待处理的服务订单（最早的在前，分页），一键受理、派单或改派。"""
+    board = await service.order_board(
+        session, caller=caller, cipher=cipher, paging=paging(request, page_number)
+    )
     done = request.query_params.get("done")
     return page(request, "console/service_orders.html", {"board": board, "done": done})
 
@@ -1885,9 +1897,16 @@ async def console_shop(
     session: SessionDep,
     caller: ConsoleCaller,
     community_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    items_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    waiting_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    awards_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    """积分超市：库存和上架、待取货的兑换（凭取货码核销）、积分奖励。"""
-    screen = await service.shop_screen(session, caller, int(community_id) if community_id else None)
+    """积分超市：库存和上架、待取货的兑换（凭取货码核销）、积分奖励，各自分页。"""
+    numbers = {"items_page": items_page, "waiting_page": waiting_page, "awards_page": awards_page}
+    pagings = {name: paging(request, number, param=name) for name, number in numbers.items()}
+    screen = await service.shop_screen(
+        session, caller, int(community_id) if community_id else None, pagings
+    )
     return page(
         request,
         "console/shop.html",

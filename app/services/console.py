@@ -51,7 +51,6 @@ from app.services import problems as problem_service
 from app.services import publicity as publicity_service
 from app.services import reports as report_service
 from app.services import service_orders as order_service
-from app.services import shop as shop_service
 from app.services import tasks as task_service
 from app.services import teams as team_service
 from app.services import users as user_service
@@ -1172,7 +1171,6 @@ async def volunteer_reviews(
     )
 
 
-BOARD_LIMIT = 100
 BOARD_STATES = (
     OrderStatus.submitted,
     OrderStatus.accepted,
@@ -1184,7 +1182,7 @@ BOARD_STATES = (
 @dataclass(frozen=True)
 class OrderBoard:
     orders: list[OrderPublic]
-    total: int
+    paging: Paging
     # The teams an order may be dispatched to: those of orgs in reach, and of the orgs
     # above the orders' communities.
     teams: list[TeamPublic]
@@ -1192,17 +1190,15 @@ class OrderBoard:
     status_names: dict[Any, str]
 
 
-async def order_board(session: AsyncSession, *, caller: Caller, cipher: PiiCipher) -> OrderBoard:
-    """Orders in reach still to be handled, oldest first."""
+async def order_board(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, paging: Paging
+) -> OrderBoard:
+    """Orders in reach still to be handled, oldest first, a page at a time."""
     conditions = [
         in_reach(col(ServiceOrder.community_id), caller.paths(ADMIN_ROLES)),
         col(ServiceOrder.status).in_(BOARD_STATES),
     ]
-    total = await _count(session, ServiceOrder, *conditions)
-    rows = await session.execute(
-        select(ServiceOrder).where(*conditions).order_by(col(ServiceOrder.id)).limit(BOARD_LIMIT)
-    )
-    orders = list(rows.scalars())
+    orders, paging = await _oldest_first(session, ServiceOrder, conditions, paging)
     shown = await order_service.to_public(session, caller=caller, cipher=cipher, orders=orders)
     communities = {o.community_id for o in orders}
     above = {
@@ -1224,14 +1220,25 @@ async def order_board(session: AsyncSession, *, caller: Caller, cipher: PiiCiphe
     )
     return OrderBoard(
         orders=shown,
-        total=total,
+        paging=paging,
         teams=await team_service.to_public(session, list(teams.scalars())),
         org_names=await org_names(session, communities),
         status_names=order_service.STATUS_NAMES,
     )
 
 
+async def teams_page(
+    session: AsyncSession, *, caller: Caller, paging: Paging
+) -> tuple[list[TeamPublic], Paging]:
+    """The teams screen: the teams of orgs in reach, a page at a time."""
+    teams, paging = await _oldest_first(
+        session, Team, [in_reach(col(Team.org_id), caller.paths(ADMIN_ROLES))], paging
+    )
+    return await team_service.to_public(session, teams), paging
+
+
 async def teams_in_reach(session: AsyncSession, *, caller: Caller) -> list[TeamPublic]:
+    """Every team of orgs in reach: the pickers' choices (an item's team)."""
     rows = await session.execute(
         select(Team)
         .where(in_reach(col(Team.org_id), caller.paths(ADMIN_ROLES)))
@@ -1242,13 +1249,12 @@ async def teams_in_reach(session: AsyncSession, *, caller: Caller) -> list[TeamP
 
 # --- the community shop (积分超市) ---------------------------------------------------------
 
-SHOP_LIST = 100
-
 
 @dataclass
 class ShopScreen:
     """One community's shop: its stock, the reservations waiting to be collected,
-    the recent awards, and the residents an award may go to."""
+    the recent awards (each list paged on its own parameter), and the residents an
+    award may go to."""
 
     communities: list[OrgChoice]
     community: Org | None
@@ -1257,39 +1263,57 @@ class ShopScreen:
     awards: list[tuple[PointsEntry, str]]  # the award, person
     residents: list[tuple[int, str]]
     top: list[AccountPublic] = field(default_factory=list)  # the largest balances
+    items_paging: Paging | None = None
+    waiting_paging: Paging | None = None
+    awards_paging: Paging | None = None
+
+
+# The shop's lists, each paged on its own parameter.
+SHOP_LISTS = ("items_page", "waiting_page", "awards_page")
+
+
+async def _page_of(
+    session: AsyncSession, statement: Any, paging: Paging
+) -> tuple[list[Any], Paging]:
+    """One page of `statement` (ordered) and the whole's count."""
+    total = (
+        await session.execute(select(func.count()).select_from(statement.order_by(None).subquery()))
+    ).scalar_one()
+    rows = await session.execute(statement.offset(paging.offset).limit(paging.size))
+    return list(rows.scalars()), paging.of(int(total))
 
 
 async def shop_screen(
-    session: AsyncSession, caller: Caller, community_id: int | None
+    session: AsyncSession, caller: Caller, community_id: int | None, pagings: dict[str, Paging]
 ) -> ShopScreen:
     communities = [o for o in await orgs_in_reach(session, caller) if o.level == OrgLevel.community]
     wanted = community_id or (communities[0].id if communities else None)
     if wanted is None:
         return ShopScreen(communities, None, [], [], [], [])
     community = await org_in_reach(session, caller, wanted)
-    items = await shop_service.list_items(session, community=community)
-    waiting = list(
-        (
-            await session.execute(
-                select(Redemption)
-                .where(
-                    Redemption.community_id == community.id,
-                    Redemption.status == RedemptionStatus.reserved,
-                )
-                .order_by(col(Redemption.expires_at))
-                .limit(SHOP_LIST)
-            )
-        ).scalars()
+    items, items_paging = await _page_of(
+        session,
+        select(ShopItem)
+        .where(ShopItem.community_id == community.id)
+        .order_by(col(ShopItem.id).desc()),
+        pagings["items_page"],
     )
-    awards = list(
-        (
-            await session.execute(
-                select(PointsEntry)
-                .where(PointsEntry.org_id == community.id, PointsEntry.kind == EntryKind.award)
-                .order_by(col(PointsEntry.id).desc())
-                .limit(SHOP_LIST)
-            )
-        ).scalars()
+    waiting, waiting_paging = await _page_of(
+        session,
+        select(Redemption)
+        .where(
+            Redemption.community_id == community.id,
+            Redemption.status == RedemptionStatus.reserved,
+        )
+        .order_by(col(Redemption.expires_at), col(Redemption.id)),
+        pagings["waiting_page"],
+    )
+    awards, awards_paging = await _page_of(
+        session,
+        select(PointsEntry)
+        .where(PointsEntry.org_id == community.id, PointsEntry.kind == EntryKind.award)
+        .order_by(col(PointsEntry.id).desc()),
+        pagings["awards_page"],
     )
     residents = [
         (i, n)
@@ -1303,7 +1327,15 @@ async def shop_screen(
         ).all()
     ]
     names = await user_names(session, [r.user_id for r in waiting] + [a.user_id for a in awards])
-    item_names = {i.id: i.name for i in items}
+    item_names: dict[int, str] = dict(
+        (
+            await session.execute(
+                select(ShopItem.id, ShopItem.name).where(
+                    col(ShopItem.id).in_({r.item_id for r in waiting})
+                )
+            )
+        ).all()
+    )
     return ShopScreen(
         communities=communities,
         community=community,
@@ -1314,6 +1346,9 @@ async def shop_screen(
         top=(
             await points_service.accounts(session, caller=caller, org=community, offset=0, limit=10)
         )[0],
+        items_paging=items_paging,
+        waiting_paging=waiting_paging,
+        awards_paging=awards_paging,
     )
 
 

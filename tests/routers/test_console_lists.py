@@ -11,11 +11,14 @@ from app.core.db import utcnow
 from app.core.http import _csp
 from app.core.timeutil import local
 from app.models.article import ArticleStatus
+from app.models.points import ShopItem
 from app.models.problem import ProblemStatus
+from app.models.service_order import ServiceItem
 from app.routers.console import page_headers
 from app.services.console import Paging
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.console import console_headers
+from tests.factories.points import insert_redemption
 from tests.factories.problems import insert_problem
 from tests.factories.users import add_user
 
@@ -219,3 +222,50 @@ async def test_the_board_pages_its_open_column_by_deadline_the_overdue_first(cli
     )
     column = second.text.split('data-column="open"', 1)[1].split("</section>", 1)[0]
     assert column.count("data-problem=") == 1 and f'"{late.id}"' not in column
+
+
+async def test_the_shops_stock_pages_on_its_own_keeping_the_community(client, world):
+    c1 = world["C1"]
+    async with world.app.state.sessionmaker() as session, session.begin():
+        session.add_all(
+            ShopItem(community_id=c1.id, name=f"物品{i:02d}", points=10, stock=1) for i in range(51)
+        )
+    await insert_redemption(world.app, world.user("member"), c1)
+    headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    shop = await client.get(
+        "http://test/console/shop", params={"community_id": c1.id}, headers=headers
+    )
+    stock = shop.text.split('data-section="stock"', 1)[1].split("</section>", 1)[0]
+    # The fifty-one and the redeemed one: two pages; the other lists have one each.
+    assert stock.count("<tr data-item=") == 50 and 'data-paging="1-50/52"' in stock
+    assert f"community_id={c1.id}&amp;items_page=2" in stock
+    waiting = shop.text.split('data-section="waiting"', 1)[1].split("</section>", 1)[0]
+    assert 'data-paging="1-1/1"' in waiting and "data-next" not in waiting
+    second = await client.get(
+        "http://test/console/shop",
+        params={"community_id": c1.id, "items_page": 2},
+        headers=headers,
+    )
+    stock = second.text.split('data-section="stock"', 1)[1].split("</section>", 1)[0]
+    assert stock.count("<tr data-item=") == 2 and "data-redemption=" in second.text
+
+
+async def test_the_service_menu_pages_past_fifty_items(client, world):
+    async with world.app.state.sessionmaker() as session, session.begin():
+        session.add_all(
+            ServiceItem(
+                org_id=world["C1"].id,
+                title=f"服务{i:02d}",
+                description="",
+                service_type="助老",
+                created_by_id=world.user("community_admin").id,
+            )
+            for i in range(51)
+        )
+    headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    first = await client.get("http://test/console/service-items", headers=headers)
+    assert first.text.count("<tr data-item=") == 50 and 'data-paging="1-50/51"' in first.text
+    second = await client.get(
+        "http://test/console/service-items", params={"page": 2}, headers=headers
+    )
+    assert second.text.count("<tr data-item=") == 1
