@@ -59,7 +59,6 @@ from app.services.users import user_names
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
 
-CHECKLIST_LIMIT = 100
 STATUS_LABELS = {"upcoming": "未开始", "open": "作答中", "closed": "已截止"}
 KIND_LABELS = {"quiz": "应知应会测试", "questionnaire": "问卷"}
 AUDIENCE_LABELS = {"members": "本组织花名册人员", "everyone": "所有人（含未在花名册的居民）"}
@@ -108,27 +107,38 @@ async def console_surveys(
 async def console_indicators(
     request: Request, session: SessionDep, caller: ConsoleCaller
 ) -> Response:
-    """申报指标看板：管理范围内的指标按状态分列（逾期标红），待审核的可通过或退回
+    """申报指标看板：管理范围内的指标按状态分列（逾期标红，每列分页），待审核的可通过或退回
     （同 POST /indicators/{id}/review）。"""
-    items, total = await indicator_service.list_indicators(
-        session,
-        caller=caller,
-        org=None,
-        status=None,
-        overdue=None,
-        offset=0,
-        limit=CHECKLIST_LIMIT,
-    )
-    shown = await indicator_service.indicators_public(session, items, caller=caller)
-    columns = {s: [i for i in shown if i.status == s] for s in IndicatorStatus}
+    columns = {}
+    pagings = {}
+    shown_all = []
+    for status in IndicatorStatus:
+        param = f"{status.value}_page"
+        raw = request.query_params.get(param, "1")
+        number = int(raw) if raw.isdigit() and 0 < int(raw) <= 100_000 else 1
+        pages = paging(request, number, param=param)
+        items, count = await indicator_service.list_indicators(
+            session,
+            caller=caller,
+            org=None,
+            status=status,
+            overdue=None,
+            offset=pages.offset,
+            limit=pages.size,
+        )
+        shown = await indicator_service.indicators_public(session, items, caller=caller)
+        columns[status] = shown
+        pagings[status] = pages.of(count)
+        shown_all.extend(shown)
     return page(
         request,
         "console/indicators.html",
         {
             "columns": columns,
-            "total": total,
+            "pagings": pagings,
+            "total": sum(p.total for p in pagings.values()),
             "labels": indicator_service.STATUS_NAMES,
-            "org_names": await org_names(session, {i.org_id for i in shown}),
+            "org_names": await org_names(session, {i.org_id for i in shown_all}),
             "done": request.query_params.get("done"),
         },
     )
