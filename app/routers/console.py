@@ -1900,12 +1900,17 @@ async def console_shop(
     items_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     waiting_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     awards_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    resident: Annotated[QueryText | None, Query(max_length=50)] = None,
 ) -> Response:
     """积分超市：库存和上架、待取货的兑换（凭取货码核销）、积分奖励，各自分页。"""
     numbers = {"items_page": items_page, "waiting_page": waiting_page, "awards_page": awards_page}
     pagings = {name: paging(request, number, param=name) for name, number in numbers.items()}
     screen = await service.shop_screen(
-        session, caller, int(community_id) if community_id else None, pagings
+        session,
+        caller,
+        int(community_id) if community_id else None,
+        pagings,
+        (resident or "").strip(),
     )
     return page(
         request,

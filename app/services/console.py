@@ -1263,13 +1263,16 @@ class ShopScreen:
     awards: list[tuple[PointsEntry, str]]  # the award, person
     residents: list[tuple[int, str]]
     top: list[AccountPublic] = field(default_factory=list)  # the largest balances
+    # All the residents the name typed matches; the picker holds RESIDENT_CHOICES.
+    residents_total: int = 0
+    resident_name: str = ""
     items_paging: Paging | None = None
     waiting_paging: Paging | None = None
     awards_paging: Paging | None = None
 
 
-# The shop's lists, each paged on its own parameter.
-SHOP_LISTS = ("items_page", "waiting_page", "awards_page")
+# The award form's picker: this many residents, narrowed by a name typed.
+RESIDENT_CHOICES = 500
 
 
 async def _page_of(
@@ -1284,7 +1287,11 @@ async def _page_of(
 
 
 async def shop_screen(
-    session: AsyncSession, caller: Caller, community_id: int | None, pagings: dict[str, Paging]
+    session: AsyncSession,
+    caller: Caller,
+    community_id: int | None,
+    pagings: dict[str, Paging],
+    resident_name: str = "",
 ) -> ShopScreen:
     communities = [o for o in await orgs_in_reach(session, caller) if o.level == OrgLevel.community]
     wanted = community_id or (communities[0].id if communities else None)
@@ -1315,14 +1322,20 @@ async def shop_screen(
         .order_by(col(PointsEntry.id).desc()),
         pagings["awards_page"],
     )
+    living: list[ColumnElement[bool]] = [
+        col(User.community_id) == community.id,
+        col(User.merged_into_id).is_(None),
+    ]
+    if resident_name:
+        living.append(col(User.name).contains(resident_name, autoescape=True))
     residents = [
         (i, n)
         for i, n in (
             await session.execute(
                 select(User.id, User.name)
-                .where(User.community_id == community.id)
+                .where(*living)
                 .order_by(col(User.name), col(User.id))
-                .limit(2000)
+                .limit(RESIDENT_CHOICES)
             )
         ).all()
     ]
@@ -1343,6 +1356,8 @@ async def shop_screen(
         waiting=[(r, names.get(r.user_id, ""), item_names.get(r.item_id, "")) for r in waiting],
         awards=[(a, names.get(a.user_id, "")) for a in awards],
         residents=residents,
+        residents_total=await _count(session, User, *living),
+        resident_name=resident_name,
         top=(
             await points_service.accounts(session, caller=caller, org=community, offset=0, limit=10)
         )[0],

@@ -248,6 +248,14 @@ async def test_the_shops_stock_pages_on_its_own_keeping_the_community(client, wo
     )
     stock = second.text.split('data-section="stock"', 1)[1].split("</section>", 1)[0]
     assert stock.count("<tr data-item=") == 2 and "data-redemption=" in second.text
+    # The award's picker narrowed by a name typed: C1's one 居民 (the member).
+    found = await client.get(
+        "http://test/console/shop",
+        params={"community_id": c1.id, "resident": world.user("member").name},
+        headers=headers,
+    )
+    picker = found.text.split('name="user_id"', 1)[1].split("</select>", 1)[0]
+    assert picker.count("<option") == 1 and 'data-residents="1/1"' in found.text
 
 
 async def test_the_service_menu_pages_past_fifty_items(client, world):
