@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from annotated_types import MaxLen
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
@@ -85,7 +86,7 @@ from app.models.user import (
 )
 from app.models.volunteer import VolunteerReview
 from app.models.volunteer_hours import VolunteerHourReview
-from app.models.wish import WishReview
+from app.models.wish import WishReview, WishUnconfirm
 from app.routers.deps import (
     CipherDep,
     IdPath,
@@ -514,10 +515,16 @@ def _reviews(request: Request, screen: service.ReviewScreen) -> HTMLResponse:
     return page(request, "console/reviews.html", {"screen": screen, "done": done})
 
 
-def _reviewed(request: Request, name: str, decision: str) -> RedirectResponse:
+def _reviewed(request: Request, name: str, decision: str, view: str = "") -> RedirectResponse:
     response = see_other(request, name)
-    response.headers["location"] += f"?done={decision}"
+    response.headers["location"] += f"?view={view}&done={decision}" if view else f"?done={decision}"
     return response
+
+
+class UndoForm(ConsoleForm):
+    """An approval or confirmation taken back: the reason is told to the person."""
+
+    reason: str = Field(min_length=1, max_length=500)
 
 
 @router.get("/reviews/wishes", response_class=HTMLResponse, include_in_schema=False)
@@ -527,11 +534,14 @@ async def console_wish_reviews(
     caller: ConsoleCaller,
     cipher: CipherDep,
     page_number: PageNumber = 1,
+    view: Literal["pending", "confirmed"] = "pending",
 ) -> Response:
-    """心愿审核：本人管理范围内待审核的微心愿，逐条通过或退回（须填原因）。"""
+    """心愿审核：本人管理范围内待审核的微心愿，逐条通过或退回（须填原因）；
+    `view=confirmed`：近 7 天内确认、本人可撤回确认的心愿（须填原因）。"""
+    screens = {"pending": service.wish_reviews, "confirmed": service.confirmed_wishes}
     return _reviews(
         request,
-        await service.wish_reviews(
+        await screens[view](
             session, caller=caller, cipher=cipher, paging=paging(request, page_number)
         ),
     )
@@ -552,12 +562,33 @@ async def console_review_wish(
     return _reviewed(request, "console_wish_reviews", form.decision)
 
 
+@router.post("/reviews/wishes/{wish_id}/withdraw-confirmation", include_in_schema=False)
+async def console_withdraw_wish_confirmation(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    wish_id: IdPath,
+    form: Annotated[UndoForm, Form()],
+) -> Response:
+    """POST /wishes/{wish_id}/withdraw-confirmation, from a form (409 past the window)."""
+    wish = await wish_service.get_visible_wish(session, caller, wish_id)
+    data = WishUnconfirm(reason=form.reason)
+    await wish_service.unconfirm_wish(session, caller=caller, wish=wish, data=data)
+    return _reviewed(request, "console_wish_reviews", "withdraw", "confirmed")
+
+
 @router.get("/reviews/hours", response_class=HTMLResponse, include_in_schema=False)
 async def console_hour_reviews(
-    request: Request, session: SessionDep, caller: ConsoleCaller, page_number: PageNumber = 1
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    page_number: PageNumber = 1,
+    view: Literal["pending", "approved"] = "pending",
 ) -> Response:
-    """时长审核：本人管理范围内待审核的志愿时长（本人的除外）。"""
-    screen = await service.hour_reviews(session, caller=caller, paging=paging(request, page_number))
+    """时长审核：本人管理范围内待审核的志愿时长（本人的除外）；`view=approved`：
+    30 天内审核通过、本人可撤销的（须填原因）。"""
+    screens = {"pending": service.hour_reviews, "approved": service.approved_hours}
+    screen = await screens[view](session, caller=caller, paging=paging(request, page_number))
     return _reviews(request, screen)
 
 
@@ -574,6 +605,20 @@ async def console_review_hours(
     data = VolunteerHourReview(approve=form.approve, reason=form.reason or None)
     await hours_service.review_entry(session, caller=caller, entry=entry, data=data)
     return _reviewed(request, "console_hour_reviews", form.decision)
+
+
+@router.post("/reviews/hours/{entry_id}/revoke", include_in_schema=False)
+async def console_revoke_hours(
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    entry_id: IdPath,
+    form: Annotated[UndoForm, Form()],
+) -> Response:
+    """POST /volunteer-hours/{entry_id}/revoke, from a form (409 past the window)."""
+    entry = await hours_service.get_visible_entry(session, caller, entry_id)
+    await hours_service.revoke_entry(session, caller=caller, entry=entry, reason=form.reason)
+    return _reviewed(request, "console_hour_reviews", "revoke", "approved")
 
 
 @router.get("/reviews/articles", response_class=HTMLResponse, include_in_schema=False)
@@ -1519,6 +1564,28 @@ async def console_inspections(
     )
 
 
+@router.get("/inspections/{inspection_id}.xlsx", include_in_schema=False)
+async def console_inspection_sheet(
+    session: SessionDep, caller: SupervisorConsoleCaller, inspection_id: IdPath
+) -> Response:
+    """GET /inspections/{inspection_id}.xlsx: the visit's record (纪实表), its
+    supervision team named, for the office to print and sign."""
+    visit = await inspection_service.get_visible_inspection(session, caller, inspection_id)
+    content = await inspection_service.visit_record_xlsx(
+        session, inspection=visit, viewer_id=caller.id
+    )
+    utf8 = quote(f"巡查纪实表-{visit.id}.xlsx")
+    return Response(
+        content,
+        media_type=inspection_service.XLSX_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="inspection-{visit.id}.xlsx"; '
+            f"filename*=UTF-8''{utf8}",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @router.get("/points/{point_id}", response_class=HTMLResponse, include_in_schema=False)
 async def console_point(
     request: Request,
@@ -1679,11 +1746,17 @@ async def console_review_volunteer(
 
 
 @router.get("/teams", response_class=HTMLResponse, include_in_schema=False)
-async def console_teams(request: Request, session: SessionDep, caller: ConsoleCaller) -> Response:
-    """志愿服务队：本人管理范围内的队伍、队员人数和服务记录。"""
-    teams = await service.teams_in_reach(session, caller=caller)
+async def console_teams(
+    request: Request, session: SessionDep, caller: ConsoleCaller, page_number: PageNumber = 1
+) -> Response:
+    """志愿服务队：本人管理范围内的队伍、队员人数和服务记录（分页）。"""
+    teams, pages = await service.teams_page(
+        session, caller=caller, paging=paging(request, page_number)
+    )
     names = await org_names(session, {t.org_id for t in teams})
-    return page(request, "console/teams.html", {"teams": teams, "org_names": names})
+    return page(
+        request, "console/teams.html", {"teams": teams, "org_names": names, "paging": pages}
+    )
 
 
 class DispatchForm(ConsoleForm):
@@ -1692,10 +1765,16 @@ class DispatchForm(ConsoleForm):
 
 @router.get("/service-orders", response_class=HTMLResponse, include_in_schema=False)
 async def console_service_orders(
-    request: Request, session: SessionDep, caller: ConsoleCaller, cipher: CipherDep
+    request: Request,
+    session: SessionDep,
+    caller: ConsoleCaller,
+    cipher: CipherDep,
+    page_number: PageNumber = 1,
 ) -> Response:
-    """派单台：本人管理范围内待处理的服务订单，一键受理、派单或改派。"""
-    board = await service.order_board(session, caller=caller, cipher=cipher)
+    """派单台：本人管理范围内待处理的服务订单（最早的在前，分页），一键受理、派单或改派。"""
+    board = await service.order_board(
+        session, caller=caller, cipher=cipher, paging=paging(request, page_number)
+    )
     done = request.query_params.get("done")
     return page(request, "console/service_orders.html", {"board": board, "done": done})
 
@@ -1818,9 +1897,21 @@ async def console_shop(
     session: SessionDep,
     caller: ConsoleCaller,
     community_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    items_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    waiting_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    awards_page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    resident: Annotated[QueryText | None, Query(max_length=50)] = None,
 ) -> Response:
-    """积分超市：库存和上架、待取货的兑换（凭取货码核销）、积分奖励。"""
-    screen = await service.shop_screen(session, caller, int(community_id) if community_id else None)
+    """积分超市：库存和上架、待取货的兑换（凭取货码核销）、积分奖励，各自分页。"""
+    numbers = {"items_page": items_page, "waiting_page": waiting_page, "awards_page": awards_page}
+    pagings = {name: paging(request, number, param=name) for name, number in numbers.items()}
+    screen = await service.shop_screen(
+        session,
+        caller,
+        int(community_id) if community_id else None,
+        pagings,
+        (resident or "").strip(),
+    )
     return page(
         request,
         "console/shop.html",

@@ -40,9 +40,11 @@ from app.routers.console import (
     ConsoleForm,
     ConsoleRoute,
     DecisionForm,
+    PageNumber,
     _done,
     console_caller,
     page,
+    paging,
 )
 from app.routers.deps import IdPath, SessionDep, SettingsDep
 from app.services import console as console_service
@@ -57,8 +59,6 @@ from app.services.users import user_names
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
 
-SURVEY_LIMIT = 50
-CHECKLIST_LIMIT = 100
 STATUS_LABELS = {"upcoming": "未开始", "open": "作答中", "closed": "已截止"}
 KIND_LABELS = {"quiz": "应知应会测试", "questionnaire": "问卷"}
 AUDIENCE_LABELS = {"members": "本组织花名册人员", "everyone": "所有人（含未在花名册的居民）"}
@@ -71,11 +71,13 @@ async def console_surveys(
     session: SessionDep,
     caller: ConsoleCaller,
     survey_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
+    page_number: PageNumber = 1,
 ) -> Response:
-    """问卷和测试：管理范围内发起的（最近 50 份）及答卷数，选中一份看结果：各下级组织的
+    """问卷和测试：管理范围内发起的（分页）及答卷数，选中一份看结果：各下级组织的
     应答率、平均得分，各题作答情况，同 GET /stats/surveys/{id}。"""
+    pages = paging(request, page_number)
     surveys, total = await survey_service.list_surveys(
-        session, caller=caller, org=None, status=None, offset=0, limit=SURVEY_LIMIT
+        session, caller=caller, org=None, status=None, offset=pages.offset, limit=pages.size
     )
     shown = await survey_service.surveys_public(session, surveys, caller=caller)
     stats = None
@@ -89,6 +91,7 @@ async def console_surveys(
         {
             "surveys": shown,
             "total": total,
+            "paging": pages.of(total),
             "responses": await survey_service.response_counts(session, surveys, caller=caller),
             "done": request.query_params.get("done"),
             "stats": stats,
@@ -104,27 +107,38 @@ async def console_surveys(
 async def console_indicators(
     request: Request, session: SessionDep, caller: ConsoleCaller
 ) -> Response:
-    """申报指标看板：管理范围内的指标按状态分列（逾期标红），待审核的可通过或退回
+    """申报指标看板：管理范围内的指标按状态分列（逾期标红，每列分页），待审核的可通过或退回
     （同 POST /indicators/{id}/review）。"""
-    items, total = await indicator_service.list_indicators(
-        session,
-        caller=caller,
-        org=None,
-        status=None,
-        overdue=None,
-        offset=0,
-        limit=CHECKLIST_LIMIT,
-    )
-    shown = await indicator_service.indicators_public(session, items, caller=caller)
-    columns = {s: [i for i in shown if i.status == s] for s in IndicatorStatus}
+    columns = {}
+    pagings = {}
+    shown_all = []
+    for status in IndicatorStatus:
+        param = f"{status.value}_page"
+        raw = request.query_params.get(param, "1")
+        number = int(raw) if raw.isdigit() and 0 < int(raw) <= 100_000 else 1
+        pages = paging(request, number, param=param)
+        items, count = await indicator_service.list_indicators(
+            session,
+            caller=caller,
+            org=None,
+            status=status,
+            overdue=None,
+            offset=pages.offset,
+            limit=pages.size,
+        )
+        shown = await indicator_service.indicators_public(session, items, caller=caller)
+        columns[status] = shown
+        pagings[status] = pages.of(count)
+        shown_all.extend(shown)
     return page(
         request,
         "console/indicators.html",
         {
             "columns": columns,
-            "total": total,
+            "pagings": pagings,
+            "total": sum(p.total for p in pagings.values()),
             "labels": indicator_service.STATUS_NAMES,
-            "org_names": await org_names(session, {i.org_id for i in shown}),
+            "org_names": await org_names(session, {i.org_id for i in shown_all}),
             "done": request.query_params.get("done"),
         },
     )
@@ -418,8 +432,6 @@ async def console_set_scoring(
 
 # --- household visits (入户调查) -----------------------------------------------------------------
 
-VISIT_LIMIT = 200
-
 
 class VisitForm(ConsoleForm):
     community_id: int = Field(ge=1, le=MAX_ID)
@@ -440,16 +452,18 @@ async def console_household_visits(
     caller: ConsoleCaller,
     org_id: Annotated[str | None, Query(max_length=10, pattern=r"^\d*$")] = None,
     month: Annotated[Month | None, Query()] = None,
+    page_number: PageNumber = 1,
 ) -> Response:
     """入户调查：所选组织（默认本人管理的最高一级）及各直属下级一个月的入户户数、社区覆盖率、
-    知晓率、满意率，同 GET /stats/household-visits；当月入户记录（最近 200 户）；
+    知晓率、满意率，同 GET /stats/household-visits；当月入户记录（最近的在前，分页）；
     登记一户（同 POST /household-visits）。"""
+    pages = paging(request, page_number, console_service.LONG_PAGE)
     month = month or month_key(utcnow())
     picked = int(org_id) if org_id else console_service.top_org(caller)
     org = await org_in_reach(session, caller, picked)
     stats = await household_service.household_stats(session, org=org, month=month)
     visits, total = await household_service.list_visits(
-        session, org=org, month=month, limit=VISIT_LIMIT
+        session, org=org, month=month, limit=pages.size, offset=pages.offset
     )
     return page(
         request,
@@ -458,6 +472,7 @@ async def console_household_visits(
             "stats": stats,
             "visits": visits,
             "total": total,
+            "paging": pages.of(total),
             "orgs": await console_service.orgs_in_reach(session, caller),
             "picked": org.id,
             "picked_is_community": org.level == OrgLevel.community,

@@ -20,8 +20,10 @@ from app.routers.console import (
     ConsoleForm,
     ConsoleRoute,
     OptionalId,
+    PageNumber,
     _done,
     page,
+    paging,
 )
 from app.routers.deps import IdPath, SessionDep
 from app.services import console as console_service
@@ -29,8 +31,6 @@ from app.services import service_orders as order_service
 from app.services.orgs import org_names
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
-
-MENU_LIMIT = 200
 
 
 class ServiceItemForm(ConsoleForm):
@@ -43,11 +43,14 @@ class ServiceItemForm(ConsoleForm):
 
 @router.get("/service-items", response_class=HTMLResponse, include_in_schema=False)
 async def console_service_items(
-    request: Request, session: SessionDep, caller: ConsoleCaller
+    request: Request, session: SessionDep, caller: ConsoleCaller, page_number: PageNumber = 1
 ) -> Response:
-    """服务清单：管理范围内各组织发布的服务项目（在架的在前，最多 200 项），可发布新项目
+    """服务清单：管理范围内各组织发布的服务项目（在架的在前，分页），可发布新项目
     （同 POST /service-items）或下架（同 POST /service-items/{id}/withdraw）。"""
-    items, total = await order_service.items_in_reach(session, caller=caller, limit=MENU_LIMIT)
+    pages = paging(request, page_number)
+    items, total = await order_service.items_in_reach(
+        session, caller=caller, limit=pages.size, offset=pages.offset
+    )
     teams = await console_service.teams_in_reach(session, caller=caller)
     return page(
         request,
@@ -55,6 +58,7 @@ async def console_service_items(
         {
             "items": [order_service.item_public(i) for i in items],
             "total": total,
+            "paging": pages.of(total),
             "teams": teams,
             "team_names": {t.id: t.name for t in teams},
             "orgs": await console_service.orgs_in_reach(session, caller),

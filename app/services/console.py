@@ -20,7 +20,7 @@ from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.core.scope import Caller, in_reach, org_ids_in, org_in_reach, path_ids
 from app.core.security import PiiCipher
-from app.core.timeutil import month_key
+from app.core.timeutil import local, month_key
 from app.edge.access import caller_for_person
 from app.models.article import Article, ArticleImportance, ArticleStatus
 from app.models.dashboard import DashboardSort, SortOrder
@@ -42,7 +42,7 @@ from app.models.team import Team, TeamPublic
 from app.models.user import ADMIN_ROLES, PEOPLE_ROLES, Role, RoleGrant, User, UserPublic
 from app.models.volunteer import Volunteer, VolunteerStatus
 from app.models.volunteer_hours import HourStatus, VolunteerHour
-from app.models.wish import Wish, WishStatus
+from app.models.wish import Wish, WishAction, WishEvent, WishStatus
 from app.services import api_keys as api_key_service
 from app.services import dashboard as dashboard_service
 from app.services import dashboard_view
@@ -51,10 +51,10 @@ from app.services import problems as problem_service
 from app.services import publicity as publicity_service
 from app.services import reports as report_service
 from app.services import service_orders as order_service
-from app.services import shop as shop_service
 from app.services import tasks as task_service
 from app.services import teams as team_service
 from app.services import users as user_service
+from app.services import volunteer_hours as hours_service
 from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 from app.services.dashboard_view import DashboardPage
@@ -301,16 +301,22 @@ def hours_to_review(caller: Caller) -> list[ColumnElement[bool]]:
     ]
 
 
-async def unstaffed_levels(session: AsyncSession, caller: Caller) -> set[int]:
-    """The levels below the person's where articles wait with no admin to review them,
+async def unstaffed_articles(session: AsyncSession, caller: Caller) -> ColumnElement[bool] | None:
+    """The articles waiting at a level below the person's with no one to review them,
     and for which the person's level is the nearest staffed one above: the review
     service lets that level act for them (app.services.articles `review_article`), so
-    they are on its list rather than stuck unseen."""
+    they are on its list rather than stuck unseen. None: there are none.
+
+    Staffed means as the review ladder means it (articles `_ladder`): an admin other
+    than the article's author, who cannot review their own text. So a level whose one
+    admin wrote the article is unstaffed for that article alone, and where the author
+    is also the admin above, the level above that acts. Only admins on the path can
+    make an author special, so the condition names them apart and no one else."""
     mine = _review_levels(caller)
     # Their subtrees, their own levels left out.
     below = [g.org_path for g in caller.grants if g.role in ADMIN_ROLES]
     if not below:
-        return set()
+        return None
     waiting = set(
         (
             await session.execute(
@@ -325,39 +331,53 @@ async def unstaffed_levels(session: AsyncSession, caller: Caller) -> set[int]:
         ).scalars()
     )
     if not waiting:
-        return set()
+        return None
     paths = {
-        int(i): str(p)
+        int(i): path_ids(str(p))
         for i, p in (
             await session.execute(select(Org.id, Org.path).where(col(Org.id).in_(waiting)))
         ).all()
     }
-    on_paths = {i for p in paths.values() for i in path_ids(p)}
-    staffed = set(
-        (
-            await session.execute(
-                select(col(RoleGrant.org_id)).where(
-                    col(RoleGrant.org_id).in_(on_paths), col(RoleGrant.role).in_(ADMIN_ROLES)
-                )
-            )
-        ).scalars()
-    )
-    covered = set()
+    on_paths = {i for p in paths.values() for i in p}
+    admins: dict[int, set[int]] = {}
+    for org_id, user_id in (
+        await session.execute(
+            select(col(RoleGrant.org_id), col(RoleGrant.user_id))
+            .where(col(RoleGrant.org_id).in_(on_paths), col(RoleGrant.role).in_(ADMIN_ROLES))
+            .distinct()
+        )
+    ).all():
+        admins.setdefault(int(org_id), set()).add(int(user_id))
+
+    def acting(path: list[int], author: int | None) -> int | None:
+        # The nearest level at or above the article's with an admin besides its author.
+        return next((i for i in reversed(path) if admins.get(i, set()) - {author}), None)
+
+    parts: list[ColumnElement[bool]] = []
     for org_id, path in paths.items():
-        acting = next((i for i in reversed(path_ids(path)) if i in staffed), None)
-        if acting in mine:
-            covered.add(org_id)
-    return covered
+        at = col(Article.review_org_id) == org_id
+        # Authors who are admins on the path: the acting level may differ for them.
+        special = {u for i in path for u in admins.get(i, set())}
+        ours = {u for u in special if acting(path, u) in mine and acting(path, u) != org_id}
+        if acting(path, None) in mine and acting(path, None) != org_id:
+            others = [col(Article.author_id).not_in(special - ours)] if special - ours else []
+            parts.append(and_(at, *others))
+        elif ours:
+            parts.append(and_(at, col(Article.author_id).in_(ours)))
+    return or_(*parts) if parts else None
 
 
 def _review_levels(caller: Caller) -> set[int]:
     return {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
 
 
-def _articles_at(caller: Caller, levels: set[int]) -> list[ColumnElement[bool]]:
+def _articles_at(
+    caller: Caller, levels: set[int], unstaffed: ColumnElement[bool] | None = None
+) -> list[ColumnElement[bool]]:
+    at = col(Article.review_org_id).in_(levels)
     return [
         col(Article.status) == ArticleStatus.in_review,
-        col(Article.review_org_id).in_(levels),
+        or_(at, unstaffed) if unstaffed is not None else at,
         col(Article.author_id) != caller.id,
     ]
 
@@ -365,26 +385,27 @@ def _articles_at(caller: Caller, levels: set[int]) -> list[ColumnElement[bool]]:
 async def articles_to_review(session: AsyncSession, caller: Caller) -> list[ColumnElement[bool]]:
     """Articles waiting at a level where the person is an admin, and those waiting
     at a level below with no admin at all, which the person's level reviews for it
-    (`unstaffed_levels`)."""
-    return _articles_at(caller, _review_levels(caller) | await unstaffed_levels(session, caller))
+    (`unstaffed_articles`)."""
+    return _articles_at(caller, _review_levels(caller), await unstaffed_articles(session, caller))
 
 
 async def _articles_todo(session: AsyncSession, caller: Caller) -> list[TodoItem]:
     """Articles at the person's levels, and of those the ones waiting at a level below
     that has no reviewer, named apart when there are any: the level below may not
     know it has none."""
-    unstaffed = await unstaffed_levels(session, caller)
-    mine = _review_levels(caller) | unstaffed
+    unstaffed = await unstaffed_articles(session, caller)
     items = [
         TodoItem(
             "articles",
             "待本级审核的稿件",
-            await _count(session, Article, *_articles_at(caller, mine)),
+            await _count(
+                session, Article, *_articles_at(caller, _review_levels(caller), unstaffed)
+            ),
             "console_article_reviews",
         )
     ]
-    if unstaffed:
-        count = await _count(session, Article, *_articles_at(caller, unstaffed))
+    if unstaffed is not None:
+        count = await _count(session, Article, *_articles_at(caller, set(), unstaffed))
         if count:
             items.append(
                 TodoItem(
@@ -551,6 +572,11 @@ class ReviewScreen:
 
     # Lines whose level has no reviewer of its own (the person's level acts for it).
     unstaffed: frozenset[int] = frozenset()
+    # The screen's views, (label, query, current): what awaits review, and what may
+    # still be undone. `undo`: the lines are decided already and each has one form,
+    # a reason and this button, posting to `decide`.
+    views: tuple[tuple[str, str, bool], ...] = ()
+    undo: str | None = None
 
     @property
     def total(self) -> int:
@@ -569,6 +595,32 @@ async def _oldest_first(
         .limit(paging.size)
     )
     return list(rows.scalars()), paging.of(total)
+
+
+async def _newest_first(
+    session: AsyncSession,
+    model: Any,
+    conditions: list[ColumnElement[bool]],
+    paging: Paging,
+    by: Any,
+) -> tuple[list[Any], Paging]:
+    total = await _count(session, model, *conditions)
+    rows = await session.execute(
+        select(model)
+        .where(*conditions)
+        .order_by(by.desc(), col(model.id).desc())
+        .offset(paging.offset)
+        .limit(paging.size)
+    )
+    return list(rows.scalars()), paging.of(total)
+
+
+def _views(*views: tuple[str, str], current: str) -> tuple[tuple[str, str, bool], ...]:
+    return tuple((label, query, query == current) for label, query in views)
+
+
+WISH_VIEWS = (("待审核", ""), ("近 7 天已确认（可撤回确认）", "?view=confirmed"))
+HOUR_VIEWS = (("待审核", ""), ("已通过（30 天内可撤销）", "?view=approved"))
 
 
 async def wish_reviews(
@@ -591,7 +643,72 @@ async def wish_reviews(
         for w in shown
     ]
     return ReviewScreen(
-        "wishes", "心愿审核", items, paging, "console_review_wish", "wish_id", "退回原因"
+        "wishes",
+        "心愿审核",
+        items,
+        paging,
+        "console_review_wish",
+        "wish_id",
+        "退回原因",
+        views=_views(*WISH_VIEWS, current=""),
+    )
+
+
+def wishes_to_withdraw(caller: Caller, now: datetime) -> list[ColumnElement[bool]]:
+    """Confirmations the person may still withdraw (wishes `unconfirm_wish`): within
+    UNCONFIRM_WINDOW, in their admin reach, and theirs to withdraw: the community's
+    own admin, or whoever confirmed it."""
+    confirmed_by_me = (
+        select(WishEvent.id)
+        .where(
+            col(WishEvent.wish_id) == col(Wish.id),
+            col(WishEvent.action) == WishAction.confirm,
+            col(WishEvent.actor_id) == caller.id,
+        )
+        .exists()
+    )
+    return [
+        col(Wish.status) == WishStatus.confirmed,
+        col(Wish.confirmed_at) >= now - wish_service.UNCONFIRM_WINDOW,
+        in_reach(col(Wish.community_id), caller.paths(ADMIN_ROLES)),
+        or_(
+            in_reach(col(Wish.community_id), caller.paths(frozenset({Role.community_admin}))),
+            confirmed_by_me,
+        ),
+    ]
+
+
+async def confirmed_wishes(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, paging: Paging
+) -> ReviewScreen:
+    """Wishes confirmed lately whose confirmation the person may withdraw, the latest
+    first (POST /wishes/{id}/withdraw-confirmation)."""
+    conditions = wishes_to_withdraw(caller, utcnow())
+    wishes, paging = await _newest_first(session, Wish, conditions, paging, col(Wish.confirmed_at))
+    shown = await wish_service.to_public(session, caller=caller, cipher=cipher, wishes=wishes)
+    orgs = await org_names(session, {w.community_id for w in shown})
+    people = await user_names(session, {w.claimed_by_id for w in shown if w.claimed_by_id})
+    items = [
+        ReviewItem(
+            id=w.id,
+            title=w.title,
+            detail=f"{w.description}（受助人：{w.beneficiary_name}）",
+            org=orgs.get(w.community_id, ""),
+            person=people.get(w.claimed_by_id, "") if w.claimed_by_id else "",
+            when=w.confirmed_at,
+        )
+        for w in shown
+    ]
+    return ReviewScreen(
+        "wishes",
+        "心愿审核",
+        items,
+        paging,
+        "console_withdraw_wish_confirmation",
+        "wish_id",
+        "撤回原因",
+        views=_views(*WISH_VIEWS, current="?view=confirmed"),
+        undo="撤回确认",
     )
 
 
@@ -611,7 +728,63 @@ async def hour_reviews(session: AsyncSession, *, caller: Caller, paging: Paging)
         for e in entries
     ]
     return ReviewScreen(
-        "hours", "时长审核", items, paging, "console_review_hours", "entry_id", "驳回原因"
+        "hours",
+        "时长审核",
+        items,
+        paging,
+        "console_review_hours",
+        "entry_id",
+        "驳回原因",
+        views=_views(*HOUR_VIEWS, current=""),
+    )
+
+
+def hours_to_revoke(caller: Caller, now: datetime) -> list[ColumnElement[bool]]:
+    """Approved entries the person may still revoke (volunteer_hours `revoke_entry`):
+    approved within REVOKE_WINDOW, in their admin reach, not their own."""
+    approved_at = func.coalesce(col(VolunteerHour.reviewed_at), col(VolunteerHour.created_at))
+    return [
+        col(VolunteerHour.status) == HourStatus.approved,
+        approved_at >= now - hours_service.REVOKE_WINDOW,
+        in_reach(col(VolunteerHour.org_id), caller.paths(ADMIN_ROLES)),
+        col(VolunteerHour.user_id) != caller.id,
+    ]
+
+
+async def approved_hours(session: AsyncSession, *, caller: Caller, paging: Paging) -> ReviewScreen:
+    """Entries approved lately that the person may revoke, the latest approved first
+    (POST /volunteer-hours/{id}/revoke)."""
+    entries, paging = await _newest_first(
+        session,
+        VolunteerHour,
+        hours_to_revoke(caller, utcnow()),
+        paging,
+        func.coalesce(col(VolunteerHour.reviewed_at), col(VolunteerHour.created_at)),
+    )
+    orgs = await org_names(session, {e.org_id for e in entries})
+    people = await user_names(session, {e.user_id for e in entries})
+    items = [
+        ReviewItem(
+            id=e.id,
+            title=e.activity,
+            detail=f"{e.minutes / 60:.1f} 小时 · 通过于 "
+            + local(e.reviewed_at or e.created_at).strftime("%Y-%m-%d %H:%M"),
+            org=orgs.get(e.org_id, ""),
+            person=people.get(e.user_id, ""),
+            when=e.started_at,
+        )
+        for e in entries
+    ]
+    return ReviewScreen(
+        "hours",
+        "时长审核",
+        items,
+        paging,
+        "console_revoke_hours",
+        "entry_id",
+        "撤销原因",
+        views=_views(*HOUR_VIEWS, current="?view=approved"),
+        undo="撤销",
     )
 
 
@@ -998,7 +1171,6 @@ async def volunteer_reviews(
     )
 
 
-BOARD_LIMIT = 100
 BOARD_STATES = (
     OrderStatus.submitted,
     OrderStatus.accepted,
@@ -1010,7 +1182,7 @@ BOARD_STATES = (
 @dataclass(frozen=True)
 class OrderBoard:
     orders: list[OrderPublic]
-    total: int
+    paging: Paging
     # The teams an order may be dispatched to: those of orgs in reach, and of the orgs
     # above the orders' communities.
     teams: list[TeamPublic]
@@ -1018,17 +1190,15 @@ class OrderBoard:
     status_names: dict[Any, str]
 
 
-async def order_board(session: AsyncSession, *, caller: Caller, cipher: PiiCipher) -> OrderBoard:
-    """Orders in reach still to be handled, oldest first."""
+async def order_board(
+    session: AsyncSession, *, caller: Caller, cipher: PiiCipher, paging: Paging
+) -> OrderBoard:
+    """Orders in reach still to be handled, oldest first, a page at a time."""
     conditions = [
         in_reach(col(ServiceOrder.community_id), caller.paths(ADMIN_ROLES)),
         col(ServiceOrder.status).in_(BOARD_STATES),
     ]
-    total = await _count(session, ServiceOrder, *conditions)
-    rows = await session.execute(
-        select(ServiceOrder).where(*conditions).order_by(col(ServiceOrder.id)).limit(BOARD_LIMIT)
-    )
-    orders = list(rows.scalars())
+    orders, paging = await _oldest_first(session, ServiceOrder, conditions, paging)
     shown = await order_service.to_public(session, caller=caller, cipher=cipher, orders=orders)
     communities = {o.community_id for o in orders}
     above = {
@@ -1050,14 +1220,25 @@ async def order_board(session: AsyncSession, *, caller: Caller, cipher: PiiCiphe
     )
     return OrderBoard(
         orders=shown,
-        total=total,
+        paging=paging,
         teams=await team_service.to_public(session, list(teams.scalars())),
         org_names=await org_names(session, communities),
         status_names=order_service.STATUS_NAMES,
     )
 
 
+async def teams_page(
+    session: AsyncSession, *, caller: Caller, paging: Paging
+) -> tuple[list[TeamPublic], Paging]:
+    """The teams screen: the teams of orgs in reach, a page at a time."""
+    teams, paging = await _oldest_first(
+        session, Team, [in_reach(col(Team.org_id), caller.paths(ADMIN_ROLES))], paging
+    )
+    return await team_service.to_public(session, teams), paging
+
+
 async def teams_in_reach(session: AsyncSession, *, caller: Caller) -> list[TeamPublic]:
+    """Every team of orgs in reach: the pickers' choices (an item's team)."""
     rows = await session.execute(
         select(Team)
         .where(in_reach(col(Team.org_id), caller.paths(ADMIN_ROLES)))
@@ -1068,13 +1249,12 @@ async def teams_in_reach(session: AsyncSession, *, caller: Caller) -> list[TeamP
 
 # --- the community shop (积分超市) ---------------------------------------------------------
 
-SHOP_LIST = 100
-
 
 @dataclass
 class ShopScreen:
     """One community's shop: its stock, the reservations waiting to be collected,
-    the recent awards, and the residents an award may go to."""
+    the recent awards (each list paged on its own parameter), and the residents an
+    award may go to."""
 
     communities: list[OrgChoice]
     community: Org | None
@@ -1083,53 +1263,92 @@ class ShopScreen:
     awards: list[tuple[PointsEntry, str]]  # the award, person
     residents: list[tuple[int, str]]
     top: list[AccountPublic] = field(default_factory=list)  # the largest balances
+    # All the residents the name typed matches; the picker holds RESIDENT_CHOICES.
+    residents_total: int = 0
+    resident_name: str = ""
+    items_paging: Paging | None = None
+    waiting_paging: Paging | None = None
+    awards_paging: Paging | None = None
+
+
+# The award form's picker: this many residents, narrowed by a name typed.
+RESIDENT_CHOICES = 500
+
+
+async def _page_of(
+    session: AsyncSession, statement: Any, paging: Paging
+) -> tuple[list[Any], Paging]:
+    """One page of `statement` (ordered) and the whole's count."""
+    total = (
+        await session.execute(select(func.count()).select_from(statement.order_by(None).subquery()))
+    ).scalar_one()
+    rows = await session.execute(statement.offset(paging.offset).limit(paging.size))
+    return list(rows.scalars()), paging.of(int(total))
 
 
 async def shop_screen(
-    session: AsyncSession, caller: Caller, community_id: int | None
+    session: AsyncSession,
+    caller: Caller,
+    community_id: int | None,
+    pagings: dict[str, Paging],
+    resident_name: str = "",
 ) -> ShopScreen:
     communities = [o for o in await orgs_in_reach(session, caller) if o.level == OrgLevel.community]
     wanted = community_id or (communities[0].id if communities else None)
     if wanted is None:
         return ShopScreen(communities, None, [], [], [], [])
     community = await org_in_reach(session, caller, wanted)
-    items = await shop_service.list_items(session, community=community)
-    waiting = list(
-        (
-            await session.execute(
-                select(Redemption)
-                .where(
-                    Redemption.community_id == community.id,
-                    Redemption.status == RedemptionStatus.reserved,
-                )
-                .order_by(col(Redemption.expires_at))
-                .limit(SHOP_LIST)
-            )
-        ).scalars()
+    items, items_paging = await _page_of(
+        session,
+        select(ShopItem)
+        .where(ShopItem.community_id == community.id)
+        .order_by(col(ShopItem.id).desc()),
+        pagings["items_page"],
     )
-    awards = list(
-        (
-            await session.execute(
-                select(PointsEntry)
-                .where(PointsEntry.org_id == community.id, PointsEntry.kind == EntryKind.award)
-                .order_by(col(PointsEntry.id).desc())
-                .limit(SHOP_LIST)
-            )
-        ).scalars()
+    waiting, waiting_paging = await _page_of(
+        session,
+        select(Redemption)
+        .where(
+            Redemption.community_id == community.id,
+            Redemption.status == RedemptionStatus.reserved,
+        )
+        .order_by(col(Redemption.expires_at), col(Redemption.id)),
+        pagings["waiting_page"],
     )
+    awards, awards_paging = await _page_of(
+        session,
+        select(PointsEntry)
+        .where(PointsEntry.org_id == community.id, PointsEntry.kind == EntryKind.award)
+        .order_by(col(PointsEntry.id).desc()),
+        pagings["awards_page"],
+    )
+    living: list[ColumnElement[bool]] = [
+        col(User.community_id) == community.id,
+        col(User.merged_into_id).is_(None),
+    ]
+    if resident_name:
+        living.append(col(User.name).contains(resident_name, autoescape=True))
     residents = [
         (i, n)
         for i, n in (
             await session.execute(
                 select(User.id, User.name)
-                .where(User.community_id == community.id)
+                .where(*living)
                 .order_by(col(User.name), col(User.id))
-                .limit(2000)
+                .limit(RESIDENT_CHOICES)
             )
         ).all()
     ]
     names = await user_names(session, [r.user_id for r in waiting] + [a.user_id for a in awards])
-    item_names = {i.id: i.name for i in items}
+    item_names: dict[int, str] = dict(
+        (
+            await session.execute(
+                select(ShopItem.id, ShopItem.name).where(
+                    col(ShopItem.id).in_({r.item_id for r in waiting})
+                )
+            )
+        ).all()
+    )
     return ShopScreen(
         communities=communities,
         community=community,
@@ -1137,9 +1356,14 @@ async def shop_screen(
         waiting=[(r, names.get(r.user_id, ""), item_names.get(r.item_id, "")) for r in waiting],
         awards=[(a, names.get(a.user_id, "")) for a in awards],
         residents=residents,
+        residents_total=await _count(session, User, *living),
+        resident_name=resident_name,
         top=(
             await points_service.accounts(session, caller=caller, org=community, offset=0, limit=10)
         )[0],
+        items_paging=items_paging,
+        waiting_paging=waiting_paging,
+        awards_paging=awards_paging,
     )
 
 

@@ -167,7 +167,7 @@ class VisitLine:
 
 
 async def list_visits(
-    session: AsyncSession, *, org: Org, month: str, limit: int
+    session: AsyncSession, *, org: Org, month: str, limit: int, offset: int = 0
 ) -> tuple[list[VisitLine], int]:
     """The month's visits in `org`'s subtree (the caller reaches `org`: checked by the
     route), newest first."""
@@ -184,6 +184,7 @@ async def list_visits(
         .join(User, col(User.id) == col(HouseholdVisit.visitor_id))
         .where(*condition)
         .order_by(col(HouseholdVisit.visited_at).desc(), col(HouseholdVisit.id).desc())
+        .offset(offset)
         .limit(limit)
     )
     return [VisitLine(visit_public(v), c, u) for v, c, u in rows.all()], total

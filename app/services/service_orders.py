@@ -407,7 +407,7 @@ async def menu(session: AsyncSession, *, community: Org) -> list[ServiceItem]:
 
 
 async def items_in_reach(
-    session: AsyncSession, *, caller: Caller, limit: int
+    session: AsyncSession, *, caller: Caller, limit: int, offset: int = 0
 ) -> tuple[list[ServiceItem], int]:
     """The menu items of the orgs in the admin's reach (those `get_item_in_reach`
     finds), on the menu first, then newest first: the admin's list to withdraw from."""
@@ -419,6 +419,7 @@ async def items_in_reach(
         select(ServiceItem)
         .where(condition)
         .order_by(col(ServiceItem.active).desc(), col(ServiceItem.id).desc())
+        .offset(offset)
         .limit(limit)
     )
     return list(rows.scalars()), total

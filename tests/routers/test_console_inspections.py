@@ -6,7 +6,9 @@ services the API uses (who reaches which screen is the authorization matrix's)."
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from io import BytesIO
 
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from app.core.db import utcnow
@@ -18,7 +20,7 @@ from app.models.problem import Point, Problem
 from app.models.report import Report, ReportStatus
 from app.services import inspections
 from tests.factories.console import console_headers
-from tests.factories.inspections import MARKET_ITEMS, make_checklist
+from tests.factories.inspections import MARKET_ITEMS, make_checklist, make_team
 from tests.factories.media import make_media
 from tests.factories.problems import make_point
 from tests.factories.reports import insert_report
@@ -27,7 +29,14 @@ from tests.factories.world import World
 HTML = {"Accept": "text/html"}
 
 
-async def visit(world: World, point: Point, *, failed: int = 0, at: datetime | None = None) -> int:
+async def visit(
+    world: World,
+    point: Point,
+    *,
+    failed: int = 0,
+    at: datetime | None = None,
+    team_id: int | None = None,
+) -> int:
     results = [
         ResultInput(item=item, passed=i >= failed, note="地面有积水" if i < failed else None)
         for i, item in enumerate(MARKET_ITEMS)
@@ -44,6 +53,7 @@ async def visit(world: World, point: Point, *, failed: int = 0, at: datetime | N
                 lng=point.lng,
                 results=results,
                 photo_ids=[photo.id],
+                team_id=team_id,
             ),
             now=at,
         )
@@ -86,6 +96,30 @@ async def test_a_points_history_shows_the_latest_visits_results_first(client, wo
     assert page.index(f'data-visit="{latest}"') < page.index(f'data-visit="{older}"')
     async with world.app.state.sessionmaker() as s:
         assert len((await s.execute(select(Inspection))).all()) == 2
+
+
+async def test_a_visit_for_a_team_names_it_on_the_calendar_the_history_and_the_sheet(client, world):
+    await make_checklist(world.app, world["D"], world.user("district_admin"))
+    point = await make_point(world.app, world["C1"])
+    team = await make_team(
+        world.app, world["S1"], [world.user("inspector")], creator=world.user("street_admin")
+    )
+    for_team = await visit(world, point, team_id=team.id)
+    alone = await visit(world, point, at=utcnow() - timedelta(hours=1))
+    headers = {**await console_headers(world.app, world.user("street_admin")), **HTML}
+    for url in ("http://test/console/inspections", f"http://test/console/points/{point.id}"):
+        page = (await client.get(url, headers=headers)).text
+        row = page.split(f'data-visit="{for_team}"', 1)[1].split("</tr>", 1)[0]
+        assert f'data-team="{team.id}">{team.name}<' in row, url
+        assert f"/console/inspections/{for_team}.xlsx" in row
+        row = page.split(f'data-visit="{alone}"', 1)[1].split("</tr>", 1)[0]
+        assert 'data-team="">个人巡查<' in row, url
+    sheet = await client.get(f"http://test/console/inspections/{for_team}.xlsx", headers=headers)
+    assert sheet.status_code == 200
+    cells = [
+        c.value for row in load_workbook(BytesIO(sheet.content)).active.iter_rows() for c in row
+    ]
+    assert "督导组" in cells and team.name in cells
 
 
 async def test_the_inbox_lists_a_reports_nearby_duplicates_beside_it(client, world):

@@ -11,11 +11,14 @@ from app.core.db import utcnow
 from app.core.http import _csp
 from app.core.timeutil import local
 from app.models.article import ArticleStatus
+from app.models.points import ShopItem
 from app.models.problem import ProblemStatus
+from app.models.service_order import ServiceItem
 from app.routers.console import page_headers
 from app.services.console import Paging
 from tests.factories.articles import info_officer, insert_article
 from tests.factories.console import console_headers
+from tests.factories.points import insert_redemption
 from tests.factories.problems import insert_problem
 from tests.factories.users import add_user
 
@@ -114,6 +117,41 @@ async def test_an_article_waiting_where_nobody_reviews_is_on_the_next_level_ups_
     assert f'data-item="{article.id}"' in screen.text
 
 
+async def test_an_article_by_its_levels_only_admin_is_on_the_level_aboves_list(client, world):
+    # C1's secretary wrote it and is C1's one admin: nobody at C1 may review it.
+    secretary = world.user("community_admin")
+    article = await insert_article(
+        world.app, org=world["C1"], author=secretary, status=ArticleStatus.in_review
+    )
+    # Another author's article at C1 is the secretary's own, not the street's.
+    other = await insert_article(
+        world.app,
+        org=world["C1"],
+        author=await info_officer(world),
+        status=ArticleStatus.in_review,
+        title="另一篇",
+    )
+    street = {**await console_headers(world.app, world.user("street_admin")), **HTML}
+    screen = await client.get("http://test/console/reviews/articles", headers=street)
+    assert f'data-item="{article.id}" data-unstaffed' in screen.text
+    assert f'data-item="{other.id}"' not in screen.text
+    home = await client.get("http://test/console/", headers=street)
+    count = home.text.split('data-todo="articles_unstaffed"', 1)[1].split("data-count>", 1)[1]
+    assert count.split("<", 1)[0] == "1"
+    mine = {**await console_headers(world.app, secretary), **HTML}
+    screen = await client.get("http://test/console/reviews/articles", headers=mine)
+    assert (
+        f'data-item="{other.id}"' in screen.text and f'data-item="{article.id}"' not in screen.text
+    )
+    # The review service agrees: the street acts for C1 on it.
+    resp = await client.post(
+        f"http://test/console/reviews/articles/{article.id}",
+        data={"decision": "approve"},
+        headers=street,
+    )
+    assert resp.status_code == 303
+
+
 async def test_an_inspector_works_on_the_problems_of_their_street_and_sees_nothing_else(
     client, world
 ):
@@ -184,3 +222,58 @@ async def test_the_board_pages_its_open_column_by_deadline_the_overdue_first(cli
     )
     column = second.text.split('data-column="open"', 1)[1].split("</section>", 1)[0]
     assert column.count("data-problem=") == 1 and f'"{late.id}"' not in column
+
+
+async def test_the_shops_stock_pages_on_its_own_keeping_the_community(client, world):
+    c1 = world["C1"]
+    async with world.app.state.sessionmaker() as session, session.begin():
+        session.add_all(
+            ShopItem(community_id=c1.id, name=f"物品{i:02d}", points=10, stock=1) for i in range(51)
+        )
+    await insert_redemption(world.app, world.user("member"), c1)
+    headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    shop = await client.get(
+        "http://test/console/shop", params={"community_id": c1.id}, headers=headers
+    )
+    stock = shop.text.split('data-section="stock"', 1)[1].split("</section>", 1)[0]
+    # The fifty-one and the redeemed one: two pages; the other lists have one each.
+    assert stock.count("<tr data-item=") == 50 and 'data-paging="1-50/52"' in stock
+    assert f"community_id={c1.id}&amp;items_page=2" in stock
+    waiting = shop.text.split('data-section="waiting"', 1)[1].split("</section>", 1)[0]
+    assert 'data-paging="1-1/1"' in waiting and "data-next" not in waiting
+    second = await client.get(
+        "http://test/console/shop",
+        params={"community_id": c1.id, "items_page": 2},
+        headers=headers,
+    )
+    stock = second.text.split('data-section="stock"', 1)[1].split("</section>", 1)[0]
+    assert stock.count("<tr data-item=") == 2 and "data-redemption=" in second.text
+    # The award's picker narrowed by a name typed: C1's one 居民 (the member).
+    found = await client.get(
+        "http://test/console/shop",
+        params={"community_id": c1.id, "resident": world.user("member").name},
+        headers=headers,
+    )
+    picker = found.text.split('name="user_id"', 1)[1].split("</select>", 1)[0]
+    assert picker.count("<option") == 1 and 'data-residents="1/1"' in found.text
+
+
+async def test_the_service_menu_pages_past_fifty_items(client, world):
+    async with world.app.state.sessionmaker() as session, session.begin():
+        session.add_all(
+            ServiceItem(
+                org_id=world["C1"].id,
+                title=f"服务{i:02d}",
+                description="",
+                service_type="助老",
+                created_by_id=world.user("community_admin").id,
+            )
+            for i in range(51)
+        )
+    headers = {**await console_headers(world.app, world.user("community_admin")), **HTML}
+    first = await client.get("http://test/console/service-items", headers=headers)
+    assert first.text.count("<tr data-item=") == 50 and 'data-paging="1-50/51"' in first.text
+    second = await client.get(
+        "http://test/console/service-items", params={"page": 2}, headers=headers
+    )
+    assert second.text.count("<tr data-item=") == 1

@@ -135,6 +135,38 @@ async def _approve_hours(world: World, caller: str) -> Req:
     return Req(path=f"/console/reviews/hours/{entry_id}", data={"decision": "approve"})
 
 
+# --- the undo views (r2s4-console2): revoke an approval, withdraw a confirmation -------
+
+
+async def _revoke_hours(world: World, caller: str) -> Req:
+    entry = await insert_entry(
+        world.app, user=world.user("member"), org=world["C1"], status=HourStatus.approved
+    )
+    return Req(path=f"/console/reviews/hours/{entry.id}/revoke", data={"reason": "重复登记"})
+
+
+async def _confirmed_wish_in_c1(world: World) -> int:
+    wish = await insert_wish(
+        world.app,
+        community=world["C1"],
+        poster=world.user("member"),
+        status=WishStatus.confirmed,
+        claimant=world.user("inspector"),
+        admin=world.user("community_admin"),
+        title=WISH_TITLE,
+    )
+    assert wish.id is not None
+    return wish.id
+
+
+async def _withdraw_confirmation(world: World, caller: str) -> Req:
+    wish_id = await _confirmed_wish_in_c1(world)
+    return Req(
+        path=f"/console/reviews/wishes/{wish_id}/withdraw-confirmation",
+        data={"reason": "受助人反映未收到"},
+    )
+
+
 async def _article_in_review_at_c1(world: World) -> int:
     author = await info_officer(world)
     article = await insert_article(
@@ -454,6 +486,10 @@ def _c1_visit_only_if_in_reach(world: World, caller: str, page: object) -> None:
     assert ("矩阵里的巡查点位" in page) == (caller == "right"), caller
 
 
+async def _inspection_sheet(world: World, caller: str) -> Req:
+    return Req(path=f"/console/inspections/{await _recorded_visit(world)}.xlsx")
+
+
 async def _point(world: World, caller: str) -> Req:
     await _recorded_visit(world)
     async with world.app.state.sessionmaker() as s:
@@ -575,6 +611,16 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/console/reviews/hours/{entry_id}"): Row(
         "community_admin", statuses(401, 403, 404, 404, 303), _approve_hours, console=True
+    ),
+    # The undo views (r2s4-console2): the GETs are the review screens' `view=` pages.
+    ("POST", "/console/reviews/hours/{entry_id}/revoke"): Row(
+        "community_admin", statuses(401, 403, 404, 404, 303), _revoke_hours, console=True
+    ),
+    ("POST", "/console/reviews/wishes/{wish_id}/withdraw-confirmation"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 303),
+        _withdraw_confirmation,
+        console=True,
     ),
     ("GET", "/console/reviews/articles"): Row(
         "community_admin",
@@ -749,6 +795,13 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/console/points/{point_id}"): Row(
         "community_admin", statuses(401, 403, 404, 404, 200, **UNITS_403), _point, console=True
     ),
+    # The visit's record (纪实表), as GET /inspections/{id}.xlsx (r2s4-console2).
+    ("GET", "/console/inspections/{inspection_id}.xlsx"): Row(
+        "community_admin",
+        statuses(401, 403, 404, 404, 200, **UNITS_403),
+        _inspection_sheet,
+        console=True,
+    ),
     ("GET", "/console/reports"): Row(
         "community_admin",
         statuses(401, 403, 200, 200, 200, **UNITS_403),
@@ -787,4 +840,5 @@ INSPECTOR: dict[tuple[str, str], int] = {
     ("GET", "/console/media/{media_id}/thumbnail"): 404,
     ("GET", "/console/inspections"): 200,
     ("GET", "/console/points/{point_id}"): 200,
+    ("GET", "/console/inspections/{inspection_id}.xlsx"): 200,
 }
