@@ -171,6 +171,8 @@ async def run(args: argparse.Namespace) -> None:
             if profiler:
                 stats = pstats.Stats(profiler)
                 stats.sort_stats(args.sort).print_stats(args.top)
+                if args.callers:
+                    stats.print_callers(args.callers)
     await app.state.engine.dispose()
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
@@ -198,6 +200,7 @@ def main() -> None:
     parser.add_argument("--profile", help="one workload under cProfile")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--callers", help="also who calls the functions matching this")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("chuangwen.access").setLevel(logging.WARNING)
