@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import time
 
-from prometheus_fastapi_instrumentator.routing import get_route_name
-from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.route_templates import route_name
 
 logger = logging.getLogger("chuangwen.access")
 
@@ -26,7 +26,7 @@ def route_template(scope: Scope) -> str:
 
     Resolved as the metrics instrumentator resolves it, prefixes of included
     routers and mounts and all (FastAPI's `scope["route"]` lacks the prefix)."""
-    return get_route_name(HTTPConnection(scope), should_include_root_path=True) or "<unmatched>"
+    return route_name(scope, include_root_path=True) or "<unmatched>"
 
 
 class AccessLogMiddleware:

@@ -13,11 +13,14 @@ import time
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from starlette.requests import Request
 
 from app.core.db import utcnow
+from app.core.route_templates import route_name
 from app.models.problem import Problem, ProblemStatus
 from app.models.user import User
 from app.models.volunteer_hours import HourStatus, VolunteerHour
@@ -87,6 +90,15 @@ class BusinessGauges:
         self._refreshed = time.monotonic()
 
 
+class _MetricsMiddleware(PrometheusInstrumentatorMiddleware):
+    """The instrumentator's middleware, finding the route template in one regex match
+    (app.core.route_templates) instead of walking every route before each request."""
+
+    def _get_handler(self, request: Request) -> tuple[str, bool]:
+        name = route_name(request.scope, include_root_path=self.should_include_root_path)
+        return name or request.url.path, name is not None
+
+
 def install_metrics(app: FastAPI) -> CollectorRegistry:
     registry = CollectorRegistry()
     Instrumentator(
@@ -94,6 +106,10 @@ def install_metrics(app: FastAPI) -> CollectorRegistry:
         excluded_handlers=["/metrics"],
         registry=registry,
     ).instrument(app)
+    # The same middleware with the same settings, but the cheaper template lookup.
+    for middleware in app.user_middleware:
+        if middleware.cls is PrometheusInstrumentatorMiddleware:
+            middleware.cls = _MetricsMiddleware  # type: ignore[assignment]
     app.state.metrics_registry = registry
     app.state.business_gauges = BusinessGauges(registry)
     return registry

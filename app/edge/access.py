@@ -26,18 +26,22 @@ caller may see it.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from functools import cache
 from typing import Any, TypeVar
 
 from fastapi import Request
-from sqlalchemy import Integer, Select, bindparam, case, literal, null
+from sqlalchemy import Integer, Select, bindparam, case, literal, null, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from app.core.config import Settings
-from app.core.db import Statement, as_loaded, keep_read_ahead, table_of
+from app.core.db import Statement, as_loaded, keep_read_ahead, table_of, utcnow
 from app.core.errors import Forbidden, Unauthorized
 from app.core.scope import LEVEL_ADMIN_ROLE, Caller, Grant, acts_as, token_params
 from app.core.security import (
@@ -48,9 +52,9 @@ from app.core.security import (
     read_view_token,
 )
 from app.models.api_key import ApiKey
+from app.models.console import ConsoleSession
 from app.models.org import Org, OrgLevel
 from app.models.user import MAX_ID, Role, RoleGrant, User
-from app.services import console_login
 
 E = TypeVar("E", bound=Callable[..., Any])
 _READS_WITH_CALLER = "__reads_with_caller__"
@@ -259,13 +263,55 @@ async def caller_for_view_link(
     return caller, grant
 
 
+# The console session's touch, skipped when SQLite is busy (live_console_session).
+logger = logging.getLogger("app.console")
+# last_seen_at is written at most this often, so a page load is not a write.
+CONSOLE_TOUCH_S = 60
+
+
+def console_digest(raw: str) -> str:
+    """How a console secret (session id, ticket, browser secret) is stored: its hash."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def live_console_session(
+    session: AsyncSession, settings: Settings, raw: str
+) -> ConsoleSession | None:
+    """The session of the cookie, if it has not ended, idled out or grown too old;
+    its idle clock restarts (written at most once a minute)."""
+    found = await session.get(ConsoleSession, console_digest(raw))
+    now = utcnow()
+    if (
+        found is None
+        or found.ended_at is not None
+        or found.last_seen_at + timedelta(minutes=settings.console_idle_minutes) <= now
+        or found.created_at + timedelta(hours=settings.console_max_hours) <= now
+    ):
+        return None
+    if (now - found.last_seen_at).total_seconds() >= CONSOLE_TOUCH_S:
+        # Page loads are GETs, whose SQLite transactions do not start as writers: a
+        # busy database may refuse this write, and the page is served all the same
+        # (the clock restarts at the next click).
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    update(ConsoleSession)
+                    .where(col(ConsoleSession.id_hash) == found.id_hash)
+                    .values(last_seen_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+        except OperationalError:
+            logger.info("console session touch skipped: database busy")
+    return found
+
+
 async def caller_for_console(
     session: AsyncSession, settings: Settings, session_id: str | None
 ) -> Caller | None:
     """The person a console session acts as, or None for no live session. The
     session names a person and token version as a token does, so the token rule
     decides: "log out everywhere" ends the console too, and roles are read now."""
-    live = await console_login.live_session(session, settings, session_id) if session_id else None
+    live = await live_console_session(session, settings, session_id) if session_id else None
     if live is None:
         return None
     return await caller_for_token(session, TokenClaims(live.user_id, live.token_version))

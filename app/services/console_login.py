@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -42,6 +41,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.scope import Caller
 from app.core.wechat import WeChatGateway
+from app.edge.access import console_digest as digest
 from app.models.console import ConsoleLoginTicket, ConsoleSession
 from app.models.user import PEOPLE_ROLES, Role
 from app.services import audit
@@ -49,8 +49,6 @@ from app.services import audit
 logger = logging.getLogger("app.console")
 
 TICKET_TTL_S = 120
-# last_seen_at is written at most this often, so a page load is not a write.
-CONSOLE_TOUCH_S = 60
 # Tickets are kept this long after they expire (for nothing but a clear "expired").
 TICKET_KEPT = timedelta(hours=1)
 
@@ -60,10 +58,6 @@ EXPIRED_TICKET = "二维码已过期，请刷新页面重新扫码"
 def new_secret() -> str:
     # 24 random bytes: 32 URL-safe characters, the longest scene WeChat takes.
     return secrets.token_urlsafe(24)
-
-
-def digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def csrf_token(settings: Settings, session_id: str) -> str:
@@ -195,37 +189,6 @@ async def open_session(session: AsyncSession, *, user_id: int, token_version: in
     )
     await session.flush()
     return raw
-
-
-async def live_session(
-    session: AsyncSession, settings: Settings, raw: str
-) -> ConsoleSession | None:
-    """The session of the cookie, if it has not ended, idled out or grown too old;
-    its idle clock restarts (written at most once a minute)."""
-    found = await session.get(ConsoleSession, digest(raw))
-    now = utcnow()
-    if (
-        found is None
-        or found.ended_at is not None
-        or found.last_seen_at + timedelta(minutes=settings.console_idle_minutes) <= now
-        or found.created_at + timedelta(hours=settings.console_max_hours) <= now
-    ):
-        return None
-    if (now - found.last_seen_at).total_seconds() >= CONSOLE_TOUCH_S:
-        # Page loads are GETs, whose SQLite transactions do not start as writers: a
-        # busy database may refuse this write, and the page is served all the same
-        # (the clock restarts at the next click).
-        try:
-            async with session.begin_nested():
-                await session.execute(
-                    update(ConsoleSession)
-                    .where(col(ConsoleSession.id_hash) == found.id_hash)
-                    .values(last_seen_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-        except OperationalError:
-            logger.info("console session touch skipped: database busy")
-    return found
 
 
 async def end_session(session: AsyncSession, raw: str) -> None:

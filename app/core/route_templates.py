@@ -1,0 +1,120 @@
+"""The route template of a request (`/api/v1/tasks/{task_id}`), found in one regex match.
+
+The metrics middleware and the access log label each request by its template, as
+prometheus-fastapi-instrumentator's `get_route_name` finds it: the first route
+whose path and method match, else the first whose path matches. That function walks
+every route (some 260) in Python before each request, calling each one's `matches`,
+which cost ~0.2 ms of CPU a request twice over (docs/PERFORMANCE.md, round 7). Here
+the routes' own path regexes are joined once per method into one alternation that
+the `re` engine tries in order, so the answer is the same and costs one match.
+
+An app whose routes are not all plain (a mounted sub-application, the WeChat stub in
+development) is left to the library's walk, which handles any shape.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prometheus_fastapi_instrumentator.routing import _effective_routes, get_route_name
+from starlette._utils import get_route_path
+from starlette.requests import HTTPConnection
+from starlette.routing import Route
+from starlette.types import Scope
+
+# A route's parameter group, `(?P<task_id>`: joined, only the route's own group counts.
+_NAMED_GROUP = re.compile(r"\(\?P<[^>]+>")
+
+
+def _plain(route: Any) -> bool:
+    """An HTTP route matched by its path regex and methods alone."""
+    original = getattr(route, "original_route", None)
+    if original is not None:  # FastAPI's route of an included router
+        from fastapi.routing import APIRoute
+
+        return (
+            isinstance(original, APIRoute) and route.path_regex is not None and bool(route.methods)
+        )
+    # A Starlette route without methods answers any: left to the library.
+    return isinstance(route, Route) and bool(route.methods)
+
+
+def _alternation(templates: list[tuple[str, str]]) -> re.Pattern[str] | None:
+    if not templates:
+        return None
+    parts = []
+    for i, (pattern, _) in enumerate(templates):
+        body = _NAMED_GROUP.sub("(?:", pattern.removeprefix("^").removesuffix("$"))
+        parts.append(f"(?P<r{i}>{body})")
+    return re.compile("^(?:" + "|".join(parts) + ")$")
+
+
+class RouteTemplates:
+    """The templates of one app's routes, by method and for any method."""
+
+    def __init__(self, routes: list[Any]) -> None:
+        self.count = len(routes)
+        effective: list[Any] = _effective_routes(routes)
+        self.plain = all(_plain(r) for r in effective)
+        self._by_method: dict[str, tuple[re.Pattern[str] | None, list[str]]] = {}
+        self._any: tuple[re.Pattern[str] | None, list[str]] = (None, [])
+        if not self.plain:
+            return
+        every = [(r.path_regex.pattern, r.path) for r in effective]
+        self._any = (_alternation(every), [path for _, path in every])
+        for method in {m for r in effective for m in r.methods}:
+            chosen = [(r.path_regex.pattern, r.path) for r in effective if method in r.methods]
+            self._by_method[method] = (_alternation(chosen), [path for _, path in chosen])
+
+    @staticmethod
+    def _first(table: tuple[re.Pattern[str] | None, list[str]], path: str) -> str | None:
+        pattern, paths = table
+        if pattern is None:
+            return None
+        match = pattern.match(path)
+        if match is None or match.lastgroup is None:
+            return None
+        return paths[int(match.lastgroup[1:])]
+
+    def find(self, path: str, method: str) -> str | None:
+        full = self._by_method.get(method)
+        if full is not None:
+            found = self._first(full, path)
+            if found is not None:
+                return found
+        return self._first(self._any, path)
+
+
+def route_name(scope: Scope, *, include_root_path: bool) -> str | None:
+    """The template of the route that answers `scope`, None when none does; the same
+    answer as `prometheus_fastapi_instrumentator.routing.get_route_name`."""
+    app = scope.get("app")
+    routes = getattr(app, "routes", None)
+    if not routes:
+        return None
+    # Built on the first request, when every router is included; rebuilt if one is added.
+    state = vars(app)
+    templates: RouteTemplates | None = state.get("_route_templates")
+    if templates is None or templates.count != len(routes):
+        templates = RouteTemplates(routes)
+        state["_route_templates"] = templates
+    if not templates.plain:
+        return get_route_name(HTTPConnection(scope), should_include_root_path=include_root_path)
+    name = templates.find(get_route_path(scope), scope["method"])
+    if name is None:
+        # As the library: a path that only a trailing slash away from a route is
+        # redirected by the router, and is reported as requested.
+        router = getattr(app, "router", None)
+        if router is not None and getattr(router, "redirect_slashes", False):
+            path: str = scope.get("path", "")
+            toggled = path[:-1] if path.endswith("/") else path + "/"
+            if toggled and toggled != path:
+                moved = templates.find(get_route_path({**scope, "path": toggled}), scope["method"])
+                if moved is not None:
+                    return path
+        return None
+    root_path = getattr(app, "root_path", "") or ""
+    if not include_root_path or not root_path:
+        return name
+    return root_path.rstrip("/") + name

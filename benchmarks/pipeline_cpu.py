@@ -1,0 +1,223 @@
+"""CPU per request of the app's shared pipeline, in process, for a busy machine.
+
+The HTTP load run (benchmarks/checkin_load.py) measures throughput, which on a
+machine shared with test suites swings with whatever else runs. This drives the
+real app (`app.main.create_app`: middleware, routing, dependencies, the request's
+session, the answer) through httpx's ASGI transport on uvloop, no socket, C requests
+at a time, and reports the process's CPU time per request (time.process_time: the
+app, asyncpg and httpx's small share; PostgreSQL's backends are other processes),
+so two versions of the code can be compared in the same conditions, alternately.
+
+Workloads: `checkin` (POST /tasks/{id}/check-ins, a distinct (member, task) pair and
+a fresh Idempotency-Key each), `task` (GET /tasks/{id}), `wishes` (GET
+/wishes?status=open), `dashboard` (GET /dashboard of the community, as its admin).
+
+    .venv/bin/python -m benchmarks.pipeline_cpu --seed            # (re)creates chuangwen_load_cpu
+    .venv/bin/python -m benchmarks.pipeline_cpu --requests 1500   # every workload, one table
+    .venv/bin/python -m benchmarks.pipeline_cpu --profile task    # cProfile, top 40 by tottime
+
+Check-ins consume (member, task) pairs: --seed again after about members × tasks of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import logging
+import os
+import pstats
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import httpx
+import uvloop
+
+from app.core.config import Settings
+from app.core.security import issue_access_token
+from app.main import create_app
+from benchmarks.checkin_load import BODY, JWT_SECRET, _admin, dsn_for, migrate, seed
+
+DATABASE = "chuangwen_load_cpu"
+
+
+async def seeded(dsn: str) -> tuple[list[int], list[int], int, int]:
+    """Members, task ids, the community's admin and the community."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        community = await conn.fetchval("SELECT id FROM orgs WHERE level = 'community'")
+        admin = await conn.fetchval(
+            "SELECT user_id FROM role_grants WHERE role = 'community_admin' AND org_id = $1",
+            community,
+        )
+        if admin is None:
+            admin = await conn.fetchval(
+                "INSERT INTO users (name, is_party_member, created_at, updated_at) VALUES"
+                " ('压测管理员', false, now(), now()) RETURNING id"
+            )
+            await conn.execute(
+                "INSERT INTO role_grants (user_id, role, org_id, created_at)"
+                " VALUES ($1, 'community_admin', $2, now())",
+                admin,
+                community,
+            )
+        members = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM users WHERE community_id = $1 ORDER BY id", community
+            )
+        ]
+        tasks = [r["id"] for r in await conn.fetch("SELECT id FROM tasks ORDER BY id")]
+        # Pairs already used by an earlier run are skipped by the check-in workload.
+        used = await conn.fetchval("SELECT count(*) FROM check_ins")
+    finally:
+        await conn.close()
+    return members, tasks, admin, community, used  # type: ignore[return-value]
+
+
+async def run(args: argparse.Namespace) -> None:
+    dsn = dsn_for(args.postgres, DATABASE)
+    members, tasks, admin, community, used = await seeded(dsn)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        app_env="dev",
+        database_url=dsn,
+        redis_url=None,
+        jwt_secret=JWT_SECRET,
+        access_token_ttl_s=24 * 3600,
+    )
+    app = create_app(settings)
+    tokens = {m: issue_access_token(settings, m, 0).access_token for m in members}
+    admin_token = issue_access_token(settings, admin, 0).access_token
+    counter = {"n": used + args.offset}
+
+    def checkin(client: httpx.AsyncClient, i: int) -> Awaitable[httpx.Response]:
+        n = counter["n"]
+        counter["n"] += 1
+        member = members[(n // len(tasks)) % len(members)]
+        task = tasks[n % len(tasks)]
+        return client.post(
+            f"/api/v1/tasks/{task}/check-ins",
+            content=BODY,
+            headers={
+                "Authorization": f"Bearer {tokens[member]}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": uuid.uuid4().hex,
+            },
+        )
+
+    def task(client: httpx.AsyncClient, i: int) -> Awaitable[httpx.Response]:
+        member = members[i % len(members)]
+        return client.get(
+            f"/api/v1/tasks/{tasks[i % len(tasks)]}",
+            headers={"Authorization": f"Bearer {tokens[member]}"},
+        )
+
+    def wishes(client: httpx.AsyncClient, i: int) -> Awaitable[httpx.Response]:
+        member = members[i % len(members)]
+        return client.get(
+            "/api/v1/wishes?status=open",
+            headers={"Authorization": f"Bearer {tokens[member]}"},
+        )
+
+    def dashboard(client: httpx.AsyncClient, i: int) -> Awaitable[httpx.Response]:
+        return client.get(
+            f"/api/v1/dashboard?org_id={community}",
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+
+    workloads: dict[str, Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]] = {
+        "checkin": checkin,
+        "task": task,
+        "wishes": wishes,
+        "dashboard": dashboard,
+    }
+    chosen = [args.profile] if args.profile else args.workloads
+    gc.freeze()
+    rows = []
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://cpu") as client:
+        for name in chosen:
+            make = workloads[name]
+
+            async def batch(start: int, count: int, make=make, name=name) -> None:
+                next_i = start
+                stop = start + count
+
+                async def worker() -> None:
+                    nonlocal next_i
+                    while next_i < stop:
+                        i = next_i
+                        next_i += 1
+                        resp = await make(client, i)
+                        if resp.status_code >= 300:
+                            raise RuntimeError(f"{name}: {resp.status_code} {resp.text}")
+
+                await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+
+            await batch(0, args.warmup)
+            profiler = cProfile.Profile(time.process_time) if args.profile else None
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            await batch(args.warmup, args.requests)
+            if profiler:
+                profiler.disable()
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            rows.append((name, cpu / args.requests * 1000, wall / args.requests * 1000))
+            if profiler:
+                stats = pstats.Stats(profiler)
+                stats.sort_stats(args.sort).print_stats(args.top)
+                if args.callers:
+                    stats.print_callers(args.callers)
+    await app.state.engine.dispose()
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"load {load}; {args.requests} requests after {args.warmup}, {args.concurrency} at a time"
+    )
+    print("| workload | CPU ms/req | wall ms/req |")
+    print("|---|---:|---:|")
+    for name, cpu_ms, wall_ms in rows:
+        print(f"| {name} | {cpu_ms:.2f} | {wall_ms:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--seed", action="store_true", help="drop, migrate and seed the database")
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument(
+        "--workloads", nargs="+", default=["checkin", "task", "wishes", "dashboard"]
+    )
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--offset", type=int, default=0, help="skip this many check-in pairs")
+    parser.add_argument("--profile", help="one workload under cProfile")
+    parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--callers", help="also who calls the functions matching this")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("chuangwen.access").setLevel(logging.WARNING)
+    if args.seed:
+        asyncio.run(
+            _admin(
+                args.postgres,
+                f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)',
+                f'CREATE DATABASE "{DATABASE}"',
+            )
+        )
+        dsn = dsn_for(args.postgres, DATABASE)
+        migrate(dsn)
+        asyncio.run(seed(dsn, args.members, args.tasks))
+        return
+    uvloop.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

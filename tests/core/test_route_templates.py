@@ -1,0 +1,81 @@
+"""The route template of a request, found in one regex match, is the one the metrics
+library's walk over every route finds (app/core/route_templates.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi import FastAPI
+from prometheus_fastapi_instrumentator.routing import _effective_routes, get_route_name
+from starlette.requests import HTTPConnection
+
+from app.core.route_templates import RouteTemplates, route_name
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "7", path)
+
+
+def scope_of(app: FastAPI, method: str, path: str, root_path: str = "") -> dict:
+    return {"type": "http", "app": app, "method": method, "path": path, "root_path": root_path}
+
+
+def both(app: FastAPI, method: str, path: str, root_path: str = "") -> list[tuple]:
+    scope = scope_of(app, method, path, root_path)
+    return [
+        (
+            route_name(scope, include_root_path=include),
+            get_route_name(HTTPConnection(scope), should_include_root_path=include),
+        )
+        for include in (True, False)
+    ]
+
+
+def test_every_route_of_the_app_gets_the_template_the_library_finds(app):
+    templates = [r.path for r in _effective_routes(app.routes)]
+    assert RouteTemplates(app.routes).plain
+    paths = {concrete(t) for t in templates}
+    # Unknown paths, a trailing slash away from a route, and not a route at all.
+    paths |= {p + "/" for p in paths} | {p.rstrip("/") for p in paths if p != "/"}
+    paths |= {"/no-such-thing/13912345678", "/api/v1/tasks/abc", "/", ""}
+    checked = 0
+    for path in sorted(paths):
+        for method in METHODS:
+            for ours, library in both(app, method, path):
+                assert ours == library, (method, path)
+                checked += 1
+    assert checked > 1000
+
+
+def test_a_wrong_method_is_named_by_the_route_whose_path_matches(app):
+    [(ours, library), _] = both(app, "PUT", "/api/v1/tasks/7/check-ins")
+    assert ours == library == "/api/v1/tasks/{task_id}/check-ins"
+
+
+@pytest.mark.parametrize("root_path", ["/behind-proxy"])
+def test_a_root_path_is_stripped_before_matching(app, root_path):
+    for ours, library in both(app, "GET", root_path + "/api/v1/tasks/7", root_path):
+        assert ours == library
+    assert (
+        route_name(
+            scope_of(app, "GET", root_path + "/api/v1/tasks/7", root_path), include_root_path=False
+        )
+        == "/api/v1/tasks/{task_id}"
+    )
+
+
+def test_an_app_with_a_mount_is_left_to_the_library():
+    inner = FastAPI()
+
+    @inner.get("/ping/{n}")
+    def ping(n: int) -> int:
+        return n
+
+    outer = FastAPI()
+    outer.mount("/sub", inner)
+    assert not RouteTemplates(outer.routes).plain
+    for ours, library in both(outer, "GET", "/sub/ping/3"):
+        assert ours == library == "/sub/ping/{n}"
