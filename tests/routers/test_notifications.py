@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 
 from app.core.db import utcnow
@@ -608,6 +610,39 @@ async def test_a_rolled_back_transaction_hands_nothing_over_and_a_lost_hand_over
     task = await env.jobs.sweep.kiq(utcnow() + timedelta(seconds=1))
     assert (await task.wait_result()).return_value == 1
     assert [s.id for s in await sends(env.app) if s.status == SendStatus.sent] == [send_id]
+    assert len(env.sends_to(secretary)) == 1
+
+
+async def test_savepoints_after_a_notification_hand_its_send_over_at_the_commit_only(env):
+    """Savepoints after `notify` (an hour entry or a points grant written once) leave
+    the transaction going: its send is handed over when it commits, not before, and
+    not dropped. SQLAlchemy fires after_commit for a released savepoint and
+    after_rollback for a refused one; the outbox listened to both as if the request had
+    ended, so a wish's confirmation went to WeChat before its row was committed (the
+    job found nothing and skipped it: 1 run in 4 on PostgreSQL, then the sweep)."""
+    secretary = env.user("community_admin")
+    await insert_grant(env.app, secretary, TPL_WISH, 1)
+    content = Content(
+        kind=NotificationKind.wish_claimed,
+        title="心愿已被认领",
+        body="党员甲认领了心愿",
+        subject="给孩子买一个书包",
+        status="已认领",
+        note="认领人：党员甲",
+        at=utcnow(),
+    )
+    async with env.app.state.sessionmaker() as session:
+        await outbox.notify(session, user_ids=[secretary.id], content=content)
+        async with session.begin_nested():
+            await session.execute(text("SELECT 1"))
+        with pytest.raises(DBAPIError):
+            async with session.begin_nested():
+                await session.execute(text("SELECT * FROM no_such_table"))
+        await env.jobs.drain()  # nothing may have been handed over yet
+        assert env.stub.count(SEND_PATH) == 0
+        await session.commit()
+    await env.jobs.drain()
+    assert [s.status for s in await sends(env.app)] == [SendStatus.sent]
     assert len(env.sends_to(secretary)) == 1
 
 

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col, select
 
 from app.core.config import Settings
@@ -201,11 +201,20 @@ def _hand_over_after_commit(session: AsyncSession, send_ids: list[int]) -> None:
     if pending is None:
         pending = session.info[_PENDING_KEY] = []
         event.listen(session.sync_session, "after_commit", _after_commit)
-        event.listen(session.sync_session, "after_rollback", _after_rollback)
+        # Not "after_rollback": SQLAlchemy fires that for a savepoint rolled back too (a
+        # points grant refused as already given, say), which would drop the sends of
+        # the transaction around it, still to commit. (after_commit fires for a
+        # released savepoint: _after_commit looks past those.)
+        event.listen(session.sync_session, "after_soft_rollback", _after_rollback)
     pending.extend(send_ids)
 
 
 def _after_commit(sync_session: Session) -> None:
+    if sync_session.get_nested_transaction() is not None:
+        # SQLAlchemy fires after_commit when a savepoint is released too (a grant,
+        # an hour entry written once): the rows are not committed yet, and a job
+        # handed them now would find nothing and skip them, leaving them to the sweep.
+        return
     ids: list[int] = sync_session.info.get(_PENDING_KEY) or []
     if not ids:
         return
@@ -220,5 +229,9 @@ def _after_commit(sync_session: Session) -> None:
         logger.exception("could not hand %d sends to the job queue", len(ids))
 
 
-def _after_rollback(sync_session: Session) -> None:
+def _after_rollback(sync_session: Session, previous: SessionTransaction) -> None:
+    if previous.nested:
+        # A savepoint: the transaction goes on. Sends written inside it are gone with
+        # it; their ids, handed over after the commit, find no row and are skipped.
+        return
     sync_session.info[_PENDING_KEY] = []
