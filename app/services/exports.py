@@ -661,6 +661,19 @@ def _year_period(year: int | None) -> tuple[str, str]:
     return f"{year}年", str(year)
 
 
+def _month_or_year(month: str | None, year: int | None, at: Any) -> tuple[str, str, list[Any]]:
+    """(in the title, ASCII key, conditions on `at`) of a ledger taking a month or a
+    year: the month if given, else the year, else every year (no condition)."""
+    if month is not None:
+        start, end = month_bounds(month)
+        return _cn_month(month), month, [at >= start, at < end]
+    in_title, key = _year_period(year)
+    if year is None:
+        return in_title, key, []
+    start, end = year_bounds(year)
+    return in_title, key, [at >= start, at < end]
+
+
 def _wishes(org: Org, year: int | None, status: StrEnum | None, status_label: str) -> _Spec:
     community, claimant = aliased(Org), aliased(User)
     conditions = [in_reach(col(Wish.community_id), [org.path])]
@@ -901,16 +914,8 @@ def _problems(
 
 def _inspections(org: Org, month: str | None, year: int | None) -> _Spec:
     held_by, inspector, team = aliased(Org), aliased(User), aliased(InspectionTeam)
-    conditions = [in_reach(col(Inspection.org_id), [org.path])]
-    if month is not None:
-        start, end = month_bounds(month)
-        in_title, key = _cn_month(month), month
-    else:
-        in_title, key = _year_period(year)
-        if year is not None:
-            start, end = year_bounds(year)
-    if month is not None or year is not None:
-        conditions += [col(Inspection.visited_at) >= start, col(Inspection.visited_at) < end]
+    in_title, key, within = _month_or_year(month, year, col(Inspection.visited_at))
+    conditions = [in_reach(col(Inspection.org_id), [org.path]), *within]
     stmt = (
         sa_select(
             Inspection,
@@ -978,16 +983,8 @@ def _reports(
     who reported it (masked phone only: a resident, not an office's person), how it
     was handled and how long that took, and the problem it was accepted into."""
     community, reporter, handler = aliased(Org), aliased(User), aliased(User)
-    conditions = [in_reach(col(Report.org_id), [org.path])]
-    if month is not None:
-        start, end = month_bounds(month)
-        in_title, key = _cn_month(month), month
-    else:
-        in_title, key = _year_period(year)
-        if year is not None:
-            start, end = year_bounds(year)
-    if month is not None or year is not None:
-        conditions += [col(Report.created_at) >= start, col(Report.created_at) < end]
+    in_title, key, within = _month_or_year(month, year, col(Report.created_at))
+    conditions = [in_reach(col(Report.org_id), [org.path]), *within]
     if status is not None:
         conditions.append(col(Report.status) == status)
     stmt = (
