@@ -5,6 +5,7 @@ is a console error, and every test ends with none)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -334,7 +335,12 @@ async def test_a_task_takes_its_place_from_my_location_where_no_map_is_configure
     assert await page.locator("[data-map]").count() == 0
     assert await page.evaluate("typeof window.L") == "undefined"
     await page.click("button[data-locate]")
-    await page.wait_for_function("document.querySelector('[data-lat]').value !== ''")
+    # Polled from here: wait_for_function evaluates a string in the page, which the
+    # console's CSP (no 'unsafe-eval') refuses whenever the first look finds it empty.
+    for _ in range(100):
+        if await page.input_value("[data-lat]"):
+            break
+        await asyncio.sleep(0.05)
     assert await page.input_value("[data-lat]") == "23.129112"
     assert await page.input_value("[data-lng]") == "113.264385"
     assert tab.errors == []
