@@ -456,26 +456,7 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
         ),
         *await _articles_todo(session, caller),
         *await _placements_todo(session, caller),
-        TodoItem(
-            "problems_overdue",
-            "已逾期的问题",
-            await _count(session, Problem, *unresolved, col(Problem.deadline_at) <= now),
-            "console_problems",
-        ),
-        TodoItem(
-            "problems_due_soon",
-            f"{DUE_SOON_DAYS} 天内到期的问题",
-            await _count(
-                session,
-                Problem,
-                *unresolved,
-                and_(
-                    col(Problem.deadline_at) > now,
-                    col(Problem.deadline_at) <= now + timedelta(days=DUE_SOON_DAYS),
-                ),
-            ),
-            "console_problems",
-        ),
+        *await _problems_due(session, unresolved, now),
         TodoItem(
             "reports",
             "待受理的随手拍",
@@ -503,24 +484,11 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
     ]
 
 
-async def inspector_todo(session: AsyncSession, *, caller: Caller) -> list[TodoItem]:
-    """An inspector's to-do (督导员, no admin role): the problems in their reach
-    awaiting their verification, and those overdue or due soon, which they chase."""
-    paths = caller.paths(problem_service.SUPERVISION_ROLES)
-    now = utcnow()
-    unresolved = (col(Problem.status).in_(UNRESOLVED), in_reach(col(Problem.org_id), paths))
+async def _problems_due(
+    session: AsyncSession, unresolved: tuple[Any, ...], now: datetime
+) -> list[TodoItem]:
+    """Overdue and due-soon problems among `unresolved` (admins' and inspectors' to-do)."""
     return [
-        TodoItem(
-            "problems_to_verify",
-            "待复核的问题",
-            await _count(
-                session,
-                Problem,
-                col(Problem.status) == ProblemStatus.rectified,
-                in_reach(col(Problem.org_id), paths),
-            ),
-            "console_problems",
-        ),
         TodoItem(
             "problems_overdue",
             "已逾期的问题",
@@ -541,6 +509,28 @@ async def inspector_todo(session: AsyncSession, *, caller: Caller) -> list[TodoI
             ),
             "console_problems",
         ),
+    ]
+
+
+async def inspector_todo(session: AsyncSession, *, caller: Caller) -> list[TodoItem]:
+    """An inspector's to-do (督导员, no admin role): the problems in their reach
+    awaiting their verification, and those overdue or due soon, which they chase."""
+    paths = caller.paths(problem_service.SUPERVISION_ROLES)
+    now = utcnow()
+    unresolved = (col(Problem.status).in_(UNRESOLVED), in_reach(col(Problem.org_id), paths))
+    return [
+        TodoItem(
+            "problems_to_verify",
+            "待复核的问题",
+            await _count(
+                session,
+                Problem,
+                col(Problem.status) == ProblemStatus.rectified,
+                in_reach(col(Problem.org_id), paths),
+            ),
+            "console_problems",
+        ),
+        *await _problems_due(session, unresolved, now),
     ]
 
 
