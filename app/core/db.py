@@ -7,15 +7,18 @@ before the response leaves, and rolls back on any error.
 from __future__ import annotations
 
 import contextvars
+import json
 import re
 from collections import namedtuple
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
     CursorResult,
     DateTime,
     Executable,
@@ -23,11 +26,17 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    String,
     Table,
     Update,
+    bindparam,
     event,
+    func,
+    literal_column,
 )
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -39,7 +48,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, class_mapper, make_transient_to_detached
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
 from sqlalchemy.sql.schema import ColumnDefault
+from sqlalchemy.sql.visitors import replacement_traverse
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
@@ -294,7 +305,9 @@ class Statement:
     connection seen closed is invalidated). On SQLite it is the session's execute.
 
     Rows come back as named tuples (`row.name`, `row[0]`), never ORM objects. The
-    statement may not use expanding (`IN`-list) parameters: the SQL is fixed.
+    SQL is fixed: an `IN` list whose values are in the statement (a rule's states) is
+    compiled as that many parameters; a list given at run time is written with
+    `ids_in` (an array on PostgreSQL), never as an expanding parameter.
     """
 
     def __init__(self, statement: Executable, *, column_keys: list[str] | None = None) -> None:
@@ -325,6 +338,41 @@ class Statement:
     def _compile(self, dialect: Dialect) -> _PgStatement:
         self._pg = _PgStatement.of(self.statement, dialect, self.column_keys)
         return self._pg
+
+
+def _fixed_list(element: Any) -> Any:
+    """An `IN` list whose values the statement holds (`status.in_(UNRESOLVED)`) as one
+    parameter per value: SQLAlchemy would expand it when run, which a SQL compiled once
+    cannot do. A list whose values come at run time stays expanding and is refused."""
+    if (
+        isinstance(element, BindParameter)
+        and element.expanding
+        and element.value is not None
+        and not callable(element.value)
+    ):
+        values = (BindParameter(None, v, type_=element.type) for v in element.value)
+        return Grouping(ClauseList(*values))
+    return None
+
+
+def ids_in(column: Any, name: str, dialect: Dialect) -> ColumnElement[bool]:
+    """`column` among the ids of parameter `name` (given by `ids_value`), for a
+    `Statement`: one array parameter on PostgreSQL (`= ANY($n)`: the SQL stays the same
+    whatever the number of ids, and the planner still sees them), a JSON array read by
+    `json_each` on SQLite. The ids are named, never a subquery: each (org, ...) index
+    is then read in one range per id."""
+    if dialect.name == "postgresql":
+        return column == func.any(bindparam(name, type_=ARRAY(BigInteger)))
+    listed: Any = sa_select(literal_column("value")).select_from(
+        func.json_each(bindparam(name, type_=String))
+    )
+    return column.in_(listed.scalar_subquery())
+
+
+def ids_value(ids: Iterable[int], dialect: Dialect) -> Any:
+    """The value of an `ids_in` parameter."""
+    ordered = sorted(set(ids))
+    return ordered if dialect.name == "postgresql" else json.dumps(ordered)
 
 
 def _oid(type_: Any) -> int | None:
@@ -372,10 +420,8 @@ class _PgStatement:
     def of(
         cls, statement: Executable, dialect: Dialect, column_keys: list[str] | None
     ) -> _PgStatement:
-        compiled = cast(
-            SQLCompiler,
-            statement.compile(dialect=dialect, column_keys=column_keys),  # type: ignore[attr-defined]
-        )
+        fixed_lists: Any = replacement_traverse(cast(Any, statement), {}, _fixed_list)  # type: ignore[call-overload]
+        compiled = cast(SQLCompiler, fixed_lists.compile(dialect=dialect, column_keys=column_keys))
         if "POSTCOMPILE" in compiled.string:
             raise TypeError("a Statement takes no expanding parameters")
         defaults: dict[str, ColumnDefault] = {}

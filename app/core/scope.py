@@ -66,10 +66,10 @@ def path_upper_bound(prefix: str) -> str:
 
 
 def path_within(path_column: SQLColumnExpression[str], prefix: str) -> ColumnElement[bool]:
-    return _path_between(path_column, prefix, path_upper_bound(prefix))
+    return path_between(path_column, prefix, path_upper_bound(prefix))
 
 
-def _path_between(
+def path_between(
     path_column: SQLColumnExpression[str], low: str | Any, high: str | Any
 ) -> ColumnElement[bool]:
     """The path range of a subtree: [its path, path_upper_bound(its path))."""

@@ -3,7 +3,7 @@ an org must document, with an owner, a due date, evidence and a review."""
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import StringConstraints
 from sqlalchemy import (
@@ -117,9 +117,10 @@ class IndicatorEvent(SQLModel, table=True):
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-def overdue_condition(today: date) -> ColumnElement[bool]:
+def overdue_condition(today: date | Any) -> ColumnElement[bool]:
     """The one rule of "overdue" (lists, figures, the scan): not accepted, and its due
-    day is past (the due day itself is still in time)."""
+    day is past (the due day itself is still in time). `today`: a date, or the bound
+    parameter of a statement compiled once (the dashboard's)."""
     return and_(col(Indicator.status) != IndicatorStatus.accepted, col(Indicator.due_on) < today)
 
 

@@ -1,5 +1,6 @@
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -74,6 +75,20 @@ class Org(OrgBase, table=True):
     )
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+
+
+class OrgLike(Protocol):
+    """What a ranking or a score table needs of an org: an `Org`, or a row read
+    without building one (app/services/dashboard.py)."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def level(self) -> OrgLevel: ...
 
 
 class OrgPublic(OrgBase):

@@ -160,27 +160,36 @@ costs: docs/PERFORMANCE.md ("Dashboards at city scale").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from statistics import median
-from typing import Any, cast
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
-    SQLColumnExpression,
+    Float,
     and_,
+    bindparam,
     case,
+    cast,
+    extract,
     func,
+    literal_column,
+    null,
     or_,
+    union_all,
 )
 from sqlalchemy import join as sa_join
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlmodel import col, select
+from sqlmodel import col
 
-from app.core.db import table_of, utcnow
-from app.core.scope import is_within, path_ids, path_within
+from app.core.db import Statement, dialect_of, ids_in, ids_value, table_of, utcnow
+from app.core.scope import is_within, path_between, path_ids, path_upper_bound
 from app.core.timeutil import local, month_bounds, month_key, previous_month
 from app.models.article import Article
 from app.models.dashboard import (
@@ -196,7 +205,7 @@ from app.models.household_visit import SATISFIED_FROM, HouseholdVisit
 from app.models.indicator import Indicator, IndicatorStatus
 from app.models.indicator import overdue_condition as indicator_overdue
 from app.models.inspection import Inspection
-from app.models.org import Org, OrgLevel
+from app.models.org import Org, OrgLevel, OrgLike
 from app.models.pairing import Liaison, Pairing, PairingStatus
 from app.models.points import (
     AccountKind,
@@ -219,19 +228,18 @@ from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import articles, publicity, scoring
 from app.services import service_orders as order_service
-from app.services.problems import escalation_condition, overdue_condition
+from app.services.problems import escalation_at, overdue_condition
 
 Counts = dict[int, Sequence[Any]]
 # Each bucket org with the ids of every org in its subtree (itself included).
 Buckets = dict[int, list[int]]
+# The values of each part of the figures' statement, per bucket: the aggregates added
+# up over the bucket's orgs, or (a part of rows) the rows read.
+Figures = dict[str, dict[int, list[Any]]]
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count(case((condition, 1)))
-
-
-def _held(org_id: SQLColumnExpression[int | None], buckets: Buckets) -> ColumnElement[bool]:
-    return org_id.in_([i for ids in buckets.values() for i in ids])
 
 
 def _owners(buckets: Buckets) -> dict[int, int]:
@@ -242,36 +250,484 @@ def _owners(buckets: Buckets) -> dict[int, int]:
     return {org_id: bucket_id for bucket_id, ids in buckets.items() for org_id in ids}
 
 
-def _add(total: list[int], numbers: Sequence[Any]) -> None:
-    for i, n in enumerate(numbers):
-        total[i] += int(n or 0)
+def _hours(later: Any, earlier: Any, dialect: Dialect) -> ColumnElement[Any]:
+    """Hours from `earlier` to `later`, in SQL (a median is taken of them in Python)."""
+    if dialect.name == "postgresql":
+        return extract("epoch", later - earlier) / 3600
+    return (func.julianday(later) - func.julianday(earlier)) * 24
 
 
-async def _grouped(
-    session: AsyncSession,
+@dataclass(frozen=True)
+class _Part:
+    """One group of figures in the figures' statement: aggregates of `source` rows
+    (one row per org holding them, or one row for a dashboard), or the rows themselves
+    (`rows`: what a median or a distinct count per bucket is taken of in Python).
+    `org` names the org holding a row; `by`, a column naming the figure (fact_counts'
+    facts: one part, many figures)."""
+
+    values: tuple[Any, ...]
+    source: Any
+    org: Any
+    where: tuple[Any, ...] = ()
+    rows: bool = False
+    by: Any = None
+    # The parameter naming the orgs read: every org of the buckets, or only those of
+    # the buckets of places (`place_ids`) or of units (`unit_ids`), where the two count
+    # by different rules.
+    ids: str = "ids"
+
+
+def _parts(dialect: Dialect, grouped: bool) -> dict[str, _Part]:
+    """Every figure of a dashboard that is read with a statement, by the rules in the
+    module's docstring, with the hour and month as parameters (`_params`)."""
+    p = bindparam
+    month_start: Any = p("month_start")
+    month_end: Any = p("month_end")
+    now: Any = p("now")
+    counts = table_of(FactCount)
+    latest = (  # each point's visits of the month, numbered from the latest
+        sa_select(
+            col(Inspection.org_id).label("org_id"),
+            col(Inspection.meets_standard).label("meets_standard"),
+            func.row_number()
+            .over(
+                partition_by=col(Inspection.point_id),
+                order_by=(col(Inspection.visited_at).desc(), col(Inspection.id).desc()),
+            )
+            .label("n"),
+        )
+        .where(
+            ids_in(col(Inspection.org_id), "ids", dialect),
+            col(Inspection.visited_at) >= month_start,
+            col(Inspection.visited_at) < month_end,
+        )
+        .subquery("latest")
+    )
+    submitted_in = and_(
+        col(Article.first_submitted_at) >= p("q_start"),
+        col(Article.first_submitted_at) < p("q_end"),
+    )
+    published_in = and_(
+        col(Article.published_at) >= p("q_start"), col(Article.published_at) < p("q_end")
+    )
+    placed_in = and_(
+        col(Placement.published_on) >= p("q_first"), col(Placement.published_on) < p("q_after")
+    )
+    source, target = (
+        table_of(PointsAccount).alias("source"),
+        table_of(PointsAccount).alias("target"),
+    )
+    amount = col(PointsEntry.amount)
+
+    def net(kind: AccountKind) -> ColumnElement[int]:
+        return func.coalesce(
+            func.sum(
+                case((source.c.kind == kind, amount), (target.c.kind == kind, -amount), else_=0)
+            ),
+            0,
+        )
+
+    approved = col(Volunteer.status) == VolunteerStatus.approved
+    hours_of_month = (
+        col(VolunteerHour.status) == HourStatus.approved,
+        col(VolunteerHour.started_at) >= month_start,
+        col(VolunteerHour.started_at) < month_end,
+    )
+    active_volunteer = col(VolunteerHour.user_id).in_(
+        sa_select(col(Volunteer.user_id)).where(approved)
+    )
+    active = (
+        sa_select(col(VolunteerHour.org_id), col(VolunteerHour.user_id))
+        .where(ids_in(col(VolunteerHour.org_id), "ids", dialect), *hours_of_month, active_volunteer)
+        .distinct()
+        .subquery("active")
+    )
+    active_pairing = col(Pairing.status) == PairingStatus.active
+    # Report-ins to a paired community by members of the unit paired with it, found
+    # from the subtree's active pairings (tens): each pairing's community's report-ins
+    # of the month, then whether the reporter is of the unit. From the report-ins
+    # instead, the planner hashed every member of every paired unit (10,000 for a
+    # district: 12 ms and more). At most one active pairing per unit and community
+    # (uq_pairings_active), so each report-in is counted once.
+    paired_report_ins = sa_join(
+        ReportIn, Pairing, col(Pairing.community_id) == col(ReportIn.community_id)
+    ).join(
+        User,
+        and_(col(User.id) == col(ReportIn.user_id), col(User.unit_id) == col(Pairing.unit_id)),
+    )
+    return {
+        "facts": _Part(
+            (func.sum(counts.c.n),),
+            counts,
+            counts.c.org_id,
+            (counts.c.period.in_([p("snapshot"), p("month"), p("year")]),),
+            by=counts.c.fact,
+        ),
+        # As wishes.is_overdue: the deadline day itself is still in time. Overdue and
+        # escalated depend on the hour of asking, so they are counted from the rows:
+        # the few unresolved ones, through the (org, status, deadline) indexes.
+        "wishes_overdue": _Part(
+            (func.count(),),
+            Wish,
+            col(Wish.community_id),
+            (
+                col(Wish.status).in_([WishStatus.open, WishStatus.claimed]),
+                col(Wish.deadline) < p("today"),
+            ),
+        ),
+        "problems_due": _Part(
+            (
+                _count(overdue_condition(now)),
+                _count(escalation_at(EscalationLevel.street, now, p("district_from"))),
+                _count(escalation_at(EscalationLevel.district, now, p("district_from"))),
+            ),
+            Problem,
+            col(Problem.org_id),
+            # Every condition above holds only for unresolved problems.
+            (col(Problem.status).in_(UNRESOLVED),),
+        ),
+        "visits": _Part(
+            (func.count(), func.count(func.distinct(col(Inspection.point_id)))),
+            Inspection,
+            col(Inspection.org_id),
+            (col(Inspection.visited_at) >= month_start, col(Inspection.visited_at) < month_end),
+        ),
+        "points": _Part(
+            (
+                _count(col(Point.meets_standard).is_(True)),
+                _count(col(Point.created_at) < month_end),
+            ),
+            Point,
+            col(Point.org_id),
+        ),
+        # The points whose latest visit of the month (by visited_at, then id, the order
+        # that sets `points.meets_standard`) met the standard.
+        "points_passed": _Part(
+            (_count(latest.c.meets_standard.is_(True)),),
+            latest,
+            latest.c.org_id,
+            (latest.c.n == 1,),
+        ),
+        "reports": _Part(
+            (
+                func.count(),
+                _count(col(Report.status) == ReportStatus.accepted),
+                _count(col(Report.status) == ReportStatus.rejected),
+            ),
+            Report,
+            col(Report.org_id),
+            (col(Report.created_at) >= month_start, col(Report.created_at) < month_end),
+        ),
+        # Hours from report to handling, of the month's reports handled by now.
+        "report_waits": _Part(
+            (
+                _hours(col(Report.handled_at), col(Report.created_at), dialect),
+                case((col(Report.status) == ReportStatus.accepted, 1), else_=0),
+            ),
+            Report,
+            col(Report.org_id),
+            (
+                col(Report.created_at) >= month_start,
+                col(Report.created_at) < month_end,
+                col(Report.handled_at).is_not(None),
+            ),
+            rows=True,
+        ),
+        # An entry out of an issuing account is issued, one back into it (a
+        # reversal) is not; likewise into and out of a shop.
+        "credits_flows": _Part(
+            (net(AccountKind.issuing), -net(AccountKind.shop)),
+            table_of(PointsEntry)
+            .join(source, source.c.id == col(PointsEntry.from_account_id))
+            .join(target, target.c.id == col(PointsEntry.to_account_id)),
+            col(PointsEntry.org_id),
+            (col(PointsEntry.created_at) >= month_start, col(PointsEntry.created_at) < month_end),
+        ),
+        # What the accounts issued and the shops have not taken in: minus their
+        # balances (the ledger sums to zero).
+        "credits_outstanding": _Part(
+            (-func.coalesce(func.sum(col(PointsAccount.balance)), 0),),
+            PointsAccount,
+            col(PointsAccount.org_id),
+            (col(PointsAccount.kind).in_([AccountKind.issuing, AccountKind.shop]),),
+        ),
+        "redemptions": _Part(
+            (func.count(), _count(col(Redemption.status) == RedemptionStatus.collected)),
+            Redemption,
+            col(Redemption.community_id),
+            (col(Redemption.reserved_at) >= month_start, col(Redemption.reserved_at) < month_end),
+        ),
+        "articles_quarter": _Part(
+            (_count(submitted_in), _count(published_in)),
+            Article,
+            col(Article.org_id),
+            (or_(submitted_in, published_in),),
+        ),
+        "placements": _Part(
+            (
+                _count(and_(col(Placement.status) == PlacementStatus.verified, placed_in)),
+                _count(col(Placement.status) == PlacementStatus.pending),
+            ),
+            Placement,
+            col(Placement.org_id),
+            (or_(col(Placement.status) == PlacementStatus.pending, placed_in),),
+        ),
+        "volunteers": _Part((func.count(),), Volunteer, col(Volunteer.community_id), (approved,)),
+        "teams": _Part((func.count(),), Team, col(Team.org_id)),
+        "orders": _Part(
+            (
+                *(_count(col(ServiceOrder.status) == s) for s in OrderStatus),
+                _count(order_service.overdue_at(now, p("accept_before"))),
+            ),
+            ServiceOrder,
+            col(ServiceOrder.community_id),
+        ),
+        # A team's minutes, as app/services/teams.py counts them: approved hour
+        # entries credited for service orders (a revoked one is rejected and out), by
+        # the month they start, at the order's community; read through (org, started_at).
+        "order_minutes": _Part(
+            (func.coalesce(func.sum(col(VolunteerHour.minutes)), 0),),
+            VolunteerHour,
+            col(VolunteerHour.org_id),
+            (col(VolunteerHour.source) == HourSource.service_order, *hours_of_month),
+        ),
+        # Approved volunteers with approved hours starting in the month, each once per
+        # bucket however many of its orgs they served: counted in SQL for one bucket,
+        # as (org, person) rows for a ranking.
+        "volunteers_active": (
+            _Part((active.c.user_id,), active, active.c.org_id, rows=True)
+            if grouped
+            else _Part(
+                (func.count(func.distinct(col(VolunteerHour.user_id))),),
+                VolunteerHour,
+                col(VolunteerHour.org_id),
+                (*hours_of_month, active_volunteer),
+            )
+        ),
+        # The month's orders: time to take, completion in time, rating.
+        "orders_month": _Part(
+            (
+                _hours(col(ServiceOrder.taken_at), col(ServiceOrder.created_at), dialect),
+                case(
+                    (
+                        and_(
+                            col(ServiceOrder.completed_at).is_not(None),
+                            col(ServiceOrder.wanted_at).is_not(None),
+                        ),
+                        case(
+                            (col(ServiceOrder.completed_at) <= col(ServiceOrder.wanted_at), 1),
+                            else_=0,
+                        ),
+                    ),
+                ),
+                col(ServiceOrder.stars),
+            ),
+            ServiceOrder,
+            col(ServiceOrder.community_id),
+            (col(ServiceOrder.created_at) >= month_start, col(ServiceOrder.created_at) < month_end),
+            rows=True,
+        ),
+        # Pairings of a place's communities; a unit's, its own (a district holding
+        # both counts each pairing once): each bucket takes the side of its level.
+        "pairings_place": _Part(
+            (func.count(),),
+            Pairing,
+            col(Pairing.community_id),
+            (active_pairing,),
+            ids="place_ids",
+        ),
+        "pairings_unit": _Part(
+            (func.count(),), Pairing, col(Pairing.unit_id), (active_pairing,), ids="unit_ids"
+        ),
+        # Report-ins of the month to a paired community by members of the unit paired
+        # with it (the rule of GET /stats/pairings: the person's own unit).
+        "paired_report_ins_place": _Part(
+            (func.count(),),
+            paired_report_ins,
+            col(Pairing.community_id),
+            (col(ReportIn.month) == p("month"), active_pairing),
+            ids="place_ids",
+        ),
+        "paired_report_ins_unit": _Part(
+            (func.count(),),
+            paired_report_ins,
+            col(Pairing.unit_id),
+            (col(ReportIn.month) == p("month"), active_pairing),
+            ids="unit_ids",
+        ),
+        "surveys_open": _Part(
+            (func.count(),),
+            Survey,
+            col(Survey.org_id),
+            (col(Survey.opens_at) <= now, col(Survey.closes_at) > now),
+        ),
+        "survey_responses": _Part(
+            (func.count(),),
+            SurveyResponse,
+            col(SurveyResponse.community_id),
+            (
+                col(SurveyResponse.submitted_at) >= month_start,
+                col(SurveyResponse.submitted_at) < month_end,
+            ),
+        ),
+        "household_visits": _Part(
+            (
+                func.count(),
+                _count(col(HouseholdVisit.aware).is_(True)),
+                _count(col(HouseholdVisit.satisfaction) >= SATISFIED_FROM),
+                # Grouped by community (or one bucket): the communities visited.
+                func.count(func.distinct(col(HouseholdVisit.community_id))),
+            ),
+            HouseholdVisit,
+            col(HouseholdVisit.community_id),
+            (col(HouseholdVisit.month) == p("month"),),
+        ),
+        "indicators": _Part(
+            (
+                func.count(),
+                _count(col(Indicator.status) == IndicatorStatus.accepted),
+                _count(indicator_overdue(p("today"))),
+            ),
+            Indicator,
+            col(Indicator.org_id),
+        ),
+    }
+
+
+# The widest part's number of values: every part's row is padded to it.
+_WIDTH = 9
+_Built = tuple["Statement", frozenset[str], dict[str, int]]
+_STATEMENTS: dict[tuple[str, bool, tuple[str, ...]], _Built] = {}
+
+
+def _statement(dialect: Dialect, grouped: bool, names: tuple[str, ...]) -> _Built:
+    """The parts `names` as one statement (UNION ALL): one round trip and, built and
+    compiled once per database and shape, none of the ~1 ms of Python a statement
+    built per request costs. Each row: the part's (or fact's) name, the org holding
+    it (null for a dashboard's one bucket), its values padded to `_WIDTH`."""
+    key = (dialect.name, grouped, names)
+    if key in _STATEMENTS:
+        return _STATEMENTS[key]
+    parts = _parts(dialect, grouped)
+    selects = []
+    for name in names:
+        part = parts[name]
+        assert len(part.values) <= _WIDTH, name
+        tag = part.by if part.by is not None else literal_column(f"'{name}'")
+        org = part.org if grouped or part.rows else null()
+        values = [cast(v, Float) for v in part.values]
+        values += [cast(null(), Float)] * (_WIDTH - len(values))
+        select_ = (
+            sa_select(
+                tag.label("tag"),
+                cast(org, BigInteger).label("org"),
+                *(v.label(f"v{i}") for i, v in enumerate(values)),
+            )
+            .select_from(part.source)
+            .where(ids_in(part.org, part.ids, dialect), *part.where)
+        )
+        if not part.rows:
+            keys = [c for c in (part.by, part.org if grouped else None) if c is not None]
+            if keys:
+                select_ = select_.group_by(*keys)
+        selects.append(select_)
+    built = (
+        Statement(union_all(*selects)),
+        frozenset(n for n in names if parts[n].rows),
+        {n: len(parts[n].values) for n in names if parts[n].by is None},
+    )
+    _STATEMENTS[key] = built
+    return built
+
+
+def _params(
     buckets: Buckets,
-    *,
-    source: Any,
-    org_id: SQLColumnExpression[int | None],
-    aggregates: Sequence[ColumnElement[Any]],
-    where: Sequence[ColumnElement[bool]],
-) -> Counts:
-    """Aggregates of `source` rows per bucket whose subtree holds the row's org.
+    orgs: dict[int, _OrgRow],
+    month: str,
+    now: datetime,
+    district_after_days: int,
+) -> dict[str, Any]:
+    month_start, month_end = month_bounds(month)
+    year, mon = (int(x) for x in month.split("-"))
+    quarter = (mon - 1) // 3 + 1
+    q_start, q_end = articles.period_bounds(year, quarter)
+    q_first, q_after = publicity.period_dates(year, quarter)
+    units = {b for b in buckets if orgs[b].level == OrgLevel.unit}
+    return {
+        "ids": [i for ids in buckets.values() for i in ids],
+        "place_ids": [i for b, ids in buckets.items() if b not in units for i in ids],
+        "unit_ids": [i for b, ids in buckets.items() if b in units for i in ids],
+        "month": month,
+        "year": month[:4],
+        "snapshot": "",
+        "month_start": month_start,
+        "month_end": month_end,
+        "now": now,
+        "today": local(now).date(),
+        "district_from": now - timedelta(days=district_after_days),
+        "accept_before": order_service.accept_overdue_before(now),
+        "q_start": q_start,
+        "q_end": q_end,
+        "q_first": q_first,
+        "q_after": q_after,
+    }
 
-    The orgs are named by id, so each (org, time) index is read in a range per org
-    and the planner knows how many rows to expect."""
-    statement = sa_select(*aggregates).select_from(source).where(_held(org_id, buckets), *where)
-    if len(buckets) == 1:  # a dashboard: every row read is the one bucket's
-        (bucket_id,) = buckets
-        return {bucket_id: tuple((await session.execute(statement)).one())}
+
+async def _figures(
+    session: AsyncSession, buckets: Buckets, names: tuple[str, ...], params: dict[str, Any]
+) -> Figures:
+    """The parts `names` of each bucket: aggregates added up over its orgs, or its rows."""
+    dialect = dialect_of(session)
+    grouped = len(buckets) > 1
+    statement, of_rows, widths = _statement(dialect, grouped, names)
+    lists = ("ids", "place_ids", "unit_ids")
+    listed: dict[str, Any] = {k: ids_value(params[k], dialect) for k in lists if k in params}
+    rows = await statement.rows(session, {**params, **listed})
     owners = _owners(buckets)
-    out: dict[int, list[int]] = {}
-    rows = await session.execute(statement.add_columns(org_id).group_by(org_id))
-    for *numbers, org in rows.all():
-        _add(out.setdefault(owners[org], [0] * len(aggregates)), numbers)
-    return {bucket_id: tuple(total) for bucket_id, total in out.items()}
+    (only, *_) = buckets
+    out: Figures = {}
+    for tag, org, *values in rows:
+        bucket = only if org is None else owners[org]
+        per_bucket = out.setdefault(tag, {})
+        if tag in of_rows:  # kept as read
+            per_bucket.setdefault(bucket, []).append(values)
+            continue
+        total = per_bucket.setdefault(bucket, [0] * _WIDTH)
+        for i in range(widths.get(tag, 1)):  # a fact is one number
+            if values[i] is not None:
+                total[i] += int(values[i])
+    return out
 
 
+FIGURE_PARTS = (
+    "facts",
+    "wishes_overdue",
+    "problems_due",
+    "visits",
+    "points",
+    "points_passed",
+    "reports",
+    "report_waits",
+    "credits_flows",
+    "credits_outstanding",
+    "redemptions",
+    "articles_quarter",
+    "placements",
+    "volunteers",
+    "teams",
+    "orders",
+    "order_minutes",
+    "volunteers_active",
+    "orders_month",
+    "pairings_place",
+    "pairings_unit",
+    "paired_report_ins_place",
+    "paired_report_ins_unit",
+    "surveys_open",
+    "survey_responses",
+    "household_visits",
+    "indicators",
+)
 # The metrics read from fact_counts as they are, each under its own name
 # (app/models/fact_counts.py).
 FACTS = (
@@ -291,206 +747,143 @@ FACTS = (
 )
 
 
-async def _counted(
-    session: AsyncSession, buckets: Buckets, month: str
-) -> dict[int, dict[str, int]]:
-    """The FACTS of each bucket: the snapshot's, the month's and the year's rows of
-    fact_counts of the subtree's orgs, read in one range per org; their number
-    follows the orgs (and a month's tasks), not the people or the records."""
-    counts = table_of(FactCount)
-    total = func.sum(counts.c.n)
-    statement = sa_select(counts.c.fact, total).where(
-        _held(counts.c.org_id, buckets), counts.c.period.in_(["", month, month[:4]])
-    )
-    out: dict[int, dict[str, int]] = {}
-    if len(buckets) == 1:  # a dashboard: every row read is the one bucket's
-        (bucket_id,) = buckets
-        rows = await session.execute(statement.group_by(counts.c.fact))
-        out[bucket_id] = {fact: int(n) for fact, n in rows.all()}
-        return out
-    owners = _owners(buckets)
-    grouped = statement.add_columns(counts.c.org_id).group_by(counts.c.org_id, counts.c.fact)
-    for fact, n, org in (await session.execute(grouped)).all():
-        bucket = out.setdefault(owners[org], {})
-        bucket[fact] = bucket.get(fact, 0) + int(n)
-    return out
-
-
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
+
+
+def _median(values: list[float]) -> float | None:
+    return round(median(values), 2) if values else None
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None
 
 
 async def _metrics(
     session: AsyncSession,
     *,
     buckets: Buckets,
+    orgs: dict[int, _OrgRow],
     month: str,
     now: datetime,
     district_after_days: int,
 ) -> dict[int, DashboardMetrics]:
+    """The figures of each bucket: one statement for every count and sum, two for the
+    leaders' visits, one (three when any was open) for the surveys' response rates.
+    `orgs`: the subtree rows (`_SUBTREE`) of every org of the buckets."""
     if not buckets:
         return {}
-    today = local(now).date()
-    counts = await _counted(session, buckets, month)
-    # As wishes.is_overdue: the deadline day itself is still in time. Overdue and
-    # escalated depend on the hour of asking, so they are counted from the rows: the
-    # few open ones, found through the (org, status) indexes.
-    wishes_overdue = await _grouped(
-        session,
-        buckets,
-        source=Wish,
-        org_id=col(Wish.community_id),
-        aggregates=[func.count()],
-        where=[
-            col(Wish.status).in_([WishStatus.open, WishStatus.claimed]),
-            col(Wish.deadline) < today,
-        ],
-    )
-    problems_due = await _grouped(
-        session,
-        buckets,
-        source=Problem,
-        org_id=col(Problem.org_id),
-        aggregates=[
-            _count(overdue_condition(now)),
-            _count(escalation_condition(EscalationLevel.street, now, district_after_days)),
-            _count(escalation_condition(EscalationLevel.district, now, district_after_days)),
-        ],
-        # Every condition above holds only for unresolved problems.
-        where=[col(Problem.status).in_(UNRESOLVED)],
-    )
+    params = _params(buckets, orgs, month, now, district_after_days)
+    figures = await _figures(session, buckets, FIGURE_PARTS, params)
+    in_liaison = await _liaison_visits(session, buckets, orgs, params)
+    rates = await _survey_rates(session, buckets, orgs, params)
 
-    month_start, month_end = month_bounds(month)
-    visits = await _grouped(
-        session,
-        buckets,
-        source=Inspection,
-        org_id=col(Inspection.org_id),
-        aggregates=[func.count(), func.count(func.distinct(col(Inspection.point_id)))],
-        where=[col(Inspection.visited_at) >= month_start, col(Inspection.visited_at) < month_end],
-    )
-    meeting = await _grouped(
-        session,
-        buckets,
-        source=Point,
-        org_id=col(Point.org_id),
-        aggregates=[
-            _count(col(Point.meets_standard).is_(True)),
-            _count(col(Point.created_at) < month_end),
-        ],
-        where=[],
-    )
-    passed = await _points_passed(session, buckets, month_start, month_end)
-    in_liaison = await _liaison_visits(session, buckets, month_start, month_end)
-    assessment = await _assessment(session, buckets, month, now)
-    received = await _grouped(
-        session,
-        buckets,
-        source=Report,
-        org_id=col(Report.org_id),
-        aggregates=[
-            func.count(),
-            _count(col(Report.status) == ReportStatus.accepted),
-            _count(col(Report.status) == ReportStatus.rejected),
-        ],
-        where=[col(Report.created_at) >= month_start, col(Report.created_at) < month_end],
-    )
-    credits, outstanding, redemptions = await _credits(session, buckets, month_start, month_end)
-
-    year, mon = (int(x) for x in month.split("-"))
-    quarter = (mon - 1) // 3 + 1
-    q_start, q_end = articles.period_bounds(year, quarter)
-    first_submitted, published_at = col(Article.first_submitted_at), col(Article.published_at)
-    submitted_in = and_(first_submitted >= q_start, first_submitted < q_end)
-    published_in = and_(published_at >= q_start, published_at < q_end)
-    quarter_articles = await _grouped(
-        session,
-        buckets,
-        source=Article,
-        org_id=col(Article.org_id),
-        aggregates=[_count(submitted_in), _count(published_in)],
-        where=[or_(submitted_in, published_in)],
-    )
-    q_first, q_after = publicity.period_dates(year, quarter)
-    placed_in = and_(col(Placement.published_on) >= q_first, col(Placement.published_on) < q_after)
-    placed = await _grouped(
-        session,
-        buckets,
-        source=Placement,
-        org_id=col(Placement.org_id),
-        aggregates=[
-            _count(and_(col(Placement.status) == PlacementStatus.verified, placed_in)),
-            _count(col(Placement.status) == PlacementStatus.pending),
-        ],
-        where=[
-            or_(col(Placement.status) == PlacementStatus.pending, placed_in),
-        ],
-    )
-    service = await _service_figures(session, buckets, month_start, month_end, now)
-    units_and_reports = await _pairing_and_report_figures(
-        session, buckets, month, month_start, month_end
-    )
+    def of(name: str, bucket_id: int) -> list[int]:
+        return figures.get(name, {}).get(bucket_id, [0] * _WIDTH)
 
     out = {}
     for bucket_id in buckets:
-        n = counts.get(bucket_id, {})
-        q_submitted, q_published = quarter_articles.get(bucket_id, (0, 0))
-        n_placed, n_pending = placed.get(bucket_id, (0, 0))
-        n_visits, n_points = visits.get(bucket_id, (0, 0))
-        n_received, n_accepted, n_rejected = received.get(bucket_id, (0, 0, 0))
-        party, reported = n.get("party_members", 0), n.get("party_members_reported", 0)
-        p_overdue, p_street, p_district = problems_due.get(bucket_id, (0, 0, 0))
-        found, found_closed = n.get("problems_found", 0), n.get("problems_found_closed", 0)
+        n = {fact: of(fact, bucket_id)[0] for fact in FACTS}
+        party, reported = n["party_members"], n["party_members_reported"]
+        n_visits, n_points = of("visits", bucket_id)[:2]
+        meeting, points = of("points", bucket_id)[:2]
+        passed = of("points_passed", bucket_id)[0]
+        n_received, n_accepted, n_rejected = of("reports", bucket_id)[:3]
+        waits = figures.get("report_waits", {}).get(bucket_id, [])
+        handled = [float(w[0]) for w in waits]
+        accepted = [float(w[0]) for w in waits if w[1]]
+        issued, spent = of("credits_flows", bucket_id)[:2]
+        unit = orgs[bucket_id].level == OrgLevel.unit
+        side = "unit" if unit else "place"
+        volunteers = of("volunteers", bucket_id)[0]
+        population = orgs[bucket_id].population
+        if len(buckets) > 1:
+            active = len({r[0] for r in figures.get("volunteers_active", {}).get(bucket_id, [])})
+        else:
+            active = of("volunteers_active", bucket_id)[0]
+        states = of("orders", bucket_id)
+        orders = figures.get("orders_month", {}).get(bucket_id, [])
+        taken = [float(o[0]) for o in orders if o[0] is not None]
+        timed = [o[1] for o in orders if o[1] is not None]
+        stars = [float(o[2]) for o in orders if o[2] is not None]
+        h_visits, aware, satisfied, visited = of("household_visits", bucket_id)[:4]
+        indicators, indicators_accepted, indicators_overdue = of("indicators", bucket_id)[:3]
+        communities = sum(1 for i in buckets[bucket_id] if orgs[i].level == OrgLevel.community)
+        respondents, audience = rates.get(bucket_id, (0, 0))
+        p_overdue, p_street, p_district = of("problems_due", bucket_id)[:3]
+        found, found_closed = n["problems_found"], n["problems_found_closed"]
+        q_submitted, q_published = of("articles_quarter", bucket_id)[:2]
+        n_placed, n_pending = of("placements", bucket_id)[:2]
+        redemptions, collected = of("redemptions", bucket_id)[:2]
         out[bucket_id] = DashboardMetrics(
+            **n,
             report_in_rate=_rate(reported, party),
-            wishes_overdue=wishes_overdue.get(bucket_id, (0,))[0],
-            wish_quota_owing=party - n.get("wish_quota_claimed", 0),
+            wishes_overdue=of("wishes_overdue", bucket_id)[0],
+            wish_quota_owing=party - n["wish_quota_claimed"],
             problems_overdue=p_overdue,
             problems_escalated_street=p_street,
             problems_escalated_district=p_district,
             rectification_rate=_rate(found_closed, found),
             inspections=n_visits,
             points_inspected=n_points,
-            points_meeting_standard=meeting.get(bucket_id, (0, 0))[0],
-            points=meeting.get(bucket_id, (0, 0))[1],
-            points_passed=passed.get(bucket_id, (0,))[0],
-            points_pass_rate=_rate(
-                passed.get(bucket_id, (0,))[0], meeting.get(bucket_id, (0, 0))[1]
-            ),
+            points_meeting_standard=meeting,
+            points=points,
+            points_passed=passed,
+            points_pass_rate=_rate(passed, points),
             reports_received=n_received,
             reports_accepted=n_accepted,
             reports_rejected=n_rejected,
+            report_hours_to_accept=_median(accepted),
+            report_hours_to_accept_avg=_mean(accepted),
+            report_hours_to_handle=_median(handled),
             liaison_visits=in_liaison.get(bucket_id, 0),
             articles_submitted_quarter=q_submitted,
             articles_published_quarter=q_published,
             placements_quarter=n_placed,
             placements_pending=n_pending,
-            **service[bucket_id],
-            **units_and_reports[bucket_id],
-            credits_issued=credits.get(bucket_id, (0, 0))[0],
-            credits_spent=credits.get(bucket_id, (0, 0))[1],
-            credits_outstanding=outstanding.get(bucket_id, (0,))[0],
-            redemptions=redemptions.get(bucket_id, (0, 0))[0],
-            redemptions_collected=redemptions.get(bucket_id, (0, 0))[1],
-            **assessment(bucket_id),
-            **{fact: n.get(fact, 0) for fact in FACTS},
+            volunteers=volunteers,
+            volunteers_per_1000=(round(volunteers * 1000 / population, 2) if population else None),
+            volunteers_active=active,
+            teams=of("teams", bucket_id)[0],
+            **{f"service_orders_{s.value}": states[i] for i, s in enumerate(OrderStatus)},
+            service_orders_overdue=states[len(OrderStatus)],
+            service_order_minutes=of("order_minutes", bucket_id)[0],
+            service_order_hours_to_take=_median(taken),
+            service_orders_on_time_rate=_rate(sum(timed), len(timed)),
+            service_order_rating=_mean(stars),
+            pairings_active=of(f"pairings_{side}", bucket_id)[0],
+            pairing_report_ins=of(f"paired_report_ins_{side}", bucket_id)[0],
+            credits_issued=issued,
+            credits_spent=spent,
+            credits_outstanding=of("credits_outstanding", bucket_id)[0],
+            redemptions=redemptions,
+            redemptions_collected=collected,
+            surveys_open=of("surveys_open", bucket_id)[0],
+            survey_responses=of("survey_responses", bucket_id)[0],
+            survey_respondents=respondents,
+            survey_audience=audience,
+            survey_response_rate=_rate(respondents, audience),
+            household_visits=h_visits,
+            household_communities_visited=visited,
+            household_coverage=_rate(visited, communities),
+            household_awareness_rate=_rate(aware, h_visits),
+            household_satisfaction_rate=_rate(satisfied, h_visits),
+            indicators=indicators,
+            indicators_accepted=indicators_accepted,
+            indicators_overdue=indicators_overdue,
         )
     return out
 
 
-async def _liaison_visits(
-    session: AsyncSession, buckets: Buckets, month_start: datetime, month_end: datetime
-) -> dict[int, int]:
-    """Issue 21's leaders' visits (领导包联): the month's visits at points of the
-    subtree made in liaison, i.e. by a leader in liaison (包联) with the point's org or
-    an org above it, or by a member of a unit in such liaison (their unit inside the
-    liaison unit's subtree), the liaison running on the visit's day; each visit once,
-    however many liaisons it answers. The rule of GET /stats/inspections'
-    liaison_visits, per month and per visit. Two reads: the month's visits (hundreds)
-    with who made them, then the liaisons of the orgs above them (tens)."""
-    held_by, home_unit = aliased(Org), aliased(Org)
-    visits = (
-        await session.execute(
+_LIAISON_STATEMENTS: dict[str, tuple[Statement, Statement]] = {}
+
+
+def _liaison_statements(dialect: Dialect) -> tuple[Statement, Statement]:
+    """The month's visits of the subtree with who made them (hundreds), and the
+    liaisons of every org they could answer to (the subtree's and those above it)."""
+    if dialect.name not in _LIAISON_STATEMENTS:
+        held_by, home_unit = aliased(Org), aliased(Org)
+        visits = (
             sa_select(
                 col(Inspection.org_id),
                 col(Inspection.inspector_id),
@@ -502,17 +895,13 @@ async def _liaison_visits(
             .join(User, col(User.id) == col(Inspection.inspector_id))
             .outerjoin(home_unit, col(home_unit.id) == col(User.unit_id))
             .where(
-                _held(col(Inspection.org_id), buckets),
-                col(Inspection.visited_at) >= month_start,
-                col(Inspection.visited_at) < month_end,
+                ids_in(col(Inspection.org_id), "ids", dialect),
+                col(Inspection.visited_at) >= bindparam("month_start"),
+                col(Inspection.visited_at) < bindparam("month_end"),
             )
         )
-    ).all()
-    # Read even without visits: a dashboard's statements are the same whatever it holds.
-    above = {i for v in visits for i in path_ids(v[3])}
-    liaison_org, liaison_unit = aliased(Org), aliased(Org)
-    liaisons = (
-        await session.execute(
+        liaison_org, liaison_unit = aliased(Org), aliased(Org)
+        liaisons = (
             sa_select(
                 col(Liaison.user_id),
                 col(liaison_unit.path),
@@ -522,9 +911,29 @@ async def _liaison_visits(
             )
             .join(liaison_org, col(liaison_org.id) == col(Liaison.org_id))
             .outerjoin(liaison_unit, col(liaison_unit.id) == col(Liaison.unit_id))
-            .where(col(Liaison.org_id).in_(above))
+            .where(ids_in(col(Liaison.org_id), "above", dialect))
         )
-    ).all()
+        _LIAISON_STATEMENTS[dialect.name] = Statement(visits), Statement(liaisons)
+    return _LIAISON_STATEMENTS[dialect.name]
+
+
+async def _liaison_visits(
+    session: AsyncSession, buckets: Buckets, orgs: dict[int, _OrgRow], params: dict[str, Any]
+) -> dict[int, int]:
+    """Issue 21's leaders' visits (领导包联): the month's visits at points of the
+    subtree made in liaison, i.e. by a leader in liaison (包联) with the point's org or
+    an org above it, or by a member of a unit in such liaison (their unit inside the
+    liaison unit's subtree), the liaison running on the visit's day; each visit once,
+    however many liaisons it answers. The rule of GET /stats/inspections'
+    liaison_visits, per month and per visit. The liaisons read are those of every org
+    of the subtrees and above them: a visit's org lies in the subtrees, so every
+    liaison it could answer to is among them."""
+    dialect = dialect_of(session)
+    visits_of, liaisons_of = _liaison_statements(dialect)
+    ids = params["ids"]
+    visits = await visits_of.rows(session, {**params, "ids": ids_value(ids, dialect)})
+    above = {i for b in buckets for i in path_ids(orgs[b].path)} | set(ids)
+    liaisons = await liaisons_of.rows(session, {"above": ids_value(above, dialect)})
     owners = _owners(buckets)
     out: dict[int, int] = {}
     for org_id, inspector, visited_at, path, unit_path in visits:
@@ -548,383 +957,11 @@ async def _liaison_visits(
     return out
 
 
-async def _points_passed(
-    session: AsyncSession, buckets: Buckets, month_start: datetime, month_end: datetime
-) -> Counts:
-    """The points whose latest visit of the month met the standard: each point's visits
-    of the month numbered from the latest (by visited_at, then id, the order that
-    sets `points.meets_standard`), the first kept. A month's visits of a district are
-    hundreds, read through (org, visited_at)."""
-    visited_at = col(Inspection.visited_at)
-    latest = (
-        sa_select(
-            col(Inspection.org_id).label("org_id"),
-            col(Inspection.meets_standard).label("meets_standard"),
-            func.row_number()
-            .over(
-                partition_by=col(Inspection.point_id),
-                order_by=(visited_at.desc(), col(Inspection.id).desc()),
-            )
-            .label("n"),
-        )
-        .where(
-            _held(col(Inspection.org_id), buckets),
-            visited_at >= month_start,
-            visited_at < month_end,
-        )
-        .subquery("latest")
-    )
-    return await _grouped(
-        session,
-        buckets,
-        source=latest,
-        org_id=latest.c.org_id,
-        aggregates=[_count(latest.c.meets_standard.is_(True))],
-        where=[latest.c.n == 1],
-    )
-
-
-async def _service_figures(
-    session: AsyncSession,
-    buckets: Buckets,
-    month_start: datetime,
-    month_end: datetime,
-    now: datetime,
-) -> dict[int, dict[str, Any]]:
-    """Volunteers, teams and service orders (issue 19), counted from their rows: a
-    district's volunteers and orders are thousands, read through (community, status)."""
-    approved = col(Volunteer.status) == VolunteerStatus.approved
-    volunteers = await _grouped(
-        session,
-        buckets,
-        source=Volunteer,
-        org_id=col(Volunteer.community_id),
-        aggregates=[func.count()],
-        where=[approved],
-    )
-    teams = await _grouped(
-        session, buckets, source=Team, org_id=col(Team.org_id), aggregates=[func.count()], where=[]
-    )
-    by_state = await _grouped(
-        session,
-        buckets,
-        source=ServiceOrder,
-        org_id=col(ServiceOrder.community_id),
-        aggregates=[
-            *(_count(col(ServiceOrder.status) == s) for s in OrderStatus),
-            _count(order_service.overdue_condition(now)),
-        ],
-        where=[],
-    )
-    # A team's minutes, as app/services/teams.py counts them: approved hour entries
-    # credited for service orders (a revoked one is rejected and out), by the month
-    # they start, at the order's community; read through (org, started_at).
-    order_minutes = await _grouped(
-        session,
-        buckets,
-        source=VolunteerHour,
-        org_id=col(VolunteerHour.org_id),
-        aggregates=[func.coalesce(func.sum(col(VolunteerHour.minutes)), 0)],
-        where=[
-            col(VolunteerHour.source) == HourSource.service_order,
-            col(VolunteerHour.status) == HourStatus.approved,
-            col(VolunteerHour.started_at) >= month_start,
-            col(VolunteerHour.started_at) < month_end,
-        ],
-    )
-    populations: dict[int, int | None] = dict(
-        (
-            await session.execute(select(Org.id, Org.population).where(col(Org.id).in_(buckets)))
-        ).all()
-    )
-    owners = _owners(buckets)
-    # Active: approved volunteers with approved hours starting in the month, each once
-    # per bucket however many orgs of it they served.
-    active: dict[int, set[int]] = {}
-    rows = await session.execute(
-        sa_select(col(VolunteerHour.org_id), col(VolunteerHour.user_id))
-        .where(
-            _held(col(VolunteerHour.org_id), buckets),
-            col(VolunteerHour.status) == HourStatus.approved,
-            col(VolunteerHour.started_at) >= month_start,
-            col(VolunteerHour.started_at) < month_end,
-            col(VolunteerHour.user_id).in_(select(Volunteer.user_id).where(approved)),
-        )
-        .distinct()
-    )
-    for org_id, user_id in rows.all():
-        active.setdefault(owners[org_id], set()).add(user_id)
-    # The month's orders: time to take, completion in time, rating.
-    month_orders: dict[int, list[Any]] = {}
-    rows = await session.execute(
-        sa_select(
-            col(ServiceOrder.community_id),
-            col(ServiceOrder.created_at),
-            col(ServiceOrder.taken_at),
-            col(ServiceOrder.completed_at),
-            col(ServiceOrder.wanted_at),
-            col(ServiceOrder.stars),
-        ).where(
-            _held(col(ServiceOrder.community_id), buckets),
-            col(ServiceOrder.created_at) >= month_start,
-            col(ServiceOrder.created_at) < month_end,
-        )
-    )
-    for row in rows.all():
-        month_orders.setdefault(owners[row[0]], []).append(row)
-    out: dict[int, dict[str, Any]] = {}
-    for bucket_id in buckets:
-        n_volunteers = volunteers.get(bucket_id, (0,))[0]
-        population = populations.get(bucket_id)
-        orders = month_orders.get(bucket_id, [])
-        hours = [(o[2] - o[1]).total_seconds() / 3600 for o in orders if o[2] is not None]
-        timed = [o for o in orders if o[3] is not None and o[4] is not None]
-        stars = [o[5] for o in orders if o[5] is not None]
-        states = by_state.get(bucket_id, (0,) * (len(OrderStatus) + 1))
-        out[bucket_id] = {
-            "volunteers": n_volunteers,
-            "volunteers_per_1000": (
-                round(n_volunteers * 1000 / population, 2) if population else None
-            ),
-            "volunteers_active": len(active.get(bucket_id, ())),
-            "teams": teams.get(bucket_id, (0,))[0],
-            **{
-                f"service_orders_{s.value}": int(v)
-                for s, v in zip(OrderStatus, states[: len(OrderStatus)], strict=True)
-            },
-            "service_orders_overdue": int(states[len(OrderStatus)]),
-            "service_order_minutes": int(order_minutes.get(bucket_id, (0,))[0]),
-            "service_order_hours_to_take": round(median(hours), 2) if hours else None,
-            "service_orders_on_time_rate": _rate(sum(o[3] <= o[4] for o in timed), len(timed)),
-            "service_order_rating": round(sum(stars) / len(stars), 2) if stars else None,
-        }
-    return out
-
-
-async def _pairing_and_report_figures(
-    session: AsyncSession,
-    buckets: Buckets,
-    month: str,
-    month_start: datetime,
-    month_end: datetime,
-) -> dict[int, dict[str, Any]]:
-    """Issues 18 and 21: active pairings and their units' report-ins of the month (a
-    place counts the pairings of its communities; a unit, its own: a district holding
-    both counts each pairing once), and the hours residents' reports of the month
-    waited to be accepted or handled."""
-    levels: dict[int, OrgLevel] = dict(
-        (await session.execute(select(Org.id, Org.level).where(col(Org.id).in_(buckets)))).all()
-    )
-    unit_buckets = {b: ids for b, ids in buckets.items() if levels.get(b) == OrgLevel.unit}
-    place_buckets = {b: ids for b, ids in buckets.items() if b not in unit_buckets}
-    active = col(Pairing.status) == PairingStatus.active
-    pairings: Counts = {}
-    paired_report_ins: Counts = {}
-    for chosen, side in ((place_buckets, Pairing.community_id), (unit_buckets, Pairing.unit_id)):
-        # Run even when empty: the number of queries stays that of any dashboard.
-        pairings |= await _grouped(
-            session,
-            chosen,
-            source=Pairing,
-            org_id=col(side),
-            aggregates=[func.count()],
-            where=[active],
-        )
-        # Report-ins of the month to a paired community by members of the unit paired
-        # with it (the rule of GET /stats/pairings: the person's own unit).
-        by = col(ReportIn.community_id) if side is Pairing.community_id else col(User.unit_id)
-        paired_report_ins |= await _grouped(
-            session,
-            chosen,
-            source=sa_join(ReportIn, User, col(User.id) == col(ReportIn.user_id)).join(
-                Pairing,
-                and_(
-                    col(Pairing.community_id) == col(ReportIn.community_id),
-                    col(Pairing.unit_id) == col(User.unit_id),
-                    active,
-                ),
-            ),
-            org_id=by,
-            aggregates=[func.count()],
-            where=[col(ReportIn.month) == month],
-        )
-    owners = _owners(buckets)
-    waits: dict[int, tuple[list[float], list[float]]] = {}
-    rows = await session.execute(
-        sa_select(
-            col(Report.org_id), col(Report.status), col(Report.created_at), col(Report.handled_at)
-        ).where(
-            _held(col(Report.org_id), buckets),
-            col(Report.created_at) >= month_start,
-            col(Report.created_at) < month_end,
-            col(Report.handled_at).is_not(None),
-        )
-    )
-    for org_id, status, created_at, handled_at in rows.all():
-        accepted, handled = waits.setdefault(owners[org_id], ([], []))
-        assert handled_at is not None
-        hours = (handled_at - created_at).total_seconds() / 3600
-        handled.append(hours)
-        if status == ReportStatus.accepted:
-            accepted.append(hours)
-    out: dict[int, dict[str, Any]] = {}
-    for bucket_id in buckets:
-        accepted, handled = waits.get(bucket_id, ([], []))
-        out[bucket_id] = {
-            "pairings_active": pairings.get(bucket_id, (0,))[0],
-            "pairing_report_ins": paired_report_ins.get(bucket_id, (0,))[0],
-            "report_hours_to_accept": round(median(accepted), 2) if accepted else None,
-            "report_hours_to_accept_avg": (
-                round(sum(accepted) / len(accepted), 2) if accepted else None
-            ),
-            "report_hours_to_handle": round(median(handled), 2) if handled else None,
-        }
-    return out
-
-
-async def _credits(
-    session: AsyncSession, buckets: Buckets, month_start: datetime, month_end: datetime
-) -> tuple[Counts, Counts, Counts]:
-    """Points (app/models/points.py) issued and spent in the month by the subtree's
-    issuing accounts and shops (an entry out of an issuing account is issued, one back
-    into it, a reversal, is not; likewise into and out of a shop), what they issued
-    and their shops have not taken in (minus their balances: the ledger sums to zero),
-    and the month's reservations at their shops."""
-    source = table_of(PointsAccount).alias("source")
-    target = table_of(PointsAccount).alias("target")
-    amount = col(PointsEntry.amount)
-
-    def net(kind: AccountKind) -> ColumnElement[int]:
-        return func.coalesce(
-            func.sum(
-                case((source.c.kind == kind, amount), (target.c.kind == kind, -amount), else_=0)
-            ),
-            0,
-        )
-
-    flows = await _grouped(
-        session,
-        buckets,
-        source=table_of(PointsEntry)
-        .join(source, source.c.id == col(PointsEntry.from_account_id))
-        .join(target, target.c.id == col(PointsEntry.to_account_id)),
-        org_id=col(PointsEntry.org_id),
-        aggregates=[net(AccountKind.issuing), -net(AccountKind.shop)],
-        where=[col(PointsEntry.created_at) >= month_start, col(PointsEntry.created_at) < month_end],
-    )
-    outstanding = await _grouped(
-        session,
-        buckets,
-        source=PointsAccount,
-        org_id=col(PointsAccount.org_id),
-        aggregates=[-func.coalesce(func.sum(col(PointsAccount.balance)), 0)],
-        where=[col(PointsAccount.kind).in_([AccountKind.issuing, AccountKind.shop])],
-    )
-    redemptions = await _grouped(
-        session,
-        buckets,
-        source=Redemption,
-        org_id=col(Redemption.community_id),
-        aggregates=[func.count(), _count(col(Redemption.status) == RedemptionStatus.collected)],
-        where=[
-            col(Redemption.reserved_at) >= month_start,
-            col(Redemption.reserved_at) < month_end,
-        ],
-    )
-    return flows, outstanding, redemptions
-
-
-async def _assessment(
-    session: AsyncSession, buckets: Buckets, month: str, now: datetime
-) -> Callable[[int], dict[str, Any]]:
-    """Assessment readiness (app/services/surveys.py, household_visits.py,
-    indicators.py): each a few grouped rows, whatever the number of children."""
-    start, end = month_bounds(month)
-    surveys = await _grouped(
-        session,
-        buckets,
-        source=Survey,
-        org_id=col(Survey.org_id),
-        aggregates=[func.count()],
-        where=[col(Survey.opens_at) <= now, col(Survey.closes_at) > now],
-    )
-    responses = await _grouped(
-        session,
-        buckets,
-        source=SurveyResponse,
-        org_id=col(SurveyResponse.community_id),
-        aggregates=[func.count()],
-        where=[col(SurveyResponse.submitted_at) >= start, col(SurveyResponse.submitted_at) < end],
-    )
-    visits = await _grouped(
-        session,
-        buckets,
-        source=HouseholdVisit,
-        org_id=col(HouseholdVisit.community_id),
-        aggregates=[
-            func.count(),
-            _count(col(HouseholdVisit.aware).is_(True)),
-            _count(col(HouseholdVisit.satisfaction) >= SATISFIED_FROM),
-            # Grouped by community (or one bucket): the communities visited.
-            func.count(func.distinct(col(HouseholdVisit.community_id))),
-        ],
-        where=[col(HouseholdVisit.month) == month],
-    )
-    items = await _grouped(
-        session,
-        buckets,
-        source=Indicator,
-        org_id=col(Indicator.org_id),
-        aggregates=[
-            func.count(),
-            _count(col(Indicator.status) == IndicatorStatus.accepted),
-            _count(indicator_overdue(local(now).date())),
-        ],
-        where=[],
-    )
-    orgs = await _orgs_of(session, buckets)
-    rates = await _survey_rates(session, buckets, orgs, start, min(end, now))
-
-    def figures(bucket_id: int) -> dict[str, Any]:
-        n_visits, aware, satisfied, visited = visits.get(bucket_id, (0, 0, 0, 0))
-        total, accepted, overdue = items.get(bucket_id, (0, 0, 0))
-        respondents, audience = rates.get(bucket_id, (0, 0))
-        communities = sum(1 for i in buckets[bucket_id] if orgs[i][1] == OrgLevel.community)
-        return {
-            "surveys_open": surveys.get(bucket_id, (0,))[0],
-            "survey_responses": responses.get(bucket_id, (0,))[0],
-            "survey_respondents": respondents,
-            "survey_audience": audience,
-            "survey_response_rate": _rate(respondents, audience),
-            "household_visits": n_visits,
-            "household_communities_visited": visited,
-            "household_coverage": _rate(visited, communities),
-            "household_awareness_rate": _rate(aware, n_visits),
-            "household_satisfaction_rate": _rate(satisfied, n_visits),
-            "indicators": total,
-            "indicators_accepted": accepted,
-            "indicators_overdue": overdue,
-        }
-
-    return figures
-
-
-async def _orgs_of(session: AsyncSession, buckets: Buckets) -> dict[int, tuple[str, OrgLevel]]:
-    """The path and level of every org of the buckets' subtrees (a few hundred at most)."""
-    ids = {i for ids in buckets.values() for i in ids}
-    rows = await session.execute(
-        sa_select(col(Org.id), col(Org.path), col(Org.level)).where(col(Org.id).in_(ids))
-    )
-    found = cast("list[tuple[int, str, str]]", rows.all())
-    return {i: (path, OrgLevel(level)) for i, path, level in found}
+_SURVEYS: dict[str, Statement] = {}
 
 
 async def _survey_rates(
-    session: AsyncSession,
-    buckets: Buckets,
-    orgs: dict[int, tuple[str, OrgLevel]],
-    start: datetime,
-    until: datetime,
+    session: AsyncSession, buckets: Buckets, orgs: dict[int, _OrgRow], params: dict[str, Any]
 ) -> dict[int, tuple[int, int]]:
     """Each bucket's (survey_respondents, survey_audience): over the surveys open at
     some time in the month (up to now) that reach its people, which are those set by
@@ -935,20 +972,28 @@ async def _survey_rates(
     those belong to no org, so they count neither above nor below the line) and the
     respondents are its responses from homes in the bucket, at any time (the
     survey's rate, as GET /stats/surveys gives it)."""
-    above = {b: set(path_ids(orgs[b][0])) for b in buckets}
-    candidates = set().union(*above.values()) | set(orgs)
-    found = cast(
-        "list[tuple[int, int]]",
-        (
-            await session.execute(
-                sa_select(col(Survey.id), col(Survey.org_id)).where(
-                    col(Survey.org_id).in_(candidates),
-                    col(Survey.opens_at) < until,
-                    col(Survey.closes_at) > start,
-                )
+    dialect = dialect_of(session)
+    if dialect.name not in _SURVEYS:
+        _SURVEYS[dialect.name] = Statement(
+            sa_select(col(Survey.id), col(Survey.org_id)).where(
+                ids_in(col(Survey.org_id), "candidates", dialect),
+                col(Survey.opens_at) < bindparam("until"),
+                col(Survey.closes_at) > bindparam("month_start"),
             )
-        ).all(),
-    )
+        )
+    above = {b: set(path_ids(orgs[b].path)) for b in buckets}
+    candidates = set().union(*above.values()) | set(orgs)
+    found = [
+        (survey_id, org_id)
+        for survey_id, org_id in await _SURVEYS[dialect.name].rows(
+            session,
+            {
+                "candidates": ids_value(candidates, dialect),
+                "until": min(params["month_end"], params["now"]),
+                "month_start": params["month_start"],
+            },
+        )
+    ]
     if not found:
         return {}
     members = await _members_per_org(session, set(orgs))
@@ -962,8 +1007,8 @@ async def _survey_rates(
             if org_id in above[b]:
                 people = held
             elif org_id in held:
-                path = orgs[org_id][0]
-                people = {i for i in held if is_within(orgs[i][0], path)}
+                path = orgs[org_id].path
+                people = {i for i in held if is_within(orgs[i].path, path)}
             else:
                 continue
             audience += sum(members.get(i, 0) for i in people)
@@ -972,19 +1017,44 @@ async def _survey_rates(
     return out
 
 
-async def _buckets(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) -> Buckets:
+# The orgs of a subtree, each with what the figures need of it.
+_SUBTREE = Statement(
+    sa_select(
+        col(Org.id),
+        col(Org.path),
+        col(Org.level),
+        col(Org.population),
+        col(Org.parent_id),
+        col(Org.name),
+    ).where(path_between(col(Org.path), bindparam("low"), bindparam("high")))
+)
+
+
+class _OrgRow(NamedTuple):
+    id: int
+    path: str
+    level: OrgLevel
+    population: int | None
+    parent_id: int | None
+    name: str
+
+
+async def _subtree(session: AsyncSession, org: Org) -> dict[int, _OrgRow]:
+    """Every org of `org`'s subtree (itself included) by id: a few hundred at most."""
+    rows = await _SUBTREE.rows(session, {"low": org.path, "high": path_upper_bound(org.path)})
+    return {r[0]: _OrgRow(r[0], r[1], OrgLevel(r[2]), r[3], r[4], r[5]) for r in rows}
+
+
+def _buckets_of(orgs: dict[int, _OrgRow], bucket_ids: Sequence[int]) -> Buckets:
     """Each bucket (the org itself, or its children) with the ids of its subtree."""
-    if not bucket_orgs:
-        return {}
-    rows = await session.execute(
-        select(col(Org.id), col(Org.path)).where(path_within(col(Org.path), org.path))
-    )
-    subtree = cast("list[tuple[int, str]]", rows.all())
     return {
-        b.id: [i for i, path in subtree if is_within(path, b.path)]
-        for b in bucket_orgs
-        if b.id is not None
+        b: [i for i, row in orgs.items() if is_within(row.path, orgs[b].path)] for b in bucket_ids
     }
+
+
+def _children(orgs: dict[int, _OrgRow], org: Org) -> list[_OrgRow]:
+    """`org`'s direct children."""
+    return [row for row in orgs.values() if row.parent_id == org.id]
 
 
 async def dashboard(
@@ -998,9 +1068,11 @@ async def dashboard(
     now = now or utcnow()
     month = month or month_key(now)
     assert org.id is not None
+    orgs = await _subtree(session, org)
     metrics = await _metrics(
         session,
-        buckets=await _buckets(session, org, [org]),
+        buckets=_buckets_of(orgs, [org.id]),
+        orgs=orgs,
         month=month,
         now=now,
         district_after_days=district_after_days,
@@ -1016,7 +1088,7 @@ async def dashboard(
 
 
 def _ranked(
-    items: list[tuple[Org, DashboardMetrics]],
+    items: list[tuple[OrgLike, DashboardMetrics]],
     sort: DashboardSort,
     order: SortOrder,
     weights: dict[ScoreMetric, float],
@@ -1029,7 +1101,7 @@ def _ranked(
         v: float | None = score if sort == DashboardSort.score else getattr(m, sort.value)
         return v
 
-    def key(row: tuple[Org, DashboardMetrics, float | None]) -> tuple[bool, float, str, int]:
+    def key(row: tuple[OrgLike, DashboardMetrics, float | None]) -> tuple[bool, float, str, int]:
         org, m, score = row
         v = value(m, score)
         return (v is None, sign * v if v is not None else 0.0, org.name, org.id or 0)
@@ -1064,10 +1136,12 @@ async def ranking(
     now = now or utcnow()
     month = month or month_key(now)
     assert org.id is not None
-    children = list((await session.execute(select(Org).where(Org.parent_id == org.id))).scalars())
+    orgs = await _subtree(session, org)
+    children = _children(orgs, org)
     metrics = await _metrics(
         session,
-        buckets=await _buckets(session, org, children),
+        buckets=_buckets_of(orgs, [c.id for c in children if c.id is not None]),
+        orgs=orgs,
         month=month,
         now=now,
         district_after_days=district_after_days,
@@ -1106,11 +1180,17 @@ async def scores(
     version, weights = await scoring.weights_in_force(
         session, scoring.district_of(org), month_bounds(month)[1]
     )
-    children = list((await session.execute(select(Org).where(Org.parent_id == org.id))).scalars())
-    buckets = await _buckets(session, org, children)
+    orgs = await _subtree(session, org)
+    children = _children(orgs, org)
+    buckets = _buckets_of(orgs, [c.id for c in children if c.id is not None])
     figures = [
         await _metrics(
-            session, buckets=buckets, month=m, now=now, district_after_days=district_after_days
+            session,
+            buckets=buckets,
+            orgs=orgs,
+            month=m,
+            now=now,
+            district_after_days=district_after_days,
         )
         for m in (month, previous_month(month))
     ]
@@ -1130,7 +1210,7 @@ async def scores(
     )
 
 
-def _kinds(children: Sequence[Org]) -> list[list[Org]]:
+def _kinds(children: Sequence[_OrgRow]) -> list[list[_OrgRow]]:
     """Units are ranked among units, never among streets or communities: an organ's
     party members and a community's residents are not the same measure. Places
     first, then units, each group ranked on its own."""
@@ -1142,7 +1222,8 @@ def _kinds(children: Sequence[Org]) -> list[list[Org]]:
 async def subtrees(session: AsyncSession, org: Org, bucket_orgs: Sequence[Org]) -> Buckets:
     """Each of `bucket_orgs` (the org itself or its children) with the ids of its
     subtree: for other domains' figures per child org (assessment)."""
-    return await _buckets(session, org, bucket_orgs)
+    orgs = await _subtree(session, org)
+    return _buckets_of(orgs, [b.id for b in bucket_orgs if b.id is not None])
 
 
 async def members_of_buckets(session: AsyncSession, buckets: Buckets) -> dict[int, int]:
@@ -1220,10 +1301,16 @@ async def credits_of_buckets(
 ) -> dict[int, tuple[int, int, int]]:
     """Each bucket's credits_issued, credits_spent (in the month) and
     credits_outstanding (now), exactly as the dashboard counts them: GET /stats/points."""
+    if not buckets:
+        return {}
     start, end = month_bounds(month)
-    flows, outstanding, _ = await _credits(session, buckets, start, end)
+    params = {"ids": [i for ids in buckets.values() for i in ids], "month_start": start}
+    figures = await _figures(
+        session, buckets, ("credits_flows", "credits_outstanding"), {**params, "month_end": end}
+    )
     out = {}
     for b in buckets:
-        issued, spent = flows.get(b, (0, 0))
-        out[b] = (int(issued), int(spent), int(outstanding.get(b, (0,))[0]))
+        issued, spent = figures.get("credits_flows", {}).get(b, [0, 0])[:2]
+        outstanding = figures.get("credits_outstanding", {}).get(b, [0])[0]
+        out[b] = (int(issued), int(spent), int(outstanding))
     return out

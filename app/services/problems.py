@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -241,7 +242,7 @@ register_record_type(EVENT_RECORD, _can_see_problem_event)
 # --- overdue and escalation -------------------------------------------------------------
 
 
-def overdue_condition(now: datetime) -> ColumnElement[bool]:
+def overdue_condition(now: Any) -> ColumnElement[bool]:
     return and_(col(Problem.status).in_(UNRESOLVED), col(Problem.deadline_at) <= now)
 
 
@@ -250,7 +251,12 @@ def escalation_condition(
 ) -> ColumnElement[bool]:
     """Escalated to the street as soon as it is overdue, to the district after
     `district_after_days` more days; a problem is at exactly one level."""
-    district_from = now - timedelta(days=district_after_days)
+    return escalation_at(level, now, now - timedelta(days=district_after_days))
+
+
+def escalation_at(level: EscalationLevel, now: Any, district_from: Any) -> ColumnElement[bool]:
+    """`escalation_condition` with the district's start given: values, or the bound
+    parameters of a statement compiled once (the dashboard's)."""
     if level == EscalationLevel.district:
         return and_(col(Problem.status).in_(UNRESOLVED), col(Problem.deadline_at) <= district_from)
     if level == EscalationLevel.street:

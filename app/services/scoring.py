@@ -45,7 +45,7 @@ from sqlmodel import col, func, select
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids
 from app.models.dashboard import DashboardMetrics
-from app.models.org import Org
+from app.models.org import Org, OrgLike
 from app.models.scoring import (
     METRIC_NAMES,
     MetricInfo,
@@ -124,7 +124,7 @@ def scores_of(
 
 
 def score_rows(
-    group: Sequence[tuple[Org, DashboardMetrics, DashboardMetrics]],
+    group: Sequence[tuple[OrgLike, DashboardMetrics, DashboardMetrics]],
     weights: dict[ScoreMetric, float],
 ) -> list[ScoreRow]:
     """One group of orgs ranked together, each with this month's and last month's

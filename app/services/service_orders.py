@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -196,19 +197,29 @@ def is_overdue(order: ServiceOrder, now: datetime) -> bool:
 
 
 def overdue_condition(now: datetime) -> ColumnElement[bool]:
-    """`is_overdue` in SQL, for counting (the dashboard's service_orders_overdue).
-    `accept_by` never goes back as the submission day goes forward, so the orders
-    overdue for acceptance are those submitted before the first day whose
-    `accept_by` is not yet past: found by stepping back from today (a few days,
-    more over a long holiday)."""
+    """`is_overdue` in SQL, for counting (the dashboard's service_orders_overdue)."""
+    return overdue_at(now, accept_overdue_before(now))
+
+
+def accept_overdue_before(now: datetime) -> datetime:
+    """Orders still submitted are overdue for acceptance when submitted before this.
+    `accept_by` never goes back as the submission day goes forward, so they are those
+    submitted before the first day whose `accept_by` is not yet past: found by
+    stepping back from today (a few days, more over a long holiday)."""
     today = local(now).date()
     first_in_time = today
     while accept_by(day_start(first_in_time - timedelta(days=1))) >= today:
         first_in_time -= timedelta(days=1)
+    return day_start(first_in_time)
+
+
+def overdue_at(now: Any, accept_before: Any) -> ColumnElement[bool]:
+    """`overdue_condition` with `accept_overdue_before(now)` given: values, or the bound
+    parameters of a statement compiled once (the dashboard's)."""
     return or_(
         and_(
             col(ServiceOrder.status) == OrderStatus.submitted,
-            col(ServiceOrder.created_at) < day_start(first_in_time),
+            col(ServiceOrder.created_at) < accept_before,
         ),
         and_(
             col(ServiceOrder.status).in_(
