@@ -632,7 +632,10 @@ def _statement(dialect: Dialect, grouped: bool, names: tuple[str, ...]) -> _Buil
                 select_ = select_.group_by(*keys)
         selects.append(select_)
     built = (
-        Statement(union_all(*selects)),
+        # Planned once per connection: a custom plan for each call's values cost more
+        # than running it (27 parts: ~2.5 ms planning against ~1 ms running for a
+        # community), and no part's plan depends on the values (index ranges per org).
+        Statement(union_all(*selects), generic_plan=True),
         frozenset(n for n in names if parts[n].rows),
         {n: len(parts[n].values) for n in names if parts[n].by is None},
     )

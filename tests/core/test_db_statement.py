@@ -5,10 +5,19 @@ they read become ORM objects as if the session had loaded them (`as_loaded`)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Integer, bindparam, insert, select, update
+from sqlalchemy import Integer, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.core.db import Statement, WriteInReadingSession, as_loaded, read_only, table_of
+from app.core.db import (
+    Statement,
+    WriteInReadingSession,
+    as_loaded,
+    dialect_of,
+    ids_in,
+    ids_value,
+    read_only,
+    table_of,
+)
 from app.models.org import Org
 from app.models.task import Task
 from tests.factories.tasks import make_task
@@ -109,3 +118,51 @@ async def test_a_reading_session_reads_without_a_transaction_and_refuses_every_w
         org.name = "改名"
         with pytest.raises(WriteInReadingSession):
             await session.flush()
+
+
+async def test_ids_given_at_run_time_and_a_constant_in_list_read_what_the_session_reads(db):
+    world = await build_world(db)
+    tasks = [await make_task(db, world[o]) for o in ("C1", "C2", "S1")]
+    async with db.state.sessionmaker() as session:
+        dialect = dialect_of(session)
+        statement = Statement(
+            select(TASKS.c.id)
+            .where(
+                ids_in(TASKS.c.org_id, "orgs", dialect),
+                TASKS.c.id.in_([t.id for t in tasks[1:]] + [-1]),  # fixed in the SQL
+            )
+            .order_by(TASKS.c.id)
+        )
+        orgs = [world["C1"].id, world["C2"].id, world["S1"].id]
+        got = await statement.rows(session, {"orgs": ids_value(orgs, dialect)})
+        assert [r.id for r in got] == [t.id for t in tasks[1:]]
+        none = await statement.rows(session, {"orgs": ids_value([], dialect)})
+        assert none == []
+
+
+async def test_a_generic_plan_is_set_for_its_statement_only(db):
+    """The setting is SET LOCAL: in a reading session (no transaction) the statement
+    gets a transaction of its own; inside a transaction it is set back at once. Either
+    way the next statement on the connection plans as before."""
+    if db.state.settings.is_sqlite:
+        pytest.skip("plan_cache_mode is PostgreSQL's")
+    world = await build_world(db)
+    task = await make_task(db, world["C1"])
+    mode = Statement(select(func.current_setting("plan_cache_mode")))
+    generic = Statement(
+        select(TASKS.c.id, func.current_setting("plan_cache_mode").label("mode")).where(
+            TASKS.c.id == bindparam("task_id", type_=Integer)
+        ),
+        generic_plan=True,
+    )
+    for reading in (True, False):
+        async with db.state.sessionmaker() as session:
+            if reading:
+                await read_only(session)
+            for _ in range(7):  # past the five custom plans PostgreSQL tries first
+                (row,) = await generic.rows(session, {"task_id": task.id})
+                assert row.id == task.id and row.mode == "force_generic_plan"
+                assert (await mode.first(session, {}))[0] == "auto"
+            raw = await (await session.connection()).get_raw_connection()
+            assert raw.driver_connection.is_in_transaction() is not reading
+            await session.rollback()
