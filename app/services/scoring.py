@@ -37,11 +37,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import Integer, bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, func, select
 
+from app.core.db import Statement
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids
 from app.models.dashboard import DashboardMetrics
@@ -163,18 +166,35 @@ def district_of(org: Org) -> int:
     return path_ids(org.path)[0]
 
 
-def _weights_of(version: ScoringWeights | None) -> dict[ScoreMetric, float]:
+class _Version(Protocol):
+    @property
+    def set_at(self) -> datetime: ...
+
+
+V = TypeVar("V", bound=_Version)
+
+
+def _weights_of(version: Any) -> dict[ScoreMetric, float]:
+    """The weights of a version (a ScoringWeights or a row of `_VERSIONS`), if any."""
     if version is None:
         return {}
     return {ScoreMetric(k): float(v) for k, v in version.weights.items() if k in _NAMES}
 
 
+def _in_force(versions: Sequence[V], at: datetime | None) -> V | None:
+    """The version set last before `at` (the latest if `at` is None); before any was
+    set, the earliest one. `versions` by set_at, then id."""
+    if not versions:
+        return None
+    before = [v for v in versions if at is None or v.set_at < at]
+    return before[-1] if before else versions[0]
+
+
 async def version_in_force(
     session: AsyncSession, district_id: int, at: datetime | None
 ) -> ScoringWeights | None:
-    """The district's version set last before `at` (the latest if `at` is None);
-    before any was set, the earliest one. One query: a district keeps a few versions
-    a year, so all are read and the one is picked here."""
+    """The district's version in force at `at` (`_in_force`). One query: a district
+    keeps a few versions a year, so all are read and the one is picked here."""
     versions = list(
         (
             await session.execute(
@@ -184,16 +204,22 @@ async def version_in_force(
             )
         ).scalars()
     )
-    if not versions:
-        return None
-    before = [v for v in versions if at is None or v.set_at < at]
-    return before[-1] if before else versions[0]
+    return _in_force(versions, at)
+
+
+# The versions' ids, weights and dates, for the rankings that only weigh (every
+# GET /dashboard/children): a statement compiled once, no ORM objects.
+_VERSIONS = Statement(
+    sa_select(col(ScoringWeights.id), col(ScoringWeights.weights), col(ScoringWeights.set_at))
+    .where(col(ScoringWeights.district_id) == bindparam("district_id", type_=Integer))
+    .order_by(col(ScoringWeights.set_at), col(ScoringWeights.id))
+)
 
 
 async def weights_in_force(
     session: AsyncSession, district_id: int, at: datetime | None
 ) -> tuple[int | None, dict[ScoreMetric, float]]:
-    version = await version_in_force(session, district_id, at)
+    version = _in_force(await _VERSIONS.rows(session, {"district_id": district_id}), at)
     return (None if version is None else version.id), _weights_of(version)
 
 

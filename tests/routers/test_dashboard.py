@@ -501,9 +501,11 @@ async def test_the_number_of_queries_does_not_grow_with_the_children(client, wor
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert counts["S2"] == counts["S1"] == counts["D"]
-    # No composite score's weights to read (the children come with the subtree).
-    assert len(statements) == counts["D"] - 1
+    # On PostgreSQL, statements compiled once run on the driver, past the hook.
     if world.app.state.engine.dialect.name == "sqlite":  # every statement passes the hook
+        # A ranking reads the composite score's weights too (its children come with
+        # the subtree).
+        assert len(statements) == counts["D"] - 1
         # BEGIN, the caller, the org; then the subtree, every count and sum in one
         # statement, the leaders' visits in two, the surveys open in the month.
         assert len(statements) <= 8, statements
