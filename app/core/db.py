@@ -305,9 +305,9 @@ class Statement:
     connection seen closed is invalidated). On SQLite it is the session's execute.
 
     Rows come back as named tuples (`row.name`, `row[0]`), never ORM objects. The
-    SQL is fixed: an `IN` list whose values are in the statement (a rule's states) is
-    compiled as that many parameters; a list given at run time is written with
-    `ids_in` (an array on PostgreSQL), never as an expanding parameter.
+    SQL is fixed: its constants (a rule's states, an `IN` list of them) are written into
+    it; a list given at run time is written with `ids_in` (an array on PostgreSQL),
+    never as an expanding parameter.
     """
 
     def __init__(
@@ -377,19 +377,34 @@ async def _generic_plan_fetch(raw: Any, sql: str, args: list[Any]) -> list[Any]:
     return cast("list[Any]", records)
 
 
-def _fixed_list(element: Any) -> Any:
-    """An `IN` list whose values the statement holds (`status.in_(UNRESOLVED)`) as one
-    parameter per value: SQLAlchemy would expand it when run, which a SQL compiled once
-    cannot do. A list whose values come at run time stays expanding and is refused."""
-    if (
-        isinstance(element, BindParameter)
-        and element.expanding
-        and element.value is not None
-        and not callable(element.value)
-    ):
-        values = (BindParameter(None, v, type_=element.type) for v in element.value)
-        return Grouping(ClauseList(*values))
-    return None
+def _constants_inline(dialect: Dialect) -> Any:
+    """The statement's constants (a rule's states: `status == 'active'`,
+    `status.in_(UNRESOLVED)`) written into its SQL, as SQLAlchemy writes literals, not
+    sent as parameters: the planner then sees them in a plan made once for any values
+    (a partial index's predicate, a state's frequency), and an `IN` list of them,
+    which SQLAlchemy would expand when run, stays one SQL. Only strings, integers and
+    booleans; any other constant stays a parameter. A list whose values come at run
+    time stays expanding and is refused."""
+
+    def rendered(element: BindParameter[Any], value: Any) -> Any:
+        if isinstance(value, (str, int)):  # bool is an int; StrEnum a str
+            process = element.type.literal_processor(dialect)
+            if process is not None:
+                return literal_column(process(value), type_=element.type)
+        return BindParameter(None, value, type_=element.type)
+
+    def replace(element: Any) -> Any:
+        # A constant is an anonymous parameter with its value; a named one is given
+        # when the statement runs (its value, if any, a default).
+        if not isinstance(element, BindParameter) or not element.unique:
+            return None
+        if element.value is None or callable(element.value):
+            return None
+        if element.expanding:
+            return Grouping(ClauseList(*(rendered(element, v) for v in element.value)))
+        return rendered(element, element.value)
+
+    return replace
 
 
 def ids_in(column: Any, name: str, dialect: Dialect) -> ColumnElement[bool]:
@@ -458,8 +473,8 @@ class _PgStatement:
     def of(
         cls, statement: Executable, dialect: Dialect, column_keys: list[str] | None
     ) -> _PgStatement:
-        fixed_lists: Any = replacement_traverse(cast(Any, statement), {}, _fixed_list)  # type: ignore[call-overload]
-        compiled = cast(SQLCompiler, fixed_lists.compile(dialect=dialect, column_keys=column_keys))
+        inlined: Any = replacement_traverse(cast(Any, statement), {}, _constants_inline(dialect))
+        compiled = cast(SQLCompiler, inlined.compile(dialect=dialect, column_keys=column_keys))
         if "POSTCOMPILE" in compiled.string:
             raise TypeError("a Statement takes no expanding parameters")
         defaults: dict[str, ColumnDefault] = {}
