@@ -40,7 +40,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import _PgStatement, create_engine, create_sessionmaker
 from app.core.scope import LEVEL_ADMIN_ROLE, Caller, Grant
 from app.core.timeutil import local, month_key
 from app.models.dashboard import DashboardSort, SortOrder
@@ -75,7 +75,11 @@ class Case:
 
 
 class Clock:
-    """Sums the time of every SQL statement; records them for EXPLAIN when asked."""
+    """Sums the time of every SQL statement; records them for EXPLAIN when asked.
+
+    Statements compiled once (app.core.db.Statement) run on the asyncpg connection,
+    past SQLAlchemy's cursor events: they are timed and recorded by wrapping the
+    compiled statement's `rows`, with their generic-plan flag."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.total = 0.0
@@ -85,6 +89,19 @@ class Clock:
         sync = engine.sync_engine
         event.listen(sync, "before_cursor_execute", self._before)
         event.listen(sync, "after_cursor_execute", self._after)
+        clock, rows = self, _PgStatement.rows
+
+        async def timed_rows(statement: _PgStatement, session: Any, params: Any) -> Any:
+            if clock.record is not None:
+                clock.record.append((statement.sql, _Driver(statement, statement.args(params))))
+            began = time.perf_counter()
+            try:
+                return await rows(statement, session, params)
+            finally:
+                clock.total += time.perf_counter() - began
+                clock.count += 1
+
+        _PgStatement.rows = timed_rows  # type: ignore[method-assign]
 
     def _before(self, _conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
         if self.record is not None:
@@ -112,8 +129,26 @@ def fmt(values: list[float], ps: tuple[int, ...] = (50, 95, 99)) -> str:
     return " / ".join(f"{percentile(values, p) * 1000:.1f}" for p in ps)
 
 
+@dataclass
+class _Driver:
+    """A statement run on the asyncpg connection, with its positional arguments."""
+
+    statement: _PgStatement
+    args: list[Any]
+
+
+def _literal(value: Any) -> str:
+    """An argument written into EXECUTE (typed by the prepared statement)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, list):
+        return "'{" + ",".join(str(v) for v in value) + "}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 LABELS = [
     # (what the statement reads, a fragment only its SQL contains), first match wins
+    ("figures (one statement)", "UNION ALL"),
     ("people", "people_counts"),
     ("record counts", "fact_counts"),
     ("children", "orgs.parent_id ="),
@@ -134,7 +169,25 @@ async def explain_times(
     """Planning + execution time in seconds of each statement, by label."""
     times: dict[str, float] = {}
     conn = await session.connection()
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
     for statement, params in statements:
+        if isinstance(params, _Driver):
+            # As the app runs it: a prepared statement, on its generic plan if so made.
+            mode = "force_generic_plan" if params.statement.generic_plan else "auto"
+            await raw.execute(f"SET plan_cache_mode = {mode}")
+            prepared = await raw.prepare(statement)
+            await prepared.fetch(*params.args)  # the generic plan is made on first use
+            name = prepared._state.name
+            arguments = ", ".join(_literal(a) for a in params.args)
+            executed = f"EXECUTE {name}({arguments})" if params.args else f"EXECUTE {name}"
+            plan = await raw.fetchval("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + executed)
+            await raw.execute("SET plan_cache_mode = auto")
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            times[label(statement)] = (
+                plan[0]["Planning Time"] + plan[0]["Execution Time"]
+            ) / 1000 + times.get(label(statement), 0.0)
+            continue
         result = await conn.exec_driver_sql(
             "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + statement, params
         )
