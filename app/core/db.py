@@ -466,7 +466,9 @@ class _PgStatement:
     binds: Mapping[str, Any]
     row: Any  # a namedtuple class
     writes: bool
-    results: tuple[Any, ...]
+    # (index, conversion) of the result columns SQLAlchemy converts (a datetime's
+    # zone, JSON); the others come from asyncpg as they are.
+    converted: tuple[tuple[int, Any], ...]
     generic_plan: bool = False
 
     @classmethod
@@ -494,7 +496,11 @@ class _PgStatement:
             defaults=defaults,
             binds={k: p for k, p in compiled._bind_processors.items() if p is not None},
             row=namedtuple("Row", [c.keyname for c in columns], rename=True),
-            results=tuple(c.type._cached_result_processor(dialect, _oid(c.type)) for c in columns),
+            converted=tuple(
+                (i, process)
+                for i, c in enumerate(columns)
+                if (process := c.type._cached_result_processor(dialect, _oid(c.type))) is not None
+            ),
         )
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
@@ -525,13 +531,17 @@ class _PgStatement:
                 records = await connection._connection.fetch(self.sql, *self.args(params))
         except Exception as error:
             raise await self._translated(session, connection, error, params) from error
-        results, make = self.results, self.row._make
-        if not any(results):
+        make = self.row._make
+        if not self.converted:
             return [make(r) for r in records]
-        return [
-            make(v if p is None or v is None else p(v) for p, v in zip(results, r, strict=True))
-            for r in records
-        ]
+        out = []
+        for record in records:
+            values = list(record)
+            for i, process in self.converted:
+                if values[i] is not None:
+                    values[i] = process(values[i])
+            out.append(make(values))
+        return out
 
     async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> int:
         if self.writes:
