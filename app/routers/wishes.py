@@ -85,15 +85,15 @@ async def list_wishes(
 
     受助人姓名和电话只对认领人、发布人和管理范围内的管理员完整显示。
     """
-    wishes, total = await service.list_wishes(
+    items, total = await service.list_wishes(
         session,
         caller=caller,
+        cipher=cipher,
         status=status,
         community_id=community.id if community is not None else None,
         offset=paging.offset,
         limit=paging.page_size,
     )
-    items = await service.to_public(session, caller=caller, cipher=cipher, wishes=wishes)
     return page_of(items, total, paging)
 
 

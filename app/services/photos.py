@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, Subquery, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -75,11 +75,25 @@ async def attach_photos(
             continue  # attached already (a retried request)
 
 
-def shown_to(viewer_id: int | None) -> ColumnElement[bool]:
+def shown_to(viewer_id: int | ColumnElement[int] | None) -> ColumnElement[bool]:
     """Media rows `viewer_id` may see on a record they may see: those that passed
-    WeChat's check, and their own uploads (None: passed ones only)."""
+    WeChat's check, and their own uploads (None: passed ones only). The viewer may be
+    a bound parameter, for statements built once."""
     passed = col(Media.check_status) == MediaCheckStatus.passed
     return passed if viewer_id is None else or_(passed, col(Media.uploader_id) == viewer_id)
+
+
+def visible_photos(record_type: str, viewer: ColumnElement[int]) -> Subquery:
+    """The photos of `record_type`'s records that `viewer` (a bound parameter) may see,
+    as `photo_ids_by_record` gives them, for a statement built once that joins them to
+    its records (an outer join on `record_id`; `id`, the attachment's, is their order):
+    a Statement (app.core.db) takes no list of record ids."""
+    return (
+        select(MediaAttachment.id, MediaAttachment.record_id, MediaAttachment.media_id)
+        .join(Media, col(Media.id) == col(MediaAttachment.media_id))
+        .where(MediaAttachment.record_type == record_type, shown_to(viewer))
+        .subquery(f"{record_type}_photos")
+    )
 
 
 async def photo_ids_by_record(

@@ -68,6 +68,7 @@ from app.services.photos import (
     photo_ids_by_record,
     register_record_type,
     require_own_photos,
+    visible_photos,
 )
 from app.services.users import user_names
 
@@ -340,24 +341,29 @@ async def check_ins_public(
         session, CHECK_IN_RECORD, (r.id for _, r in pairs), viewer_id=viewer_id
     )
     names = await user_names(session, (r.user_id for _, r in pairs))
-    out = []
-    for task, r in pairs:
-        assert r.id is not None
-        out.append(
-            CheckInPublic(
-                id=r.id,
-                task_id=r.task_id,
-                user_id=r.user_id,
-                user_name=names.get(r.user_id, ""),
-                checked_in_at=r.checked_in_at,
-                checked_out_at=r.checked_out_at,
-                minutes=r.minutes,
-                check_in_distance_m=_rounded(distance_to(task, r.check_in_lat, r.check_in_lng)),
-                check_out_distance_m=_rounded(distance_to(task, r.check_out_lat, r.check_out_lng)),
-                photo_ids=photos.get(r.id, []),
-            )
-        )
-    return out
+    return [
+        _check_in_public(task, r, names.get(r.user_id, ""), photos.get(r.id or 0, []))
+        for task, r in pairs
+    ]
+
+
+def _check_in_public(
+    task: TaskWhenWhere, r: Any, user_name: str, photo_ids: list[int]
+) -> CheckInPublic:
+    """A check-in (a CheckIn or a row of its columns) as the API shows it."""
+    assert r.id is not None
+    return CheckInPublic(
+        id=r.id,
+        task_id=r.task_id,
+        user_id=r.user_id,
+        user_name=user_name,
+        checked_in_at=r.checked_in_at,
+        checked_out_at=r.checked_out_at,
+        minutes=r.minutes,
+        check_in_distance_m=_rounded(distance_to(task, r.check_in_lat, r.check_in_lng)),
+        check_out_distance_m=_rounded(distance_to(task, r.check_out_lat, r.check_out_lng)),
+        photo_ids=photo_ids,
+    )
 
 
 def new_check_in_public(
@@ -391,18 +397,17 @@ async def tasks_public(
     now = utcnow()
     by_id = {t.id: t for t in tasks if t.id is not None}
     mine: dict[int, CheckInPublic] = {}
-    if by_id:
+    if len(by_id) == 1:
+        (task_id,) = by_id
+        mine = await _my_check_in(session, caller=caller, task=by_id[task_id])
+    elif by_id:
         # Rows, not CheckIn objects: check_ins_public reads their columns only.
-        if len(by_id) == 1:
-            (task_id,) = by_id
-            found = await _MY_CHECK_IN.rows(session, {"user_id": caller.id, "task_id": task_id})
-        else:
-            mine_of = _CHECK_INS.c.user_id == caller.id
-            found = list(
-                await session.execute(
-                    sa_select(_CHECK_INS).where(mine_of, _CHECK_INS.c.task_id.in_(by_id))
-                )
+        mine_of = _CHECK_INS.c.user_id == caller.id
+        found: list[Any] = list(
+            await session.execute(
+                sa_select(_CHECK_INS).where(mine_of, _CHECK_INS.c.task_id.in_(by_id))
             )
+        )
         own = [(by_id[c.task_id], c) for c in found]
         mine = {c.task_id: c for c in await check_ins_public(session, own, viewer_id=caller.id)}
     out = []
@@ -453,13 +458,34 @@ class NewCheckIn:
 
 _CHECK_INS = table_of(CheckIn)
 _TASKS = table_of(Task)
-# The caller's own check-in to one task (GET /tasks/{id}).
+# The caller's own check-in to one task (GET /tasks/{id}) with the photos on it they
+# see (all of them: the viewer is the check-in's own person), one row per photo, in
+# their order, or one row without: what check_ins_public reads in three queries.
+_MY_PHOTOS = visible_photos(CHECK_IN_RECORD, bindparam("user_id", type_=Integer))
 _MY_CHECK_IN = Statement(
-    sa_select(_CHECK_INS).where(
+    sa_select(_CHECK_INS, _MY_PHOTOS.c.media_id.label("photo_id"))
+    .select_from(_CHECK_INS.outerjoin(_MY_PHOTOS, _MY_PHOTOS.c.record_id == _CHECK_INS.c.id))
+    .where(
         _CHECK_INS.c.user_id == bindparam("user_id", type_=Integer),
         _CHECK_INS.c.task_id == bindparam("task_id", type_=Integer),
     )
+    .order_by(_MY_PHOTOS.c.id)
 )
+
+
+async def _my_check_in(
+    session: AsyncSession, *, caller: Caller, task: Task
+) -> dict[int, CheckInPublic]:
+    """The caller's own check-in to one task, as check_ins_public shows it, in one
+    statement built once: the name on it is the caller's, read with the caller."""
+    rows = await _MY_CHECK_IN.rows(session, {"user_id": caller.id, "task_id": task.id})
+    if not rows:
+        return {}
+    photo_ids = [r.photo_id for r in rows if r.photo_id is not None]
+    first = rows[0]
+    return {first.task_id: _check_in_public(task, first, caller.user.name, photo_ids)}
+
+
 # Parameter names no column of either table has: an UPDATE or INSERT would take a
 # parameter named after one of its columns as a value to set.
 _NEW_ROW: dict[Column[Any], BindParameter[Any]] = {

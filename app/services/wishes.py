@@ -19,14 +19,18 @@ phone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_
+from sqlalchemy import ColumnElement, Integer, String, and_, bindparam, false, func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import Statement, table_of, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, by_members, in_reach, is_within, org_ids_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
@@ -69,6 +73,7 @@ from app.services.photos import (
     photo_ids_by_record,
     register_record_type,
     require_own_photos,
+    visible_photos,
 )
 from app.services.users import homes_in
 from app.services.wish_quota import kept_claimers, rederive_latest_claim
@@ -109,6 +114,15 @@ async def home_district(session: AsyncSession, user: User) -> str | None:
     return _district_root(home.path) if home is not None else None
 
 
+async def caller_district(session: AsyncSession, caller: Caller) -> str | None:
+    """`home_district` of the caller, from the home community read with their roles
+    when it was (no query)."""
+    user = caller.user
+    if caller.home is not None and caller.home[0] == user.community_id:
+        return _district_root(caller.home[1])
+    return await home_district(session, user)
+
+
 async def volunteer_district(session: AsyncSession, user: User) -> str | None:
     """For a volunteer on no roster: the district of their approved community, whose
     open wishes open to everyone are theirs to see and claim."""
@@ -121,6 +135,26 @@ async def volunteer_district(session: AsyncSession, user: User) -> str | None:
 
 async def _districts(session: AsyncSession, user: User) -> tuple[str | None, str | None]:
     return await home_district(session, user), await volunteer_district(session, user)
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """The places and people whose wishes a caller sees besides their own (`_visible`):
+    what the statements of the list are built for, once each (`_list_statements`)."""
+
+    admin: tuple[str, ...]
+    members: tuple[str, ...]
+    district: str | None
+    volunteers_district: str | None
+
+
+async def _reach(session: AsyncSession, caller: Caller) -> _Reach:
+    return _Reach(
+        admin=tuple(caller.paths(ADMIN_ROLES)),
+        members=tuple(caller.member_paths()),
+        district=await caller_district(session, caller),
+        volunteers_district=await volunteer_district(session, caller.user),
+    )
 
 
 def _open_to_volunteers(district: str | None) -> ColumnElement[bool]:
@@ -140,37 +174,36 @@ async def get_org_of_wishes(session: AsyncSession, caller: Caller, org_id: int) 
     if org is None:
         raise NotFound()
     if not caller.reaches(org):
-        district = await home_district(session, caller.user)
+        district = await caller_district(session, caller)
         if district is None or not is_within(org.path, district):
             raise NotFound()
     return org
 
 
-def _visible(
-    caller: Caller, district: str | None, volunteers_district: str | None = None
-) -> ColumnElement[bool]:
+def _visible(reach: _Reach, me: int | ColumnElement[int]) -> ColumnElement[bool]:
+    """The wishes `me` (the caller's id, or a bound parameter for it) sees."""
     conditions = [
-        _open_to_volunteers(volunteers_district),
-        in_reach(col(Wish.community_id), caller.paths(ADMIN_ROLES)),
-        col(Wish.claimed_by_id) == caller.id,
-        col(Wish.created_by_id) == caller.id,
+        _open_to_volunteers(reach.volunteers_district),
+        in_reach(col(Wish.community_id), list(reach.admin)),
+        col(Wish.claimed_by_id) == me,
+        col(Wish.created_by_id) == me,
         # A unit's party secretary: the wishes its members claimed (what they did).
-        by_members(col(Wish.claimed_by_id), caller.member_paths()),
+        by_members(col(Wish.claimed_by_id), list(reach.members)),
     ]
-    if district is not None:
+    if reach.district is not None:
         conditions.append(
             and_(
                 col(Wish.status) == WishStatus.open,
-                in_reach(col(Wish.community_id), [district]),
+                in_reach(col(Wish.community_id), [reach.district]),
             )
         )
     return or_(*conditions)
 
 
 async def get_visible_wish(session: AsyncSession, caller: Caller, wish_id: int) -> Wish:
-    districts = await _districts(session, caller.user)
+    reach = await _reach(session, caller)
     wish = (
-        await session.execute(select(Wish).where(Wish.id == wish_id, _visible(caller, *districts)))
+        await session.execute(select(Wish).where(Wish.id == wish_id, _visible(reach, caller.id)))
     ).scalar_one_or_none()
     if wish is None:
         raise NotFound()
@@ -200,9 +233,9 @@ async def get_claimable_wish(session: AsyncSession, caller: Caller, wish_id: int
 
 
 async def _can_see_wish(session: AsyncSession, caller: Caller, wish_id: int) -> bool:
-    districts = await _districts(session, caller.user)
+    reach = await _reach(session, caller)
     found = await session.execute(
-        select(Wish.id).where(Wish.id == wish_id, _visible(caller, *districts))
+        select(Wish.id).where(Wish.id == wish_id, _visible(reach, caller.id))
     )
     return found.first() is not None
 
@@ -222,7 +255,7 @@ def today_in_shanghai() -> date:
     return local(utcnow()).date()
 
 
-def is_overdue(wish: Wish, today: date) -> bool:
+def is_overdue(wish: Wish | Any, today: date) -> bool:
     return (
         wish.deadline is not None
         and wish.status in (WishStatus.open, WishStatus.claimed)
@@ -243,43 +276,63 @@ async def to_public(
     )
     admin_paths = caller.paths(ADMIN_ROLES)
     today = today_in_shanghai()
-    out = []
-    for w in wishes:
-        assert w.id is not None
-        whole = caller.sees_personal_data and (
-            caller.id in (w.claimed_by_id, w.created_by_id)
-            or any(is_within(paths.get(w.community_id, ""), p) for p in admin_paths)
+    return [
+        _public(
+            w,
+            caller=caller,
+            cipher=cipher,
+            admin_paths=admin_paths,
+            community_path=paths.get(w.community_id, ""),
+            photo_ids=photos.get(w.id or 0, []),
+            today=today,
         )
-        phone = (
-            cipher.decrypt(w.beneficiary_phone_cipher)
-            if whole and w.beneficiary_phone_cipher
-            else None
-        )
-        out.append(
-            WishPublic(
-                id=w.id,
-                title=w.title,
-                description=w.description,
-                community_id=w.community_id,
-                status=w.status,
-                beneficiary_name=w.beneficiary_name if whole else mask_name(w.beneficiary_name),
-                beneficiary_phone=phone,
-                beneficiary_details_visible=whole,
-                deadline=w.deadline,
-                overdue=is_overdue(w, today),
-                created_by_id=w.created_by_id,
-                claimed_by_id=w.claimed_by_id,
-                claimed_at=w.claimed_at,
-                fulfilled_at=w.fulfilled_at,
-                fulfil_note=w.fulfil_note,
-                confirmed_at=w.confirmed_at,
-                open_to=w.open_to,
-                photo_ids=photos.get(w.id, []),
-                created_at=w.created_at,
-                updated_at=w.updated_at,
-            )
-        )
-    return out
+        for w in wishes
+    ]
+
+
+def _public(
+    w: Wish | Any,
+    *,
+    caller: Caller,
+    cipher: PiiCipher,
+    admin_paths: list[str],
+    community_path: str,
+    photo_ids: list[int],
+    today: date,
+) -> WishPublic:
+    """A wish (a Wish, or a row of its columns) as the caller is shown it: the
+    beneficiary whole to its claimant, its poster and the admins in reach, masked
+    to everyone else."""
+    assert w.id is not None
+    whole = caller.sees_personal_data and (
+        caller.id in (w.claimed_by_id, w.created_by_id)
+        or any(is_within(community_path, p) for p in admin_paths)
+    )
+    phone = (
+        cipher.decrypt(w.beneficiary_phone_cipher) if whole and w.beneficiary_phone_cipher else None
+    )
+    return WishPublic(
+        id=w.id,
+        title=w.title,
+        description=w.description,
+        community_id=w.community_id,
+        status=w.status,
+        beneficiary_name=w.beneficiary_name if whole else mask_name(w.beneficiary_name),
+        beneficiary_phone=phone,
+        beneficiary_details_visible=whole,
+        deadline=w.deadline,
+        overdue=is_overdue(w, today),
+        created_by_id=w.created_by_id,
+        claimed_by_id=w.claimed_by_id,
+        claimed_at=w.claimed_at,
+        fulfilled_at=w.fulfilled_at,
+        fulfil_note=w.fulfil_note,
+        confirmed_at=w.confirmed_at,
+        open_to=w.open_to,
+        photo_ids=photo_ids,
+        created_at=w.created_at,
+        updated_at=w.updated_at,
+    )
 
 
 async def to_public_one(
@@ -292,27 +345,98 @@ async def to_public_one(
 # --- reading --------------------------------------------------------------------------
 
 
+_WISHES = table_of(Wish)
+_ORGS = table_of(Org)
+
+
+@dataclass(frozen=True)
+class _ListStatements:
+    page: Statement  # the page, its number of wishes and their photos
+    count: Statement  # the number alone, for a page past the end
+
+
+@lru_cache(maxsize=256)
+def _list_statements(reach: _Reach, by_status: bool, by_community: bool) -> _ListStatements:
+    """GET /wishes' statements for callers of one reach, built and compiled once (a
+    district's members share one reach; an admin's is their subtrees): the caller,
+    the filters and the page are parameters. Bounded: a reach not listed lately is
+    built again when it comes back."""
+    me = bindparam("me", type_=Integer)
+    conditions = [_visible(reach, me)]
+    if by_status:
+        conditions.append(col(Wish.status) == bindparam("status", type_=String))
+    if by_community:
+        conditions.append(col(Wish.community_id) == bindparam("community_id", type_=Integer))
+    page = (
+        sa_select(_WISHES, _ORGS.c.path, func.count().over().label("total"))
+        .join(_ORGS, _ORGS.c.id == _WISHES.c.community_id)
+        .where(*conditions)
+        .order_by(_WISHES.c.id.desc())
+        .offset(bindparam("offset", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
+        .subquery("page")
+    )
+    photos = visible_photos(RECORD_TYPE, me)
+    return _ListStatements(
+        page=Statement(
+            sa_select(page, photos.c.media_id.label("photo_id"))
+            .select_from(page.outerjoin(photos, photos.c.record_id == page.c.id))
+            .order_by(page.c.id.desc(), photos.c.id)
+        ),
+        count=Statement(sa_select(func.count()).select_from(_WISHES).where(*conditions)),
+    )
+
+
 async def list_wishes(
     session: AsyncSession,
     *,
     caller: Caller,
+    cipher: PiiCipher,
     status: WishStatus | None,
     community_id: int | None,
     offset: int,
     limit: int,
-) -> tuple[list[Wish], int]:
-    conditions = [_visible(caller, *await _districts(session, caller.user))]
-    if status is not None:
-        conditions.append(col(Wish.status) == status)
-    if community_id is not None:
-        conditions.append(col(Wish.community_id) == community_id)
-    total = (
-        await session.execute(select(func.count()).select_from(Wish).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Wish).where(*conditions).order_by(col(Wish.id).desc()).offset(offset).limit(limit)
+) -> tuple[list[WishPublic], int]:
+    """A page of the wishes the caller sees, newest first, and how many there are: one
+    statement (two for a page past the end), rows rather than Wish objects, the photos
+    and masking as `to_public` gives them."""
+    statements = _list_statements(
+        await _reach(session, caller), status is not None, community_id is not None
     )
-    return list(rows.scalars()), total
+    params: dict[str, Any] = {"me": caller.id, "offset": offset, "limit": limit}
+    if status is not None:
+        params["status"] = status.value
+    if community_id is not None:
+        params["community_id"] = community_id
+    rows = await statements.page.rows(session, params)
+    if rows:
+        total = rows[0].total
+    elif offset == 0:
+        total = 0
+    else:
+        counted = await statements.count.first(session, params)
+        total = counted[0] if counted is not None else 0
+    listed: dict[int, Any] = {}
+    photos: dict[int, list[int]] = {}
+    for row in rows:
+        listed.setdefault(row.id, row)
+        shown = photos.setdefault(row.id, [])
+        if row.photo_id is not None:
+            shown.append(row.photo_id)
+    admin_paths = caller.paths(ADMIN_ROLES)
+    today = today_in_shanghai()
+    return [
+        _public(
+            w,
+            caller=caller,
+            cipher=cipher,
+            admin_paths=admin_paths,
+            community_path=w.path,
+            photo_ids=photos[w_id],
+            today=today,
+        )
+        for w_id, w in listed.items()
+    ], total
 
 
 async def history(session: AsyncSession, *, caller: Caller, wish: Wish) -> list[WishEventPublic]:

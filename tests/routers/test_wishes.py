@@ -7,7 +7,7 @@ from sqlalchemy import select, text, update
 
 from app.core.timeutil import current_year, local
 from app.edge.access import caller_for_person
-from app.models.media import Media
+from app.models.media import Media, MediaCheckStatus
 from app.models.org import OrgLevel
 from app.models.user import Role
 from app.models.volunteer_hours import HourSource, VolunteerHour
@@ -549,6 +549,35 @@ async def test_wish_photos_are_visible_to_whoever_may_see_the_wish(client, world
         ):
             caller = await caller_for_person(s, world.user(who))
             assert await can_see_media(s, caller, media) is expected, who
+
+
+async def test_each_listed_wish_reads_as_it_does_alone_photos_and_masking_included(client, world):
+    posted = [(await post_wish(client, world, title=f"心愿{i}")).json()["id"] for i in range(3)]
+    await act(client, world, "member", posted[0], "claim")
+    member = world.user("member")
+    # One photo WeChat passed, one still pending: only the uploader sees the second.
+    shown = await make_media(world.app, member)
+    pending = await make_media(world.app, member, check_status=MediaCheckStatus.pending)
+    body = {"photo_ids": [pending.id, shown.id], "note": "书包已送到"}
+    assert (await act(client, world, "member", posted[0], "fulfill", body)).status_code == 200
+    await act(client, world, "inspector", posted[1], "claim")
+    for who in ("member", "inspector", "community_admin", "other_community_admin"):
+        h = world.headers(who)
+        listed = (await client.get("/wishes", headers=h, params={"page_size": 100})).json()
+        assert listed["items"], who
+        for item in listed["items"]:
+            alone = await client.get(f"/wishes/{item['id']}", headers=h)
+            assert item == alone.json(), who
+    mine = (await client.get(f"/wishes/{posted[0]}", headers=world.headers("member"))).json()
+    assert mine["photo_ids"] == [pending.id, shown.id]
+    admins = await client.get(f"/wishes/{posted[0]}", headers=world.headers("community_admin"))
+    assert admins.json()["photo_ids"] == [shown.id]
+    # A page past the end is empty and still says how many there are.
+    h = world.headers("member")
+    total = (await client.get("/wishes", headers=h)).json()["total"]
+    past = await client.get("/wishes", headers=h, params={"page": 9})
+    assert (past.json()["items"], past.json()["total"]) == ([], total)
+    assert total == 2  # the open one and their own: not the one someone else claimed
 
 
 # --- the yearly quota ------------------------------------------------------------------------
