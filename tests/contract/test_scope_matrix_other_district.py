@@ -24,6 +24,14 @@ from tests.contract.test_scope_matrix import MATRIX
 from tests.contract.test_scope_matrix_api_keys import GUARDED
 from tests.factories.orgs import make_org
 from tests.factories.users import auth, make_user
+from tests.factories.world import World
+
+
+@pytest.fixture
+def world(restored_world: World) -> World:
+    """The matrix's cases only read the world: put back rather than built
+    (tests/support/world_snapshot.py)."""
+    return restored_world
 
 
 @pytest.mark.parametrize("route", GUARDED, ids=lambda r: f"{r[0]} {r[1]}")
