@@ -23,6 +23,7 @@ from alembic.config import Config
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from alembic import command
 from app.core.config import Settings
@@ -36,6 +37,7 @@ from tests.support.counts import assert_counts_are_exact
 from tests.support.pgbouncer import HAVE_PGBOUNCER, NO_PGBOUNCER, PgBouncer
 from tests.support.replica import HAVE_POSTGRES_BINARIES, NO_POSTGRES_BINARIES, PrimaryAndReplica
 from tests.support.servers import BackgroundServer
+from tests.support.world_snapshot import WorldSnapshot, reset_to_world, snapshot_world
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -231,41 +233,47 @@ async def empty_all_tables(application: FastAPI) -> None:
     of ~40 tables, and TRUNCATE of them all costs PostgreSQL new files for every
     table (~100-450 ms a test, a third of the suite's time), DELETE of a few rows
     about a millisecond."""
+    async with application.state.engine.begin() as conn:
+        await empty_tables(conn)
+
+
+async def empty_tables(conn: AsyncConnection) -> None:
+    """empty_all_tables in a transaction of the caller's (on PostgreSQL its triggers
+    stay off until it ends)."""
     tables = [t.name for t in reversed(metadata.sorted_tables)]
     probe = " UNION ALL ".join(
         f"SELECT '{t}' FROM (SELECT 1 FROM {t} LIMIT 1) AS s{i}" for i, t in enumerate(tables)
     )
-    async with application.state.engine.begin() as conn:
-        written = set((await conn.execute(text(probe))).scalars())
-        if conn.dialect.name == "postgresql":
-            # Triggers off for this transaction (the tests' role is a superuser): no
-            # foreign key order, no append-only guard, no counting on the way out.
-            await conn.execute(text("SET LOCAL session_replication_role = replica"))
-            for table in tables:
-                if table in written:
-                    await conn.execute(text(f"DELETE FROM {table}"))
-            # Ids start at 1 again, as TRUNCATE ... RESTART IDENTITY did.
-            await conn.execute(
-                text(
-                    "SELECT setval(seq.oid, 1, false) FROM pg_class seq"
-                    " JOIN pg_depend d ON d.objid = seq.oid AND d.deptype IN ('a', 'i')"
-                    " JOIN pg_class t ON t.oid = d.refobjid"
-                    " WHERE seq.relkind = 'S' AND t.relname = ANY(:tables)"
-                ),
-                {"tables": sorted(written)},
-            )
-        else:
-            # orgs reference themselves; checking keys at commit lets one DELETE empty it.
-            await conn.execute(text("PRAGMA defer_foreign_keys=ON"))
-            # The counts last, fact_counts after people_counts: deleting the rows
-            # they count moves their sums there.
-            last = ("people_counts", "fact_counts")
-            # The points ledger refuses deletes (app/models/points.py): lifted for this.
-            await conn.execute(text("DROP TRIGGER points_entries_no_delete"))
-            for table in sorted(tables, key=lambda t: last.index(t) + 1 if t in last else 0):
-                if table in written or table in last:
-                    await conn.execute(text(f"DELETE FROM {table}"))
-            await conn.execute(text(SQLITE_NO_DELETE))
+    written = set((await conn.execute(text(probe))).scalars())
+    if conn.dialect.name == "postgresql":
+        # Triggers off for this transaction (the tests' role is a superuser): no
+        # foreign key order, no append-only guard, no counting on the way out.
+        await conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in tables:
+            if table in written:
+                await conn.execute(text(f"DELETE FROM {table}"))
+        # Ids start at 1 again, as TRUNCATE ... RESTART IDENTITY did.
+        await conn.execute(
+            text(
+                "SELECT setval(seq.oid, 1, false) FROM pg_class seq"
+                " JOIN pg_depend d ON d.objid = seq.oid AND d.deptype IN ('a', 'i')"
+                " JOIN pg_class t ON t.oid = d.refobjid"
+                " WHERE seq.relkind = 'S' AND t.relname = ANY(:tables)"
+            ),
+            {"tables": sorted(written)},
+        )
+    else:
+        # orgs reference themselves; checking keys at commit lets one DELETE empty it.
+        await conn.execute(text("PRAGMA defer_foreign_keys=ON"))
+        # The counts last, fact_counts after people_counts: deleting the rows
+        # they count moves their sums there.
+        last = ("people_counts", "fact_counts")
+        # The points ledger refuses deletes (app/models/points.py): lifted for this.
+        await conn.execute(text("DROP TRIGGER points_entries_no_delete"))
+        for table in sorted(tables, key=lambda t: last.index(t) + 1 if t in last else 0):
+            if table in written or table in last:
+                await conn.execute(text(f"DELETE FROM {table}"))
+        await conn.execute(text(SQLITE_NO_DELETE))
 
 
 @pytest.fixture
@@ -295,6 +303,22 @@ async def client(db: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def world(db: FastAPI) -> World:
     return await build_world(db)
+
+
+@pytest.fixture(scope="session")
+async def world_snapshot(app: FastAPI) -> AsyncIterator[WorldSnapshot]:
+    """The world, built once per database (tests/support/world_snapshot.py). Taken
+    while a test starts, so on the database the `db` fixture left empty."""
+    snapshot = await snapshot_world(app)
+    yield snapshot
+    snapshot.close()
+
+
+@pytest.fixture
+async def restored_world(db: FastAPI, world_snapshot: WorldSnapshot) -> World:
+    """The `world` scene put back rather than built: for the authorization matrix's
+    thousands of cases, which only read the World object."""
+    return await reset_to_world(db, world_snapshot)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.models.common import StrictInput
 from tests.factories.tasks import make_task
+from tests.support.openapi import app_document
 
 # NUL (PostgreSQL refuses it), and the ones openpyxl refuses in a cell.
 CONTROL_CHARACTERS = ["\x00", "\x01", "\x0b", "\x1f"]
@@ -274,7 +275,7 @@ MALFORMED = {
 
 
 def _json_operations() -> Iterator[tuple[str, str]]:
-    spec = create_app(Settings(_env_file=None, app_env="test")).openapi()  # type: ignore[call-arg]
+    spec = app_document()
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             if "application/json" not in operation.get("requestBody", {}).get("content", {}):
@@ -314,7 +315,7 @@ async def test_every_route_answers_malformed_json_with_the_declared_400(client, 
 
 
 async def test_an_upload_that_is_not_a_readable_form_is_the_declared_400(client, world):
-    spec = create_app(Settings(_env_file=None, app_env="test")).openapi()  # type: ignore[call-arg]
+    spec = app_document()
     uploads = [
         path.removeprefix("/api/v1")
         for path, operations in spec["paths"].items()

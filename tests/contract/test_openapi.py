@@ -3,12 +3,11 @@
 import json
 
 from app.cli import OPENAPI_PATH
-from app.core.config import Settings
-from app.main import create_app
+from tests.support.openapi import app_document
 
 
 def current_spec():
-    return create_app(Settings(_env_file=None, app_env="test")).openapi()
+    return app_document()
 
 
 def test_committed_openapi_matches_the_app():

@@ -36,6 +36,13 @@ GUARDED = [
 EVERY_SCOPE = list(ApiScope)
 
 
+@pytest.fixture
+def world(restored_world: World) -> World:
+    """The matrix's cases only read the world: put back rather than built
+    (tests/support/world_snapshot.py)."""
+    return restored_world
+
+
 async def insert_key(
     world: World, org_key: str, scopes: list[ApiScope], *, revoked: bool = False
 ) -> str:

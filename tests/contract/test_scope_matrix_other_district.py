@@ -15,7 +15,6 @@ one: no org of this district may appear in the answer. No 5xx anywhere.
 from __future__ import annotations
 
 import pytest
-from fastapi import FastAPI
 
 from app.models.org import OrgLevel
 from app.models.user import Role
@@ -24,6 +23,15 @@ from tests.contract.test_scope_matrix import MATRIX
 from tests.contract.test_scope_matrix_api_keys import GUARDED
 from tests.factories.orgs import make_org
 from tests.factories.users import auth, make_user
+from tests.factories.world import World
+from tests.support.openapi import app_document
+
+
+@pytest.fixture
+def world(restored_world: World) -> World:
+    """The matrix's cases only read the world: put back rather than built
+    (tests/support/world_snapshot.py)."""
+    return restored_world
 
 
 @pytest.mark.parametrize("route", GUARDED, ids=lambda r: f"{r[0]} {r[1]}")
@@ -77,11 +85,12 @@ def org_ids(value: object) -> list[int]:
     return found
 
 
-def org_filtered_lists(app: FastAPI) -> list[str]:
+def org_filtered_lists() -> list[str]:
     """The paths of every list (a page of records) that takes `?org_id=`, read from
-    the API document so a new list is covered too."""
+    the API document so a new list is covered too (the same document whatever the
+    database: generated once per process)."""
     found = []
-    for path, operations in app.openapi()["paths"].items():
+    for path, operations in app_document()["paths"].items():
         get = operations.get("get", {})
         answer = get.get("responses", {}).get("200", {}).get("content", {})
         schema = answer.get("application/json", {}).get("schema", {}).get("$ref", "")
@@ -96,7 +105,7 @@ async def test_every_list_answers_an_org_out_of_reach_as_missing(client, world):
     """One rule for `?org_id=` on lists: an org of another district, or none at all,
     is 404, as a record out of reach is (GET /articles once answered an empty page)."""
     d2 = await make_org(world.app, "邻区", OrgLevel.district)
-    lists = org_filtered_lists(world.app)
+    lists = org_filtered_lists()
     assert {"/api/v1/articles", "/api/v1/tasks", "/api/v1/problems"} <= set(lists), lists
     admin = auth(world.app, world.user("district_admin"))
     for path in lists:
