@@ -22,6 +22,7 @@ from app.core.http import App, install_http_headers
 from app.core.metrics import install_metrics
 from app.core.ratelimit import RateLimiter
 from app.core.replica import Replica
+from app.core.route_templates import screen_included_routers
 from app.core.security import PiiCipher
 from app.core.storage import create_storage
 from app.core.wechat import WeChatGateway
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_volunteers.router)
     if settings.app_env == "dev":
         app.include_router(console.dev)
+    screen_included_routers(app)
 
     if settings.wechat_dev_stub and settings.app_env != "prod":
         from app.devtools.wechat_stub import StubState, create_stub_app

@@ -79,7 +79,7 @@ async def seeded(dsn: str) -> tuple[list[int], list[int], int, int]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    dsn = dsn_for(args.postgres, DATABASE)
+    dsn = dsn_for(args.postgres, args.database)
     members, tasks, admin, community, used = await seeded(dsn)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -170,6 +170,8 @@ async def run(args: argparse.Namespace) -> None:
             rows.append((name, cpu / args.requests * 1000, wall / args.requests * 1000))
             if profiler:
                 stats = pstats.Stats(profiler)
+                if args.dump:
+                    stats.dump_stats(args.dump)
                 stats.sort_stats(args.sort).print_stats(args.top)
                 if args.callers:
                     stats.print_callers(args.callers)
@@ -187,6 +189,8 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    # Two helpers measuring at once each need their own pairs to check in.
+    parser.add_argument("--database", default=DATABASE)
     parser.add_argument("--seed", action="store_true", help="drop, migrate and seed the database")
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--tasks", type=int, default=500)
@@ -200,6 +204,7 @@ def main() -> None:
     parser.add_argument("--profile", help="one workload under cProfile")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--dump", help="also write the profile's stats to this file")
     parser.add_argument("--callers", help="also who calls the functions matching this")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -208,11 +213,11 @@ def main() -> None:
         asyncio.run(
             _admin(
                 args.postgres,
-                f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)',
-                f'CREATE DATABASE "{DATABASE}"',
+                f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)',
+                f'CREATE DATABASE "{args.database}"',
             )
         )
-        dsn = dsn_for(args.postgres, DATABASE)
+        dsn = dsn_for(args.postgres, args.database)
         migrate(dsn)
         asyncio.run(seed(dsn, args.members, args.tasks))
         return

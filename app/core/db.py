@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
@@ -45,7 +46,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import ORMExecuteState, Session, class_mapper, make_transient_to_detached
+from sqlalchemy.orm import ORMExecuteState, Session, class_mapper
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
@@ -603,21 +605,40 @@ def as_loaded(session: AsyncSession, model: type[M], values: Mapping[str, Any]) 
     the session as if the session had loaded it: changes to it are flushed, and the
     object the session already holds for that row, if any, wins, as with a query."""
     sync = session.sync_session
-    key = sync.identity_key(model, _primary_key(model, values))
+    mapper = _mapper_of(model)
+    key = (mapper._identity_class, _primary_key(model, values), None)
     held = sync.identity_map.get(key)
     if held is not None:
         return cast(M, held)
     # As the ORM builds what it loads: no __init__ (no defaults, no events), the
-    # row's values as the object's state.
-    instance = class_mapper(model).class_manager.new_instance()
-    instance.__dict__.update(values)
-    make_transient_to_detached(instance)
-    sync.add(instance)
-    return instance
+    # row's values as the object's committed state, what it did not read (its
+    # relationships) expired, and the object put straight into the identity map.
+    # `make_transient_to_detached` and `Session.add` did the same through the
+    # session's attach events and cascades (none apply to a fresh row): 0.3 ms of a
+    # check-in's CPU for its two objects (docs/PERFORMANCE.md, round 8).
+    instance = mapper.class_manager.new_instance()
+    state = instance_state(instance)
+    state.dict.update(values)
+    state.key = key
+    state._commit_all(state.dict)
+    state._expire_attributes(state.dict, state.unloaded)
+    state.session_id = sync.hash_key
+    sync.identity_map.add(state)
+    return cast(M, instance)
 
 
-def _primary_key(model: type[Any], values: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(values[c.key] for c in table_of(model).primary_key.columns)
+@cache
+def _mapper_of(model: type[SQLModel]) -> Any:
+    return class_mapper(model)
+
+
+def _primary_key(model: type[SQLModel], values: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(values[key] for key in _primary_key_names(model))
+
+
+@cache
+def _primary_key_names(model: type[SQLModel]) -> tuple[str, ...]:
+    return tuple(c.key for c in table_of(model).primary_key.columns)
 
 
 # --- rows read ahead ------------------------------------------------------------------

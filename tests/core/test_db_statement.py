@@ -89,7 +89,10 @@ async def test_a_row_taken_as_loaded_is_the_sessions_object_and_its_changes_are_
         assert loaded in session and await session.get(Task, task.id) is loaded
         # Taken again, the object the session holds is the one given back.
         assert as_loaded(session, Task, row._asdict()) is loaded
+        # Loaded, not changed: nothing to write until it is.
+        assert not session.dirty and not session.is_modified(loaded)
         loaded.title = "新标题"
+        assert session.is_modified(loaded)
         await session.commit()
     async with db.state.sessionmaker() as session:
         assert (await session.get(Task, task.id)).title == "新标题"  # type: ignore[union-attr]

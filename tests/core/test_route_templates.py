@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from prometheus_fastapi_instrumentator.routing import _effective_routes, get_route_name
 from starlette.requests import HTTPConnection
+from starlette.routing import Match
 
-from app.core.route_templates import RouteTemplates, route_name
+from app.core.route_templates import RouteTemplates, route_name, screen_included_routers
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -79,3 +80,37 @@ def test_an_app_with_a_mount_is_left_to_the_library():
     assert not RouteTemplates(outer.routes).plain
     for ours, library in both(outer, "GET", "/sub/ping/3"):
         assert ours == library == "/sub/ping/{n}"
+
+
+def test_each_router_declines_what_its_walk_would_decline_and_walks_the_rest(app):
+    screened = [r for r in app.router.routes if "matches" in vars(r)]
+    assert len(screened) > 20
+    templates = [r.path for r in _effective_routes(app.routes)]
+    paths = {concrete(t) for t in templates}
+    paths |= {p + "/" for p in paths} | {"/no-such-thing/1", "/api/v1/tasks/abc", "/", ""}
+    for included in screened:
+        for path in sorted(paths):
+            for method in ("GET", "POST", "DELETE"):
+                scope = {"type": "http", "app": app, "method": method, "path": path}
+                walked = type(included).matches(included, dict(scope))
+                assert included.matches(dict(scope)) == walked, (method, path)
+
+
+def test_a_router_given_a_route_later_is_walked_whole():
+    router = APIRouter()
+
+    @router.get("/first")
+    async def first() -> int:
+        return 1
+
+    app = FastAPI()
+    app.include_router(router, prefix="/v1")
+    screen_included_routers(app)
+
+    @router.get("/added-later")
+    async def added_later() -> int:
+        return 2
+
+    (included,) = app.router.routes[-1:]
+    scope = {"type": "http", "app": app, "method": "GET", "path": "/v1/added-later"}
+    assert included.matches(scope)[0] == Match.FULL
