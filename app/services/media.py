@@ -236,11 +236,16 @@ def process_image(
             if method in _TURNED:
                 stored_size = stored_size[::-1]
             thumb_size = _bounded(stored_size, thumbnail_px)
-            if thumb_size is not None and method in _TURNED:
-                thumb_size = thumb_size[::-1]
+            # The thumbnail beside the re-encode, from the decoded pixels (sizes in
+            # their orientation); from the stored image when it is scaled down
+            # (MEDIA_PHOTO_MAX_EDGE: fewer pixels to read than the upload's).
+            aside_thumb = None
+            if thumb_size is not None and not scaled:
+                aside_thumb = thumb_size[::-1] if method in _TURNED else thumb_size
             # Of the whole upright picture as uploaded: a photo stored scaled down
             # still matches one stored before (app/services/photo_reuse.py).
-            aside = _aside_pool.submit(_aside, raw, img, method, thumb_size, fmt, icc)
+            aside = _aside_pool.submit(_aside, raw, img, method, aside_thumb, fmt, icc)
+            thumbnail: bytes | None = None
             try:
                 stored: Image.Image = img
                 if scaled:
@@ -252,11 +257,19 @@ def process_image(
                 # behind (`_aside` reads no metadata: it was given the orientation).
                 stored.info = {}
                 data = _encode(stored, fmt, icc)
+                if thumb_size is None:
+                    # Within the thumbnail's size: the same encoding of the same image.
+                    thumbnail = data
+                elif scaled:
+                    thumb = stored.resize(thumb_size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+                    thumbnail = _encode(thumb, fmt, icc)
             except BaseException:
                 # Never close the image while the other half still reads it.
                 wait([aside])
                 raise
             side = aside.result()
+            thumbnail = side.thumbnail or thumbnail
+            assert thumbnail is not None  # made above or beside
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise PayloadTooLarge("file_too_large", "照片像素过多") from exc
         except Exception as exc:
@@ -265,8 +278,7 @@ def process_image(
         return ProcessedImage(
             format=fmt,
             data=data,
-            # Within the thumbnail's size already: the same encoding of the same image.
-            thumbnail=data if side.thumbnail is None else side.thumbnail,
+            thumbnail=thumbnail,
             width=stored.width,
             height=stored.height,
             sha256=side.sha256,
