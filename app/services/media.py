@@ -13,12 +13,14 @@ sees it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
 import secrets
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -194,8 +196,19 @@ def _aside(
 # libjpeg and hashlib release the GIL, so on an idle core an upload takes the time
 # of its longer half; on busy cores it costs the same CPU as in one thread. As many
 # as photos processed at once (_image_work).
+def _give_way() -> None:
+    """An aside thread gives way to the event loop when the cores are busy: the
+    second core it takes is the one other requests were answered on (/healthz p99
+    37 -> 46 ms in the benchmark without this). Niceness +5 for this thread alone
+    (Linux sets it per thread); lowering one's own priority is always allowed."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
+
+
 _aside_pool = ThreadPoolExecutor(
-    max_workers=int(_image_work.total_tokens), thread_name_prefix="photo-aside"
+    max_workers=int(_image_work.total_tokens),
+    thread_name_prefix="photo-aside",
+    initializer=_give_way,
 )
 
 
