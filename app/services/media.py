@@ -176,7 +176,8 @@ def _aside(
 ) -> _Aside:
     """What an upload needs besides the stored image, none of it made from it: the
     hashes and the thumbnail, each from the decoded pixels (only read here), then
-    turned upright. `thumb_size` is in the decoded picture's orientation."""
+    turned upright. `thumb_size` is in the decoded picture's orientation (None: the
+    caller makes the thumbnail)."""
     grey = _hash_source(img, method)
     thumbnail = None
     if thumb_size is not None:
@@ -191,11 +192,6 @@ def _aside(
     )
 
 
-# One photo's work in two threads: the stored image (turned upright and re-encoded,
-# the longest part) in the caller's, the hashes and the thumbnail here. Pillow,
-# libjpeg and hashlib release the GIL, so on an idle core an upload takes the time
-# of its longer half; on busy cores it costs the same CPU as in one thread. As many
-# as photos processed at once (_image_work).
 def _give_way() -> None:
     """An aside thread gives way to the event loop when the cores are busy: the
     second core it takes is the one other requests were answered on (/healthz p99
@@ -205,6 +201,11 @@ def _give_way() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
 
 
+# One photo's work in two threads: the stored image (turned upright and re-encoded,
+# the longest part) in the caller's, the hashes and the thumbnail here. Pillow,
+# libjpeg and hashlib release the GIL, so on an idle core an upload takes the time
+# of its longer half; on busy cores it costs the same CPU as in one thread. As many
+# as photos processed at once (_image_work).
 _aside_pool = ThreadPoolExecutor(
     max_workers=int(_image_work.total_tokens),
     thread_name_prefix="photo-aside",
