@@ -719,3 +719,27 @@ def test_a_photo_scaled_to_the_long_edge_keeps_the_hashes_of_the_original():
     assert (scaled.sha256, scaled.phash) == (whole.sha256, whole.phash)
     with Image.open(io.BytesIO(scaled.thumbnail)) as thumb:
         assert thumb.size == (27, 40)
+
+
+def test_a_sideways_photo_and_its_thumbnail_are_both_stored_upright():
+    """The thumbnail is scaled from the decoded pixels beside the re-encode and turned
+    upright on its own (app/services/media._aside)."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # displayed rotated 90° clockwise
+    img = Image.new("RGB", (900, 600), (255, 0, 0))
+    img.paste((0, 0, 255), (0, 0, 450, 600))  # left half blue: on top once turned
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif, quality=95)
+    processed = media_service.process_image(out.getvalue(), max_pixels=10**6, thumbnail_px=400)
+    assert (processed.width, processed.height) == (600, 900)
+    for data, size in ((processed.data, (600, 900)), (processed.thumbnail, (267, 400))):
+        with Image.open(io.BytesIO(data)) as upright:
+            assert upright.size == size
+            top, bottom = upright.getpixel((size[0] // 2, 10)), upright.getpixel((10, size[1] - 10))
+            assert isinstance(top, tuple) and isinstance(bottom, tuple)
+            assert top[2] > 200 and top[0] < 60 and bottom[0] > 200 and bottom[2] < 60
+
+
+def test_a_photo_within_the_thumbnail_size_is_its_own_thumbnail():
+    processed = media_service.process_image(picture("fractal"), max_pixels=10**6, thumbnail_px=400)
+    assert processed.thumbnail == processed.data
