@@ -91,12 +91,14 @@ class Clock:
         event.listen(sync, "after_cursor_execute", self._after)
         clock, rows = self, _PgStatement.rows
 
-        async def timed_rows(statement: _PgStatement, session: Any, params: Any) -> Any:
+        async def timed_rows(
+            statement: _PgStatement, session: Any, params: Any, **kwargs: Any
+        ) -> Any:
             if clock.record is not None:
                 clock.record.append((statement.sql, _Driver(statement, statement.args(params))))
             began = time.perf_counter()
             try:
-                return await rows(statement, session, params)
+                return await rows(statement, session, params, **kwargs)
             finally:
                 clock.total += time.perf_counter() - began
                 clock.count += 1
