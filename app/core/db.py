@@ -334,21 +334,19 @@ class Statement:
         self.generic_plan = generic_plan
         self._pg: _PgStatement | None = None
 
-    async def rows(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+    async def rows(
+        self, session: AsyncSession, params: Mapping[str, Any], *, named: bool = True
+    ) -> list[Any]:
         dialect = dialect_of(session)
         if dialect.name != "postgresql":
             return list((await session.execute(self.statement, params)).all())
         pg = self._pg or self._compile(dialect)
-        return await pg.rows(session, params)
+        return await pg.rows(session, params, named=named)
 
     async def tuples(self, session: AsyncSession, params: Mapping[str, Any]) -> Sequence[Any]:
         """The rows as sequences (`row[0]`, slices), without a named tuple made for each:
         for statements that bring back many rows to add up (a ranking's figures)."""
-        dialect = dialect_of(session)
-        if dialect.name != "postgresql":
-            return list((await session.execute(self.statement, params)).all())
-        pg = self._pg or self._compile(dialect)
-        return await pg.rows(session, params, named=False)
+        return await self.rows(session, params, named=False)
 
     async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Any | None:
         rows = await self.rows(session, params)

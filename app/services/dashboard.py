@@ -230,7 +230,6 @@ from app.services import articles, publicity, scoring
 from app.services import service_orders as order_service
 from app.services.problems import escalation_at, overdue_condition
 
-Counts = dict[int, Sequence[Any]]
 # Each bucket org with the ids of every org in its subtree (itself included).
 Buckets = dict[int, list[int]]
 # The values of each part of the figures' statement, per bucket: the aggregates added

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from sqlalchemy import Integer, bindparam
 from sqlalchemy import select as sa_select
@@ -166,14 +166,6 @@ def district_of(org: Org) -> int:
     return path_ids(org.path)[0]
 
 
-class _Version(Protocol):
-    @property
-    def set_at(self) -> datetime: ...
-
-
-V = TypeVar("V", bound=_Version)
-
-
 def _weights_of(version: Any) -> dict[ScoreMetric, float]:
     """The weights of a version (a ScoringWeights or a row of `_VERSIONS`), if any."""
     if version is None:
@@ -181,49 +173,41 @@ def _weights_of(version: Any) -> dict[ScoreMetric, float]:
     return {ScoreMetric(k): float(v) for k, v in version.weights.items() if k in _NAMES}
 
 
-def _in_force(versions: Sequence[V], at: datetime | None) -> V | None:
-    """The version set last before `at` (the latest if `at` is None); before any was
-    set, the earliest one. `versions` by set_at, then id."""
+# A district's versions, by set_at then id: a statement compiled once, rows not ORM
+# objects (every GET /dashboard/children reads them).
+_VERSIONS = Statement(
+    sa_select(
+        col(ScoringWeights.id),
+        col(ScoringWeights.weights),
+        col(ScoringWeights.set_by_id),
+        col(ScoringWeights.set_at),
+    )
+    .where(col(ScoringWeights.district_id) == bindparam("district_id", type_=Integer))
+    .order_by(col(ScoringWeights.set_at), col(ScoringWeights.id))
+)
+
+
+async def version_in_force(session: AsyncSession, district_id: int, at: datetime | None) -> Any:
+    """The district's version (a row of `_VERSIONS`) set last before `at` (the latest
+    if `at` is None); before any was set, the earliest one; None without versions.
+    One query: a district keeps a few versions a year, so all are read and the one is
+    picked here."""
+    versions = await _VERSIONS.rows(session, {"district_id": district_id})
     if not versions:
         return None
     before = [v for v in versions if at is None or v.set_at < at]
     return before[-1] if before else versions[0]
 
 
-async def version_in_force(
-    session: AsyncSession, district_id: int, at: datetime | None
-) -> ScoringWeights | None:
-    """The district's version in force at `at` (`_in_force`). One query: a district
-    keeps a few versions a year, so all are read and the one is picked here."""
-    versions = list(
-        (
-            await session.execute(
-                select(ScoringWeights)
-                .where(col(ScoringWeights.district_id) == district_id)
-                .order_by(col(ScoringWeights.set_at), col(ScoringWeights.id))
-            )
-        ).scalars()
-    )
-    return _in_force(versions, at)
-
-
-# The versions' ids, weights and dates, for the rankings that only weigh (every
-# GET /dashboard/children): a statement compiled once, no ORM objects.
-_VERSIONS = Statement(
-    sa_select(col(ScoringWeights.id), col(ScoringWeights.weights), col(ScoringWeights.set_at))
-    .where(col(ScoringWeights.district_id) == bindparam("district_id", type_=Integer))
-    .order_by(col(ScoringWeights.set_at), col(ScoringWeights.id))
-)
-
-
 async def weights_in_force(
     session: AsyncSession, district_id: int, at: datetime | None
 ) -> tuple[int | None, dict[ScoreMetric, float]]:
-    version = _in_force(await _VERSIONS.rows(session, {"district_id": district_id}), at)
+    version = await version_in_force(session, district_id, at)
     return (None if version is None else version.id), _weights_of(version)
 
 
-def scoring_public(district_id: int, version: ScoringWeights | None) -> ScoringPublic:
+def scoring_public(district_id: int, version: Any) -> ScoringPublic:
+    """`version`: a ScoringWeights, a row of `_VERSIONS`, or None."""
     return ScoringPublic(
         district_id=district_id,
         version=None if version is None else version.id,

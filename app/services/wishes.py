@@ -133,10 +133,6 @@ async def volunteer_district(session: AsyncSession, user: User) -> str | None:
     return _district_root(community.path) if community is not None else None
 
 
-async def _districts(session: AsyncSession, user: User) -> tuple[str | None, str | None]:
-    return await home_district(session, user), await volunteer_district(session, user)
-
-
 @dataclass(frozen=True)
 class _Reach:
     """The places and people whose wishes a caller sees besides their own (`_visible`):
@@ -216,7 +212,8 @@ async def get_claimable_wish(session: AsyncSession, caller: Caller, wish_id: int
     Not only the open ones: someone who pressed "claim" a moment after the winner
     must learn that it was claimed (409), not that it vanished (404).
     """
-    district, volunteers_district = await _districts(session, caller.user)
+    reach = await _reach(session, caller)
+    district, volunteers_district = reach.district, reach.volunteers_district
     in_district = in_reach(col(Wish.community_id), [district]) if district else false()
     if volunteers_district is not None:
         # A volunteer on no roster: the wishes open to everyone, in whatever state.
