@@ -39,7 +39,10 @@ class ReportIn(SQLModel, table=True):
             "(lat IS NULL AND lng IS NULL) OR (lat IS NOT NULL AND lng IS NOT NULL)",
             name="location_complete",
         ),
-        Index("ix_report_ins_community_month", "community_id", "month"),
+        # With the reporter: a community's report-ins of a month read from the index
+        # alone (the dashboards' pairing report-ins join them to the paired unit's
+        # members, app/services/dashboard.py).
+        Index("ix_report_ins_community_month_user", "community_id", "month", "user_id"),
         NEVER_REUSED_IDS,
     )
 

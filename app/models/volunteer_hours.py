@@ -69,6 +69,16 @@ class VolunteerHour(SQLModel, table=True):
         ),
         Index("ix_volunteer_hours_user_started", "user_id", "started_at"),
         Index("ix_volunteer_hours_org_started", "org_id", "started_at"),
+        # The teams' minutes (service orders' approved entries) of a month, read from
+        # the index alone and without the month's other entries (the dashboards).
+        Index(
+            "ix_volunteer_hours_service_orders",
+            "org_id",
+            "started_at",
+            "minutes",
+            sqlite_where=text("source = 'service_order' AND status = 'approved'"),
+            postgresql_where=text("source = 'service_order' AND status = 'approved'"),
+        ),
         NEVER_REUSED_IDS,
     )
 
