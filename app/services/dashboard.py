@@ -169,6 +169,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Date,
     Float,
     and_,
     bindparam,
@@ -256,6 +257,20 @@ def _hours(later: Any, earlier: Any, dialect: Dialect) -> ColumnElement[Any]:
     return (func.julianday(later) - func.julianday(earlier)) * 24
 
 
+def _shanghai_day(instant: Any, dialect: Dialect) -> ColumnElement[Any]:
+    """The Asia/Shanghai calendar day of a UTC instant, in SQL (`local(x).date()`).
+    SQLite keeps UTC instants as text: Shanghai is UTC+8 all year (no summer time
+    since 1991), so eight hours on give its day."""
+    if dialect.name == "postgresql":
+        return cast(func.timezone("Asia/Shanghai", instant), Date)
+    return func.date(instant, "+8 hours")
+
+
+def _within(path: Any, prefix: Any) -> ColumnElement[bool]:
+    """Path `path` lies in the subtree of path `prefix` (`is_within`), both columns."""
+    return func.substr(path, 1, func.length(prefix)) == prefix
+
+
 @dataclass(frozen=True)
 class _Part:
     """One group of figures in the figures' statement: aggregates of `source` rows
@@ -272,8 +287,11 @@ class _Part:
     by: Any = None
     # The parameter naming the orgs read: every org of the buckets, or only those of
     # the buckets of places (`place_ids`) or of units (`unit_ids`), where the two count
-    # by different rules.
+    # by different rules, or the buckets' orgs and every org above them (`above`).
     ids: str = "ids"
+    # Rows kept by the org holding them, not by bucket (orgs above the buckets hold
+    # some): what the buckets make of them is worked out in Python.
+    by_org: bool = False
 
 
 def _parts(dialect: Dialect, grouped: bool) -> dict[str, _Part]:
@@ -342,6 +360,39 @@ def _parts(dialect: Dialect, grouped: bool) -> dict[str, _Part]:
         .subquery("active")
     )
     active_pairing = col(Pairing.status) == PairingStatus.active
+    # Issue 21's leaders' visits (领导包联): the month's visits at points of the subtree
+    # made in liaison, i.e. by a leader in liaison (包联) with the point's org or an org
+    # above it, or by a member of a unit in such liaison (their unit inside the
+    # liaison unit's subtree), the liaison running on the visit's (Shanghai) day; each
+    # visit once, however many liaisons it answers. The rule of GET /stats/inspections'
+    # liaison_visits, per month and per visit. The liaisons read are those of the
+    # buckets' orgs and of the orgs above them (`above`): a visit's org lies in a
+    # bucket, so every liaison it could answer to is among them (tens).
+    held_by, home_unit = aliased(Org), aliased(Org)
+    liaison_org, liaison_unit = aliased(Org), aliased(Org)
+    day = _shanghai_day(col(Inspection.visited_at), dialect)
+    in_liaison = (
+        sa_select(col(Liaison.id))
+        .select_from(
+            sa_join(Liaison, liaison_org, col(liaison_org.id) == col(Liaison.org_id)).outerjoin(
+                liaison_unit, col(liaison_unit.id) == col(Liaison.unit_id)
+            )
+        )
+        .where(
+            ids_in(col(Liaison.org_id), "above", dialect),
+            col(Liaison.starts_on) <= day,
+            or_(col(Liaison.ends_on).is_(None), col(Liaison.ends_on) >= day),
+            _within(col(held_by.path), col(liaison_org.path)),
+            or_(
+                col(Liaison.user_id) == col(Inspection.inspector_id),
+                and_(
+                    col(Liaison.user_id).is_(None),
+                    _within(col(home_unit.path), col(liaison_unit.path)),
+                ),
+            ),
+        )
+        .exists()
+    )
 
     def paired_report_ins(side: str) -> _Part:
         """Report-ins of the month to a paired community by members of the unit paired
@@ -585,6 +636,29 @@ def _parts(dialect: Dialect, grouped: bool) -> dict[str, _Part]:
         # with it (the rule of GET /stats/pairings: the person's own unit).
         "paired_report_ins_place": paired_report_ins("place"),
         "paired_report_ins_unit": paired_report_ins("unit"),
+        "liaison_visits": _Part(
+            (func.count(),),
+            sa_join(Inspection, held_by, col(held_by.id) == col(Inspection.org_id))
+            .join(User, col(User.id) == col(Inspection.inspector_id))
+            .outerjoin(home_unit, col(home_unit.id) == col(User.unit_id)),
+            col(Inspection.org_id),
+            (
+                col(Inspection.visited_at) >= month_start,
+                col(Inspection.visited_at) < month_end,
+                in_liaison,
+            ),
+        ),
+        # The surveys open at some time in the month (up to now) set by the buckets'
+        # orgs or an org above them (`_survey_rates`): kept by the org setting them.
+        "surveys_of_month": _Part(
+            (col(Survey.id),),
+            Survey,
+            col(Survey.org_id),
+            (col(Survey.opens_at) < p("until"), col(Survey.closes_at) > month_start),
+            rows=True,
+            ids="above",
+            by_org=True,
+        ),
         "surveys_open": _Part(
             (func.count(),),
             Survey,
@@ -626,7 +700,7 @@ def _parts(dialect: Dialect, grouped: bool) -> dict[str, _Part]:
 
 # The widest part's number of values: every part's row is padded to it.
 _WIDTH = 9
-_Built = tuple["Statement", frozenset[str], dict[str, int]]
+_Built = tuple["Statement", frozenset[str], frozenset[str], dict[str, int]]
 _STATEMENTS: dict[tuple[str, bool, tuple[str, ...]], _Built] = {}
 
 
@@ -667,6 +741,7 @@ def _statement(dialect: Dialect, grouped: bool, names: tuple[str, ...]) -> _Buil
         # community), and no part's plan depends on the values (index ranges per org).
         Statement(union_all(*selects), generic_plan=True),
         frozenset(n for n in names if parts[n].rows),
+        frozenset(n for n in names if parts[n].by_org),
         {n: len(parts[n].values) for n in names if parts[n].by is None},
     )
     _STATEMENTS[key] = built
@@ -686,8 +761,10 @@ def _params(
     q_start, q_end = articles.period_bounds(year, quarter)
     q_first, q_after = publicity.period_dates(year, quarter)
     units = {b for b in buckets if orgs[b].level == OrgLevel.unit}
+    ids = [i for ids in buckets.values() for i in ids]
     return {
-        "ids": [i for ids in buckets.values() for i in ids],
+        "ids": ids,
+        "above": {i for b in buckets for i in path_ids(orgs[b].path)} | set(ids),
         "place_ids": [i for b, ids in buckets.items() if b not in units for i in ids],
         "unit_ids": [i for b, ids in buckets.items() if b in units for i in ids],
         "month": month,
@@ -696,6 +773,7 @@ def _params(
         "month_start": month_start,
         "month_end": month_end,
         "now": now,
+        "until": min(month_end, now),
         "today": local(now).date(),
         "district_from": now - timedelta(days=district_after_days),
         "accept_before": order_service.accept_overdue_before(now),
@@ -712,8 +790,8 @@ async def _figures(
     """The parts `names` of each bucket: aggregates added up over its orgs, or its rows."""
     dialect = dialect_of(session)
     grouped = len(buckets) > 1
-    statement, of_rows, widths = _statement(dialect, grouped, names)
-    lists = ("ids", "place_ids", "unit_ids")
+    statement, of_rows, by_org, widths = _statement(dialect, grouped, names)
+    lists = ("ids", "place_ids", "unit_ids", "above")
     listed: dict[str, Any] = {k: ids_value(params[k], dialect) for k in lists if k in params}
     rows = await statement.tuples(session, {**params, **listed})
     owners = _owners(buckets)
@@ -723,6 +801,9 @@ async def _figures(
     # is written for speed: no list made per row unless it is kept.
     for row in rows:
         tag, org = row[0], row[1]
+        if tag in by_org:
+            out.setdefault(tag, {}).setdefault(org, []).append(row[2:])
+            continue
         bucket = only if org is None else owners[org]
         per_bucket = out.get(tag)
         if per_bucket is None:
@@ -764,6 +845,8 @@ FIGURE_PARTS = (
     "pairings_unit",
     "paired_report_ins_place",
     "paired_report_ins_unit",
+    "liaison_visits",
+    "surveys_of_month",
     "surveys_open",
     "survey_responses",
     "household_visits",
@@ -809,15 +892,19 @@ async def _metrics(
     now: datetime,
     district_after_days: int,
 ) -> dict[int, DashboardMetrics]:
-    """The figures of each bucket: one statement for every count and sum, two for the
-    leaders' visits, one (three when any was open) for the surveys' response rates.
+    """The figures of each bucket: one statement for every count and sum (and the
+    surveys of the month), two more for the surveys' response rates when any was open.
     `orgs`: the subtree rows (`_SUBTREE`) of every org of the buckets."""
     if not buckets:
         return {}
     params = _params(buckets, orgs, month, now, district_after_days)
     figures = await _figures(session, buckets, FIGURE_PARTS, params)
-    in_liaison = await _liaison_visits(session, buckets, orgs, params)
-    rates = await _survey_rates(session, buckets, orgs, params)
+    surveys = [
+        (int(values[0]), org_id)
+        for org_id, rows in figures.get("surveys_of_month", {}).items()
+        for values in rows
+    ]
+    rates = await _survey_rates(session, buckets, orgs, surveys)
 
     def of(name: str, bucket_id: int) -> list[int]:
         return figures.get(name, {}).get(bucket_id, [0] * _WIDTH)
@@ -877,7 +964,7 @@ async def _metrics(
             report_hours_to_accept=_median(accepted),
             report_hours_to_accept_avg=_mean(accepted),
             report_hours_to_handle=_median(handled),
-            liaison_visits=in_liaison.get(bucket_id, 0),
+            liaison_visits=of("liaison_visits", bucket_id)[0],
             articles_submitted_quarter=q_submitted,
             articles_published_quarter=q_published,
             placements_quarter=n_placed,
@@ -916,93 +1003,11 @@ async def _metrics(
     return out
 
 
-_LIAISON_STATEMENTS: dict[str, tuple[Statement, Statement]] = {}
-
-
-def _liaison_statements(dialect: Dialect) -> tuple[Statement, Statement]:
-    """The month's visits of the subtree with who made them (hundreds), and the
-    liaisons of every org they could answer to (the subtree's and those above it)."""
-    if dialect.name not in _LIAISON_STATEMENTS:
-        held_by, home_unit = aliased(Org), aliased(Org)
-        visits = (
-            sa_select(
-                col(Inspection.org_id),
-                col(Inspection.inspector_id),
-                col(Inspection.visited_at),
-                col(held_by.path),
-                col(home_unit.path),
-            )
-            .join(held_by, col(held_by.id) == col(Inspection.org_id))
-            .join(User, col(User.id) == col(Inspection.inspector_id))
-            .outerjoin(home_unit, col(home_unit.id) == col(User.unit_id))
-            .where(
-                ids_in(col(Inspection.org_id), "ids", dialect),
-                col(Inspection.visited_at) >= bindparam("month_start"),
-                col(Inspection.visited_at) < bindparam("month_end"),
-            )
-        )
-        liaison_org, liaison_unit = aliased(Org), aliased(Org)
-        liaisons = (
-            sa_select(
-                col(Liaison.user_id),
-                col(liaison_unit.path),
-                col(liaison_org.path),
-                col(Liaison.starts_on),
-                col(Liaison.ends_on),
-            )
-            .join(liaison_org, col(liaison_org.id) == col(Liaison.org_id))
-            .outerjoin(liaison_unit, col(liaison_unit.id) == col(Liaison.unit_id))
-            .where(ids_in(col(Liaison.org_id), "above", dialect))
-        )
-        _LIAISON_STATEMENTS[dialect.name] = Statement(visits), Statement(liaisons)
-    return _LIAISON_STATEMENTS[dialect.name]
-
-
-async def _liaison_visits(
-    session: AsyncSession, buckets: Buckets, orgs: dict[int, _OrgRow], params: dict[str, Any]
-) -> dict[int, int]:
-    """Issue 21's leaders' visits (领导包联): the month's visits at points of the
-    subtree made in liaison, i.e. by a leader in liaison (包联) with the point's org or
-    an org above it, or by a member of a unit in such liaison (their unit inside the
-    liaison unit's subtree), the liaison running on the visit's day; each visit once,
-    however many liaisons it answers. The rule of GET /stats/inspections'
-    liaison_visits, per month and per visit. The liaisons read are those of every org
-    of the subtrees and above them: a visit's org lies in the subtrees, so every
-    liaison it could answer to is among them."""
-    dialect = dialect_of(session)
-    visits_of, liaisons_of = _liaison_statements(dialect)
-    ids = params["ids"]
-    visits = await visits_of.rows(session, {**params, "ids": ids_value(ids, dialect)})
-    above = {i for b in buckets for i in path_ids(orgs[b].path)} | set(ids)
-    liaisons = await liaisons_of.rows(session, {"above": ids_value(above, dialect)})
-    owners = _owners(buckets)
-    out: dict[int, int] = {}
-    for org_id, inspector, visited_at, path, unit_path in visits:
-        day = local(visited_at).date()
-        if any(
-            starts <= day
-            and (ends is None or ends >= day)
-            and is_within(path, org_path)
-            and (
-                leader == inspector
-                or (
-                    leader is None
-                    and unit is not None
-                    and unit_path is not None
-                    and is_within(unit_path, unit)
-                )
-            )
-            for leader, unit, org_path, starts, ends in liaisons
-        ):
-            out[owners[org_id]] = out.get(owners[org_id], 0) + 1
-    return out
-
-
-_SURVEYS: dict[str, Statement] = {}
-
-
 async def _survey_rates(
-    session: AsyncSession, buckets: Buckets, orgs: dict[int, _OrgRow], params: dict[str, Any]
+    session: AsyncSession,
+    buckets: Buckets,
+    orgs: dict[int, _OrgRow],
+    found: list[tuple[int, int]],
 ) -> dict[int, tuple[int, int]]:
     """Each bucket's (survey_respondents, survey_audience): over the surveys open at
     some time in the month (up to now) that reach its people, which are those set by
@@ -1012,31 +1017,12 @@ async def _survey_rates(
     survey for `everyone` is answered by residents without a roster home too, but
     those belong to no org, so they count neither above nor below the line) and the
     respondents are its responses from homes in the bucket, at any time (the
-    survey's rate, as GET /stats/surveys gives it)."""
-    dialect = dialect_of(session)
-    if dialect.name not in _SURVEYS:
-        _SURVEYS[dialect.name] = Statement(
-            sa_select(col(Survey.id), col(Survey.org_id)).where(
-                ids_in(col(Survey.org_id), "candidates", dialect),
-                col(Survey.opens_at) < bindparam("until"),
-                col(Survey.closes_at) > bindparam("month_start"),
-            )
-        )
-    above = {b: set(path_ids(orgs[b].path)) for b in buckets}
-    candidates = set().union(*above.values()) | set(orgs)
-    found = [
-        (survey_id, org_id)
-        for survey_id, org_id in await _SURVEYS[dialect.name].rows(
-            session,
-            {
-                "candidates": ids_value(candidates, dialect),
-                "until": min(params["month_end"], params["now"]),
-                "month_start": params["month_start"],
-            },
-        )
-    ]
+    survey's rate, as GET /stats/surveys gives it). `found`: the surveys open in the
+    month set by the buckets' orgs or those above them, (id, org) (the figures'
+    `surveys_of_month`)."""
     if not found:
         return {}
+    above = {b: set(path_ids(orgs[b].path)) for b in buckets}
     members = await _members_per_org(session, set(orgs))
     everyone = sorted(set(orgs))
     pairs = await response_pairs(session, [s for s, _ in found], everyone)
