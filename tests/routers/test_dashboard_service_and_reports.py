@@ -3,12 +3,16 @@ that the volunteer and inspection issues list: orders overdue now (the list's ow
 `overdue` flag), reports rejected, visits made in liaison (包联), each a sortable column
 of the ranking."""
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from app.core.db import utcnow
 from app.core.timeutil import local
+from app.models.inspection import Inspection
+from app.models.pairing import Liaison
 from app.models.report import ReportStatus
 from app.models.service_order import OrderStatus
 from tests.factories.inspections import make_checklist
@@ -128,3 +132,72 @@ async def test_visits_made_in_liaison_are_counted_once_for_the_points_org(client
         ("东关街道", 1, 1),
         ("西湖街道", 0, 2),
     ]
+
+
+async def test_a_visit_counts_in_liaison_on_the_shanghai_day_the_liaison_runs(client, world):
+    """The liaison's days are Shanghai days: a visit at 23:30 on its last day counts,
+    one at 00:30 the next day does not; a unit's liaison counts its members' visits
+    from its first day, not the hour before."""
+    app = world.app
+    await make_checklist(app, world["D"], world.user("district_admin"))
+    point = await make_point(app, world["C1"])
+    async with app.state.sessionmaker() as session:
+        admin_id = world.user("district_admin").id
+        session.add_all(
+            [
+                Liaison(
+                    user_id=world.user("inspector").id,
+                    org_id=world["S1"].id,
+                    starts_on=date(2026, 11, 1),
+                    ends_on=date(2026, 11, 10),
+                    created_by_id=admin_id,
+                ),
+                Liaison(
+                    unit_id=world["U1"].id,
+                    org_id=world["C1"].id,
+                    starts_on=date(2026, 11, 20),
+                    created_by_id=admin_id,
+                ),
+            ]
+        )
+        await session.commit()
+    visits = [  # who, when (UTC), made in liaison
+        ("inspector", datetime(2026, 11, 10, 15, 30, tzinfo=UTC), True),  # 23:30 on the 10th
+        ("inspector", datetime(2026, 11, 10, 16, 30, tzinfo=UTC), False),  # 00:30 on the 11th
+        ("member", datetime(2026, 11, 19, 17, 0, tzinfo=UTC), True),  # 01:00 on the 20th
+        ("member", datetime(2026, 11, 19, 15, 0, tzinfo=UTC), False),  # 23:00 on the 19th
+    ]
+    for who, at, _ in visits:
+        visit = await post_visit(client, world, who=who, point=point)
+        assert visit.status_code == 201, visit.text
+        async with app.state.sessionmaker() as session:
+            await session.execute(
+                update(Inspection)
+                .where(col(Inspection.id) == visit.json()["id"])
+                .values(visited_at=at)
+            )
+            await session.commit()
+
+    async def in_month(org: str) -> tuple[int, int]:
+        resp = await client.get(
+            "/dashboard",
+            params={"org_id": world[org].id, "month": "2026-11"},
+            headers=world.headers("district_admin"),
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.json()["inspections"], resp.json()["liaison_visits"]
+
+    expected = sum(made for _, _, made in visits)
+    assert await in_month("D") == await in_month("C1") == (4, expected)
+    assert await in_month("C2") == (0, 0)
+    ranked = await client.get(
+        "/dashboard/children",
+        params={"org_id": world["S1"].id, "month": "2026-11", "sort": "liaison_visits"},
+        headers=world.headers("district_admin"),
+    )
+    assert ranked.status_code == 200, ranked.text
+    assert {i["org_name"]: i["liaison_visits"] for i in ranked.json()["items"]} == {
+        "东关社区": expected,
+        "仓门社区": 0,
+        "东关小学": 0,
+    }
