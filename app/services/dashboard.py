@@ -716,7 +716,8 @@ def _statement(dialect: Dialect, grouped: bool, names: tuple[str, ...]) -> _Buil
     if key in _STATEMENTS:
         return _STATEMENTS[key]
     parts = _parts(dialect, grouped)
-    selects = []
+    selects: list[Any] = []
+    summed: list[Any] = []
     for name in names:
         part = parts[name]
         assert len(part.values) <= _WIDTH, name
@@ -737,29 +738,30 @@ def _statement(dialect: Dialect, grouped: bool, names: tuple[str, ...]) -> _Buil
             keys = [c for c in (part.by, part.org if grouped else None) if c is not None]
             if keys:
                 select_ = select_.group_by(*keys)
-        if grouped and not part.rows:
-            # Each org's row added up per bucket in SQL: a ranking's figures are then
-            # a row per part (fact) and child, not per part and org (a district: ~900
-            # rows → ~250, each a row to decode and a turn of `_figures`' loop). The
-            # part is read first, as for a dashboard (its own plan: joined to the
-            # owners directly, fact_counts was read org by org without its period).
-            of_org = select_.subquery(f"of_{name}")
-            owners = _owners_table(dialect)
-            select_ = (
-                sa_select(
-                    of_org.c.tag,
-                    cast(owners.c.bucket, BigInteger).label("org"),
-                    *(func.sum(of_org.c[f"v{i}"]).label(f"v{i}") for i in range(_WIDTH)),
-                )
-                .select_from(sa_join(of_org, owners, owners.c.org == of_org.c.org))
-                .group_by(of_org.c.tag, owners.c.bucket)
+        (summed if grouped and not part.rows else selects).append(select_)
+    if summed:
+        # A ranking's rows of orgs added up per bucket in SQL: a row per part (fact)
+        # and child, not per part and org (a district: ~900 rows → ~240, each a row to
+        # decode and a turn of `_figures`' loop). The parts are read first, as they
+        # are for a dashboard (OFFSET 0: joined to the owners directly, fact_counts
+        # was read org by org without its period, ten times the pages).
+        of_org = union_all(*summed).offset(0).subquery("of_org")
+        owners = _owners_table(dialect)
+        selects.insert(
+            0,
+            sa_select(
+                of_org.c.tag,
+                cast(owners.c.bucket, BigInteger).label("org"),
+                *(func.sum(of_org.c[f"v{i}"]).label(f"v{i}") for i in range(_WIDTH)),
             )
-        selects.append(select_)
+            .select_from(sa_join(of_org, owners, owners.c.org == of_org.c.org))
+            .group_by(of_org.c.tag, owners.c.bucket),
+        )
     built = (
         # Planned once per connection: a custom plan for each call's values cost more
         # than running it (27 parts: ~2.5 ms planning against ~1 ms running for a
         # community), and no part's plan depends on the values (index ranges per org).
-        Statement(union_all(*selects), generic_plan=True),
+        Statement(union_all(*selects) if len(selects) > 1 else selects[0], generic_plan=True),
         frozenset(n for n in names if parts[n].rows),
         frozenset(n for n in names if parts[n].by_org),
         {n: len(parts[n].values) for n in names if parts[n].by is None},
