@@ -163,7 +163,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Any, NamedTuple
 
@@ -794,6 +794,21 @@ def _owners_params(buckets: Buckets, dialect: Dialect) -> dict[str, Any]:
     return {"owners": json.dumps({str(k): v for k, v in owners.items()})}
 
 
+_ACCEPT_BEFORE: dict[date, datetime] = {}
+
+
+def _accept_before(now: datetime) -> datetime:
+    """`accept_overdue_before(now)`, which depends only on today's (Shanghai) date: kept
+    per day, as stepping back over the holiday calendar cost ~0.5 ms of CPU, a sixth
+    of a community's dashboard."""
+    today = local(now).date()
+    if today not in _ACCEPT_BEFORE:
+        if len(_ACCEPT_BEFORE) > 7:
+            _ACCEPT_BEFORE.clear()
+        _ACCEPT_BEFORE[today] = order_service.accept_overdue_before(now)
+    return _ACCEPT_BEFORE[today]
+
+
 def _params(
     buckets: Buckets,
     orgs: dict[int, _OrgRow],
@@ -822,7 +837,7 @@ def _params(
         "until": min(month_end, now),
         "today": local(now).date(),
         "district_from": now - timedelta(days=district_after_days),
-        "accept_before": order_service.accept_overdue_before(now),
+        "accept_before": _accept_before(now),
         "q_start": q_start,
         "q_end": q_end,
         "q_first": q_first,
