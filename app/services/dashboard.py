@@ -143,9 +143,10 @@ Sorting: `sort` is any numeric metric, `order` desc (default) or asc; rows witho
 a value (a null rate) come last either way; equal values share a rank (1, 2, 2, 4)
 and are listed by org name (code point order), then id.
 
-Both endpoints run the same fixed set of queries (one per kind of figure, however
-many children there are), each bucketing what it reads by the org whose subtree
-holds it: the org itself for GET /dashboard, each child for GET /dashboard/children.
+Both endpoints run the same statements however many children there are (the subtree,
+then one statement of every figure, `_statement`; two more for the surveys' rates when
+one was open), each part bucketing what it reads by the org whose subtree holds it:
+the org itself for GET /dashboard, each child for GET /dashboard/children.
 The subtree's org ids are read first (a few dozen) and every query names them, so
 each reads one index range per org. No query counts people or records one by one
 where the database keeps the sum: fact_counts (app/models/fact_counts.py) holds,
