@@ -389,11 +389,14 @@ class HeldConnection:
 
     def _open(self) -> Connection:
         connection = self.engine.connect()
-        if self.reading:
-            # Reset to the engine's level when the connection goes back to the pool.
-            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        driver: Any = connection.connection.dbapi_connection
+        # A reading request's statements, the ORM's too, run without BEGIN: the
+        # adapter's own switch (what `isolation_level="AUTOCOMMIT"` sets, without the
+        # engine's bookkeeping of it), set either way on every checkout and put back
+        # when the connection is given back.
+        driver.autocommit = self.reading
         self.connection = connection
-        self.driver = connection.connection.dbapi_connection
+        self.driver = driver
         return connection
 
     async def checked_out(self) -> Any:
@@ -458,9 +461,14 @@ class HeldConnection:
             await greenlet_spawn(self._release)
 
     def _release(self) -> None:
-        connection = self.connection
+        connection, driver = self.connection, self.driver
         self.connection = self.driver = None
-        if connection is not None:
+        if connection is None:
+            return
+        try:
+            if driver is not None and self.reading:
+                driver.autocommit = False
+        finally:
             connection.close()
 
     async def invalidate(self) -> None:

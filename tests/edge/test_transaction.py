@@ -237,15 +237,20 @@ async def test_a_read_writes_nothing_and_on_postgresql_runs_without_a_transactio
                 await session.execute(text("SELECT 1 FROM orgs FOR UPDATE"))
         return JSONResponse({})
 
-    assert (await through_the_edge(app, work, method="GET")).status_code == 200
+    for _ in range(3):
+        assert (await through_the_edge(app, work, method="GET")).status_code == 200
     assert connections_out(app) == 0
-    # The connection went back as the pool had it: the next write is a transaction.
 
+    # Every connection went back as the pool had it: a write is a transaction again.
+    # (The pool hands out its longest idle connection first: as many writes as it
+    # holds connections meet each of them.)
     async def write(session: AsyncSession) -> Response:
         await RENAME.execute(session, {"org": world["C1"].id, "new_name": "读后写"})
         return JSONResponse({}, status_code=400)
 
-    await through_the_edge(app, write)
+    pool = app.state.engine.sync_engine.pool
+    for _ in range(max(1, pool.checkedin() if hasattr(pool, "checkedin") else 1)):
+        await through_the_edge(app, write)
     assert await names(app, world["C1"]) != ["读后写"]
 
 
