@@ -6,12 +6,21 @@ before the response leaves, and rolls back on any error.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import re
 from collections import namedtuple
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -38,8 +47,8 @@ from sqlalchemy import (
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, MissingGreenlet
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -48,12 +57,13 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session, class_mapper
 from sqlalchemy.orm.attributes import instance_state
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ClauseList, Grouping
 from sqlalchemy.sql.schema import ColumnDefault
 from sqlalchemy.sql.visitors import replacement_traverse
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import greenlet_spawn, in_greenlet
 from sqlmodel import SQLModel
 
 from app.core.config import Settings
@@ -197,8 +207,20 @@ def _check_on_checkout(engine: AsyncEngine) -> None:
     def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         driver_connection = record.driver_connection
         if driver_connection is not None and driver_connection.is_closed():
+            if not in_greenlet():
+                # A checkout without a greenlet (HeldConnection.checked_out) cannot
+                # connect afresh: the pool takes the record back, invalidated, and
+                # the greenlet that retries connects.
+                raise MissingGreenlet("a connection seen closed, outside a greenlet")
             # The pool discards it and checks out another one.
             raise DisconnectionError()
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _on_connect(*_args: Any) -> None:
+        if not in_greenlet():
+            # Refused before asyncpg's connect is even called (SQLAlchemy would make
+            # the coroutine, then drop it unawaited): the retry in a greenlet connects.
+            raise MissingGreenlet("connecting, outside a greenlet")
 
 
 def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
@@ -250,11 +272,209 @@ def table_of(model: type[SQLModel]) -> Table:
 class AppSession(Session):
     """The app's sessions; a reading session refuses to write (`read_only`)."""
 
+    def get_bind(self, mapper: Any = None, **kw: Any) -> Any:
+        # A request's session on PostgreSQL runs the ORM on the connection the request
+        # holds (`hold_connection`), checked out here, in the ORM's greenlet, when the
+        # ORM is the first to need it.
+        held: HeldConnection | None = self.info.get(_HELD)
+        if held is not None and kw.get("bind") is None:
+            connection = held.for_orm()
+            if connection is not None:
+                return connection
+        return super().get_bind(mapper, **kw)
+
+
+class AppAsyncSession(AsyncSession):
+    """The app's async sessions. One that holds its request's connection
+    (`hold_connection`) commits, rolls back and closes at the driver, and through the
+    ORM's own transaction only when the ORM was used: a request whose statements are
+    all `Statement`s never builds one (docs/DESIGN.md "One transaction per request")."""
+
+    async def commit(self) -> None:
+        held: HeldConnection | None = self.sync_session.info.get(_HELD)
+        if held is None:
+            return await super().commit()
+        sync = self.sync_session
+        if sync._transaction is not None or not sync._is_clean():
+            # Flushes what is pending, fires after_commit (the outbox's hand-over);
+            # commits the driver's transaction, which is the ORM's too.
+            await super().commit()
+        await held.end(commit=True)
+
+    async def rollback(self) -> None:
+        held: HeldConnection | None = self.sync_session.info.get(_HELD)
+        if held is None:
+            return await super().rollback()
+        try:
+            if self.sync_session._transaction is not None:
+                await super().rollback()
+        finally:
+            await held.end(commit=False)
+
+    async def close(self) -> None:
+        held: HeldConnection | None = self.sync_session.info.get(_HELD)
+        if held is None:
+            return await super().close()
+        if self.sync_session._transaction is None and not held.in_transaction():
+            # Committed or rolled back already (every request's last step): nothing
+            # is left to end, no I/O, so nothing a cancellation could cut short.
+            self.sync_session.close()
+            await held.release()  # no I/O here: nothing to wait for
+            return
+        # As AsyncSession's own `async with` does: the rollback runs to its end even if
+        # the request is cancelled meanwhile, so no connection goes back mid-transaction.
+        await asyncio.shield(asyncio.ensure_future(self._close_held(held)))
+
+    async def _close_held(self, held: HeldConnection) -> None:
+        try:
+            if self.sync_session._transaction is not None:
+                await super().close()
+            else:
+                self.sync_session.close()
+        finally:
+            await held.end(commit=False)
+
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(
-        engine, expire_on_commit=False, autoflush=False, sync_session_class=AppSession
+        engine,
+        class_=AppAsyncSession,
+        expire_on_commit=False,
+        autoflush=False,
+        sync_session_class=AppSession,
     )
+
+
+# --- a request's connection, held at the driver (PostgreSQL) --------------------------
+
+_HELD = "chuangwen.held_connection"
+
+
+def hold_connection(session: AsyncSession, *, reading: bool) -> None:
+    """The request's session on PostgreSQL: its one connection is held for it
+    (`HeldConnection`), checked out by whichever asks first, a `Statement` or the ORM;
+    `reading`: its statements run without BEGIN and COMMIT (`read_only`)."""
+    bind = session.bind
+    assert isinstance(bind, AsyncEngine), "a request's session is bound to the app's engine"
+    session.info[_HELD] = HeldConnection(bind.sync_engine, reading=reading)
+    if reading:
+        session.info[_READ_ONLY] = True
+
+
+class HeldConnection:
+    """A request's one connection, its transaction begun and ended on the driver.
+
+    Through the ORM a request paid, besides its statements, for a session transaction
+    (its snapshot, the Connection, the pool's checkout), its commit through the
+    greenlet and its close: about a tenth of a check-in's CPU (docs/PERFORMANCE.md,
+    round 9). Held here, the connection is checked out once, without a greenlet while
+    the pool has one idle, BEGIN goes with the first statement (as SQLAlchemy's asyncpg
+    adapter does it) and COMMIT or ROLLBACK is sent on the adapter's asyncpg
+    transaction. When the ORM is used, the session is bound to this same connection
+    (`AppSession.get_bind`) and its transaction is the driver's: the session commits
+    it, with its flush and its after_commit hooks (`AppAsyncSession.commit`); a
+    savepoint is the ORM's, on this connection, as before.
+
+    A commit or rollback ends the held connection's turn too: it goes back to the
+    pool (an upload's early commit keeps no connection while it decodes), and the
+    next statement checks one out again."""
+
+    __slots__ = ("connection", "driver", "engine", "reading")
+
+    def __init__(self, engine: Engine, *, reading: bool) -> None:
+        self.engine = engine
+        self.reading = reading
+        self.connection: Connection | None = None
+        self.driver: Any = None  # SQLAlchemy's asyncpg adapter of `connection`
+
+    def _open(self) -> Connection:
+        connection = self.engine.connect()
+        driver: Any = connection.connection.dbapi_connection
+        # A reading request's statements, the ORM's too, run without BEGIN: the
+        # adapter's own switch (what `isolation_level="AUTOCOMMIT"` sets, without the
+        # engine's bookkeeping of it), set either way on every checkout and put back
+        # when the connection is given back.
+        driver.autocommit = self.reading
+        self.connection = connection
+        self.driver = driver
+        return connection
+
+    async def checked_out(self) -> Any:
+        """The driver's connection, checked out if it is not yet."""
+        if self.driver is None:
+            pool = self.engine.pool
+            if isinstance(pool, QueuePool) and pool.checkedin() > 0:
+                # An idle connection is handed out without I/O: no greenlet needed.
+                # If it must be replaced (seen closed), the pool gives the record
+                # back and the greenlet below connects afresh.
+                with suppress(MissingGreenlet):
+                    self._open()
+            if self.driver is None:
+                await greenlet_spawn(self._open)
+        return self.driver
+
+    def for_orm(self) -> Connection | None:
+        """The connection for the ORM, checked out now if the ORM asks first (in its
+        greenlet); None outside one before any checkout (a caller asking the bind for
+        its dialect only)."""
+        if self.connection is None and in_greenlet():
+            self._open()
+        return self.connection
+
+    def in_transaction(self) -> bool:
+        return self.driver is not None and self.driver._transaction is not None
+
+    async def end(self, *, commit: bool) -> None:
+        """COMMIT (or ROLLBACK) what the driver's transaction holds, and give the
+        connection back. Errors are raised as SQLAlchemy raises them."""
+        driver = self.driver
+        try:
+            if driver is not None and (transaction := driver._transaction) is not None:
+                sql = "COMMIT" if commit else "ROLLBACK"
+                try:
+                    await driver._call_and_discard(
+                        transaction.commit if commit else transaction.rollback
+                    )
+                except Exception as error:
+                    raise await _sqlalchemy_error(
+                        self.engine.dialect, driver, error, sql, {}, self.invalidate
+                    ) from error
+        finally:
+            await self.release()
+
+    async def release(self) -> None:
+        """Give the connection back to the pool: without I/O, so without a greenlet,
+        when nothing is left to roll back and the pool has room for it (a pool without
+        room closes it)."""
+        connection = self.connection
+        if connection is None:
+            return
+        pool = self.engine.pool
+        if (
+            not self.in_transaction()
+            and not connection.in_transaction()
+            and isinstance(pool, QueuePool)
+            and pool.checkedin() < pool.size()
+        ):
+            self._release()
+        else:
+            await greenlet_spawn(self._release)
+
+    def _release(self) -> None:
+        connection, driver = self.connection, self.driver
+        self.connection = self.driver = None
+        if connection is None:
+            return
+        try:
+            if driver is not None and self.reading:
+                driver.autocommit = False
+        finally:
+            connection.close()
+
+    async def invalidate(self) -> None:
+        """The connection was seen closed: the pool drops it (and those older)."""
+        if self.connection is not None:
+            await greenlet_spawn(self.connection.invalidate)
 
 
 # --- requests that only read ---------------------------------------------------------
@@ -574,34 +794,62 @@ class _PgStatement:
     async def _translated(
         self, session: AsyncSession, connection: Any, error: Exception, params: Mapping[str, Any]
     ) -> Exception:
-        """The error as SQLAlchemy would raise it from the same statement, its
-        parameters hidden as the engine hides them (`hide_parameters`): a log of it
-        says they were there, never what they were."""
-        dbapi = self.dialect.loaded_dbapi
-        try:
-            connection._handle_exception(error)  # raises the DBAPI adapter's error
-        except dbapi.Error as adapted:
-            invalidated = self.dialect.is_disconnect(adapted, connection, None)
-            if invalidated:
+        held: HeldConnection | None = session.info.get(_HELD)
+
+        async def invalidate() -> None:
+            if held is not None:
+                await held.invalidate()
+            else:
                 await (await session.connection()).invalidate()
-            return DBAPIError.instance(
-                self.sql,
-                dict(params),
-                adapted,
-                dbapi.Error,
-                hide_parameters=True,
-                connection_invalidated=invalidated,
-                dialect=self.dialect,
-            )
-        except Exception as other:
-            return other
-        return error
+
+        return await _sqlalchemy_error(
+            self.dialect, connection, error, self.sql, params, invalidate
+        )
+
+
+async def _sqlalchemy_error(
+    dialect: Dialect,
+    connection: Any,
+    error: Exception,
+    sql: str,
+    params: Mapping[str, Any],
+    invalidate: Callable[[], Awaitable[None]],
+) -> Exception:
+    """The error as SQLAlchemy would raise it from the same statement on the asyncpg
+    adapter `connection`, its parameters hidden as the engine hides them
+    (`hide_parameters`): a log of it says they were there, never what they were. A
+    connection seen closed is invalidated."""
+    dbapi = dialect.loaded_dbapi
+    try:
+        connection._handle_exception(error)  # raises the DBAPI adapter's error
+    except dbapi.Error as adapted:
+        invalidated = dialect.is_disconnect(adapted, connection, None)
+        if invalidated:
+            await invalidate()
+        return DBAPIError.instance(
+            sql,
+            dict(params),
+            adapted,
+            dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=invalidated,
+            dialect=dialect,
+        )
+    except Exception as other:
+        return other
+    return error
 
 
 async def _in_transaction(session: AsyncSession) -> Any:
     """The DBAPI adapter of the session's connection, inside the session's transaction
     (SQLAlchemy's asyncpg adapter begins it lazily, with its first statement; a
     Statement begins it the same way when it is the first)."""
+    held: HeldConnection | None = session.info.get(_HELD)
+    if held is not None:
+        connection = held.driver or await held.checked_out()
+        if connection._transaction is None and not connection.autocommit:
+            await connection._start_transaction()
+        return connection
     transaction = session.sync_session.get_transaction()
     kept = session.info.get(_DRIVER)
     if transaction is not None and kept is not None and kept[0] is transaction:

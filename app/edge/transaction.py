@@ -15,7 +15,7 @@ from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.db import read_only, sqlite_write_transaction
+from app.core.db import hold_connection, sqlite_write_transaction
 from app.edge import admission, request_state
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -25,18 +25,28 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 async def opened(
     request: Request, settings: Settings, *, reads_in_transaction: bool = False
 ) -> AsyncIterator[AsyncSession]:
-    """The request's session, handed to its dependencies (`get_session`); a write on
-    SQLite begins IMMEDIATE (app.core.db.sqlite_write_transaction), a read on
-    PostgreSQL runs without BEGIN and COMMIT (app.core.db.read_only) unless its route
-    reads in a transaction (app.edge.route.StreamingRoute)."""
+    """The request's session, handed to its dependencies (`get_session`).
+
+    On PostgreSQL the session holds the request's one connection at the driver
+    (app.core.db.hold_connection): BEGIN with its first statement, COMMIT or ROLLBACK
+    on the asyncpg connection, through the ORM's own session transaction only when a
+    route used the ORM; a read runs without BEGIN and COMMIT unless its route reads in
+    a transaction (app.edge.route.StreamingRoute). On SQLite a write begins IMMEDIATE
+    (app.core.db.sqlite_write_transaction)."""
     writes = admission.writes(request)
-    immediate = settings.is_sqlite and writes
-    with sqlite_write_transaction() if immediate else nullcontext():
-        async with request.app.state.sessionmaker() as session:
-            if not writes and not settings.is_sqlite and not reads_in_transaction:
-                await read_only(session)
-            request_state.hand_over_session(request, session)
-            yield session
+    if settings.is_sqlite:
+        with sqlite_write_transaction() if writes else nullcontext():
+            async with request.app.state.sessionmaker() as session:
+                request_state.hand_over_session(request, session)
+                yield session
+        return
+    session = request.app.state.sessionmaker()
+    hold_connection(session, reading=not writes and not reads_in_transaction)
+    try:
+        request_state.hand_over_session(request, session)
+        yield session
+    finally:
+        await session.close()
 
 
 async def answered(endpoint: Endpoint, request: Request, session: AsyncSession) -> Response:

@@ -2,9 +2,12 @@
 
 import asyncio
 
+import pytest
+from fastapi import Request
 from sqlalchemy import func, select, text
 
 from app.core.security import PiiCipher
+from app.edge.idempotency import path_and_query
 from app.models.user import User
 from tests.factories.users import make_user
 
@@ -134,3 +137,39 @@ async def test_an_answer_kept_under_another_pii_key_is_409_and_runs_nothing_agai
     assert retry.status_code == 409
     assert retry.json()["code"] == "idempotency_record_unreadable"
     assert await count_users(world) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "host"),
+    [
+        ("/api/v1/tasks/7/check-ins", b"", "127.0.0.1:8000"),
+        ("/api/v1/wishes", b"status=open&page=2", "api.example.com"),
+        ("/a b/中文/%41", "x=中&y=%E4%B8%AD".encode(), "example.com:443"),
+        # Decoded from %3F, %23 and %5C: escaped again in the URL.
+        ("/a?b#c\\d", b"q=1", "h"),
+        ("//twice/slashed", b"", "h"),
+        # What urlsplit would change, and hosts Starlette would not take.
+        ("/tab\tand\nbreak", b"", "h"),
+        ("/a", b"q=1#fragment", "h"),
+        ("/a", b"q=\t1", "h"),
+        ("/a", b"", "evil/host"),
+        ("/a", b"", "h:99999"),
+        ("/a", b"", "[::1]:8000"),
+        ("/a", b"", None),
+        ("", b"q=1", "h"),
+    ],
+)
+def test_the_path_and_query_hashed_are_the_urls_as_starlette_reads_it(path, query, host):
+    headers = [(b"host", host.encode())] if host is not None else []
+    for server in [("testserver", 80), ("/run/app.sock", None)]:
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "scheme": "http",
+            "server": server,
+            "path": path,
+            "query_string": query,
+            "headers": headers,
+        }
+        expected = Request(scope).url
+        assert path_and_query(Request(scope)) == (expected.path, expected.query)
