@@ -101,6 +101,29 @@ def route_name(scope: Scope, *, include_root_path: bool) -> str | None:
         state["_route_templates"] = templates
     if not templates.plain:
         return get_route_name(HTTPConnection(scope), should_include_root_path=include_root_path)
+    # The metrics middleware and the access log both ask, once each per request.
+    asked = (scope.get("path"), scope["method"], scope.get("root_path"), templates)
+    kept = scope.get(_TEMPLATE)
+    if kept is not None and kept[0] == asked:
+        name, templated = kept[1]
+    else:
+        name, templated = _template_of(scope, app, templates)
+        scope[_TEMPLATE] = (asked, (name, templated))
+    if name is None or not templated:
+        return name
+    root_path = getattr(app, "root_path", "") or ""
+    if not include_root_path or not root_path:
+        return name
+    return root_path.rstrip("/") + name
+
+
+# The template found for the request being served, kept on its scope.
+_TEMPLATE = "chuangwen.route_template"
+
+
+def _template_of(scope: Scope, app: Any, templates: RouteTemplates) -> tuple[str | None, bool]:
+    """The route's template (True), the path as requested when a trailing slash away
+    from one (False), or None."""
     name = templates.find(get_route_path(scope), scope["method"])
     if name is None:
         # As the library: a path that only a trailing slash away from a route is
@@ -112,12 +135,9 @@ def route_name(scope: Scope, *, include_root_path: bool) -> str | None:
             if toggled and toggled != path:
                 moved = templates.find(get_route_path({**scope, "path": toggled}), scope["method"])
                 if moved is not None:
-                    return path
-        return None
-    root_path = getattr(app, "root_path", "") or ""
-    if not include_root_path or not root_path:
-        return name
-    return root_path.rstrip("/") + name
+                    return path, False
+        return None, False
+    return name, True
 
 
 # --- the router's own walk ---------------------------------------------------------------
