@@ -101,6 +101,29 @@ def route_name(scope: Scope, *, include_root_path: bool) -> str | None:
         state["_route_templates"] = templates
     if not templates.plain:
         return get_route_name(HTTPConnection(scope), should_include_root_path=include_root_path)
+    # The metrics middleware and the access log both ask, once each per request.
+    asked = (scope.get("path"), scope["method"], scope.get("root_path"), templates)
+    kept = scope.get(_TEMPLATE)
+    if kept is not None and kept[0] == asked:
+        name, templated = kept[1]
+    else:
+        name, templated = _template_of(scope, app, templates)
+        scope[_TEMPLATE] = (asked, (name, templated))
+    if name is None or not templated:
+        return name
+    root_path = getattr(app, "root_path", "") or ""
+    if not include_root_path or not root_path:
+        return name
+    return root_path.rstrip("/") + name
+
+
+# The template found for the request being served, kept on its scope.
+_TEMPLATE = "chuangwen.route_template"
+
+
+def _template_of(scope: Scope, app: Any, templates: RouteTemplates) -> tuple[str | None, bool]:
+    """The route's template (True), the path as requested when a trailing slash away
+    from one (False), or None."""
     name = templates.find(get_route_path(scope), scope["method"])
     if name is None:
         # As the library: a path that only a trailing slash away from a route is
@@ -112,12 +135,9 @@ def route_name(scope: Scope, *, include_root_path: bool) -> str | None:
             if toggled and toggled != path:
                 moved = templates.find(get_route_path({**scope, "path": toggled}), scope["method"])
                 if moved is not None:
-                    return path
-        return None
-    root_path = getattr(app, "root_path", "") or ""
-    if not include_root_path or not root_path:
-        return name
-    return root_path.rstrip("/") + name
+                    return path, False
+        return None, False
+    return name, True
 
 
 # --- the router's own walk ---------------------------------------------------------------
@@ -145,11 +165,55 @@ def _screen_of(included: Any) -> re.Pattern[str] | None:
     return _alternation([(c.path_regex.pattern, c.path) for c in candidates])
 
 
+class _Pick:
+    """Which of an included router's routes answers a request: the first whose path
+    and method match (FULL), else the first whose path matches (PARTIAL), as its walk
+    (`_IncludedRouter._match`) decides route by route, found in one regex match."""
+
+    def __init__(self, candidates: list[Any]) -> None:
+        self.candidates = candidates
+        every = [(c.path_regex.pattern, str(i)) for i, c in enumerate(candidates)]
+        self._any = _alternation(every), [int(i) for _, i in every]
+        self._by_method: dict[str, tuple[re.Pattern[str] | None, list[int]]] = {}
+        for method in {m for c in candidates for m in c.methods or ()}:
+            chosen = [
+                (c.path_regex.pattern, str(i))
+                for i, c in enumerate(candidates)
+                if c.methods and method in c.methods
+            ]
+            self._by_method[method] = _alternation(chosen), [int(i) for _, i in chosen]
+
+    @staticmethod
+    def _first(table: tuple[re.Pattern[str] | None, list[int]], path: str) -> int | None:
+        pattern, indices = table
+        match = pattern.match(path) if pattern is not None else None
+        if match is None or match.lastgroup is None:
+            return None
+        return indices[int(match.lastgroup[1:])]
+
+    def index(self, path: str, method: str) -> int | None:
+        table = self._by_method.get(method)
+        found = self._first(table, path) if table is not None else None
+        return found if found is not None else self._first(self._any, path)
+
+
+# The walk's answer for the request being routed, kept on its scope: FastAPI walks the
+# chosen router twice, once to learn that it matches and again to handle the request.
+_PICKED = "chuangwen.route_pick"
+
+
 def screen_included_routers(app: Any) -> None:
     """Let each included router of `app` decline at once a request whose path none
-    of its routes has; anything else is its own walk, as before. Call it once every
-    router is included: a router changed afterwards (its routes version moves) is
-    walked whole again."""
+    of its routes has, and pick the route of one it has in one regex match, walking
+    it once per request instead of twice. Call it once every router is included: a
+    router changed afterwards (its routes version moves) is walked whole again."""
+    from fastapi.routing import (
+        _FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY,
+        _SCOPE_MISSING,
+        _get_fastapi_scope,
+        _restore_fastapi_scope_key,
+    )
+
     for included in app.router.routes:
         if not callable(getattr(included, "effective_candidates", None)):
             continue
@@ -159,6 +223,8 @@ def screen_included_routers(app: Any) -> None:
         router = included.original_router
         built = router._routes_version
         walk = included.matches
+        walk_routes = included._match
+        pick = _Pick(list(included.effective_candidates()))
 
         def matches(
             scope: Scope,
@@ -176,4 +242,44 @@ def screen_included_routers(app: Any) -> None:
             result: tuple[Match, Scope] = walk(scope)
             return result
 
+        def match_route(
+            scope: Scope,
+            included: Any = included,
+            router: Any = router,
+            built: int = built,
+            walk_routes: Any = walk_routes,
+            pick: _Pick = pick,
+        ) -> tuple[Match, Scope, Any, Any]:
+            if scope["type"] != "http" or router._routes_version != built:
+                walked: tuple[Match, Scope, Any, Any] = walk_routes(scope)
+                return walked
+            path = get_route_path(scope)
+            method = scope["method"]
+            kept = scope.get(_PICKED)
+            if kept is not None and kept[0] is included and kept[1] == path and kept[2] == method:
+                picked: tuple[Match, Scope, Any, Any] = kept[3]
+                return picked
+            index = pick.index(path, method)
+            if index is None:
+                picked = Match.NONE, {}, None, None
+            else:
+                # The walk's own step for the chosen route: its match is asked with
+                # its effective context on the scope, as FastAPI asks each candidate.
+                candidate = pick.candidates[index]
+                fastapi_scope = _get_fastapi_scope(scope)
+                previous = fastapi_scope.get(_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY, _SCOPE_MISSING)
+                fastapi_scope[_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = candidate
+                try:
+                    match, child_scope = candidate.original_route.matches(scope)
+                finally:
+                    _restore_fastapi_scope_key(
+                        scope, _FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY, previous
+                    )
+                picked = match, child_scope, candidate.original_route, candidate
+            # Kept with a copy of its child scope: the first walk's is thrown away by
+            # FastAPI, the second's is merged into the request's scope.
+            scope[_PICKED] = (included, path, method, picked)
+            return picked[0], dict(picked[1]), picked[2], picked[3]
+
         included.matches = matches
+        included._match = match_route

@@ -145,13 +145,19 @@ def along_params(along: Along | None) -> dict[str, int]:
     return {"record_id": along[1]} if along is not None else {}
 
 
+@cache
+def _record_labels(model: type[SQLModel]) -> tuple[tuple[str, str], ...]:
+    """The record's columns and their labels in `caller_query`'s rows."""
+    return tuple((c.key, f"record_{c.key}") for c in table_of(model).c)
+
+
 def keep_along(session: AsyncSession, along: Along | None, first: Any) -> None:
     """The record read with the caller (first of `caller_query`'s rows), kept for the
     route's loader; nothing kept when there is no such record."""
     if along is None or first.record_id is None:
         return
     model, record_id = along
-    values = {c.key: getattr(first, f"record_{c.key}") for c in table_of(model).c}
+    values = {key: getattr(first, label) for key, label in _record_labels(model)}
     keep_read_ahead(session, model, record_id, values, org_path=first.record_org_path)
 
 

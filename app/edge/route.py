@@ -12,13 +12,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, _effective_route_context_var
 from starlette.formparsers import MultiPartParser
 from starlette.types import Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.http import client_ip
 from app.edge import admission, idempotency, transaction
+from app.edge.handler import compiled_handler
 
 # Starlette keeps a file part in memory up to MultiPartParser.spool_max_size (1 MiB),
 # then writes every further chunk of the body from a worker thread: some 60 thread
@@ -54,7 +55,11 @@ class AppRoute(APIRoute):
         await super().handle(scope, gated, send)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        endpoint = super().get_route_handler()
+        # FastAPI builds a handler for the route and one for each router including it
+        # (the effective context, with the router's prefix and dependencies).
+        context = _effective_route_context_var.get()
+        route = context if context is not None and context.original_route is self else self
+        endpoint = compiled_handler(route, super().get_route_handler())
         idempotent_method = "POST" in (self.methods or set())
         redacted = idempotency.redactions_of(self.endpoint)
 

@@ -96,6 +96,27 @@ def test_each_router_declines_what_its_walk_would_decline_and_walks_the_rest(app
                 assert included.matches(dict(scope)) == walked, (method, path)
 
 
+def test_each_router_picks_the_route_its_walk_picks_and_walks_once(app):
+    screened = [r for r in app.router.routes if "_match" in vars(r)]
+    assert len(screened) > 20
+    templates = [r.path for r in _effective_routes(app.routes)]
+    paths = {concrete(t) for t in templates}
+    paths |= {p + "/" for p in paths} | {"/no-such-thing/1", "/api/v1/tasks/abc", "/", ""}
+    for included in screened:
+        for path in sorted(paths):
+            for method in METHODS:
+                scope = {"type": "http", "app": app, "method": method, "path": path}
+                walked = type(included)._match(included, dict(scope))
+                picked = dict(scope)
+                first = included._match(picked)
+                assert first == walked, (method, path)
+                # The second walk of the same request (to handle it) is the first's answer.
+                again = included._match(picked)
+                assert again == walked, (method, path)
+                if walked[0] != Match.NONE:
+                    assert again[1] is not first[1]  # each walk gets its own child scope
+
+
 def test_a_router_given_a_route_later_is_walked_whole():
     router = APIRouter()
 
@@ -114,3 +135,4 @@ def test_a_router_given_a_route_later_is_walked_whole():
     (included,) = app.router.routes[-1:]
     scope = {"type": "http", "app": app, "method": "GET", "path": "/v1/added-later"}
     assert included.matches(scope)[0] == Match.FULL
+    assert included._match(dict(scope))[0] == Match.FULL
