@@ -1,9 +1,11 @@
-"""The matrix world, built once per database and put back in a few statements.
+"""The shared world (tests/factories/world.py), built once per database and put back
+in a few statements: what the `world` fixture hands every test.
 
 `build_world` runs ~50 statements through the ORM (eight orgs, their paths, nine
-people, their roles): 40-55 ms of CPU a case, and emptying the tables afterwards
-another 5-25, most of an authorization-matrix case's cost. Here the world is built
-once per database and put back wherever a case would have built it:
+people, their roles): 40-55 ms of CPU a test on SQLite, more on PostgreSQL, and
+emptying the tables afterwards another 5-25; ~2,000 tests and the authorization
+matrix's cases start from it. Here the world is built once per database and put back
+wherever a test would have built it:
 
 - SQLite: the whole database file as it stood after the build, kept in memory and
   copied back page for page with SQLite's backup API (~3 ms of CPU): whatever a case
@@ -14,7 +16,13 @@ once per database and put back wherever a case would have built it:
   them (~13 ms of CPU).
 
 A snapshot is checked once, when taken: after its first restore every table must
-hold exactly the rows the build left, or it is refused.
+hold exactly the rows the build left, or it is refused. Each restore hands out a World
+of its own whose orgs and people are fresh copies of the build's (detached, as the
+build leaves them), so a test may change them as it could a world it built.
+
+Putting the world back replaces whatever the database holds (on SQLite the whole
+file), so the `world` fixture first checks that nothing was written before it:
+a fixture that writes rows must ask for `world` first, or they would vanish.
 """
 
 from __future__ import annotations
@@ -22,15 +30,19 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.db import metadata
 from tests.factories.world import World, build_world
+
+_Row = TypeVar("_Row")
 
 
 @dataclass
@@ -93,10 +105,12 @@ async def snapshot_world(app: FastAPI) -> WorldSnapshot:
     return snapshot
 
 
-async def reset_to_world(app: FastAPI, snapshot: WorldSnapshot) -> World:
+async def reset_to_world(
+    app: FastAPI, snapshot: WorldSnapshot, *, known_empty: bool = False
+) -> World:
     """Whatever the database holds, afterwards it holds the world and nothing else;
-    a World of its own to hand out (its people and orgs are shared: no test changes
-    them)."""
+    a World of its own to hand out, its people and orgs copies of the build's.
+    `known_empty`: the caller has just seen no table hold a row (nothing to delete)."""
     if snapshot.pages is not None:
         path = _sqlite_path(app)
         assert path is not None
@@ -110,9 +124,42 @@ async def reset_to_world(app: FastAPI, snapshot: WorldSnapshot) -> World:
         async with app.state.engine.begin() as conn:
             # Triggers (keys, counts) are off until the commit: the counts are
             # copied like the rest.
-            await empty_tables(conn)
+            if known_empty:
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            else:
+                await empty_tables(conn)
             await _insert_rows(conn, snapshot)
-    return World(app, dict(snapshot.world.orgs), dict(snapshot.world.people))
+    return World(
+        app,
+        {key: _copy(org) for key, org in snapshot.world.orgs.items()},
+        {key: _copy(person) for key, person in snapshot.world.people.items()},
+    )
+
+
+async def put_world_in_empty_database(app: FastAPI, snapshot: WorldSnapshot) -> World:
+    """reset_to_world for the `world` fixture: refused unless the database is empty,
+    since a fixture's rows written before it would silently vanish."""
+    from tests.conftest import written_tables
+
+    async with app.state.engine.connect() as conn:
+        written = await written_tables(conn)
+    assert not written, (
+        f"rows in {sorted(written)} before the world was put back, which would erase"
+        " them: the fixture that writes them must depend on `world`"
+    )
+    return await reset_to_world(app, snapshot, known_empty=True)
+
+
+def _copy(obj: _Row) -> _Row:
+    """A detached instance with the same loaded attributes, as a session's load makes
+    it (no constructor, no history): what the build handed out, not shared."""
+    state = inspect(obj)
+    copy = state.mapper.class_manager.new_instance()
+    for prop in state.mapper.column_attrs:
+        if prop.key in state.dict:
+            set_committed_value(copy, prop.key, state.dict[prop.key])
+    make_transient_to_detached(copy)
+    return copy
 
 
 async def _insert_rows(conn: AsyncConnection, snapshot: WorldSnapshot) -> None:
