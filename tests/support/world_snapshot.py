@@ -67,7 +67,7 @@ async def _table_rows(conn: AsyncConnection) -> dict[str, list[dict[str, Any]]]:
     return rows
 
 
-def _sqlite_path(app: FastAPI) -> str | None:
+def sqlite_path(app: FastAPI) -> str | None:
     url = make_url(app.state.settings.database_url)
     return url.database if url.get_backend_name() == "sqlite" else None
 
@@ -90,11 +90,7 @@ async def snapshot_world(app: FastAPI) -> WorldSnapshot:
                 )
             )
             sequences = {name: value for name, value in found}
-    pages = None
-    if path := _sqlite_path(app):
-        pages = sqlite3.connect(":memory:")
-        with closing(sqlite3.connect(path)) as source:
-            source.backup(pages)
+    pages = take_pages(app) if sqlite_path(app) else None
     snapshot = WorldSnapshot(world, rows, sequences, pages)
     await empty_all_tables(app)
     await reset_to_world(app, snapshot)
@@ -112,12 +108,7 @@ async def reset_to_world(
     a World of its own to hand out, its people and orgs copies of the build's.
     `known_empty`: the caller has just seen no table hold a row (nothing to delete)."""
     if snapshot.pages is not None:
-        path = _sqlite_path(app)
-        assert path is not None
-        # The app opens a connection per session (NullPool): none is open between
-        # requests, so the copy is not kept waiting.
-        with closing(sqlite3.connect(path)) as target:
-            snapshot.pages.backup(target)
+        copy_pages_back(app, snapshot.pages, must_be_empty=known_empty)
     else:
         from tests.conftest import empty_tables
 
@@ -139,15 +130,48 @@ async def reset_to_world(
 async def put_world_in_empty_database(app: FastAPI, snapshot: WorldSnapshot) -> World:
     """reset_to_world for the `world` fixture: refused unless the database is empty,
     since a fixture's rows written before it would silently vanish."""
-    from tests.conftest import written_tables
+    if snapshot.pages is None:
+        from tests.conftest import written_tables
 
-    async with app.state.engine.connect() as conn:
-        written = await written_tables(conn)
+        async with app.state.engine.connect() as conn:
+            _refuse_rows(await written_tables(conn))
+    # SQLite: checked on the connection that copies the pages (a new connection parses
+    # the whole schema, ~6 ms of CPU).
+    return await reset_to_world(app, snapshot, known_empty=True)
+
+
+def _refuse_rows(written: set[str]) -> None:
     assert not written, (
         f"rows in {sorted(written)} before the world was put back, which would erase"
         " them: the fixture that writes them must depend on `world`"
     )
-    return await reset_to_world(app, snapshot, known_empty=True)
+
+
+def take_pages(app: FastAPI) -> sqlite3.Connection:
+    """SQLite: the database file as it stands, copied into memory."""
+    path = sqlite_path(app)
+    assert path is not None
+    pages = sqlite3.connect(":memory:")
+    with closing(sqlite3.connect(path)) as source:
+        source.backup(pages)
+    return pages
+
+
+def copy_pages_back(
+    app: FastAPI, pages: sqlite3.Connection, *, must_be_empty: bool = False
+) -> None:
+    """SQLite: the database file made the copy again, page for page. `must_be_empty`:
+    refused first if any table holds a row."""
+    path = sqlite_path(app)
+    assert path is not None
+    # The app opens a connection per session (NullPool): none is open between
+    # requests, so the copy is not kept waiting.
+    with closing(sqlite3.connect(path)) as target:
+        if must_be_empty:
+            from tests.conftest import WRITTEN_PROBE
+
+            _refuse_rows({name for (name,) in target.execute(WRITTEN_PROBE)})
+        pages.backup(target)
 
 
 def _copy(obj: _Row) -> _Row:
