@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,13 +32,20 @@ from app.core.db import metadata
 from app.devtools.wechat_stub import StubState, create_stub_app
 from app.main import create_app
 from app.models.points import SQLITE_NO_DELETE
-from tests.factories.world import World, build_world
+from tests.factories.world import World
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, NO_CHROMIUM
 from tests.support.counts import assert_counts_are_exact
 from tests.support.pgbouncer import HAVE_PGBOUNCER, NO_PGBOUNCER, PgBouncer
 from tests.support.replica import HAVE_POSTGRES_BINARIES, NO_POSTGRES_BINARIES, PrimaryAndReplica
 from tests.support.servers import BackgroundServer
-from tests.support.world_snapshot import WorldSnapshot, reset_to_world, snapshot_world
+from tests.support.world_snapshot import (
+    WorldSnapshot,
+    copy_pages_back,
+    put_world_in_empty_database,
+    snapshot_world,
+    sqlite_path,
+    take_pages,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -237,14 +245,22 @@ async def empty_all_tables(application: FastAPI) -> None:
         await empty_tables(conn)
 
 
+# The tables holding a row, in one statement.
+WRITTEN_PROBE = " UNION ALL ".join(
+    f"SELECT '{t.name}' FROM (SELECT 1 FROM {t.name} LIMIT 1) AS s{i}"
+    for i, t in enumerate(metadata.sorted_tables)
+)
+
+
+async def written_tables(conn: AsyncConnection) -> set[str]:
+    return set((await conn.execute(text(WRITTEN_PROBE))).scalars())
+
+
 async def empty_tables(conn: AsyncConnection) -> None:
     """empty_all_tables in a transaction of the caller's (on PostgreSQL its triggers
     stay off until it ends)."""
     tables = [t.name for t in reversed(metadata.sorted_tables)]
-    probe = " UNION ALL ".join(
-        f"SELECT '{t}' FROM (SELECT 1 FROM {t} LIMIT 1) AS s{i}" for i, t in enumerate(tables)
-    )
-    written = set((await conn.execute(text(probe))).scalars())
+    written = await written_tables(conn)
     if conn.dialect.name == "postgresql":
         # Triggers off for this transaction (the tests' role is a superuser): no
         # foreign key order, no append-only guard, no counting on the way out.
@@ -276,13 +292,35 @@ async def empty_tables(conn: AsyncConnection) -> None:
         await conn.execute(text(SQLITE_NO_DELETE))
 
 
+@pytest.fixture(scope="session")
+async def empty_pages(app: FastAPI) -> AsyncIterator[sqlite3.Connection | None]:
+    """SQLite: the emptied database file, kept in memory to be copied back after each
+    test (tests/support/world_snapshot.py): ~5 ms of CPU where emptying the tables
+    costs ~20-25 (a connection's parse of the schema, the points trigger dropped and
+    made again, the DELETEs and the count triggers they fire). None on PostgreSQL.
+    Taken while a test starts, before its function-scoped fixtures."""
+    if sqlite_path(app) is None:
+        yield None
+        return
+    await empty_all_tables(app)
+    pages = take_pages(app)
+    yield pages
+    pages.close()
+
+
 @pytest.fixture
-async def db(app: FastAPI, wechat_stub: tuple[StubState, str]) -> AsyncIterator[FastAPI]:
-    """The app with an empty database, emptied again after the test."""
+async def db(
+    app: FastAPI, wechat_stub: tuple[StubState, str], empty_pages: sqlite3.Connection | None
+) -> AsyncIterator[FastAPI]:
+    """The app with an empty database, emptied again after the test (on SQLite, the
+    empty file copied back: schema, rows and AUTOINCREMENT counters as new)."""
     wechat_stub[0].reset()
     forget_wechat_token(app)
     yield app
-    await empty_all_tables(app)
+    if empty_pages is not None:
+        copy_pages_back(app, empty_pages)
+    else:
+        await empty_all_tables(app)
     forget_wechat_token(app)
 
 
@@ -301,24 +339,28 @@ async def client(db: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def world(db: FastAPI) -> World:
-    return await build_world(db)
+async def world(db: FastAPI, world_snapshot: WorldSnapshot) -> World:
+    """The shared scene (tests/factories/world.py) in the empty database: put back from
+    a snapshot taken once per database rather than built (tests/support/world_snapshot.py),
+    its orgs and people the test's own copies. Refused if a fixture wrote rows before
+    it (they would be erased): such a fixture asks for `world` itself."""
+    return await put_world_in_empty_database(db, world_snapshot)
 
 
 @pytest.fixture(scope="session")
 async def world_snapshot(app: FastAPI) -> AsyncIterator[WorldSnapshot]:
     """The world, built once per database (tests/support/world_snapshot.py). Taken
-    while a test starts, so on the database the `db` fixture left empty."""
+    while a test starts, before its function-scoped fixtures (pytest sets up the wider
+    scopes first), so on the database the `db` fixture left empty."""
     snapshot = await snapshot_world(app)
     yield snapshot
     snapshot.close()
 
 
 @pytest.fixture
-async def restored_world(db: FastAPI, world_snapshot: WorldSnapshot) -> World:
-    """The `world` scene put back rather than built: for the authorization matrix's
-    thousands of cases, which only read the World object."""
-    return await reset_to_world(db, world_snapshot)
+async def restored_world(world: World) -> World:
+    """The `world` fixture, under the name the authorization matrices give it."""
+    return world
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
-"""The matrix world, built once per database and put back in a few statements.
+"""The shared world (tests/factories/world.py), built once per database and put back
+in a few statements: what the `world` fixture hands every test.
 
 `build_world` runs ~50 statements through the ORM (eight orgs, their paths, nine
-people, their roles): 40-55 ms of CPU a case, and emptying the tables afterwards
-another 5-25, most of an authorization-matrix case's cost. Here the world is built
-once per database and put back wherever a case would have built it:
+people, their roles): 40-55 ms of CPU a test on SQLite, more on PostgreSQL, and
+emptying the tables afterwards another 5-25; ~2,000 tests and the authorization
+matrix's cases start from it. Here the world is built once per database and put back
+wherever a test would have built it:
 
 - SQLite: the whole database file as it stood after the build, kept in memory and
   copied back page for page with SQLite's backup API (~3 ms of CPU): whatever a case
@@ -14,7 +16,13 @@ once per database and put back wherever a case would have built it:
   them (~13 ms of CPU).
 
 A snapshot is checked once, when taken: after its first restore every table must
-hold exactly the rows the build left, or it is refused.
+hold exactly the rows the build left, or it is refused. Each restore hands out a World
+of its own whose orgs and people are fresh copies of the build's (detached, as the
+build leaves them), so a test may change them as it could a world it built.
+
+Putting the world back replaces whatever the database holds (on SQLite the whole
+file), so the `world` fixture first checks that nothing was written before it:
+a fixture that writes rows must ask for `world` first, or they would vanish.
 """
 
 from __future__ import annotations
@@ -22,15 +30,19 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.db import metadata
 from tests.factories.world import World, build_world
+
+_Row = TypeVar("_Row")
 
 
 @dataclass
@@ -55,7 +67,7 @@ async def _table_rows(conn: AsyncConnection) -> dict[str, list[dict[str, Any]]]:
     return rows
 
 
-def _sqlite_path(app: FastAPI) -> str | None:
+def sqlite_path(app: FastAPI) -> str | None:
     url = make_url(app.state.settings.database_url)
     return url.database if url.get_backend_name() == "sqlite" else None
 
@@ -78,11 +90,7 @@ async def snapshot_world(app: FastAPI) -> WorldSnapshot:
                 )
             )
             sequences = {name: value for name, value in found}
-    pages = None
-    if path := _sqlite_path(app):
-        pages = sqlite3.connect(":memory:")
-        with closing(sqlite3.connect(path)) as source:
-            source.backup(pages)
+    pages = take_pages(app) if sqlite_path(app) else None
     snapshot = WorldSnapshot(world, rows, sequences, pages)
     await empty_all_tables(app)
     await reset_to_world(app, snapshot)
@@ -93,26 +101,89 @@ async def snapshot_world(app: FastAPI) -> WorldSnapshot:
     return snapshot
 
 
-async def reset_to_world(app: FastAPI, snapshot: WorldSnapshot) -> World:
+async def reset_to_world(
+    app: FastAPI, snapshot: WorldSnapshot, *, known_empty: bool = False
+) -> World:
     """Whatever the database holds, afterwards it holds the world and nothing else;
-    a World of its own to hand out (its people and orgs are shared: no test changes
-    them)."""
+    a World of its own to hand out, its people and orgs copies of the build's.
+    `known_empty`: the caller has just seen no table hold a row (nothing to delete)."""
     if snapshot.pages is not None:
-        path = _sqlite_path(app)
-        assert path is not None
-        # The app opens a connection per session (NullPool): none is open between
-        # requests, so the copy is not kept waiting.
-        with closing(sqlite3.connect(path)) as target:
-            snapshot.pages.backup(target)
+        copy_pages_back(app, snapshot.pages, must_be_empty=known_empty)
     else:
         from tests.conftest import empty_tables
 
         async with app.state.engine.begin() as conn:
             # Triggers (keys, counts) are off until the commit: the counts are
             # copied like the rest.
-            await empty_tables(conn)
+            if known_empty:
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            else:
+                await empty_tables(conn)
             await _insert_rows(conn, snapshot)
-    return World(app, dict(snapshot.world.orgs), dict(snapshot.world.people))
+    return World(
+        app,
+        {key: _copy(org) for key, org in snapshot.world.orgs.items()},
+        {key: _copy(person) for key, person in snapshot.world.people.items()},
+    )
+
+
+async def put_world_in_empty_database(app: FastAPI, snapshot: WorldSnapshot) -> World:
+    """reset_to_world for the `world` fixture: refused unless the database is empty,
+    since a fixture's rows written before it would silently vanish."""
+    if snapshot.pages is None:
+        from tests.conftest import written_tables
+
+        async with app.state.engine.connect() as conn:
+            _refuse_rows(await written_tables(conn))
+    # SQLite: checked on the connection that copies the pages (a new connection parses
+    # the whole schema, ~6 ms of CPU).
+    return await reset_to_world(app, snapshot, known_empty=True)
+
+
+def _refuse_rows(written: set[str]) -> None:
+    assert not written, (
+        f"rows in {sorted(written)} before the world was put back, which would erase"
+        " them: the fixture that writes them must depend on `world`"
+    )
+
+
+def take_pages(app: FastAPI) -> sqlite3.Connection:
+    """SQLite: the database file as it stands, copied into memory."""
+    path = sqlite_path(app)
+    assert path is not None
+    pages = sqlite3.connect(":memory:")
+    with closing(sqlite3.connect(path)) as source:
+        source.backup(pages)
+    return pages
+
+
+def copy_pages_back(
+    app: FastAPI, pages: sqlite3.Connection, *, must_be_empty: bool = False
+) -> None:
+    """SQLite: the database file made the copy again, page for page. `must_be_empty`:
+    refused first if any table holds a row."""
+    path = sqlite_path(app)
+    assert path is not None
+    # The app opens a connection per session (NullPool): none is open between
+    # requests, so the copy is not kept waiting.
+    with closing(sqlite3.connect(path)) as target:
+        if must_be_empty:
+            from tests.conftest import WRITTEN_PROBE
+
+            _refuse_rows({name for (name,) in target.execute(WRITTEN_PROBE)})
+        pages.backup(target)
+
+
+def _copy(obj: _Row) -> _Row:
+    """A detached instance with the same loaded attributes, as a session's load makes
+    it (no constructor, no history): what the build handed out, not shared."""
+    state = inspect(obj)
+    copy = state.mapper.class_manager.new_instance()
+    for prop in state.mapper.column_attrs:
+        if prop.key in state.dict:
+            set_committed_value(copy, prop.key, state.dict[prop.key])
+    make_transient_to_detached(copy)
+    return copy
 
 
 async def _insert_rows(conn: AsyncConnection, snapshot: WorldSnapshot) -> None:
