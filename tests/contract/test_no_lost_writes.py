@@ -84,8 +84,6 @@ async def test_a_request_that_finds_every_pooled_connection_busy_is_503_not_500(
     """Under overload (200 phones retrying at once after a restart) requests wait for a
     pooled connection; past the pool timeout the phone hears "try later", problem+json,
     never a 500."""
-    if db.state.settings.is_sqlite:
-        pytest.skip("SQLite connections are not pooled (NullPool)")
     app = create_app(db.state.settings)
     await app.state.engine.dispose()
     app.state.engine = create_engine(db.state.settings, pool_timeout=0.2)

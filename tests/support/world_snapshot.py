@@ -164,8 +164,9 @@ def copy_pages_back(
     refused first if any table holds a row."""
     path = sqlite_path(app)
     assert path is not None
-    # The app opens a connection per session (NullPool): none is open between
-    # requests, so the copy is not kept waiting.
+    # The app's pooled connections are idle between requests (WAL, rolled back when
+    # given back): they hold no lock, so the copy is not kept waiting, and they see
+    # the copied pages at their next statement (SQLite's change counter).
     with closing(sqlite3.connect(path)) as target:
         if must_be_empty:
             from tests.conftest import WRITTEN_PROBE
