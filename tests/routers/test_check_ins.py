@@ -277,7 +277,7 @@ async def test_a_burst_larger_than_the_pool_is_served_in_turn(db, tmp_path):
     pooled connection, so every request of a burst gets one."""
     settings = db.state.settings
     if settings.is_sqlite:
-        pytest.skip("SQLite pools no connections")
+        pytest.skip("turns at the pool are taken on PostgreSQL only (app.edge.admission)")
     app = create_app(
         settings.model_copy(
             update={
@@ -313,7 +313,7 @@ async def test_a_request_that_gets_no_turn_at_the_pool_in_time_answers_503(
 ):
     settings = db.state.settings
     if settings.is_sqlite:
-        pytest.skip("SQLite pools no connections")
+        pytest.skip("turns at the pool are taken on PostgreSQL only (app.edge.admission)")
     monkeypatch.setattr(admission, "TURN_TIMEOUT_S", 0.2)
     app = create_app(
         settings.model_copy(update={"storage_local_dir": str(tmp_path), "database_pool_size": 1})

@@ -93,7 +93,7 @@ async def test_the_same_member_checking_in_twice_at_once_gets_one_seat(client, w
 async def test_a_pooled_connection_the_server_closed_is_not_given_to_a_request(db, tmp_path: Path):
     settings = db.state.settings
     if make_url(settings.database_url).get_backend_name() != "postgresql":
-        pytest.skip("SQLite pools no connections")
+        pytest.skip("a server that closes a connection: PostgreSQL")
     app = create_app(settings.model_copy(update={"storage_local_dir": str(tmp_path)}))
     try:
         async with httpx.AsyncClient(
