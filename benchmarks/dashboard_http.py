@@ -48,7 +48,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.engine import make_url
@@ -59,11 +58,11 @@ from app.core.timeutil import local, month_key
 from app.main import create_app
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, RoleGrant, User
+from benchmarks.checkin_load import backends_cpu
 from benchmarks.dashboard_latency import fmt, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "dashboard-http-jwt-secret-0123456789abcdef"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TIMINGS_PATH = "/__bench_timings"
 
 # The server's factory: the app wrapped so that each request's wall and process time
@@ -211,31 +210,6 @@ async def run_asgi(
 
 
 # --- the app in a uvicorn worker, a lean client --------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-async def _backend_pids(dsn: str) -> set[int]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    finally:
-        await conn.close()
-    return {r["pid"] for r in rows}
-
-
-def backends_cpu(dsn: str) -> dict[int, float]:
-    """CPU seconds so far of each PostgreSQL backend serving the database."""
-    return {pid: cpu_seconds(pid) for pid in asyncio.run(_backend_pids(dsn))}
 
 
 class Client:
