@@ -58,7 +58,7 @@ from app.core.timeutil import local, month_key
 from app.main import create_app
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, RoleGrant, User
-from benchmarks.checkin_load import backends_cpu
+from benchmarks.checkin_load import backends_cpu, wait_for_port
 from benchmarks.dashboard_latency import fmt, machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,18 +250,6 @@ class Client:
         self.sock.close()
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"server on port {port} did not start")
-
-
 def run_uvicorn(
     database: str, token: str, sample: dict[str, list[Org]], month: str, args: Any
 ) -> list[Row]:
@@ -302,7 +290,7 @@ def run_uvicorn(
             proc = subprocess.Popen(argv, cwd=app_root, env=env, stdout=out, stderr=out)  # noqa: S603
         rows = []
         try:
-            wait_for_port(args.port, proc)
+            wait_for_port(args.port, proc, timeout=60)
             client = Client(args.port, token)
             try:
                 for name, level, path in CASES:
