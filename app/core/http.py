@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from secure import (
-    MULTI_OK,
     ContentSecurityPolicy,
     ReferrerPolicy,
     Secure,
@@ -17,9 +16,10 @@ from secure import (
     XContentTypeOptions,
     XFrameOptions,
 )
+from secure.middleware import SecureASGIMiddleware
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from app.core.config import Settings
 
@@ -98,61 +98,6 @@ def _csp(settings: Settings) -> ContentSecurityPolicy:
     )
 
 
-class SecurityHeaders:
-    """The `secure` package's ASGI middleware (SecureASGIMiddleware) with its headers
-    encoded once: the package encodes every name and value again on each answer,
-    ~3 % of a check-in's CPU (docs/PERFORMANCE.md, round 9). The same headers, in the
-    same order, by the same rule: a header the answer already has is replaced
-    (`Content-Security-Policy` is added beside it, the package's MULTI_OK)."""
-
-    def __init__(self, app: ASGIApp, *, secure: Secure) -> None:
-        self.app = app
-        multi_ok = {name.strip().lower().encode("ascii") for name in MULTI_OK}
-        self._headers = [
-            (name.encode("ascii"), value.encode("latin-1"))
-            for name, value in secure.headers.items()
-        ]
-        self._rules = [
-            (name, name.strip().lower(), value, name.strip().lower() in multi_ok)
-            for name, value in self._headers
-        ]
-        self._replaced = frozenset(norm for _, norm, _, multi in self._rules if not multi)
-
-    def _applied(self, given: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        if not any(k.strip().lower() in self._replaced for k, _ in given):
-            # Nothing to replace (every JSON answer): the headers are appended.
-            return [*given, *self._headers]
-        # As SecureASGIMiddleware, step for step (positions recorded before removals
-        # included), so that an answer with headers of its own is changed the same way.
-        headers = list(given)
-        positions: dict[bytes, list[int]] = {}
-        for i, (k, _v) in enumerate(headers):
-            positions.setdefault(k.strip().lower(), []).append(i)
-        for name, norm, value, multi in self._rules:
-            if multi:
-                headers.append((name, value))
-                continue
-            if norm in positions:
-                for idx in reversed(positions[norm]):
-                    headers.pop(idx)
-                positions.pop(norm, None)
-            headers.append((name, value))
-            positions[norm] = [len(headers) - 1]
-        return headers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message.get("type") == "http.response.start":
-                message["headers"] = self._applied(list(message.get("headers", [])))
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def install_http_headers(app: App, settings: Settings) -> None:
     headers = Secure(
         csp=_csp(settings),
@@ -161,7 +106,7 @@ def install_http_headers(app: App, settings: Settings) -> None:
         xcto=XContentTypeOptions().nosniff(),
         xfo=XFrameOptions().deny(),
     )
-    app.add_outer_middleware(SecurityHeaders, secure=headers)
+    app.add_outer_middleware(SecureASGIMiddleware, secure=headers)
     if settings.cors_allow_origins:
         app.add_outer_middleware(
             CORSMiddleware,
