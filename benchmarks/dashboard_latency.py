@@ -152,6 +152,10 @@ def _literal(value: Any) -> str:
 
 LABELS = [
     # (what the statement reads, a fragment only its SQL contains), first match wins
+    # The console's: the home's unbound count, the unit members' list of those not
+    # reported (both UNION ALLs of the two homes, as users.people_in reads them).
+    ("unbound people", "users.openid IS NULL"),
+    ("not reported", "EXISTS (SELECT report_ins.id"),
     ("figures (one statement)", "UNION ALL"),
     ("people", "people_counts"),
     ("record counts", "fact_counts"),

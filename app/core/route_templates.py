@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_fastapi_instrumentator.routing import _effective_routes, get_route_name
 from starlette._utils import get_route_path
 from starlette.requests import HTTPConnection
-from starlette.routing import Match, Route
+from starlette.routing import Match, Route, compile_path
 from starlette.types import Scope
 
 # A route's parameter group, `(?P<task_id>`: joined, only the route's own group counts.
@@ -29,6 +29,8 @@ _NAMED_GROUP = re.compile(r"\(\?P<[^>]+>")
 
 def _plain(route: Any) -> bool:
     """An HTTP route matched by its path regex and methods alone."""
+    if isinstance(route, _Planned):
+        return bool(route.methods)
     original = getattr(route, "original_route", None)
     if original is not None:  # FastAPI's route of an included router
         from fastapi.routing import APIRoute
@@ -38,6 +40,47 @@ def _plain(route: Any) -> bool:
         )
     # A Starlette route without methods answers any: left to the library.
     return isinstance(route, Route) and bool(route.methods)
+
+
+class _Planned:
+    """What matching needs of an included router's FastAPI route, read from the route
+    and its inclusion's prefix as FastAPI's effective context will compute it
+    (`_populate_api_route_state`: `compile_path(prefix + path)`, the route's methods),
+    without building that context: building one (its dependencies, its response
+    model's validators) is what FastAPI defers to the first walk of its router, and
+    building all of them for the screens was ~1 s of CPU per `create_app`."""
+
+    __slots__ = ("methods", "path", "path_regex")
+
+    def __init__(self, path: str, methods: set[str]) -> None:
+        self.path = path
+        self.path_regex = compile_path(path)[0]
+        self.methods = methods
+
+
+def _planned(included: Any) -> list[_Planned] | None:
+    """An included router's routes as `_Planned`, in its candidates' order, or None
+    when it holds anything but FastAPI routes (a nested router, a mount, a frontend
+    group), whose contexts are left to the library to build."""
+    from fastapi.routing import APIRoute
+
+    routes = included.original_router.routes
+    if not all(isinstance(r, APIRoute) for r in routes):
+        return None
+    context = included.include_context
+    return [_Planned(context.path_for(r), set(r.methods)) for r in routes]
+
+
+def _routes_of(routes: list[Any]) -> list[Any]:
+    """`_effective_routes` (the library's flat list of routes), with an included
+    router of FastAPI routes alone given as `_Planned` (path, regex, methods), which
+    answer the same and cost no effective context."""
+    flat: list[Any] = []
+    for route in routes:
+        included = callable(getattr(route, "effective_candidates", None))
+        planned = _planned(route) if included else None
+        flat.extend(planned if planned is not None else _effective_routes([route]))
+    return flat
 
 
 def _alternation(templates: list[tuple[str, str]]) -> re.Pattern[str] | None:
@@ -55,7 +98,7 @@ class RouteTemplates:
 
     def __init__(self, routes: list[Any]) -> None:
         self.count = len(routes)
-        effective: list[Any] = _effective_routes(routes)
+        effective = _routes_of(routes)
         self.plain = all(_plain(r) for r in effective)
         self._by_method: dict[str, tuple[re.Pattern[str] | None, list[str]]] = {}
         self._any: tuple[re.Pattern[str] | None, list[str]] = (None, [])
@@ -148,30 +191,13 @@ def _template_of(scope: Scope, app: Any, templates: RouteTemplates) -> tuple[str
 # request's cannot answer it (its walk ends in Match.NONE), which one regex tells.
 
 
-def _screen_of(included: Any) -> re.Pattern[str] | None:
-    """One regex of every path an included router's routes answer, or None when the
-    router holds anything but FastAPI routes (a nested router, a mount, a frontend
-    group), whose matching is left whole to the library."""
-    from fastapi.routing import APIRoute
-
-    candidates = included.effective_candidates()
-    if not candidates or not all(
-        isinstance(getattr(c, "original_route", None), APIRoute)
-        and getattr(c, "starlette_route", None) is None
-        and c.path_regex is not None
-        for c in candidates
-    ):
-        return None
-    return _alternation([(c.path_regex.pattern, c.path) for c in candidates])
-
-
 class _Pick:
     """Which of an included router's routes answers a request: the first whose path
     and method match (FULL), else the first whose path matches (PARTIAL), as its walk
-    (`_IncludedRouter._match`) decides route by route, found in one regex match."""
+    (`_IncludedRouter._match`) decides route by route, found in one regex match.
+    `candidates` are `_Planned`, in the order of the router's effective candidates."""
 
-    def __init__(self, candidates: list[Any]) -> None:
-        self.candidates = candidates
+    def __init__(self, candidates: list[_Planned]) -> None:
         every = [(c.path_regex.pattern, str(i)) for i, c in enumerate(candidates)]
         self._any = _alternation(every), [int(i) for _, i in every]
         self._by_method: dict[str, tuple[re.Pattern[str] | None, list[int]]] = {}
@@ -217,14 +243,18 @@ def screen_included_routers(app: Any) -> None:
     for included in app.router.routes:
         if not callable(getattr(included, "effective_candidates", None)):
             continue
-        screen = _screen_of(included)
-        if screen is None:
+        # Planned from the routes' paths: a router's effective contexts are built by
+        # FastAPI when a request first reaches it, as without the screens.
+        planned = _planned(included)
+        if not planned:
             continue
+        screen = _alternation([(p.path_regex.pattern, p.path) for p in planned])
+        assert screen is not None
         router = included.original_router
         built = router._routes_version
         walk = included.matches
         walk_routes = included._match
-        pick = _Pick(list(included.effective_candidates()))
+        pick = _Pick(planned)
 
         def matches(
             scope: Scope,
@@ -265,7 +295,9 @@ def screen_included_routers(app: Any) -> None:
             else:
                 # The walk's own step for the chosen route: its match is asked with
                 # its effective context on the scope, as FastAPI asks each candidate.
-                candidate = pick.candidates[index]
+                # Its router's contexts are built here the first time, as its walk
+                # would build them (the same version: `built` was checked above).
+                candidate = included.effective_candidates()[index]
                 fastapi_scope = _get_fastapi_scope(scope)
                 previous = fastapi_scope.get(_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY, _SCOPE_MISSING)
                 fastapi_scope[_FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY] = candidate

@@ -45,6 +45,10 @@ MEMBER_ROLES = frozenset({Role.unit_admin})
 PEOPLE_ROLES = ADMIN_ROLES | MEMBER_ROLES
 
 
+# A roster entry not bound to WeChat (a tombstone is on no roster: merged_into_id).
+UNBOUND = "openid IS NULL AND merged_into_id IS NULL"
+
+
 class User(SQLModel, table=True):
     """A person: a roster entry, a WeChat account, or (once bound) both."""
 
@@ -54,6 +58,22 @@ class User(SQLModel, table=True):
         # the dashboards' head counts, which then never read the table itself.
         Index("ix_users_community_id", "community_id", "unit_id", "is_party_member", "id"),
         Index("ix_users_unit_id", "unit_id", "community_id", "is_party_member", "id"),
+        # The people on the roster not yet bound to WeChat, by home: the console's
+        # to-do counts those an admin reaches from these alone (users.unbound_in_reach),
+        # where the whole city's unbound were read before.
+        Index(
+            "ix_users_unbound_community",
+            "community_id",
+            sqlite_where=text(UNBOUND),
+            postgresql_where=text(UNBOUND),
+        ),
+        Index(
+            "ix_users_unbound_unit",
+            "unit_id",
+            "community_id",
+            sqlite_where=text(UNBOUND),
+            postgresql_where=text(UNBOUND),
+        ),
         # One phone may stand on the rosters of offices that cannot see each other
         # (each refuses a duplicate only inside its own reach: issue 15, nothing
         # outside reach is revealed), but only one entry per phone is ever bound to

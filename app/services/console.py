@@ -59,7 +59,7 @@ from app.services import volunteers as volunteer_service
 from app.services import wishes as wish_service
 from app.services.dashboard_view import DashboardPage
 from app.services.orgs import org_names
-from app.services.users import user_names, users_in_reach
+from app.services.users import unbound_in_reach, user_names
 
 # The screens, in the order of the menu: (route name, label).
 # The menu, in the groups an office works by: a left column that holds every screen
@@ -471,13 +471,7 @@ async def todo(session: AsyncSession, *, settings: Settings, caller: Caller) -> 
         TodoItem(
             "unbound",
             "花名册中尚未绑定微信的人员",
-            await _count(
-                session,
-                User,
-                users_in_reach(caller),
-                col(User.openid).is_(None),
-                col(User.merged_into_id).is_(None),
-            ),
+            (await session.execute(unbound_in_reach(caller))).scalar_one(),
             "console_roster",
             "?unbound=true",
         ),

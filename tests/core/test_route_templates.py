@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import Match
 
 from app.core.route_templates import RouteTemplates, route_name, screen_included_routers
+from app.main import create_app
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -140,3 +141,23 @@ def test_a_router_given_a_route_later_is_walked_whole():
     scope = {"type": "http", "app": app, "method": "GET", "path": "/v1/added-later"}
     assert included.matches(scope)[0] == Match.FULL
     assert included._match(dict(scope))[0] == Match.FULL
+
+
+async def test_a_new_app_builds_a_routers_route_contexts_only_when_a_request_reaches_it(
+    settings,
+):
+    app = create_app(settings)
+    try:
+        included = [r for r in app.router.routes if "_match" in vars(r)]
+        # FastAPI builds them on its router's first walk; the screens do not build them.
+        assert all(r._effective_candidates_version is None for r in included)
+        scope = {"type": "http", "app": app, "method": "GET", "path": "/api/v1/tasks/7"}
+        assert route_name(dict(scope), include_root_path=False) == "/api/v1/tasks/{task_id}"
+        assert all(r._effective_candidates_version is None for r in included)
+        reached = [r for r in included if r.matches(dict(scope))[0] == Match.FULL]
+        assert len(reached) == 1
+        assert reached[0]._match(dict(scope))[0] == Match.FULL
+        assert [r for r in included if r._effective_candidates_version is not None] == reached
+    finally:
+        await app.state.engine.dispose()
+        await app.state.replica.dispose()
