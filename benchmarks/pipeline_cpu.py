@@ -20,6 +20,8 @@ a fresh Idempotency-Key each), `task` (GET /tasks/{id}), `wishes` (GET
     .venv/bin/python -m benchmarks.pipeline_cpu --seed            # (re)creates chuangwen_load_cpu
     .venv/bin/python -m benchmarks.pipeline_cpu --requests 1500   # every workload, one table
     .venv/bin/python -m benchmarks.pipeline_cpu --profile task    # cProfile, top 40 by tottime
+    valgrind --tool=callgrind --dump-before=sched_yield .venv/bin/python \
+        -m benchmarks.pipeline_cpu --marks --requests 300           # instructions per batch
 
 Check-ins consume (member, task) pairs: --seed again after about members × tasks of them.
 """
@@ -246,6 +248,8 @@ async def run(args: argparse.Namespace) -> None:
 
         await batch(0, args.warmup)
         profiler = cProfile.Profile(time.process_time) if args.profile else None
+        if args.marks:
+            os.sched_yield()
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
@@ -253,6 +257,8 @@ async def run(args: argparse.Namespace) -> None:
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        if args.marks:
+            os.sched_yield()
         rows.append((name, cpu / args.requests * 1000, wall / args.requests * 1000))
         if profiler:
             stats = pstats.Stats(profiler)
@@ -292,6 +298,12 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="also write the profile's stats to this file")
     parser.add_argument("--callers", help="also who calls the functions matching this")
+    # Instructions do not depend on the machine's load: under
+    # `valgrind --tool=callgrind --dump-before=sched_yield`, each measured batch is
+    # the cost file between two marks (callgrind.out.PID.N: N = 2, 4, ... per workload).
+    parser.add_argument(
+        "--marks", action="store_true", help="call sched_yield before and after each batch"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("chuangwen.access").setLevel(logging.WARNING)
