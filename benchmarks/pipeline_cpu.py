@@ -3,10 +3,15 @@
 The HTTP load run (benchmarks/checkin_load.py) measures throughput, which on a
 machine shared with test suites swings with whatever else runs. This drives the
 real app (`app.main.create_app`: middleware, routing, dependencies, the request's
-session, the answer) through httpx's ASGI transport on uvloop, no socket, C requests
-at a time, and reports the process's CPU time per request (time.process_time: the
-app, asyncpg and httpx's small share; PostgreSQL's backends are other processes),
-so two versions of the code can be compared in the same conditions, alternately.
+session, the answer) by calling it as an ASGI server would (`asgi_request`: one
+scope, the body in one message, the answer collected), on uvloop, no socket, C
+requests at a time, and reports the process's CPU time per request
+(time.process_time: the app and asyncpg; PostgreSQL's backends are other
+processes), so two versions of the code can be compared in the same conditions,
+alternately. httpx's ASGI transport, used before round 10, cost a fifth of a
+check-in's profile by itself (URL parsing, header models, an import probe of
+`trio` per request); every token is checked once before the run, as a phone's is
+on its first request, so the figures are the app's steady state.
 
 Workloads: `checkin` (POST /tasks/{id}/check-ins, a distinct (member, task) pair and
 a fresh Idempotency-Key each), `task` (GET /tasks/{id}), `wishes` (GET
@@ -15,6 +20,8 @@ a fresh Idempotency-Key each), `task` (GET /tasks/{id}), `wishes` (GET
     .venv/bin/python -m benchmarks.pipeline_cpu --seed            # (re)creates chuangwen_load_cpu
     .venv/bin/python -m benchmarks.pipeline_cpu --requests 1500   # every workload, one table
     .venv/bin/python -m benchmarks.pipeline_cpu --profile task    # cProfile, top 40 by tottime
+    valgrind --tool=callgrind --dump-before=sched_yield .venv/bin/python \
+        -m benchmarks.pipeline_cpu --marks --requests 300           # instructions per batch
 
 Check-ins consume (member, task) pairs: --seed again after about members × tasks of them.
 """
@@ -33,11 +40,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-import httpx
 import uvloop
+from starlette.types import ASGIApp, Message
 
 from app.core.config import Settings
-from app.core.security import issue_access_token
+from app.core.security import claims_of_token, issue_access_token
 from app.main import create_app
 from benchmarks.checkin_load import BODY, JWT_SECRET, _admin, dsn_for, migrate, seed
 
@@ -78,6 +85,73 @@ async def seeded(dsn: str) -> tuple[list[int], list[int], int, int]:
     return members, tasks, admin, community, used  # type: ignore[return-value]
 
 
+class Answer:
+    """What `asgi_request` collected: the status and the body."""
+
+    __slots__ = ("body", "status_code")
+
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code = status_code
+        self.body = body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
+
+
+async def asgi_request(
+    app: ASGIApp,
+    method: str,
+    path: str,
+    *,
+    query: bytes = b"",
+    headers: list[tuple[bytes, bytes]],
+    body: bytes = b"",
+) -> Answer:
+    """One request through the app as uvicorn hands it over (HTTP/1.1, the body in
+    one message), without a client library's own work per request."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"cpu"), *headers, (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("cpu", 80),
+    }
+    sent = False
+    status = 0
+    chunks: list[bytes] = []
+    answered = asyncio.Event()
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        # Asked again (a disconnect watcher): the client hangs up once it has the
+        # answer, as httpx's transport did.
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                answered.set()
+
+    await app(scope, receive, send)
+    return Answer(status, b"".join(chunks))
+
+
 async def run(args: argparse.Namespace) -> None:
     dsn = dsn_for(args.postgres, args.database)
     members, tasks, admin, community, used = await seeded(dsn)
@@ -92,44 +166,60 @@ async def run(args: argparse.Namespace) -> None:
     app = create_app(settings)
     tokens = {m: issue_access_token(settings, m, 0).access_token for m in members}
     admin_token = issue_access_token(settings, admin, 0).access_token
+    # Checked once now, as each phone's token is on its first request and then kept
+    # (app.core.security.claims_of_token): the run measures the steady state.
+    for token in [*tokens.values(), admin_token]:
+        claims_of_token(settings, token)
+    auth = {m: f"Bearer {t}".encode() for m, t in tokens.items()}
+    admin_auth = f"Bearer {admin_token}".encode()
     counter = {"n": used + args.offset}
 
-    def checkin(client: httpx.AsyncClient, i: int) -> Awaitable[httpx.Response]:
+    def checkin(i: int) -> Awaitable[Answer]:
         n = counter["n"]
         counter["n"] += 1
         member = members[(n // len(tasks)) % len(members)]
         task = tasks[n % len(tasks)]
-        return client.post(
+        return asgi_request(
+            app,
+            "POST",
             f"/api/v1/tasks/{task}/check-ins",
-            content=BODY,
-            headers={
-                "Authorization": f"Bearer {tokens[member]}",
-                "Content-Type": "application/json",
-                "Idempotency-Key": uuid.uuid4().hex,
-            },
+            body=BODY.encode(),
+            headers=[
+                (b"authorization", auth[member]),
+                (b"content-type", b"application/json"),
+                (b"idempotency-key", uuid.uuid4().hex.encode()),
+            ],
         )
 
-    def task(client: httpx.AsyncClient, i: int) -> Awaitable[httpx.Response]:
+    def task(i: int) -> Awaitable[Answer]:
         member = members[i % len(members)]
-        return client.get(
+        return asgi_request(
+            app,
+            "GET",
             f"/api/v1/tasks/{tasks[i % len(tasks)]}",
-            headers={"Authorization": f"Bearer {tokens[member]}"},
+            headers=[(b"authorization", auth[member])],
         )
 
-    def wishes(client: httpx.AsyncClient, i: int) -> Awaitable[httpx.Response]:
+    def wishes(i: int) -> Awaitable[Answer]:
         member = members[i % len(members)]
-        return client.get(
-            "/api/v1/wishes?status=open",
-            headers={"Authorization": f"Bearer {tokens[member]}"},
+        return asgi_request(
+            app,
+            "GET",
+            "/api/v1/wishes",
+            query=b"status=open",
+            headers=[(b"authorization", auth[member])],
         )
 
-    def dashboard(client: httpx.AsyncClient, i: int) -> Awaitable[httpx.Response]:
-        return client.get(
-            f"/api/v1/dashboard?org_id={community}",
-            headers={"Authorization": f"Bearer {admin_token}"},
+    def dashboard(i: int) -> Awaitable[Answer]:
+        return asgi_request(
+            app,
+            "GET",
+            "/api/v1/dashboard",
+            query=f"org_id={community}".encode(),
+            headers=[(b"authorization", admin_auth)],
         )
 
-    workloads: dict[str, Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]] = {
+    workloads: dict[str, Callable[[int], Awaitable[Answer]]] = {
         "checkin": checkin,
         "task": task,
         "wishes": wishes,
@@ -138,43 +228,45 @@ async def run(args: argparse.Namespace) -> None:
     chosen = [args.profile] if args.profile else args.workloads
     gc.freeze()
     rows = []
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://cpu") as client:
-        for name in chosen:
-            make = workloads[name]
+    for name in chosen:
+        make = workloads[name]
 
-            async def batch(start: int, count: int, make=make, name=name) -> None:
-                next_i = start
-                stop = start + count
+        async def batch(start: int, count: int, make=make, name=name) -> None:
+            next_i = start
+            stop = start + count
 
-                async def worker() -> None:
-                    nonlocal next_i
-                    while next_i < stop:
-                        i = next_i
-                        next_i += 1
-                        resp = await make(client, i)
-                        if resp.status_code >= 300:
-                            raise RuntimeError(f"{name}: {resp.status_code} {resp.text}")
+            async def worker() -> None:
+                nonlocal next_i
+                while next_i < stop:
+                    i = next_i
+                    next_i += 1
+                    resp = await make(i)
+                    if resp.status_code >= 300:
+                        raise RuntimeError(f"{name}: {resp.status_code} {resp.text}")
 
-                await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
 
-            await batch(0, args.warmup)
-            profiler = cProfile.Profile(time.process_time) if args.profile else None
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            if profiler:
-                profiler.enable()
-            await batch(args.warmup, args.requests)
-            if profiler:
-                profiler.disable()
-            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-            rows.append((name, cpu / args.requests * 1000, wall / args.requests * 1000))
-            if profiler:
-                stats = pstats.Stats(profiler)
-                if args.dump:
-                    stats.dump_stats(args.dump)
-                stats.sort_stats(args.sort).print_stats(args.top)
-                if args.callers:
-                    stats.print_callers(args.callers)
+        await batch(0, args.warmup)
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
+        if args.marks:
+            os.sched_yield()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        await batch(args.warmup, args.requests)
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        if args.marks:
+            os.sched_yield()
+        rows.append((name, cpu / args.requests * 1000, wall / args.requests * 1000))
+        if profiler:
+            stats = pstats.Stats(profiler)
+            if args.dump:
+                stats.dump_stats(args.dump)
+            stats.sort_stats(args.sort).print_stats(args.top)
+            if args.callers:
+                stats.print_callers(args.callers)
     await app.state.engine.dispose()
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
@@ -206,6 +298,12 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="also write the profile's stats to this file")
     parser.add_argument("--callers", help="also who calls the functions matching this")
+    # Instructions do not depend on the machine's load: under
+    # `valgrind --tool=callgrind --dump-before=sched_yield`, each measured batch is
+    # the cost file between two marks (callgrind.out.PID.N: N = 2, 4, ... per workload).
+    parser.add_argument(
+        "--marks", action="store_true", help="call sched_yield before and after each batch"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("chuangwen.access").setLevel(logging.WARNING)

@@ -697,6 +697,13 @@ _DRIVER = "chuangwen.driver_connection"
 _ROWCOUNT = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
 # A statement that writes or locks (SELECT ... FOR UPDATE), refused by a reading session.
 _WRITES = re.compile(r"\b(?:INSERT|UPDATE|DELETE)\b")
+# What only a transaction holds besides writes: row locks of any strength, advisory
+# locks, sequences. A statement with none of it, and no write, is a plain read.
+_HOLDS = re.compile(
+    r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE)\b|\bFOR\s+KEY\s+SHARE\b"
+    r"|\b(?:pg_advisory\w*|nextval|setval)\s*\(",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -706,6 +713,8 @@ class _PgStatement:
 
     sql: str
     dialect: Dialect
+    # A plain read (`_plain_read`): it may run before the request's BEGIN.
+    plain_read: bool
     names: tuple[str, ...]
     fixed: Mapping[str, Any]
     defaults: Mapping[str, ColumnDefault]
@@ -737,6 +746,7 @@ class _PgStatement:
             sql=compiled.string,
             dialect=dialect,
             writes=bool(_WRITES.search(compiled.string)),
+            plain_read=_plain_read(compiled.string),
             names=tuple(compiled.positiontup or ()),
             fixed={k: v for k, v in compiled.params.items() if v is not None},
             defaults=defaults,
@@ -769,7 +779,7 @@ class _PgStatement:
     ) -> list[Any]:
         if self.writes:
             _refuse_write(session, "a write or a lock")
-        connection = await _in_transaction(session)
+        connection = await _in_transaction(session, begin=not self.plain_read)
         try:
             if self.generic_plan:
                 records = await _generic_plan_fetch(
@@ -794,7 +804,7 @@ class _PgStatement:
     async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> int:
         if self.writes:
             _refuse_write(session, "a write or a lock")
-        connection = await _in_transaction(session)
+        connection = await _in_transaction(session, begin=not self.plain_read)
         try:
             status = await connection._connection.execute(self.sql, *self.args(params))
         except Exception as error:
@@ -851,14 +861,35 @@ async def _sqlalchemy_error(
     return error
 
 
-async def _in_transaction(session: AsyncSession) -> Any:
+def _plain_read(sql: str) -> bool:
+    """A SELECT (or WITH) that neither writes nor holds anything only a transaction
+    keeps (`_HOLDS`)."""
+    words = sql.split(None, 1)
+    return (
+        bool(words)
+        and words[0].upper() in ("SELECT", "WITH")
+        and not _WRITES.search(sql)
+        and not _HOLDS.search(sql)
+    )
+
+
+async def _in_transaction(session: AsyncSession, *, begin: bool = True) -> Any:
     """The DBAPI adapter of the session's connection, inside the session's transaction
     (SQLAlchemy's asyncpg adapter begins it lazily, with its first statement; a
-    Statement begins it the same way when it is the first)."""
+    Statement begins it the same way when it is the first).
+
+    A request's plain read that comes before anything else (`begin` false: the
+    caller and the stored answer of a creating POST, a record's loader) runs ahead
+    of BEGIN. Under READ COMMITTED it sees what it would see inside the transaction
+    (each statement takes its own snapshot, and nothing of this transaction exists
+    yet), and it takes no lock: BEGIN then goes with the first write, and a request
+    that writes nothing (a replayed answer, a 404, a refusal before the write) sends
+    neither BEGIN nor ROLLBACK, one round trip instead of three. Once begun, every
+    statement runs inside, so a read sees the request's own writes."""
     held: HeldConnection | None = session.info.get(_HELD)
     if held is not None:
         connection = held.driver or await held.checked_out()
-        if connection._transaction is None and not connection.autocommit:
+        if begin and connection._transaction is None and not connection.autocommit:
             await connection._start_transaction()
         return connection
     transaction = session.sync_session.get_transaction()

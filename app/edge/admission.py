@@ -150,11 +150,16 @@ async def connection_turn(request: Request) -> AsyncIterator[None]:
         settings: Settings = request.app.state.settings
         size = settings.database_pool_size + settings.database_max_overflow
         turns = request.app.state.connection_turns = asyncio.Semaphore(size)
-    try:
-        async with asyncio.timeout(TURN_TIMEOUT_S):
-            await turns.acquire()
-    except TimeoutError:
-        raise PoolTimeoutError("no turn at the connection pool") from None
+    if turns.locked():
+        try:
+            async with asyncio.timeout(TURN_TIMEOUT_S):
+                await turns.acquire()
+        except TimeoutError:
+            raise PoolTimeoutError("no turn at the connection pool") from None
+    else:
+        # A free turn with no one waiting for it (`locked` is false only then): taken
+        # at once, without arming a deadline that could never fire.
+        await turns.acquire()
     try:
         yield
     finally:

@@ -6,12 +6,22 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi import (
+    APIRouter,
+    Cookie,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+)
 from fastapi.routing import APIRoute, _effective_route_context_var
 from pydantic import BaseModel, Field
 from starlette.responses import PlainTextResponse, Response
 
-from app.edge.handler import compiled_handler
+from app.edge.handler import compiled_handler, plan
 
 
 class PlannedRoute(APIRoute):
@@ -100,6 +110,21 @@ def build(route_class: type[APIRoute]) -> tuple[FastAPI, list[str]]:
     async def delete(t: Annotated[int, Depends(thing)]) -> None:
         calls.append("endpoint")
 
+    @router.get("/search")
+    async def search(
+        text: Annotated[str, Query(alias="query-text", min_length=2)],
+        size: Annotated[int, Query(le=50)] = 20,
+        session_id: Annotated[str | None, Cookie()] = None,
+        x_trace_id: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        return {"text": text, "size": size, "session": session_id, "trace": x_trace_id}
+
+    @router.get("/tagged")
+    async def tagged(
+        tags: Annotated[list[str], Query(min_length=1)], size: int = 20
+    ) -> dict[str, Any]:
+        return {"tags": tags, "size": size}
+
     app = FastAPI()
     app.include_router(router, prefix="/v1")
     return app, calls
@@ -135,6 +160,16 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/v1/orgs/5/things?org_id=1", {}),
     ("GET", "/v1/plain/3", {}),
     ("DELETE", "/v1/things/3", {}),
+    (
+        "GET",
+        "/v1/search?query-text=ab&size=5",
+        {"headers": {"x-trace-id": "t1", "cookie": "session_id=s1"}},
+    ),
+    ("GET", "/v1/search?query-text=ab&query-text=cde", {}),
+    ("GET", "/v1/search?text=ab&query-text=a&size=99", {}),
+    ("GET", "/v1/search?size=", {}),
+    ("GET", "/v1/tagged?tags=a&tags=b&size=3", {}),
+    ("GET", "/v1/tagged?size=x", {}),
 ]
 
 
@@ -173,6 +208,12 @@ async def test_the_plan_answers_as_fastapi_does():
         422,
         200,
         204,
+        200,
+        200,
+        422,
+        422,
+        200,
+        422,
     ]
 
 
@@ -181,3 +222,17 @@ async def test_the_plan_is_used():
     router = app.router.routes[-1].original_router
     handlers = [route.get_route_handler().__qualname__ for route in router.routes]
     assert all(h.startswith("compiled_handler") for h in handlers), handlers
+
+
+def test_single_valued_parameters_are_read_by_the_plan_and_lists_by_fastapi():
+    app, _ = build(PlannedRoute)
+    router = app.router.routes[-1].original_router
+    by_path = {route.path: route for route in router.routes}
+    search = plan(by_path["/search"].dependant)
+    assert [(k.source, k.plain is not None) for k in search.params] == [
+        ("query_params", True),
+        ("headers", True),
+        ("cookies", True),
+    ]
+    tagged = plan(by_path["/tagged"].dependant)
+    assert [(k.source, k.plain is not None) for k in tagged.params] == [("query_params", False)]

@@ -254,6 +254,54 @@ async def test_a_read_writes_nothing_and_on_postgresql_runs_without_a_transactio
     assert await names(app, world["C1"]) != ["读后写"]
 
 
+LOCKED_NAME_OF = Statement(
+    select(ORGS.c.name).where(ORGS.c.id == bindparam("org", type_=Integer)).with_for_update()
+)
+
+
+async def in_transaction(session: AsyncSession) -> bool:
+    """Whether PostgreSQL holds a transaction open on the request's connection."""
+    raw = await (await session.connection()).get_raw_connection()
+    return bool(raw.driver_connection.is_in_transaction())
+
+
+async def test_a_write_begins_at_its_first_write_and_plain_reads_before_it_run_ahead(world):
+    app = world.app
+    postgres = not app.state.settings.is_sqlite
+
+    async def read_rename_and_refuse(session: AsyncSession) -> Response:
+        assert (await NAME_OF.first(session, {"org": world["C1"].id})).name != "先读后写"
+        if postgres:
+            assert not await in_transaction(session)
+        await RENAME.execute(session, {"org": world["C1"].id, "new_name": "先读后写"})
+        if postgres:
+            assert await in_transaction(session)
+        # Once begun, a read is inside: it sees the request's own write.
+        assert (await NAME_OF.first(session, {"org": world["C1"].id})).name == "先读后写"
+        return JSONResponse({"code": "conflict"}, status_code=409)
+
+    assert (await through_the_edge(app, read_rename_and_refuse)).status_code == 409
+    assert await names(app, world["C1"]) != ["先读后写"]
+
+    async def only_reads(session: AsyncSession) -> Response:
+        assert (await NAME_OF.first(session, {"org": world["C2"].id})).name
+        if postgres:
+            assert not await in_transaction(session)
+        return created()
+
+    assert (await through_the_edge(app, only_reads)).status_code == 201
+
+    async def locks(session: AsyncSession) -> Response:
+        # A lock is held by a transaction only: it begins one, as a write does.
+        assert (await LOCKED_NAME_OF.first(session, {"org": world["C2"].id})).name
+        if postgres:
+            assert await in_transaction(session)
+        return created()
+
+    assert (await through_the_edge(app, locks)).status_code == 201
+    assert connections_out(app) == 0
+
+
 async def test_a_constraint_broken_by_a_statement_is_rolled_back_and_the_session_goes_on(world):
     """The idempotency step's twin: a collision, then a read in the same session (the
     winner's answer), then the rollback."""
