@@ -229,7 +229,7 @@ from app.models.survey import Survey, SurveyResponse
 from app.models.team import Team
 from app.models.user import User
 from app.models.volunteer import Volunteer, VolunteerStatus
-from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
+from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import articles, publicity, scoring
 from app.services import service_orders as order_service
@@ -579,15 +579,6 @@ def _parts(dialect: Dialect, grouped: bool) -> dict[str, _Part]:
             ServiceOrder,
             col(ServiceOrder.community_id),
         ),
-        # A team's minutes, as app/services/teams.py counts them: approved hour
-        # entries credited for service orders (a revoked one is rejected and out), by
-        # the month they start, at the order's community; read through (org, started_at).
-        "order_minutes": _Part(
-            (func.coalesce(func.sum(col(VolunteerHour.minutes)), 0),),
-            VolunteerHour,
-            col(VolunteerHour.org_id),
-            (col(VolunteerHour.source) == HourSource.service_order, *hours_of_month),
-        ),
         # Approved volunteers with approved hours starting in the month, each once per
         # bucket however many of its orgs they served: counted in SQL for one bucket,
         # as (org, person) rows for a ranking.
@@ -623,18 +614,6 @@ def _parts(dialect: Dialect, grouped: bool) -> dict[str, _Part]:
             col(ServiceOrder.community_id),
             (col(ServiceOrder.created_at) >= month_start, col(ServiceOrder.created_at) < month_end),
             rows=True,
-        ),
-        # Pairings of a place's communities; a unit's, its own (a district holding
-        # both counts each pairing once): each bucket takes the side of its level.
-        "pairings_place": _Part(
-            (func.count(),),
-            Pairing,
-            col(Pairing.community_id),
-            (active_pairing,),
-            ids="place_ids",
-        ),
-        "pairings_unit": _Part(
-            (func.count(),), Pairing, col(Pairing.unit_id), (active_pairing,), ids="unit_ids"
         ),
         # Report-ins of the month to a paired community by members of the unit paired
         # with it (the rule of GET /stats/pairings: the person's own unit).
@@ -902,11 +881,8 @@ FIGURE_PARTS = (
     "volunteers",
     "teams",
     "orders",
-    "order_minutes",
     "volunteers_active",
     "orders_month",
-    "pairings_place",
-    "pairings_unit",
     "paired_report_ins_place",
     "paired_report_ins_unit",
     "liaison_visits",
@@ -932,7 +908,11 @@ FACTS = (
     "problems_found_closed",
     "articles_submitted",
     "articles_published",
+    "service_order_minutes",
 )
+# Kept in fact_counts too, and taken by each bucket by the side of its level: a
+# place's pairings are those of its communities, a unit's its own.
+PAIRINGS = {"place": "pairings_active", "unit": "unit_pairings_active"}
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -1042,11 +1022,10 @@ async def _metrics(
             teams=of("teams", bucket_id)[0],
             **{f"service_orders_{s.value}": states[i] for i, s in enumerate(OrderStatus)},
             service_orders_overdue=states[len(OrderStatus)],
-            service_order_minutes=of("order_minutes", bucket_id)[0],
             service_order_hours_to_take=_median(taken),
             service_orders_on_time_rate=_rate(sum(timed), len(timed)),
             service_order_rating=_mean(stars),
-            pairings_active=of(f"pairings_{side}", bucket_id)[0],
+            pairings_active=of(PAIRINGS[side], bucket_id)[0],
             pairing_report_ins=of(f"paired_report_ins_{side}", bucket_id)[0],
             credits_issued=issued,
             credits_spent=spent,
