@@ -58,7 +58,7 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
   earlier month counts again once it is visited again: the month's work is what the
   rate, and the composite score built on it, judges.
 - pairings_active (a snapshot): active pairings of the subtree's communities, or of
-  a unit's subtree for a unit; pairing_report_ins: the month's report-ins to a paired
+  a unit's subtree for a unit (kept in fact_counts); pairing_report_ins: the month's report-ins to a paired
   community by members of the unit actively paired with it.
 
 The month's quarter (publicity is reckoned by quarters, 季度通报)
@@ -101,6 +101,7 @@ Volunteers and service orders of the month
   record (app/services/teams.py): approved hour entries credited for service orders
   (one per completed order), starting in the month, at communities in the subtree.
   An entry revoked after approval leaves it, as it leaves approved_volunteer_minutes.
+  Kept in fact_counts beside approved_volunteer_minutes.
 
 Points and the shop (app/models/points.py; app/services/points.py)
 - credits_issued / credits_spent: points that left (issued) the issuing accounts, and
