@@ -58,8 +58,8 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
   earlier month counts again once it is visited again: the month's work is what the
   rate, and the composite score built on it, judges.
 - pairings_active (a snapshot): active pairings of the subtree's communities, or of
-  a unit's subtree for a unit (kept in fact_counts); pairing_report_ins: the month's report-ins to a paired
-  community by members of the unit actively paired with it.
+  a unit's subtree for a unit (kept in fact_counts); pairing_report_ins: the month's
+  report-ins to a paired community by members of the unit actively paired with it.
 
 The month's quarter (publicity is reckoned by quarters, 季度通报)
 - articles_submitted_quarter / articles_published_quarter: as articles_submitted /
@@ -211,7 +211,7 @@ from app.models.household_visit import SATISFIED_FROM, HouseholdVisit
 from app.models.indicator import Indicator, IndicatorStatus
 from app.models.indicator import overdue_condition as indicator_overdue
 from app.models.inspection import Inspection
-from app.models.org import Org, OrgLevel
+from app.models.org import ALLOWED_PARENT_LEVELS, Org, OrgLevel
 from app.models.pairing import Liaison, Pairing, PairingStatus
 from app.models.points import (
     AccountKind,
@@ -1115,8 +1115,24 @@ class _OrgRow(NamedTuple):
     name: str
 
 
+# Levels no org may hang under (ALLOWED_PARENT_LEVELS): communities and units.
+_LEAVES = frozenset(
+    level
+    for level in OrgLevel
+    if not any(level in parents for parents in ALLOWED_PARENT_LEVELS.values())
+)
+
+
 async def _subtree(session: AsyncSession, org: Org) -> dict[int, _OrgRow]:
-    """Every org of `org`'s subtree (itself included) by id: a few hundred at most."""
+    """Every org of `org`'s subtree (itself included) by id: a few hundred at most.
+    The subtree of an org of a leaf level is the org alone: known without a round trip
+    (most dashboards asked for are communities')."""
+    if org.level in _LEAVES:
+        assert org.id is not None
+        own = _OrgRow(
+            org.id, org.path, OrgLevel(org.level), org.population, org.parent_id, org.name
+        )
+        return {org.id: own}
     rows = await _SUBTREE.rows(session, {"low": org.path, "high": path_upper_bound(org.path)})
     return {r[0]: _OrgRow(r[0], r[1], OrgLevel(r[2]), r[3], r[4], r[5]) for r in rows}
 
