@@ -40,7 +40,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
-from app.core.db import _PgStatement, create_engine, create_sessionmaker
+from app.core.db import _PgStatement, create_engine, create_sessionmaker, dialect_of, ids_value
 from app.core.scope import LEVEL_ADMIN_ROLE, Caller, Grant
 from app.core.timeutil import local, month_key
 from app.models.dashboard import DashboardSort, SortOrder
@@ -319,6 +319,16 @@ async def main_async(args: argparse.Namespace) -> None:
         "unit": rng.sample(by_level[OrgLevel.unit], min(20, len(by_level[OrgLevel.unit]))),
     }
     children = {o.id: sum(1 for c in orgs if c.parent_id == o.id) for o in orgs}
+    if args.parts:
+        rows = await part_buffers(sessionmaker, sample["district"], month)
+        await engine.dispose()
+        print(f"District figures of {month}, p50 over {len(sample['district'])} districts:")
+        print()
+        print("| part | buffers | execution ms (TIMING OFF) |")
+        print("|---|---:|---:|")
+        for part, touched, took in rows:
+            print(f"| {part} | {touched:,} | {took:.2f} |")
+        return
 
     def board(session: AsyncSession, org: Org) -> Awaitable[Any]:
         return dashboard.dashboard(
@@ -574,6 +584,52 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"| {case.name} | {case.level} | {min(rows):,}–{max(rows):,} | {fmt(case.wall)} |")
 
 
+async def part_buffers(
+    sessionmaker: async_sessionmaker[AsyncSession], orgs: list[Org], month: str
+) -> list[tuple[str, int, float]]:
+    """Per part of the figures' statement (app/services/dashboard.py `_parts`), and for
+    the whole statement: the shared buffers it touches and its execution time, p50 over
+    `orgs`' dashboards, each run alone on its generic plan as the app runs the whole
+    (EXPLAIN (ANALYZE, TIMING OFF, BUFFERS)). Buffers do not move with the machine's
+    load: the measure to compare checkouts by on a busy machine (`--parts`)."""
+    seen: dict[str, list[tuple[int, float]]] = {}
+    async with sessionmaker() as session:
+        dialect = dialect_of(session)
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.execute("SET plan_cache_mode = force_generic_plan")
+        for org in orgs:
+            assert org.id is not None
+            subtree = await dashboard._subtree(session, org)
+            buckets = dashboard._buckets_of(subtree, [org.id])
+            params = dashboard._params(buckets, subtree, month, datetime.now(UTC), 7)
+            for name in ("ids", "place_ids", "unit_ids", "above"):
+                params[name] = ids_value(params[name], dialect)
+            for part in ("(all)", *dashboard.FIGURE_PARTS):
+                names = dashboard.FIGURE_PARTS if part == "(all)" else (part,)
+                statement = dashboard._statement(dialect, False, names)[0].statement
+                pg = _PgStatement.of(statement, dialect, None)
+                for _ in range(3):  # the last of three: warm caches, the plan made
+                    plan = await raw.fetchval(
+                        "EXPLAIN (ANALYZE, TIMING OFF, BUFFERS, FORMAT JSON) " + pg.sql,
+                        *pg.args(params),
+                    )
+                found = (json.loads(plan) if isinstance(plan, str) else plan)[0]
+                top = found["Plan"]
+                touched = top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
+                seen.setdefault(part, []).append((touched, found["Execution Time"]))
+    out = []
+    for part, values in seen.items():
+        out.append(
+            (
+                part,
+                int(percentile([float(b) for b, _ in values], 50)),
+                percentile([t for _, t in values], 50),
+            )
+        )
+    return sorted(out, key=lambda row: (row[0] != "(all)", -row[1]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", required=True, help="SQLAlchemy URL of a seeded city")
@@ -584,6 +640,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--only", action="append", help="run only the calls whose name starts so (repeatable)"
+    )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="only the buffers of each part of a district's figures (PostgreSQL)",
     )
     asyncio.run(main_async(parser.parse_args()))
 

@@ -5,8 +5,9 @@ city of ten times the data, 42,000 check-ins and 8,000 hour entries of a month,
 tens of thousands of wishes and problems by state (docs/PERFORMANCE.md).
 `fact_counts` holds those numbers summed per org instead, kept exact by triggers
 on check_ins, volunteer_hours, report_ins, wishes, problems and articles
-(migration e5a4c2b6d005), in the writing transaction, whatever code path writes;
-the dashboards read one row per (org, fact, part) in one statement.
+(migration e5a4c2b6d005) and pairings (d1e5a7c9b024), in the writing transaction,
+whatever code path writes; the dashboards read one row per (org, fact, part) in
+one statement.
 
 A row is keyed by org, period, fact and part:
 - period '' holds snapshots (wishes and problems by their status now), 'YYYY-MM'
@@ -18,9 +19,9 @@ A row is keyed by org, period, fact and part:
   not have waited anyway); approved minutes are spread by the person's id modulo
   MINUTE_PARTS. Everything else is written seldom enough for part 0.
 
-The counting rules (stated here only; each trigger of migrations e5a4c2b6d005 and
-f6b5d3c7e006 names the ones it keeps), one a fact, each the kept form of the
-metric of the same name in app/services/dashboard.py:
+The counting rules (stated here only; each trigger of migrations e5a4c2b6d005,
+f6b5d3c7e006 and d1e5a7c9b024 names the ones it keeps), one a fact, each the kept
+form of the metric of the same name in app/services/dashboard.py:
 - members, party_members (period ''), party_members_reported ('YYYY-MM'),
   wish_quota_claimed ('YYYY'): the people figures, carried over from people_counts
   (migration f6b5d3c7e006). A home pair's people count +1 at their community, +1 at
@@ -36,7 +37,14 @@ metric of the same name in app/services/dashboard.py:
 - problems_found / problems_found_closed: problems by the month they were filed,
   and those of them closed now;
 - articles_submitted / articles_published: articles by the month first submitted /
-  published.
+  published;
+- service_order_minutes: of approved_volunteer_minutes, the entries credited for
+  service orders (source 'service_order'), by the same month, org and part: a
+  team's minutes (app/services/teams.py);
+- pairings_active (period ''): active pairings, at their community; and
+  unit_pairings_active, the same at their unit. A place's figure counts the
+  pairings of its communities, a unit's those of its own subtree (units), so a
+  district holding both counts each pairing once.
 Rows whose count returned to 0 stay (a later write reuses them).
 """
 

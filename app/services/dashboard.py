@@ -58,8 +58,8 @@ Month-bound activity (the Asia/Shanghai calendar month `month`, default this mon
   earlier month counts again once it is visited again: the month's work is what the
   rate, and the composite score built on it, judges.
 - pairings_active (a snapshot): active pairings of the subtree's communities, or of
-  a unit's subtree for a unit; pairing_report_ins: the month's report-ins to a paired
-  community by members of the unit actively paired with it.
+  a unit's subtree for a unit (kept in fact_counts); pairing_report_ins: the month's
+  report-ins to a paired community by members of the unit actively paired with it.
 
 The month's quarter (publicity is reckoned by quarters, 季度通报)
 - articles_submitted_quarter / articles_published_quarter: as articles_submitted /
@@ -101,6 +101,7 @@ Volunteers and service orders of the month
   record (app/services/teams.py): approved hour entries credited for service orders
   (one per completed order), starting in the month, at communities in the subtree.
   An entry revoked after approval leaves it, as it leaves approved_volunteer_minutes.
+  Kept in fact_counts beside approved_volunteer_minutes.
 
 Points and the shop (app/models/points.py; app/services/points.py)
 - credits_issued / credits_spent: points that left (issued) the issuing accounts, and
@@ -210,7 +211,7 @@ from app.models.household_visit import SATISFIED_FROM, HouseholdVisit
 from app.models.indicator import Indicator, IndicatorStatus
 from app.models.indicator import overdue_condition as indicator_overdue
 from app.models.inspection import Inspection
-from app.models.org import Org, OrgLevel, OrgLike
+from app.models.org import ALLOWED_PARENT_LEVELS, Org, OrgLevel
 from app.models.pairing import Liaison, Pairing, PairingStatus
 from app.models.points import (
     AccountKind,
@@ -229,7 +230,7 @@ from app.models.survey import Survey, SurveyResponse
 from app.models.team import Team
 from app.models.user import User
 from app.models.volunteer import Volunteer, VolunteerStatus
-from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
+from app.models.volunteer_hours import HourStatus, VolunteerHour
 from app.models.wish import Wish, WishStatus
 from app.services import articles, publicity, scoring
 from app.services import service_orders as order_service
@@ -579,15 +580,6 @@ def _parts(dialect: Dialect, grouped: bool) -> dict[str, _Part]:
             ServiceOrder,
             col(ServiceOrder.community_id),
         ),
-        # A team's minutes, as app/services/teams.py counts them: approved hour
-        # entries credited for service orders (a revoked one is rejected and out), by
-        # the month they start, at the order's community; read through (org, started_at).
-        "order_minutes": _Part(
-            (func.coalesce(func.sum(col(VolunteerHour.minutes)), 0),),
-            VolunteerHour,
-            col(VolunteerHour.org_id),
-            (col(VolunteerHour.source) == HourSource.service_order, *hours_of_month),
-        ),
         # Approved volunteers with approved hours starting in the month, each once per
         # bucket however many of its orgs they served: counted in SQL for one bucket,
         # as (org, person) rows for a ranking.
@@ -623,18 +615,6 @@ def _parts(dialect: Dialect, grouped: bool) -> dict[str, _Part]:
             col(ServiceOrder.community_id),
             (col(ServiceOrder.created_at) >= month_start, col(ServiceOrder.created_at) < month_end),
             rows=True,
-        ),
-        # Pairings of a place's communities; a unit's, its own (a district holding
-        # both counts each pairing once): each bucket takes the side of its level.
-        "pairings_place": _Part(
-            (func.count(),),
-            Pairing,
-            col(Pairing.community_id),
-            (active_pairing,),
-            ids="place_ids",
-        ),
-        "pairings_unit": _Part(
-            (func.count(),), Pairing, col(Pairing.unit_id), (active_pairing,), ids="unit_ids"
         ),
         # Report-ins of the month to a paired community by members of the unit paired
         # with it (the rule of GET /stats/pairings: the person's own unit).
@@ -704,6 +684,8 @@ def _parts(dialect: Dialect, grouped: bool) -> dict[str, _Part]:
 
 # The widest part's number of values: every part's row is padded to it.
 _WIDTH = 9
+# A bucket's values of a part that brought back no row for it.
+_ZEROS = (0,) * _WIDTH
 _Built = tuple["Statement", frozenset[str], frozenset[str], dict[str, int]]
 _STATEMENTS: dict[tuple[str, bool, tuple[str, ...]], _Built] = {}
 
@@ -902,11 +884,8 @@ FIGURE_PARTS = (
     "volunteers",
     "teams",
     "orders",
-    "order_minutes",
     "volunteers_active",
     "orders_month",
-    "pairings_place",
-    "pairings_unit",
     "paired_report_ins_place",
     "paired_report_ins_unit",
     "liaison_visits",
@@ -932,7 +911,11 @@ FACTS = (
     "problems_found_closed",
     "articles_submitted",
     "articles_published",
+    "service_order_minutes",
 )
+# Kept in fact_counts too, and taken by each bucket by the side of its level: a
+# place's pairings are those of its communities, a unit's its own.
+PAIRINGS = {"place": "pairings_active", "unit": "unit_pairings_active"}
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -955,10 +938,13 @@ async def _metrics(
     month: str,
     now: datetime,
     district_after_days: int,
-) -> dict[int, DashboardMetrics]:
-    """The figures of each bucket: one statement for every count and sum (and the
-    surveys of the month), two more for the surveys' response rates when any was open.
-    `orgs`: the subtree rows (`_SUBTREE`) of every org of the buckets."""
+) -> dict[int, dict[str, Any]]:
+    """The figures of each bucket, by DashboardMetrics' field names: one statement for
+    every count and sum (and the surveys of the month), two more for the surveys'
+    response rates when any was open. `orgs`: the subtree rows (`_SUBTREE`) of every
+    org of the buckets. Plain values, so that each answer validates them once, in the
+    model it returns (a DashboardMetrics of ~100 fields built, dumped and validated
+    again as the answer cost ~0.4 ms a bucket: 14 of them a district's ranking)."""
     if not buckets:
         return {}
     params = _params(buckets, orgs, month, now, district_after_days)
@@ -970,10 +956,10 @@ async def _metrics(
     ]
     rates = await _survey_rates(session, buckets, orgs, surveys)
 
-    def of(name: str, bucket_id: int) -> list[int]:
-        return figures.get(name, {}).get(bucket_id, [0] * _WIDTH)
+    def of(name: str, bucket_id: int) -> Sequence[int]:
+        return figures.get(name, {}).get(bucket_id, _ZEROS)
 
-    out = {}
+    out: dict[int, dict[str, Any]] = {}
     for bucket_id in buckets:
         n = {fact: of(fact, bucket_id)[0] for fact in FACTS}
         party, reported = n["party_members"], n["party_members_reported"]
@@ -1007,7 +993,7 @@ async def _metrics(
         q_submitted, q_published = of("articles_quarter", bucket_id)[:2]
         n_placed, n_pending = of("placements", bucket_id)[:2]
         redemptions, collected = of("redemptions", bucket_id)[:2]
-        out[bucket_id] = DashboardMetrics(
+        out[bucket_id] = dict(
             **n,
             report_in_rate=_rate(reported, party),
             wishes_overdue=of("wishes_overdue", bucket_id)[0],
@@ -1039,11 +1025,10 @@ async def _metrics(
             teams=of("teams", bucket_id)[0],
             **{f"service_orders_{s.value}": states[i] for i, s in enumerate(OrderStatus)},
             service_orders_overdue=states[len(OrderStatus)],
-            service_order_minutes=of("order_minutes", bucket_id)[0],
             service_order_hours_to_take=_median(taken),
             service_orders_on_time_rate=_rate(sum(timed), len(timed)),
             service_order_rating=_mean(stars),
-            pairings_active=of(f"pairings_{side}", bucket_id)[0],
+            pairings_active=of(PAIRINGS[side], bucket_id)[0],
             pairing_report_ins=of(f"paired_report_ins_{side}", bucket_id)[0],
             credits_issued=issued,
             credits_spent=spent,
@@ -1130,8 +1115,24 @@ class _OrgRow(NamedTuple):
     name: str
 
 
+# Levels no org may hang under (ALLOWED_PARENT_LEVELS): communities and units.
+_LEAVES = frozenset(
+    level
+    for level in OrgLevel
+    if not any(level in parents for parents in ALLOWED_PARENT_LEVELS.values())
+)
+
+
 async def _subtree(session: AsyncSession, org: Org) -> dict[int, _OrgRow]:
-    """Every org of `org`'s subtree (itself included) by id: a few hundred at most."""
+    """Every org of `org`'s subtree (itself included) by id: a few hundred at most.
+    The subtree of an org of a leaf level is the org alone: known without a round trip
+    (most dashboards asked for are communities')."""
+    if org.level in _LEAVES:
+        assert org.id is not None
+        own = _OrgRow(
+            org.id, org.path, OrgLevel(org.level), org.population, org.parent_id, org.name
+        )
+        return {org.id: own}
     rows = await _SUBTREE.rows(session, {"low": org.path, "high": path_upper_bound(org.path)})
     return {r[0]: _OrgRow(r[0], r[1], OrgLevel(r[2]), r[3], r[4], r[5]) for r in rows}
 
@@ -1168,50 +1169,53 @@ async def dashboard(
         now=now,
         district_after_days=district_after_days,
     )
-    return Dashboard(
-        org_id=org.id,
-        org_name=org.name,
-        org_level=org.level,
-        month=month,
-        as_of=now,
-        **metrics[org.id].model_dump(),
+    # model_validate: SQLModel's __init__ costs half again as much for the same
+    # validation (~100 fields).
+    return Dashboard.model_validate(
+        {
+            "org_id": org.id,
+            "org_name": org.name,
+            "org_level": org.level,
+            "month": month,
+            "as_of": now,
+            **metrics[org.id],
+        }
     )
 
 
 def _ranked(
-    items: list[tuple[OrgLike, DashboardMetrics]],
+    group: Sequence[_OrgRow],
+    metrics: dict[int, dict[str, Any]],
     sort: DashboardSort,
     order: SortOrder,
     weights: dict[ScoreMetric, float],
 ) -> list[DashboardRankingItem]:
+    """One group of children ranked together. Each item is validated once, as it is
+    answered; its score (read off its own figures) and its rank are set on it after."""
+    items = [
+        DashboardRankingItem.model_validate(
+            {"rank": 0, "org_id": c.id, "org_name": c.name, "org_level": c.level, **metrics[c.id]}
+        )
+        for c in group
+    ]
+    for item, score in zip(items, scoring.scores_of(items, weights), strict=True):
+        item.score = score
     sign = -1 if order == SortOrder.desc else 1
-    scored = zip(items, scoring.scores_of([m for _, m in items], weights), strict=True)
-    rows = [(org, m, score) for (org, m), score in scored]
 
-    def value(m: DashboardMetrics, score: float | None) -> float | None:
-        v: float | None = score if sort == DashboardSort.score else getattr(m, sort.value)
+    def value(item: DashboardRankingItem) -> float | None:
+        v: float | None = getattr(item, sort.value)
         return v
 
-    def key(row: tuple[OrgLike, DashboardMetrics, float | None]) -> tuple[bool, float, str, int]:
-        org, m, score = row
-        v = value(m, score)
-        return (v is None, sign * v if v is not None else 0.0, org.name, org.id or 0)
+    def key(item: DashboardRankingItem) -> tuple[bool, float, str, int]:
+        v = value(item)
+        return (v is None, sign * v if v is not None else 0.0, item.org_name, item.org_id)
 
-    out: list[DashboardRankingItem] = []
-    for position, (org, m, score) in enumerate(sorted(rows, key=key), start=1):
-        assert org.id is not None
-        tied = bool(out) and value(out[-1], out[-1].score) == value(m, score)
-        out.append(
-            DashboardRankingItem(
-                rank=out[-1].rank if tied else position,
-                org_id=org.id,
-                org_name=org.name,
-                org_level=org.level,
-                score=score,
-                **m.model_dump(),
-            )
-        )
-    return out
+    items.sort(key=key)
+    for position, item in enumerate(items, start=1):
+        ahead = items[position - 2] if position > 1 else None
+        tied = ahead is not None and value(ahead) == value(item)
+        item.rank = ahead.rank if ahead is not None and tied else position
+    return items
 
 
 async def ranking(
@@ -1250,7 +1254,7 @@ async def ranking(
         items=[
             item
             for group in _kinds(children)
-            for item in _ranked([(c, metrics[c.id or 0]) for c in group], sort, order, weights)
+            for item in _ranked(group, metrics, sort, order, weights)
         ],
     )
 
@@ -1295,7 +1299,11 @@ async def scores(
             row
             for group in _kinds(children)
             for row in scoring.score_rows(
-                [(c, figures[0][c.id or 0], figures[1][c.id or 0]) for c in group], weights
+                [
+                    (c, DashboardMetrics(**figures[0][c.id]), DashboardMetrics(**figures[1][c.id]))
+                    for c in group
+                ],
+                weights,
             )
         ],
     )

@@ -13,13 +13,17 @@ import pytest
 from sqlalchemy import delete, update
 from sqlmodel import col
 
+from app.core.timeutil import month_key
 from app.models.article import Article
 from app.models.org import OrgLevel
+from app.models.pairing import Pairing, PairingStatus
 from app.models.problem import Problem
 from app.models.task import CheckIn, Task
+from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.models.wish import Wish
 from tests.conftest import downgrade_and_back
 from tests.factories.orgs import make_org
+from tests.factories.pairings import make_pairing
 from tests.factories.tasks import make_task
 from tests.factories.users import auth, make_user
 from tests.factories.volunteer_hours import insert_entry
@@ -143,6 +147,74 @@ async def test_the_migration_fills_the_counts_from_the_rows_already_stored(clien
     }
 
     await downgrade_and_back(world.app, "d4f3b1a5c004")
+    assert await facts_kept(world.app) == expected
+
+
+async def test_pairings_and_order_minutes_move_with_ends_revocations_and_deletes(client, world):
+    """Active pairings (each side) and service orders' minutes are kept per org too
+    (migration d1e5a7c9b024): an ended pairing, a revoked or deleted entry and an
+    entry moved to another community move the figures as a recount does, and the
+    migration's backfill gives the same counts."""
+    admin, member = world.user("district_admin"), world.user("member")
+    for unit, community in (("U1", "C1"), ("UD", "C1"), ("U1", "C3")):
+        await make_pairing(world.app, unit=world[unit], community=world[community], by=admin)
+    entries = [
+        await insert_entry(
+            world.app,
+            user=member,
+            org=world["C1"],
+            minutes=minutes,
+            status=HourStatus.approved,
+            source=source,
+        )
+        for minutes, source in (
+            (60, HourSource.service_order),
+            (45, HourSource.service_order),
+            (30, HourSource.manual),
+        )
+    ]
+    month = month_key(entries[0].started_at)
+    c1, s1 = (
+        await dashboard(client, world, "C1", month),
+        await dashboard(client, world, "S1", month),
+    )
+    assert (c1["pairings_active"], c1["service_order_minutes"]) == (2, 105)
+    assert c1["approved_volunteer_minutes"] == 135
+    assert s1["pairings_active"] == 2  # its community C1's; C3 lies in S2
+    assert (await dashboard(client, world, "U1", month, who="district_admin"))[
+        "pairings_active"
+    ] == 2
+    assert (await dashboard(client, world, "D", month))["pairings_active"] == 3
+    await assert_facts_are_exact(world.app)
+
+    async with world.app.state.sessionmaker() as s, s.begin():
+        await s.execute(
+            update(Pairing)
+            .where(col(Pairing.unit_id) == world["UD"].id)
+            .values(status=PairingStatus.ended)
+        )
+        await s.execute(
+            update(VolunteerHour)
+            .where(col(VolunteerHour.id) == entries[0].id)
+            .values(status=HourStatus.rejected)
+        )
+        await s.execute(
+            update(VolunteerHour)
+            .where(col(VolunteerHour.id) == entries[1].id)
+            .values(org_id=world["C3"].id)
+        )
+        await s.execute(delete(VolunteerHour).where(col(VolunteerHour.id) == entries[2].id))
+    await assert_facts_are_exact(world.app)
+    c1, c3 = (
+        await dashboard(client, world, "C1", month),
+        await dashboard(client, world, "C3", month),
+    )
+    assert (c1["pairings_active"], c1["service_order_minutes"]) == (1, 0)
+    assert (c3["pairings_active"], c3["service_order_minutes"]) == (1, 45)
+    assert (await dashboard(client, world, "UD", month))["pairings_active"] == 0
+
+    expected = await facts_rebuilt(world.app)
+    await downgrade_and_back(world.app, "c8e2d4f6a913")
     assert await facts_kept(world.app) == expected
 
 

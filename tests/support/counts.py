@@ -18,6 +18,7 @@ from app.core.timeutil import local, month_key
 from app.models.article import Article
 from app.models.fact_counts import MINUTE_PARTS, FactCount
 from app.models.org import Org
+from app.models.pairing import Pairing, PairingStatus
 from app.models.people_counts import NO_ORG, PeopleCount, WishQuotaClaim
 from app.models.problem import Problem, ProblemStatus
 from app.models.report_in import (
@@ -27,7 +28,7 @@ from app.models.task import (
     CheckIn,
 )
 from app.models.user import User
-from app.models.volunteer_hours import HourStatus, VolunteerHour
+from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.models.wish import Wish, WishEvent
 from app.services.wish_quota import kept_claimers
 
@@ -92,6 +93,13 @@ async def facts_rebuilt(app) -> dict[FactKey, int]:
             if h.status == HourStatus.approved:
                 key = (h.org_id, month_key(h.started_at), "approved_volunteer_minutes")
                 counts[(*key, h.user_id % MINUTE_PARTS)] += h.minutes
+                if h.source == HourSource.service_order:
+                    key = (h.org_id, month_key(h.started_at), "service_order_minutes")
+                    counts[(*key, h.user_id % MINUTE_PARTS)] += h.minutes
+        for pairing in (await s.execute(select(Pairing))).scalars():
+            if pairing.status == PairingStatus.active:
+                counts[(pairing.community_id, "", "pairings_active", 0)] += 1
+                counts[(pairing.unit_id, "", "unit_pairings_active", 0)] += 1
         for r in (await s.execute(select(ReportIn))).scalars():
             counts[(r.community_id, r.month, "report_ins", 0)] += 1
         for w in (await s.execute(select(Wish))).scalars():
