@@ -21,7 +21,7 @@ triggers are created before the backfill: creating them locks the table against
 writes until this revision commits, so no write falls between the two.
 
 Revision ID: d1e5a7c9b024
-Revises: c8e2d4f6a913
+Revises: d1a7c3e5f842
 Create Date: 2026-12-06 10:30:00.000000+00:00
 
 """
@@ -32,7 +32,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = 'd1e5a7c9b024'
-down_revision: Union[str, Sequence[str], None] = 'c8e2d4f6a913'
+down_revision: Union[str, Sequence[str], None] = 'd1a7c3e5f842'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -214,7 +214,7 @@ async def test_pairings_and_order_minutes_move_with_ends_revocations_and_deletes
     assert (await dashboard(client, world, "UD", month))["pairings_active"] == 0
 
     expected = await facts_rebuilt(world.app)
-    await downgrade_and_back(world.app, "c8e2d4f6a913")
+    await downgrade_and_back(world.app, "d1a7c3e5f842")
     assert await facts_kept(world.app) == expected
 
 
