@@ -201,7 +201,10 @@ async def explain_times(
         )
         plan = result.scalar_one()
         plan = json.loads(plan) if isinstance(plan, str) else plan
-        times[label(statement)] = (plan[0]["Planning Time"] + plan[0]["Execution Time"]) / 1000
+        # Added up per label, as above: several statements may share one.
+        times[label(statement)] = (
+            plan[0]["Planning Time"] + plan[0]["Execution Time"]
+        ) / 1000 + times.get(label(statement), 0.0)
     return times
 
 
