@@ -57,6 +57,13 @@ def displayable(value: str) -> str:
     return _REFUSED_RE.sub("\ufffd", value)
 
 
+def text_or_none(value: str | None) -> str | None:
+    """Optional free text as stored: surrounding blanks dropped, and nothing said
+    (None, empty or only blanks) kept as NULL, so "no reason given" has one form."""
+    value = (value or "").strip()
+    return value or None
+
+
 def declare_plain_text(schema: JsonSchemaValue) -> None:
     """Adds PLAIN_TEXT_PATTERN to every free-text string in a JSON Schema fragment
     (not to enums, formats or strings that already have a pattern)."""

@@ -51,6 +51,7 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids, path_within
+from app.core.text import text_or_none
 from app.core.timeutil import month_bounds, year_bounds
 from app.core.wechat import WeChatGateway
 from app.models.article import (
@@ -287,11 +288,6 @@ async def list_articles(
 # --- writing ---------------------------------------------------------------------------
 
 
-def _text(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
-
-
 # The review ladder (approve, return) is audited; the author's own steps are not.
 LIFECYCLE = Lifecycle(
     name="article",
@@ -327,7 +323,7 @@ async def create_article(session: AsyncSession, *, caller: Caller, data: Article
     org = await get_visible_org(session, caller, data.org_id)
     if not caller.reaches(org, WRITER_ROLES):
         raise Forbidden("forbidden", "只有该组织（或上级）的信息员和管理员可以报送信息")
-    title, body = _text(data.title), _text(data.body)
+    title, body = text_or_none(data.title), text_or_none(data.body)
     if not (title and body):
         raise Unprocessable("validation_error", "标题和正文不能为空")
     media = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
@@ -390,7 +386,7 @@ async def update_article(
     values: dict[str, Any] = {}
     for name in ("title", "body"):
         if name in data.model_fields_set:
-            text = _text(getattr(data, name))
+            text = text_or_none(getattr(data, name))
             if text is None:
                 raise Unprocessable("validation_error", "标题和正文不能为空")
             values[name] = text
@@ -554,7 +550,7 @@ async def review_article(
         if any(depth.get(org_id, -1) > depth[acting] for org_id in mine):
             raise Conflict("invalid_article_state", "稿件已通过本级审核，正在上级审核")
         raise Forbidden("not_your_review_level", "稿件尚未报送到您这一级，请等待下级审核")
-    comment = _text(data.comment)
+    comment = text_or_none(data.comment)
     if data.approve:
         above = [level for level in ladder if depth[level] < depth[acting]]
         to = ArticleStatus.in_review if above else ArticleStatus.published

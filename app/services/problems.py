@@ -32,6 +32,7 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, org_in_reach
+from app.core.text import text_or_none
 from app.core.timeutil import day_start, local
 from app.models.media import Media
 from app.models.org import Org, OrgLevel
@@ -581,7 +582,7 @@ async def verify_problem(
     LIFECYCLE.require(problem, action)
     if problem.rectified_by_id == caller.id:
         raise Forbidden("forbidden", "不能复核自己提交的整改")
-    note = (data.note or "").strip() or None
+    note = text_or_none(data.note)
     if not data.approve and note is None:
         raise Unprocessable("note_required", "退回重新整改时请填写原因")
     closing = {"closed_at": now}

@@ -36,6 +36,7 @@ from sqlmodel import col, select
 from app.core.db import dialect_insert, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, path_ids, path_within
+from app.core.text import text_or_none
 from app.core.timeutil import local
 from app.models.article import Article, ArticleStatus
 from app.models.org import Org, OrgLevel
@@ -78,11 +79,6 @@ PLACEMENT_STATUS_NAMES = {
     PlacementStatus.verified: "已认定",
     PlacementStatus.rejected: "不予认定",
 }
-
-
-def _text(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
 
 
 # --- columns -------------------------------------------------------------------------------
@@ -133,11 +129,14 @@ async def create_column(
     org = await get_visible_org(session, caller, data.org_id)
     assert org.id is not None
     await _require_column_admin(session, caller, org.id)
-    name = _text(data.name)
+    name = text_or_none(data.name)
     if name is None:
         raise Unprocessable("validation_error", "专栏名称不能为空")
     column = ArticleColumn(
-        org_id=org.id, name=name, description=_text(data.description), created_by_id=caller.id
+        org_id=org.id,
+        name=name,
+        description=text_or_none(data.description),
+        created_by_id=caller.id,
     )
     await _save_column(session, column)
     await audit.record(
@@ -157,12 +156,12 @@ async def update_column(
 ) -> ArticleColumn:
     await _require_column_admin(session, caller, column.org_id)
     if "name" in data.model_fields_set:
-        name = _text(data.name)
+        name = text_or_none(data.name)
         if name is None:
             raise Unprocessable("validation_error", "专栏名称不能为空")
         column.name = name
     if "description" in data.model_fields_set:
-        column.description = _text(data.description)
+        column.description = text_or_none(data.description)
     column.updated_at = utcnow()
     await _save_column(session, column)
     await audit.record(
@@ -306,7 +305,7 @@ async def record_placement(
         raise Conflict("article_not_published", "稿件发布后才能登记上稿")
     if data.published_on > local(utcnow()).date():
         raise Unprocessable("published_on_in_future", "刊发日期不能晚于今天")
-    outlet = _text(data.outlet)
+    outlet = text_or_none(data.outlet)
     if outlet is None:
         raise Unprocessable("validation_error", "刊发媒体不能为空")
     placement = Placement(
@@ -362,7 +361,7 @@ async def verify_placement(
         raise Forbidden("cannot_verify_own_placement", "不能认定自己登记的上稿")
     action = PlacementAction.verify if data.approve else PlacementAction.reject
     LIFECYCLE.require(placement, action)
-    note = _text(data.note)
+    note = text_or_none(data.note)
     if not data.approve and note is None:
         raise Unprocessable("note_required", "不予认定时请填写原因")
     now = utcnow()

@@ -29,6 +29,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids
 from app.core.security import PiiCipher
+from app.core.text import text_or_none
 from app.core.timeutil import day_start, local
 from app.models.org import Org, OrgLevel
 from app.models.points import SourceKind
@@ -473,11 +474,6 @@ async def list_orders(
 # --- transitions ----------------------------------------------------------------------------
 
 
-def _text(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
-
-
 async def create_order(
     session: AsyncSession, *, caller: Caller, cipher: PiiCipher, data: OrderCreate
 ) -> ServiceOrder:
@@ -498,13 +494,13 @@ async def create_order(
             raise Unprocessable("invalid_item", "该社区没有这项服务")
         if not item.active:
             raise Conflict("item_withdrawn", "该服务项目已下架")
-    title, description = _text(data.title), _text(data.description)
+    title, description = text_or_none(data.title), text_or_none(data.description)
     if not (title and description):
         raise Unprocessable("validation_error", "标题和内容不能为空")
     now = utcnow()
     if data.wanted_at is not None and data.wanted_at <= now:
         raise Unprocessable("invalid_wanted_at", "希望完成时间须晚于现在")
-    address = _text(data.address)
+    address = text_or_none(data.address)
     assert community.id is not None
     order = ServiceOrder(
         item_id=data.item_id,
@@ -561,7 +557,7 @@ async def reject(
 ) -> ServiceOrder:
     await _require_admin(session, caller, order)
     LIFECYCLE.require(order, OrderAction.reject)
-    reason = _text(data.reason)
+    reason = text_or_none(data.reason)
     if reason is None:
         raise Unprocessable("reason_required", "驳回时请填写原因")
     await lifecycle.move(
@@ -646,7 +642,7 @@ async def complete(
         raise Unprocessable("too_long", "服务时长不能超过 24 小时")
     media = await require_own_photos(session, caller=caller, photo_ids=data.photo_ids)
     now = utcnow()
-    note = _text(data.note)
+    note = text_or_none(data.note)
     await lifecycle.move(
         session,
         LIFECYCLE,
@@ -692,8 +688,8 @@ async def rate(
         caller=caller,
         action=OrderAction.rate,
         now=now,
-        note=_text(data.comment),
-        values={"stars": data.stars, "rating_comment": _text(data.comment), "rated_at": now},
+        note=text_or_none(data.comment),
+        values={"stars": data.stars, "rating_comment": text_or_none(data.comment), "rated_at": now},
     )
     assert order.id is not None and order.taken_by_id is not None  # rated implies taken
     await points.grant_for(

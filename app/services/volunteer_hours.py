@@ -26,6 +26,7 @@ from sqlmodel import col, select
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, by_members, in_reach, path_ids
+from app.core.text import text_or_none
 from app.core.timeutil import year_bounds
 from app.models.org import Org
 from app.models.points import SourceKind
@@ -263,7 +264,7 @@ async def review_entry(
     await _require_reviewer(session, caller, entry)
     action = HourAction.approve if data.approve else HourAction.reject
     LIFECYCLE.require(entry, action)
-    reason = (data.reason or "").strip() or None
+    reason = text_or_none(data.reason)
     if not data.approve and reason is None:
         raise Unprocessable("reason_required", "驳回时请填写原因")
     now = utcnow()

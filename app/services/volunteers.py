@@ -22,6 +22,7 @@ from app.core.db import updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach
 from app.core.security import PiiCipher, mask_phone, normalize_phone
+from app.core.text import text_or_none
 from app.core.wechat import WeChatGateway
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, User
@@ -386,7 +387,7 @@ async def review(
         raise Forbidden("forbidden", "只有该社区及上级的管理员可以审核")
     action = VolunteerAction.approve if data.approve else VolunteerAction.reject
     LIFECYCLE.require(volunteer, action)
-    reason = (data.reason or "").strip() or None
+    reason = text_or_none(data.reason)
     if not data.approve and reason is None:
         raise Unprocessable("reason_required", "驳回时请填写原因")
     await lifecycle.move(

@@ -34,6 +34,7 @@ from app.core.db import Statement, table_of, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, by_members, in_reach, is_within, org_ids_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
+from app.core.text import text_or_none
 from app.core.timeutil import local
 from app.core.wechat import SCENE_COMMENT, WeChatGateway
 from app.models.org import Org, OrgLevel
@@ -515,11 +516,6 @@ LIFECYCLE = Lifecycle(
 POSTER_CANCELS_FROM = frozenset({WishStatus.pending_review, WishStatus.open})
 
 
-def _text(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
-
-
 async def create_wish(
     session: AsyncSession,
     *,
@@ -544,9 +540,9 @@ async def create_wish(
     if data.deadline is not None and data.deadline < today_in_shanghai():
         raise Unprocessable("invalid_deadline", "最后期限不能早于今天")
     title, description, name = (
-        _text(data.title),
-        _text(data.description),
-        _text(data.beneficiary_name),
+        text_or_none(data.title),
+        text_or_none(data.description),
+        text_or_none(data.beneficiary_name),
     )
     if not (title and description and name):
         raise Unprocessable("validation_error", "标题、内容和受助人姓名不能为空")
@@ -625,7 +621,7 @@ async def review_wish(
     await _require_admin_in_reach(session, caller, wish)
     action = WishAction.approve if data.approve else WishAction.reject
     LIFECYCLE.require(wish, action)
-    reason = _text(data.reason)
+    reason = text_or_none(data.reason)
     if not data.approve and reason is None:
         raise Unprocessable("reason_required", "驳回时请填写原因")
     await lifecycle.move(session, LIFECYCLE, wish, caller=caller, action=action, note=reason)
@@ -708,7 +704,7 @@ async def fulfill_wish(
     review goes on, since an admin reads it before confirming anyway."""
     _require_claimant(caller, wish)
     LIFECYCLE.require(wish, WishAction.fulfill)
-    note = _text(data.note)
+    note = text_or_none(data.note)
     if note is None:
         raise Unprocessable("note_required", "请填写完成情况说明")
     if not data.photo_ids:
@@ -881,7 +877,7 @@ async def cancel_wish(
         wish,
         caller=caller,
         action=WishAction.cancel,
-        note=_text(data.reason) if data else None,
+        note=text_or_none(data.reason) if data else None,
         values={"claimed_by_id": None, "claimed_at": None},
     )
     return wish
