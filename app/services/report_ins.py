@@ -190,7 +190,8 @@ async def report_in_figures(
     not yet reported is for people (admins or the unit's secretary), not API keys."""
     month = month or month_key(utcnow())
     org_ids = await org_ids_within(session, [org.path])
-    total, done = await _kept_figures(session, org_ids, month)
+    total, by_month = await _kept_figures(session, org_ids, [month])
+    done = by_month.get(month, 0)
     missing = None
     if caller.sees_personal_data:
         # The first of those not reported, by id: the members as `people_in` reads
@@ -236,28 +237,6 @@ async def report_in_figures(
     )
 
 
-async def _kept_figures(
-    session: AsyncSession, org_ids: Sequence[int], month: str
-) -> tuple[int, int]:
-    """The party members of `org_ids`' homes and those of them who reported in
-    `month`, as the database keeps them (fact_counts' party_members and
-    party_members_reported, summed over the subtree: each person once, at their
-    current home; app/models/fact_counts.py states the rules). The same numbers as
-    counting the roster person by person (2,700 party members and a probe each for a
-    district at scale 1), from two rows an org."""
-    kept = (
-        and_(col(FactCount.period) == "", col(FactCount.fact) == "party_members"),
-        and_(col(FactCount.period) == month, col(FactCount.fact) == "party_members_reported"),
-    )
-    rows = await session.execute(
-        select(col(FactCount.fact), func.sum(col(FactCount.n)))
-        .where(col(FactCount.org_id).in_(org_ids), or_(*kept))
-        .group_by(col(FactCount.fact))
-    )
-    sums = {fact: int(n or 0) for fact, n in rows.all()}
-    return sums.get("party_members", 0), sums.get("party_members_reported", 0)
-
-
 def months_of(year: int, now: datetime) -> list[str]:
     """The months of `year` counted so far: all twelve of a past year, this year's up
     to this month (Shanghai), none of a year to come."""
@@ -279,7 +258,7 @@ async def report_in_year_figures(
     the year's rate, and the members who missed a month with the months missed."""
     months = months_of(year, now or utcnow())
     org_ids = await org_ids_within(session, [org.path])
-    total, by_month = await _kept_year(session, org_ids, months)
+    total, by_month = await _kept_figures(session, org_ids, months)
     slots = total * len(months)
     missing = None
     if caller.sees_personal_data and months:
@@ -303,13 +282,15 @@ async def report_in_year_figures(
     )
 
 
-async def _kept_year(
+async def _kept_figures(
     session: AsyncSession, org_ids: Sequence[int], months: Sequence[str]
 ) -> tuple[int, dict[str, int]]:
-    """`_kept_figures` for several months in one statement: the party members and,
-    by month, those of them who reported (fact_counts, each person once at their
-    current home). Before, the subtree's members' report-ins of the year were read
-    and counted in Python (19,000 rows for a district at scale 1 in December)."""
+    """The party members of `org_ids`' homes and, by month of `months`, those of them
+    who reported, as the database keeps them (fact_counts' party_members and
+    party_members_reported, summed over the subtree: each person once, at their
+    current home; app/models/fact_counts.py states the rules), in one statement. The
+    same numbers as counting the roster person by person (2,700 party members and a
+    probe each for a district at scale 1; a year of them, 19,000 report-ins)."""
     kept = and_(col(FactCount.period) == "", col(FactCount.fact) == "party_members")
     if months:
         kept = or_(
