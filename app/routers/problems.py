@@ -98,13 +98,12 @@ async def create_problem(
     422 `calendar_year_unknown`）。
     """
     problem = await service.create_problem(session, caller=caller, data=data)
-    (public,) = await service.problems_public(
+    return await service.problem_public(
         session,
-        [problem],
+        problem,
         district_after_days=settings.problem_district_escalation_days,
         viewer_id=caller.id,
     )
-    return public
 
 
 @router.get("/problems", response_model=Page[ProblemPublic])
@@ -163,13 +162,12 @@ async def rectify_problem(
 ) -> ProblemPublic:
     """责任单位的管理员提交整改：至少一张整改后照片和整改说明。"""
     problem = await service.rectify_problem(session, caller=caller, problem=problem, data=data)
-    (public,) = await service.problems_public(
+    return await service.problem_public(
         session,
-        [problem],
+        problem,
         district_after_days=settings.problem_district_escalation_days,
         viewer_id=caller.id,
     )
-    return public
 
 
 @router.post("/problems/{problem_id}/verify", response_model=ProblemPublic)
@@ -182,13 +180,12 @@ async def verify_problem(
 ) -> ProblemPublic:
     """复核：督导员或责任单位的上级管理员通过则销号，不通过须写明原因并退回重新整改。"""
     problem = await service.verify_problem(session, caller=caller, problem=problem, data=data)
-    (public,) = await service.problems_public(
+    return await service.problem_public(
         session,
-        [problem],
+        problem,
         district_after_days=settings.problem_district_escalation_days,
         viewer_id=caller.id,
     )
-    return public
 
 
 @router.get("/bulletins/weekly", response_model=WeeklyBulletin)

@@ -339,6 +339,21 @@ async def problems_public(
     return out
 
 
+async def problem_public(
+    session: AsyncSession,
+    problem: Problem,
+    *,
+    district_after_days: int,
+    viewer_id: int | None,
+    now: datetime | None = None,
+) -> ProblemPublic:
+    """`problems_public` of one problem: the answer of a route that made or moved it."""
+    (public,) = await problems_public(
+        session, [problem], district_after_days=district_after_days, viewer_id=viewer_id, now=now
+    )
+    return public
+
+
 async def problem_detail(
     session: AsyncSession,
     *,
@@ -347,8 +362,8 @@ async def problem_detail(
     viewer_id: int | None,
     now: datetime | None = None,
 ) -> ProblemDetail:
-    (public,) = await problems_public(
-        session, [problem], district_after_days=district_after_days, viewer_id=viewer_id, now=now
+    public = await problem_public(
+        session, problem, district_after_days=district_after_days, viewer_id=viewer_id, now=now
     )
     rows = await session.execute(
         select(ProblemEvent, User.name)
