@@ -58,7 +58,7 @@ from app.core.timeutil import local, month_key
 from app.main import create_app
 from app.models.org import Org, OrgLevel
 from app.models.user import Role, RoleGrant, User
-from benchmarks.checkin_load import backends_cpu, wait_for_port
+from benchmarks.checkin_load import backends_cpu, stop_server, wait_for_port
 from benchmarks.dashboard_latency import fmt, machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -322,12 +322,7 @@ def run_uvicorn(
             finally:
                 client.close()
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_server(proc)
             if proc.returncode not in (0, -signal.SIGINT):
                 print(log.read_text(), file=sys.stderr)
     return rows
