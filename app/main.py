@@ -63,6 +63,7 @@ from app.routers import (
     wechat_callback,
     wishes,
 )
+from app.services.gauges import BusinessGauges
 
 API_PREFIX = "/api/v1"
 
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     install_error_handlers(app)
-    install_metrics(app)
+    app.state.business_gauges = BusinessGauges(install_metrics(app))
     app.state.replica = Replica(settings, app.state.metrics_registry)
     install_http_headers(app, settings)
     # Outermost, so it sees every answer, the last-resort 500 included.
