@@ -626,3 +626,13 @@ def test_province_refuses_to_start_without_secrets() -> None:
     for name in SECRETS:
         with pytest.raises(MissingVariable, match=name):
             province({k: v for k, v in filled_env().items() if k != name})
+
+
+def test_every_setting_is_in_the_readme_configuration_table():
+    """An operator learns the settings from README's table: a setting added without a
+    row there is one nobody deploying knows about."""
+    readme = (ROOT / "README.md").read_text()
+    rows = "\n".join(line for line in readme.splitlines() if line.startswith("| `"))
+    named = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", rows))
+    missing = sorted(f.upper() for f in Settings.model_fields if f.upper() not in named)
+    assert not missing, f"settings without a row in README's configuration table: {missing}"
