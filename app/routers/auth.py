@@ -201,6 +201,6 @@ async def poll_console_login(
 
 
 @router.get("/me", response_model=MePublic)
-async def get_me(caller: CurrentCaller, session: SessionDep, cipher: CipherDep) -> MePublic:
+async def get_me(caller: CurrentCaller, cipher: CipherDep) -> MePublic:
     """当前登录的人；只有本人能看到完整手机号。"""
-    return await user_service.to_me(session, cipher, caller.user)
+    return user_service.me_of_caller(cipher, caller)

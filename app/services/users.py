@@ -239,9 +239,23 @@ async def to_public(session: AsyncSession, users: Sequence[User]) -> list[UserPu
 
 
 async def to_me(session: AsyncSession, cipher: PiiCipher, user: User) -> MePublic:
-    (public,) = await to_public(session, [user])
+    """The person as they see themselves, their roles read (at login: no Caller yet)."""
+    assert user.id is not None
+    roles = await roles_of(session, [user.id])
+    return _me(cipher, user, roles.get(user.id, []))
+
+
+def me_of_caller(cipher: PiiCipher, caller: Caller) -> MePublic:
+    """GET /me: the same answer from the Caller, whose grants are every role the
+    person holds in grant order (app.edge.access CALLER_ROWS), as `roles_of` reads
+    them: no second query. /me is what the mini-program asks on every launch."""
+    roles = [RolePublic(id=g.id, role=g.role, org_id=g.org_id) for g in caller.grants]
+    return _me(cipher, caller.user, roles)
+
+
+def _me(cipher: PiiCipher, user: User, roles: list[RolePublic]) -> MePublic:
     phone = cipher.decrypt(user.phone_cipher) if user.phone_cipher else None
-    return MePublic(**public.model_dump(), phone=phone)
+    return MePublic(**_public(user, roles).model_dump(), phone=phone)
 
 
 # --- roster writes ----------------------------------------------------------------------

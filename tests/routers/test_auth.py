@@ -5,7 +5,7 @@ import jwt
 from app.models.org import OrgLevel
 from app.models.user import Role
 from tests.factories.orgs import make_org
-from tests.factories.users import make_user
+from tests.factories.users import auth, make_user
 
 
 async def login(client, code):
@@ -201,3 +201,29 @@ async def test_me_lists_roles_with_their_org(client, world):
     assert [(r["role"], r["org_id"]) for r in me["roles"]] == [
         (Role.street_admin.value, world["S1"].id)
     ]
+
+
+async def test_me_lists_every_role_in_grant_order_as_an_admin_reads_them(client, world):
+    """GET /me takes the roles from the caller it already read; they are the person's
+    roles as GET /users/{id} reads them, every one, in the order granted."""
+    person = await make_user(
+        world.app,
+        "多角色",
+        community=world["C1"],
+        roles=[
+            (Role.inspector, world["S1"]),
+            (Role.community_admin, world["C1"]),
+            (Role.info_officer, world["C2"]),
+        ],
+    )
+    me = (await client.get("/me", headers=auth(world.app, person))).json()
+    assert [(r["role"], r["org_id"]) for r in me["roles"]] == [
+        (Role.inspector.value, world["S1"].id),
+        (Role.community_admin.value, world["C1"].id),
+        (Role.info_officer.value, world["C2"].id),
+    ]
+    as_read = (
+        await client.get(f"/users/{person.id}", headers=world.headers("district_admin"))
+    ).json()
+    assert me["roles"] == as_read["roles"]
+    assert {k: v for k, v in me.items() if k != "phone"} == as_read
