@@ -79,7 +79,7 @@ async def run(args: argparse.Namespace) -> None:
     dsn = dsn_for(args.postgres, args.database)
     user_id, version = await person(dsn, args.who)
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         app_env="dev",
         database_url=dsn,
         redis_url=None,
@@ -92,13 +92,14 @@ async def run(args: argparse.Namespace) -> None:
     headers = [(b"authorization", f"Bearer {token}".encode())]
     paths = args.paths or sorted(
         {
-            ctx.path
+            path
             for ctx in iter_route_contexts(app.routes)
-            if ctx.methods
+            if (path := ctx.path or "")
+            and ctx.methods
             and "GET" in ctx.methods
-            and ctx.path.startswith("/api/v1/")
-            and "{" not in ctx.path
-            and not any(s in ctx.path for s in SKIPPED)
+            and path.startswith("/api/v1/")
+            and "{" not in path
+            and not any(s in path for s in SKIPPED)
         }
     )
     rows = []
