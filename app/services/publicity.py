@@ -69,7 +69,7 @@ from app.models.user import ADMIN_ROLES, Role, User
 from app.services import articles, audit, lifecycle
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.orgs import get_visible_org, org_names
-from app.services.wishes import home_district
+from app.services.wishes import caller_district
 
 # The office that verifies placements: the district's and the streets' admins.
 OFFICE_ROLES = frozenset({Role.district_admin, Role.street_admin})
@@ -93,7 +93,7 @@ def _column_visible(caller: Caller, district: str | None) -> ColumnElement[bool]
 async def get_visible_column(
     session: AsyncSession, caller: Caller, column_id: int
 ) -> ArticleColumn:
-    district = await home_district(session, caller.user)
+    district = await caller_district(session, caller)
     column = (
         await session.execute(
             select(ArticleColumn).where(
@@ -211,7 +211,7 @@ async def list_columns(
 ) -> tuple[list[ArticleColumn], int]:
     """`org`: the columns an article of that org may run in (its own and its
     ancestors')."""
-    conditions = [_column_visible(caller, await home_district(session, caller.user))]
+    conditions = [_column_visible(caller, await caller_district(session, caller))]
     if org is not None:
         conditions.append(col(ArticleColumn.org_id).in_(path_ids(org.path)))
     total = (

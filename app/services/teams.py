@@ -44,14 +44,16 @@ from app.models.team import (
 from app.models.user import ADMIN_ROLES, User
 from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
 from app.services import audit, volunteers
-from app.services.wishes import home_district, volunteer_district
+from app.services.wishes import caller_district as home_caller_district
+from app.services.wishes import volunteer_district
 
 DONE = (OrderStatus.completed, OrderStatus.rated)
 
 
 async def caller_district(session: AsyncSession, caller: Caller) -> str | None:
-    """The district of the caller's roster home, or else of their volunteer community."""
-    return await home_district(session, caller.user) or await volunteer_district(
+    """The district of the caller's roster home (read with their roles: no query), or
+    else of their volunteer community."""
+    return await home_caller_district(session, caller) or await volunteer_district(
         session, caller.user
     )
 
@@ -134,6 +136,8 @@ async def minutes_of_teams(session: AsyncSession, team_ids: Sequence[int | None]
 
 
 async def to_public(session: AsyncSession, teams: Sequence[Team]) -> list[TeamPublic]:
+    if not teams:
+        return []  # an empty page: four counts of nothing are four round trips for nothing
     ids = [t.id for t in teams]
     members: dict[int, int] = dict(
         (
