@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import paged, utcnow
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import LEVEL_ADMIN_ROLE, Caller, in_reach
 from app.core.security import api_key_hash
@@ -137,17 +137,15 @@ async def list_keys(
     conditions = [_keys_in_reach(caller)]
     if issuer_revoked is not None:
         conditions.append(~ISSUER_ACTIVE if issuer_revoked else ISSUER_ACTIVE)
-    total = (
-        await session.execute(select(func.count()).select_from(ApiKey).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
+    rows, total = await paged(
+        session,
         select(ApiKey, ISSUER_ACTIVE.label("issuer_active"))
         .where(*conditions)
-        .order_by(case((AWAITS_REVIEW, 0), else_=1), col(ApiKey.id))
-        .offset(offset)
-        .limit(limit)
+        .order_by(case((AWAITS_REVIEW, 0), else_=1), col(ApiKey.id)),
+        offset=offset,
+        limit=limit,
     )
-    return [to_public(key, issuer_active=active) for key, active in rows.all()], total
+    return [to_public(key, issuer_active=active) for key, active in rows], total
 
 
 async def revoke_key(session: AsyncSession, *, caller: Caller, key_id: int) -> None:

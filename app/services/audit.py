@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from app.core.db import sqlite_write_transaction
+from app.core.db import paged_scalars, sqlite_write_transaction
 from app.core.errors import Forbidden
 from app.core.http import client_ip
 from app.core.scope import Caller, in_reach
@@ -92,18 +91,16 @@ async def list_entries(
         conditions.append(col(AuditEntry.target_type) == target_type)
     if target_id is not None:
         conditions.append(col(AuditEntry.target_id) == target_id)
-    total = (
-        await session.execute(select(func.count()).select_from(AuditEntry).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
+    entries, total = await paged_scalars(
+        session,
         select(AuditEntry)
         .where(*conditions)
-        .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-        .offset(offset)
-        .limit(limit)
+        .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc()),
+        offset=offset,
+        limit=limit,
     )
     items = []
-    for e in rows.scalars():
+    for e in entries:
         assert e.id is not None
         items.append(
             AuditEntryPublic(

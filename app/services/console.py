@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import NotFound
 from app.core.scope import Caller, in_reach, org_ids_in, org_in_reach, path_ids
 from app.core.security import PiiCipher
@@ -1262,12 +1262,9 @@ RESIDENT_CHOICES = 500
 async def _page_of(
     session: AsyncSession, statement: Any, paging: Paging
 ) -> tuple[list[Any], Paging]:
-    """One page of `statement` (ordered) and the whole's count."""
-    total = (
-        await session.execute(select(func.count()).select_from(statement.order_by(None).subquery()))
-    ).scalar_one()
-    rows = await session.execute(statement.offset(paging.offset).limit(paging.size))
-    return list(rows.scalars()), paging.of(int(total))
+    """One page of `statement` (ordered) and the whole's count (`paged`)."""
+    rows, total = await paged_scalars(session, statement, offset=paging.offset, limit=paging.size)
+    return rows, paging.of(total)
 
 
 async def shop_screen(

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import paged, utcnow
 from app.core.errors import Conflict, Unprocessable
 from app.core.scope import Caller, in_reach, org_in_reach
 from app.core.timeutil import month_key
@@ -175,16 +175,15 @@ async def list_visits(
         in_reach(col(HouseholdVisit.community_id), [org.path]),
         col(HouseholdVisit.month) == month,
     ]
-    total = (
-        await session.execute(select(func.count()).select_from(HouseholdVisit).where(*condition))
-    ).scalar_one()
-    rows = await session.execute(
+    # The joins are on required foreign keys: the rows are the visits, one each.
+    rows, total = await paged(
+        session,
         sa_select(HouseholdVisit, col(Org.name), col(User.name))
         .join(Org, col(Org.id) == col(HouseholdVisit.community_id))
         .join(User, col(User.id) == col(HouseholdVisit.visitor_id))
         .where(*condition)
-        .order_by(col(HouseholdVisit.visited_at).desc(), col(HouseholdVisit.id).desc())
-        .offset(offset)
-        .limit(limit)
+        .order_by(col(HouseholdVisit.visited_at).desc(), col(HouseholdVisit.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return [VisitLine(visit_public(v), c, u) for v, c, u in rows.all()], total
+    return [VisitLine(visit_public(v), c, u) for v, c, u in rows], total

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, org_in_reach
 from app.core.timeutil import local
@@ -284,17 +284,14 @@ async def list_indicators(
     if overdue is not None:
         cond = overdue_condition(today)
         conditions.append(cond if overdue else ~cond)
-    total = (
-        await session.execute(select(func.count()).select_from(Indicator).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
+    return await paged_scalars(
+        session,
         select(Indicator)
         .where(*conditions)
-        .order_by(col(Indicator.due_on), col(Indicator.code), col(Indicator.id))
-        .offset(offset)
-        .limit(limit)
+        .order_by(col(Indicator.due_on), col(Indicator.code), col(Indicator.id)),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def indicators_public(

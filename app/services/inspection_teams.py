@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from app.core.db import paged_scalars
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach
 from app.models.inspection import (
@@ -139,17 +140,12 @@ async def list_teams(
     conditions = [_visible(caller)]
     if org is not None:
         conditions.append(in_reach(col(InspectionTeam.org_id), [org.path]))
-    total = (
-        await session.execute(select(func.count()).select_from(InspectionTeam).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(InspectionTeam)
-        .where(*conditions)
-        .order_by(col(InspectionTeam.id))
-        .offset(offset)
-        .limit(limit)
+    return await paged_scalars(
+        session,
+        select(InspectionTeam).where(*conditions).order_by(col(InspectionTeam.id)),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def teams_public(session: AsyncSession, teams: Sequence[InspectionTeam]) -> list[TeamPublic]:

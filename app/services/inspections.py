@@ -32,7 +32,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core import xlsx
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids, path_within
 from app.core.timeutil import day_start, local, parse_week, week_of
@@ -435,17 +435,14 @@ async def list_inspections(
         conditions.append(in_reach(col(Inspection.org_id), [org.path]))
     if point_id is not None:
         conditions.append(col(Inspection.point_id) == point_id)
-    total = (
-        await session.execute(select(func.count()).select_from(Inspection).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
+    return await paged_scalars(
+        session,
         select(Inspection)
         .where(*conditions)
-        .order_by(col(Inspection.visited_at).desc(), col(Inspection.id).desc())
-        .offset(offset)
-        .limit(limit)
+        .order_by(col(Inspection.visited_at).desc(), col(Inspection.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def get_inspected_org(session: AsyncSession, caller: Caller, org_id: int) -> Org:

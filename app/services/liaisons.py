@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, org_in_reach
 from app.core.timeutil import local
@@ -141,13 +141,12 @@ async def list_liaisons(
         conditions.append(col(Liaison.unit_id).is_not(None))
     if unit_id is not None:
         conditions.append(col(Liaison.unit_id) == unit_id)
-    total = (
-        await session.execute(select(func.count()).select_from(Liaison).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Liaison).where(*conditions).order_by(col(Liaison.id)).offset(offset).limit(limit)
+    return await paged_scalars(
+        session,
+        select(Liaison).where(*conditions).order_by(col(Liaison.id)),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def to_public(session: AsyncSession, liaisons: Sequence[Liaison]) -> list[LiaisonPublic]:

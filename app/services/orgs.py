@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from app.core.db import paged_scalars
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, is_within, org_ids_in
 from app.models.org import ALLOWED_PARENT_LEVELS, Org, OrgCreate, OrgLevel, OrgUpdate
@@ -56,13 +57,9 @@ async def list_orgs(
         conditions.append(col(Org.level) == level)
     if parent_id is not None:
         conditions.append(col(Org.parent_id) == parent_id)
-    total = (
-        await session.execute(select(func.count()).select_from(Org).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Org).where(*conditions).order_by(Org.path).offset(offset).limit(limit)
+    return await paged_scalars(
+        session, select(Org).where(*conditions).order_by(Org.path), offset=offset, limit=limit
     )
-    return list(rows.scalars()), total
 
 
 def check_parent_level(level: OrgLevel, parent: Org | None) -> None:

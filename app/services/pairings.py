@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, org_in_reach
 from app.core.timeutil import local, month_key, year_bounds
@@ -204,13 +204,12 @@ async def list_pairings(
         conditions.append(col(Pairing.community_id) == community_id)
     if status is not None:
         conditions.append(col(Pairing.status) == status)
-    total = (
-        await session.execute(select(func.count()).select_from(Pairing).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Pairing).where(*conditions).order_by(col(Pairing.id)).offset(offset).limit(limit)
+    return await paged_scalars(
+        session,
+        select(Pairing).where(*conditions).order_by(col(Pairing.id)),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def to_public(session: AsyncSession, pairings: Sequence[Pairing]) -> list[PairingPublic]:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import dialect_insert, table_of, updated_one, utcnow
+from app.core.db import dialect_insert, paged_scalars, table_of, updated_one, utcnow
 from app.core.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, path_ids
 from app.core.timeutil import month_key
@@ -498,21 +498,13 @@ async def accounts(
         col(PointsAccount.kind) == AccountKind.person,
         person.in_(select(User.id).where(people_of(caller, org))),
     )
-    total = (
-        await session.execute(select(func.count()).select_from(PointsAccount).where(condition))
-    ).scalar_one()
-    rows = (
-        (
-            await session.execute(
-                select(PointsAccount)
-                .where(condition)
-                .order_by(col(PointsAccount.balance).desc(), col(PointsAccount.id))
-                .offset(offset)
-                .limit(limit)
-            )
-        )
-        .scalars()
-        .all()
+    rows, total = await paged_scalars(
+        session,
+        select(PointsAccount)
+        .where(condition)
+        .order_by(col(PointsAccount.balance).desc(), col(PointsAccount.id)),
+        offset=offset,
+        limit=limit,
     )
     flows = await _flows(session, [a.id for a in rows if a.id is not None])
     names = await user_names(session, (a.user_id for a in rows))

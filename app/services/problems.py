@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, org_in_reach
 from app.core.text import text_or_none
@@ -168,13 +168,12 @@ async def list_points(
         conditions.append(in_reach(col(Point.org_id), [org.path]))
     if kind is not None:
         conditions.append(col(Point.kind) == kind)
-    total = (
-        await session.execute(select(func.count()).select_from(Point).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Point).where(*conditions).order_by(col(Point.id).desc()).offset(offset).limit(limit)
+    return await paged_scalars(
+        session,
+        select(Point).where(*conditions).order_by(col(Point.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def points_public(session: AsyncSession, points: Sequence[Point]) -> list[PointPublic]:
@@ -425,10 +424,8 @@ async def list_problems(
         conditions.append(overdue_condition(now) if overdue else ~overdue_condition(now))
     if escalated_to is not None:
         conditions.append(escalation_condition(escalated_to, now, district_after_days))
-    total = (
-        await session.execute(select(func.count()).select_from(Problem).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
+    return await paged_scalars(
+        session,
         select(Problem)
         .where(*conditions)
         .order_by(
@@ -437,11 +434,10 @@ async def list_problems(
                 if by_deadline
                 else (col(Problem.id).desc(),)
             )
-        )
-        .offset(offset)
-        .limit(limit)
+        ),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 # --- filing ------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.core.db import dialect_insert, utcnow
+from app.core.db import dialect_insert, paged_scalars, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, path_ids, path_within
 from app.core.text import text_or_none
@@ -214,17 +214,12 @@ async def list_columns(
     conditions = [_column_visible(caller, await caller_district(session, caller))]
     if org is not None:
         conditions.append(col(ArticleColumn.org_id).in_(path_ids(org.path)))
-    total = (
-        await session.execute(select(func.count()).select_from(ArticleColumn).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(ArticleColumn)
-        .where(*conditions)
-        .order_by(col(ArticleColumn.id))
-        .offset(offset)
-        .limit(limit)
+    return await paged_scalars(
+        session,
+        select(ArticleColumn).where(*conditions).order_by(col(ArticleColumn.id)),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def columns_public(
@@ -405,18 +400,12 @@ async def list_placements(
             col(Placement.recorded_by_id) != caller.id,
         ]
     base = select(Placement).join(Article, col(Article.id) == col(Placement.article_id))
-    total = (
-        await session.execute(
-            select(func.count())
-            .select_from(Placement)
-            .join(Article, col(Article.id) == col(Placement.article_id))
-            .where(*conditions)
-        )
-    ).scalar_one()
-    rows = await session.execute(
-        base.where(*conditions).order_by(col(Placement.id).desc()).offset(offset).limit(limit)
+    return await paged_scalars(
+        session,
+        base.where(*conditions).order_by(col(Placement.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def placements_public(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import Conflict
 from app.core.scope import Caller, by_members, in_reach, org_ids_within
 from app.core.timeutil import local, month_key
@@ -165,17 +165,12 @@ async def list_report_ins(
         # Within what the caller sees: a street admin filtering by a unit gets its
         # members' report-ins to the street's communities, not those elsewhere.
         conditions.append(report_ins_of(org))
-    total = (
-        await session.execute(select(func.count()).select_from(ReportIn).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(ReportIn)
-        .where(*conditions)
-        .order_by(col(ReportIn.reported_at), col(ReportIn.id))
-        .offset(offset)
-        .limit(limit)
+    return await paged_scalars(
+        session,
+        select(ReportIn).where(*conditions).order_by(col(ReportIn.reported_at), col(ReportIn.id)),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 NOT_REPORTED_SHOWN = 500

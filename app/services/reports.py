@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids, path_within
 from app.core.wechat import WeChatGateway
@@ -343,17 +343,12 @@ async def list_reports(
         conditions.append(in_reach(col(Report.org_id), [org.path]))
     if status is not None:
         conditions.append(col(Report.status) == status)
-    total = (
-        await session.execute(select(func.count()).select_from(Report).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Report)
-        .where(*conditions)
-        .order_by(col(Report.id).desc())
-        .offset(offset)
-        .limit(limit)
+    return await paged_scalars(
+        session,
+        select(Report).where(*conditions).order_by(col(Report.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def reports_public(

@@ -42,9 +42,9 @@ from typing import Any
 from sqlalchemy import Integer, bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
-from app.core.db import Statement
+from app.core.db import Statement, paged_scalars
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids
 from app.models.dashboard import DashboardMetrics
@@ -303,17 +303,14 @@ async def list_reviews(
     ]
     if month is not None:
         where.append(col(MonthlyReview.month) == month)
-    total = (
-        await session.execute(select(func.count()).select_from(MonthlyReview).where(*where))
-    ).scalar_one()
-    rows = await session.execute(
+    return await paged_scalars(
+        session,
         select(MonthlyReview)
         .where(*where)
-        .order_by(col(MonthlyReview.month).desc(), col(MonthlyReview.id).desc())
-        .offset(offset)
-        .limit(limit)
+        .order_by(col(MonthlyReview.month).desc(), col(MonthlyReview.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def reviews_public(

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, path_ids
 from app.core.security import PiiCipher
@@ -424,17 +424,14 @@ async def items_in_reach(
     """The menu items of the orgs in the admin's reach (those `get_item_in_reach`
     finds), on the menu first, then newest first: the admin's list to withdraw from."""
     condition = in_reach(col(ServiceItem.org_id), caller.paths(ADMIN_ROLES))
-    total = (
-        await session.execute(select(func.count()).select_from(ServiceItem).where(condition))
-    ).scalar_one()
-    rows = await session.execute(
+    return await paged_scalars(
+        session,
         select(ServiceItem)
         .where(condition)
-        .order_by(col(ServiceItem.active).desc(), col(ServiceItem.id).desc())
-        .offset(offset)
-        .limit(limit)
+        .order_by(col(ServiceItem.active).desc(), col(ServiceItem.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 def item_public(item: ServiceItem) -> ServiceItemPublic:
@@ -458,17 +455,12 @@ async def list_orders(
         conditions.append(in_reach(col(ServiceOrder.community_id), [org.path]))
     if status is not None:
         conditions.append(col(ServiceOrder.status) == status)
-    total = (
-        await session.execute(select(func.count()).select_from(ServiceOrder).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(ServiceOrder)
-        .where(*conditions)
-        .order_by(col(ServiceOrder.id).desc())
-        .offset(offset)
-        .limit(limit)
+    return await paged_scalars(
+        session,
+        select(ServiceOrder).where(*conditions).order_by(col(ServiceOrder.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 # --- transitions ----------------------------------------------------------------------------

@@ -17,12 +17,12 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import updated_one, utcnow
+from app.core.db import paged_scalars, updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach
 from app.models.org import Org, OrgLevel
@@ -356,17 +356,12 @@ async def list_redemptions(
         conditions.append(col(Redemption.community_id) == community.id)
     if status is not None:
         conditions.append(col(Redemption.status) == status)
-    total = (
-        await session.execute(select(func.count()).select_from(Redemption).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Redemption)
-        .where(*conditions)
-        .order_by(col(Redemption.id).desc())
-        .offset(offset)
-        .limit(limit)
+    return await paged_scalars(
+        session,
+        select(Redemption).where(*conditions).order_by(col(Redemption.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def redemptions_public(

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import table_of, utcnow
+from app.core.db import paged_scalars, table_of, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, org_in_reach, path_ids
 from app.models.org import Org
@@ -306,17 +306,12 @@ async def list_surveys(
         conditions.append(in_reach(col(Survey.org_id), [org.path]))
     if status is not None:
         conditions.append(_status_condition(status, now))
-    total = (
-        await session.execute(select(func.count()).select_from(Survey).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Survey)
-        .where(*conditions)
-        .order_by(col(Survey.closes_at), col(Survey.id))
-        .offset(offset)
-        .limit(limit)
+    return await paged_scalars(
+        session,
+        select(Survey).where(*conditions).order_by(col(Survey.closes_at), col(Survey.id)),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def surveys_public(

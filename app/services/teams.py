@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import updated_one, utcnow
+from app.core.db import paged_scalars, updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach, is_within, org_in_reach
 from app.models.org import Org
@@ -214,13 +214,9 @@ async def list_teams(
     conditions = [visible_teams(caller, await caller_district(session, caller))]
     if org is not None:
         conditions.append(in_reach(col(Team.org_id), [org.path]))
-    total = (
-        await session.execute(select(func.count()).select_from(Team).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Team).where(*conditions).order_by(col(Team.id)).offset(offset).limit(limit)
+    return await paged_scalars(
+        session, select(Team).where(*conditions).order_by(col(Team.id)), offset=offset, limit=limit
     )
-    return list(rows.scalars()), total
 
 
 async def approved_member_ids(session: AsyncSession, team_id: int) -> list[int]:

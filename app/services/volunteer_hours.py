@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, by_members, in_reach, path_ids
 from app.core.text import text_or_none
@@ -392,17 +392,14 @@ async def list_entries(
         start, end = year_bounds(year)
         conditions.append(col(VolunteerHour.started_at) >= start)
         conditions.append(col(VolunteerHour.started_at) < end)
-    total = (
-        await session.execute(select(func.count()).select_from(VolunteerHour).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
+    return await paged_scalars(
+        session,
         select(VolunteerHour)
         .where(*conditions)
-        .order_by(col(VolunteerHour.started_at).desc(), col(VolunteerHour.id).desc())
-        .offset(offset)
-        .limit(limit)
+        .order_by(col(VolunteerHour.started_at).desc(), col(VolunteerHour.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 async def summary(session: AsyncSession, *, caller: Caller, year: int) -> HoursSummary:

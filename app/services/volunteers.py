@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import updated_one, utcnow
+from app.core.db import paged_scalars, updated_one, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, in_reach
 from app.core.security import PiiCipher, mask_phone, normalize_phone
@@ -189,17 +189,12 @@ async def list_volunteers(
         conditions.append(in_reach(col(Volunteer.community_id), [org.path]))
     if status is not None:
         conditions.append(col(Volunteer.status) == status)
-    total = (
-        await session.execute(select(func.count()).select_from(Volunteer).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Volunteer)
-        .where(*conditions)
-        .order_by(col(Volunteer.id).desc())
-        .offset(offset)
-        .limit(limit)
+    return await paged_scalars(
+        session,
+        select(Volunteer).where(*conditions).order_by(col(Volunteer.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), total
 
 
 # --- registering ----------------------------------------------------------------------

@@ -6,7 +6,7 @@ from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import utcnow
+from app.core.db import paged_scalars, utcnow
 from app.core.errors import NotFound
 from app.models.notification import Message, MessagePublic, NotificationKind
 
@@ -42,17 +42,14 @@ async def list_messages(
     conditions = [col(Message.user_id) == user_id]
     if unread_only:
         conditions.append(col(Message.read_at).is_(None))
-    total = (
-        await session.execute(select(func.count()).select_from(Message).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
+    return await paged_scalars(
+        session,
         select(Message)
         .where(*conditions)
-        .order_by(col(Message.read_at).is_not(None), col(Message.id).desc())
-        .offset(offset)
-        .limit(limit)
+        .order_by(col(Message.read_at).is_not(None), col(Message.id).desc()),
+        offset=offset,
+        limit=limit,
     )
-    return list(rows.scalars()), int(total)
 
 
 async def mark_read(session: AsyncSession, *, user_id: int, message_id: int) -> Message:
