@@ -411,6 +411,8 @@ async def list_placements(
 async def placements_public(
     session: AsyncSession, placements: Sequence[Placement]
 ) -> list[PlacementPublic]:
+    if not placements:
+        return []  # an empty page reads nothing
     ids = {p.article_id for p in placements}
     about = {
         a_id: (title, org_id)

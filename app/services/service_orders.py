@@ -251,6 +251,8 @@ def _sees_whole(caller: Caller, order: ServiceOrder, community_path: str) -> boo
 async def to_public(
     session: AsyncSession, *, caller: Caller, cipher: PiiCipher, orders: Sequence[ServiceOrder]
 ) -> list[OrderPublic]:
+    if not orders:
+        return []  # an empty page reads nothing
     ids = [o.id for o in orders]
     photos = await photo_ids_by_record(session, RECORD_TYPE, ids, viewer_id=caller.id)
     paths: dict[int, str] = dict(

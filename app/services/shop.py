@@ -367,6 +367,8 @@ async def list_redemptions(
 async def redemptions_public(
     session: AsyncSession, redemptions: Sequence[Redemption], *, viewer_id: int
 ) -> list[RedemptionPublic]:
+    if not redemptions:
+        return []  # an empty page reads nothing
     ids = {r.item_id for r in redemptions}
     names: dict[int, str] = dict(
         (
