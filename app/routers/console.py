@@ -1198,7 +1198,7 @@ async def console_task(
 ) -> Response:
     """一个任务及其签到名单（分页）。"""
     task = await task_service.get_visible_task(session, caller, task_id)
-    (shown,) = await task_service.tasks_public(session, caller=caller, tasks=[task])
+    shown = await task_service.task_public(session, caller=caller, task=task)
     pages = paging(request, page_number, service.LONG_PAGE)
     check_ins, total = await task_service.list_check_ins(
         session, caller=caller, task=task, offset=pages.offset, limit=pages.size

@@ -37,8 +37,7 @@ router = APIRouter(tags=["tasks"], route_class=AppRoute, responses=PROBLEM_RESPO
 async def create_task(data: TaskCreate, session: SessionDep, caller: AdminCaller) -> TaskPublic:
     """发布任务（该组织或其上级的管理员）；该组织整棵子树的成员可以参加。"""
     task = await service.create_task(session, caller=caller, data=data)
-    (public,) = await service.tasks_public(session, caller=caller, tasks=[task])
-    return public
+    return await service.task_public(session, caller=caller, task=task)
 
 
 @router.get("/tasks", response_model=Page[TaskPublic])
@@ -58,14 +57,13 @@ async def list_tasks(
         offset=paging.offset,
         limit=paging.page_size,
     )
-    return page_of(await service.tasks_public(session, caller=caller, tasks=tasks), total, paging)
+    return page_of(tasks, total, paging)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskPublic)
 @reads_with_caller(Task, "task_id")
 async def get_task(task: Visible[Task], session: SessionDep, caller: TasksReader) -> TaskPublic:
-    (public,) = await service.tasks_public(session, caller=caller, tasks=[task])
-    return public
+    return await service.task_public(session, caller=caller, task=task)
 
 
 @router.post("/tasks/{task_id}/check-ins", status_code=201, response_model=CheckInPublic)

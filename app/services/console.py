@@ -955,7 +955,7 @@ async def tasks_page(
         offset=paging.offset,
         limit=paging.size,
     )
-    return await task_service.tasks_public(session, caller=caller, tasks=tasks), paging.of(total)
+    return tasks, paging.of(total)
 
 
 # --- the problems board ------------------------------------------------------------------
