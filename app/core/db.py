@@ -627,6 +627,28 @@ class Statement:
         return self._pg
 
 
+@dataclass(frozen=True)
+class PageStatements:
+    """A list's two Statements: `page`, whose rows each carry the number of all the
+    list's rows (`count(*) OVER () AS total`), and `count`, that number alone."""
+
+    page: Statement
+    count: Statement
+
+    async def read(
+        self, session: AsyncSession, params: Mapping[str, Any], *, offset: int
+    ) -> tuple[list[Any], int]:
+        """The page's rows and the list's total in one round trip; two for a page past
+        the end, where no row carries the total."""
+        rows = await self.page.rows(session, params)
+        if rows:
+            return rows, rows[0].total
+        if offset == 0:
+            return rows, 0
+        counted = await self.count.first(session, params)
+        return rows, counted[0] if counted is not None else 0
+
+
 _GENERIC = "SET LOCAL plan_cache_mode = force_generic_plan"
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.db import (
+    PageStatements,
     Statement,
     as_loaded,
     dialect_of,
@@ -338,16 +339,10 @@ class _Reach:
     volunteer: bool
 
 
-@dataclass(frozen=True)
-class _ListStatements:
-    page: Statement  # the page, the number of tasks, the caller's check-ins and photos
-    count: Statement  # the number alone, for a page past the end
-
-
 @lru_cache(maxsize=256)
 def _list_statements(
     reach: _Reach, status: TaskStatus | None, by_org: bool, dialect: Dialect
-) -> _ListStatements:
+) -> PageStatements:
     """GET /tasks' statements for callers of one reach, built and compiled once: the
     caller, their trees' ids, the filters' values and the page are parameters. The
     dialect is the engine's (one per database): `ids_in` is written for it. Bounded:
@@ -374,7 +369,7 @@ def _list_statements(
     )
     mine = _CHECK_INS.alias("mine")
     of_mine = and_(mine.c.task_id == page.c.id, mine.c.user_id == _CALLER)
-    return _ListStatements(
+    return PageStatements(
         page=Statement(
             sa_select(page, *_mine_columns(mine), _MY_PHOTOS.c.media_id.label("photo_id"))
             .select_from(
@@ -416,14 +411,7 @@ async def list_tasks(
         params["org_path"], params["org_path_end"] = org.path, path_upper_bound(org.path)
     if status is not None:
         params["now"] = now
-    rows = await statements.page.rows(session, params)
-    if rows:
-        total = rows[0].total
-    elif offset == 0:
-        total = 0
-    else:
-        counted = await statements.count.first(session, params)
-        total = counted[0] if counted is not None else 0
+    rows, total = await statements.read(session, params, offset=offset)
     by_task: dict[int, list[Any]] = {}
     for row in rows:
         by_task.setdefault(row.id, []).append(row)
