@@ -66,7 +66,7 @@ async def list_articles(
 ) -> Page[ArticlePublic]:
     """作者：自己的全部稿件；管理员：管理范围内审核中、已退回和已发布的稿件；
     本区所有人：已发布的稿件。"""
-    articles, total = await service.list_articles(
+    items, total = await service.list_articles(
         session,
         caller=caller,
         status=status,
@@ -78,7 +78,6 @@ async def list_articles(
         offset=paging.offset,
         limit=paging.page_size,
     )
-    items = await service.to_public(session, articles=articles, viewer_id=caller.id)
     return page_of(items, total, paging)
 
 

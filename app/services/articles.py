@@ -39,18 +39,40 @@ against, and every step is written to article_events.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    or_,
+)
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import utcnow
+from app.core.db import table_of, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, is_within, path_ids, path_within
+from app.core.scope import (
+    Caller,
+    in_reach,
+    is_within,
+    path_between,
+    path_ids,
+    path_upper_bound,
+    path_within,
+)
 from app.core.text import text_or_none
 from app.core.timeutil import month_bounds, year_bounds
 from app.core.wechat import WeChatGateway
@@ -81,12 +103,13 @@ from app.services.notifications import scans
 from app.services.notifications.recipients import OrgAdmins
 from app.services.orgs import get_visible_org
 from app.services.photos import (
+    PhotoPage,
     attach_photos,
     photo_ids_by_record,
     register_record_type,
     require_own_photos,
 )
-from app.services.wishes import home_district
+from app.services.wishes import caller_district
 
 RECORD_TYPE = "article"
 
@@ -104,29 +127,45 @@ STATUS_NAMES = {
 # --- who sees what -------------------------------------------------------------------
 
 
-def _visible(caller: Caller, district: str | None) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class _Reach:
+    """The places whose articles a caller sees besides their own (`_visible`): what
+    the list's statements are built for, once each (`_list_statements`)."""
+
+    admin: tuple[str, ...]
+    district: str | None
+
+
+async def _reach(session: AsyncSession, caller: Caller) -> _Reach:
+    return _Reach(
+        admin=tuple(caller.paths(ADMIN_ROLES)), district=await caller_district(session, caller)
+    )
+
+
+def _visible(reach: _Reach, me: int | ColumnElement[int]) -> ColumnElement[bool]:
+    """The articles `me` (the caller's id, or a bound parameter for it) sees."""
     conditions = [
-        col(Article.author_id) == caller.id,
+        col(Article.author_id) == me,
         and_(
             col(Article.status) != ArticleStatus.draft,
-            in_reach(col(Article.org_id), caller.paths(ADMIN_ROLES)),
+            in_reach(col(Article.org_id), list(reach.admin)),
         ),
     ]
-    if district is not None:
+    if reach.district is not None:
         conditions.append(
             and_(
                 col(Article.status) == ArticleStatus.published,
-                in_reach(col(Article.org_id), [district]),
+                in_reach(col(Article.org_id), [reach.district]),
             )
         )
     return or_(*conditions)
 
 
 async def get_visible_article(session: AsyncSession, caller: Caller, article_id: int) -> Article:
-    district = await home_district(session, caller.user)
+    reach = await _reach(session, caller)
     article = (
         await session.execute(
-            select(Article).where(Article.id == article_id, _visible(caller, district))
+            select(Article).where(Article.id == article_id, _visible(reach, caller.id))
         )
     ).scalar_one_or_none()
     if article is None:
@@ -138,7 +177,7 @@ async def get_org_of_articles(session: AsyncSession, caller: Caller, org_id: int
     """An org whose articles the caller may see (the `?org_id=` of GET /articles): one
     inside the reach of a role they hold, or inside their home district."""
     org = await session.get(Org, org_id)
-    district = await home_district(session, caller.user)
+    district = await caller_district(session, caller)
     paths = caller.paths(g.role for g in caller.grants) + ([district] if district else [])
     if org is None or not any(is_within(org.path, p) for p in paths):
         raise NotFound()
@@ -146,9 +185,9 @@ async def get_org_of_articles(session: AsyncSession, caller: Caller, org_id: int
 
 
 async def _can_see_article(session: AsyncSession, caller: Caller, article_id: int) -> bool:
-    district = await home_district(session, caller.user)
+    reach = await _reach(session, caller)
     found = await session.execute(
-        select(Article.id).where(Article.id == article_id, _visible(caller, district))
+        select(Article.id).where(Article.id == article_id, _visible(reach, caller.id))
     )
     return found.first() is not None
 
@@ -170,34 +209,37 @@ async def to_public(
             await session.execute(select(User.id, User.name).where(col(User.id).in_(author_ids)))
         ).all()
     )
-    out = []
-    for a in articles:
-        assert a.id is not None
-        out.append(
-            ArticlePublic(
-                id=a.id,
-                title=a.title,
-                body=a.body,
-                org_id=a.org_id,
-                author_id=a.author_id,
-                author_name=names.get(a.author_id, ""),
-                status=a.status,
-                importance=a.importance,
-                urgent=a.urgent,
-                column_id=a.column_id,
-                review_org_id=a.review_org_id,
-                review_level_at=a.review_level_at,
-                content_flagged=a.content_flagged,
-                needs_human_review=a.needs_human_review,
-                photo_ids=photos.get(a.id, []),
-                first_submitted_at=a.first_submitted_at,
-                submitted_at=a.submitted_at,
-                published_at=a.published_at,
-                created_at=a.created_at,
-                updated_at=a.updated_at,
-            )
-        )
-    return out
+    return [
+        _public(a, author_name=names.get(a.author_id, ""), photo_ids=photos.get(a.id or 0, []))
+        for a in articles
+    ]
+
+
+def _public(a: Article | Any, *, author_name: str, photo_ids: list[int]) -> ArticlePublic:
+    """An article (an Article, or a row of its columns) as it is shown."""
+    assert a.id is not None
+    return ArticlePublic(
+        id=a.id,
+        title=a.title,
+        body=a.body,
+        org_id=a.org_id,
+        author_id=a.author_id,
+        author_name=author_name,
+        status=a.status,
+        importance=a.importance,
+        urgent=a.urgent,
+        column_id=a.column_id,
+        review_org_id=a.review_org_id,
+        review_level_at=a.review_level_at,
+        content_flagged=a.content_flagged,
+        needs_human_review=a.needs_human_review,
+        photo_ids=photo_ids,
+        first_submitted_at=a.first_submitted_at,
+        submitted_at=a.submitted_at,
+        published_at=a.published_at,
+        created_at=a.created_at,
+        updated_at=a.updated_at,
+    )
 
 
 async def to_public_one(
@@ -239,6 +281,68 @@ async def detail(
 # --- reading ---------------------------------------------------------------------------
 
 
+_ARTICLES = table_of(Article)
+_USERS = table_of(User)
+
+
+@dataclass(frozen=True)
+class _Filters:
+    """Which of GET /articles' filters a request gives; their values are parameters,
+    but for `urgent` (written `IS true` / `IS false`, as PostgreSQL takes no parameter
+    there) and the levels awaiting the caller's review (their admin grants, which their
+    reach already follows)."""
+
+    status: bool = False
+    org: bool = False
+    column: bool = False
+    importance: bool = False
+    urgent: bool | None = None
+    awaiting: tuple[int, ...] | None = None
+
+
+def _conditions(filters: _Filters, me: ColumnElement[int]) -> list[ColumnElement[bool]]:
+    conditions = []
+    if filters.column:
+        conditions.append(col(Article.column_id) == bindparam("column_id", type_=Integer))
+    if filters.importance:
+        conditions.append(col(Article.importance) == bindparam("importance", type_=String))
+    if filters.urgent is not None:
+        conditions.append(col(Article.urgent).is_(filters.urgent))
+    if filters.status:
+        conditions.append(col(Article.status) == bindparam("status", type_=String))
+    if filters.org:
+        # `in_reach` with the path as a parameter: one statement for every org.
+        subtree = path_between(
+            col(Org.path), bindparam("org_from", type_=String), bindparam("org_to", type_=String)
+        )
+        conditions.append(col(Article.org_id).in_(select(Org.id).where(subtree)))
+    if filters.awaiting is not None:
+        levels = filters.awaiting
+        conditions += [
+            col(Article.review_org_id).in_(levels) if levels else false(),
+            col(Article.author_id) != me,
+        ]
+    return conditions
+
+
+@lru_cache(maxsize=256)
+def _list_statements(reach: _Reach, filters: _Filters) -> PhotoPage:
+    """GET /articles' statements for callers of one reach asking one set of filters,
+    built and compiled once (a district's members share one reach; an admin's is their
+    subtrees): the caller, the filters' values and the page are parameters. Bounded: a
+    reach not listed lately is built again when it comes back."""
+    me = bindparam("me", type_=Integer)
+    # The author's name as a subquery, not a join: PostgreSQL then reads it for the
+    # page's rows alone, after counting the list (`count(*) OVER ()`), not for them all.
+    author_name = (
+        sa_select(_USERS.c.name).where(_USERS.c.id == _ARTICLES.c.author_id).scalar_subquery()
+    )
+    records = sa_select(_ARTICLES, author_name.label("author_name")).where(
+        _visible(reach, me), *_conditions(filters, me)
+    )
+    return PhotoPage.of(records, record_type=RECORD_TYPE, viewer=me)
+
+
 async def list_articles(
     session: AsyncSession,
     *,
@@ -251,38 +355,33 @@ async def list_articles(
     column_id: int | None = None,
     importance: ArticleImportance | None = None,
     urgent: bool | None = None,
-) -> tuple[list[Article], int]:
-    """`org` narrows to that org's subtree; `awaiting_my_review` to the articles
-    waiting at a level where the caller holds an admin role; `column_id`,
-    `importance` and `urgent` to those."""
-    conditions = [_visible(caller, await home_district(session, caller.user))]
-    if column_id is not None:
-        conditions.append(col(Article.column_id) == column_id)
-    if importance is not None:
-        conditions.append(col(Article.importance) == importance)
-    if urgent is not None:
-        conditions.append(col(Article.urgent).is_(urgent))
-    if status is not None:
-        conditions.append(col(Article.status) == status)
-    if org is not None:
-        conditions.append(in_reach(col(Article.org_id), [org.path]))
-    if awaiting_my_review:
-        levels = {g.org_id for g in caller.grants if g.role in ADMIN_ROLES}
-        conditions += [
-            col(Article.review_org_id).in_(levels),
-            col(Article.author_id) != caller.id,
-        ]
-    total = (
-        await session.execute(select(func.count()).select_from(Article).where(*conditions))
-    ).scalar_one()
-    rows = await session.execute(
-        select(Article)
-        .where(*conditions)
-        .order_by(col(Article.id).desc())
-        .offset(offset)
-        .limit(limit)
+) -> tuple[list[ArticlePublic], int]:
+    """A page of the articles the caller sees, newest first, and how many there are.
+    `org` narrows to that org's subtree; `awaiting_my_review` to the articles waiting
+    at a level where the caller holds an admin role; `column_id`, `importance` and
+    `urgent` to those. One statement (two for a page past the end), rows rather than
+    Article objects, shown as `to_public` shows them."""
+    levels = tuple(sorted({g.org_id for g in caller.grants if g.role in ADMIN_ROLES}))
+    filters = _Filters(
+        status=status is not None,
+        org=org is not None,
+        column=column_id is not None,
+        importance=importance is not None,
+        urgent=urgent,
+        awaiting=levels if awaiting_my_review else None,
     )
-    return list(rows.scalars()), total
+    listing = _list_statements(await _reach(session, caller), filters)
+    params: dict[str, Any] = {"me": caller.id, "offset": offset, "limit": limit}
+    if status is not None:
+        params["status"] = status.value
+    if org is not None:
+        params["org_from"], params["org_to"] = org.path, path_upper_bound(org.path)
+    if column_id is not None:
+        params["column_id"] = column_id
+    if importance is not None:
+        params["importance"] = importance.value
+    listed, total = await listing.read(session, params)
+    return [_public(a, author_name=a.author_name, photo_ids=ids) for a, ids in listed], total
 
 
 # --- writing ---------------------------------------------------------------------------

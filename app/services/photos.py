@@ -14,13 +14,17 @@ here is the moderator who would judge what WeChat flagged).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, or_
+from sqlalchemy import ColumnElement, Integer, Select, Subquery, bindparam, func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from app.core.db import Statement
 from app.core.errors import Unprocessable
 from app.core.scope import Caller
 from app.models.media import Media, MediaAttachment, MediaCheckStatus
@@ -94,6 +98,57 @@ def visible_photos(record_type: str, viewer: ColumnElement[int]) -> Subquery:
         .where(MediaAttachment.record_type == record_type, shown_to(viewer))
         .subquery(f"{record_type}_photos")
     )
+
+
+@dataclass(frozen=True)
+class PhotoPage:
+    """A list's page, newest first, with how many records the list holds and the
+    photos `viewer` may see of each, in one statement built once (two for a page past
+    the end): `count(*) OVER ()` beside the page's rows, and the photos outer-joined to
+    them, for a list whose statements are built once per reach (GET /articles). Its
+    parameters are the list's own, `offset` and `limit`."""
+
+    page: Statement
+    count: Statement  # the number alone, for a page past the end
+
+    @classmethod
+    def of(cls, records: Select[Any], *, record_type: str, viewer: ColumnElement[int]) -> PhotoPage:
+        """`records`: the list's rows, with their `id`, filtered, neither ordered nor paged."""
+        page = (
+            records.add_columns(func.count().over().label("total"))
+            .order_by(records.selected_columns.id.desc())
+            .offset(bindparam("offset", type_=Integer))
+            .limit(bindparam("limit", type_=Integer))
+            .subquery("page")
+        )
+        photos = visible_photos(record_type, viewer)
+        return cls(
+            page=Statement(
+                sa_select(page, photos.c.media_id.label("photo_id"))
+                .select_from(page.outerjoin(photos, photos.c.record_id == page.c.id))
+                .order_by(page.c.id.desc(), photos.c.id)
+            ),
+            count=Statement(sa_select(func.count()).select_from(records.subquery())),
+        )
+
+    async def read(
+        self, session: AsyncSession, params: Mapping[str, Any]
+    ) -> tuple[list[tuple[Any, list[int]]], int]:
+        """The page's records (rows) each with its photo ids, and the list's total."""
+        rows = await self.page.rows(session, params)
+        if rows:
+            total = rows[0].total
+        elif params["offset"] == 0:
+            total = 0
+        else:
+            counted = await self.count.first(session, params)
+            total = counted[0] if counted is not None else 0
+        listed: dict[int, tuple[Any, list[int]]] = {}
+        for row in rows:
+            _, shown = listed.setdefault(row.id, (row, []))
+            if row.photo_id is not None:
+                shown.append(row.photo_id)
+        return list(listed.values()), total
 
 
 async def photo_ids_by_record(
