@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.core.db import Statement
+from app.core.db import PageStatements, Statement
 from app.core.errors import Unprocessable
 from app.core.scope import Caller
 from app.models.media import Media, MediaAttachment, MediaCheckStatus
@@ -104,12 +104,12 @@ def visible_photos(record_type: str, viewer: ColumnElement[int]) -> Subquery:
 class PhotoPage:
     """A list's page, newest first, with how many records the list holds and the
     photos `viewer` may see of each, in one statement built once (two for a page past
-    the end): `count(*) OVER ()` beside the page's rows, and the photos outer-joined to
-    them, for a list whose statements are built once per reach (GET /articles). Its
-    parameters are the list's own, `offset` and `limit`."""
+    the end: `PageStatements`): `count(*) OVER ()` beside the page's rows, and the
+    photos outer-joined to them, for a list whose statements are built once per reach
+    (GET /wishes, GET /articles). Its parameters are the list's own, `offset` and
+    `limit`."""
 
-    page: Statement
-    count: Statement  # the number alone, for a page past the end
+    statements: PageStatements
 
     @classmethod
     def of(cls, records: Select[Any], *, record_type: str, viewer: ColumnElement[int]) -> PhotoPage:
@@ -123,26 +123,21 @@ class PhotoPage:
         )
         photos = visible_photos(record_type, viewer)
         return cls(
-            page=Statement(
-                sa_select(page, photos.c.media_id.label("photo_id"))
-                .select_from(page.outerjoin(photos, photos.c.record_id == page.c.id))
-                .order_by(page.c.id.desc(), photos.c.id)
-            ),
-            count=Statement(sa_select(func.count()).select_from(records.subquery())),
+            PageStatements(
+                page=Statement(
+                    sa_select(page, photos.c.media_id.label("photo_id"))
+                    .select_from(page.outerjoin(photos, photos.c.record_id == page.c.id))
+                    .order_by(page.c.id.desc(), photos.c.id)
+                ),
+                count=Statement(sa_select(func.count()).select_from(records.subquery())),
+            )
         )
 
     async def read(
         self, session: AsyncSession, params: Mapping[str, Any]
     ) -> tuple[list[tuple[Any, list[int]]], int]:
         """The page's records (rows) each with its photo ids, and the list's total."""
-        rows = await self.page.rows(session, params)
-        if rows:
-            total = rows[0].total
-        elif params["offset"] == 0:
-            total = 0
-        else:
-            counted = await self.count.first(session, params)
-            total = counted[0] if counted is not None else 0
+        rows, total = await self.statements.read(session, params, offset=params["offset"])
         listed: dict[int, tuple[Any, list[int]]] = {}
         for row in rows:
             _, shown = listed.setdefault(row.id, (row, []))

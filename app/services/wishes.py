@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import Statement, table_of, utcnow
+from app.core.db import table_of, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, by_members, in_reach, is_within, org_ids_within
 from app.core.security import PiiCipher, mask_phone, normalize_phone
@@ -70,11 +70,11 @@ from app.services.lifecycle import Lifecycle, Transition
 from app.services.notifications import scans
 from app.services.people_counts import lock_roster_shared
 from app.services.photos import (
+    PhotoPage,
     attach_photos,
     photo_ids_by_record,
     register_record_type,
     require_own_photos,
-    visible_photos,
 )
 from app.services.users import homes_in
 from app.services.wish_quota import kept_claimers, rederive_latest_claim
@@ -347,14 +347,8 @@ _WISHES = table_of(Wish)
 _ORGS = table_of(Org)
 
 
-@dataclass(frozen=True)
-class _ListStatements:
-    page: Statement  # the page, its number of wishes and their photos
-    count: Statement  # the number alone, for a page past the end
-
-
 @lru_cache(maxsize=256)
-def _list_statements(reach: _Reach, by_status: bool, by_community: bool) -> _ListStatements:
+def _list_statements(reach: _Reach, by_status: bool, by_community: bool) -> PhotoPage:
     """GET /wishes' statements for callers of one reach, built and compiled once (a
     district's members share one reach; an admin's is their subtrees): the caller,
     the filters and the page are parameters. Bounded: a reach not listed lately is
@@ -365,24 +359,13 @@ def _list_statements(reach: _Reach, by_status: bool, by_community: bool) -> _Lis
         conditions.append(col(Wish.status) == bindparam("status", type_=String))
     if by_community:
         conditions.append(col(Wish.community_id) == bindparam("community_id", type_=Integer))
-    page = (
-        sa_select(_WISHES, _ORGS.c.path, func.count().over().label("total"))
+    # Each wish with its community's path (whose admins see the beneficiary whole).
+    records = (
+        sa_select(_WISHES, _ORGS.c.path)
         .join(_ORGS, _ORGS.c.id == _WISHES.c.community_id)
         .where(*conditions)
-        .order_by(_WISHES.c.id.desc())
-        .offset(bindparam("offset", type_=Integer))
-        .limit(bindparam("limit", type_=Integer))
-        .subquery("page")
     )
-    photos = visible_photos(RECORD_TYPE, me)
-    return _ListStatements(
-        page=Statement(
-            sa_select(page, photos.c.media_id.label("photo_id"))
-            .select_from(page.outerjoin(photos, photos.c.record_id == page.c.id))
-            .order_by(page.c.id.desc(), photos.c.id)
-        ),
-        count=Statement(sa_select(func.count()).select_from(_WISHES).where(*conditions)),
-    )
+    return PhotoPage.of(records, record_type=RECORD_TYPE, viewer=me)
 
 
 async def list_wishes(
@@ -406,21 +389,7 @@ async def list_wishes(
         params["status"] = status.value
     if community_id is not None:
         params["community_id"] = community_id
-    rows = await statements.page.rows(session, params)
-    if rows:
-        total = rows[0].total
-    elif offset == 0:
-        total = 0
-    else:
-        counted = await statements.count.first(session, params)
-        total = counted[0] if counted is not None else 0
-    listed: dict[int, Any] = {}
-    photos: dict[int, list[int]] = {}
-    for row in rows:
-        listed.setdefault(row.id, row)
-        shown = photos.setdefault(row.id, [])
-        if row.photo_id is not None:
-            shown.append(row.photo_id)
+    listed, total = await statements.read(session, params)
     admin_paths = caller.paths(ADMIN_ROLES)
     today = today_in_shanghai()
     return [
@@ -430,10 +399,10 @@ async def list_wishes(
             cipher=cipher,
             admin_paths=admin_paths,
             community_path=w.path,
-            photo_ids=photos[w_id],
+            photo_ids=photo_ids,
             today=today,
         )
-        for w_id, w in listed.items()
+        for w, photo_ids in listed
     ], total
 
 
