@@ -27,6 +27,7 @@ from tests.factories.media import make_media
 from tests.factories.orgs import make_org
 from tests.factories.problems import DISTRICT_AFTER_DAYS, insert_problem, make_point
 from tests.factories.users import auth, make_user
+from tests.support.pages import alone, check_pages, check_refused, newest_first
 
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
 
@@ -212,10 +213,7 @@ async def test_every_caller_lists_what_the_rule_shows_them_filter_by_filter_page
 ):
     key_headers = await mixed_world(client, world)
     now = utcnow()
-    async with world.app.state.sessionmaker() as session:
-        everything = list((await session.execute(select(Problem))).scalars())
-        paths = dict((await session.execute(select(Org.id, Org.path))).all())
-    newest_first = sorted(everything, key=lambda p: -p.id)
+    listed, paths = await newest_first(world, Problem)
     filters = [
         {},
         *({"status": s.value} for s in ProblemStatus),
@@ -238,48 +236,28 @@ async def test_every_caller_lists_what_the_rule_shows_them_filter_by_filter_page
                 assert resp.status_code == 403, (who, params)
                 assert resp.json()["code"] == "forbidden"
             continue
-        seen = [p for p in newest_first if viewer.sees(paths[p.org_id])]
-        alone = {}
-        for problem in seen:
-            resp = await client.get(f"/problems/{problem.id}", headers=headers)
-            assert resp.status_code == 200, (who, problem.description)
-            alone[problem.id] = {k: v for k, v in resp.json().items() if k != "history"}
+        seen = [p for p in listed if viewer.sees(paths[p.org_id])]
+        read = await alone(client, "/problems/{}", [p.id for p in seen], headers)
         for params in filters:
             if "org_id" in params and not viewer.sees(paths[params["org_id"]]):
                 resp = await client.get("/problems", params=params, headers=headers)
                 assert resp.status_code == 404, (who, params)
                 continue
-            expected = [p for p in seen if _passes(p, params, paths, now)]
-            pages = [(1, 100)] + [(n, 4) for n in range(1, len(expected) // 4 + 3)]
-            for page, size in pages:
-                query = {**params, "page": page, "page_size": size}
-                resp = await client.get("/problems", params=query, headers=headers)
-                assert resp.status_code == 200, (who, query, resp.text)
-                shown = expected[(page - 1) * size : page * size]
-                assert resp.json() == {
-                    "items": [alone[p.id] for p in shown],
-                    "total": len(expected),
-                    "page": page,
-                    "page_size": size,
-                }, (who, query)
-                checked += len(shown)
+            expected = [read[p.id] for p in seen if _passes(p, params, paths, now)]
+            checked += await check_pages(client, "/problems", params, headers, expected, who)
     assert checked > 1000  # the world shows something to almost everyone
 
 
 async def test_the_list_refuses_what_it_refused(client, world):
     headers = world.headers("street_admin")
-    for params in (
+    invalid = [
         {"status": "deleted"},
         {"overdue": "maybe"},
         {"escalated_to": "city"},
         {"org_id": 0},
         {"page": 0},
         {"page_size": 101},
-    ):
-        resp = await client.get("/problems", params=params, headers=headers)
-        assert resp.status_code == 422, params
-        assert resp.json()["code"] == "validation_error", params
-    unknown = await client.get("/problems", params={"org_id": 999_999}, headers=headers)
-    assert unknown.status_code == 404
+    ]
+    await check_refused(client, "/problems", invalid, headers)
     outside = await client.get("/problems", params={"org_id": world["S2"].id}, headers=headers)
     assert outside.status_code == 404
