@@ -121,20 +121,16 @@ async def list_problems(
     ] = None,
 ) -> Page[ProblemPublic]:
     """管理范围内的问题（管理员和督导员），每条带 `overdue` 和 `escalation_level`。"""
-    days = settings.problem_district_escalation_days
-    problems, total = await service.list_problems(
+    items, total = await service.list_problems(
         session,
         caller=caller,
         status=status,
         overdue=overdue,
         escalated_to=escalated_to,
         org=org,
-        district_after_days=days,
+        district_after_days=settings.problem_district_escalation_days,
         offset=paging.offset,
         limit=paging.page_size,
-    )
-    items = await service.problems_public(
-        session, problems, district_after_days=days, viewer_id=caller.id
     )
     return page_of(items, total, paging)
 

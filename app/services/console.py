@@ -994,7 +994,7 @@ async def problems_board(
     columns = []
     for status, title in BOARD_COLUMNS:
         paging = pagings[status]
-        found, total = await problem_service.list_problems(
+        shown, total = await problem_service.list_problems(
             session,
             caller=caller,
             status=status,
@@ -1005,12 +1005,6 @@ async def problems_board(
             offset=paging.offset,
             limit=paging.size,
             by_deadline=status != ProblemStatus.closed,
-        )
-        shown = await problem_service.problems_public(
-            session,
-            found,
-            district_after_days=settings.problem_district_escalation_days,
-            viewer_id=caller.id,
         )
         columns.append(BoardColumn(status, title, shown, paging.of(total)))
     return columns

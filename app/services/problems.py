@@ -20,18 +20,38 @@ computed from the clock in SQL, never stored, so no job has to flip flags.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import BindParameter, ColumnElement, Integer, String, and_, bindparam, func
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.core.config import Settings
-from app.core.db import paged_scalars, utcnow
+from app.core.db import (
+    Statement,
+    dialect_of,
+    ids_in,
+    ids_value,
+    paged_scalars,
+    table_of,
+    utcnow,
+)
 from app.core.errors import Forbidden, NotFound, Unprocessable
-from app.core.scope import Caller, in_reach, is_within, org_in_reach
+from app.core.scope import (
+    Caller,
+    in_reach,
+    is_within,
+    org_in_reach,
+    path_between,
+    path_upper_bound,
+)
 from app.core.text import text_or_none
 from app.core.timeutil import day_start, local
 from app.models.media import Media
@@ -62,10 +82,12 @@ from app.services.notifications import scans
 from app.services.notifications.recipients import OrgAdmins
 from app.services.orgs import get_visible_org
 from app.services.photos import (
+    PhotoPage,
     attach_photos,
     photo_ids_by_record,
     register_record_type,
     require_own_photos,
+    visible_photos,
 )
 from app.services.users import user_names, users_in_reach
 from app.services.workdays import add_working_days
@@ -306,36 +328,53 @@ async def problems_public(
     before = await photo_ids_by_record(session, PROBLEM_RECORD, ids, viewer_id=viewer_id)
     latest = await _latest_rectify_events(session, ids)
     after = await photo_ids_by_record(session, EVENT_RECORD, latest.values(), viewer_id=viewer_id)
-    out = []
-    for p in problems:
-        assert p.id is not None
-        out.append(
-            ProblemPublic(
-                id=p.id,
-                org_id=p.org_id,
-                point_id=p.point_id,
-                category=p.category,
-                description=p.description,
-                location=Location(lat=p.lat, lng=p.lng)
-                if p.lat is not None and p.lng is not None
-                else None,
-                deadline=p.deadline,
-                deadline_at=p.deadline_at,
-                status=p.status,
-                overdue=is_overdue(p, now),
-                escalation_level=escalation_of(p, now, district_after_days),
-                reported_by_id=p.reported_by_id,
-                photo_ids=before.get(p.id, []),
-                after_photo_ids=after.get(latest[p.id], []) if p.id in latest else [],
-                rectified_at=p.rectified_at,
-                rectify_note=p.rectify_note,
-                rectified_by_id=p.rectified_by_id,
-                closed_at=p.closed_at,
-                created_at=p.created_at,
-                updated_at=p.updated_at,
-            )
+    return [
+        _public(
+            p,
+            photo_ids=before.get(p.id or 0, []),
+            after_photo_ids=after.get(latest[p.id], []) if p.id in latest else [],
+            now=now,
+            district_after_days=district_after_days,
         )
-    return out
+        for p in problems
+    ]
+
+
+def _public(
+    p: Problem | Any,
+    *,
+    photo_ids: list[int],
+    after_photo_ids: list[int],
+    now: datetime,
+    district_after_days: int,
+) -> ProblemPublic:
+    """A problem (a Problem, or a row of its columns) as it is shown: its before-photos,
+    its latest rectification's after-photos, overdue and escalation at `now`."""
+    assert p.id is not None
+    return ProblemPublic(
+        id=p.id,
+        org_id=p.org_id,
+        point_id=p.point_id,
+        category=p.category,
+        description=p.description,
+        location=Location(lat=p.lat, lng=p.lng)
+        if p.lat is not None and p.lng is not None
+        else None,
+        deadline=p.deadline,
+        deadline_at=p.deadline_at,
+        status=p.status,
+        overdue=is_overdue(p, now),
+        escalation_level=escalation_of(p, now, district_after_days),
+        reported_by_id=p.reported_by_id,
+        photo_ids=photo_ids,
+        after_photo_ids=after_photo_ids,
+        rectified_at=p.rectified_at,
+        rectify_note=p.rectify_note,
+        rectified_by_id=p.rectified_by_id,
+        closed_at=p.closed_at,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
 
 
 async def problem_public(
@@ -397,6 +436,99 @@ async def problem_detail(
 # --- reading -------------------------------------------------------------------------------
 
 
+_PROBLEMS = table_of(Problem)
+_EVENTS = table_of(ProblemEvent)
+
+
+@dataclass(frozen=True)
+class _Filters:
+    """Which of the list's filters a request gives: `status` and `org` are parameters,
+    `overdue` and `escalated_to` are conditions written into the SQL (the clock's
+    moments are parameters)."""
+
+    status: bool = False
+    org: bool = False
+    overdue: bool | None = None
+    escalated_to: EscalationLevel | None = None
+    by_deadline: bool = False
+
+
+def _conditions(filters: _Filters) -> list[ColumnElement[bool]]:
+    now: BindParameter[datetime] = bindparam("now")
+    district_from: BindParameter[datetime] = bindparam("district_from")
+    conditions: list[ColumnElement[bool]] = []
+    if filters.org:
+        # `in_reach` with the path as a parameter: one statement for every org.
+        subtree = path_between(
+            col(Org.path), bindparam("org_from", type_=String), bindparam("org_to", type_=String)
+        )
+        conditions.append(col(Problem.org_id).in_(select(Org.id).where(subtree)))
+    if filters.status:
+        conditions.append(col(Problem.status) == bindparam("status", type_=String))
+    if filters.overdue is not None:
+        overdue = overdue_condition(now)
+        conditions.append(overdue if filters.overdue else ~overdue)
+    if filters.escalated_to is not None:
+        conditions.append(escalation_at(filters.escalated_to, now, district_from))
+    return conditions
+
+
+def _by_deadline(columns: Any) -> list[ColumnElement[Any]]:
+    return [columns.deadline_at, columns.id]
+
+
+@lru_cache(maxsize=256)
+def _list_statements(reach: tuple[str, ...], filters: _Filters) -> PhotoPage:
+    """The list's statements for callers of one reach (their supervising subtrees)
+    asking one set of filters, built and compiled once: the caller, the filters'
+    values, the clock and the page are parameters. Each problem comes with its latest
+    rectification, whose after-photos it shows. Bounded: a reach not listed lately is
+    built again when it comes back."""
+    latest_rectify = (
+        sa_select(func.max(_EVENTS.c.id))
+        .where(
+            _EVENTS.c.problem_id == _PROBLEMS.c.id,
+            _EVENTS.c.action == ProblemAction.rectify,
+        )
+        .scalar_subquery()
+    )
+    records = sa_select(_PROBLEMS, latest_rectify.label("rectify_id")).where(
+        in_reach(col(Problem.org_id), list(reach)), *_conditions(filters)
+    )
+    return PhotoPage.of(
+        records,
+        record_type=PROBLEM_RECORD,
+        viewer=bindparam("me", type_=Integer),
+        order=_by_deadline if filters.by_deadline else None,
+        counted_apart=True,
+    )
+
+
+@lru_cache(maxsize=4)
+def _after_photos(dialect: Dialect) -> Statement:
+    """The after-photos `me` may see of the rectifications named (`event_ids`), in the
+    order they were attached. The dialect is the engine's: `ids_in` is written for it."""
+    photos = visible_photos(EVENT_RECORD, bindparam("me", type_=Integer))
+    return Statement(
+        sa_select(photos.c.record_id, photos.c.media_id)
+        .where(ids_in(photos.c.record_id, "event_ids", dialect))
+        .order_by(photos.c.id)
+    )
+
+
+async def _after_photo_ids(
+    session: AsyncSession, event_ids: list[int], viewer_id: int
+) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = defaultdict(list)
+    if not event_ids:
+        return out
+    dialect = dialect_of(session)
+    params = {"me": viewer_id, "event_ids": ids_value(event_ids, dialect)}
+    for row in await _after_photos(dialect).rows(session, params):
+        out[row.record_id].append(row.media_id)
+    return out
+
+
 async def list_problems(
     session: AsyncSession,
     *,
@@ -410,34 +542,44 @@ async def list_problems(
     limit: int,
     now: datetime | None = None,
     by_deadline: bool = False,
-) -> tuple[list[Problem], int]:
-    """The newest first; `by_deadline`: the nearest deadline first (the console's
-    board pages its unresolved columns so, the most pressing on its first page)."""
+) -> tuple[list[ProblemPublic], int]:
+    """A page of the problems the caller sees, the newest first, and how many there
+    are; `by_deadline`: the nearest deadline first (the console's board pages its
+    unresolved columns so, the most pressing on its first page). One statement (two
+    for a page past the end), one more for the after-photos of a page with
+    rectifications; rows rather than Problem objects, shown as `problems_public`
+    shows them."""
     _require_supervisor(caller)
     now = now or utcnow()
-    conditions = [_visible_problems(caller)]
-    if org is not None:
-        conditions.append(in_reach(col(Problem.org_id), [org.path]))
-    if status is not None:
-        conditions.append(col(Problem.status) == status)
-    if overdue is not None:
-        conditions.append(overdue_condition(now) if overdue else ~overdue_condition(now))
-    if escalated_to is not None:
-        conditions.append(escalation_condition(escalated_to, now, district_after_days))
-    return await paged_scalars(
-        session,
-        select(Problem)
-        .where(*conditions)
-        .order_by(
-            *(
-                (col(Problem.deadline_at), col(Problem.id))
-                if by_deadline
-                else (col(Problem.id).desc(),)
-            )
-        ),
-        offset=offset,
-        limit=limit,
+    filters = _Filters(
+        status=status is not None,
+        org=org is not None,
+        overdue=overdue,
+        escalated_to=escalated_to,
+        by_deadline=by_deadline,
     )
+    listing = _list_statements(tuple(_supervision_paths(caller)), filters)
+    params: dict[str, Any] = {"me": caller.id, "offset": offset, "limit": limit}
+    if status is not None:
+        params["status"] = status.value
+    if org is not None:
+        params["org_from"], params["org_to"] = org.path, path_upper_bound(org.path)
+    if overdue is not None or escalated_to is not None:
+        params["now"] = now
+        params["district_from"] = now - timedelta(days=district_after_days)
+    listed, total = await listing.read(session, params)
+    rectified = [p.rectify_id for p, _ in listed if p.rectify_id is not None]
+    after = await _after_photo_ids(session, rectified, caller.id)
+    return [
+        _public(
+            p,
+            photo_ids=photo_ids,
+            after_photo_ids=after.get(p.rectify_id, []) if p.rectify_id is not None else [],
+            now=now,
+            district_after_days=district_after_days,
+        )
+        for p, photo_ids in listed
+    ], total
 
 
 # --- filing ------------------------------------------------------------------------------

@@ -78,9 +78,7 @@ async def listed(world, who, now, **filters):
             now=now,
             **args,
         )
-        return await service.problems_public(
-            session, problems, district_after_days=DISTRICT_AFTER_DAYS, viewer_id=caller.id, now=now
-        )
+        return problems
 
 
 # --- filing ---------------------------------------------------------------------------
