@@ -12,16 +12,18 @@ from itertools import cycle
 import pytest
 from sqlalchemy import select
 
-from app.models.media import MediaAttachment, MediaCheckStatus
+from app.models.media import MediaCheckStatus
 from app.models.org import Org, OrgLevel
 from app.models.user import ADMIN_ROLES, MEMBER_ROLES, Role, RoleGrant, User
 from app.models.volunteer_hours import HourSource, HourStatus, VolunteerHour
-from tests.factories.media import make_media
+from tests.factories.media import attach_media, make_media, passed_and_pending
 from tests.factories.orgs import make_org
 from tests.factories.users import make_user
 from tests.factories.volunteer_hours import insert_entry
 
 pytestmark = pytest.mark.usefixtures("counts_stay_exact")
+
+RECORD = "volunteer_hour"
 
 # Starts either side of Shanghai's new year (16:00 UTC on 31 December), two of them at
 # the same instant (the order then falls to the id).
@@ -119,21 +121,11 @@ async def mixed_world(world):
     # entries, and one someone else uploaded, still pending.
     for entry in (entries[0], entries[9]):
         owner = next(u for u in world.people.values() if u.id == entry.user_id)
-        passed = await make_media(world.app, owner)
-        pending = await make_media(world.app, owner, check_status=MediaCheckStatus.pending)
-        await _attach(world, entry.id, [pending.id, passed.id])
+        await attach_media(world.app, RECORD, entry.id, await passed_and_pending(world.app, owner))
     stranger = await make_media(
         world.app, world.user("street_admin"), check_status=MediaCheckStatus.pending
     )
-    await _attach(world, entries[0].id, [stranger.id])
-
-
-async def _attach(world, entry_id, media_ids):
-    async with world.app.state.sessionmaker() as session, session.begin():
-        for media_id in media_ids:
-            session.add(
-                MediaAttachment(media_id=media_id, record_type="volunteer_hour", record_id=entry_id)
-            )
+    await attach_media(world.app, RECORD, entries[0].id, [stranger])
 
 
 async def viewers(world, paths: dict[int, str]) -> dict[str, Viewer]:
