@@ -102,21 +102,30 @@ def visible_photos(record_type: str, viewer: ColumnElement[int]) -> Subquery:
 
 @dataclass(frozen=True)
 class PhotoPage:
-    """A list's page, newest first, with how many records the list holds and the
-    photos `viewer` may see of each, in one statement built once (two for a page past
-    the end: `PageStatements`): `count(*) OVER ()` beside the page's rows, and the
-    photos outer-joined to them, for a list whose statements are built once per reach
-    (GET /wishes, GET /articles). Its parameters are the list's own, `offset` and
-    `limit`."""
+    """A list's page, newest first (by `id`, or by the columns it names), with how
+    many records the list holds and the photos `viewer` may see of each, in one
+    statement built once (two for a page past the end: `PageStatements`):
+    `count(*) OVER ()` beside the page's rows, and the photos outer-joined to them, for
+    a list whose statements are built once per reach (GET /wishes, GET /articles,
+    GET /volunteer-hours). Its parameters are the list's own, `offset` and `limit`."""
 
     statements: PageStatements
 
     @classmethod
-    def of(cls, records: Select[Any], *, record_type: str, viewer: ColumnElement[int]) -> PhotoPage:
-        """`records`: the list's rows, with their `id`, filtered, neither ordered nor paged."""
+    def of(
+        cls,
+        records: Select[Any],
+        *,
+        record_type: str,
+        viewer: ColumnElement[int],
+        newest_by: Sequence[str] = ("id",),
+    ) -> PhotoPage:
+        """`records`: the list's rows, with their `id`, filtered, neither ordered nor paged.
+        `newest_by`: the columns of `records` the list is ordered by, each descending
+        (a list by another instant than creation names it first, then `id`)."""
         page = (
             records.add_columns(func.count().over().label("total"))
-            .order_by(records.selected_columns.id.desc())
+            .order_by(*(records.selected_columns[c].desc() for c in newest_by))
             .offset(bindparam("offset", type_=Integer))
             .limit(bindparam("limit", type_=Integer))
             .subquery("page")
@@ -127,7 +136,7 @@ class PhotoPage:
                 page=Statement(
                     sa_select(page, photos.c.media_id.label("photo_id"))
                     .select_from(page.outerjoin(photos, photos.c.record_id == page.c.id))
-                    .order_by(page.c.id.desc(), photos.c.id)
+                    .order_by(*(page.c[c].desc() for c in newest_by), photos.c.id)
                 ),
                 count=Statement(sa_select(func.count()).select_from(records.subquery())),
             )
