@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.core.db import table_of, utcnow
+from app.core.db import dialect_of, table_of, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, by_members, in_reach, path_ids
 from app.core.text import text_or_none
@@ -86,14 +86,17 @@ def _visible(caller: Caller) -> ColumnElement[bool]:
     return _visible_to(_Reach.of(caller), caller.id)
 
 
-def _visible_to(reach: _Reach, me: int | ColumnElement[int]) -> ColumnElement[bool]:
+def _visible_to(
+    reach: _Reach, me: int | ColumnElement[int], *, as_array: bool = False
+) -> ColumnElement[bool]:
     """One's own entries (`me`: the caller's id, or a bound parameter for it), those at
     orgs in one's admin reach, and (a unit's party secretary) those of the unit's
-    members wherever they served."""
+    members wherever they served. `as_array`: on PostgreSQL, each read by its index
+    (`in_reach`)."""
     return or_(
         col(VolunteerHour.user_id) == me,
-        in_reach(col(VolunteerHour.org_id), list(reach.admin)),
-        by_members(col(VolunteerHour.user_id), list(reach.members)),
+        in_reach(col(VolunteerHour.org_id), list(reach.admin), as_array=as_array),
+        by_members(col(VolunteerHour.user_id), list(reach.members), as_array=as_array),
     )
 
 
@@ -403,13 +406,15 @@ _USERS = table_of(User)
 
 
 @lru_cache(maxsize=256)
-def _list_statements(reach: _Reach, by_user: bool, by_status: bool, by_year: bool) -> PhotoPage:
+def _list_statements(
+    reach: _Reach, by_user: bool, by_status: bool, by_year: bool, dialect: str
+) -> PhotoPage:
     """GET /volunteer-hours' statements for callers of one reach asking one set of
-    filters, built and compiled once (members share the empty reach; an admin's is
-    their subtrees): the caller, the filters' values and the page are parameters.
-    Bounded: a reach not listed lately is built again when it comes back."""
+    filters, built and compiled once per database (members share the empty reach; an
+    admin's is their subtrees): the caller, the filters' values and the page are
+    parameters. Bounded: a reach not listed lately is built again when it comes back."""
     me = bindparam("me", type_=Integer)
-    conditions = [_visible_to(reach, me)]
+    conditions = [_visible_to(reach, me, as_array=dialect == "postgresql")]
     if by_user:
         conditions.append(_HOURS.c.user_id == bindparam("user_id", type_=Integer))
     if by_status:
@@ -438,7 +443,11 @@ async def list_entries(
     many there are: one statement (two for a page past the end), rows rather than
     VolunteerHour objects, each shown as `to_public` shows it."""
     listing = _list_statements(
-        _Reach.of(caller), user_id is not None, status is not None, year is not None
+        _Reach.of(caller),
+        user_id is not None,
+        status is not None,
+        year is not None,
+        dialect_of(session).name,
     )
     params: dict[str, Any] = {"me": caller.id, "offset": offset, "limit": limit}
     if user_id is not None:
