@@ -63,7 +63,7 @@ async def list_volunteer_hours(
 ) -> Page[VolunteerHourPublic]:
     """本人的记录，以及（管理员）组织在管理范围内的记录。`user_id` 是在此范围内的筛选：
     范围外的人得到空列表。"""
-    entries, total = await service.list_entries(
+    items, total = await service.list_entries(
         session,
         caller=caller,
         user_id=user_id,
@@ -72,7 +72,7 @@ async def list_volunteer_hours(
         offset=paging.offset,
         limit=paging.page_size,
     )
-    return page_of(await service.to_public(session, entries, viewer_id=caller.id), total, paging)
+    return page_of(items, total, paging)
 
 
 @router.get("/volunteer-hours/totals", response_model=HoursTotals)

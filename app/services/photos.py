@@ -115,7 +115,8 @@ class PhotoPage:
     (two for a page past the end: `PageStatements`): `count(*) OVER ()` (or a count of
     its own) beside the page's rows, and the photos outer-joined to them, for a list
     whose statements are built once per reach (GET /wishes, GET /articles, GET
-    /problems). Its parameters are the list's own, `offset` and `limit`."""
+    /problems, GET /volunteer-hours). Its parameters are the list's own, `offset` and
+    `limit`."""
 
     statements: PageStatements
 

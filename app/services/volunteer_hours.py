@@ -14,16 +14,19 @@ reach gives an empty list, the same as a person with no entries (nothing leaks).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, or_
+from sqlalchemy import ColumnElement, Integer, SQLColumnExpression, String, bindparam, func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
-from app.core.db import paged_scalars, utcnow
+from app.core.db import dialect_of, table_of, utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.scope import Caller, by_members, in_reach, path_ids
 from app.core.text import text_or_none
@@ -51,6 +54,7 @@ from app.models.volunteer_hours import (
 from app.services import lifecycle, points, volunteer_hours_messages
 from app.services.lifecycle import Lifecycle, Transition
 from app.services.photos import (
+    PhotoPage,
     attach_photos,
     photo_ids_by_record,
     register_record_type,
@@ -65,13 +69,34 @@ MAX_SPAN = timedelta(hours=24)
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+@dataclass(frozen=True)
+class _Reach:
+    """The places and people whose entries a caller sees besides their own (`_visible`):
+    what the list's statements are built for, once each (`_list_statements`)."""
+
+    admin: tuple[str, ...]
+    members: tuple[str, ...]
+
+    @classmethod
+    def of(cls, caller: Caller) -> _Reach:
+        return cls(admin=tuple(caller.paths(ADMIN_ROLES)), members=tuple(caller.member_paths()))
+
+
 def _visible(caller: Caller) -> ColumnElement[bool]:
-    """One's own entries, those at orgs in one's admin reach, and (a unit's party
-    secretary) those of the unit's members wherever they served."""
+    return _visible_to(_Reach.of(caller), caller.id)
+
+
+def _visible_to(
+    reach: _Reach, me: int | ColumnElement[int], *, as_array: bool = False
+) -> ColumnElement[bool]:
+    """One's own entries (`me`: the caller's id, or a bound parameter for it), those at
+    orgs in one's admin reach, and (a unit's party secretary) those of the unit's
+    members wherever they served. `as_array`: on PostgreSQL, each read by its index
+    (`in_reach`)."""
     return or_(
-        col(VolunteerHour.user_id) == caller.id,
-        in_reach(col(VolunteerHour.org_id), caller.paths(ADMIN_ROLES)),
-        by_members(col(VolunteerHour.user_id), caller.member_paths()),
+        col(VolunteerHour.user_id) == me,
+        in_reach(col(VolunteerHour.org_id), list(reach.admin), as_array=as_array),
+        by_members(col(VolunteerHour.user_id), list(reach.members), as_array=as_array),
     )
 
 
@@ -103,30 +128,33 @@ async def to_public(
         session, RECORD_TYPE, (e.id for e in entries), viewer_id=viewer_id
     )
     names = await user_names(session, (e.user_id for e in entries))
-    out = []
-    for e in entries:
-        assert e.id is not None
-        out.append(
-            VolunteerHourPublic(
-                id=e.id,
-                user_id=e.user_id,
-                user_name=names.get(e.user_id, ""),
-                org_id=e.org_id,
-                activity=e.activity,
-                started_at=e.started_at,
-                ended_at=e.ended_at,
-                minutes=e.minutes,
-                source=e.source,
-                source_id=e.source_id,
-                status=e.status,
-                reviewed_by_id=e.reviewed_by_id,
-                reviewed_at=e.reviewed_at,
-                review_reason=e.review_reason,
-                photo_ids=photos.get(e.id, []),
-                created_at=e.created_at,
-            )
-        )
-    return out
+    return [
+        _public(e, user_name=names.get(e.user_id, ""), photo_ids=photos.get(e.id or 0, []))
+        for e in entries
+    ]
+
+
+def _public(e: VolunteerHour | Any, *, user_name: str, photo_ids: list[int]) -> VolunteerHourPublic:
+    """An entry (a VolunteerHour, or a row of its columns) as it is shown."""
+    assert e.id is not None
+    return VolunteerHourPublic(
+        id=e.id,
+        user_id=e.user_id,
+        user_name=user_name,
+        org_id=e.org_id,
+        activity=e.activity,
+        started_at=e.started_at,
+        ended_at=e.ended_at,
+        minutes=e.minutes,
+        source=e.source,
+        source_id=e.source_id,
+        status=e.status,
+        reviewed_by_id=e.reviewed_by_id,
+        reviewed_at=e.reviewed_at,
+        review_reason=e.review_reason,
+        photo_ids=photo_ids,
+        created_at=e.created_at,
+    )
 
 
 async def _orgs_one_may_log_for(session: AsyncSession, user: User) -> set[int]:
@@ -373,6 +401,39 @@ def _hours_note(entry: VolunteerHour) -> str:
     return f"志愿服务 {hours} 小时（{entry.activity}）"
 
 
+_HOURS = table_of(VolunteerHour)
+_USERS = table_of(User)
+
+
+@lru_cache(maxsize=256)
+def _list_statements(
+    reach: _Reach, by_user: bool, by_status: bool, by_year: bool, dialect: str
+) -> PhotoPage:
+    """GET /volunteer-hours' statements for callers of one reach asking one set of
+    filters, built and compiled once per database (members share the empty reach; an
+    admin's is their subtrees): the caller, the filters' values and the page are
+    parameters. Bounded: a reach not listed lately is built again when it comes back."""
+    me = bindparam("me", type_=Integer)
+    conditions = [_visible_to(reach, me, as_array=dialect == "postgresql")]
+    if by_user:
+        conditions.append(_HOURS.c.user_id == bindparam("user_id", type_=Integer))
+    if by_status:
+        conditions.append(_HOURS.c.status == bindparam("status", type_=String))
+    if by_year:
+        conditions.append(_HOURS.c.started_at >= bindparam("year_start"))
+        conditions.append(_HOURS.c.started_at < bindparam("year_end"))
+    # The person's name as a subquery, not a join: PostgreSQL then reads it for the
+    # page's rows alone, after counting the list (`count(*) OVER ()`), not for them all.
+    user_name = sa_select(_USERS.c.name).where(_USERS.c.id == _HOURS.c.user_id).scalar_subquery()
+    records = sa_select(_HOURS, user_name.label("user_name")).where(*conditions)
+    return PhotoPage.of(records, record_type=RECORD_TYPE, viewer=me, order=_latest_start_first)
+
+
+def _latest_start_first(columns: Any) -> list[ColumnElement[Any]]:
+    """The list's order (PhotoPage's `order`): the latest start first, ties by id."""
+    return [columns.started_at.desc(), columns.id.desc()]
+
+
 async def list_entries(
     session: AsyncSession,
     *,
@@ -382,24 +443,26 @@ async def list_entries(
     year: int | None,
     offset: int,
     limit: int,
-) -> tuple[list[VolunteerHour], int]:
-    conditions = [_visible(caller)]
-    if user_id is not None:
-        conditions.append(col(VolunteerHour.user_id) == user_id)
-    if status is not None:
-        conditions.append(col(VolunteerHour.status) == status)
-    if year is not None:
-        start, end = year_bounds(year)
-        conditions.append(col(VolunteerHour.started_at) >= start)
-        conditions.append(col(VolunteerHour.started_at) < end)
-    return await paged_scalars(
-        session,
-        select(VolunteerHour)
-        .where(*conditions)
-        .order_by(col(VolunteerHour.started_at).desc(), col(VolunteerHour.id).desc()),
-        offset=offset,
-        limit=limit,
+) -> tuple[list[VolunteerHourPublic], int]:
+    """A page of the entries the caller sees, latest start first (then newest), and how
+    many there are: one statement (two for a page past the end), rows rather than
+    VolunteerHour objects, each shown as `to_public` shows it."""
+    listing = _list_statements(
+        _Reach.of(caller),
+        user_id is not None,
+        status is not None,
+        year is not None,
+        dialect_of(session).name,
     )
+    params: dict[str, Any] = {"me": caller.id, "offset": offset, "limit": limit}
+    if user_id is not None:
+        params["user_id"] = user_id
+    if status is not None:
+        params["status"] = status.value
+    if year is not None:
+        params["year_start"], params["year_end"] = year_bounds(year)
+    listed, total = await listing.read(session, params)
+    return [_public(e, user_name=e.user_name or "", photo_ids=ids) for e, ids in listed], total
 
 
 async def summary(session: AsyncSession, *, caller: Caller, year: int) -> HoursSummary:

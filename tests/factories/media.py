@@ -6,7 +6,7 @@ import itertools
 
 from fastapi import FastAPI
 
-from app.models.media import Media, MediaCheckStatus
+from app.models.media import Media, MediaAttachment, MediaCheckStatus
 from app.models.user import User
 
 _serials = itertools.count(1)
@@ -40,3 +40,20 @@ async def make_media(
         )
         session.add(media)
         return media
+
+
+async def attach_media(app: FastAPI, record_type: str, record_id: int, media: list[Media]) -> None:
+    """Photos on a record, in the order given, as attach_photos leaves them."""
+    async with app.state.sessionmaker() as session, session.begin():
+        for m in media:
+            assert m.id is not None
+            session.add(
+                MediaAttachment(media_id=m.id, record_type=record_type, record_id=record_id)
+            )
+
+
+async def passed_and_pending(app: FastAPI, uploader: User) -> list[Media]:
+    """Two photos of one uploader: one WeChat's check is still on (shown to them alone),
+    then one it passed."""
+    pending = await make_media(app, uploader, check_status=MediaCheckStatus.pending)
+    return [pending, await make_media(app, uploader)]
