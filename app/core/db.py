@@ -640,13 +640,22 @@ class PageStatements:
     ) -> tuple[list[Any], int]:
         """The page's rows and the list's total in one round trip; two for a page past
         the end, where no row carries the total."""
-        rows = await self.page.rows(session, params)
+        rows, figures = await self.read_figures(session, params, offset=offset)
         if rows:
             return rows, rows[0].total
-        if offset == 0:
-            return rows, 0
-        counted = await self.count.first(session, params)
-        return rows, counted[0] if counted is not None else 0
+        return rows, figures[0] if figures is not None else 0
+
+    async def read_figures(
+        self, session: AsyncSession, params: Mapping[str, Any], *, offset: int
+    ) -> tuple[list[Any], Any | None]:
+        """`read`, with the row carrying the list's figures rather than its total alone,
+        for a page whose rows carry more of them (the inbox's unread count, selected by
+        `count` too): the page's first row, or for a page past the end the count's row;
+        None for an empty list's first page, whose figures are all nought."""
+        rows = await self.page.rows(session, params)
+        if rows or offset == 0:
+            return rows, rows[0] if rows else None
+        return rows, await self.count.first(session, params)
 
 
 _GENERIC = "SET LOCAL plan_cache_mode = force_generic_plan"

@@ -28,15 +28,11 @@ async def list_my_messages(
     """本人的站内消息：未读在前，各自按时间由新到旧；`unread` 为本人全部未读数。
 
     每条通知都是一条站内消息，不论用户是否订阅了微信消息。"""
-    messages, total = await inbox.list_messages(
+    messages, total, unread_count = await inbox.list_messages(
         session, user_id=caller.id, unread_only=unread, offset=page.offset, limit=page.page_size
     )
     return MessageList(
-        items=[inbox.to_public(m) for m in messages],
-        total=total,
-        page=page.page,
-        page_size=page.page_size,
-        unread=await inbox.unread_count(session, user_id=caller.id),
+        items=messages, total=total, page=page.page, page_size=page.page_size, unread=unread_count
     )
 
 

@@ -713,6 +713,58 @@ async def test_my_messages_list_unread_first_newest_first_and_mark_read(env):
     assert (await env.client.get("/me/messages", headers=headers)).json()["unread"] == 0
 
 
+async def test_a_long_inbox_pages_unread_first_and_counts_unread_on_every_page(env):
+    # Seven of the member's messages, three of them read; the secretary's own are
+    # never listed to the member, nor counted.
+    titles = [str(n) for n in range(1, 8)]
+    await _messages_for(env, "member", *titles)
+    await _messages_for(env, "community_admin", "别人的一", "别人的二")
+    headers = env.headers("member")
+    listed = (await env.client.get("/me/messages?page_size=100", headers=headers)).json()
+    by_title = {m["title"]: m["id"] for m in listed["items"]}
+    for title in ("2", "5", "7"):
+        await env.client.post(f"/me/messages/{by_title[title]}/read", headers=headers)
+
+    pages = [
+        (await env.client.get(f"/me/messages?page={n}&page_size=3", headers=headers)).json()
+        for n in (1, 2, 3, 4)
+    ]
+    assert [[(m["title"], m["read"]) for m in p["items"]] for p in pages] == [
+        [("6", False), ("4", False), ("3", False)],
+        [("1", False), ("7", True), ("5", True)],
+        [("2", True)],
+        [],
+    ]
+    assert [(p["total"], p["unread"], p["page"], p["page_size"]) for p in pages] == [
+        (7, 4, n, 3) for n in (1, 2, 3, 4)
+    ]
+    first = pages[0]["items"][0]
+    assert set(first) == {
+        "id", "kind", "title", "body", "target_type", "target_id", "created_at", "read_at",
+        "read",
+    }  # fmt: skip
+    assert (first["kind"], first["body"], first["read_at"]) == ("report_in_reminder", "6", None)
+    # A listed message reads as the one answered by marking it read, field for field.
+    again = await env.client.post(f"/me/messages/{by_title['7']}/read", headers=headers)
+    assert pages[1]["items"][1] == again.json()
+
+    unread = [
+        (
+            await env.client.get(f"/me/messages?unread=true&page={n}&page_size=3", headers=headers)
+        ).json()
+        for n in (1, 2, 3)
+    ]
+    assert [[m["title"] for m in p["items"]] for p in unread] == [["6", "4", "3"], ["1"], []]
+    assert [(p["total"], p["unread"]) for p in unread] == [(4, 4), (4, 4), (4, 4)]
+
+    theirs = (await env.client.get("/me/messages", headers=env.headers("community_admin"))).json()
+    assert ([m["title"] for m in theirs["items"]], theirs["total"], theirs["unread"]) == (
+        ["别人的二", "别人的一"],
+        2,
+        2,
+    )
+
+
 async def test_someone_elses_message_is_404_and_stays_unread(env):
     await _messages_for(env, "member", "本月报到提醒")
     theirs = (await env.client.get("/me/messages", headers=env.headers("member"))).json()
