@@ -107,7 +107,7 @@ async def list_users(
         offset=paging.offset,
         limit=paging.page_size,
     )
-    return page_of(await service.to_public(session, users), total, paging)
+    return page_of(users, total, paging)
 
 
 # `:int`, so that /users/import is never taken for a person: a PATCH to it is the

@@ -929,7 +929,7 @@ async def roster_page(
         limit=paging.size,
         within=street if org is None else None,
     )
-    return await user_service.to_public(session, users), paging.of(total)
+    return users, paging.of(total)
 
 
 def top_org(caller: Caller) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, insert, text
 
-from app.core.db import utcnow
+from app.core.db import _PgStatement, utcnow
 from app.models.org import OrgLevel
 from app.models.user import Role, User
 from tests.factories.orgs import make_org
@@ -64,17 +64,26 @@ async def spread_people(world: World) -> None:
 
 @contextmanager
 def statements_sent(world: World) -> Iterator[list[tuple[str, Any]]]:
-    """Every statement the app sends meanwhile, with its parameters."""
+    """Every statement the app sends meanwhile, with its parameters: through the
+    engine, and the `Statement`s run on the asyncpg connection itself."""
     sent: list[tuple[str, Any]] = []
     engine = world.app.state.engine.sync_engine
 
     def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         sent.append((statement, parameters))
 
+    run = _PgStatement.rows
+
+    async def grab_statement(self: _PgStatement, session: Any, params: Any, **kw: Any) -> Any:
+        sent.append((self.sql, tuple(self.args(params))))
+        return await run(self, session, params, **kw)
+
     event.listen(engine, "before_cursor_execute", grab)
+    _PgStatement.rows = grab_statement  # type: ignore[method-assign]
     try:
         yield sent
     finally:
+        _PgStatement.rows = run  # type: ignore[method-assign]
         event.remove(engine, "before_cursor_execute", grab)
 
 
