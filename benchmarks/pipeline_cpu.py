@@ -152,10 +152,10 @@ async def asgi_request(
     return Answer(status, b"".join(chunks))
 
 
-async def run(args: argparse.Namespace) -> None:
-    dsn = dsn_for(args.postgres, args.database)
-    members, tasks, admin, community, used = await seeded(dsn)
-    settings = Settings(
+def app_settings(dsn: str) -> Settings:
+    """The app's settings for an in-process run on `dsn`: the demo's environment, no
+    Redis, tokens that outlive the run (also benchmarks/route_cpu.py)."""
+    return Settings(
         _env_file=None,  # type: ignore[call-arg]
         app_env="dev",
         database_url=dsn,
@@ -163,6 +163,12 @@ async def run(args: argparse.Namespace) -> None:
         jwt_secret=JWT_SECRET,
         access_token_ttl_s=24 * 3600,
     )
+
+
+async def run(args: argparse.Namespace) -> None:
+    dsn = dsn_for(args.postgres, args.database)
+    members, tasks, admin, community, used = await seeded(dsn)
+    settings = app_settings(dsn)
     app = create_app(settings)
     tokens = {m: issue_access_token(settings, m, 0).access_token for m in members}
     admin_token = issue_access_token(settings, admin, 0).access_token

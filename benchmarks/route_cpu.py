@@ -26,11 +26,10 @@ import asyncpg
 import uvloop
 from fastapi.routing import iter_route_contexts
 
-from app.core.config import Settings
 from app.core.security import claims_of_token, issue_access_token
 from app.main import create_app
-from benchmarks.checkin_load import JWT_SECRET, dsn_for
-from benchmarks.pipeline_cpu import asgi_request
+from benchmarks.checkin_load import dsn_for
+from benchmarks.pipeline_cpu import app_settings, asgi_request
 
 # Not surveyed: ledgers (files, measured in dashboard_latency), the scrape, WeChat's push.
 SKIPPED = ("/export", ".xlsx", "/metrics", "/wechat/")
@@ -78,14 +77,7 @@ async def person(dsn: str, who: str) -> tuple[int, int]:
 async def run(args: argparse.Namespace) -> None:
     dsn = dsn_for(args.postgres, args.database)
     user_id, version = await person(dsn, args.who)
-    settings = Settings(
-        _env_file=None,
-        app_env="dev",
-        database_url=dsn,
-        redis_url=None,
-        jwt_secret=JWT_SECRET,
-        access_token_ttl_s=24 * 3600,
-    )
+    settings = app_settings(dsn)
     app = create_app(settings)
     token = issue_access_token(settings, user_id, version).access_token
     claims_of_token(settings, token)  # checked once, as a phone's token on its first request
