@@ -315,31 +315,6 @@ async def _latest_rectify_events(session: AsyncSession, problem_ids: list[int]) 
     return {problem_id: event_id for problem_id, event_id in rows.all() if event_id is not None}
 
 
-async def problems_public(
-    session: AsyncSession,
-    problems: Sequence[Problem],
-    *,
-    district_after_days: int,
-    viewer_id: int | None,
-    now: datetime | None = None,
-) -> list[ProblemPublic]:
-    now = now or utcnow()
-    ids = [p.id for p in problems if p.id is not None]
-    before = await photo_ids_by_record(session, PROBLEM_RECORD, ids, viewer_id=viewer_id)
-    latest = await _latest_rectify_events(session, ids)
-    after = await photo_ids_by_record(session, EVENT_RECORD, latest.values(), viewer_id=viewer_id)
-    return [
-        _public(
-            p,
-            photo_ids=before.get(p.id or 0, []),
-            after_photo_ids=after.get(latest[p.id], []) if p.id in latest else [],
-            now=now,
-            district_after_days=district_after_days,
-        )
-        for p in problems
-    ]
-
-
 def _public(
     p: Problem | Any,
     *,
@@ -385,11 +360,19 @@ async def problem_public(
     viewer_id: int | None,
     now: datetime | None = None,
 ) -> ProblemPublic:
-    """`problems_public` of one problem: the answer of a route that made or moved it."""
-    (public,) = await problems_public(
-        session, [problem], district_after_days=district_after_days, viewer_id=viewer_id, now=now
+    """A problem as it is shown (`_public`): the answer of a route that read, made or
+    moved it, with the photos the viewer may see."""
+    assert problem.id is not None
+    before = await photo_ids_by_record(session, PROBLEM_RECORD, [problem.id], viewer_id=viewer_id)
+    latest = await _latest_rectify_events(session, [problem.id])
+    after = await photo_ids_by_record(session, EVENT_RECORD, latest.values(), viewer_id=viewer_id)
+    return _public(
+        problem,
+        photo_ids=before.get(problem.id, []),
+        after_photo_ids=after.get(latest[problem.id], []) if problem.id in latest else [],
+        now=now or utcnow(),
+        district_after_days=district_after_days,
     )
-    return public
 
 
 async def problem_detail(
@@ -547,8 +530,8 @@ async def list_problems(
     are; `by_deadline`: the nearest deadline first (the console's board pages its
     unresolved columns so, the most pressing on its first page). One statement (two
     for a page past the end), one more for the after-photos of a page with
-    rectifications; rows rather than Problem objects, shown as `problems_public`
-    shows them."""
+    rectifications; rows rather than Problem objects, shown as `problem_public`
+    shows one."""
     _require_supervisor(caller)
     now = now or utcnow()
     filters = _Filters(
